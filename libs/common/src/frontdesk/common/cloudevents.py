@@ -1,0 +1,181 @@
+"""CloudEvents 1.0 in Kafka binary mode, and W3C trace context.
+
+A record's value is the event's JSON payload; the CloudEvents attributes travel as `ce_*` headers,
+next to `content-type: application/json` and `traceparent`. Any producer that writes these headers
+(kcat, a Java client, a vendor's system) is a first-class producer: nothing here is Python-specific.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from .contracts import Event, spec_for
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+E = TypeVar("E", bound=Event)
+Headers = list[tuple[str, bytes]]
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_SCHEMA = re.compile(r"^urn:frontdesk:schema:([a-z0-9._]+):(\d+)$")
+
+
+class MalformedEvent(Exception):
+    """A record that no retry can fix. Its message is the reason written on the dead letter."""
+
+
+def dataschema(event_type: str, version: int) -> str:
+    return f"urn:frontdesk:schema:{event_type}:{version}"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    trace_id: str
+    span_id: str
+    flags: str = "01"
+
+    @classmethod
+    def new(cls) -> TraceContext:
+        return cls(os.urandom(16).hex(), os.urandom(8).hex())
+
+    @classmethod
+    def parse(cls, header: str | None) -> TraceContext | None:
+        match = _TRACEPARENT.match(header or "")
+        if not match or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
+            return None
+        return cls(*match.groups())
+
+    def child(self) -> TraceContext:
+        """The context for work caused by this one: same trace, new span."""
+        return TraceContext(self.trace_id, os.urandom(8).hex(), self.flags)
+
+    def header(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[E]):
+    """An event with its CloudEvents attributes, as a consumer sees it."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    data: E
+    trace: TraceContext = field(default_factory=TraceContext.new)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def encode(
+    event: Event,
+    *,
+    source: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    trace: TraceContext | None = None,
+) -> OutgoingRecord:
+    spec = spec_for(event.event_type)
+    if spec is None:
+        raise KeyError(f"event type {event.event_type!r} is not in the registry")
+    when = (time or datetime.now(UTC)).isoformat()
+    headers: Headers = [
+        ("ce_specversion", SPECVERSION.encode()),
+        ("ce_id", (event_id or new_event_id()).encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", event.event_type.encode()),
+        ("ce_time", when.encode()),
+        ("ce_dataschema", dataschema(event.event_type, event.version).encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+        ("traceparent", (trace or TraceContext.new()).header().encode()),
+    ]
+    return OutgoingRecord(
+        topic=spec.topic.name,
+        key=event.record_key().encode(),
+        value=event.model_dump_json().encode(),
+        headers=headers,
+    )
+
+
+def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, raw in headers:
+        try:
+            out[name.lower()] = (raw or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedEvent(f"header {name!r} is not UTF-8") from None
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    # Locations and error kinds only: the input values may hold personal data, so never echo them.
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['type']}"
+        for err in error.errors(include_input=False, include_url=False)
+    ]
+    return "; ".join(parts[:10])
+
+
+def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> Envelope[Event]:
+    """Turn a Kafka record into an Envelope, or raise MalformedEvent with a reason."""
+    h = _header_map(headers)
+    missing = [a for a in ("ce_specversion", "ce_id", "ce_source", "ce_type") if not h.get(a)]
+    if missing:
+        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
+    if h["ce_specversion"] != SPECVERSION:
+        raise MalformedEvent(f"unsupported ce_specversion {h['ce_specversion']!r}")
+    event_type = h["ce_type"]
+    spec = spec_for(event_type)
+    if spec is None:
+        raise MalformedEvent(f"unknown event type {event_type!r}")
+    if spec.topic.name != topic:
+        raise MalformedEvent(f"event type {event_type!r} does not belong on topic {topic!r}")
+    content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
+    if content_type != CONTENT_TYPE:
+        raise MalformedEvent(f"unsupported content-type {content_type!r}")
+    version = spec.model.version
+    if schema := h.get("ce_dataschema"):
+        match = _SCHEMA.match(schema)
+        if not match or match.group(1) != event_type:
+            raise MalformedEvent(f"unrecognised ce_dataschema {schema!r}")
+        version = int(match.group(2))
+    if version != spec.model.version:
+        raise MalformedEvent(f"unsupported version {version} of {event_type!r}")
+    if value is None:
+        raise MalformedEvent("record has no value")
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = getattr(exc, "pos", "?")
+        raise MalformedEvent(f"value is not JSON: {exc.__class__.__name__} at position {where}") from None
+    try:
+        data = spec.model.model_validate(payload)
+    except ValidationError as exc:
+        raise MalformedEvent(f"schema violation in {event_type}: {_describe(exc)}") from None
+    try:
+        when = datetime.fromisoformat(h["ce_time"]) if h.get("ce_time") else datetime.now(UTC)
+    except ValueError:
+        raise MalformedEvent(f"ce_time {h['ce_time']!r} is not RFC 3339") from None
+    if when.tzinfo is None:
+        raise MalformedEvent("ce_time has no offset")
+    trace = TraceContext.parse(h.get("traceparent")) or TraceContext.new()
+    return Envelope(id=h["ce_id"], source=h["ce_source"], type=event_type, time=when, data=data, trace=trace)

@@ -1,0 +1,125 @@
+"""`clinic.configured`: a clinic's whole configuration document, published on a compacted topic.
+
+The document carries the clinic's identity, time zone, hours and closures, and one section per
+service. Each service issue adds the fields its section needs; unknown fields are refused so that a
+typo in a YAML file is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .base import Event, Id
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpeningInterval(_Section):
+    """One opening interval of a day, local time, half-open [opens, closes)."""
+
+    opens: time
+    closes: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpeningInterval:
+        if self.closes <= self.opens:
+            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> OpeningInterval:
+        match = _RANGE.match(text.strip())
+        if not match:
+            raise ValueError(f"opening interval {text!r} is not of the form HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return cls(opens=time(h1, m1), closes=time(h2, m2))
+
+
+class PhoneSection(_Section):
+    """What the call-router needs (grown by the call-router issue)."""
+
+    ring_seconds: float = Field(6.0, gt=0, le=30)
+    rings: int = Field(3, ge=1, le=10)
+    front_desk_pool: Id = "front-desk"
+    answering_service: Id
+
+    @property
+    def ring_budget_seconds(self) -> float:
+        return self.ring_seconds * self.rings
+
+
+class Provider(_Section):
+    provider_id: Id
+    timezone: str | None = None
+
+
+class ClinicConfig(_Section):
+    """The configuration document of one clinic."""
+
+    clinic_id: Id
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str
+    hours: dict[Weekday, list[OpeningInterval]] = Field(default_factory=dict)
+    closures: list[date] = Field(default_factory=list)
+    phone: PhoneSection
+    providers: list[Provider] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _parse_hours(cls, value: object) -> object:
+        # YAML writes hours as {"mon": ["08:00-12:00", "13:00-17:00"]}; accept that short form.
+        if isinstance(value, dict):
+            return {
+                day: [OpeningInterval.parse(i) if isinstance(i, str) else i for i in intervals or []]
+                for day, intervals in value.items()
+            }
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ClinicConfigured(Event):
+    event_type: ClassVar[str] = "clinic.configured"
+    key_field: ClassVar[str] = "clinic_id"
+
+    clinic_id: Id
+    config: ClinicConfig
+
+    @model_validator(mode="after")
+    def _same_clinic(self) -> ClinicConfigured:
+        if self.config.clinic_id != self.clinic_id:
+            raise ValueError("clinic_id differs from config.clinic_id")
+        return self
+
+
+__all__ = [
+    "WEEKDAYS",
+    "ClinicConfig",
+    "ClinicConfigured",
+    "OpeningInterval",
+    "PhoneSection",
+    "Provider",
+    "Weekday",
+]

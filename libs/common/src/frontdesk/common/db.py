@@ -1,0 +1,96 @@
+"""PostgreSQL: the asyncpg pool and a plain SQL migrations runner.
+
+Migrations are `NNN_name.sql` files applied in name order, each once, each in its own transaction.
+The shared tables (outbox, inbox, timers, clinic directory) come first from this package; a service's
+own files follow. An advisory lock makes concurrent replicas apply them one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+# A connection as handlers see it: a plain one, or one borrowed from the pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+COMMON_MIGRATIONS = resources.files("frontdesk.common") / "migrations"
+_MIGRATION_LOCK = 7_311_001  # arbitrary constant: one advisory lock id for "migrations running"
+
+# Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    TimeoutError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=30, timeout=10
+    )
+    assert pool is not None
+    return pool
+
+
+def _migration_files(directory: Any) -> list[tuple[str, str]]:
+    files = [f for f in directory.iterdir() if f.name.endswith(".sql")]
+    return [(f.name, f.read_text()) for f in sorted(files, key=lambda f: f.name)]
+
+
+async def migrate(pool: asyncpg.Pool, service_migrations: Path | None) -> list[str]:
+    """Apply pending migrations (shared ones first); return the names applied now."""
+    scripts = [("common/" + n, sql) for n, sql in _migration_files(COMMON_MIGRATIONS)]
+    if service_migrations is not None:
+        scripts += [("service/" + n, sql) for n, sql in _migration_files(service_migrations)]
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for name, sql in scripts:
+                if name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                applied_now.append(name)
+                log.info("migration applied", migration=name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now
+
+
+async def ensure_database(server_dsn: str, database: str) -> bool:
+    """Create `database` on the server if it is missing (local stack and tests). True if created."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if exists:
+            return False
+        await conn.execute(f'CREATE DATABASE "{database}"')
+        return True
+    finally:
+        await conn.close()

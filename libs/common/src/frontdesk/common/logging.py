@@ -1,0 +1,100 @@
+"""Structured JSON logs (structlog) with service, event and trace ids, and a scrubber for personal data.
+
+Every log line, ours and the libraries' (uvicorn, aiokafka, faststream), goes through the same
+processors, so the scrubber sees everything. The scrubber is a safety net: the first rule is still
+that code never logs names, phone numbers, emails or clinical text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Phone numbers: optional +, then 9-15 digits possibly split by spaces, dots, dashes or brackets.
+_PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d\s().-]{7,}\d(?![\w-])")
+# Keys whose values are personal data whatever they look like.
+_SENSITIVE_KEYS = frozenset(
+    {
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "patient_name",
+        "phone",
+        "phone_number",
+        "email",
+        "address",
+        "dob",
+        "date_of_birth",
+        "message_text",
+        "body",
+        "notes",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def scrub_text(text: str) -> str:
+    text = _EMAIL.sub(REDACTED, text)
+    return _PHONE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group()) >= 9 else m.group(), text)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in _SENSITIVE_KEYS else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def scrub_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: redact emails, phone numbers and values of personal-data keys."""
+    for key in list(event_dict):
+        if key.lower() in _SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        elif key not in ("timestamp", "level", "trace_id", "span_id", "event_id"):
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", json_output: bool = True) -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        scrub_personal_data,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The libraries' per-message chatter is not useful at INFO; their warnings and errors are.
+    for noisy in ("aiokafka", "faststream", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.stdlib.get_logger(name)

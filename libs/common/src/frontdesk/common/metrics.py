@@ -1,0 +1,30 @@
+"""Prometheus metrics shared by every service. Labels never carry patient data."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "frontdesk_events_consumed_total",
+    "Records handled by a service's consumer, by outcome (processed, duplicate, dead_lettered).",
+    ["service", "topic", "outcome"],
+)
+HANDLER_RETRIES = Counter(
+    "frontdesk_handler_retries_total", "Handler attempts that failed and were retried.", ["service", "topic", "kind"]
+)
+HANDLER_SECONDS = Histogram(
+    "frontdesk_handler_seconds",
+    "Time from fetching a record to committing its transaction.",
+    ["service", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DLQ_PUBLISHED = Counter("frontdesk_dlq_published_total", "Records sent to a dead-letter topic.", ["service", "topic"])
+CONSUMER_LAG = Gauge(
+    "frontdesk_consumer_lag", "Records not yet consumed, per partition.", ["service", "topic", "partition"]
+)
+OUTBOX_PUBLISHED = Counter("frontdesk_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
+OUTBOX_BACKLOG = Gauge("frontdesk_outbox_backlog", "Outbox rows waiting to be published.", ["service"])
+TIMERS_FIRED = Counter("frontdesk_timers_fired_total", "Durable timers that fired.", ["service", "kind"])
+TIMERS_FAILED = Counter(
+    "frontdesk_timers_failed_total", "Durable timer runs that raised (retried later).", ["service", "kind"]
+)

@@ -1,0 +1,145 @@
+"""Transactional outbox: events are rows written with the state change, published by a relay.
+
+The relay holds a session advisory lock so exactly one replica of a service publishes at a time;
+that keeps each record key's events in the order they were committed. It claims rows in id order,
+sends them all, waits for Kafka's acknowledgements, then deletes them in the same transaction. A
+crash between the acknowledgement and the delete republishes the batch with the same event ids,
+which consumers drop through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from .cloudevents import OutgoingRecord
+from .db import TRANSIENT_DB_ERRORS, Connection
+from .logging import get_logger
+from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+
+log = get_logger(__name__)
+_RELAY_LOCK_KEY = "frontdesk-outbox-relay"
+
+
+async def add(conn: Connection, record: OutgoingRecord, event_id: str) -> None:
+    """Write one event into the outbox, inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, record_key, headers, payload) VALUES ($1, $2, $3, $4, $5)",
+        event_id,
+        record.topic,
+        record.key.decode(),
+        [[name, value.decode()] for name, value in record.headers],
+        record.value,
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        service: str,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.is_leader = False
+
+    async def publish_batch(self, conn: Connection) -> int:
+        """Publish up to one batch; return how many rows were published."""
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, record_key, headers, payload FROM outbox"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            # send() only appends to the producer's batch in call order; the idempotent producer
+            # keeps that order per partition while several batches are in flight.
+            futures = [
+                await self._producer.send(
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=row["record_key"].encode(),
+                    headers=[(name, value.encode()) for name, value in row["headers"]],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def drain(self, conn: Connection) -> int:
+        total = 0
+        while published := await self.publish_batch(conn):
+            total += published
+        return total
+
+    def wake(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until stop(); survive database and broker outages by retrying."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self._run_as_leader()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep relaying after any outage
+                level = "warning" if isinstance(exc, TRANSIENT_DB_ERRORS) else "error"
+                getattr(log, level)("outbox relay interrupted", error=repr(exc)[:300], retry_in=backoff)
+                self.is_leader = False
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _run_as_leader(self) -> None:
+        conn = await self._pool.acquire()
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", _RELAY_LOCK_KEY):
+                self.is_leader = False
+                await self._sleep(self._poll_seconds * 4)
+                if self._stopping.is_set():
+                    return
+            self.is_leader = True
+            await conn.add_listener("outbox", self.wake)
+            try:
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    await self.drain(conn)
+                    OUTBOX_BACKLOG.labels(self._service).set(await conn.fetchval("SELECT count(*) FROM outbox"))
+                    await self._sleep(self._poll_seconds)
+                # Graceful shutdown: publish whatever committed transactions left behind.
+                await self.drain(conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener("outbox", self.wake)
+        finally:
+            self.is_leader = False
+            # Releasing the connection ends the session lock only if the connection closes; unlock
+            # explicitly so a standby replica can take over at once.
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self._pool.release(conn)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

@@ -1,0 +1,219 @@
+"""The runtime every service shares: pool, migrations, consumer, outbox relay, timers, HTTP.
+
+A service is described by a `ServiceDefinition` (its name, event handlers, timer handlers,
+migrations and HTTP routers); `ServiceRuntime` wires the plumbing around it and `run_service`
+serves it with uvicorn. HTTP and Kafka live in one process: the broker starts in the FastAPI
+lifespan. SIGTERM (uvicorn's graceful shutdown) stops fetching, lets the record in flight finish
+and commit, flushes the outbox, then closes the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .clinics import project_clinic
+from .consumer import EventConsumer, Handler
+from .contracts import ClinicConfigured, Event
+from .db import TRANSIENT_DB_ERRORS, create_pool, migrate
+from .kafka import make_producer
+from .logging import configure_logging, get_logger
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+from .timers import TimerHandler, TimerWorker
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    handlers: Mapping[type[Event], Handler]
+    migrations: Path | None = None
+    timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    routers: Sequence[APIRouter] = ()
+
+
+class ServiceRuntime:
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings | None = None) -> None:
+        self.definition = definition
+        self.settings = settings or ServiceSettings.for_service(definition.name)
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.broker: KafkaBroker | None = None
+        self.consumer: EventConsumer | None = None
+        self.relay: OutboxRelay | None = None
+        self.timers: TimerWorker | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    @property
+    def source(self) -> str:
+        return f"frontdesk/{self.definition.name}"
+
+    async def _connect_database(self) -> asyncpg.Pool:
+        # At start-up the database may still be coming up (local stack, a pod next to its DB).
+        deadline = time.monotonic() + 60
+        delay = 0.2
+        while True:
+            try:
+                return await create_pool(self.settings.database_url, self.settings.db_pool_size)
+            except TRANSIENT_DB_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("database not reachable yet", error=repr(exc)[:200])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await self._connect_database()
+        await migrate(self.pool, self.definition.migrations)
+        self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service}-producer")
+        await self.producer.start()
+        self.broker = KafkaBroker(
+            s.kafka_bootstrap_servers,
+            client_id=f"{s.service}-consumer",
+            acks="all",
+            enable_idempotence=True,
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
+            graceful_timeout=s.shutdown_timeout_seconds,
+        )
+        handlers: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
+        self.consumer = EventConsumer(s, self.pool, self.producer, handlers)
+        self.consumer.register(self.broker)
+        await self.broker.start()
+        self.relay = OutboxRelay(
+            self.pool, self.producer, s.service, batch_size=s.outbox_batch_size, poll_seconds=s.outbox_poll_seconds
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.definition.timer_handlers:
+            self.timers = TimerWorker(
+                self.pool, s.service, self.definition.timer_handlers, poll_seconds=s.timer_poll_seconds
+            )
+            self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
+        self._tasks.append(asyncio.create_task(self._report_lag(), name="lag"))
+        self.started = True
+        log.info("service started", topics=self.consumer.topics, group=self.consumer.group_id)
+
+    async def _report_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            with contextlib.suppress(Exception):
+                assert self.consumer is not None
+                await self.consumer.update_lag()
+
+    async def stop(self) -> None:
+        self.started = False
+        timeout = self.settings.shutdown_timeout_seconds
+        if self.consumer is not None:
+            await self.consumer.drain(timeout / 2)
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.timers is not None:
+            self.timers.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            if task.get_name() == "lag":
+                task.cancel()
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout / 2) if self._tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        if self.producer is not None:
+            await self.producer.stop()  # flushes anything still batched
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {"started": self.started}
+        try:
+            assert self.pool is not None
+            async with asyncio.timeout(2):
+                await self.pool.fetchval("SELECT 1")
+            checks["database"] = True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = False
+        checks["kafka"] = bool(self.broker is not None and await self.broker.ping(timeout=2))
+        return checks
+
+    def liveness(self) -> dict[str, Any]:
+        """Checks nothing external: only that the process is not wedged on one record."""
+        since = self.consumer.in_flight_since if self.consumer else None
+        stuck = since is not None and time.monotonic() - since > self.settings.stuck_handler_seconds
+        return {"alive": not stuck, "handler_in_flight_seconds": None if since is None else time.monotonic() - since}
+
+    def create_app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"Frontdesk {self.definition.name}", lifespan=lifespan)
+        app.state.runtime = self
+
+        @app.get("/healthz", tags=["operations"])
+        async def healthz() -> JSONResponse:
+            body = self.liveness()
+            return JSONResponse(body, status_code=200 if body["alive"] else 503)
+
+        @app.get("/readyz", tags=["operations"])
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+        @app.get("/metrics", tags=["operations"])
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        @app.get("/v1/clinics", tags=["clinic directory"])
+        async def clinics() -> list[dict[str, Any]]:
+            """The clinics this service knows, from its own projection of clinic.configured."""
+            assert self.pool is not None
+            rows = await self.pool.fetch("SELECT clinic_id, event_id, updated_at FROM clinics ORDER BY clinic_id")
+            return [dict(r) for r in rows]
+
+        for router in self.definition.routers:
+            app.include_router(router)
+        return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the runtime serving this request (for its pool and settings)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def run_service(definition: ServiceDefinition) -> None:
+    """Console-script entry point: serve one service until SIGTERM or Ctrl-C."""
+    settings = ServiceSettings.for_service(definition.name)
+    configure_logging(definition.name, settings.log_level, settings.log_json)
+    runtime = ServiceRuntime(definition, settings)
+    uvicorn.run(
+        runtime.create_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep our structlog configuration
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        lifespan="on",
+    )

@@ -1,0 +1,70 @@
+"""Settings from the environment, the same names for every service.
+
+KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL point a service at existing infrastructure; a per-service
+`<SERVICE>_DATABASE_URL` (for example SCHEDULER_DATABASE_URL) wins over DATABASE_URL, so one process
+environment can hold the URLs of several services' databases.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HTTP_PORTS = {"call-router": 8001, "scheduler": 8002, "followup": 8003, "reviews": 8004}
+LOCAL_KAFKA = "127.0.0.1:9092"
+LOCAL_POSTGRES_PORT = 54329
+
+
+def local_database_url(service: str, port: int = LOCAL_POSTGRES_PORT, host: str = "127.0.0.1") -> str:
+    return f"postgresql://postgres@{host}:{port}/{database_name(service)}"
+
+
+def database_name(service: str) -> str:
+    return "frontdesk_" + service.replace("-", "_")
+
+
+def env_prefix(service: str) -> str:
+    return service.replace("-", "_").upper() + "_"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="ignore")
+
+    service: str = Field("frontdesk")
+    kafka_bootstrap_servers: str = Field(
+        LOCAL_KAFKA, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FRONTDESK_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Consumer behaviour: a failing handler is tried this many times, with exponential backoff, before
+    # its record goes to the dead-letter topic. Infrastructure outages are retried without limit.
+    max_attempts: int = Field(3, ge=1, le=20)
+    retry_backoff_seconds: float = Field(0.2, ge=0)
+    retry_backoff_max_seconds: float = Field(5.0, gt=0)
+
+    outbox_batch_size: int = Field(500, ge=1)
+    outbox_poll_seconds: float = Field(0.5, gt=0)
+    timer_poll_seconds: float = Field(0.5, gt=0)
+    db_pool_size: int = Field(10, ge=2)
+    shutdown_timeout_seconds: float = Field(20.0, gt=0)
+    # Liveness fails when one record has been in a handler for longer than this (a stuck consumer).
+    stuck_handler_seconds: float = Field(300.0, gt=0)
+
+    @classmethod
+    def for_service(cls, service: str) -> ServiceSettings:
+        settings = cls(service=service)
+        url = (
+            os.environ.get(env_prefix(service) + "DATABASE_URL")
+            or os.environ.get("DATABASE_URL")
+            or local_database_url(service)
+        )
+        port = settings.http_port or int(
+            os.environ.get(env_prefix(service) + "HTTP_PORT", DEFAULT_HTTP_PORTS.get(service, 8000))
+        )
+        return settings.model_copy(update={"database_url": url, "http_port": port})

@@ -1,0 +1,139 @@
+"""Durable timers: claimed with SKIP LOCKED, run and deleted in one transaction.
+
+A timer fires once: its handler's effects and the timer's deletion commit together. If the handler
+raises, the timer is retried with backoff; after `max_attempts` it is parked (dead_at set) and
+counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from .cloudevents import TraceContext
+from .db import TRANSIENT_DB_ERRORS, Connection
+from .logging import get_logger
+from .metrics import TIMERS_FAILED, TIMERS_FIRED
+from .uow import UnitOfWork
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Timer:
+    key: str
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+TimerHandler = Callable[[Timer, UnitOfWork], Awaitable[None]]
+
+
+class TimerWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        service: str,
+        handlers: Mapping[str, TimerHandler],
+        *,
+        poll_seconds: float = 0.5,
+        max_attempts: int = 5,
+    ) -> None:
+        self._pool = pool
+        self._service = service
+        self._source = f"frontdesk/{service}"
+        self._handlers = dict(handlers)
+        self._poll_seconds = poll_seconds
+        self._max_attempts = max_attempts
+        self._stopping = asyncio.Event()
+
+    async def fire_due(self, limit: int = 100) -> int:
+        """Run the timers that are due, one transaction each; return how many fired."""
+        fired = 0
+        while fired < limit and not self._stopping.is_set():
+            outcome = await self._fire_one()
+            if outcome is None:
+                break
+            fired += outcome
+        return fired
+
+    async def _fire_one(self) -> int | None:
+        async with self._pool.acquire() as conn:
+            failure: tuple[int, int, str] | None = None
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    "SELECT id, timer_key, kind, due_at, payload, traceparent, attempts FROM timers"
+                    " WHERE due_at <= now() AND dead_at IS NULL AND kind = ANY($1::text[])"
+                    " ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    list(self._handlers),
+                )
+                if row is None:
+                    return None
+                timer = Timer(row["timer_key"], row["kind"], row["due_at"], row["payload"], row["attempts"])
+                trace = TraceContext.parse(row["traceparent"]) or TraceContext.new()
+                structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, timer=timer.key)
+                try:
+                    async with conn.transaction():  # savepoint: a failing handler leaves no partial work
+                        await self._handlers[timer.kind](timer, UnitOfWork(conn, self._source, trace.child()))
+                        await conn.execute("DELETE FROM timers WHERE id = $1", row["id"])
+                except TRANSIENT_DB_ERRORS:
+                    raise
+                except Exception as exc:
+                    failure = (row["id"], row["attempts"] + 1, f"{type(exc).__name__}: {exc}"[:500])
+                    log.exception("timer handler failed", kind=timer.kind, attempt=failure[1])
+                    await self._record_failure(conn, *failure)
+                finally:
+                    structlog.contextvars.unbind_contextvars("trace_id", "timer")
+            if failure is None:
+                TIMERS_FIRED.labels(self._service, timer.kind).inc()
+                return 1
+            TIMERS_FAILED.labels(self._service, timer.kind).inc()
+            return 0
+
+    async def _record_failure(self, conn: Connection, timer_id: int, attempts: int, error: str) -> None:
+        if attempts >= self._max_attempts:
+            await conn.execute(
+                "UPDATE timers SET attempts = $2, last_error = $3, dead_at = now() WHERE id = $1",
+                timer_id,
+                attempts,
+                error,
+            )
+        else:
+            await conn.execute(
+                "UPDATE timers SET attempts = $2, last_error = $3,"
+                " due_at = now() + make_interval(secs => $4) WHERE id = $1",
+                timer_id,
+                attempts,
+                error,
+                float(min(2**attempts, 300)),
+            )
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self.fire_due()
+                backoff = 0.2
+                await self._sleep(self._poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - outages are retried
+                log.warning("timer worker interrupted", error=repr(exc)[:300], retry_in=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()

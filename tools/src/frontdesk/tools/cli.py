@@ -1,0 +1,140 @@
+"""The `frontdesk` command.
+
+frontdesk apply -f FILE [--dry-run]     validate clinics, show the diff against live, publish
+frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four services)
+frontdesk demo                          feed demo traffic to a running stack and show the outcome
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .stack import SERVICES, LocalStack, repo_root
+
+DEMO_NETWORK = repo_root() / "deploy" / "local" / "demo-network.yaml"
+
+
+def _stack(args: argparse.Namespace) -> LocalStack:
+    return LocalStack(Path(args.state_dir))
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    return str(args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _stack(args).bootstrap)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .apply import InvalidClinicFile, apply_file, describe
+
+    try:
+        changes = asyncio.run(apply_file(Path(args.file), _bootstrap(args), dry_run=args.dry_run))
+    except InvalidClinicFile as exc:
+        print(f"Nothing published; the file has problems:\n{exc}", file=sys.stderr)
+        return 2
+    print(describe(changes, args.dry_run))
+    return 0
+
+
+def _print_status(stack: LocalStack) -> None:
+    for part, state in stack.status().items():
+        print(f"  {part:<12} {state}")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    print("Starting Kafka and PostgreSQL...", flush=True)
+    stack.start_infrastructure()
+    print("Starting the services...", flush=True)
+    stack.start_services()
+    _print_status(stack)
+    print(f"Logs: {stack.state_dir / 'logs'}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    _stack(args).stop()
+    print("Stopped.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print_status(_stack(args))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    stack = _stack(args)
+    urls = {name: stack.service(name).url for name in SERVICES}
+    return asyncio.run(run_demo(_bootstrap(args), Path(args.network), urls))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
+    stack = _stack(args)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    try:
+        cmd_up(args)
+        print()
+        cmd_demo(args)
+        print("\nHTTP APIs (OpenAPI docs at /docs):")
+        for name in SERVICES:
+            print(f"  {name:<12} {stack.service(name).url}")
+        print("\nThe stack keeps running. Ctrl-C stops everything.", flush=True)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not stopping:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nStopping...", flush=True)
+        stack.stop()
+        print("Stopped.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="frontdesk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=str(repo_root() / ".local" / "dev"),
+        help="where the local stack keeps data, logs and pid files",
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS or local)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    apply = sub.add_parser("apply", help="validate and publish a YAML file of clinics")
+    apply.add_argument("-f", "--file", required=True)
+    apply.add_argument("--dry-run", action="store_true", help="show the diff, publish nothing")
+    apply.set_defaults(func=cmd_apply)
+
+    stack = sub.add_parser("stack", help="the local stack")
+    stack_sub = stack.add_subparsers(dest="action", required=True)
+    for action, func in (("up", cmd_up), ("down", cmd_down), ("status", cmd_status), ("run", cmd_run)):
+        stack_sub.add_parser(action).set_defaults(func=func)
+
+    demo = sub.add_parser("demo", help="feed demo traffic to a running stack")
+    demo.add_argument("--network", default=str(DEMO_NETWORK))
+    demo.set_defaults(func=cmd_demo)
+    run = stack_sub.choices["run"]
+    run.set_defaults(network=str(DEMO_NETWORK))
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

