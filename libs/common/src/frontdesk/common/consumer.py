@@ -41,6 +41,12 @@ log = get_logger(__name__)
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 
 
+async def _raw_body(msg: Any) -> bytes:
+    """faststream decoder that leaves the body alone (its default parses JSON before our code runs)."""
+    body: bytes = msg.body
+    return body
+
+
 class EventConsumer:
     """One Kafka consumer (group = the service) for all the event types the service handles."""
 
@@ -72,6 +78,7 @@ class EventConsumer:
             group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,  # we decode and validate ourselves, so a bad body reaches the DLQ
             max_poll_interval_ms=300_000,
             title=f"{self._service}:consume",
             description=f"The {self._service} service's consumer group ({self.group_id}).",
@@ -86,7 +93,12 @@ class EventConsumer:
         self.records_seen += 1
         started = time.perf_counter()
         try:
-            committed = await self._process(record)
+            try:
+                committed = await self._process(record)
+            except Exception:  # noqa: BLE001 - a bug here must not let a later ack skip this record
+                log.exception("unexpected consumer failure; the record will be fetched again")
+                await asyncio.sleep(self._settings.retry_backoff_max_seconds)
+                committed = False
             if committed:
                 await msg.ack()
                 HANDLER_SECONDS.labels(self._service, record.topic).observe(time.perf_counter() - started)

@@ -18,6 +18,13 @@ import structlog
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Phone numbers: optional +, then 9-15 digits possibly split by spaces, dots, dashes or brackets.
 _PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d\s().-]{7,}\d(?![\w-])")
+# Dates, date-times ("2026-11-27 10:00:00", as str(datetime) writes them) and UUIDs are matched first
+# and kept, so that the digits around them cannot be taken together for a phone number.
+_KEEP = (
+    r"(?<![\w-])(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?!\d)"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))"
+)
+_KEEP_OR_PHONE = re.compile(f"(?P<keep>{_KEEP})|{_PHONE.pattern}")
 # Keys whose values are personal data whatever they look like.
 _SENSITIVE_KEYS = frozenset(
     {
@@ -42,7 +49,14 @@ REDACTED = "[redacted]"
 
 def scrub_text(text: str) -> str:
     text = _EMAIL.sub(REDACTED, text)
-    return _PHONE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group()) >= 9 else m.group(), text)
+    return _KEEP_OR_PHONE.sub(_redact_phone, text)
+
+
+def _redact_phone(match: re.Match[str]) -> str:
+    text = match.group()
+    if match.group("keep") is None and sum(c.isdigit() for c in text) >= 9:
+        return REDACTED
+    return text
 
 
 def _scrub(value: Any) -> Any:

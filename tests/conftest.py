@@ -1,0 +1,89 @@
+"""Fixtures for tests that run against the real stack.
+
+One Kafka broker and one PostgreSQL server are started for the whole session on free loopback ports
+(or taken from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), and the four services run as separate OS
+processes, exactly as `make up` runs them. Tests use their own clinic, patient and call ids, so they
+never see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.tools.apply import publish
+from frontdesk.tools.stack import SERVICES, LocalStack, ServiceProcess
+
+TEST_CLINICS = [
+    ClinicConfig.model_validate(
+        {
+            "clinic_id": "test-always-open",
+            "name": "Always Open Test Clinic",
+            "timezone": "America/New_York",
+            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "phone": {"front_desk_pool": "test-desk", "answering_service": "test-vendor"},
+            "providers": [{"provider_id": f"dr-test-{n}"} for n in range(8)],
+        }
+    ),
+    ClinicConfig.model_validate(
+        {
+            "clinic_id": "test-never-open",
+            "name": "Never Open Test Clinic",
+            "timezone": "Europe/London",
+            "phone": {"front_desk_pool": "test-desk-2", "answering_service": "test-vendor-2"},
+        }
+    ),
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path) or "tests/system" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack.ephemeral(Path(tmp_path_factory.mktemp("stack")))
+    try:
+        local.start_infrastructure()
+        yield local
+    finally:
+        local.stop()
+
+
+def clinics_known(service: ServiceProcess) -> set[str]:
+    try:
+        with urllib.request.urlopen(service.url + "/v1/clinics", timeout=2) as response:
+            return {c["clinic_id"] for c in json.load(response)}
+    except OSError:
+        return set()
+
+
+@pytest.fixture(scope="session")
+def services(stack: LocalStack) -> dict[str, ServiceProcess]:
+    procs = {s.name: s for s in stack.start_services()}
+    asyncio.run(publish(stack.bootstrap, TEST_CLINICS))
+    wanted = {c.clinic_id for c in TEST_CLINICS}
+    deadline = time.monotonic() + 60
+    for proc in procs.values():
+        while not wanted <= clinics_known(proc):
+            assert time.monotonic() < deadline, f"{proc.name} never learned the test clinics"
+            time.sleep(0.2)
+    return procs
+
+
+@pytest.fixture
+def running(services: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
+    """The services, restarted first if an earlier test stopped or killed one."""
+    for proc in services.values():
+        if not proc.process.running():
+            proc.start()
+    return services

@@ -1,0 +1,149 @@
+"""The shared plumbing against the real database and broker, without the services.
+
+Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
+durable timers fire exactly once even with two workers racing; a failing timer is retried, then
+parked, never lost; the inbox turns a repeat into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from frontdesk.common import inbox
+from frontdesk.common.cloudevents import TraceContext
+from frontdesk.common.contracts import ReviewRequested
+from frontdesk.common.db import create_pool, ensure_database, migrate
+from frontdesk.common.kafka import make_producer
+from frontdesk.common.outbox import OutboxRelay
+from frontdesk.common.timers import Timer, TimerWorker
+from frontdesk.common.uow import UnitOfWork
+from frontdesk.tools.stack import LocalStack
+from frontdesk.tools.tap import EventTap
+
+from .helpers import uid
+
+
+@pytest.fixture
+async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
+    name = "frontdesk_plumbing_test"
+    await ensure_database(stack.server_database_url, name)
+    pool = await create_pool(stack.database_url_named(name))
+    await migrate(pool, None)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _review(visit: str) -> ReviewRequested:
+    return ReviewRequested(
+        review_request_id=f"rr-{visit}",
+        visit_id=visit,
+        patient_id="pat-1",
+        clinic_id="c-1",
+        provider_id="dr-1",
+        send_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+
+
+async def test_outbox_publishes_committed_events_only(stack: LocalStack, pool: asyncpg.Pool) -> None:
+    committed, rolled_back = uid("visit"), uid("visit")
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(committed))
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(rolled_back))
+                raise RuntimeError("the handler failed after emitting")
+    producer = make_producer(stack.bootstrap, "tests-outbox")
+    await producer.start()
+    try:
+        async with EventTap(stack.bootstrap, ["review.requested"]) as tap:
+            async with pool.acquire() as conn:
+                published = await OutboxRelay(pool, producer, "tests").drain(conn)
+            await tap.wait_for(lambda e: e.data.visit_id == committed)  # type: ignore[attr-defined]
+            await tap.settle(1.0)
+    finally:
+        await producer.stop()
+    visits = [e.data.visit_id for e in tap.events]  # type: ignore[attr-defined]
+    assert committed in visits and rolled_back not in visits
+    assert published >= 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_outbox_keeps_commit_order_per_key(stack: LocalStack, pool: asyncpg.Pool) -> None:
+    visits = [uid("visit") for _ in range(50)]
+    async with pool.acquire() as conn:
+        for visit in visits:
+            async with conn.transaction():
+                await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(visit))
+    producer = make_producer(stack.bootstrap, "tests-outbox")
+    await producer.start()
+    try:
+        async with EventTap(stack.bootstrap, ["review.requested"]) as tap:
+            relay = OutboxRelay(pool, producer, "tests", batch_size=7)
+            task = asyncio.create_task(relay.run())
+            await tap.wait_for(lambda e: e.data.visit_id in visits, count=len(visits))  # type: ignore[attr-defined]
+            relay.stop()
+            await asyncio.wait_for(task, 10)
+    finally:
+        await producer.stop()
+    seen = [e.data.visit_id for e in tap.events if e.data.visit_id in visits]  # type: ignore[attr-defined]
+    assert seen == visits  # all have key pat-1: one partition, commit order
+
+
+async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:
+    run = uid("t")
+    await pool.execute("CREATE TABLE IF NOT EXISTS timer_effects (timer_key text PRIMARY KEY, worker text)")
+    async with pool.acquire() as conn:
+        uow = UnitOfWork(conn, "tests/timers", TraceContext.new())
+        for n in range(60):
+            await uow.set_timer(f"{run}-{n}", "effect", datetime.now(UTC) - timedelta(seconds=1), {"n": n})
+
+    def handler(worker: str):  # type: ignore[no-untyped-def]
+        async def handle(timer: Timer, uow: UnitOfWork) -> None:
+            # A primary key violation here would mean the timer fired twice.
+            await uow.conn.execute("INSERT INTO timer_effects VALUES ($1, $2)", timer.key, worker)
+            await asyncio.sleep(0.005)
+
+        return handle
+
+    workers = [TimerWorker(pool, "tests", {"effect": handler(f"w{i}")}) for i in range(2)]
+    fired = await asyncio.gather(*(w.fire_due(limit=1000) for w in workers))
+    rows = await pool.fetch("SELECT worker FROM timer_effects WHERE timer_key LIKE $1", f"{run}-%")
+    assert len(rows) == 60 and sum(fired) == 60
+    assert await pool.fetchval("SELECT count(*) FROM timers WHERE timer_key LIKE $1", f"{run}-%") == 0
+
+
+async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Pool) -> None:
+    key = uid("t")
+    async with pool.acquire() as conn:
+        await UnitOfWork(conn, "tests/timers", TraceContext.new()).set_timer(
+            key, "flaky", datetime.now(UTC) - timedelta(seconds=1), {}
+        )
+
+    async def fail(timer: Timer, uow: UnitOfWork) -> None:
+        raise ValueError("downstream said no")
+
+    worker = TimerWorker(pool, "tests", {"flaky": fail}, max_attempts=2)
+    assert await worker.fire_due() == 0
+    row = await pool.fetchrow("SELECT attempts, last_error, dead_at, due_at FROM timers WHERE timer_key = $1", key)
+    assert row["attempts"] == 1 and "downstream said no" in row["last_error"] and row["dead_at"] is None
+    assert row["due_at"] > datetime.now(UTC)  # retried later, with backoff
+    await pool.execute("UPDATE timers SET due_at = now() WHERE timer_key = $1", key)
+    assert await worker.fire_due() == 0
+    row = await pool.fetchrow("SELECT attempts, dead_at FROM timers WHERE timer_key = $1", key)
+    assert row["attempts"] == 2 and row["dead_at"] is not None  # parked for an operator, still there
+
+
+async def test_inbox_claims_an_event_once(pool: asyncpg.Pool) -> None:
+    event_id = uid("evt")
+    async with pool.acquire() as conn:
+        assert await inbox.claim(conn, "tests", "src", event_id)
+        assert not await inbox.claim(conn, "tests", "src", event_id)
+        assert await inbox.claim(conn, "tests", "other-src", event_id)  # source + id identify an event
