@@ -9,9 +9,9 @@ never see each other's events.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pytest
 
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.tools.apply import publish
-from frontdesk.tools.stack import SERVICES, LocalStack, ServiceProcess
+from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 TEST_CLINICS = [
     ClinicConfig.model_validate(

@@ -6,11 +6,11 @@ what is live (new / changed / unchanged) and only changes are published; service
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -73,10 +73,8 @@ async def test_apply_diffs_against_live_and_services_learn_the_change(
     assert [(c.kind, c.fields) for c in changed if c.clinic_id == clinic_id] == [("changed", ["hours"])]
 
     deadline = time.monotonic() + 30
-    for service in running.values():
-        while True:
-            with urllib.request.urlopen(service.url + "/v1/clinics", timeout=2) as response:
-                if clinic_id in {c["clinic_id"] for c in json.load(response)}:
-                    break
-            assert time.monotonic() < deadline, f"{service.name} did not learn {clinic_id}"
-            time.sleep(0.2)
+    async with httpx.AsyncClient(timeout=2) as client:
+        for service in running.values():
+            while clinic_id not in {c["clinic_id"] for c in (await client.get(service.url + "/v1/clinics")).json()}:
+                assert time.monotonic() < deadline, f"{service.name} did not learn {clinic_id}"
+                await asyncio.sleep(0.2)

@@ -6,6 +6,7 @@ SIGTERM shuts a service down gracefully (in-flight work committed, process exits
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -80,7 +81,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_cleanly(
         scheduler.process.send_signal(signal.SIGTERM)
         while scheduler.process.running():
             assert time.monotonic() - started < 40, "SIGTERM did not stop the service"
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         assert scheduler.process.log_file.read_text().rstrip().splitlines()[-1].find("Finished server process") > 0
         scheduler.start()
         await tap.wait_for(lambda e: getattr(e.data, "request_id", None) in wanted, count=len(wanted), timeout=120)

@@ -327,8 +327,15 @@ class Postgres:
             if user:
                 shutil.chown(self.data_dir, user, user)
             initdb = subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8"]
-                + ["-U", "postgres"],
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
                 capture_output=True,
                 text=True,
                 user=user,

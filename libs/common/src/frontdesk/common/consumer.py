@@ -95,7 +95,7 @@ class EventConsumer:
         try:
             try:
                 committed = await self._process(record)
-            except Exception:  # noqa: BLE001 - a bug here must not let a later ack skip this record
+            except Exception:
                 log.exception("unexpected consumer failure; the record will be fetched again")
                 await asyncio.sleep(self._settings.retry_backoff_max_seconds)
                 committed = False
