@@ -92,7 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name in SERVICES:
             print(f"  {name:<12} {stack.service(name).url}")
         print("\nThe stack keeps running. Ctrl-C stops everything.", flush=True)
+        # Handle both explicitly: a shell may start us with SIGINT ignored (a background job).
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         while not stopping:
             time.sleep(0.5)
     except KeyboardInterrupt:

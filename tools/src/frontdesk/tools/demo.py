@@ -61,7 +61,10 @@ def build_traffic(run: str, clinics: list[ClinicConfig], now: datetime) -> list[
         )
     clinic = clinics[0]
     provider = clinic.providers[0].provider_id
-    start = (now + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    # A day and hour of its own for each run, so that repeated demos do not collide with each other;
+    # within a run, the first two requests collide on purpose.
+    seed = int(run, 16)
+    start = (now + timedelta(days=2 + seed % 300)).replace(hour=8 + seed % 9, minute=0, second=0, microsecond=0)
     # Two requests for the same provider and half hour: exactly one can be booked.
     for n, (offset, patient) in enumerate([(0, "p1"), (0, "p2"), (30, "p3")]):
         events.append(

@@ -97,6 +97,8 @@ def encode(
     spec = spec_for(event.event_type)
     if spec is None:
         raise KeyError(f"event type {event.event_type!r} is not in the registry")
+    if time is not None and time.tzinfo is None:
+        raise ValueError("ce_time needs an offset: pass an aware datetime")
     when = (time or datetime.now(UTC)).isoformat()
     headers: Headers = [
         ("ce_specversion", SPECVERSION.encode()),

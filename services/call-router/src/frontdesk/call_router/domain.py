@@ -8,7 +8,7 @@ open hours -> the clinic's front-desk pool; closed (nights, weekends, closures) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.clinic import WEEKDAYS
@@ -32,7 +32,9 @@ def is_open(clinic: ClinicConfig, at: datetime) -> bool:
 
 
 def decide_route(clinic: ClinicConfig, received_at: datetime) -> RouteDecision:
-    answer_by = received_at + timedelta(seconds=clinic.phone.ring_budget_seconds)
+    # Elapsed time, so add in UTC: arithmetic on a datetime in a ZoneInfo zone is wall-clock
+    # arithmetic and is an hour off when the ring budget spans a DST change.
+    answer_by = received_at.astimezone(UTC) + timedelta(seconds=clinic.phone.ring_budget_seconds)
     if is_open(clinic, received_at):
         return RouteDecision("pool", clinic.phone.front_desk_pool, "open_hours", answer_by)
     return RouteDecision("answering_service", clinic.phone.answering_service, "after_hours", answer_by)

@@ -1,0 +1,238 @@
+"""Contract validation (the clinic document and the events) and the type/topic registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from frontdesk.common.contracts import (
+    EVENTS,
+    AppointmentRequested,
+    CallReceived,
+    ClinicConfig,
+    ClinicConfigured,
+    Event,
+    all_topics,
+    dlq_topic,
+    spec_for,
+)
+from frontdesk.common.contracts.clinic import OpeningInterval
+
+
+def errors(excinfo: pytest.ExceptionInfo[ValidationError]) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in excinfo.value.errors()]
+
+
+# --- ClinicConfig -------------------------------------------------------------------------------
+
+
+def test_a_valid_document_parses(clinic_doc: dict[str, Any]) -> None:
+    clinic = ClinicConfig.model_validate(clinic_doc)
+    assert clinic.zone.key == "America/New_York"
+    assert clinic.closures == [date(2026, 12, 25)]
+    assert clinic.phone.front_desk_pool == "front-desk"  # the default
+    assert clinic.phone.ring_budget_seconds == 18.0  # 3 rings of 6 seconds
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "EST5EDT_typo", "America", "America/", "", "../etc/passwd"])
+def test_an_unknown_time_zone_is_refused_with_a_clear_message(clinic_doc: dict[str, Any], zone: str) -> None:
+    clinic_doc["timezone"] = zone
+    with pytest.raises(ValidationError) as excinfo:
+        ClinicConfig.model_validate(clinic_doc)
+    [(where, message)] = errors(excinfo)
+    assert where == "timezone"
+    assert message == f"Value error, unknown IANA time zone {zone!r}"
+
+
+def test_short_form_hours_are_parsed(clinic_doc: dict[str, Any]) -> None:
+    clinic_doc["hours"] = {"mon": ["08:00-12:00", " 13:30-17:00 "], "tue": [], "wed": None}
+    clinic = ClinicConfig.model_validate(clinic_doc)
+    assert clinic.hours == {
+        "mon": [OpeningInterval(opens=time(8), closes=time(12)), OpeningInterval(opens=time(13, 30), closes=time(17))],
+        "tue": [],
+        "wed": [],
+    }
+
+
+def test_long_form_hours_are_accepted(clinic_doc: dict[str, Any]) -> None:
+    clinic_doc["hours"] = {"fri": [{"opens": "09:00", "closes": "12:30"}]}
+    assert ClinicConfig.model_validate(clinic_doc).hours["fri"] == [OpeningInterval(opens=time(9), closes=time(12, 30))]
+
+
+@pytest.mark.parametrize(
+    "interval",
+    ["12:00-08:00", "08:00-08:00", {"opens": "17:00", "closes": "09:00"}, {"opens": "09:00", "closes": "09:00"}],
+)
+def test_closes_not_after_opens_is_refused(clinic_doc: dict[str, Any], interval: object) -> None:
+    clinic_doc["hours"] = {"mon": [interval]}
+    with pytest.raises(ValidationError, match=r"closes \(\d\d:\d\d:\d\d\) must be after opens"):
+        ClinicConfig.model_validate(clinic_doc)
+
+
+@pytest.mark.parametrize("interval", ["8:00-12:00", "08:00 to 12:00", "08:00-", "25:00-26:00", "nine to five"])
+def test_malformed_short_form_hours_are_refused(clinic_doc: dict[str, Any], interval: str) -> None:
+    clinic_doc["hours"] = {"mon": [interval]}
+    with pytest.raises(ValidationError):
+        ClinicConfig.model_validate(clinic_doc)
+
+
+def test_an_unknown_weekday_is_refused(clinic_doc: dict[str, Any]) -> None:
+    clinic_doc["hours"] = {"monday": ["08:00-12:00"]}
+    with pytest.raises(ValidationError) as excinfo:
+        ClinicConfig.model_validate(clinic_doc)
+    assert errors(excinfo)[0][0] == "hours.monday.[key]"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ((), "opening_hours"),  # a typo of `hours`
+        (("phone",), "ring_second"),
+        (("providers", 0), "speciality"),
+    ],
+)
+def test_an_unknown_field_is_refused(clinic_doc: dict[str, Any], path: tuple[str | int, ...], field: str) -> None:
+    section: Any = clinic_doc
+    for step in path:
+        section = section[step]
+    section[field] = "x"
+    with pytest.raises(ValidationError) as excinfo:
+        ClinicConfig.model_validate(clinic_doc)
+    assert errors(excinfo) == [(".".join(str(p) for p in (*path, field)), "Extra inputs are not permitted")]
+
+
+def test_the_answering_service_is_required(clinic_doc: dict[str, Any]) -> None:
+    clinic_doc["phone"] = {}
+    with pytest.raises(ValidationError) as excinfo:
+        ClinicConfig.model_validate(clinic_doc)
+    assert errors(excinfo) == [("phone.answering_service", "Field required")]
+
+
+@pytest.mark.parametrize(("field", "value"), [("ring_seconds", 0), ("ring_seconds", 31), ("rings", 0), ("rings", 11)])
+def test_ring_settings_are_bounded(clinic_doc: dict[str, Any], field: str, value: float) -> None:
+    clinic_doc["phone"] = {"answering_service": "answering-1", field: value}
+    with pytest.raises(ValidationError):
+        ClinicConfig.model_validate(clinic_doc)
+
+
+def test_clinic_configured_with_a_different_clinic_id_is_refused(clinic_doc: dict[str, Any]) -> None:
+    config = ClinicConfig.model_validate(clinic_doc)
+    assert ClinicConfigured(clinic_id="clinic-1", config=config).record_key() == "clinic-1"
+    with pytest.raises(ValidationError, match=r"clinic_id differs from config\.clinic_id"):
+        ClinicConfigured(clinic_id="clinic-2", config=config)
+
+
+@pytest.mark.parametrize("bad_id", ["clinic 1", " clinic-1", "+1 555 123 4567", "", "a/b", "x" * 129, "é"])
+def test_ids_with_spaces_or_odd_characters_are_refused(clinic_doc: dict[str, Any], bad_id: str) -> None:
+    clinic_doc["clinic_id"] = bad_id
+    with pytest.raises(ValidationError) as excinfo:
+        ClinicConfig.model_validate(clinic_doc)
+    assert errors(excinfo)[0][0] == "clinic_id"
+
+
+# --- events -------------------------------------------------------------------------------------
+
+CALL = {"call_id": "call-1", "clinic_id": "clinic-1", "caller_token": "tok_1", "received_at": "2026-11-27T10:00:00Z"}
+WINDOW_START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def appointment_requested(**overrides: object) -> AppointmentRequested:
+    fields: dict[str, object] = {
+        "request_id": "req-1",
+        "patient_id": "patient-7",
+        "clinic_id": "clinic-1",
+        "provider_id": "dr-lee",
+        "appointment_type": "checkup",
+        "starts_at": WINDOW_START,
+        "ends_at": WINDOW_START + timedelta(minutes=30),
+    }
+    fields.update(overrides)
+    return AppointmentRequested.model_validate(fields)
+
+
+@pytest.mark.parametrize("naive", ["2026-11-27T10:00:00", datetime(2026, 11, 27, 10, 0)])
+def test_naive_datetimes_are_refused(naive: object) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        CallReceived.model_validate({**CALL, "received_at": naive})
+    assert [e["type"] for e in excinfo.value.errors()] == ["timezone_aware"]
+
+
+def test_aware_datetimes_keep_their_offset() -> None:
+    call = CallReceived.model_validate({**CALL, "received_at": "2026-11-27T10:00:00+05:30"})
+    assert call.received_at.utcoffset() == timedelta(hours=5, minutes=30)
+    assert call.received_at == datetime(2026, 11, 27, 4, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("field", ["call_id", "clinic_id", "caller_token"])
+def test_event_ids_with_spaces_are_refused(field: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        CallReceived.model_validate({**CALL, field: "jane doe"})
+    assert errors(excinfo)[0][0] == field
+
+
+def test_events_refuse_unknown_fields_and_are_frozen() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        CallReceived.model_validate({**CALL, "caller_phone": "+1 555 123 4567"})
+    call = CallReceived.model_validate(CALL)
+    with pytest.raises(ValidationError):
+        call.call_id = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("length", [timedelta(0), timedelta(minutes=-30)])
+def test_an_appointment_must_end_after_it_starts(length: timedelta) -> None:
+    with pytest.raises(ValidationError, match="ends_at must be after starts_at"):
+        appointment_requested(ends_at=WINDOW_START + length)
+
+
+def test_an_appointment_window_compares_instants_not_wall_clocks() -> None:
+    # 09:00 in New York is 14:00 UTC, so 10:00Z ends before it starts.
+    with pytest.raises(ValidationError):
+        appointment_requested(starts_at="2026-11-30T09:00:00-05:00", ends_at="2026-11-30T10:00:00Z")
+    assert appointment_requested(starts_at="2026-11-30T09:00:00-05:00", ends_at="2026-11-30T14:30:00Z")
+
+
+def test_the_record_key_is_the_key_field(samples: dict[str, Event]) -> None:
+    for event_type, event in samples.items():
+        key_field = EVENTS[event_type].model.key_field
+        assert key_field in type(event).model_fields
+        assert event.record_key() == str(getattr(event, key_field))
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+def test_event_type_is_the_topic_and_the_registry_key() -> None:
+    for event_type, spec in EVENTS.items():
+        assert spec.event_type == spec.model.event_type == event_type == spec.topic.name
+        assert spec_for(event_type) is spec
+    assert spec_for("call.teleported") is None
+
+
+def test_every_event_topic_exists_with_a_dead_letter_twin() -> None:
+    topics = {t.name: t for t in all_topics()}
+    assert len(topics) == len(all_topics()), "topic names are unique"
+    assert set(topics) == set(EVENTS) | {dlq_topic(t) for t in EVENTS}
+    for event_type, spec in EVENTS.items():
+        assert topics[event_type] == spec.topic
+        dlq = topics[f"{event_type}.dlq"]
+        assert dlq_topic(event_type) == dlq.name
+        assert not dlq.compacted
+        assert dlq.max_message_bytes > spec.topic.max_message_bytes
+        assert dlq.retention_ms > spec.topic.retention_ms
+        assert dlq.config()["cleanup.policy"] == "delete"
+
+
+def test_clinic_configured_is_compacted_and_only_it() -> None:
+    topics = {t.name: t for t in all_topics()}
+    compacted = {name for name, t in topics.items() if t.compacted}
+    assert compacted == {"clinic.configured"}
+    assert topics["clinic.configured"].config() == {
+        "cleanup.policy": "compact",
+        "retention.ms": "-1",
+        "max.message.bytes": str(1024 * 1024),
+    }
+    assert topics["call.received"].config()["cleanup.policy"] == "delete"
+    assert topics["call.received"].config()["retention.ms"] == str(7 * 24 * 3600 * 1000)

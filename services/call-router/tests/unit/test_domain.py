@@ -1,0 +1,293 @@
+"""Routing decisions: open hours, time zones, closures, DST, the ring budget, and no voicemail ever."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from frontdesk.call_router.domain import decide_route, is_open
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts.clinic import WEEKDAYS, OpeningInterval, PhoneSection
+
+NEW_YORK = ZoneInfo("America/New_York")
+WEEKDAY_HOURS = ["08:00-12:00", "13:00-17:00"]  # split hours: closed over lunch
+
+
+def clinic(
+    timezone: str = "America/New_York",
+    hours: dict[str, list[str]] | None = None,
+    closures: list[str] | None = None,
+    **phone: object,
+) -> ClinicConfig:
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": "clinic-1",
+            "name": "Test Clinic",
+            "timezone": timezone,
+            "hours": hours
+            if hours is not None
+            else {day: WEEKDAY_HOURS for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": ["09:00-12:00"]},
+            "closures": closures or [],
+            "phone": {"front_desk_pool": "desk-pool", "answering_service": "after-hours-co", **phone},
+        }
+    )
+
+
+def local(
+    zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *, fold: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone), fold=fold)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+# --- weekday hours ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "second", "expected"),
+    [
+        (7, 59, 59, False),
+        (8, 0, 0, True),  # opening time is inside
+        (11, 59, 59, True),
+        (12, 0, 0, False),  # closing time is outside: [opens, closes)
+        (12, 30, 0, False),  # lunch
+        (13, 0, 0, True),
+        (16, 59, 59, True),
+        (17, 0, 0, False),
+        (23, 0, 0, False),
+        (0, 0, 0, False),
+    ],
+)
+def test_split_weekday_hours(hour: int, minute: int, second: int, expected: bool) -> None:
+    monday = local("America/New_York", 2026, 11, 30, hour, minute, second)
+    assert monday.weekday() == 0
+    assert is_open(clinic(), monday) is expected
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [(date(2026, 11, 28), True), (date(2026, 11, 29), False)],  # Saturday morning hours, Sunday none
+)
+def test_each_weekday_has_its_own_hours(day: date, expected: bool) -> None:
+    at = datetime.combine(day, time(10, 0), tzinfo=NEW_YORK)
+    assert is_open(clinic(), at) is expected
+    assert is_open(clinic(), at.replace(hour=13)) is False  # Saturday closes at noon
+
+
+def test_no_hours_at_all_means_always_closed() -> None:
+    assert is_open(clinic(hours={}), utc(2026, 11, 30, 15)) is False
+
+
+def test_every_weekday_name_maps_to_its_day() -> None:
+    monday = date(2026, 11, 30)
+    for offset, name in enumerate(WEEKDAYS):
+        day = monday + timedelta(days=offset)
+        only_today = clinic(hours={name: ["00:00-23:59"]})
+        assert is_open(only_today, datetime.combine(day, time(12), tzinfo=NEW_YORK))
+        assert not is_open(only_today, datetime.combine(day + timedelta(days=1), time(12), tzinfo=NEW_YORK))
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+
+def test_the_same_instant_is_judged_in_each_clinics_own_zone() -> None:
+    instant = utc(2026, 11, 30, 14, 0)  # Monday 09:00 New York, 23:00 Tokyo, 14:00 London
+    assert is_open(clinic("America/New_York"), instant)
+    assert not is_open(clinic("Asia/Tokyo"), instant)
+    assert is_open(clinic("Europe/London"), instant)
+    assert not is_open(clinic("America/Los_Angeles"), instant)  # 06:00
+
+
+def test_the_local_weekday_counts_not_the_utc_weekday() -> None:
+    sunday_utc = utc(2026, 11, 29, 22, 0)  # Sunday in UTC, Monday 09:00 in Sydney (AEDT, +11)
+    assert sunday_utc.weekday() == 6
+    assert is_open(clinic("Australia/Sydney"), sunday_utc)
+    honolulu = clinic("Pacific/Honolulu", hours={"mon": ["00:00-23:59"]})  # UTC-10
+    assert not is_open(honolulu, utc(2026, 11, 30, 9, 0))  # Monday in UTC, Sunday 23:00 in Honolulu
+    assert is_open(honolulu, utc(2026, 11, 30, 16, 0))  # Monday 06:00 in Honolulu
+
+
+def test_half_hour_offsets() -> None:
+    kolkata = clinic("Asia/Kolkata")  # +05:30
+    assert not is_open(kolkata, utc(2026, 11, 30, 2, 29, 59))  # 07:59:59 local
+    assert is_open(kolkata, utc(2026, 11, 30, 2, 30))  # 08:00 local
+
+
+def test_an_instant_with_any_offset_is_converted_first() -> None:
+    # 09:00 in New York, written as a Tokyo time (23:00 +09:00) and as a fixed offset.
+    assert is_open(clinic(), local("Asia/Tokyo", 2026, 11, 30, 23, 0))
+    assert is_open(clinic(), datetime.fromisoformat("2026-11-30T15:00:00+01:00"))
+
+
+# --- closures -----------------------------------------------------------------------------------
+
+
+def test_a_closure_closes_the_whole_local_day() -> None:
+    christmas_eve = clinic(closures=["2026-12-24"])  # a Thursday
+    for hour in (8, 10, 13, 16):
+        assert not is_open(christmas_eve, local("America/New_York", 2026, 12, 24, hour))
+    assert is_open(christmas_eve, local("America/New_York", 2026, 12, 23, 10))
+    assert is_open(christmas_eve, local("America/New_York", 2026, 12, 28, 10))
+
+
+def test_a_closure_is_the_clinics_local_date_even_when_the_utc_date_differs() -> None:
+    sydney = clinic("Australia/Sydney", closures=["2026-12-01"])  # a Tuesday
+    # 2026-11-30 23:00 UTC is Tuesday 2026-12-01 10:00 in Sydney: the closure applies.
+    assert not is_open(sydney, utc(2026, 11, 30, 23, 0))
+    # 2026-12-01 22:00 UTC is Wednesday 2026-12-02 09:00 in Sydney: open, though the UTC date is the 1st.
+    assert is_open(sydney, utc(2026, 12, 1, 22, 0))
+    los_angeles = clinic("America/Los_Angeles", hours={"thu": ["08:00-20:00"]}, closures=["2026-12-24"])
+    # 2026-12-25 02:00 UTC is Thursday 2026-12-24 18:00 in Los Angeles: the closure applies.
+    assert not is_open(los_angeles, utc(2026, 12, 25, 2, 0))
+    assert is_open(clinic("America/Los_Angeles", hours={"thu": ["08:00-20:00"]}), utc(2026, 12, 25, 2, 0))
+
+
+# --- daylight saving time (America/New_York: 2026-03-08 spring forward, 2026-11-01 fall back) ----
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (utc(2026, 3, 9, 12, 0, 1), True),  # Monday 08:00:01 EDT, the day after spring-forward (07:00:01 EST)
+        (utc(2026, 3, 9, 11, 59, 59), False),  # 07:59:59 EDT
+        (utc(2026, 3, 6, 13, 0, 1), True),  # the Friday before: 08:00:01 EST
+        (utc(2026, 3, 6, 12, 0, 1), False),  # 07:00:01 EST
+        (utc(2026, 11, 2, 13, 0, 1), True),  # Monday 08:00:01 EST, the day after fall-back
+        (utc(2026, 11, 2, 12, 30), False),  # 07:30 EST (08:30 if EDT were still assumed)
+        (utc(2026, 10, 30, 12, 0, 1), True),  # the Friday before: 08:00:01 EDT
+        (utc(2026, 11, 2, 21, 59, 59), True),  # 16:59:59 EST
+        (utc(2026, 11, 2, 22, 0), False),  # 17:00 EST
+    ],
+)
+def test_dst_transitions_in_new_york(instant: datetime, expected: bool) -> None:
+    assert is_open(clinic(), instant) is expected
+
+
+def test_hours_during_the_transition_night_itself() -> None:
+    night = clinic(hours={"sun": ["01:00-04:00"]})
+    # Spring forward: 01:30 EST, 03:30 EDT are open; 02:xx does not exist locally.
+    assert is_open(night, utc(2026, 3, 8, 6, 30))
+    assert is_open(night, utc(2026, 3, 8, 7, 30))
+    assert not is_open(night, utc(2026, 3, 8, 8, 0))  # 04:00 EDT
+    # Fall back: 01:30 happens twice (EDT, then EST) and both are open.
+    assert is_open(night, utc(2026, 11, 1, 5, 30))
+    assert is_open(night, utc(2026, 11, 1, 6, 30))
+    assert is_open(night, utc(2026, 11, 1, 8, 59))  # 03:59 EST
+    assert not is_open(night, utc(2026, 11, 1, 9, 0))  # 04:00 EST
+
+
+# --- decide_route -------------------------------------------------------------------------------
+
+
+def test_open_routes_to_the_front_desk_pool() -> None:
+    received = utc(2026, 11, 30, 15, 0)  # Monday 10:00 EST
+    decision = decide_route(clinic(), received)
+    assert (decision.target_kind, decision.target_id, decision.reason) == ("pool", "desk-pool", "open_hours")
+    assert decision.answer_by == received + timedelta(seconds=18)
+
+
+def test_closed_routes_to_the_answering_service() -> None:
+    received = utc(2026, 11, 30, 3, 0)  # Sunday 22:00 EST
+    decision = decide_route(clinic(), received)
+    assert (decision.target_kind, decision.target_id) == ("answering_service", "after-hours-co")
+    assert decision.reason == "after_hours"
+    assert decision.answer_by == received + timedelta(seconds=18)
+
+
+def test_closures_route_to_the_answering_service() -> None:
+    decision = decide_route(clinic(closures=["2026-11-30"]), utc(2026, 11, 30, 15, 0))
+    assert (decision.target_kind, decision.target_id) == ("answering_service", "after-hours-co")
+
+
+def test_the_default_pool_is_used_when_none_is_configured() -> None:
+    config = ClinicConfig.model_validate(
+        {
+            "clinic_id": "c",
+            "name": "C",
+            "timezone": "UTC",
+            "hours": {"mon": ["00:00-23:59"]},
+            "phone": {"answering_service": "as"},
+        }
+    )
+    assert decide_route(config, utc(2026, 11, 30, 12)).target_id == "front-desk"
+
+
+@pytest.mark.parametrize(
+    ("ring_seconds", "rings", "budget"), [(6.0, 3, 18.0), (2.5, 4, 10.0), (30, 10, 300.0), (0.5, 1, 0.5)]
+)
+def test_answer_by_is_received_at_plus_the_ring_budget(ring_seconds: float, rings: int, budget: float) -> None:
+    received = utc(2026, 11, 30, 15, 0, 0)
+    decision = decide_route(clinic(ring_seconds=ring_seconds, rings=rings), received)
+    assert decision.answer_by - received == timedelta(seconds=budget)
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        local("America/New_York", 2026, 11, 1, 1, 59, 50),  # EDT; the ring budget ends after fall-back
+        local("America/New_York", 2026, 11, 1, 1, 59, 50, fold=1),  # EST, the second 01:59:50
+        local("America/New_York", 2026, 3, 8, 1, 59, 50),  # EST; the budget ends after spring-forward
+    ],
+)
+def test_answer_by_is_elapsed_time_even_across_a_dst_change(received: datetime) -> None:
+    decision = decide_route(clinic(), received)
+    assert decision.answer_by.tzinfo is not None
+    assert decision.answer_by.astimezone(UTC) - received.astimezone(UTC) == timedelta(seconds=18)
+    assert decision.answer_by.timestamp() - received.timestamp() == 18
+
+
+# --- property: always a live human, never anything else -----------------------------------------
+
+ZONES = sorted(available_timezones())
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=20)
+intervals = (
+    st.tuples(st.times(), st.times())
+    .filter(lambda pair: pair[0] < pair[1])
+    .map(lambda pair: OpeningInterval(opens=pair[0], closes=pair[1]))
+)
+clinics = st.builds(
+    ClinicConfig,
+    clinic_id=ids,
+    name=st.just("Any Clinic"),
+    timezone=st.sampled_from(ZONES),
+    hours=st.dictionaries(st.sampled_from(WEEKDAYS), st.lists(intervals, max_size=3)),
+    closures=st.lists(st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)), max_size=5),
+    phone=st.builds(
+        PhoneSection,
+        ring_seconds=st.floats(min_value=0.01, max_value=30),
+        rings=st.integers(min_value=1, max_value=10),
+        front_desk_pool=ids,
+        answering_service=ids,
+    ),
+)
+instants = st.datetimes(
+    min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=st.timezones() | st.just(UTC)
+)
+
+
+@given(config=clinics, received_at=instants)
+def test_every_decision_names_the_pool_or_the_answering_service(config: ClinicConfig, received_at: datetime) -> None:
+    decision = decide_route(config, received_at)
+    assert decision.target_kind in {"pool", "answering_service"}
+    if decision.target_kind == "pool":
+        assert (decision.target_id, decision.reason) == (config.phone.front_desk_pool, "open_hours")
+        assert is_open(config, received_at)
+    else:
+        assert (decision.target_id, decision.reason) == (config.phone.answering_service, "after_hours")
+        assert not is_open(config, received_at)
+    elapsed = decision.answer_by.astimezone(UTC) - received_at.astimezone(UTC)
+    assert abs(elapsed.total_seconds() - config.phone.ring_budget_seconds) < 1e-5
+
+
+@given(config=clinics, received_at=instants)
+def test_a_closure_day_is_never_open(config: ClinicConfig, received_at: datetime) -> None:
+    local_day = received_at.astimezone(config.zone).date()
+    closed = config.model_copy(update={"closures": [*config.closures, local_day]})
+    assert decide_route(closed, received_at).target_kind == "answering_service"
