@@ -8,14 +8,25 @@ import pytest
 
 from frontdesk.common.contracts import (
     AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentNoShow,
     AppointmentRejected,
+    AppointmentReminderDue,
+    AppointmentReplyReceived,
     AppointmentRequested,
+    AppointmentRescheduled,
+    CallbackRequested,
     CallReceived,
     CallRouted,
     ClinicConfig,
     ClinicConfigured,
+    ContactPreferenceChanged,
     Event,
     FollowupScheduled,
+    MessageRequested,
+    MessageSent,
+    MessageSkipped,
     ReviewRequested,
     VisitCompleted,
 )
@@ -69,6 +80,48 @@ def _samples() -> dict[str, Event]:
             visit_id="visit-1",
         ),
         ReviewRequested(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
+        CallbackRequested(
+            callback_id="cb-1",
+            clinic_id="clinic-1",
+            caller_token="tok_9f8e7d",
+            reason="abandoned_call",
+            requested_at=T0,
+        ),
+        AppointmentCancelled(
+            appointment_id="appt-1", starts_at=window["starts_at"], cancelled_at=T0, late=False, **people
+        ),
+        AppointmentRescheduled(appointment_id="appt-1", previous_starts_at=window["starts_at"], **people, **window),
+        AppointmentCheckedIn(appointment_id="appt-1", checked_in_at=T0, **people),
+        AppointmentNoShow(appointment_id="appt-1", starts_at=window["starts_at"], **people),
+        AppointmentReminderDue(
+            appointment_id="appt-1", reminder_id="rem-appt-1-P2D", starts_at=window["starts_at"], offset="P2D", **people
+        ),
+        AppointmentReplyReceived(appointment_id="appt-1", reply="confirm", received_at=T0, **people),
+        MessageRequested(
+            message_request_id="msg-1",
+            requested_by="reviews",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            purpose="feedback",
+            template="review-request",
+            variables={"link": "https://r.example/x"},
+        ),
+        MessageSent(
+            message_request_id="msg-1",
+            requested_by="reviews",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            channel="sms",
+            sent_at=T0,
+        ),
+        MessageSkipped(
+            message_request_id="msg-2",
+            requested_by="reviews",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            reason="opted_out",
+        ),
+        ContactPreferenceChanged(patient_id="patient-7", purpose="feedback", opted_in=False, changed_at=T0),
     ]
     return {e.event_type: e for e in events}
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from frontdesk.call_router.domain import decide_route, is_open
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.clinic import WEEKDAYS, OpeningInterval, PhoneSection
+from frontdesk.common.contracts.calls import PhoneSection
+from frontdesk.common.contracts.clinic import WEEKDAYS, OpeningInterval
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEKDAY_HOURS = ["08:00-12:00", "13:00-17:00"]  # split hours: closed over lunch

@@ -93,7 +93,9 @@ def encode(
     event_id: str | None = None,
     time: datetime | None = None,
     trace: TraceContext | None = None,
+    topic: str | None = None,
 ) -> OutgoingRecord:
+    """The Kafka record of an event: on its registry topic, or on `topic` (e.g. a vendor's own)."""
     spec = spec_for(event.event_type)
     if spec is None:
         raise KeyError(f"event type {event.event_type!r} is not in the registry")
@@ -111,7 +113,7 @@ def encode(
         ("traceparent", (trace or TraceContext.new()).header().encode()),
     ]
     return OutgoingRecord(
-        topic=spec.topic.name,
+        topic=topic or spec.topic.name,
         key=event.record_key().encode(),
         value=event.model_dump_json().encode(),
         headers=headers,

@@ -28,6 +28,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .clinics import project_clinic
+from .cloudevents import TraceContext
 from .consumer import EventConsumer, Handler
 from .contracts import ClinicConfigured, Event
 from .db import TRANSIENT_DB_ERRORS, create_pool, migrate
@@ -36,6 +37,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerWorker
+from .uow import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -111,6 +113,15 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self._report_lag(), name="lag"))
         self.started = True
         log.info("service started", topics=self.consumer.topics, group=self.consumer.group_id)
+
+    @asynccontextmanager
+    async def unit_of_work(self, traceparent: str | None = None) -> AsyncIterator[UnitOfWork]:
+        """One transaction for a command that arrives over HTTP: its writes, the events it emits and
+        the timers it sets commit together, exactly as for an event handler."""
+        assert self.pool is not None
+        trace = TraceContext.parse(traceparent) or TraceContext.new()
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield UnitOfWork(conn, self.source, trace)
 
     async def _report_lag(self) -> None:
         while True:

@@ -23,10 +23,12 @@ class UnitOfWork:
     trace: TraceContext
     cause: Envelope[Event] | None = None
 
-    async def emit(self, event: Event, *, event_id: str | None = None) -> str:
-        """Queue `event` for publication once this transaction commits; return its id."""
+    async def emit(self, event: Event, *, event_id: str | None = None, topic: str | None = None) -> str:
+        """Queue `event` for publication once this transaction commits; return its id.
+
+        `topic` overrides the registry topic (for per-vendor topics)."""
         event_id = event_id or new_event_id()
-        record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child())
+        record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
         await outbox.add(self.conn, record, event_id)
         return event_id
 

@@ -1,37 +1,43 @@
-"""Event contracts: models, the type/topic registry, and the clinic configuration document."""
+"""Event contracts: one module per domain (its events and its section of the clinic configuration),
+the type/topic registry, and the clinic configuration document.
 
-from .base import Event, Id, Timestamp
-from .clinic import ClinicConfig, ClinicConfigured
-from .events import (
-    AppointmentBooked,
-    AppointmentRejected,
-    AppointmentRequested,
-    CallReceived,
-    CallRouted,
-    FollowupScheduled,
-    ReviewRequested,
-    VisitCompleted,
+Import events from here (`from frontdesk.common.contracts import CallReceived`) or from their module.
+"""
+
+from .base import Event as Event
+from .base import Id as Id
+from .base import Section as Section
+from .base import Timestamp as Timestamp
+from .base import Window as Window
+from .calls import *  # noqa: F403
+from .clinic import (
+    ClinicConfig as ClinicConfig,
 )
-from .registry import EVENTS, EventSpec, TopicSpec, all_topics, dlq_topic, spec_for
-
-__all__ = [
-    "EVENTS",
-    "AppointmentBooked",
-    "AppointmentRejected",
-    "AppointmentRequested",
-    "CallReceived",
-    "CallRouted",
-    "ClinicConfig",
-    "ClinicConfigured",
-    "Event",
-    "EventSpec",
-    "FollowupScheduled",
-    "Id",
-    "ReviewRequested",
-    "Timestamp",
-    "TopicSpec",
-    "VisitCompleted",
-    "all_topics",
-    "dlq_topic",
-    "spec_for",
-]
+from .clinic import (
+    ClinicConfigured as ClinicConfigured,
+)
+from .clinic import (
+    OpeningInterval as OpeningInterval,
+)
+from .followup import *  # noqa: F403
+from .messaging import *  # noqa: F403
+from .registry import (
+    EVENTS as EVENTS,
+)
+from .registry import (
+    EventSpec as EventSpec,
+)
+from .registry import (
+    TopicSpec as TopicSpec,
+)
+from .registry import (
+    all_topics as all_topics,
+)
+from .registry import (
+    dlq_topic as dlq_topic,
+)
+from .registry import (
+    spec_for as spec_for,
+)
+from .reviews import *  # noqa: F403
+from .scheduling import *  # noqa: F403

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
 
 # Ids are opaque strings: no spaces, so that free text (a name, a phone number with spaces) cannot
 # pass for an id by accident.
@@ -25,6 +25,28 @@ class Event(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int] = 1
     key_field: ClassVar[str]
+    # The topic (named after event_type): partitions, and compaction for state-carrying topics.
+    partitions: ClassVar[int] = 6
+    compacted: ClassVar[bool] = False
 
     def record_key(self) -> str:
         return str(getattr(self, self.key_field))
+
+
+class Section(BaseModel):
+    """Base of the clinic configuration's sections: unknown fields are errors, not ignored typos."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(Event):
+    """A half-open time window [starts_at, ends_at) carried by an event."""
+
+    starts_at: Timestamp
+    ends_at: Timestamp
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self

@@ -12,20 +12,18 @@ from datetime import date, time
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import Event, Id
+from .base import Event, Id, Section
+from .calls import PhoneSection
+from .scheduling import Provider
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OpeningInterval(_Section):
+class OpeningInterval(Section):
     """One opening interval of a day, local time, half-open [opens, closes)."""
 
     opens: time
@@ -46,25 +44,7 @@ class OpeningInterval(_Section):
         return cls(opens=time(h1, m1), closes=time(h2, m2))
 
 
-class PhoneSection(_Section):
-    """What the call-router needs (grown by the call-router issue)."""
-
-    ring_seconds: float = Field(6.0, gt=0, le=30)
-    rings: int = Field(3, ge=1, le=10)
-    front_desk_pool: Id = "front-desk"
-    answering_service: Id
-
-    @property
-    def ring_budget_seconds(self) -> float:
-        return self.ring_seconds * self.rings
-
-
-class Provider(_Section):
-    provider_id: Id
-    timezone: str | None = None
-
-
-class ClinicConfig(_Section):
+class ClinicConfig(Section):
     """The configuration document of one clinic."""
 
     clinic_id: Id
@@ -103,6 +83,8 @@ class ClinicConfig(_Section):
 class ClinicConfigured(Event):
     event_type: ClassVar[str] = "clinic.configured"
     key_field: ClassVar[str] = "clinic_id"
+    partitions: ClassVar[int] = 3
+    compacted: ClassVar[bool] = True
 
     clinic_id: Id
     config: ClinicConfig
@@ -119,7 +101,5 @@ __all__ = [
     "ClinicConfig",
     "ClinicConfigured",
     "OpeningInterval",
-    "PhoneSection",
-    "Provider",
     "Weekday",
 ]

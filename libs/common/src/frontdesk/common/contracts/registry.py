@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import calls, followup, messaging, reviews, scheduling
 from .base import Event
 from .clinic import ClinicConfigured
-from .events import (
-    AppointmentBooked,
-    AppointmentRejected,
-    AppointmentRequested,
-    CallReceived,
-    CallRouted,
-    FollowupScheduled,
-    ReviewRequested,
-    VisitCompleted,
-)
 
 DLQ_SUFFIX = ".dlq"
 _WEEK_MS = 7 * 24 * 3600 * 1000
@@ -51,23 +42,21 @@ class EventSpec:
         return self.model.event_type
 
 
-def _spec(model: type[Event], **topic: object) -> EventSpec:
-    return EventSpec(model, TopicSpec(model.event_type, **topic))  # type: ignore[arg-type]
-
+# Every event type, by domain module. A new event type is added to its module's EVENTS tuple.
+ALL_EVENT_MODELS: tuple[type[Event], ...] = (
+    ClinicConfigured,
+    *calls.EVENTS,
+    *scheduling.EVENTS,
+    *followup.EVENTS,
+    *messaging.EVENTS,
+    *reviews.EVENTS,
+)
 
 EVENTS: dict[str, EventSpec] = {
-    spec.event_type: spec
-    for spec in (
-        _spec(ClinicConfigured, partitions=3, compacted=True),
-        _spec(CallReceived),
-        _spec(CallRouted),
-        _spec(AppointmentRequested),
-        _spec(AppointmentBooked),
-        _spec(AppointmentRejected),
-        _spec(VisitCompleted),
-        _spec(FollowupScheduled),
-        _spec(ReviewRequested),
+    model.event_type: EventSpec(
+        model, TopicSpec(model.event_type, partitions=model.partitions, compacted=model.compacted)
     )
+    for model in ALL_EVENT_MODELS
 }
 
 
