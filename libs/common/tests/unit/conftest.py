@@ -80,6 +80,7 @@ def _samples() -> dict[str, Event]:
             visit_id="visit-1",
         ),
         ReviewRequested(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
+        # call-router samples (new call-router events go here)
         CallbackRequested(
             callback_id="cb-1",
             clinic_id="clinic-1",
@@ -87,6 +88,7 @@ def _samples() -> dict[str, Event]:
             reason="abandoned_call",
             requested_at=T0,
         ),
+        # scheduler samples (new scheduling events go here)
         AppointmentCancelled(
             appointment_id="appt-1", starts_at=window["starts_at"], cancelled_at=T0, late=False, **people
         ),
@@ -97,6 +99,7 @@ def _samples() -> dict[str, Event]:
             appointment_id="appt-1", reminder_id="rem-appt-1-P2D", starts_at=window["starts_at"], offset="P2D", **people
         ),
         AppointmentReplyReceived(appointment_id="appt-1", reply="confirm", received_at=T0, **people),
+        # followup samples (new followup and messaging events go here)
         MessageRequested(
             message_request_id="msg-1",
             requested_by="reviews",
@@ -122,6 +125,7 @@ def _samples() -> dict[str, Event]:
             reason="opted_out",
         ),
         ContactPreferenceChanged(patient_id="patient-7", purpose="feedback", opted_in=False, changed_at=T0),
+        # reviews samples (new reviews events go here)
     ]
     return {e.event_type: e for e in events}
 

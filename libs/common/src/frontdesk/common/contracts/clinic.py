@@ -16,7 +16,9 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Event, Id, Section
 from .calls import PhoneSection
-from .scheduling import Provider
+from .followup import MessagingSection
+from .reviews import ReviewsSection
+from .scheduling import Provider, SchedulingSection
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,8 +54,12 @@ class ClinicConfig(Section):
     timezone: str
     hours: dict[Weekday, list[OpeningInterval]] = Field(default_factory=dict)
     closures: list[date] = Field(default_factory=list)
+    # One section per service; each is defined (and grown) in its domain's contracts module.
     phone: PhoneSection
     providers: list[Provider] = Field(default_factory=list)
+    scheduling: SchedulingSection = Field(default_factory=SchedulingSection)
+    messaging: MessagingSection = Field(default_factory=MessagingSection)
+    reviews: ReviewsSection = Field(default_factory=ReviewsSection)
 
     @field_validator("timezone")
     @classmethod

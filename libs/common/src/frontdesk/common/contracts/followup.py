@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from .base import Event, Id, Timestamp
+from .base import Event, Id, Section, Timestamp
+
+
+class MessagingSection(Section):
+    """What followup needs to contact a clinic's patients (grown by the followup issue)."""
 
 
 class FollowupScheduled(Event):
@@ -20,4 +24,4 @@ class FollowupScheduled(Event):
 
 
 EVENTS: tuple[type[Event], ...] = (FollowupScheduled,)
-__all__ = ["FollowupScheduled"]
+__all__ = ["FollowupScheduled", "MessagingSection"]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Event, Id, Timestamp
+from .base import Event, Id, Section, Timestamp
+
+
+class ReviewsSection(Section):
+    """What the reviews service needs: public review links, delay, exclusions (grown by its issue)."""
 
 
 class ReviewRequested(Event):
@@ -20,4 +24,4 @@ class ReviewRequested(Event):
 
 
 EVENTS: tuple[type[Event], ...] = (ReviewRequested,)
-__all__ = ["ReviewRequested"]
+__all__ = ["ReviewRequested", "ReviewsSection"]

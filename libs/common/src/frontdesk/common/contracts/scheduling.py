@@ -9,6 +9,10 @@ from pydantic import Field
 from .base import Event, Id, Section, Timestamp, Window
 
 
+class SchedulingSection(Section):
+    """What the scheduler needs beyond the provider list (grown by the scheduler issue)."""
+
+
 class Provider(Section):
     provider_id: Id
     timezone: str | None = None
@@ -149,5 +153,6 @@ __all__ = [
     "AppointmentRequested",
     "AppointmentRescheduled",
     "Provider",
+    "SchedulingSection",
     "VisitCompleted",
 ]
