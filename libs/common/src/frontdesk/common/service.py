@@ -40,6 +40,7 @@ from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork
 
 log = get_logger(__name__)
+INBOX_RETENTION_DAYS = 35
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class ServiceRuntime:
             )
             self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
         self._tasks.append(asyncio.create_task(self._report_lag(), name="lag"))
+        self._tasks.append(asyncio.create_task(self._prune_inbox(), name="inbox-pruning"))
         self.started = True
         log.info("service started", topics=self.consumer.topics, group=self.consumer.group_id)
 
@@ -122,6 +124,22 @@ class ServiceRuntime:
         trace = TraceContext.parse(traceparent) or TraceContext.new()
         async with self.pool.acquire() as conn, conn.transaction():
             yield UnitOfWork(conn, self.source, trace)
+
+    async def _prune_inbox(self) -> None:
+        """Forget processed event ids once no redelivery can bring them back: older than the longest
+        retention (dead-letter topics keep records 28 days, so a replay is still deduplicated)."""
+        while True:
+            with contextlib.suppress(Exception):
+                assert self.pool is not None
+                while (
+                    await self.pool.execute(
+                        "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox"
+                        " WHERE processed_at < now() - make_interval(days => $1) LIMIT 5000)",
+                        INBOX_RETENTION_DAYS,
+                    )
+                ) != "DELETE 0":
+                    pass
+            await asyncio.sleep(3600)
 
     async def _report_lag(self) -> None:
         while True:
@@ -142,7 +160,7 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:
-            if task.get_name() == "lag":
+            if task.get_name() in ("lag", "inbox-pruning"):
                 task.cancel()
         _, pending = await asyncio.wait(self._tasks, timeout=timeout / 2) if self._tasks else (set(), set())
         for task in pending:
