@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run up down status demo test test-unit lint bench schemas clean
+.PHONY: install run up down status demo test test-unit lint bench schemas docs clean
 
 install: $(INSTALLED)
 
@@ -45,11 +45,45 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Each benchmark starts its own stack (or uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL) and prints
+# its numbers next to a baseline measured in the same run. See benchmarks/README.md.
 bench: install
 	$(BIN)/python benchmarks/roundtrip.py
+	$(BIN)/python benchmarks/call_router_routing.py
+	$(BIN)/python benchmarks/scheduler_booking.py --http
+	$(BIN)/python benchmarks/followup_planning.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
 
 clean:
 	rm -rf $(VENV) .local deploy/local/kafka/.cache
+
+# --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
+# kustomize renders deploy/k8s offline (tests/deploy); `make install` builds it from the Go module proxy.
+KUSTOMIZE_VERSION := v5.8.0
+KUSTOMIZE := $(BIN)/kustomize
+IMAGE_PREFIX ?= frontdesk
+IMAGE_TAG ?= dev
+IMAGE_SERVICES := call-router scheduler followup reviews
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+.PHONY: k8s images
+
+install: $(KUSTOMIZE)
+
+$(KUSTOMIZE): | $(INSTALLED)
+	@test -x "$(GO)" || { echo "Go is required to build kustomize (deploy/k8s, tests/deploy)"; exit 1; }
+	GOTOOLCHAIN=local GOFLAGS=-mod=mod GOBIN=$(abspath $(BIN)) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+k8s: install
+	$(BIN)/python deploy/k8s/generate.py
+
+images:
+	@command -v docker >/dev/null || { echo "make images needs a Docker engine (none on this machine)"; exit 1; }
+	for svc in $(IMAGE_SERVICES); do \
+	  docker build -f services/$$svc/Dockerfile -t $(IMAGE_PREFIX)/$$svc:$(IMAGE_TAG) . || exit 1; \
+	done
+
+docs: install
+	$(BIN)/python -m frontdesk.tools.catalog

@@ -1,0 +1,94 @@
+"""deploy/access.yaml, the one source of Kafka access, against the code and the topic registry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from frontdesk.common.contracts.registry import DLQ_SUFFIX, EVENTS, all_topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+SERVICES = ("call-router", "scheduler", "followup", "reviews")
+
+
+def test_access_lists_every_service(access: Any) -> None:
+    assert set(access.services) == set(SERVICES)
+
+
+def test_consumes_match_what_the_code_subscribes_to(access: Any, code_consumes: Callable[[str], set[str]]) -> None:
+    drift = {
+        service: {"code": sorted(code_consumes(service)), "access.yaml": sorted(p.consumes)}
+        for service, p in access.services.items()
+        if set(p.consumes) != code_consumes(service)
+    }
+    assert not drift, f"deploy/access.yaml `consumes` drifted from the services' DEFINITIONs: {drift}"
+
+
+def constructed_events(service: str) -> set[str]:
+    """Event types whose model the service's source constructs (`Model(`): what it emits."""
+    source = "\n".join(p.read_text() for p in (REPO / "services" / service / "src").rglob("*.py"))
+    return {
+        event_type for event_type, spec in EVENTS.items() if re.search(rf"\b{re.escape(spec.model.__name__)}\(", source)
+    }
+
+
+def test_produces_match_the_events_each_service_constructs(access: Any) -> None:
+    drift = {
+        service: {"constructed": sorted(constructed_events(service)), "access.yaml": sorted(p.produces)}
+        for service, p in access.services.items()
+        if set(p.produces) != constructed_events(service)
+    }
+    assert not drift, f"deploy/access.yaml `produces` drifted from what the services emit: {drift}"
+
+
+def test_groups_are_the_consumer_groups_the_code_uses(access: Any) -> None:
+    for service, principal in access.services.items():
+        assert principal.group == f"frontdesk.{service}"  # EventConsumer.group_id
+
+
+def test_every_named_topic_is_in_the_registry(access: Any) -> None:
+    registry = {t.name for t in all_topics()}
+    for principal in access.principals():
+        unknown = {*principal.consumes, *principal.produces} - registry
+        assert not unknown, f"{principal.user}: not in the topic registry: {sorted(unknown)}"
+        assert not [t for t in principal.produces if t.endswith(DLQ_SUFFIX)], "dead letters are implied"
+
+
+def test_acl_rules_follow_the_documented_rules(access: Any, generator: Any) -> None:
+    topics = all_topics()
+    scheduler = generator.topic_operations(access.services["scheduler"], topics)
+    assert scheduler["appointment.requested"] == {"Read", "Describe"}
+    assert scheduler["appointment.requested.dlq"] == {"Write", "Describe"}
+    assert scheduler["appointment.booked"] == {"Write", "Describe"}
+    operator = generator.topic_operations(access.clients["frontdesk-operator"], topics)
+    dlqs = {t.name for t in topics if t.name.endswith(DLQ_SUFFIX)}
+    assert {t for t, ops in operator.items() if "Read" in ops} == dlqs | {"clinic.configured"}
+    vendor = next(iter(access.vendors.values()))
+    assert all("Read" not in ops for ops in generator.topic_operations(vendor, topics).values())
+
+
+def test_vendor_ids_are_usable_as_topic_prefixes(access: Any) -> None:
+    for vendor_id in access.vendors:
+        assert vendor_id == vendor_id.lower() and " " not in vendor_id and "." not in vendor_id
+
+
+def test_every_topic_has_a_producer(access: Any) -> None:
+    produced = {t for p in access.principals() for t in p.produces}
+    topics = {t.name for t in all_topics() if not t.name.endswith(DLQ_SUFFIX)}
+    assert not topics - produced, f"no principal may produce {sorted(topics - produced)}"
+
+
+def test_acl_bindings_for_a_broker_without_strimzi(access: Any, generator: Any) -> None:
+    bindings = generator.acl_bindings(access, all_topics())
+    keys = {
+        (b["principal"], b["resource_type"], b["resource_name"], b["pattern_type"], b["operation"]) for b in bindings
+    }
+    assert ("User:frontdesk-scheduler", "TOPIC", "appointment.requested", "LITERAL", "READ") in keys
+    assert ("User:frontdesk-scheduler", "GROUP", "frontdesk.scheduler", "LITERAL", "READ") in keys
+    assert ("User:frontdesk-scheduler", "TOPIC", "appointment.requested", "LITERAL", "WRITE") not in keys
+    vendor = next(iter(access.vendors))
+    assert ("User:vendor-" + vendor, "TOPIC", f"vendor.{vendor}.", "PREFIXED", "WRITE") in keys  # Kafka's name
+    assert {b["pattern_type"] for b in bindings} == {"LITERAL", "PREFIXED"}

@@ -1,0 +1,300 @@
+"""The Kubernetes manifests: rendered offline with kustomize, validated against the Kubernetes schemas
+(kubernetes-validate) and the vendored Strimzi/KEDA CRD schemas, and checked for the invariants that
+keep the deployment consistent with the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+
+from frontdesk.common.contracts.registry import all_topics
+
+from .conftest import KUBE_VERSIONS, OVERLAYS, VARIANTS
+
+ALL_RENDERINGS = (*OVERLAYS, *VARIANTS)
+CUSTOM_GROUPS = ("kafka.strimzi.io/", "keda.sh/")
+SERVICES = ("call-router", "scheduler", "followup", "reviews")
+Docs = list[dict[str, Any]]
+
+
+def by_kind(docs: Docs, kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def is_custom(doc: dict[str, Any]) -> bool:
+    return str(doc["apiVersion"]).startswith(CUSTOM_GROUPS)
+
+
+def app_container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == "app")
+
+
+# --- generated files ------------------------------------------------------------------------------
+
+
+def test_generated_manifests_are_current(generator: ModuleType) -> None:
+    stale = generator.stale_files()
+    assert not stale, f"generated files are stale, run `make k8s`: {[str(p) for p in stale]}"
+
+
+def test_generator_detects_a_stale_file(generator: ModuleType, tmp_path: Any) -> None:
+    for path, text in generator.render_all().items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert generator.stale_files(tmp_path) == []
+    topics = next(p for p in generator.render_all() if p.name == "topics.yaml")
+    (tmp_path / topics).write_text((tmp_path / topics).read_text().replace("partitions: 6", "partitions: 7", 1))
+    assert generator.stale_files(tmp_path) == [topics]
+
+
+# --- schema validation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_core_resources_match_kubernetes_schemas(rendered: dict[str, Docs], name: str, kube_version: str) -> None:
+    errors = []
+    core = [d for d in rendered[name] if not is_custom(d)]
+    assert core
+    for doc in core:
+        try:
+            kubernetes_validate.validate(doc, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_custom_resources_match_crd_schemas(
+    rendered: dict[str, Docs], crd_check: Callable[[dict[str, Any]], list[str]], name: str
+) -> None:
+    custom = [d for d in rendered[name] if is_custom(d)]
+    assert custom
+    errors = [f"{d['kind']}/{d['metadata']['name']}: {e}" for d in custom for e in crd_check(d)]
+    assert not errors, "\n".join(errors[:30])
+
+
+def test_every_rendered_kind_is_validated_somewhere(rendered: dict[str, Docs]) -> None:
+    kinds = {(d["apiVersion"], d["kind"]) for docs in rendered.values() for d in docs}
+    assert ("kafka.strimzi.io/v1", "KafkaTopic") in kinds
+    assert ("keda.sh/v1alpha1", "ScaledObject") in kinds
+    assert ("autoscaling/v2", "HorizontalPodAutoscaler") in kinds
+    assert ("networking.k8s.io/v1", "NetworkPolicy") in kinds
+    # Strimzi 1.x accepts only kafka.strimzi.io/v1
+    assert not [k for k in kinds if k[0].startswith("kafka.strimzi.io/") and k[0] != "kafka.strimzi.io/v1"]
+
+
+def test_crd_validation_rejects_what_the_api_server_would(
+    rendered: dict[str, Docs], crd_check: Callable[[dict[str, Any]], list[str]]
+) -> None:
+    docs = rendered["prod"]
+    topic = dict(next(iter(by_kind(docs, "KafkaTopic").values())))
+    assert crd_check(topic) == []
+    assert crd_check({**topic, "spec": {**topic["spec"], "partitions": "six"}})
+    assert crd_check({**topic, "spec": {**topic["spec"], "partition": 6}})  # unknown field
+    user = next(iter(by_kind(docs, "KafkaUser").values()))
+    bad_acl = {**user["spec"]["authorization"]["acls"][0], "operations": ["Eat"]}
+    bad_user = {**user, "spec": {**user["spec"], "authorization": {"type": "simple", "acls": [bad_acl]}}}
+    assert crd_check(bad_user)
+    scaled = next(iter(by_kind(docs, "ScaledObject").values()))
+    assert crd_check({**scaled, "spec": {k: v for k, v in scaled["spec"].items() if k != "scaleTargetRef"}})
+    assert crd_check({**scaled, "apiVersion": "keda.sh/v2"})
+
+
+def test_kubernetes_validation_rejects_a_bad_deployment(rendered: dict[str, Docs]) -> None:
+    deployment = by_kind(rendered["prod"], "Deployment")["scheduler"]
+    kubernetes_validate.validate(deployment, KUBE_VERSIONS[0], strict=True)
+    for bad_spec in ({**deployment["spec"], "replicas": "two"}, {**deployment["spec"], "replica": 2}):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate({**deployment, "spec": bad_spec}, KUBE_VERSIONS[0], strict=True)
+
+
+# --- workloads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_each_service_has_its_full_set_of_resources(rendered: dict[str, Docs], name: str) -> None:
+    docs = rendered[name]
+    for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
+        assert set(by_kind(docs, kind)) == set(SERVICES), kind
+    assert set(by_kind(docs, "ConfigMap")) == {f"{s}-config" for s in SERVICES}
+    for pdb in by_kind(docs, "PodDisruptionBudget").values():
+        assert pdb["apiVersion"] == "policy/v1"
+        assert pdb["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_deployments_are_probed_secured_sized_and_shut_down_gracefully(rendered: dict[str, Docs], name: str) -> None:
+    docs = rendered[name]
+    configs = by_kind(docs, "ConfigMap")
+    for service, deployment in by_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        app = app_container(deployment)
+        config = configs[f"{service}-config"]["data"]
+        assert app["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert app["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert app["startupProbe"]["httpGet"]["path"] == "/healthz"
+        pre_stop = app["lifecycle"]["preStop"]["sleep"]["seconds"]
+        shutdown = float(config["FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS"])
+        assert pod["terminationGracePeriodSeconds"] > pre_stop + shutdown, service
+        assert config["FRONTDESK_HTTP_HOST"] == "0.0.0.0"
+        assert app["ports"][0]["containerPort"] == int(config["FRONTDESK_HTTP_PORT"])
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["serviceAccountName"] == service
+        for container in [*pod["initContainers"], *pod["containers"]]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            for key in ("cpu", "memory"):
+                assert container["resources"]["requests"][key]
+                assert container["resources"]["limits"][key]
+        env = {e["name"]: e for e in app["env"]}
+        database_env = service.replace("-", "_").upper() + "_DATABASE_URL"
+        assert env[database_env]["valueFrom"]["secretKeyRef"] == {"name": f"{service}-db", "key": "uri"}
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"frontdesk-{service}"
+        migrate = pod["initContainers"][0]
+        assert migrate["command"] == ["python", "-m", "frontdesk.common.migrate_cli", service]
+        assert migrate["image"] == app["image"]
+        assert app["command"] == ["python", "-m", f"frontdesk.{service.replace('-', '_')}"]
+
+
+def test_overlays_pin_images_and_namespaces(rendered: dict[str, Docs]) -> None:
+    for overlay, tag in (("dev", "dev"), ("prod", "0.1.0")):
+        for service, deployment in by_kind(rendered[overlay], "Deployment").items():
+            assert app_container(deployment)["image"] == f"frontdesk/{service}:{tag}"
+        namespaces = {d["metadata"].get("namespace") for d in rendered[overlay] if d["kind"] != "Namespace"}
+        assert namespaces == {"frontdesk-dev" if overlay == "dev" else "frontdesk"}
+
+
+# --- autoscaling ----------------------------------------------------------------------------------
+
+
+def hpa_targets(docs: Docs) -> list[str]:
+    return [h["spec"]["scaleTargetRef"]["name"] for h in docs if h["kind"] == "HorizontalPodAutoscaler"]
+
+
+def keda_targets(docs: Docs) -> list[str]:
+    return [s["spec"]["scaleTargetRef"]["name"] for s in docs if s["kind"] == "ScaledObject"]
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_no_deployment_has_two_autoscalers(rendered: dict[str, Docs], name: str) -> None:
+    hpas, keda = hpa_targets(rendered[name]), keda_targets(rendered[name])
+    assert not set(hpas) & set(keda)
+    assert len(hpas) == len(set(hpas)) and len(keda) == len(set(keda))
+    deployments = set(by_kind(rendered[name], "Deployment"))
+    assert set(hpas) | set(keda) <= deployments
+
+
+def test_prod_scales_every_consuming_deployment_on_lag(rendered: dict[str, Docs], access: Any) -> None:
+    docs = rendered["prod"]
+    partitions = {t.name: t.partitions for t in all_topics()}
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in docs if s["kind"] == "ScaledObject"}
+    consuming = {name for name, p in access.services.items() if p.consumes}
+    assert consuming == set(by_kind(docs, "Deployment"))
+    assert set(scaled) == consuming
+    for service, obj in scaled.items():
+        principal = access.services[service]
+        kafka = [t for t in obj["spec"]["triggers"] if t["type"] == "kafka"]
+        topics = {t["metadata"]["topic"] for t in kafka}
+        assert topics == set(principal.consumes) - {"clinic.configured"}, service
+        for trigger in kafka:
+            assert trigger["metadata"]["consumerGroup"] == f"frontdesk.{service}"
+            assert obj["spec"]["maxReplicaCount"] <= partitions[trigger["metadata"]["topic"]]
+        assert 1 <= obj["spec"]["minReplicaCount"] <= obj["spec"]["maxReplicaCount"]
+        auth = {t["authenticationRef"]["name"] for t in kafka}
+        assert auth <= set(by_kind(docs, "TriggerAuthentication"))
+
+
+def test_cpu_hpas_respect_partitions(rendered: dict[str, Docs], access: Any) -> None:
+    partitions = {t.name: t.partitions for t in all_topics()}
+    docs = rendered["base+hpa-cpu+network-policies"]
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    assert set(hpas) == set(SERVICES)
+    for service, hpa in hpas.items():
+        work = set(access.services[service].consumes) - {"clinic.configured"}
+        assert hpa["spec"]["maxReplicas"] <= min(partitions[t] for t in work)
+
+
+# --- Kafka ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_registry_topic_has_a_kafka_topic_and_vice_versa(rendered: dict[str, Docs], name: str) -> None:
+    resources = {t["spec"]["topicName"]: t for t in rendered[name] if t["kind"] == "KafkaTopic"}
+    registry = {t.name: t for t in all_topics()}
+    assert set(resources) == set(registry)
+    for topic, spec in registry.items():
+        resource = resources[topic]["spec"]
+        assert resource["partitions"] == spec.partitions
+        for key, value in spec.config().items():
+            assert resource["config"][key] == value, (topic, key)
+        assert resources[topic]["metadata"]["labels"]["strimzi.io/cluster"] == "frontdesk"
+    assert resources["clinic.configured"]["spec"]["config"]["cleanup.policy"] == "compact"
+
+
+def test_kafka_cluster_is_kraft_with_authorization(rendered: dict[str, Docs]) -> None:
+    docs = rendered["prod"]
+    kafka = by_kind(docs, "Kafka")["frontdesk"]
+    pools = by_kind(docs, "KafkaNodePool")
+    assert {r for p in pools.values() for r in p["spec"]["roles"]} == {"controller", "broker"}
+    assert "zookeeper" not in kafka["spec"]
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert all(lst["authentication"]["type"] == "scram-sha-512" for lst in kafka["spec"]["kafka"]["listeners"])
+    assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] == "false"
+    assert sum(p["spec"]["replicas"] for p in pools.values()) >= 3
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_service_has_a_kafka_user_covering_exactly_its_topics(
+    rendered: dict[str, Docs], access: Any, name: str
+) -> None:
+    users = by_kind(rendered[name], "KafkaUser")
+    for service, principal in access.services.items():
+        user = users[f"frontdesk-{service}"]
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        acls = user["spec"]["authorization"]["acls"]
+        topic_ops = {
+            a["resource"]["name"]: set(a["operations"])
+            for a in acls
+            if a["resource"]["type"] == "topic" and a["resource"]["patternType"] == "literal"
+        }
+        expected: dict[str, set[str]] = {}
+        for topic in principal.consumes:
+            expected.setdefault(topic, set()).update({"Read", "Describe"})
+            expected.setdefault(topic + ".dlq", set()).update({"Write", "Describe"})
+        for topic in principal.produces:
+            expected.setdefault(topic, set()).update({"Write", "Describe"})
+        assert topic_ops == expected, service
+        # Prefixed topic grants only where access.yaml declares them (call-router -> vendor topics).
+        prefixed = {
+            (a["resource"]["name"], tuple(sorted(a["operations"])))
+            for a in acls
+            if a["resource"]["type"] == "topic" and a["resource"].get("patternType") == "prefix"
+        }
+        assert prefixed == {(prefix, tuple(sorted(ops))) for prefix, ops in principal.prefix_grants}, service
+        groups = [a for a in acls if a["resource"]["type"] == "group"]
+        assert [(g["resource"]["name"], g["operations"]) for g in groups] == [(f"frontdesk.{service}", ["Read"])]
+
+
+def test_vendors_see_only_their_own_prefix(rendered: dict[str, Docs], access: Any) -> None:
+    users = by_kind(rendered["prod"], "KafkaUser")
+    assert access.vendors
+    for vendor_id, principal in access.vendors.items():
+        acls = users[f"vendor-{vendor_id}"]["spec"]["authorization"]["acls"]
+        prefixed = [a for a in acls if a["resource"]["patternType"] == "prefix"]
+        assert {(a["resource"]["type"], a["resource"]["name"]) for a in prefixed} == {
+            ("topic", f"vendor.{vendor_id}."),
+            ("group", f"vendor.{vendor_id}."),
+        }
+        shared = [a for a in acls if a["resource"]["type"] == "topic" and a["resource"]["patternType"] == "literal"]
+        assert all("Read" not in a["operations"] for a in shared), vendor_id
+        assert {a["resource"]["name"] for a in shared} == set(principal.produces)
