@@ -1,43 +1,130 @@
-"""Event handlers: thin glue between events, the domain and the database."""
+"""Event and timer handlers: thin glue between events, the commands and the database."""
 
 from __future__ import annotations
 
-from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import AppointmentBooked, AppointmentRejected, AppointmentRequested
+from datetime import datetime
+
+from frontdesk.common.contracts import (
+    AppointmentBooked,
+    AppointmentRejected,
+    AppointmentReminderDue,
+    AppointmentReplyReceived,
+    AppointmentRequested,
+)
+from frontdesk.common.contracts.scheduling import SlotWindow
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain
+from . import commands, domain, waitlist
 from .adapters import repository
+
+log = get_logger(__name__)
+REJECT_REASONS = {
+    "slot_taken",
+    "unknown_clinic",
+    "unknown_provider",
+    "invalid",
+    "unknown_appointment_type",
+    "unavailable",
+    "too_soon",
+}
 
 
 async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfWork) -> None:
     if await repository.request_seen(uow.conn, event.request_id):
         return  # idempotency key: this request already has its answer
-    problem = domain.validation_problem(await get_clinic(uow.conn, event.clinic_id), event)
-    outcome = problem or await repository.try_book(uow.conn, domain.appointment_id_for(event.request_id), event)
-    await repository.remember_request(uow.conn, event.request_id, "rejected" if outcome else "booked")
-    if outcome is None:
-        await uow.emit(
-            AppointmentBooked(
-                appointment_id=domain.appointment_id_for(event.request_id),
-                request_id=event.request_id,
-                patient_id=event.patient_id,
-                clinic_id=event.clinic_id,
-                provider_id=event.provider_id,
-                appointment_type=event.appointment_type,
-                starts_at=event.starts_at,
-                ends_at=event.ends_at,
+    result = await commands.book(
+        uow,
+        commands.BookCommand(
+            request_id=event.request_id,
+            patient_id=event.patient_id,
+            clinic_id=event.clinic_id,
+            provider_id=event.provider_id,
+            appointment_type=event.appointment_type,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+        ),
+        hold=False,
+        source="event",
+    )
+    await repository.remember_request(uow.conn, event.request_id, "booked" if result.appointment else "rejected")
+    if result.appointment is not None:
+        if not result.changed:  # booked earlier (e.g. over HTTP with the same key): say so again
+            row = result.appointment
+            await uow.emit(
+                AppointmentBooked(
+                    appointment_id=row["appointment_id"],
+                    request_id=row["request_id"],
+                    patient_id=row["patient_id"],
+                    clinic_id=row["clinic_id"],
+                    provider_id=row["provider_id"],
+                    appointment_type=row["appointment_type"],
+                    starts_at=row["starts_at"],
+                    ends_at=row["ends_at"],
+                )
             )
+        return
+    reason = result.reason if result.reason in REJECT_REASONS else "invalid"
+    await uow.emit(
+        AppointmentRejected(
+            request_id=event.request_id,
+            patient_id=event.patient_id,
+            clinic_id=event.clinic_id,
+            provider_id=event.provider_id,
+            reason=reason,
+            detail=result.detail[:300],
+            alternatives=[SlotWindow(starts_at=a.start, ends_at=a.end) for a in result.alternatives],
         )
+    )
+
+
+async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork) -> None:
+    """A patient answered a reminder: confirm marks it confirmed, cancel cancels it (by the patient).
+    A reschedule request is left to staff (logged, nothing changes)."""
+    row = await repository.get_appointment(uow.conn, event.appointment_id)
+    if row is None:
+        log.warning("reply for an unknown appointment", appointment_id=event.appointment_id)
+        return
+    if event.reply == "confirm":
+        await repository.mark_confirmed(uow.conn, event.appointment_id, event.received_at)
+    elif event.reply == "cancel":
+        result = await commands.change(uow, event.appointment_id, "cancel", by="patient", now=event.received_at)
+        if result.reason is not None:  # e.g. the visit already happened: nothing to cancel
+            log.info("cancel reply not applied", appointment_id=event.appointment_id, reason=result.reason)
     else:
-        reason, detail = outcome
-        await uow.emit(
-            AppointmentRejected(
-                request_id=event.request_id,
-                patient_id=event.patient_id,
-                clinic_id=event.clinic_id,
-                provider_id=event.provider_id,
-                reason=reason,
-                detail=detail,
-            )
+        log.info("patient asked to reschedule", appointment_id=event.appointment_id)
+
+
+async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
+    """A hold's time-to-live ran out: release the slot unless it was confirmed meanwhile."""
+    row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"], for_update=True)
+    if row is None or row["status"] != "pending":
+        return
+    now = commands.now_utc()
+    await repository.set_status(
+        uow.conn, row["appointment_id"], "cancelled", status_reason="hold_expired", cancelled_at=now
+    )
+    if row["source"] == "waitlist":
+        await waitlist.reoffer_lapsed_hold(uow, row, now)
+
+
+async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
+    """A reminder is due: tell followup, unless the appointment moved or is no longer booked."""
+    row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"])
+    if row is None or row["status"] != "booked":
+        return
+    if row["starts_at"] != datetime.fromisoformat(timer.payload["starts_at"]):
+        return  # rescheduled: its new reminders are separate timers
+    offset = timer.payload["offset"]
+    await uow.emit(
+        AppointmentReminderDue(
+            appointment_id=row["appointment_id"],
+            patient_id=row["patient_id"],
+            clinic_id=row["clinic_id"],
+            provider_id=row["provider_id"],
+            reminder_id=domain.reminder_id(row["appointment_id"], offset, row["starts_at"]),
+            starts_at=row["starts_at"],
+            offset=offset,
         )
+    )

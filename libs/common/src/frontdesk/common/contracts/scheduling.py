@@ -2,20 +2,157 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from .base import Event, Id, Section, Timestamp, Window
 
+SchedulingWeekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_DURATION = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
+
+
+def _zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+class AvailabilityInterval(Section):
+    """One bookable interval of a weekday, provider-local wall-clock time, half-open [starts, ends)."""
+
+    starts: time
+    ends: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AvailabilityInterval:
+        if self.ends <= self.starts:
+            raise ValueError(f"ends ({self.ends}) must be after starts ({self.starts})")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> AvailabilityInterval:
+        match = _INTERVAL.match(text.strip())
+        if not match:
+            raise ValueError(f"availability interval {text!r} is not of the form HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return cls(starts=time(h1, m1), ends=time(h2, m2))
+
+
+class AvailabilityException(Section):
+    """Time a provider cannot be booked: a vacation, a meeting, blocked time. Absolute instants."""
+
+    starts_at: Timestamp
+    ends_at: Timestamp
+    kind: Literal["vacation", "blocked", "other"] = "blocked"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AvailabilityException:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class Location(Section):
+    location_id: Id
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return _zone(value)
+
+
+class AppointmentType(Section):
+    """What can be booked: how long it lasts, who may book it, and the time it needs around it."""
+
+    type_id: Id
+    duration_minutes: int = Field(ge=5, le=480)
+    patients: Literal["any", "new", "existing"] = "any"
+    buffer_before_minutes: int = Field(0, ge=0, le=240)
+    buffer_after_minutes: int = Field(0, ge=0, le=240)
+    min_notice_minutes: int = Field(0, ge=0, le=60 * 24 * 60)
+
+
+def _parse_template(value: object) -> object:
+    # YAML writes templates as {"mon": ["08:00-12:00", "13:00-17:00"]}; accept that short form.
+    if isinstance(value, dict):
+        return {
+            day: [AvailabilityInterval.parse(i) if isinstance(i, str) else i for i in intervals or []]
+            for day, intervals in value.items()
+        }
+    return value
+
 
 class SchedulingSection(Section):
-    """What the scheduler needs beyond the provider list (grown by the scheduler issue)."""
+    """What the scheduler needs beyond the provider list: appointment types, grid, holds, reminders."""
+
+    appointment_types: list[AppointmentType] = Field(default_factory=list)
+    locations: list[Location] = Field(default_factory=list)
+    slot_step_minutes: int = Field(15, ge=5, le=240)
+    hold_ttl_seconds: int = Field(300, ge=10, le=3600)
+    late_cancel_hours: int = Field(24, ge=0, le=24 * 14)
+    reminder_offsets: list[str] = Field(
+        default_factory=lambda: ["P7D", "P2D", "PT2H"],
+        description="ISO 8601 durations before the start at which appointment.reminder_due fires",
+    )
+    # HL7 v2 codes -> our ids (AIP-3/PV1-7 provider codes, AIS-3 service codes); unmapped codes are
+    # used as they are.
+    hl7_providers: dict[str, Id] = Field(default_factory=dict)
+    hl7_services: dict[str, Id] = Field(default_factory=dict)
+    waitlist_batch_size: int = Field(3, ge=1, le=50)
+    waitlist_offer_ttl_seconds: int = Field(900, ge=30, le=86400)
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: list[str]) -> list[str]:
+        for offset in value:
+            if not re.fullmatch(_DURATION, offset) or offset in ("P", "PT"):
+                raise ValueError(f"reminder offset {offset!r} is not an ISO 8601 duration like P2D or PT2H")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_types(self) -> SchedulingSection:
+        ids = [t.type_id for t in self.appointment_types]
+        if len(ids) != len(set(ids)):
+            raise ValueError("appointment type ids must be unique")
+        return self
 
 
 class Provider(Section):
     provider_id: Id
     timezone: str | None = None
+    location_id: Id | None = None
+    # Weekly template, provider-local time. None: no template of their own (slot search uses the
+    # clinic's hours; explicit windows are not checked against a template).
+    availability: dict[SchedulingWeekday, list[AvailabilityInterval]] | None = None
+    exceptions: list[AvailabilityException] = Field(default_factory=list)
+    appointment_types: list[Id] = Field(default_factory=list, description="Bookable types; empty = all")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return _zone(value)
+
+    @field_validator("availability", mode="before")
+    @classmethod
+    def _short_form(cls, value: object) -> object:
+        return _parse_template(value)
+
+
+class SlotWindow(Section):
+    """A proposed alternative: a free window of the same length."""
+
+    starts_at: Timestamp
+    ends_at: Timestamp
 
 
 class AppointmentRequested(Window):
@@ -51,8 +188,17 @@ class AppointmentRejected(Event):
     patient_id: Id
     clinic_id: Id
     provider_id: Id
-    reason: Literal["slot_taken", "unknown_clinic", "unknown_provider", "invalid"]
+    reason: Literal[
+        "slot_taken",
+        "unknown_clinic",
+        "unknown_provider",
+        "invalid",
+        "unknown_appointment_type",
+        "unavailable",
+        "too_soon",
+    ]
     detail: str = Field("", max_length=300)
+    alternatives: list[SlotWindow] = Field(default_factory=list, max_length=10)
 
 
 class VisitCompleted(Event):
@@ -130,6 +276,35 @@ class AppointmentReplyReceived(_AppointmentFact):
     received_at: Timestamp
 
 
+class WaitlistOffered(Window):
+    """A freed slot is offered to a waitlisted patient; the first to accept gets it (via a hold)."""
+
+    event_type: ClassVar[str] = "waitlist.offer"
+    key_field: ClassVar[str] = "patient_id"
+
+    offer_id: Id
+    waitlist_id: Id
+    patient_id: Id
+    clinic_id: Id
+    provider_id: Id
+    appointment_type: Id
+    expires_at: Timestamp
+
+
+class WaitlistOfferClosed(Event):
+    """An offer is over: accepted by this patient, taken by someone else, or expired."""
+
+    event_type: ClassVar[str] = "waitlist.offer_closed"
+    key_field: ClassVar[str] = "patient_id"
+
+    offer_id: Id
+    waitlist_id: Id
+    patient_id: Id
+    clinic_id: Id
+    outcome: Literal["accepted", "taken", "expired"]
+    appointment_id: Id | None = None
+
+
 EVENTS: tuple[type[Event], ...] = (
     AppointmentRequested,
     AppointmentBooked,
@@ -141,6 +316,8 @@ EVENTS: tuple[type[Event], ...] = (
     AppointmentReminderDue,
     AppointmentReplyReceived,
     VisitCompleted,
+    WaitlistOffered,
+    WaitlistOfferClosed,
 )
 __all__ = [
     "AppointmentBooked",
@@ -152,7 +329,14 @@ __all__ = [
     "AppointmentReplyReceived",
     "AppointmentRequested",
     "AppointmentRescheduled",
+    "AppointmentType",
+    "AvailabilityException",
+    "AvailabilityInterval",
+    "Location",
     "Provider",
     "SchedulingSection",
+    "SlotWindow",
     "VisitCompleted",
+    "WaitlistOfferClosed",
+    "WaitlistOffered",
 ]

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from frontdesk.common.contracts import AppointmentRequested
 from frontdesk.common.db import Connection
+
+from ..domain.slots import Interval
+
+ACTIVE_SQL = "('pending', 'booked', 'arrived', 'checked-in', 'fulfilled')"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """What a command ran into: the busy window that overlaps it (an appointment or a block)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    kind: str  # "appointment" or "block"
+
+    def detail(self) -> str:
+        return f"overlaps the booked window {self.starts_at.isoformat()}/{self.ends_at.isoformat()}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat(), "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class NewAppointment:
+    appointment_id: str
+    request_id: str
+    patient_id: str
+    clinic_id: str
+    provider_id: str
+    appointment_type: str
+    window: Interval
+    blocked: Interval
+    status: str  # "pending" (a hold) or "booked"
+    source: str
+    hold_expires_at: datetime | None = None
+    external_id: str | None = None
+
+
+# --- idempotency keys of Kafka requests (the walking skeleton's table) ----------------------------
 
 
 async def request_seen(conn: Connection, request_id: str) -> bool:
@@ -18,41 +58,306 @@ async def remember_request(conn: Connection, request_id: str, outcome: str) -> N
     await conn.execute("INSERT INTO booking_requests (request_id, outcome) VALUES ($1, $2)", request_id, outcome)
 
 
-async def try_book(conn: Connection, appointment_id: str, request: AppointmentRequested) -> tuple[str, str] | None:
-    """Insert the appointment; on overlap return ("slot_taken", detail), else None.
+# --- idempotency keys of HTTP commands -----------------------------------------------------------
 
-    The exclusion constraint is the guarantee. The advisory lock only queues writers for the same
-    provider, which avoids the deadlocks concurrent exclusion checks otherwise cause (see
-    shared/reference/stack.md: 40P01 under contention).
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", request.provider_id)
-    try:
-        async with conn.transaction():  # savepoint: a conflict must not abort the handler's transaction
-            await conn.execute(
-                "INSERT INTO appointments (appointment_id, request_id, patient_id, clinic_id, provider_id,"
-                " appointment_type, starts_at, ends_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'booked')",
-                appointment_id,
-                request.request_id,
-                request.patient_id,
-                request.clinic_id,
-                request.provider_id,
-                request.appointment_type,
-                request.starts_at,
-                request.ends_at,
-            )
-    except asyncpg.exceptions.ExclusionViolationError:
-        clash = await conn.fetchrow(
-            "SELECT starts_at, ends_at FROM appointments WHERE provider_id = $1 AND status = 'booked'"
-            " AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)') ORDER BY starts_at LIMIT 1",
-            request.provider_id,
-            request.starts_at,
-            request.ends_at,
-        )
-        window = f"{clash['starts_at'].isoformat()}/{clash['ends_at'].isoformat()}" if clash else "unknown"
-        return "slot_taken", f"overlaps the booked window {window}"
+
+async def claim_command(conn: Connection, key: str, request_hash: str) -> tuple[int, Any] | str | None:
+    """Claim `key` for this transaction. None: new, go ahead. (status, body): the answer it already
+    got. "mismatch": the key was used for a different request. A concurrent twin waits on the row
+    lock until the first commits, then sees its answer."""
+    inserted = await conn.fetchval(
+        "INSERT INTO command_results (idempotency_key, request_hash) VALUES ($1, $2)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
+        key,
+        request_hash,
+    )
+    if inserted:
+        return None
+    row = await conn.fetchrow(
+        "SELECT request_hash, status_code, body FROM command_results WHERE idempotency_key = $1", key
+    )
+    assert row is not None
+    if row["request_hash"] != request_hash:
+        return "mismatch"
+    return int(row["status_code"]), row["body"]
+
+
+async def save_command(conn: Connection, key: str, status_code: int, body: Any) -> None:
+    await conn.execute(
+        "UPDATE command_results SET status_code = $2, body = $3 WHERE idempotency_key = $1", key, status_code, body
+    )
+
+
+# --- the calendar --------------------------------------------------------------------------------
+
+
+async def lock_provider(conn: Connection, provider_id: str) -> None:
+    """Queue the writers of one provider (transaction-scoped). The exclusion constraint is the
+    guarantee; this lock only orders writers, which avoids the deadlocks concurrent exclusion checks
+    otherwise cause (shared/reference/stack.md: 40P01 under contention)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", provider_id)
+
+
+async def first_conflict(
+    conn: Connection, provider_id: str, blocked: Interval, exclude_appointment: str | None = None
+) -> Conflict | None:
+    """The first active appointment or block that overlaps `blocked` (a plain read, no lock)."""
+    row = await conn.fetchrow(
+        "SELECT starts_at, ends_at, kind FROM scheduler_first_conflict($1, $2, $3, $4)",
+        provider_id,
+        blocked.start,
+        blocked.end,
+        exclude_appointment,
+    )
+    return Conflict(row["starts_at"], row["ends_at"], row["kind"]) if row else None
+
+
+async def busy(conn: Connection, provider_id: str, window: Interval) -> list[Interval]:
+    """Everything that occupies the provider in `window`: active bookings' buffered ranges and blocks."""
+    rows = await conn.fetch(
+        "SELECT blocked_from AS s, blocked_until AS e FROM appointments"
+        f" WHERE provider_id = $1 AND status IN {ACTIVE_SQL}"
+        " AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')"
+        " UNION ALL SELECT starts_at, ends_at FROM provider_blocks"
+        " WHERE provider_id = $1 AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')",
+        provider_id,
+        window.start,
+        window.end,
+    )
+    return [Interval(r["s"], r["e"]) for r in rows]
+
+
+class Duplicate(Exception):
+    """The appointment (same request, same id) already exists."""
+
+
+async def insert_appointment(conn: Connection, new: NewAppointment) -> Conflict | None:
+    """Insert the appointment unless its buffered range overlaps anything; return the conflict if so.
+
+    One round trip (migrations/003): a plain read keeps clear losers out of the lock queue; under the
+    provider lock, blocks and appointments are checked again and the insert runs in a subtransaction,
+    where the exclusion constraint has the last word. Raises Duplicate if the request already booked."""
+    row = await conn.fetchrow(
+        "SELECT outcome, c_starts, c_ends, c_kind FROM scheduler_try_insert("
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        new.appointment_id,
+        new.request_id,
+        new.patient_id,
+        new.clinic_id,
+        new.provider_id,
+        new.appointment_type,
+        new.window.start,
+        new.window.end,
+        new.blocked.start,
+        new.blocked.end,
+        new.status,
+        new.source,
+        new.hold_expires_at,
+        new.external_id,
+    )
+    assert row is not None
+    if row["outcome"] == "duplicate":
+        raise Duplicate(new.appointment_id)
+    if row["outcome"] == "conflict":
+        return Conflict(row["c_starts"], row["c_ends"], row["c_kind"])
     return None
 
 
-async def get_appointment(conn: Connection, appointment_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM appointments WHERE appointment_id = $1", appointment_id)
+def row_of(new: NewAppointment) -> dict[str, Any]:
+    """The row `insert_appointment` wrote, without reading it back."""
+    return {
+        "appointment_id": new.appointment_id,
+        "request_id": new.request_id,
+        "patient_id": new.patient_id,
+        "clinic_id": new.clinic_id,
+        "provider_id": new.provider_id,
+        "appointment_type": new.appointment_type,
+        "starts_at": new.window.start,
+        "ends_at": new.window.end,
+        "blocked_from": new.blocked.start,
+        "blocked_until": new.blocked.end,
+        "status": new.status,
+        "status_reason": None,
+        "source": new.source,
+        "hold_expires_at": new.hold_expires_at,
+        "external_id": new.external_id,
+        "confirmed_at": None,
+        "checked_in_at": None,
+        "completed_at": None,
+        "cancelled_at": None,
+        "visit_id": None,
+    }
+
+
+async def set_timers(conn: Connection, timers: list[tuple[str, str, datetime, Any]], traceparent: str) -> None:
+    """Several durable timers in one statement, with UnitOfWork.set_timer's semantics (replace)."""
+    if not timers:
+        return
+    await conn.execute(
+        "INSERT INTO timers (timer_key, kind, due_at, payload, traceparent)"
+        " SELECT k, kd, d, p::jsonb, $5 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
+        " AS t(k, kd, d, p)"
+        " ON CONFLICT (timer_key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at,"
+        " payload = EXCLUDED.payload, traceparent = EXCLUDED.traceparent, attempts = 0,"
+        " last_error = NULL, dead_at = NULL",
+        [t[0] for t in timers],
+        [t[1] for t in timers],
+        [t[2] for t in timers],
+        [json.dumps(t[3]) for t in timers],
+        traceparent,
+    )
+
+
+async def move_appointment(
+    conn: Connection, appointment_id: str, provider_id: str, window: Interval, blocked: Interval, status: str
+) -> Conflict | None:
+    """Move an appointment to a new window (reschedule), under the same guarantee as an insert."""
+    clash = await first_conflict(conn, provider_id, blocked, exclude_appointment=appointment_id)
+    if clash is not None:
+        return clash
+    await lock_provider(conn, provider_id)
+    try:
+        async with conn.transaction():
+            clash = await first_conflict(conn, provider_id, blocked, exclude_appointment=appointment_id)
+            if clash is not None:
+                return clash
+            await conn.execute(
+                "UPDATE appointments SET starts_at = $2, ends_at = $3, blocked_from = $4, blocked_until = $5,"
+                " status = $6, hold_expires_at = NULL, updated_at = now() WHERE appointment_id = $1",
+                appointment_id,
+                window.start,
+                window.end,
+                blocked.start,
+                blocked.end,
+                status,
+            )
+    except asyncpg.exceptions.ExclusionViolationError:
+        clash = await first_conflict(conn, provider_id, blocked, exclude_appointment=appointment_id)
+        return clash or Conflict(window.start, window.end, "appointment")
+    return None
+
+
+async def get_appointment(conn: Connection, appointment_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT * FROM appointments WHERE appointment_id = $1" + (" FOR UPDATE" if for_update else "")
+    row = await conn.fetchrow(sql, appointment_id)
+    return dict(row) if row else None
+
+
+async def get_by_external_id(conn: Connection, clinic_id: str, external_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM appointments WHERE clinic_id = $1 AND external_id = $2 FOR UPDATE", clinic_id, external_id
+    )
+    return dict(row) if row else None
+
+
+async def set_status(conn: Connection, appointment_id: str, status: str, **facts: Any) -> None:
+    """Change the status and record the facts that come with it (columns named in `facts`)."""
+    allowed = {"status_reason", "confirmed_at", "checked_in_at", "completed_at", "cancelled_at", "visit_id"}
+    assert set(facts) <= allowed, set(facts) - allowed
+    sets = ["status = $2", "updated_at = now()", "hold_expires_at = NULL"]
+    args: list[Any] = [appointment_id, status]
+    for column, value in facts.items():
+        args.append(value)
+        sets.append(f"{column} = ${len(args)}")
+    await conn.execute(f"UPDATE appointments SET {', '.join(sets)} WHERE appointment_id = $1", *args)
+
+
+async def mark_confirmed(conn: Connection, appointment_id: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE appointments SET confirmed_at = coalesce(confirmed_at, $2), updated_at = now()"
+        " WHERE appointment_id = $1",
+        appointment_id,
+        at,
+    )
+
+
+async def appointments_of(
+    conn: Connection, clinic_id: str, provider_id: str | None, window: Interval, limit: int = 500
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM appointments WHERE clinic_id = $1 AND ($2::text IS NULL OR provider_id = $2)"
+        " AND starts_at < $4 AND ends_at > $3 ORDER BY starts_at LIMIT $5",
+        clinic_id,
+        provider_id,
+        window.start,
+        window.end,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def patient_is_new(conn: Connection, clinic_id: str, patient_id: str) -> bool:
+    """New to the clinic: no visit of theirs there has been completed."""
+    seen = await conn.fetchval(
+        "SELECT 1 FROM appointments WHERE clinic_id = $1 AND patient_id = $2 AND status = 'fulfilled' LIMIT 1",
+        clinic_id,
+        patient_id,
+    )
+    return not seen
+
+
+# --- blocked time --------------------------------------------------------------------------------
+
+
+async def add_block(
+    conn: Connection, block_id: str, clinic_id: str, provider_id: str, window: Interval, kind: str
+) -> Conflict | None:
+    """Block time, unless an active appointment is already there (cancel or move it first)."""
+    await lock_provider(conn, provider_id)
+    row = await conn.fetchrow(
+        f"SELECT starts_at, ends_at FROM appointments WHERE provider_id = $1 AND status IN {ACTIVE_SQL}"
+        " AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)') ORDER BY starts_at LIMIT 1",
+        provider_id,
+        window.start,
+        window.end,
+    )
+    if row is not None:
+        return Conflict(row["starts_at"], row["ends_at"], "appointment")
+    await conn.execute(
+        "INSERT INTO provider_blocks (block_id, clinic_id, provider_id, starts_at, ends_at, kind)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (block_id) DO NOTHING",
+        block_id,
+        clinic_id,
+        provider_id,
+        window.start,
+        window.end,
+        kind,
+    )
+    return None
+
+
+async def blocks_of(conn: Connection, provider_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT block_id, clinic_id, provider_id, starts_at, ends_at, kind FROM provider_blocks"
+        " WHERE provider_id = $1 ORDER BY starts_at",
+        provider_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def remove_block(conn: Connection, block_id: str) -> bool:
+    return (await conn.execute("DELETE FROM provider_blocks WHERE block_id = $1", block_id)) != "DELETE 0"
+
+
+# --- patients (contact details stay in this database) ---------------------------------------------
+
+
+async def upsert_patient(
+    conn: Connection, patient_id: str, display_name: str | None, phone: str | None, email: str | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO patients (patient_id, display_name, phone, email) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (patient_id) DO UPDATE SET display_name = EXCLUDED.display_name, phone = EXCLUDED.phone,"
+        " email = EXCLUDED.email, updated_at = now()",
+        patient_id,
+        display_name,
+        phone,
+        email,
+    )
+
+
+async def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT patient_id, display_name, phone, email FROM patients WHERE patient_id = $1", patient_id
+    )
     return dict(row) if row else None

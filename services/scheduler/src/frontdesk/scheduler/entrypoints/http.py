@@ -1,23 +1,567 @@
-"""scheduler's HTTP API."""
+"""scheduler's HTTP API: slot search, holds, bookings, the visit lifecycle, blocks, patients, waitlist.
+
+Every command (POST/PUT/DELETE) takes an `Idempotency-Key` header: the same key with the same request
+returns the first answer (the booking happens once); the same key with a different request is a 422.
+A conflict is a 409 whose body names the conflicting window, never a 5xx.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from frontdesk.common.contracts import Id
+from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.uow import UnitOfWork
 
+from .. import commands, domain, hl7_inbound, waitlist
 from ..adapters import repository
+from ..commands import Result
+from ..domain.slots import Interval, generate_slots
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 
 
+async def current_runtime(request: Request) -> ServiceRuntime:
+    """runtime_of as an async dependency: FastAPI runs sync dependencies in a thread pool, a thread
+    hand-off per request that measurably slowed the booking path."""
+    return runtime_of(request)
+
+
+MAX_SEARCH = timedelta(days=62)
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Required on every command: the same key and request books once and answers the same.",
+    ),
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BookingBody(Body):
+    patient_id: Id
+    clinic_id: Id
+    provider_id: Id
+    appointment_type: Id
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = Field(None, description="Only for types without a configured duration")
+
+
+class CancelBody(Body):
+    by: Literal["patient", "clinic", "system"] = "clinic"
+
+
+class RescheduleBody(Body):
+    starts_at: AwareDatetime
+
+
+class NoShowBody(Body):
+    kind: Literal["no_show", "left_without_visit"] = "no_show"
+
+
+class CompleteBody(Body):
+    visit_id: Id | None = None
+    completed_at: AwareDatetime | None = None
+
+
+class BlockBody(Body):
+    clinic_id: Id
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    kind: Literal["vacation", "blocked", "other"] = "blocked"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BlockBody:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class PatientBody(Body):
+    display_name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=200)
+
+
+class WaitlistBody(Body):
+    clinic_id: Id
+    patient_id: Id
+    appointment_type: Id
+    provider_id: Id | None = None
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    priority: int = Field(0, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WaitlistBody:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
+def _respond(result: Result) -> tuple[int, dict[str, Any]]:
+    return result.status_code, result.body()
+
+
+async def run_command(
+    runtime: ServiceRuntime,
+    request: Request,
+    key: str,
+    payload: Any,
+    command: Callable[[UnitOfWork], Awaitable[tuple[int, Any]]],
+) -> JSONResponse:
+    """Run `command` once per idempotency key, in one transaction with its answer."""
+    fingerprint = hashlib.sha256(
+        json.dumps([request.method, request.url.path, payload], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+        seen = await repository.claim_command(uow.conn, key, fingerprint)
+        if seen == "mismatch":
+            return JSONResponse(
+                {"detail": "this Idempotency-Key was already used for a different request"}, status_code=422
+            )
+        if seen is not None:
+            assert not isinstance(seen, str)
+            status, body = seen
+            return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
+        status, body = await command(uow)
+        await repository.save_command(uow.conn, key, status, body)
+        if status >= 400:
+            # A refusal changed nothing but its idempotency record: no need to wait for the WAL flush.
+            # Were it lost in a crash, a retry would simply be evaluated again (nothing was booked).
+            await uow.conn.execute("SET LOCAL synchronous_commit TO OFF")
+    return JSONResponse(body, status_code=status)
+
+
+def _book_command(key: str, body: BookingBody) -> commands.BookCommand:
+    return commands.BookCommand(
+        request_id=f"http:{key}",
+        patient_id=body.patient_id,
+        clinic_id=body.clinic_id,
+        provider_id=body.provider_id,
+        appointment_type=body.appointment_type,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+
+
+# --- slot search ---------------------------------------------------------------------------------
+
+
+@router.get("/slots", tags=["slots"])
+async def search_slots(
+    clinic_id: str,
+    appointment_type: str,
+    start: AwareDatetime,
+    end: AwareDatetime,
+    provider_id: str | None = None,
+    duration_minutes: Annotated[int | None, Query(ge=5, le=480)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> dict[str, Any]:
+    """Free slots by clinic, provider (optional: all providers who offer the type) and type."""
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    if end - start > MAX_SEARCH:
+        raise HTTPException(422, f"search at most {MAX_SEARCH.days} days at a time")
+    assert runtime.pool is not None
+    now = commands.now_utc()
+    window = Interval(start, end)
+    async with runtime.pool.acquire() as conn:
+        clinic = await commands.clinic_of(conn, clinic_id)
+        if clinic is None:
+            raise HTTPException(404, f"unknown clinic {clinic_id}")
+        kind = domain.find_type(clinic, appointment_type)
+        if kind is None and clinic.scheduling.appointment_types:
+            raise HTTPException(422, f"the clinic has no appointment type {appointment_type}")
+        if provider_id is not None:
+            provider = domain.find_provider(clinic, provider_id)
+            if provider is None:
+                raise HTTPException(404, f"provider {provider_id} does not work at {clinic_id}")
+            providers = [provider]
+        else:
+            providers = [p for p in clinic.providers if domain.offers_type(p, appointment_type)]
+        duration = timedelta(minutes=duration_minutes) if duration_minutes else None
+        out: list[dict[str, Any]] = []
+        for provider in providers:
+            if not domain.offers_type(provider, appointment_type):
+                continue
+            rules = domain.rules_for(clinic, provider, kind, duration)
+            busy = await repository.busy(
+                conn,
+                provider.provider_id,
+                Interval(
+                    start - rules.buffer_after - timedelta(hours=8), end + rules.buffer_before + timedelta(hours=8)
+                ),
+            )
+            busy += domain.exception_intervals(provider)
+            for slot in generate_slots(rules, window, busy, now, limit=limit):
+                out.append(
+                    {
+                        "provider_id": provider.provider_id,
+                        "starts_at": slot.start.isoformat(),
+                        "ends_at": slot.end.isoformat(),
+                        "local_start": slot.start.astimezone(rules.zone).isoformat(),
+                        "timezone": rules.zone.key,
+                    }
+                )
+    out.sort(key=lambda s: (s["starts_at"], s["provider_id"]))
+    return {"clinic_id": clinic_id, "appointment_type": appointment_type, "slots": out[:limit]}
+
+
+# --- booking -------------------------------------------------------------------------------------
+
+
+@router.post("/holds", status_code=201)
+async def hold(
+    body: BookingBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    """Hold a slot (FHIR Appointment pending / Slot busy-tentative) for the clinic's hold TTL."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.book(uow, _book_command(key, body), hold=True, source="http"))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.post("/holds/{appointment_id}/confirm")
+async def confirm(
+    appointment_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, "confirm"))
+
+    return await run_command(runtime, request, key, {}, command)
+
+
+@router.post("/appointments", status_code=201)
+async def book_directly(
+    body: BookingBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    """Direct booking for trusted callers (front desk, EHR): no hold step."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.book(uow, _book_command(key, body), hold=False, source="http"))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
 @router.get("/appointments/{appointment_id}")
-async def get_appointment(appointment_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+async def get_appointment(appointment_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> dict[str, Any]:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         appointment = await repository.get_appointment(conn, appointment_id)
     if appointment is None:
         raise HTTPException(404, f"no appointment {appointment_id}")
     return appointment
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+async def cancel(
+    appointment_id: str,
+    body: CancelBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Cancel (late if less than the clinic's late-cancel hours, 24 by default, before the start)."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, "cancel", by=body.by))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.post("/appointments/{appointment_id}/reschedule")
+async def reschedule(
+    appointment_id: str,
+    body: RescheduleBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, "reschedule", starts_at=body.starts_at))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.post("/appointments/{appointment_id}/check-in")
+async def check_in(
+    appointment_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, "check_in"))
+
+    return await run_command(runtime, request, key, {}, command)
+
+
+@router.post("/appointments/{appointment_id}/no-show")
+async def no_show(
+    appointment_id: str,
+    body: NoShowBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """No-show (never came) or left without visit (checked in, left before being seen)."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, body.kind))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.post("/appointments/{appointment_id}/complete")
+async def complete(
+    appointment_id: str,
+    body: CompleteBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """The visit finished: visit.completed is emitted once, on the transition."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(
+            await commands.change(
+                uow, appointment_id, "complete", visit_id=body.visit_id, completed_at=body.completed_at
+            )
+        )
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+# --- blocked time --------------------------------------------------------------------------------
+
+
+@router.post("/providers/{provider_id}/blocks", status_code=201, tags=["providers"])
+async def add_block(
+    provider_id: str,
+    body: BlockBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Block time (vacation, meeting). Refused with 409 if an active appointment is in the way."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        clinic = await commands.clinic_of(uow, body.clinic_id)
+        if clinic is None or domain.find_provider(clinic, provider_id) is None:
+            return 404, {"detail": f"provider {provider_id} is not known at {body.clinic_id}"}
+        block_id = "block-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        window = Interval(body.starts_at, body.ends_at)
+        conflict = await repository.add_block(uow.conn, block_id, body.clinic_id, provider_id, window, body.kind)
+        if conflict is not None:
+            return 409, {"detail": conflict.detail(), "reason": "slot_taken", "conflict": conflict.as_json()}
+        return 201, {"block_id": block_id, "provider_id": provider_id, **body.model_dump(mode="json")}
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.get("/providers/{provider_id}/blocks", tags=["providers"])
+async def list_blocks(provider_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> list[dict[str, Any]]:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return await repository.blocks_of(conn, provider_id)
+
+
+@router.delete("/providers/{provider_id}/blocks/{block_id}", tags=["providers"])
+async def remove_block(
+    provider_id: str,
+    block_id: str,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        removed = await repository.remove_block(uow.conn, block_id)
+        return (200, {"removed": block_id}) if removed else (404, {"detail": f"no block {block_id}"})
+
+    return await run_command(runtime, request, key, {}, command)
+
+
+class AvailabilityBody(Body):
+    clinic_id: Id
+    availability: dict[str, list[str]] = Field(
+        description='Weekly template, provider-local wall clock: {"mon": ["09:00-12:00", "13:00-17:00"]}'
+    )
+
+
+@router.put("/providers/{provider_id}/availability", tags=["providers"])
+async def put_availability(
+    provider_id: str,
+    body: AvailabilityBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Set a provider's weekly template (replaces the configured one until deleted). Existing
+    appointments stay; new bookings and slot search follow the new template."""
+    try:
+        checked = Provider.model_validate({"provider_id": provider_id, "availability": body.availability})
+    except ValueError as exc:
+        raise HTTPException(422, f"invalid availability: {exc}") from None
+    assert checked.availability is not None
+    template = {day: [f"{i.starts:%H:%M}-{i.ends:%H:%M}" for i in ivs] for day, ivs in checked.availability.items()}
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        clinic = await commands.clinic_of(uow, body.clinic_id)
+        if clinic is None or domain.find_provider(clinic, provider_id) is None or not clinic.providers:
+            return 404, {"detail": f"provider {provider_id} is not listed at {body.clinic_id}"}
+        await uow.conn.execute(
+            "INSERT INTO provider_templates (clinic_id, provider_id, availability) VALUES ($1, $2, $3)"
+            " ON CONFLICT (clinic_id, provider_id) DO UPDATE SET availability = EXCLUDED.availability,"
+            " updated_at = clock_timestamp()",
+            body.clinic_id,
+            provider_id,
+            template,
+        )
+        return 200, {"clinic_id": body.clinic_id, "provider_id": provider_id, "availability": template}
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.get("/providers/{provider_id}/availability", tags=["providers"])
+async def get_availability(
+    provider_id: str, clinic_id: str, runtime: ServiceRuntime = Depends(current_runtime)
+) -> dict[str, Any]:
+    """The template in force: set over HTTP, else from the configuration (None: clinic hours)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        clinic = await commands.clinic_of(conn, clinic_id)
+    provider = domain.find_provider(clinic, provider_id) if clinic else None
+    if provider is None:
+        raise HTTPException(404, f"provider {provider_id} is not known at {clinic_id}")
+    template = (
+        None
+        if provider.availability is None
+        else {day: [f"{i.starts:%H:%M}-{i.ends:%H:%M}" for i in ivs] for day, ivs in provider.availability.items()}
+    )
+    return {"clinic_id": clinic_id, "provider_id": provider_id, "availability": template}
+
+
+@router.delete("/providers/{provider_id}/availability", tags=["providers"])
+async def delete_availability(
+    provider_id: str,
+    clinic_id: str,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Back to the configured template."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        await uow.conn.execute(
+            "DELETE FROM provider_templates WHERE clinic_id = $1 AND provider_id = $2", clinic_id, provider_id
+        )
+        return 200, {"clinic_id": clinic_id, "provider_id": provider_id, "reverted": True}
+
+    return await run_command(runtime, request, key, {"clinic_id": clinic_id}, command)
+
+
+# --- patients ------------------------------------------------------------------------------------
+
+
+@router.put("/patients/{patient_id}", tags=["patients"])
+async def put_patient(
+    patient_id: str,
+    body: PatientBody,
+    request: Request,
+    key: IdempotencyKey,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Contact details live in this database only: events carry the patient_id, never these."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        await repository.upsert_patient(uow.conn, patient_id, body.display_name, body.phone, body.email)
+        return 200, {"patient_id": patient_id}
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+# --- waitlist ------------------------------------------------------------------------------------
+
+
+@router.post("/waitlist", status_code=201, tags=["waitlist"])
+async def join_waitlist(
+    body: WaitlistBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        if await commands.clinic_of(uow, body.clinic_id) is None:
+            return 404, {"detail": f"unknown clinic {body.clinic_id}"}
+        waitlist_id = "wl-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        row = await waitlist.join(
+            uow,
+            body.clinic_id,
+            body.patient_id,
+            body.appointment_type,
+            body.provider_id,
+            Interval(body.window_start, body.window_end),
+            body.priority,
+            waitlist_id,
+        )
+        return 201, json.loads(json.dumps(row, default=_iso))
+
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+
+
+@router.post("/waitlist/offers/{offer_id}/accept", tags=["waitlist"])
+async def accept_offer(
+    offer_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
+    """The first to accept gets a hold on the slot (confirm it as any hold); the others get 409."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await waitlist.accept(uow, offer_id))
+
+    return await run_command(runtime, request, key, {}, command)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+# --- HL7 v2 inbound ------------------------------------------------------------------------------
+
+HL7_MEDIA = "x-application/hl7-v2+er7"
+
+
+@router.post("/hl7/{clinic_id}", tags=["interoperability"], response_class=Response)
+async def receive_hl7(clinic_id: str, request: Request, runtime: ServiceRuntime = Depends(current_runtime)) -> Response:
+    """One ER7 message (SIU^S12/S13/S14/S15/S26, ADT^A03); the answer is an HL7 ACK (AA, AE or AR).
+    MSH-10 is the idempotency key: a repeated message gets the same ACK and changes nothing."""
+    raw = await request.body()
+    if len(raw) > 256_000:
+        raise HTTPException(413, "an HL7 message over HTTP is limited to 256 kB")
+    text = raw.decode("utf-8", errors="replace")
+    async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+        answer = await hl7_inbound.receive(uow, clinic_id, text)
+    return Response(answer, media_type=HL7_MEDIA)
+
+
+@router.get("/hl7/quarantine", tags=["interoperability"])
+async def hl7_quarantine(runtime: ServiceRuntime = Depends(current_runtime)) -> list[dict[str, Any]]:
+    """Quarantined messages (control ids and reasons; the raw messages stay in the database)."""
+    assert runtime.pool is not None
+    rows = await runtime.pool.fetch(
+        "SELECT sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
+        " WHERE outcome = 'quarantined' ORDER BY received_at DESC LIMIT 500"
+    )
+    return [dict(r) for r in rows]

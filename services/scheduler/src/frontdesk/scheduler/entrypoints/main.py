@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frontdesk.common.contracts import AppointmentRequested
+from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from ..handlers import handle_appointment_requested
+from ..commands import HOLD_TIMER, REMINDER_TIMER
+from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
+from ..waitlist import OFFER_TIMER, on_offer_expiry
+from .fhir import router as fhir_router
 from .http import router
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
-    handlers={AppointmentRequested: handle_appointment_requested},
+    handlers={AppointmentRequested: handle_appointment_requested, AppointmentReplyReceived: handle_reply_received},
     migrations=Path(__file__).resolve().parent.parent / "migrations",
-    routers=[router],
+    timer_handlers={HOLD_TIMER: on_hold_expiry, REMINDER_TIMER: on_reminder, OFFER_TIMER: on_offer_expiry},
+    routers=[router, fhir_router],
 )
 
 

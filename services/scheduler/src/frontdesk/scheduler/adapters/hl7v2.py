@@ -1,0 +1,210 @@
+"""HL7 v2 inbound: SIU^S12/S13/S14/S15/S26 and ADT^A03, parsed with python-hl7, mapped to commands.
+
+Only what the scheduler needs is read: MSH (sender, control id, type), SCH (placer/filler ids,
+timing, filler status), AIS (service = appointment type, start, duration), AIP/AIG (provider),
+PID-3 (patient identifier), PV1-7/19/45 (attending, visit number, discharge time), TQ1 (timing).
+Timestamps without an offset are the clinic's local time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import hl7  # type: ignore[import-untyped]
+
+SUPPORTED = {
+    ("SIU", "S12"): "book",
+    ("SIU", "S13"): "reschedule",
+    ("SIU", "S14"): "modify",
+    ("SIU", "S15"): "cancel",
+    ("SIU", "S26"): "no_show",
+    ("ADT", "A03"): "complete",
+}
+_TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$")
+_ID = re.compile(r"[^A-Za-z0-9._:@-]")
+
+
+class Hl7Error(ValueError):
+    """The message cannot be understood (answered AR)."""
+
+
+@dataclass(frozen=True)
+class Hl7Message:
+    sending_application: str
+    sending_facility: str
+    control_id: str
+    message_type: str  # e.g. "SIU^S12"
+    action: str  # book, reschedule, modify, cancel, no_show, complete
+    external_id: str | None  # the source's appointment id (filler id, else placer id)
+    patient_id: str | None
+    provider_id: str | None
+    appointment_type: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    filler_status: str | None
+    visit_number: str | None
+    discharged_at: datetime | None
+    parsed: hl7.Message
+
+
+def _clean_id(value: str) -> str | None:
+    value = _ID.sub("-", value.strip())[:128]
+    return value or None
+
+
+def parse_timestamp(value: str, zone: ZoneInfo) -> datetime | None:
+    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); no offset means clinic-local time."""
+    value = value.strip()
+    if not value:
+        return None
+    match = _TS.match(value)
+    if not match:
+        raise Hl7Error(f"bad HL7 timestamp {value!r}")
+    y, mo, d, h, mi, s, offset = match.groups()
+    naive = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+    if offset:
+        sign = 1 if offset[0] == "+" else -1
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+        from datetime import timezone
+
+        return naive.replace(tzinfo=timezone(sign * delta))
+    return naive.replace(tzinfo=zone)
+
+
+def _get(message: hl7.Message, path: str) -> str:
+    try:
+        return str(message[path]).strip()
+    except (KeyError, IndexError):
+        return ""
+
+
+def _has(message: hl7.Message, segment: str) -> bool:
+    try:
+        message.segment(segment)
+    except KeyError:
+        return False
+    return True
+
+
+def _duration(amount: str, unit: str) -> timedelta | None:
+    if not amount.strip():
+        return None
+    try:
+        number = float(amount)
+    except ValueError:
+        raise Hl7Error(f"bad duration {amount!r}") from None
+    unit = unit.strip().lower()
+    if unit in ("", "min", "m", "minutes", "minute"):
+        return timedelta(minutes=number)
+    if unit in ("h", "hr", "hour", "hours"):
+        return timedelta(hours=number)
+    if unit in ("s", "sec", "seconds"):
+        return timedelta(seconds=number)
+    raise Hl7Error(f"unknown duration unit {unit!r}")
+
+
+def parse(text: str, zone: ZoneInfo) -> Hl7Message:
+    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too)."""
+    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \x0b\x1c")
+    if not text.startswith("MSH"):
+        raise Hl7Error("the message does not start with an MSH segment")
+    try:
+        message = hl7.parse(text)
+    except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
+        raise Hl7Error(f"unparseable HL7: {exc}") from None
+    kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
+    control_id = _get(message, "MSH.F10")
+    if not control_id:
+        raise Hl7Error("MSH-10 (message control id) is empty")
+    action = SUPPORTED.get((kind, trigger))
+    if action is None:
+        raise Hl7Error(f"unsupported message type {kind}^{trigger}")
+    patient = _clean_id(_get(message, "PID.F3.R1.C1")) if _has(message, "PID") else None
+    if action == "complete":
+        provider = _clean_id(_get(message, "PV1.F7.R1.C1")) if _has(message, "PV1") else None
+        return Hl7Message(
+            sending_application=_get(message, "MSH.F3.R1.C1"),
+            sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+            control_id=control_id,
+            message_type=f"{kind}^{trigger}",
+            action=action,
+            external_id=None,
+            patient_id=patient,
+            provider_id=provider,
+            appointment_type=None,
+            starts_at=None,
+            ends_at=None,
+            filler_status=None,
+            visit_number=_clean_id(_get(message, "PV1.F19.R1.C1")) if _has(message, "PV1") else None,
+            discharged_at=parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone) if _has(message, "PV1") else None,
+            parsed=message,
+        )
+    if not _has(message, "SCH"):
+        raise Hl7Error("an SIU message needs an SCH segment")
+    filler = _get(message, "SCH.F2.R1.C1")
+    placer = _get(message, "SCH.F1.R1.C1")
+    external = _clean_id(filler or placer)
+    # Timing: SCH-11 (TQ: ^^duration^start^end), else TQ1-7/8, else AIS-4 start + AIS-7/8 duration.
+    start = parse_timestamp(_get(message, "SCH.F11.R1.C4"), zone)
+    end = parse_timestamp(_get(message, "SCH.F11.R1.C5"), zone)
+    if start is None and _has(message, "TQ1"):
+        start = parse_timestamp(_get(message, "TQ1.F7.R1.C1"), zone)
+        end = parse_timestamp(_get(message, "TQ1.F8.R1.C1"), zone)
+    if _has(message, "AIS"):
+        start = start or parse_timestamp(_get(message, "AIS.F4.R1.C1"), zone)
+        length = _duration(_get(message, "AIS.F7"), _get(message, "AIS.F8.R1.C1"))
+        if end is None and start is not None and length is not None:
+            end = start + length
+    if end is None and start is not None:
+        length = _duration(_get(message, "SCH.F9"), _get(message, "SCH.F10.R1.C1"))
+        end = start + length if length else None
+    provider = None
+    if _has(message, "AIP"):
+        provider = _clean_id(_get(message, "AIP.F3.R1.C1"))
+    if provider is None and _has(message, "AIG"):
+        provider = _clean_id(_get(message, "AIG.F3.R1.C1"))
+    appointment_type = None
+    if _has(message, "AIS"):
+        appointment_type = _clean_id(_get(message, "AIS.F3.R1.C1"))
+    appointment_type = appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1"))
+    return Hl7Message(
+        sending_application=_get(message, "MSH.F3.R1.C1"),
+        sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+        control_id=control_id,
+        message_type=f"{kind}^{trigger}",
+        action=action,
+        external_id=external,
+        patient_id=patient,
+        provider_id=provider,
+        appointment_type=appointment_type,
+        starts_at=start,
+        ends_at=end,
+        filler_status=_get(message, "SCH.F25.R1.C1") or None,
+        visit_number=None,
+        discharged_at=None,
+        parsed=message,
+    )
+
+
+def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
+    """An HL7 ACK for `text`: MSA-1 AA (applied), AE (error, kept for review) or AR (rejected).
+
+    Built from the original MSH when it parses; from a minimal header otherwise."""
+    detail = detail.replace("|", "/").replace("^", " ").replace("~", " ").replace("&", "+").replace("\\", "/")[:200]
+    normalized = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \x0b\x1c")
+    stamp = datetime.now().strftime("%Y%m%d%H%M%S")
+    ack_id = f"ACK{stamp}"
+    try:
+        original = hl7.parse(normalized)
+        reply = original.create_ack(ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER")
+        msa = str(reply.segment("MSA"))
+        body = str(reply).replace(msa, msa + (f"|{detail}" if detail else ""))
+        return body.replace("\r\r", "\r")
+    except Exception:  # noqa: BLE001 - unparseable input still gets an answer
+        control = control_id or ""
+        return f"MSH|^~\\&|FRONTDESK|SCHEDULER|||{stamp}||ACK|{ack_id}|P|2.5.1\rMSA|{code}|{control}" + (
+            f"|{detail}" if detail else ""
+        )

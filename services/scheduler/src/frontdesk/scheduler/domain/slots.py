@@ -1,0 +1,146 @@
+"""Slot math, pure: which windows a provider can be booked for, correct across DST.
+
+Wall-clock rules (a weekly template "mon 08:00-12:00") live in the provider's zone; durations,
+buffers, notice and overlap are elapsed time, computed on aware instants. Ranges are half-open
+[start, end), so back-to-back windows touch without overlapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A half-open range of aware instants [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, other: Interval) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+
+@dataclass(frozen=True)
+class TemplateInterval:
+    """One occurrence of a weekly template interval: its local date and wall-clock bounds, resolved."""
+
+    day: date
+    starts: time
+    ends: time
+    span: Interval
+
+
+@dataclass(frozen=True)
+class SlotRules:
+    """Everything slot generation needs about one provider and one appointment type."""
+
+    zone: ZoneInfo
+    template: Mapping[str, Sequence[tuple[time, time]]]  # weekday name -> [(starts, ends)] wall clock
+    duration: timedelta
+    step: timedelta = timedelta(minutes=15)
+    buffer_before: timedelta = timedelta(0)
+    buffer_after: timedelta = timedelta(0)
+    min_notice: timedelta = timedelta(0)
+    closures: frozenset[date] = field(default_factory=frozenset)  # whole local days off
+
+    def blocked(self, window: Interval) -> Interval:
+        """The time an appointment holds on the calendar: itself plus its buffers."""
+        return Interval(window.start - self.buffer_before, window.end + self.buffer_after)
+
+
+def exists_locally(wall: datetime, zone: ZoneInfo) -> bool:
+    """False for a wall-clock time that a spring-forward transition skips (e.g. 02:30 in New York)."""
+    aware = wall.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+
+
+def to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time as an instant. Ambiguous times take their first occurrence (fold=0);
+    skipped ones are read with the offset before the transition (so they land just after it)."""
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def template_intervals(rules: SlotRules, window: Interval) -> list[TemplateInterval]:
+    """The template's intervals that touch `window`, as instants, skipping closure days."""
+    first = window.start.astimezone(rules.zone).date() - timedelta(days=1)
+    last = window.end.astimezone(rules.zone).date() + timedelta(days=1)
+    out: list[TemplateInterval] = []
+    day = first
+    while day <= last:
+        if day not in rules.closures:
+            for starts, ends in rules.template.get(WEEKDAY_NAMES[day.weekday()], ()):
+                span = Interval(
+                    to_instant(datetime.combine(day, starts), rules.zone),
+                    to_instant(datetime.combine(day, ends), rules.zone),
+                )
+                if span.end > span.start and span.overlaps(window):
+                    out.append(TemplateInterval(day, starts, ends, span))
+        day += timedelta(days=1)
+    return out
+
+
+def _free(candidate: Interval, rules: SlotRules, busy: Sequence[Interval]) -> bool:
+    held = rules.blocked(candidate)
+    return not any(held.overlaps(b) for b in busy)
+
+
+def generate_slots(
+    rules: SlotRules,
+    window: Interval,
+    busy: Iterable[Interval],
+    now: datetime,
+    limit: int | None = None,
+) -> list[Interval]:
+    """Bookable windows inside `window`, in time order.
+
+    A slot starts on the template's wall-clock grid (interval start + k * step, local time; skipped
+    times do not exist and are not offered), lasts `duration` of elapsed time, ends inside its template
+    interval, starts at least `min_notice` after `now`, and its buffered range overlaps nothing busy
+    (bookings' buffered ranges, blocks, exceptions)."""
+    busy_list = sorted(busy)
+    earliest = now + rules.min_notice
+    found: set[Interval] = set()
+    for occurrence in template_intervals(rules, window):
+        wall = datetime.combine(occurrence.day, occurrence.starts)
+        closes = datetime.combine(occurrence.day, occurrence.ends)
+        while wall < closes:
+            if exists_locally(wall, rules.zone):
+                start = to_instant(wall, rules.zone)
+                candidate = Interval(start, start + rules.duration)
+                if candidate.end > occurrence.span.end:
+                    break
+                if start >= earliest and window.contains(candidate) and _free(candidate, rules, busy_list):
+                    found.add(candidate)
+            wall += rules.step
+    slots = sorted(found)
+    return slots[:limit] if limit is not None else slots
+
+
+def unavailability(
+    rules: SlotRules, candidate: Interval, busy: Iterable[Interval], now: datetime, *, check_template: bool = True
+) -> tuple[str, str] | None:
+    """Why an explicit window cannot be booked, as (reason, detail), or None if it can.
+
+    Explicit windows (vendors, trusted callers) need not sit on the grid, but must fit a template
+    interval (unless the provider has none), respect the notice and avoid busy time."""
+    if candidate.start < now + rules.min_notice:
+        return "too_soon", f"needs at least {int(rules.min_notice.total_seconds() // 60)} minutes notice"
+    if check_template:
+        local_day = candidate.start.astimezone(rules.zone).date()
+        if local_day in rules.closures:
+            return "unavailable", "the clinic is closed that day"
+        if not any(t.span.contains(candidate) for t in template_intervals(rules, candidate)):
+            return "unavailable", "outside the provider's availability"
+    for b in busy:
+        if rules.blocked(candidate).overlaps(b):
+            return "slot_taken", f"overlaps the busy window {b.start.isoformat()}/{b.end.isoformat()}"
+    return None

@@ -1,0 +1,182 @@
+"""FHIR R4 read API (JSON): Appointment, Slot and Schedule, so an EHR or portal can read what we booked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.db import Connection
+from frontdesk.common.service import ServiceRuntime
+
+from .. import commands, domain
+from ..adapters import repository
+from ..domain import fhir
+from ..domain.slots import Interval, generate_slots
+from .http import current_runtime
+
+router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4"])
+MEDIA = "application/fhir+json"
+MAX_RANGE = timedelta(days=31)
+EVERYTHING = Interval(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=MEDIA)
+
+
+def _not_found(what: str) -> JSONResponse:
+    return _json(fhir.operation_outcome("not-found", f"{what} not found"), 404)
+
+
+def _bad(text: str) -> JSONResponse:
+    return _json(fhir.operation_outcome("invalid", text), 400)
+
+
+def _range(values: list[str]) -> Interval | str:
+    """FHIR date search prefixes: ge/gt (from) and le/lt (until); both are required here."""
+    start = end = None
+    for value in values:
+        prefix, rest = value[:2], value[2:]
+        try:
+            moment = datetime.fromisoformat(rest)
+        except ValueError:
+            return f"bad date parameter {value!r}"
+        if moment.tzinfo is None:
+            return f"date {value!r} needs a time zone offset"
+        if prefix in ("ge", "gt"):
+            start = moment
+        elif prefix in ("le", "lt"):
+            end = moment
+        else:
+            return f"date parameter {value!r} needs a ge/gt/le/lt prefix"
+    if start is None or end is None or end <= start:
+        return "give a range: one ge/gt and one le/lt date"
+    if end - start > MAX_RANGE:
+        return f"search at most {MAX_RANGE.days} days at a time"
+    return Interval(start, end)
+
+
+async def _clinic_of_provider(conn: Connection, provider_id: str) -> ClinicConfig | None:
+    clinic_id = await conn.fetchval(
+        "SELECT clinic_id FROM clinics WHERE config->'providers'"
+        " @> jsonb_build_array(jsonb_build_object('provider_id', $1::text)) ORDER BY clinic_id LIMIT 1",
+        provider_id,
+    )
+    return None if clinic_id is None else await commands.clinic_of(conn, clinic_id)
+
+
+@router.get("/Appointment/{appointment_id}")
+async def read_appointment(appointment_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> JSONResponse:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        row = await repository.get_appointment(conn, appointment_id)
+    return _json(fhir.appointment(row)) if row else _not_found(f"Appointment/{appointment_id}")
+
+
+@router.get("/Appointment")
+async def search_appointments(
+    patient: str | None = None,
+    practitioner: str | None = None,
+    date: Annotated[list[str] | None, Query()] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range."""
+    if not patient and not practitioner:
+        return _bad("search by patient or practitioner")
+    window = EVERYTHING
+    if date:
+        found = _range(date)
+        if isinstance(found, str):
+            return _bad(found)
+        window = found
+    patient_id = patient.removeprefix("Patient/") if patient else None
+    provider_id = practitioner.removeprefix("Practitioner/") if practitioner else None
+    assert runtime.pool is not None
+    rows = await runtime.pool.fetch(
+        "SELECT * FROM appointments WHERE ($1::text IS NULL OR patient_id = $1)"
+        " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3 ORDER BY starts_at LIMIT $5",
+        patient_id,
+        provider_id,
+        window.start,
+        window.end,
+        count,
+    )
+    return _json(fhir.bundle([fhir.appointment(dict(r)) for r in rows]))
+
+
+@router.get("/Schedule/{provider_id}")
+async def read_schedule(provider_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> JSONResponse:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        clinic = await _clinic_of_provider(conn, provider_id)
+    if clinic is None:
+        return _not_found(f"Schedule/{provider_id}")
+    provider = domain.find_provider(clinic, provider_id)
+    assert provider is not None
+    return _json(fhir.schedule(provider_id, clinic.clinic_id, domain.provider_zone(clinic, provider).key))
+
+
+@router.get("/Slot")
+async def search_slots(
+    schedule: str,
+    start: Annotated[list[str], Query()],
+    appointment_type: Annotated[str | None, Query(alias="appointment-type")] = None,
+    status: str | None = None,
+    runtime: ServiceRuntime = Depends(current_runtime),
+) -> JSONResponse:
+    """Slots of one Schedule (= provider) in a range: free ones for `appointment-type` (the
+    clinic's first type if omitted), busy / busy-tentative / busy-unavailable for what is taken."""
+    window = _range(start)
+    if isinstance(window, str):
+        return _bad(window)
+    provider_id = schedule.removeprefix("Schedule/")
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        clinic = await _clinic_of_provider(conn, provider_id)
+        if clinic is None:
+            return _not_found(f"Schedule/{provider_id}")
+        provider = domain.find_provider(clinic, provider_id)
+        assert provider is not None
+        type_id = appointment_type or (
+            clinic.scheduling.appointment_types[0].type_id if clinic.scheduling.appointment_types else None
+        )
+        kind = domain.find_type(clinic, type_id) if type_id else None
+        if type_id and kind is None and clinic.scheduling.appointment_types:
+            return _bad(f"unknown appointment-type {type_id}")
+        rules = domain.rules_for(clinic, provider, kind)
+        taken = await conn.fetch(
+            "SELECT starts_at, ends_at, status FROM appointments WHERE provider_id = $1"
+            " AND status IN ('pending', 'booked', 'arrived', 'checked-in', 'fulfilled')"
+            " AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at",
+            provider_id,
+            window.start,
+            window.end,
+        )
+        blocks = await repository.blocks_of(conn, provider_id)
+        busy = await repository.busy(
+            conn, provider_id, Interval(window.start - timedelta(hours=8), window.end + timedelta(hours=8))
+        )
+    busy += domain.exception_intervals(provider)
+    resources = [
+        fhir.slot(provider_id, r["starts_at"], r["ends_at"], "busy-tentative" if r["status"] == "pending" else "busy")
+        for r in taken
+    ]
+    unavailable = [(b["starts_at"], b["ends_at"]) for b in blocks] + [
+        (e.start, e.end) for e in domain.exception_intervals(provider)
+    ]
+    resources += [
+        fhir.slot(provider_id, s, e, "busy-unavailable") for s, e in unavailable if s < window.end and e > window.start
+    ]
+    resources += [
+        fhir.slot(provider_id, s.start, s.end, "free", type_id)
+        for s in generate_slots(rules, window, busy, commands.now_utc())
+    ]
+    if status:
+        resources = [r for r in resources if r["status"] == status]
+    resources.sort(key=lambda r: (r["start"], r["status"]))
+    return _json(fhir.bundle(resources))

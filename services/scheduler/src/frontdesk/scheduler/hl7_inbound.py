@@ -1,0 +1,153 @@
+"""HL7 v2 messages from an EHR, applied through the same commands as HTTP and Kafka.
+
+Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10: a repeat gets the same ACK)
+and on the source's appointment id (SCH-2 filler id, else SCH-1 placer id: a second S12 for the same
+appointment books nothing). An update (S13/S14/S15/S26) for an appointment we do not know, or an
+A03 we cannot match to an appointment, is quarantined with its reason and answered AE: it is never
+turned into a new booking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from frontdesk.common.logging import get_logger
+from frontdesk.common.uow import UnitOfWork
+
+from . import commands, domain
+from .adapters import hl7v2, repository
+from .adapters.hl7v2 import Hl7Error, Hl7Message
+
+log = get_logger(__name__)
+
+
+async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
+    """Apply one message; return the ACK to send back."""
+    clinic = await commands.clinic_of(uow, clinic_id)
+    if clinic is None:
+        return hl7v2.ack(text, "AR", f"unknown clinic {clinic_id}")
+    try:
+        message = hl7v2.parse(text, clinic.zone)
+    except Hl7Error as exc:
+        return hl7v2.ack(text, "AR", str(exc))
+    codes = clinic.scheduling
+    message = replace(
+        message,
+        provider_id=codes.hl7_providers.get(message.provider_id or "", message.provider_id),
+        appointment_type=codes.hl7_services.get(message.appointment_type or "", message.appointment_type),
+    )
+    seen = await uow.conn.fetchrow(
+        "SELECT ack_code, reason FROM hl7_messages WHERE sending_facility = $1 AND control_id = $2",
+        message.sending_facility,
+        message.control_id,
+    )
+    if seen is not None:  # the same message again: the same answer, nothing applied twice
+        return hl7v2.ack(text, seen["ack_code"], seen["reason"] or "")
+    outcome, code, reason = await _apply(uow, clinic_id, message)
+    await uow.conn.execute(
+        "INSERT INTO hl7_messages (sending_facility, control_id, message_type, outcome, reason, ack_code, raw)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        message.sending_facility,
+        message.control_id,
+        message.message_type,
+        outcome,
+        reason,
+        code,
+        text if outcome == "quarantined" else None,  # kept for staff review, in this database only
+    )
+    log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=code)
+    return hl7v2.ack(text, code, reason or "")
+
+
+async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, str, str | None]:
+    """(outcome, ACK code, reason)."""
+    if message.action == "complete":
+        return await _complete(uow, clinic_id, message)
+    if message.external_id is None:
+        return "rejected", "AR", "SCH-1/SCH-2 carry no appointment id"
+    existing = await repository.get_by_external_id(uow.conn, clinic_id, message.external_id)
+    if message.action == "book":
+        if existing is not None:
+            return "duplicate", "AA", f"appointment {message.external_id} is already booked"
+        missing = [
+            name
+            for name, value in (
+                ("PID-3 patient id", message.patient_id),
+                ("AIP-3/AIG-3 provider", message.provider_id),
+                ("AIS-3 service", message.appointment_type),
+                ("SCH-11/TQ1/AIS start", message.starts_at),
+            )
+            if value is None
+        ]
+        if missing:
+            return "rejected", "AR", "missing " + ", ".join(missing)
+        assert message.patient_id and message.provider_id and message.appointment_type and message.starts_at
+        clinic = await commands.clinic_of(uow, clinic_id)
+        configured = clinic is not None and domain.find_type(clinic, message.appointment_type) is not None
+        result = await commands.book(
+            uow,
+            commands.BookCommand(
+                request_id=f"hl7:{clinic_id}:{message.external_id}",
+                patient_id=message.patient_id,
+                clinic_id=clinic_id,
+                provider_id=message.provider_id,
+                appointment_type=message.appointment_type,
+                starts_at=message.starts_at,
+                ends_at=None if configured else message.ends_at,
+                external_id=message.external_id,
+            ),
+            hold=False,
+            source="hl7",
+        )
+        return _outcome(result)
+    if existing is None:
+        return "quarantined", "AE", f"unknown appointment {message.external_id}: quarantined for review"
+    appointment_id = existing["appointment_id"]
+    if message.action in ("reschedule", "modify"):
+        if message.starts_at is None or message.starts_at == existing["starts_at"]:
+            return "applied", "AA", None  # nothing we track changed
+        return _outcome(await commands.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
+    if message.action == "cancel":
+        return _outcome(await commands.change(uow, appointment_id, "cancel", by="clinic"))
+    if message.action == "no_show":
+        return _outcome(await commands.change(uow, appointment_id, "no_show"))
+    return "rejected", "AR", f"unsupported action {message.action}"
+
+
+def _outcome(result: commands.Result) -> tuple[str, str, str | None]:
+    if result.reason is None:
+        return ("applied" if result.changed else "duplicate"), "AA", None
+    return "rejected", "AE", f"{result.reason}: {result.detail}"
+
+
+async def _complete(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, str, str | None]:
+    """ADT^A03: the visit ended. Matched to the patient's appointment around the discharge time."""
+    if message.patient_id is None:
+        return "rejected", "AR", "PID-3 carries no patient id"
+    if message.visit_number is not None:
+        done = await uow.conn.fetchval(
+            "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND visit_id = $2",
+            clinic_id,
+            message.visit_number,
+        )
+        if done is not None:
+            return "duplicate", "AA", None
+    discharged = message.discharged_at or commands.now_utc()
+    row: Any = await uow.conn.fetchrow(
+        "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND patient_id = $2"
+        " AND status IN ('booked', 'arrived', 'checked-in') AND starts_at BETWEEN $3 AND $4"
+        " ORDER BY abs(extract(epoch FROM starts_at - $5)) LIMIT 1",
+        clinic_id,
+        message.patient_id,
+        discharged - timedelta(hours=12),
+        discharged + timedelta(hours=1),
+        discharged,
+    )
+    if row is None:
+        return "quarantined", "AE", "no open appointment of this patient around the discharge: quarantined"
+    result = await commands.change(
+        uow, row["appointment_id"], "complete", visit_id=message.visit_number, completed_at=message.discharged_at
+    )
+    return _outcome(result)

@@ -1,0 +1,245 @@
+"""Waitlist backfill: a freed slot is offered to the best-ranked waiting patients in small batches;
+the first to accept gets it through the hold path, the others hear it is gone. A batch nobody takes
+before it expires (a durable timer) passes the slot on to the next batch."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from frontdesk.common.contracts import ClinicConfig, WaitlistOfferClosed, WaitlistOffered
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from .adapters import repository
+from .commands import BookCommand, Result, book, clinic_of, now_utc
+from .domain.slots import Interval
+
+OFFER_TIMER = "offer_expiry"
+
+
+async def join(
+    uow: UnitOfWork,
+    clinic_id: str,
+    patient_id: str,
+    appointment_type: str,
+    provider_id: str | None,
+    window: Interval,
+    priority: int,
+    waitlist_id: str,
+) -> dict[str, Any]:
+    await uow.conn.execute(
+        "INSERT INTO waitlist (waitlist_id, clinic_id, patient_id, appointment_type, provider_id, window_start,"
+        " window_end, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (waitlist_id) DO NOTHING",
+        waitlist_id,
+        clinic_id,
+        patient_id,
+        appointment_type,
+        provider_id,
+        window.start,
+        window.end,
+        priority,
+    )
+    row = await uow.conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1", waitlist_id)
+    assert row is not None
+    return dict(row)
+
+
+async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[str, Any], now: datetime) -> int:
+    """Offer a slot that a cancellation, no-show or reschedule freed; return how many offers went out."""
+    if freed["starts_at"] <= now:
+        return 0  # the time has come and gone: nothing to offer
+    return await _offer_batch(
+        uow,
+        clinic,
+        freed["clinic_id"],
+        freed["provider_id"],
+        freed["appointment_type"],
+        Interval(freed["starts_at"], freed["ends_at"]),
+        exclude_patient=freed["patient_id"],
+        now=now,
+    )
+
+
+async def _offer_batch(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    clinic_id: str,
+    provider_id: str,
+    appointment_type: str,
+    slot: Interval,
+    exclude_patient: str | None,
+    now: datetime,
+) -> int:
+    settings = clinic.scheduling
+    waiting = await uow.conn.fetch(
+        "SELECT w.* FROM waitlist w WHERE w.clinic_id = $1 AND w.status = 'waiting' AND w.appointment_type = $2"
+        " AND (w.provider_id IS NULL OR w.provider_id = $3) AND w.window_start <= $4 AND w.window_end >= $5"
+        " AND w.patient_id IS DISTINCT FROM $6"
+        " AND NOT EXISTS (SELECT 1 FROM waitlist_offers o WHERE o.waitlist_id = w.waitlist_id"
+        "   AND o.provider_id = $3 AND o.starts_at = $4)"
+        " ORDER BY w.priority DESC, w.created_at, w.waitlist_id LIMIT $7",
+        clinic_id,
+        appointment_type,
+        provider_id,
+        slot.start,
+        slot.end,
+        exclude_patient,
+        settings.waitlist_batch_size,
+    )
+    if not waiting:
+        return 0
+    batch_id = "batch-" + uuid.uuid4().hex[:16]
+    expires = min(now + timedelta(seconds=settings.waitlist_offer_ttl_seconds), slot.start)
+    for entry in waiting:
+        offer_id = "offer-" + uuid.uuid4().hex[:16]
+        await uow.conn.execute(
+            "INSERT INTO waitlist_offers (offer_id, batch_id, waitlist_id, clinic_id, provider_id, appointment_type,"
+            " starts_at, ends_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            offer_id,
+            batch_id,
+            entry["waitlist_id"],
+            clinic_id,
+            provider_id,
+            appointment_type,
+            slot.start,
+            slot.end,
+            expires,
+        )
+        await uow.emit(
+            WaitlistOffered(
+                offer_id=offer_id,
+                waitlist_id=entry["waitlist_id"],
+                patient_id=entry["patient_id"],
+                clinic_id=clinic_id,
+                provider_id=provider_id,
+                appointment_type=appointment_type,
+                starts_at=slot.start,
+                ends_at=slot.end,
+                expires_at=expires,
+            )
+        )
+    await uow.set_timer(f"offer:{batch_id}", OFFER_TIMER, expires, {"batch_id": batch_id})
+    return len(waiting)
+
+
+async def _close(uow: UnitOfWork, offer: dict[str, Any], outcome: str, appointment_id: str | None = None) -> None:
+    await uow.conn.execute(
+        "UPDATE waitlist_offers SET status = $2, appointment_id = $3 WHERE offer_id = $1",
+        offer["offer_id"],
+        outcome,
+        appointment_id,
+    )
+    patient_id = await uow.conn.fetchval("SELECT patient_id FROM waitlist WHERE waitlist_id = $1", offer["waitlist_id"])
+    await uow.emit(
+        WaitlistOfferClosed(
+            offer_id=offer["offer_id"],
+            waitlist_id=offer["waitlist_id"],
+            patient_id=patient_id,
+            clinic_id=offer["clinic_id"],
+            outcome=outcome,
+            appointment_id=appointment_id,
+        )
+    )
+
+
+async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) -> Result:
+    """The patient takes the offer: a hold through the ordinary hold path, then confirm as usual."""
+    now = now or now_utc()
+    provider_id = await uow.conn.fetchval("SELECT provider_id FROM waitlist_offers WHERE offer_id = $1", offer_id)
+    if provider_id is None:
+        return Result(404, reason="not_found", detail=f"no offer {offer_id}")
+    # The provider's writer lock first, then the offer rows: two patients accepting offers of the same
+    # slot queue here instead of deadlocking (each holding its own offer row, wanting the lock).
+    await repository.lock_provider(uow.conn, provider_id)
+    row = await uow.conn.fetchrow("SELECT * FROM waitlist_offers WHERE offer_id = $1 FOR UPDATE", offer_id)
+    assert row is not None
+    offer = dict(row)
+    if offer["status"] == "accepted":
+        appointment = await repository.get_appointment(uow.conn, offer["appointment_id"])
+        assert appointment is not None
+        return Result(200, appointment=appointment, changed=False)
+    if offer["status"] != "open" or offer["expires_at"] <= now:
+        return Result(409, reason="offer_closed", detail="the slot is no longer available")
+    entry = await uow.conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1 FOR UPDATE", offer["waitlist_id"])
+    assert entry is not None
+    result = await book(
+        uow,
+        BookCommand(
+            request_id=f"waitlist:{offer_id}",
+            patient_id=entry["patient_id"],
+            clinic_id=offer["clinic_id"],
+            provider_id=offer["provider_id"],
+            appointment_type=offer["appointment_type"],
+            starts_at=offer["starts_at"],
+            ends_at=offer["ends_at"],
+        ),
+        hold=True,
+        source="waitlist",
+        now=now,
+    )
+    if result.appointment is None:
+        await _close(uow, offer, "taken")
+        return Result(409, reason="offer_closed", detail="the slot is no longer available", conflict=result.conflict)
+    appointment_id = result.appointment["appointment_id"]
+    await _close(uow, offer, "accepted", appointment_id)
+    await uow.conn.execute(
+        "UPDATE waitlist SET status = 'booked', appointment_id = $2 WHERE waitlist_id = $1",
+        offer["waitlist_id"],
+        appointment_id,
+    )
+    others = await uow.conn.fetch(
+        "SELECT * FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2 AND status = 'open'"
+        " AND offer_id <> $3 FOR UPDATE",
+        offer["provider_id"],
+        offer["starts_at"],
+        offer_id,
+    )
+    for other in others:
+        await _close(uow, dict(other), "taken")
+    return result
+
+
+async def on_offer_expiry(timer: Timer, uow: UnitOfWork) -> None:
+    """A batch ran out of time: close its open offers and pass the slot to the next batch."""
+    rows = await uow.conn.fetch(
+        "SELECT * FROM waitlist_offers WHERE batch_id = $1 AND status = 'open' FOR UPDATE", timer.payload["batch_id"]
+    )
+    if not rows:
+        return
+    for row in rows:
+        await _close(uow, dict(row), "expired")
+    first = dict(rows[0])
+    clinic = await clinic_of(uow, first["clinic_id"])
+    now = now_utc()
+    slot = Interval(first["starts_at"], first["ends_at"])
+    if clinic is None or slot.start <= now:
+        return
+    if await repository.first_conflict(uow.conn, first["provider_id"], slot) is not None:
+        return  # booked meanwhile by other means
+    await _offer_batch(
+        uow, clinic, first["clinic_id"], first["provider_id"], first["appointment_type"], slot, None, now
+    )
+
+
+async def reoffer_lapsed_hold(uow: UnitOfWork, appointment: dict[str, Any], now: datetime) -> int:
+    """A waitlisted patient accepted but never confirmed: their hold expired. Their entry lapses and
+    the slot goes to the next batch (patients already offered this slot are not asked again)."""
+    await uow.conn.execute(
+        "UPDATE waitlist SET status = 'lapsed' WHERE appointment_id = $1 AND status = 'booked'",
+        appointment["appointment_id"],
+    )
+    clinic = await clinic_of(uow, appointment["clinic_id"])
+    if clinic is None or appointment["starts_at"] <= now:
+        return 0
+    return await _offer_batch(
+        uow,
+        clinic,
+        appointment["clinic_id"],
+        appointment["provider_id"],
+        appointment["appointment_type"],
+        Interval(appointment["starts_at"], appointment["ends_at"]),
+        exclude_patient=appointment["patient_id"],
+        now=now,
+    )
