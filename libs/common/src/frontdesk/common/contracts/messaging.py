@@ -25,6 +25,10 @@ SkipReason = Literal[
     "template_unknown",
     "expired",
     "permanent_failure",
+    # added by the followup issue
+    "unknown_clinic",
+    "template_invalid",
+    "cancelled",
 ]
 
 

@@ -1,30 +1,396 @@
-"""followup's own tables."""
+"""followup's own tables (contacts, consent ledger, messages, plans, appointments, callbacks, tasks)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from frontdesk.common.contracts import VisitCompleted
 from frontdesk.common.db import Connection
 
+from ..domain.consent import ConsentEntry
 
-async def plan(conn: Connection, visit: VisitCompleted, kind: str, due_at: datetime) -> str | None:
-    """Plan one follow-up for a visit; None if the visit already has one of this kind."""
-    followup_id = f"fu-{kind}-{visit.visit_id}"
+# ---------------------------------------------------------------- plans (followups)
+
+
+async def plan(
+    conn: Connection,
+    followup_id: str,
+    kind: str,
+    patient_id: str,
+    clinic_id: str,
+    due_at: datetime,
+    *,
+    visit_id: str | None = None,
+    appointment_id: str | None = None,
+    callback_id: str | None = None,
+) -> bool:
+    """Plan one follow-up; False if it already exists (idempotent by business key)."""
     inserted = await conn.fetchval(
-        "INSERT INTO followups (followup_id, kind, visit_id, patient_id, clinic_id, due_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
+        "INSERT INTO followups (followup_id, kind, visit_id, patient_id, clinic_id, due_at, appointment_id,"
+        " callback_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1",
         followup_id,
         kind,
-        visit.visit_id,
-        visit.patient_id,
-        visit.clinic_id,
+        visit_id,
+        patient_id,
+        clinic_id,
         due_at,
+        appointment_id,
+        callback_id,
     )
-    return followup_id if inserted else None
+    return bool(inserted)
+
+
+async def get_followup(conn: Connection, followup_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM followups WHERE followup_id = $1", followup_id)
+    return dict(row) if row else None
+
+
+async def set_followup_status(conn: Connection, followup_id: str, status: str, reason: str | None = None) -> None:
+    await conn.execute(
+        "UPDATE followups SET status = $2, reason = $3, updated_at = now() WHERE followup_id = $1",
+        followup_id,
+        status,
+        reason,
+    )
+
+
+async def open_followups(
+    conn: Connection, *, appointment_id: str | None = None, patient_id: str | None = None, kind: str | None = None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM followups WHERE status = 'scheduled'"
+        " AND ($1::text IS NULL OR appointment_id = $1) AND ($2::text IS NULL OR patient_id = $2)"
+        " AND ($3::text IS NULL OR kind = $3) ORDER BY due_at FOR UPDATE",
+        appointment_id,
+        patient_id,
+        kind,
+    )
+    return [dict(r) for r in rows]
 
 
 async def for_patient(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM followups WHERE patient_id = $1 ORDER BY due_at", patient_id)
+    rows = await conn.fetch(
+        "SELECT followup_id, kind, visit_id, appointment_id, callback_id, patient_id, clinic_id, due_at, status,"
+        " reason, created_at, updated_at FROM followups WHERE patient_id = $1 ORDER BY due_at",
+        patient_id,
+    )
     return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------- contacts and consent
+
+
+async def upsert_contact(
+    conn: Connection,
+    patient_id: str,
+    phone: str | None,
+    email: str | None,
+    timezone: str | None,
+    state: str | None,
+    preferred_channel: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO contacts (patient_id, phone, email, timezone, state, preferred_channel)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (patient_id) DO UPDATE SET phone = EXCLUDED.phone,"
+        " email = EXCLUDED.email, timezone = EXCLUDED.timezone, state = EXCLUDED.state,"
+        " preferred_channel = EXCLUDED.preferred_channel, updated_at = now()",
+        patient_id,
+        phone,
+        email,
+        timezone,
+        state,
+        preferred_channel,
+    )
+
+
+async def get_contact(conn: Connection, patient_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT * FROM contacts WHERE patient_id = $1" + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(sql, patient_id)
+    return dict(row) if row else None
+
+
+async def patients_with_phone(conn: Connection, phone: str) -> list[str]:
+    rows = await conn.fetch("SELECT patient_id FROM contacts WHERE phone = $1 ORDER BY patient_id", phone)
+    return [r["patient_id"] for r in rows]
+
+
+async def ledger(conn: Connection, patient_id: str) -> list[ConsentEntry]:
+    rows = await conn.fetch(
+        "SELECT purpose, opted_in, recorded_at, source FROM consent_ledger WHERE patient_id = $1 ORDER BY id",
+        patient_id,
+    )
+    return [ConsentEntry(r["purpose"], r["opted_in"], r["recorded_at"], r["source"]) for r in rows]
+
+
+async def add_consent(conn: Connection, patient_id: str, entries: list[ConsentEntry]) -> None:
+    if entries:
+        await conn.executemany(
+            "INSERT INTO consent_ledger (patient_id, purpose, opted_in, source, recorded_at)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            [(patient_id, e.purpose, e.opted_in, e.source, e.at) for e in entries],
+        )
+
+
+# ---------------------------------------------------------------- messages (the send outbox)
+
+
+async def insert_message(
+    conn: Connection,
+    *,
+    message_request_id: str,
+    requested_by: str,
+    patient_id: str,
+    clinic_id: str,
+    purpose: str,
+    template: str,
+    variables: dict[str, str],
+    not_before: datetime | None,
+    expires_at: datetime | None,
+    followup_id: str | None = None,
+) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO messages (message_request_id, requested_by, patient_id, clinic_id, purpose, template,"
+        " variables, not_before, expires_at, followup_id, idempotency_key)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1",
+        message_request_id,
+        requested_by,
+        patient_id,
+        clinic_id,
+        purpose,
+        template,
+        variables,
+        not_before,
+        expires_at,
+        followup_id,
+        f"fd-{requested_by}-{message_request_id}",
+    )
+    return bool(inserted)
+
+
+async def lock_message(conn: Connection, message_request_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM messages WHERE message_request_id = $1 FOR UPDATE", message_request_id)
+    return dict(row) if row else None
+
+
+async def set_message_timer(conn: Connection, message_request_id: str, timer_key: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE messages SET timer_key = $2, timer_seq = timer_seq + 1, next_at = $3 WHERE message_request_id = $1",
+        message_request_id,
+        timer_key,
+        at,
+    )
+
+
+async def finish_message(
+    conn: Connection,
+    message_request_id: str,
+    status: str,
+    *,
+    at: datetime,
+    reason: str | None = None,
+    detail: str | None = None,
+    channel: str | None = None,
+    provider_message_id: str | None = None,
+) -> None:
+    await conn.execute(
+        "UPDATE messages SET status = $2, reason = $3, detail = $4, channel = COALESCE($5, channel),"
+        " provider_message_id = COALESCE($6, provider_message_id), finished_at = $7,"
+        " sent_at = CASE WHEN $2 = 'sent' THEN $7 ELSE sent_at END, timer_key = NULL, next_at = NULL"
+        " WHERE message_request_id = $1",
+        message_request_id,
+        status,
+        reason,
+        detail,
+        channel,
+        provider_message_id,
+        at,
+    )
+
+
+async def count_attempt(conn: Connection, message_request_id: str, reason: str) -> int:
+    attempts: int = await conn.fetchval(
+        "UPDATE messages SET attempts = attempts + 1, detail = $2 WHERE message_request_id = $1 RETURNING attempts",
+        message_request_id,
+        reason,
+    )
+    return attempts
+
+
+async def sent_times(conn: Connection, patient_id: str, purpose: str, since: datetime) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT sent_at FROM messages WHERE patient_id = $1 AND purpose = $2 AND status = 'sent' AND sent_at > $3",
+        patient_id,
+        purpose,
+        since,
+    )
+    return [r["sent_at"] for r in rows]
+
+
+async def messages_for_patient(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT message_request_id, requested_by, clinic_id, purpose, template, followup_id, status, channel,"
+        " attempts, reason, detail, next_at, sent_at, finished_at, receipt_status, created_at"
+        " FROM messages WHERE patient_id = $1 ORDER BY created_at",
+        patient_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def record_receipt(conn: Connection, provider_message_id: str, status: str, at: datetime) -> bool:
+    updated = await conn.execute(
+        "UPDATE messages SET receipt_status = $2, receipt_at = $3 WHERE provider_message_id = $1",
+        provider_message_id,
+        status,
+        at,
+    )
+    return updated != "UPDATE 0"
+
+
+async def latest_reminder_for(conn: Connection, patient_ids: list[str], now: datetime) -> dict[str, Any] | None:
+    """The most recent reminder sent to one of these patients for an appointment still ahead."""
+    row = await conn.fetchrow(
+        "SELECT a.* FROM messages m JOIN followups f ON f.followup_id = m.followup_id"
+        " JOIN appointments a ON a.appointment_id = f.appointment_id"
+        " WHERE m.patient_id = ANY($1::text[]) AND m.status = 'sent' AND f.kind IN ('reminder', 'no_show')"
+        " AND (a.starts_at > $2 OR f.kind = 'no_show') ORDER BY m.sent_at DESC LIMIT 1",
+        patient_ids,
+        now,
+    )
+    return dict(row) if row else None
+
+
+# ---------------------------------------------------------------- appointments
+
+
+async def upsert_appointment(
+    conn: Connection,
+    appointment_id: str,
+    patient_id: str,
+    clinic_id: str,
+    provider_id: str,
+    starts_at: datetime,
+    status: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO appointments (appointment_id, patient_id, clinic_id, provider_id, starts_at, status)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,"
+        " status = CASE WHEN appointments.status = 'cancelled' THEN 'cancelled' ELSE EXCLUDED.status END,"
+        " updated_at = now()",
+        appointment_id,
+        patient_id,
+        clinic_id,
+        provider_id,
+        starts_at,
+        status,
+    )
+
+
+async def get_appointment(conn: Connection, appointment_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM appointments WHERE appointment_id = $1", appointment_id)
+    return dict(row) if row else None
+
+
+async def has_future_appointment(conn: Connection, patient_id: str, now: datetime) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM appointments WHERE patient_id = $1 AND status = 'booked' AND starts_at > $2 LIMIT 1",
+            patient_id,
+            now,
+        )
+    )
+
+
+# ---------------------------------------------------------------- callbacks and staff tasks
+
+
+async def insert_callback(conn: Connection, row: dict[str, Any]) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO callbacks (callback_id, clinic_id, caller_token, patient_id, reason, urgency, requested_at,"
+        " due_at, escalate_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1",
+        row["callback_id"],
+        row["clinic_id"],
+        row["caller_token"],
+        row["patient_id"],
+        row["reason"],
+        row["urgency"],
+        row["requested_at"],
+        row["due_at"],
+        row["escalate_at"],
+    )
+    return bool(inserted)
+
+
+async def lock_callback(conn: Connection, callback_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM callbacks WHERE callback_id = $1 FOR UPDATE", callback_id)
+    return dict(row) if row else None
+
+
+async def mark_callback_escalated(conn: Connection, callback_id: str, at: datetime) -> None:
+    await conn.execute("UPDATE callbacks SET escalated_at = $2 WHERE callback_id = $1", callback_id, at)
+
+
+async def complete_callback(conn: Connection, callback_id: str, by: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE callbacks SET status = 'done', completed_at = $3, completed_by = $2 WHERE callback_id = $1",
+        callback_id,
+        by,
+        at,
+    )
+
+
+async def callbacks_for_clinic(conn: Connection, clinic_id: str, status: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM callbacks WHERE clinic_id = $1 AND ($2 = 'all' OR status = $2) ORDER BY due_at",
+        clinic_id,
+        status,
+    )
+    return [dict(r) for r in rows]
+
+
+async def insert_task(
+    conn: Connection, task_id: str, clinic_id: str, patient_id: str | None, kind: str, urgency: str, body: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO staff_tasks (task_id, clinic_id, patient_id, kind, urgency, body) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT DO NOTHING",
+        task_id,
+        clinic_id,
+        patient_id,
+        kind,
+        urgency,
+        body,
+    )
+
+
+async def tasks_for_clinic(conn: Connection, clinic_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM staff_tasks WHERE clinic_id = $1 AND status = 'open' ORDER BY created_at", clinic_id
+    )
+    return [dict(r) for r in rows]
+
+
+async def save_short_links(conn: Connection, links: dict[str, str]) -> None:
+    """Store code -> URL; a code already taken by another URL (a hash collision) is an error."""
+    for code, url in links.items():
+        stored = await conn.fetchval(
+            "WITH i AS (INSERT INTO short_links (code, url) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING url)"
+            " SELECT url FROM i UNION ALL SELECT url FROM short_links WHERE code = $1 LIMIT 1",
+            code,
+            url,
+        )
+        if stored != url:
+            raise ValueError(f"short link code {code} collides")
+
+
+async def resolve_short_link(conn: Connection, code: str) -> str | None:
+    url: str | None = await conn.fetchval("SELECT url FROM short_links WHERE code = $1", code)
+    return url
+
+
+async def seen_webhook(conn: Connection, signature: str) -> bool:
+    """Remember a signature; True if it was already seen (a replay)."""
+    await conn.execute("DELETE FROM webhook_seen WHERE received_at < now() - interval '1 day'")
+    inserted = await conn.fetchval(
+        "INSERT INTO webhook_seen (signature) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1", signature
+    )
+    return inserted is None

@@ -1,20 +1,264 @@
-"""followup's HTTP API."""
+"""followup's HTTP API: contact registration and consent, plans and messages, the callback worklist,
+staff tasks, and the signed webhooks for inbound replies and delivery receipts.
+
+Responses never echo phone numbers or email addresses.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from frontdesk.common.contracts import ContactPreferenceChanged, Id
+from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
+from .. import inbound
 from ..adapters import repository
+from ..adapters.channels import webhook_secret
+from ..domain import consent
+from ..domain.consent import ConsentEntry, Purpose
+from ..handlers import followup_id
 
 router = APIRouter(prefix="/v1", tags=["followups"])
+links_router = APIRouter(tags=["short links"])
+PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164, e.g. +15555550123")
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    timezone: str | None = Field(None, description="The patient's IANA zone, if not the clinic's.")
+    state: StateCode | None = None
+    preferred_channel: Literal["sms", "email"] = "sms"
+    consents: dict[Purpose, bool] = Field(
+        default_factory=lambda: {"treatment": True},  # type: ignore[arg-type]
+        description="What the patient agreed to. Giving a number for care = treatment messages.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    opted_in: bool
+
+
+class CompleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: Id
+
+
+class InboundSms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_: str = Field(alias="from", min_length=3, max_length=32)
+    text: str = Field(max_length=1600)
+    received_at: datetime | None = None
+
+
+class Receipt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_message_id: str = Field(min_length=1, max_length=128)
+    status: Literal["delivered", "failed", "undelivered"]
+
+
+def _pool(runtime: ServiceRuntime) -> Any:
+    assert runtime.pool is not None
+    return runtime.pool
+
+
+async def _consent_view(conn: Any, patient_id: str) -> dict[str, str]:
+    ledger = await repository.ledger(conn, patient_id)
+    return {p: consent.state(ledger, p) for p in consent.PURPOSES}
+
+
+async def _record_consent(
+    uow: Any, patient_id: str, wanted: dict[Purpose, bool], source: Literal["registration", "staff"]
+) -> None:
+    now = datetime.now(UTC)
+    ledger = await repository.ledger(uow.conn, patient_id)
+    entries = [
+        ConsentEntry(purpose, opted_in, now, source)
+        for purpose, opted_in in wanted.items()
+        if consent.state(ledger, purpose) != ("granted" if opted_in else "opted_out")
+    ]
+    await repository.add_consent(uow.conn, patient_id, entries)
+    for entry in entries:
+        await uow.emit(
+            ContactPreferenceChanged(
+                patient_id=patient_id, purpose=entry.purpose, opted_in=entry.opted_in, changed_at=now, source="staff"
+            )
+        )
+
+
+@router.put("/patients/{patient_id}/contact")
+async def register_contact(
+    patient_id: PatientId, body: ContactIn, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """Register (or replace) a patient's contact details and the consents they gave."""
+    if body.phone is None and body.email is None:
+        raise HTTPException(422, "give a phone number or an email address")
+    async with runtime.unit_of_work() as uow:
+        await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+        existing = await repository.get_contact(uow.conn, patient_id, lock=True)
+        await repository.upsert_contact(
+            uow.conn, patient_id, body.phone, body.email, body.timezone, body.state, body.preferred_channel
+        )
+        await _record_consent(uow, patient_id, dict(body.consents), "staff" if existing else "registration")
+        return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
+
+
+@router.get("/patients/{patient_id}/consent")
+async def get_consent(patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+    async with _pool(runtime).acquire() as conn:
+        contact = await repository.get_contact(conn, patient_id)
+        return {
+            "patient_id": patient_id,
+            "has_phone": bool(contact and contact["phone"]),
+            "has_email": bool(contact and contact["email"]),
+            "consent": await _consent_view(conn, patient_id),
+        }
+
+
+@router.put("/patients/{patient_id}/consent/{purpose}")
+async def set_consent(
+    patient_id: PatientId, purpose: Purpose, body: ConsentIn, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """Staff record a consent or an opt-out the patient gave in person or in writing."""
+    async with runtime.unit_of_work() as uow:
+        await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+        await _record_consent(uow, patient_id, {purpose: body.opted_in}, "staff")
+        return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
 @router.get("/patients/{patient_id}/followups")
-async def patient_followups(patient_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> list[dict[str, Any]]:
-    assert runtime.pool is not None
-    async with runtime.pool.acquire() as conn:
+async def patient_followups(
+    patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)
+) -> list[dict[str, Any]]:
+    async with _pool(runtime).acquire() as conn:
         return await repository.for_patient(conn, patient_id)
+
+
+@router.get("/patients/{patient_id}/messages")
+async def patient_messages(
+    patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)
+) -> list[dict[str, Any]]:
+    async with _pool(runtime).acquire() as conn:
+        return await repository.messages_for_patient(conn, patient_id)
+
+
+@router.get("/clinics/{clinic_id}/callbacks")
+async def clinic_callbacks(
+    clinic_id: PatientId,
+    status: Literal["open", "done", "all"] = Query("open"),
+    runtime: ServiceRuntime = Depends(runtime_of),
+) -> list[dict[str, Any]]:
+    """The callback worklist: who to call back, from when, and when it escalates."""
+    async with _pool(runtime).acquire() as conn:
+        return await repository.callbacks_for_clinic(conn, clinic_id, status)
+
+
+@router.post("/callbacks/{callback_id}/complete")
+async def complete_callback(
+    callback_id: PatientId, body: CompleteIn, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    async with runtime.unit_of_work() as uow:
+        callback = await repository.lock_callback(uow.conn, callback_id)
+        if callback is None:
+            raise HTTPException(404, f"no callback {callback_id}")
+        if callback["status"] == "open":
+            await repository.complete_callback(uow.conn, callback_id, body.by, datetime.now(UTC))
+            await uow.cancel_timer(f"callback-escalate:{callback_id}")
+            await repository.set_followup_status(uow.conn, followup_id("callback", callback_id), "done")
+        return {"callback_id": callback_id, "status": "done"}
+
+
+@router.get("/clinics/{clinic_id}/tasks")
+async def clinic_tasks(clinic_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)) -> list[dict[str, Any]]:
+    """Open staff tasks (replies that need a person), with the reply text: staff-only."""
+    async with _pool(runtime).acquire() as conn:
+        return await repository.tasks_for_clinic(conn, clinic_id)
+
+
+async def _verified_body(request: Request, timestamp: str | None, signature: str | None) -> bytes:
+    body = await request.body()
+    problem = inbound.verify(webhook_secret(), timestamp, signature, body, time.time())
+    if problem is not None:
+        raise HTTPException(401, problem)
+    return body
+
+
+def _parse(model: type[BaseModel], body: bytes) -> Any:
+    try:
+        return model.model_validate(json.loads(body))
+    except (ValueError, TypeError) as exc:
+        raise HTTPException(422, f"invalid body: {str(exc)[:300]}") from None
+
+
+@router.post("/webhooks/sms")
+async def inbound_sms(
+    request: Request,
+    runtime: ServiceRuntime = Depends(runtime_of),
+    x_frontdesk_timestamp: str | None = Header(None),
+    x_frontdesk_signature: str | None = Header(None),
+) -> dict[str, Any]:
+    """An inbound SMS from the provider (signed: HMAC-SHA256 of "<timestamp>.<body>")."""
+    body = await _verified_body(request, x_frontdesk_timestamp, x_frontdesk_signature)
+    sms: InboundSms = _parse(InboundSms, body)
+    async with runtime.unit_of_work() as uow:
+        assert x_frontdesk_signature is not None
+        if await repository.seen_webhook(uow.conn, x_frontdesk_signature):
+            return {"duplicate": True}
+        received_at = sms.received_at or datetime.now(UTC)
+        return await inbound.apply_reply(uow, sms.from_, sms.text, received_at)
+
+
+@router.post("/webhooks/receipts")
+async def delivery_receipt(
+    request: Request,
+    runtime: ServiceRuntime = Depends(runtime_of),
+    x_frontdesk_timestamp: str | None = Header(None),
+    x_frontdesk_signature: str | None = Header(None),
+) -> dict[str, Any]:
+    """A delivery receipt from the provider (signed like the SMS webhook)."""
+    body = await _verified_body(request, x_frontdesk_timestamp, x_frontdesk_signature)
+    receipt: Receipt = _parse(Receipt, body)
+    async with runtime.unit_of_work() as uow:
+        assert x_frontdesk_signature is not None
+        if await repository.seen_webhook(uow.conn, x_frontdesk_signature):
+            return {"duplicate": True}
+        known = await repository.record_receipt(
+            uow.conn, receipt.provider_message_id, receipt.status, datetime.now(UTC)
+        )
+        if not known:
+            raise HTTPException(404, "unknown provider_message_id")
+        return {"recorded": True}
+
+
+@links_router.get("/l/{code}", include_in_schema=False)
+async def short_link(
+    code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{9}$")], runtime: ServiceRuntime = Depends(runtime_of)
+) -> RedirectResponse:
+    """Where a short link in an SMS leads."""
+    async with _pool(runtime).acquire() as conn:
+        url = await repository.resolve_short_link(conn, code)
+    if url is None:
+        raise HTTPException(404, "unknown link")
+    return RedirectResponse(url, status_code=302)

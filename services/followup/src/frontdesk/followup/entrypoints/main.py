@@ -4,17 +4,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frontdesk.common.contracts import VisitCompleted
+from frontdesk.common.contracts import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentNoShow,
+    AppointmentReminderDue,
+    AppointmentRescheduled,
+    CallbackRequested,
+    MessageRequested,
+    VisitCompleted,
+)
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from ..handlers import handle_visit_completed
-from .http import router
+from .. import handlers, sending
+from .http import links_router, router
 
 DEFINITION = ServiceDefinition(
     name="followup",
-    handlers={VisitCompleted: handle_visit_completed},
+    handlers={
+        MessageRequested: handlers.handle_message_requested,
+        AppointmentReminderDue: handlers.handle_reminder_due,
+        VisitCompleted: handlers.handle_visit_completed,
+        AppointmentBooked: handlers.handle_booked,
+        AppointmentCancelled: handlers.handle_cancelled,
+        AppointmentRescheduled: handlers.handle_rescheduled,
+        AppointmentNoShow: handlers.handle_no_show,
+        CallbackRequested: handlers.handle_callback_requested,
+    },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
-    routers=[router],
+    timer_handlers={
+        sending.SEND_TIMER: sending.on_send_timer,
+        handlers.CALLBACK_ESCALATION: handlers.on_callback_escalate,
+    },
+    routers=[router, links_router],
 )
 
 

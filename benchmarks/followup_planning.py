@@ -1,0 +1,277 @@
+"""followup planning throughput and latency: visit.completed in -> followup.scheduled out.
+
+Each visit.completed makes followup plan two follow-ups (next-day check-in and recall: two durable
+timers, two message rows, two followup.scheduled events) in one PostgreSQL transaction with the inbox
+claim. Two paths run one after the other on the same broker, at the same paced rate and count:
+
+- bare:     load -> bench.fu.in -> a plain AIOKafkaConsumer (own process, group, commit after each
+            record) that re-produces each record to bench.fu.out -> sink. The Kafka-only floor.
+- followup: load -> visit.completed -> the followup service process -> followup.scheduled -> sink.
+
+Latency runs from the *intended* send time of each record (paced schedule) to the moment the sink
+sees the output (for followup: the check-in's followup.scheduled), so sender stalls count.
+
+Run: `.venv/bin/python benchmarks/followup_planning.py [--rate 100] [--count 2000] [--json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from frontdesk.common.cloudevents import decode, encode
+from frontdesk.common.contracts import VisitCompleted
+from frontdesk.common.kafka import make_producer, topic_partitions
+from frontdesk.tools.apply import load_clinics, publish
+from frontdesk.tools.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORK = ROOT / "deploy" / "local" / "demo-network.yaml"
+BARE_IN, BARE_OUT = "bench.fu.in", "bench.fu.out"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def passthrough(bootstrap: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    consumer = AIOKafkaConsumer(
+        BARE_IN,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-fu-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = make_producer(bootstrap, client_id="bench-passthrough")
+    await producer.start()
+    await consumer.start()
+
+    async def forward() -> None:
+        async for record in consumer:
+            await producer.send_and_wait(BARE_OUT, record.value, key=record.key, headers=list(record.headers))
+            await consumer.commit({TopicPartition(record.topic, record.partition): record.offset + 1})
+
+    task = asyncio.create_task(forward())
+    await stop.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await consumer.stop()
+    await producer.stop()
+
+
+class Sink:
+    """A group-less reader of one topic from its current end: ident -> first time seen (ns)."""
+
+    def __init__(self, bootstrap: str, topic: str, ident: Any) -> None:
+        self.bootstrap, self.topic, self.ident = bootstrap, topic, ident
+        self.seen: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Sink:
+        partitions = await topic_partitions(self.bootstrap, [self.topic])
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await self._consumer.start()
+        self._consumer.assign(partitions)
+        for tp, offset in (await self._consumer.end_offsets(partitions)).items():
+            self._consumer.seek(tp, offset)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            now = time.perf_counter_ns()
+            for records in batches.values():
+                for record in records:
+                    ident = self.ident(record)
+                    if ident is not None:
+                        self.seen.setdefault(ident, now)
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._consumer.stop()
+
+    async def wait_for(self, idents: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while any(i not in self.seen for i in idents) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+async def run_path(
+    name: str, bootstrap: str, topic: str, sink_topic: str, ident: Any, records: list[tuple[str, Any]], rate: float
+) -> dict[str, Any]:
+    producer = make_producer(bootstrap, client_id="bench-load")
+    await producer.start()
+    intended: dict[str, int] = {}
+    async with Sink(bootstrap, sink_topic, ident) as sink:
+        start = time.perf_counter_ns() + 200_000_000
+        for n, (key, record) in enumerate(records):
+            due = start + int(n * 1e9 / rate)
+            delay = (due - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            intended[key] = due
+            await producer.send(topic, record.value, key=record.key, headers=record.headers)
+        await producer.flush()
+        await sink.wait_for(list(intended), timeout=120 + len(records) / rate)
+        seen = dict(sink.seen)
+    await producer.stop()
+    latencies = sorted((seen[k] - intended[k]) / 1e6 for k in intended if k in seen)
+    received = len(latencies)
+    first, last = min(intended.values()), max(seen.values(), default=0)
+    elapsed = (last - first) / 1e9 if received else float("nan")
+    return {
+        "path": name,
+        "sent": len(records),
+        "received": received,
+        "throughput_per_s": received / elapsed if received else 0.0,
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": latencies[-1] if latencies else float("nan"),
+    }
+
+
+def visit_records(count: int, clinic_ids: list[str], run: str) -> list[tuple[str, Any]]:
+    out = []
+    for n in range(count):
+        visit = VisitCompleted(
+            visit_id=f"bv-{run}-{n}",
+            patient_id=f"bp-{run}-{n}",
+            clinic_id=clinic_ids[n % len(clinic_ids)],
+            provider_id="dr-bench",
+            completed_at=datetime.now(UTC),
+        )
+        out.append((visit.visit_id, encode(visit, source="frontdesk/bench")))
+    return out
+
+
+def check_in_ident(record: Any) -> str | None:
+    with contextlib.suppress(Exception):
+        envelope = decode(record.topic, record.value, record.headers)
+        data = envelope.data
+        if getattr(data, "kind", None) == "check_in":
+            return str(data.visit_id)  # type: ignore[attr-defined]
+    return None
+
+
+def bare_ident(record: Any) -> str | None:
+    with contextlib.suppress(Exception):
+        return str(json.loads(record.value)["visit_id"])
+    return None
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    state = Path(tempfile.mkdtemp(prefix="fu-bench-"))
+    stack = LocalStack.ephemeral(state)
+    try:
+        log("starting Kafka and PostgreSQL")
+        await asyncio.to_thread(stack.start_infrastructure)
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+        await admin.start()
+        with contextlib.suppress(Exception):
+            await admin.create_topics([NewTopic(t, 6, 1) for t in (BARE_IN, BARE_OUT)])
+        await admin.close()
+        clinics = load_clinics(NETWORK)
+        log("starting followup")
+        [service] = await asyncio.to_thread(stack.start_services, ["followup"])
+        await publish(stack.bootstrap, clinics)
+        child = subprocess.Popen(  # noqa: ASYNC220 - our own script, started once
+            [sys.executable, __file__, "--passthrough", stack.bootstrap],
+            stdout=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(3)  # let both consumer groups settle
+        ids = [c.clinic_id for c in clinics]
+        warm = max(50, args.count // 20)
+        log(f"warm-up ({warm} each)")
+        await run_path(
+            "warm", stack.bootstrap, BARE_IN, BARE_OUT, bare_ident, visit_records(warm, ids, "wb"), args.rate
+        )
+        await run_path(
+            "warm", stack.bootstrap, "visit.completed", "followup.scheduled", check_in_ident,
+            visit_records(warm, ids, "wf"), args.rate,
+        )  # fmt: skip
+        log(f"bare passthrough: {args.count} records at {args.rate}/s")
+        bare = await run_path(
+            "bare", stack.bootstrap, BARE_IN, BARE_OUT, bare_ident, visit_records(args.count, ids, "b"), args.rate
+        )
+        log(f"followup: {args.count} visits at {args.rate}/s")
+        fu = await run_path(
+            "followup", stack.bootstrap, "visit.completed", "followup.scheduled", check_in_ident,
+            visit_records(args.count, ids, "f"), args.rate,
+        )  # fmt: skip
+        fu["plans_per_s"] = fu["throughput_per_s"] * 2  # check-in + recall per visit
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)
+        service.stop()
+        return {
+            "benchmark": "followup_planning",
+            "rate_per_s": args.rate,
+            "count": args.count,
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+            "paths": [bare, fu],
+            "ratio_p99_followup_vs_bare": fu["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None,
+            "ratio_p50_followup_vs_bare": fu["p50_ms"] / bare["p50_ms"] if bare["p50_ms"] else None,
+        }
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--passthrough", metavar="BOOTSTRAP")
+    args = parser.parse_args()
+    if args.passthrough:
+        asyncio.run(passthrough(args.passthrough))
+        return
+    result = asyncio.run(main_async(args))
+    print(f"followup planning benchmark: {args.count} visit.completed at {args.rate:g}/s ({result['machine']})")
+    print(f"{'path':<10}{'received':>10}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for p in result["paths"]:
+        print(
+            f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
+            f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}"
+        )
+    fu = result["paths"][1]
+    print(f"followup plans/s: {fu['plans_per_s']:.1f} (2 per visit)")
+    print(
+        f"followup / bare: p50 x{result['ratio_p50_followup_vs_bare']:.2f},"
+        f" p99 x{result['ratio_p99_followup_vs_bare']:.2f}"
+    )
+    if args.json:
+        print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main()

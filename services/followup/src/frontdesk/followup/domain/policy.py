@@ -1,0 +1,86 @@
+"""The contact policy: the one place that decides whether, and when, a patient may be contacted.
+
+Order of the checks: contact details, consent for the purpose (an opt-out always wins), then the
+earliest instant that is both outside quiet hours (recipient's zone) and within the frequency caps;
+if that instant is at or past the message's expiry the message is skipped instead of sent late.
+The same decision is taken again at the moment of sending, so a STOP or another message that went
+out in between is always taken into account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from . import consent
+from .caps import DEFAULT_CAPS, Cap, clear_of_caps, within_caps
+from .quiet_hours import QuietRule, next_allowed
+
+Skip = Literal["no_consent", "opted_out", "frequency_cap", "no_contact_details", "expired"]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    reachable: bool  # has an address on some channel
+    zone: ZoneInfo  # the recipient's own zone (falls back to the clinic's)
+    rule: QuietRule  # quiet-hours rule for the recipient (federal + state + clinic)
+
+
+@dataclass(frozen=True)
+class Decision:
+    send_at: datetime | None = None  # == now: send now; later: wait until then
+    skip: Skip | None = None
+    detail: str = ""
+
+    @property
+    def send_now(self) -> bool:
+        return self.send_at is not None and self.skip is None
+
+
+def earliest_send(
+    at: datetime, recipient: Recipient, sent: Sequence[datetime], caps: Sequence[Cap], max_rounds: int = 20
+) -> datetime:
+    """The first instant >= `at` outside quiet hours and within the caps."""
+    t = at
+    for _ in range(max_rounds):
+        t = next_allowed(t, recipient.zone, recipient.rule)
+        cleared = clear_of_caps(sent, t, caps)
+        if cleared == t:
+            return t
+        t = cleared
+    raise ValueError("no instant satisfies both quiet hours and caps")  # pragma: no cover - caps clear
+
+
+def decide(
+    *,
+    now: datetime,
+    purpose: consent.Purpose,
+    ledger: Sequence[consent.ConsentEntry],
+    recipient: Recipient,
+    sent_same_purpose: Sequence[datetime],
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    caps: Mapping[str, Sequence[Cap]] = DEFAULT_CAPS,
+) -> Decision:
+    now = now.astimezone(UTC)
+    if not recipient.reachable:
+        return Decision(skip="no_contact_details", detail="no phone or email on file")
+    status = consent.state(ledger, purpose)
+    if status == "opted_out":
+        return Decision(skip="opted_out", detail=f"opted out of {purpose}")
+    if status == "none":
+        return Decision(skip="no_consent", detail=f"no {purpose} consent on file")
+    start = max(now, not_before.astimezone(UTC)) if not_before else now
+    purpose_caps = tuple(caps.get(purpose, ()))
+    try:
+        when = earliest_send(start, recipient, sent_same_purpose, purpose_caps)
+    except ValueError:
+        return Decision(skip="expired", detail="quiet-hours rule allows no contact")
+    if expires_at is not None and when >= expires_at:
+        capped = not within_caps(sent_same_purpose, start, purpose_caps)
+        reason: Skip = "frequency_cap" if capped else "expired"
+        return Decision(skip=reason, detail="could not go out before it expired")
+    return Decision(send_at=when)

@@ -1,0 +1,359 @@
+"""Sending: every message (another service's message.requested or one of followup's own plans) goes
+through here: the contact policy decides, the channel delivers, the result is recorded and announced.
+
+At most once: the `messages` row is the outbox of sends and carries a stable idempotency key that
+goes to the provider. A send runs in a durable timer's transaction; if the process dies after the
+provider accepted the message but before the transaction commits, the timer fires again after the
+restart and the provider (seeing the same key) does not deliver a second time. No loss: the timer
+is only deleted in the transaction that records the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import (
+    ClinicConfig,
+    FollowupCancelled,
+    FollowupFailed,
+    FollowupSent,
+    MessageSent,
+    MessageSkipped,
+)
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from .adapters import repository
+from .adapters.channels import Channel, DeliveryResult, Outgoing, get_channel
+from .domain import policy
+from .domain.quiet_hours import QuietRule, rule_for
+from .domain.templates import TEMPLATES, TemplateError, practice_name, render, shorten_links
+from .metrics import MESSAGES
+
+log = get_logger(__name__)
+SEND_TIMER = "send_message"
+SELF = "followup"
+MAX_TRANSIENT_ATTEMPTS = 6
+CAP_LOOKBACK = timedelta(days=8)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+async def request(
+    uow: UnitOfWork,
+    *,
+    message_request_id: str,
+    requested_by: str,
+    patient_id: str,
+    clinic_id: str,
+    purpose: str,
+    template: str,
+    variables: dict[str, str] | None = None,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    followup_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Accept a message for sending (idempotent by message_request_id). Every decision is taken when
+    its timer fires, so consent or contact details registered in the meantime count."""
+    inserted = await repository.insert_message(
+        uow.conn,
+        message_request_id=message_request_id,
+        requested_by=requested_by,
+        patient_id=patient_id,
+        clinic_id=clinic_id,
+        purpose=purpose,
+        template=template,
+        variables=variables or {},
+        not_before=not_before,
+        expires_at=expires_at,
+        followup_id=followup_id,
+    )
+    if inserted:
+        current = now or now_utc()
+        await _arm(uow, message_request_id, 0, max(current, not_before or current))
+    return inserted
+
+
+async def _arm(uow: UnitOfWork, message_request_id: str, seq: int, at: datetime) -> None:
+    key = f"send:{message_request_id}:{seq}"
+    await uow.set_timer(key, SEND_TIMER, at, {"message_request_id": message_request_id})
+    await repository.set_message_timer(uow.conn, message_request_id, key, at)
+
+
+async def on_send_timer(timer: Timer, uow: UnitOfWork) -> None:
+    await process(uow, str(timer.payload["message_request_id"]))
+
+
+async def cancel(uow: UnitOfWork, message_request_id: str, reason: str, now: datetime | None = None) -> bool:
+    """Withdraw a pending message (its plan was cancelled); True if it was still pending."""
+    msg = await repository.lock_message(uow.conn, message_request_id)
+    if msg is None or msg["status"] != "pending":
+        return False
+    if msg["timer_key"]:
+        await uow.cancel_timer(msg["timer_key"])
+    await repository.finish_message(
+        uow.conn, message_request_id, "cancelled", at=now or now_utc(), reason="cancelled", detail=reason
+    )
+    if msg["requested_by"] != SELF:
+        await _emit_skipped(uow, msg, "cancelled", reason)
+    MESSAGES.labels("cancelled").inc()
+    return True
+
+
+def recipient_rule(clinic: ClinicConfig, state: str | None) -> QuietRule:
+    section = clinic.messaging
+    extra = []
+    if section.quiet_hours_start or section.quiet_hours_end:
+        start, end = section.quiet_hours_start or time(0), section.quiet_hours_end or time(23, 59, 59)
+        extra.append(QuietRule.uniform(start, end))
+    return rule_for(state or section.state, extra)
+
+
+async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | None = None) -> None:
+    conn = uow.conn
+    msg = await repository.lock_message(conn, message_request_id)
+    if msg is None or msg["status"] != "pending":
+        return  # already decided (a stale timer, or a redelivery)
+    now = now or now_utc()
+    # One patient's sends are decided one at a time, so two messages cannot both pass the cap.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + msg["patient_id"])
+    clinic = await get_clinic(conn, msg["clinic_id"])
+    if clinic is None:
+        await _skip(uow, msg, "unknown_clinic", "clinic not configured", now)
+        return
+    if msg["followup_id"]:
+        cancel_reason = await plan_no_longer_wanted(conn, msg["followup_id"], now)
+        if cancel_reason:
+            await _cancel_plan(uow, msg, cancel_reason, now)
+            return
+    try:
+        variables, links = shorten_links(msg["variables"], clinic.messaging.short_link_base)
+        rendered = render(
+            msg["template"],
+            practice_name(clinic.name, clinic.messaging.sender_name),
+            variables,
+            purpose=msg["purpose"],
+        )
+        await repository.save_short_links(conn, links)
+    except TemplateError as exc:
+        reason = "template_unknown" if msg["template"] not in TEMPLATES else "template_invalid"
+        await _skip(uow, msg, reason, str(exc)[:300], now)
+        return
+    contact = await repository.get_contact(conn, msg["patient_id"])
+    address, channel_name = _address(contact)
+    zone = ZoneInfo(contact["timezone"]) if contact and contact["timezone"] else clinic.zone
+    recipient = policy.Recipient(
+        reachable=address is not None,
+        zone=zone,
+        rule=recipient_rule(clinic, contact["state"] if contact else None),
+    )
+    decision = policy.decide(
+        now=now,
+        purpose=msg["purpose"],
+        ledger=await repository.ledger(conn, msg["patient_id"]),
+        recipient=recipient,
+        sent_same_purpose=await repository.sent_times(conn, msg["patient_id"], msg["purpose"], now - CAP_LOOKBACK),
+        not_before=msg["not_before"],
+        expires_at=msg["expires_at"],
+    )
+    if decision.skip is not None:
+        await _skip(uow, msg, decision.skip, decision.detail, now)
+        return
+    assert decision.send_at is not None
+    if decision.send_at > now:
+        await _arm(uow, message_request_id, msg["timer_seq"], decision.send_at)
+        MESSAGES.labels("deferred").inc()
+        return
+    assert address is not None and channel_name is not None
+    outgoing = Outgoing(
+        idempotency_key=msg["idempotency_key"],
+        channel=channel_name,  # type: ignore[arg-type]
+        address=address,
+        body=rendered.sms,
+        subject=rendered.email_subject if channel_name == "email" else None,
+    )
+    result = await deliver(get_channel(), outgoing)
+    _fault_point("after_send")
+    if result.outcome == "delivered":
+        await repository.finish_message(
+            conn,
+            message_request_id,
+            "sent",
+            at=now,
+            channel=channel_name,
+            provider_message_id=result.provider_message_id,
+        )
+        await _emit_sent(uow, msg, channel_name, now)
+        MESSAGES.labels("sent").inc()
+        return
+    if result.outcome == "transient":
+        attempts = await repository.count_attempt(conn, message_request_id, result.reason)
+        if attempts < MAX_TRANSIENT_ATTEMPTS:
+            delay = timedelta(seconds=min(2 ** (attempts - 1), 300))
+            await _arm(uow, message_request_id, msg["timer_seq"], now + delay)
+            MESSAGES.labels("retry").inc()
+            return
+        await _fail(uow, msg, f"gave up after {attempts} transient failures: {result.reason}", now)
+        return
+    await _fail(uow, msg, result.reason or "rejected by the provider", now)
+
+
+async def deliver(channel: Channel, outgoing: Outgoing) -> DeliveryResult:
+    try:
+        return await channel.send(outgoing)
+    except Exception as exc:  # noqa: BLE001 - an unexpected channel error is a transient failure
+        return DeliveryResult("transient", reason=type(exc).__name__[:64])
+
+
+def _address(contact: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    if contact is None:
+        return None, None
+    order = ("sms", "email") if contact["preferred_channel"] == "sms" else ("email", "sms")
+    for channel in order:
+        value = contact["phone"] if channel == "sms" else contact["email"]
+        if value:
+            return value, channel
+    return None, None
+
+
+def _fault_point(name: str) -> None:
+    """Test hook: FOLLOWUP_FAULT_CRASH_AFTER_SEND names a file; while it exists, the process kills
+    itself (SIGKILL) right after the provider accepted a message and before recording it."""
+    marker = os.environ.get("FOLLOWUP_FAULT_CRASH_" + name.upper())
+    if marker and os.path.exists(marker):
+        os.unlink(marker)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def plan_no_longer_wanted(conn: Any, followup_id: str, now: datetime) -> str | None:
+    """Why a planned message must not go out any more (None: it still should)."""
+    plan = await repository.get_followup(conn, followup_id)
+    if plan is None:
+        return None
+    if plan["status"] != "scheduled":
+        return "superseded"
+    if plan["kind"] == "recall" and await repository.has_future_appointment(conn, plan["patient_id"], now):
+        return "appointment_booked"
+    if plan["kind"] == "reminder" and plan["appointment_id"]:
+        appointment = await repository.get_appointment(conn, plan["appointment_id"])
+        if appointment is not None and appointment["status"] == "cancelled":
+            return "appointment_cancelled"
+    return None
+
+
+async def _skip(uow: UnitOfWork, msg: dict[str, Any], reason: str, detail: str, now: datetime) -> None:
+    await repository.finish_message(
+        uow.conn, msg["message_request_id"], "skipped", at=now, reason=reason, detail=detail
+    )
+    MESSAGES.labels("skipped").inc()
+    if msg["requested_by"] != SELF:
+        await _emit_skipped(uow, msg, reason, detail)
+    if msg["followup_id"]:
+        await _plan_failed(uow, msg, reason, now)
+
+
+async def _fail(uow: UnitOfWork, msg: dict[str, Any], detail: str, now: datetime) -> None:
+    await repository.finish_message(
+        uow.conn, msg["message_request_id"], "failed", at=now, reason="permanent_failure", detail=detail[:300]
+    )
+    MESSAGES.labels("failed").inc()
+    if msg["requested_by"] != SELF:
+        await _emit_skipped(uow, msg, "permanent_failure", detail)
+    if msg["followup_id"]:
+        await _plan_failed(uow, msg, "permanent_failure", now)
+
+
+async def _plan_failed(uow: UnitOfWork, msg: dict[str, Any], reason: str, now: datetime) -> None:
+    plan = await repository.get_followup(uow.conn, msg["followup_id"])
+    if plan is None:
+        return
+    await repository.set_followup_status(uow.conn, plan["followup_id"], "failed", reason)
+    await uow.emit(
+        FollowupFailed(
+            followup_id=plan["followup_id"],
+            patient_id=plan["patient_id"],
+            clinic_id=plan["clinic_id"],
+            kind=plan["kind"],
+            message_request_id=msg["message_request_id"],
+            reason=reason,
+            failed_at=now,
+        )
+    )
+
+
+async def _cancel_plan(uow: UnitOfWork, msg: dict[str, Any], reason: str, now: datetime) -> None:
+    await repository.finish_message(
+        uow.conn, msg["message_request_id"], "cancelled", at=now, reason="cancelled", detail=reason
+    )
+    MESSAGES.labels("cancelled").inc()
+    await cancel_plan(uow, msg["followup_id"], reason, now)
+
+
+async def cancel_plan(uow: UnitOfWork, followup_id: str, reason: str, now: datetime) -> None:
+    """Mark a plan cancelled (and withdraw its pending message); emits followup.cancelled once."""
+    plan = await repository.get_followup(uow.conn, followup_id)
+    if plan is None or plan["status"] != "scheduled":
+        return
+    await repository.set_followup_status(uow.conn, followup_id, "cancelled", reason)
+    await cancel(uow, followup_id, reason, now)
+    await uow.emit(
+        FollowupCancelled(
+            followup_id=followup_id,
+            patient_id=plan["patient_id"],
+            clinic_id=plan["clinic_id"],
+            kind=plan["kind"],
+            reason=reason,
+            cancelled_at=now,
+        )
+    )
+
+
+async def _emit_sent(uow: UnitOfWork, msg: dict[str, Any], channel: str, now: datetime) -> None:
+    if msg["requested_by"] != SELF:
+        await uow.emit(
+            MessageSent(
+                message_request_id=msg["message_request_id"],
+                requested_by=msg["requested_by"],
+                patient_id=msg["patient_id"],
+                clinic_id=msg["clinic_id"],
+                channel=channel,
+                sent_at=now,
+            )
+        )
+    if msg["followup_id"]:
+        plan = await repository.get_followup(uow.conn, msg["followup_id"])
+        if plan is not None:
+            await repository.set_followup_status(uow.conn, plan["followup_id"], "sent")
+            await uow.emit(
+                FollowupSent(
+                    followup_id=plan["followup_id"],
+                    patient_id=plan["patient_id"],
+                    clinic_id=plan["clinic_id"],
+                    kind=plan["kind"],
+                    message_request_id=msg["message_request_id"],
+                    channel=channel,
+                    sent_at=now,
+                )
+            )
+
+
+async def _emit_skipped(uow: UnitOfWork, msg: dict[str, Any], reason: str, detail: str) -> None:
+    await uow.emit(
+        MessageSkipped(
+            message_request_id=msg["message_request_id"],
+            requested_by=msg["requested_by"],
+            patient_id=msg["patient_id"],
+            clinic_id=msg["clinic_id"],
+            reason=reason,
+            detail=detail[:300],
+        )
+    )
