@@ -1,21 +1,112 @@
-"""Event handlers: thin glue between events, the domain and the database."""
+"""Event and timer handlers: thin glue between events, the domain and the database.
+
+visit.completed -> (eligible) review.scheduled + a durable send timer | (not) review.skipped
+send timer      -> (still eligible) message.requested to followup    | (not) review.skipped
+message.sent    -> review.requested;   message.skipped -> review.skipped (followup's reason kept)
+So every completed visit ends in exactly one review.requested or review.skipped.
+"""
 
 from __future__ import annotations
 
-from frontdesk.common.contracts import ReviewRequested, VisitCompleted
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import (
+    ContactPreferenceChanged,
+    MessageSent,
+    MessageSkipped,
+    ReviewRequested,
+    ReviewScheduled,
+    ReviewSkipped,
+    ReviewSkipReason,
+    VisitCompleted,
+)
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain
+from . import domain, metrics
 from .adapters import repository
+from .domain import links
+from .settings import current as settings
+
+log = get_logger(__name__)
+
+SEND_KIND = "review.send"
+# Pending and delivered requests count for the cap when a visit arrives; at send time only those that
+# really went to followup do (so that of two planned requests, the first to go wins).
+CAP_AT_VISIT = ("scheduled", "requested", "sent")
+CAP_AT_SEND = ("requested", "sent")
+# followup's reasons that are also ours keep their name; the others are "not_delivered".
+_SAME_REASON: dict[str, ReviewSkipReason] = {
+    "no_consent": "no_consent",
+    "opted_out": "opted_out",
+    "frequency_cap": "frequency_cap",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fact(row: dict[str, Any]) -> dict[str, str]:
+    return {k: row[k] for k in ("review_request_id", "visit_id", "patient_id", "clinic_id", "provider_id")}
+
+
+def send_timer_key(request_id: str, due_at: datetime) -> str:
+    # A new key per due time: a timer handler cannot move its own timer (it is deleted when it returns).
+    return f"review-send:{request_id}:{int(due_at.timestamp())}"
+
+
+async def _skip(uow: UnitOfWork, row: dict[str, Any], reason: ReviewSkipReason, at: datetime) -> None:
+    await repository.mark_skipped(uow.conn, row["review_request_id"], reason, "reviews", at)
+    await uow.emit(ReviewSkipped(**_fact(row), reason=reason, skipped_at=at))
+    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
     request_id = domain.review_request_id(event.visit_id)
-    send_at = domain.send_time(event.completed_at)
-    if not await repository.record_request(uow.conn, request_id, event, send_at):
-        return  # this visit already has its review request
+    await repository.lock_patient(uow.conn, event.patient_id)
+    if await repository.visit_known(uow.conn, event.visit_id):
+        return  # this visit already has its request (or its recorded skip)
+    clinic = await get_clinic(uow.conn, event.clinic_id)
+    at = now()
+    if clinic is None:
+        # Not configured yet (clinic.configured may arrive after the visit): decide at send time.
+        send_at = domain.send_time(event.completed_at)
+        reason: ReviewSkipReason | None = None
+    else:
+        send_at = domain.scheduled_send_at(event.completed_at, clinic.reviews, clinic.zone)
+        reason = domain.skip_reason(
+            visit_type=event.visit_type,
+            section=clinic.reviews,
+            consent=domain.consent_from(await repository.preferences(uow.conn, event.patient_id)),
+            send_at=send_at,
+            other_requests=await repository.other_request_times(uow.conn, event.patient_id, request_id, CAP_AT_VISIT),
+        )
+    if reason is not None:
+        await repository.record_request(
+            uow.conn, request_id, event, send_at, status="skipped", skip_reason=reason, decided_at=at
+        )
+        await uow.emit(
+            ReviewSkipped(
+                review_request_id=request_id,
+                visit_id=event.visit_id,
+                patient_id=event.patient_id,
+                clinic_id=event.clinic_id,
+                provider_id=event.provider_id,
+                reason=reason,
+                skipped_at=at,
+            )
+        )
+        metrics.REQUESTS.labels(event.clinic_id, event.provider_id, "skipped", reason).inc()
+        return
+    await repository.record_request(uow.conn, request_id, event, send_at)
+    await uow.set_timer(send_timer_key(request_id, send_at), SEND_KIND, send_at, {"review_request_id": request_id})
     await uow.emit(
-        ReviewRequested(
+        ReviewScheduled(
             review_request_id=request_id,
             visit_id=event.visit_id,
             patient_id=event.patient_id,
@@ -24,3 +115,95 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
             send_at=send_at,
         )
     )
+    metrics.REQUESTS.labels(event.clinic_id, event.provider_id, "scheduled", "").inc()
+
+
+async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
+    """The delay is over: check again (consent may have changed) and ask followup to deliver."""
+    request_id = str(timer.payload["review_request_id"])
+    row = await repository.get_request(uow.conn, request_id)
+    if row is None or row["status"] != "scheduled":
+        return
+    await repository.lock_patient(uow.conn, row["patient_id"])
+    row = await repository.get_request(uow.conn, request_id, lock=True)
+    if row is None or row["status"] != "scheduled":
+        return
+    at = now()
+    clinic = await get_clinic(uow.conn, row["clinic_id"])
+    if clinic is None:
+        await _skip(uow, row, "unknown_clinic", at)
+        return
+    section = clinic.reviews
+    allowed = domain.shift_out_of_quiet_hours(at, clinic.zone, section.send_window_opens, section.send_window_closes)
+    if allowed > at + timedelta(minutes=1):  # fired late into quiet hours, or the window changed
+        await uow.set_timer(send_timer_key(request_id, allowed), SEND_KIND, allowed, dict(timer.payload))
+        return
+    reason = domain.skip_reason(
+        visit_type=row["visit_type"] or "general",
+        section=section,
+        consent=domain.consent_from(await repository.preferences(uow.conn, row["patient_id"])),
+        send_at=at,
+        other_requests=await repository.other_request_times(uow.conn, row["patient_id"], request_id, CAP_AT_SEND),
+    )
+    if reason is not None:
+        await _skip(uow, row, reason, at)
+        return
+    cfg = settings()
+    token_id = secrets.token_urlsafe(16)  # 128 random bits, 22 characters
+    expires_at = at + timedelta(hours=cfg.link_ttl_hours)
+    token = links.sign(token_id, expires_at, cfg.keys()[0])
+    await repository.add_link(uow.conn, token_id, request_id, expires_at)
+    message = domain.build_message(
+        review_request_id=request_id,
+        patient_id=row["patient_id"],
+        clinic_id=row["clinic_id"],
+        feedback_link=f"{cfg.public_base_url.rstrip('/')}/v1/feedback/{token}",
+        section=section,
+        send_at=max(row["send_at"], at),
+    )
+    sites = list(domain.review_links(section))
+    await repository.mark_requested(uow.conn, request_id, message.message_request_id, section.rating_scale, sites, at)
+    await uow.emit(message)
+
+
+async def handle_message_sent(event: MessageSent, uow: UnitOfWork) -> None:
+    if event.requested_by != domain.requests.REQUESTER:
+        return
+    row = await repository.by_message_request(uow.conn, event.message_request_id)
+    if row is None or row["status"] != "requested":
+        log.info("message answer ignored", message_request_id=event.message_request_id, known=row is not None)
+        return  # not ours, or already answered: the first answer stands
+    await repository.mark_sent(uow.conn, row["review_request_id"], event.channel, event.sent_at)
+    await uow.emit(
+        ReviewRequested(
+            **_fact(row),
+            send_at=row["send_at"],
+            message_request_id=event.message_request_id,
+            channel=event.channel,
+            sent_at=event.sent_at,
+            review_sites=list(row["review_sites"]),
+        )
+    )
+    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "requested", "").inc()
+
+
+async def handle_message_skipped(event: MessageSkipped, uow: UnitOfWork) -> None:
+    if event.requested_by != domain.requests.REQUESTER:
+        return
+    row = await repository.by_message_request(uow.conn, event.message_request_id)
+    if row is None or row["status"] != "requested":
+        log.info("message answer ignored", message_request_id=event.message_request_id, known=row is not None)
+        return
+    at = now()
+    reason = _SAME_REASON.get(event.reason, "not_delivered")
+    await repository.mark_skipped(uow.conn, row["review_request_id"], reason, "followup", at, event.reason)
+    await uow.emit(
+        ReviewSkipped(**_fact(row), reason=reason, decided_by="followup", delivery_reason=event.reason, skipped_at=at)
+    )
+    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
+
+
+async def handle_preference_changed(event: ContactPreferenceChanged, uow: UnitOfWork) -> None:
+    if event.purpose != "feedback":
+        return
+    await repository.save_preference(uow.conn, event.patient_id, event.channel or "*", event.opted_in, event.changed_at)

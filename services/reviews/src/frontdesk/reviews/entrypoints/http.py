@@ -1,16 +1,127 @@
-"""reviews' HTTP API."""
+"""reviews' HTTP API: the patient's feedback page (no login: a signed, expiring, single-use link),
+staff endpoints for service recovery, public reply drafts and reputation."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
+from .. import recovery, reputation
 from ..adapters import repository
+from ..domain import feedback, review_links
+from ..domain import reputation as weeks
+from ..settings import current as settings
+from . import pages
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
+# The token is in the URL: keep it out of caches, referrers and search engines; no scripts at all.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
+
+
+async def _clinic(runtime: ServiceRuntime, clinic_id: str) -> ClinicConfig | None:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return await get_clinic(conn, clinic_id)
+
+
+# --- the patient's page -------------------------------------------------------------------------
+
+
+@router.get("/feedback/{token}", response_class=HTMLResponse, tags=["patient"])
+async def feedback_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+    async with runtime.unit_of_work() as uow:
+        try:
+            row = await recovery.check_link(uow, token, settings().keys())
+        except recovery.CommandError as exc:
+            return _html(pages.problem_page(exc.message), exc.status)
+        clinic = await get_clinic(uow.conn, row["clinic_id"])
+    practice = clinic.name if clinic else "Your practice"
+    links = review_links(clinic.reviews) if clinic else {}
+    if row["used_at"] is not None:
+        return _html(pages.thanks_page(practice, links, already=True))
+    return _html(pages.form_page(practice, row["scale"] or "stars", links, f"/v1/feedback/{token}"))
+
+
+async def _answer(request: Request) -> tuple[int | None, str | None, str | None]:
+    """(score, comment, problem) from a form post or a JSON body."""
+    raw = await request.body()
+    if len(raw) > 16_384:
+        return None, None, "the answer is too large"
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            return None, None, "the body is not valid JSON"
+        if not isinstance(data, dict):
+            return None, None, "the body must be a JSON object"
+        score_value, comment = data.get("score"), data.get("comment")
+    else:
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        score_value = form["score"][0] if form.get("score") else None
+        comment = form["comment"][0] if form.get("comment") else None
+    if score_value is None or score_value == "":
+        return None, None, "please choose a score"
+    try:
+        score = int(score_value)
+    except (TypeError, ValueError):
+        return None, None, "the score must be a whole number"
+    if comment is not None and not isinstance(comment, str):
+        return None, None, "the comment must be text"
+    return score, comment, None
+
+
+@router.post("/feedback/{token}", response_class=HTMLResponse, tags=["patient"])
+async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+    score, comment, problem = await _answer(request)
+    action = f"/v1/feedback/{token}"
+    async with runtime.unit_of_work() as uow:
+        try:
+            row = await recovery.check_link(uow, token, settings().keys())
+        except recovery.CommandError as exc:
+            return _html(pages.problem_page(exc.message), exc.status)
+        clinic = await get_clinic(uow.conn, row["clinic_id"])
+    practice = clinic.name if clinic else "Your practice"
+    links = review_links(clinic.reviews) if clinic else {}
+    scale: RatingScale = "nps" if row["scale"] == "nps" else "stars"
+    if row["used_at"] is not None:
+        return _html(pages.thanks_page(practice, links, already=True), 410)
+    if problem is not None or score is None:
+        return _html(pages.form_page(practice, scale, links, action, problem or "please choose a score"), 422)
+    try:
+        # Its own transaction: the link is locked, checked again and used once (a race loses with 410).
+        async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+            await recovery.submit_feedback(uow, token, settings().keys(), score, comment)
+    except recovery.CommandError as exc:
+        if exc.status == 422:
+            return _html(pages.form_page(practice, scale, links, action, exc.message), 422)
+        if exc.status == 410 and "already" in exc.message:
+            return _html(pages.thanks_page(practice, links, already=True), 410)
+        return _html(pages.problem_page(exc.message), exc.status)
+    # The same public links after every answer, whatever the score: no review gating.
+    return _html(pages.thanks_page(practice, links))
+
+
+# --- staff: review requests and service recovery ------------------------------------------------
 
 
 @router.get("/visits/{visit_id}/review-requests")
@@ -18,3 +129,120 @@ async def visit_review_requests(visit_id: str, runtime: ServiceRuntime = Depends
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         return await repository.for_visit(conn, visit_id)
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    author: Id = Field(description="The staff member's id.")
+    note: str = Field(min_length=1, max_length=4000)
+
+
+@router.get("/recovery-tasks")
+async def recovery_tasks(
+    clinic_id: Annotated[str, Query(min_length=1)],
+    status: Literal["open", "closed"] | None = None,
+    runtime: ServiceRuntime = Depends(runtime_of),
+) -> list[dict[str, Any]]:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return await repository.list_tasks(conn, clinic_id, status)
+
+
+@router.get("/recovery-tasks/{task_id}")
+async def recovery_task(task_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        task = await repository.get_task(conn, task_id)
+        if task is None:
+            raise HTTPException(404, f"no recovery task {task_id}")
+        answer = await repository.response_for(conn, task["review_request_id"])
+        task["comment"] = answer["comment"] if answer else None
+        task["notes"] = await repository.notes(conn, task_id)
+    return task
+
+
+async def _note(runtime: ServiceRuntime, task_id: str, body: NoteBody, close: bool) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            return await recovery.add_note(uow, task_id, body.author, body.note, close=close)
+    except recovery.CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+@router.post("/recovery-tasks/{task_id}/notes")
+async def add_recovery_note(
+    task_id: str, body: NoteBody, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """A staff note: the task counts as touched (no re-escalation at the next deadline)."""
+    return await _note(runtime, task_id, body, close=False)
+
+
+@router.post("/recovery-tasks/{task_id}/close")
+async def close_recovery_task(
+    task_id: str, body: NoteBody, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """Close the task with the staff's closing notes (emits review.recovery_closed)."""
+    return await _note(runtime, task_id, body, close=True)
+
+
+class ReplyDraftBody(BaseModel):
+    """Only what a PHI-free reply may depend on: the clinic and the public review's star rating.
+    The review's text is deliberately not accepted (unknown fields are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clinic_id: Id
+    stars: int = Field(ge=1, le=5)
+
+
+@router.post("/public-reply-drafts")
+async def public_reply_draft(body: ReplyDraftBody, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, str]:
+    clinic = await _clinic(runtime, body.clinic_id)
+    if clinic is None:
+        raise HTTPException(404, f"unknown clinic {body.clinic_id}")
+    tone = feedback.sentiment("stars", body.stars)
+    draft = feedback.draft_public_reply(tone, clinic.name)
+    return {"tone": tone, "draft": draft}
+
+
+# --- reputation ---------------------------------------------------------------------------------
+
+
+def _week(clinic: ClinicConfig, week: str | None) -> str:
+    if week is None:
+        return weeks.week_of(datetime.now(UTC), clinic.zone)
+    try:
+        weeks.parse_week(week)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return week
+
+
+@router.get("/reputation/{clinic_id}")
+async def clinic_reputation(
+    clinic_id: str, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """Requests sent, response rate, average rating, NPS, escalations and the share closed within the
+    deadline, for the clinic and each provider, for one ISO week of the clinic's calendar (default: this one)."""
+    clinic = await _clinic(runtime, clinic_id)
+    if clinic is None:
+        raise HTTPException(404, f"unknown clinic {clinic_id}")
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        summary = await reputation.compute(conn, clinic, _week(clinic, week), datetime.now(UTC))
+    return summary.model_dump(mode="json")
+
+
+@router.post("/reputation/{clinic_id}/summaries", status_code=202)
+async def publish_reputation(
+    clinic_id: str, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
+    """Publish a reputation.summary for the week now (the weekly job does it for each completed week)."""
+    clinic = await _clinic(runtime, clinic_id)
+    if clinic is None:
+        raise HTTPException(404, f"unknown clinic {clinic_id}")
+    async with runtime.unit_of_work() as uow:
+        summary = await reputation.publish(uow, clinic_id, _week(clinic, week))
+    assert summary is not None
+    return summary.model_dump(mode="json")

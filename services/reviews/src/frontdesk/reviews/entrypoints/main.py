@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frontdesk.common.contracts import VisitCompleted
+from frontdesk.common.contracts import ContactPreferenceChanged, MessageSent, MessageSkipped, VisitCompleted
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from ..handlers import handle_visit_completed
+from .. import handlers, recovery, reputation
+from ..settings import current as settings
 from .http import router
 
 DEFINITION = ServiceDefinition(
     name="reviews",
-    handlers={VisitCompleted: handle_visit_completed},
+    handlers={
+        VisitCompleted: handlers.handle_visit_completed,
+        MessageSent: handlers.handle_message_sent,
+        MessageSkipped: handlers.handle_message_skipped,
+        ContactPreferenceChanged: handlers.handle_preference_changed,
+    },
+    timer_handlers={
+        handlers.SEND_KIND: handlers.on_send_due,
+        recovery.DEADLINE_KIND: recovery.on_recovery_deadline,
+        reputation.WEEKLY_KIND: reputation.on_weekly_reputation,
+    },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],
 )
 
 
 def main() -> None:
+    settings()  # refuse to start without link-signing keys (outside the local stack)
     run_service(DEFINITION)
