@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from frontdesk.common.cloudevents import MalformedEvent, decode, encode
-from frontdesk.common.contracts import ClinicConfig, ClinicConfigured
-from frontdesk.common.kafka import make_producer, topic_partitions
+from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, TopicSpec, vendor_calls_topic
+from frontdesk.common.kafka import KafkaSecurity, ensure_topics, make_producer, make_reader, topic_partitions
 
 SOURCE = "frontdesk/cli"
 
@@ -59,7 +58,7 @@ def load_clinics(path: Path) -> list[ClinicConfig]:
 async def live_clinics(bootstrap: str) -> dict[str, ClinicConfig]:
     """The latest configuration per clinic on the compacted topic."""
     topic = ClinicConfigured.event_type
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = make_reader(bootstrap, "frontdesk-apply")
     await consumer.start()
     try:
         partitions = await topic_partitions(bootstrap, [topic])
@@ -109,8 +108,8 @@ def diff(wanted: list[ClinicConfig], live: dict[str, ClinicConfig]) -> list[Chan
     return changes
 
 
-async def publish(bootstrap: str, clinics: list[ClinicConfig]) -> None:
-    producer = make_producer(bootstrap, client_id="frontdesk-cli")
+async def publish(bootstrap: str, clinics: list[ClinicConfig], security: KafkaSecurity | None = None) -> None:
+    producer = make_producer(bootstrap, client_id="frontdesk-cli", security=security)
     await producer.start()
     try:
         for clinic in clinics:
@@ -120,11 +119,20 @@ async def publish(bootstrap: str, clinics: list[ClinicConfig]) -> None:
         await producer.stop()
 
 
+async def ensure_vendor_topics(bootstrap: str, clinics: list[ClinicConfig]) -> list[str]:
+    """Create the per-vendor topics (vendor.<id>.calls) the clinics' phone sections name.
+
+    They come from configuration, not the static registry; call-router creates missing ones too."""
+    vendor_ids = sorted({v.vendor_id for c in clinics for v in c.phone.effective_vendors()})
+    return await ensure_topics(bootstrap, [TopicSpec(vendor_calls_topic(v), partitions=3) for v in vendor_ids])
+
+
 async def apply_file(path: Path, bootstrap: str, dry_run: bool = False) -> list[Change]:
     wanted = load_clinics(path)
     changes = diff(wanted, await live_clinics(bootstrap))
     to_publish = {c.clinic_id for c in changes if c.kind in ("new", "changed")}
     if not dry_run and to_publish:
+        await ensure_vendor_topics(bootstrap, wanted)
         await publish(bootstrap, [c for c in wanted if c.clinic_id in to_publish])
     return changes
 

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 
 from .contracts import Event, spec_for
+from .contracts.registry import topic_accepts
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -151,7 +152,7 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     spec = spec_for(event_type)
     if spec is None:
         raise MalformedEvent(f"unknown event type {event_type!r}")
-    if spec.topic.name != topic:
+    if spec.topic.name != topic and not topic_accepts(event_type, topic):
         raise MalformedEvent(f"event type {event_type!r} does not belong on topic {topic!r}")
     content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
     if content_type != CONTENT_TYPE:

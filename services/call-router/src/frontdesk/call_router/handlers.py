@@ -1,33 +1,371 @@
-"""Event handlers: thin glue between events, the domain and the database."""
+"""Event and timer handlers: thin glue between events, the domain and the database.
+
+Everything for one clinic runs under that clinic's advisory lock (repository.lock_clinic), so
+several replicas, the consumer and the timer worker never interleave on a clinic's calls and
+presence. A ring timeout or a vendor's answer deadline is a durable timer written in the same
+transaction as the offer: a router killed while a call rings fires it after restart, once.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import CallReceived, CallRouted
+from frontdesk.common.contracts import (
+    AgentAutoPaused,
+    AgentStatusChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
+    CallReceived,
+    CallRouted,
+    ClinicConfig,
+    vendor_calls_topic,
+)
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain
+from . import domain, telemetry
 from .adapters import repository
+from .domain import Decision, Offer, ToVendor
+from .domain.metrics import SHORT_ABANDON_SECONDS
+from .domain.routing import VENDOR_COOLDOWN
+
+log = get_logger(__name__)
+RING_TIMEOUT = "ring_timeout"
+VENDOR_ANSWER = "vendor_answer"
 
 
 class UnknownClinic(Exception):
     """The clinic's configuration has not arrived (yet): retried, then dead-lettered for an operator."""
 
 
-async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
-    clinic = await get_clinic(uow.conn, event.clinic_id)
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Parsed configurations by clinic, valid while the projection row's event_id is the same.
+_CONFIGS: dict[str, tuple[str, ClinicConfig]] = {}
+
+
+async def _clinic(uow: UnitOfWork, clinic_id: str) -> ClinicConfig:
+    version = await uow.conn.fetchval("SELECT event_id FROM clinics WHERE clinic_id = $1", clinic_id)
+    cached = _CONFIGS.get(clinic_id)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    clinic = await get_clinic(uow.conn, clinic_id)
     if clinic is None:
-        raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
-    decision = domain.decide_route(clinic, event.received_at)
-    if not await repository.record_route(uow.conn, event, decision):
+        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+    _CONFIGS[clinic_id] = (version, clinic)
+    return clinic
+
+
+async def _decide_and_apply(
+    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, missed: bool
+) -> Decision:
+    state = repository.call_state(row, missed=missed)
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    decision = domain.decide(
+        clinic,
+        state,
+        await repository.agents(uow.conn, clinic.clinic_id),
+        await repository.vendors(uow.conn, vendor_ids),
+        now,
+        await repository.cursors(uow.conn, clinic.clinic_id),
+    )
+    await _apply(uow, clinic, row, sorted(state.tried), decision, now)
+    return decision
+
+
+async def _apply(
+    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], tried: list[str], d: Decision, now: datetime
+) -> None:
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    routed = CallRouted(
+        call_id=call_id,
+        clinic_id=clinic_id,
+        target_kind=d.target_kind,
+        target_id=d.target_id,
+        reason=d.reason,
+        answer_by=d.answer_by,
+        attempt=d.attempt,
+    )
+    telemetry.ROUTED.labels(clinic_id, d.target_kind, d.reason).inc()
+    if isinstance(d.route, Offer):
+        offer = d.route
+        await repository.record_offer(
+            uow.conn,
+            call_id,
+            target_kind=offer.target_kind,
+            target_id=offer.target_id,
+            reason=offer.reason,
+            answer_by=d.answer_by,
+            attempt=d.attempt,
+            tried=tried,
+            offer_keys=list(offer.tried_keys),
+            ringing=list(offer.receptionists),
+            offer_pool=offer.pool_id,
+        )
+        if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
+            await repository.set_cursor(uow.conn, clinic_id, offer.pool_id, offer.receptionists[0])
+        await uow.emit(routed)
+        targets = [("receptionist", r) for r in offer.receptionists] or [(offer.target_kind, offer.target_id)]
+        for kind, target in targets:
+            await uow.emit(
+                CallOffered(
+                    call_id=call_id,
+                    clinic_id=clinic_id,
+                    target_kind=kind,
+                    target_id=target,
+                    pool_id=offer.pool_id,
+                    ring_timeout_seconds=offer.ring_timeout_seconds,
+                    offered_at=now,
+                    attempt=d.attempt,
+                )
+            )
+        await uow.set_timer(
+            f"ring:{call_id}:{d.attempt}",
+            RING_TIMEOUT,
+            now + timedelta(seconds=offer.ring_timeout_seconds),
+            {"call_id": call_id, "clinic_id": clinic_id, "attempt": d.attempt},
+        )
+        return
+    assert isinstance(d.route, ToVendor)
+    await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now)
+    await uow.emit(routed)
+    if d.page_on_call:
+        await uow.emit(
+            CallRouted(
+                call_id=call_id,
+                clinic_id=clinic_id,
+                target_kind="on_call",
+                target_id=d.page_on_call,
+                reason="urgent",
+                answer_by=d.answer_by,
+                attempt=d.attempt,
+            )
+        )
+
+
+async def _to_vendor(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    row: dict[str, Any],
+    tried: list[str],
+    d: Decision,
+    vendor_id: str,
+    now: datetime,
+) -> None:
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    await repository.record_vendor(
+        uow.conn,
+        call_id,
+        vendor_id=vendor_id,
+        reason=d.reason,
+        answer_by=d.answer_by,
+        attempt=d.attempt,
+        tried=tried,
+        now=now,
+        after_hours=d.reason in ("after_hours", "closure"),
+    )
+    overflowed = CallOverflowed(
+        call_id=call_id,
+        clinic_id=clinic_id,
+        vendor_id=vendor_id,
+        reason=d.reason,
+        overflowed_at=now,
+        answer_by=d.answer_by,
+        caller_token=row["caller_token"] or "unknown",
+        intent=row["intent"],
+        language=row["language"],
+        patient_id=row["patient_id"],
+        attempt=d.attempt,
+    )
+    await uow.emit(overflowed)
+    if await repository.vendor_topic_ready(uow.conn, vendor_id):
+        # The vendor's own copy, on its own topic: it never reads the shared one.
+        await uow.emit(overflowed, topic=vendor_calls_topic(vendor_id))
+    telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()
+    target = clinic.phone.vendor(vendor_id).answer_target_seconds
+    await uow.set_timer(
+        f"vendor:{call_id}:{d.attempt}",
+        VENDOR_ANSWER,
+        now + timedelta(seconds=target),
+        {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": vendor_id, "attempt": d.attempt},
+    )
+
+
+async def _oldest_waiting(uow: UnitOfWork, clinic_id: str) -> None:
+    oldest = await repository.oldest_waiting(uow.conn, clinic_id)
+    telemetry.OLDEST_WAITING.labels(clinic_id).set(oldest.timestamp() if oldest else 0)
+
+
+async def _cancel_timers(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    # Timer keys carry the attempt: a timer handler that sets the next timer must not reuse the key
+    # of the timer being fired (the worker deletes that row when the handler returns).
+    await uow.cancel_timer(f"ring:{row['call_id']}:{row['attempt']}")
+    await uow.cancel_timer(f"vendor:{row['call_id']}:{row['attempt']}")
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    clinic = await _clinic(uow, event.clinic_id)
+    row = await repository.insert_call(uow.conn, event)
+    if row is None:
         return  # this call was already routed (same call_id under another event id)
+    telemetry.CALLS_RECEIVED.labels(event.clinic_id).inc()
+    early = await repository.take_early(uow.conn, event.call_id, ["call.answered", "call.abandoned"])
+    if early:  # the outcome overtook the call (another topic): record it, ring nobody
+        if "call.answered" in early:
+            await handle_call_answered(CallAnswered.model_validate(early["call.answered"]), uow)
+        else:
+            await handle_call_abandoned(CallAbandoned.model_validate(early["call.abandoned"]), uow)
+        return
+    decision = await _decide_and_apply(uow, clinic, row, _now(), missed=False)
+    await _oldest_waiting(uow, event.clinic_id)
+    telemetry.DECISION_LAG.observe(max((_now() - event.received_at).total_seconds(), 0.0))
+    log.info("call routed", call_id=event.call_id, target_kind=decision.target_kind, reason=decision.reason)
+
+
+async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    if row is None:
+        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+        return
+    if row["status"] not in repository.ACTIVE:
+        return  # already answered/abandoned: the first outcome wins
+    await repository.mark_answered(
+        uow.conn, event.call_id, event.answered_at, event.answered_by_kind, event.answered_by_id
+    )
+    await _cancel_timers(uow, row)
+    await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
+    wait = (event.answered_at - row["received_at"]).total_seconds()
+    budget = (await _clinic(uow, event.clinic_id)).phone.ring_budget_seconds
+    telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(wait <= budget).lower()).inc()
+    await _oldest_waiting(uow, event.clinic_id)
+    if event.answered_by_kind == "receptionist":
+        await repository.agent_took_call(uow.conn, event.clinic_id, event.answered_by_id, event.answered_at)
+    if row["caller_token"]:
+        await repository.close_callbacks(uow.conn, event.clinic_id, row["caller_token"], event.answered_at)
+    ended = await repository.take_early(uow.conn, event.call_id, ["call.ended"])
+    if ended:
+        await handle_call_ended(CallEnded.model_validate(ended["call.ended"]), uow)
+
+
+async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    if row is None:
+        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+        return
+    if row["status"] not in repository.ACTIVE:
+        return
+    await repository.mark_abandoned(uow.conn, event.call_id, event.abandoned_at)
+    short = (event.abandoned_at - row["received_at"]).total_seconds() <= SHORT_ABANDON_SECONDS
+    telemetry.CALLS_ABANDONED.labels(event.clinic_id, str(short).lower()).inc()
+    await _oldest_waiting(uow, event.clinic_id)
+    await _cancel_timers(uow, row)
+    await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
+    token = row["caller_token"]
+    callback_id = f"cb-{event.call_id}"
+    if token and await repository.open_callback(
+        uow.conn, callback_id, event.clinic_id, token, event.call_id, event.abandoned_at
+    ):
+        await uow.emit(
+            CallbackRequested(
+                callback_id=callback_id,
+                clinic_id=event.clinic_id,
+                caller_token=token,
+                patient_id=row["patient_id"],
+                reason="abandoned_call",
+                urgency="urgent" if row["intent"] == "urgent" else "routine",
+                requested_at=event.abandoned_at,
+            )
+        )
+
+
+async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    if row is None or row["status"] in repository.ACTIVE:  # the answer has not been seen yet
+        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+        return
+    if row["status"] != "answered":
+        return
+    await repository.mark_ended(uow.conn, event.call_id, event.ended_at)
+    if row["answered_by_kind"] == "receptionist":
+        await repository.agent_idle_from(uow.conn, event.clinic_id, row["answered_by_id"], event.ended_at)
+
+
+async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    await repository.set_agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, event.changed_at)
+
+
+# --- timers -------------------------------------------------------------------------------------
+
+
+async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
+    """An offer rang out: count it missed, auto-pause who missed it, and route to the next step."""
+    clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await repository.get_call(uow.conn, call_id, for_update=True)
+    if row is None or row["status"] != "ringing" or row["attempt"] != timer.payload["attempt"]:
+        return  # answered, abandoned or moved on meanwhile
+    clinic = await _clinic(uow, clinic_id)
+    now = _now()
+    missed = list(row["ringing"])
+    await repository.release_ringing(uow.conn, clinic_id, call_id)
+    await repository.count_missed(uow.conn, call_id, len(missed) or 1)
+    telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(missed) or 1)
+    pool = next((p for p in clinic.phone.effective_pools() if p.pool_id == row["offer_pool"]), None)
+    if missed and (pool is None or pool.autopause):
+        await repository.pause_agents(uow.conn, clinic_id, missed, now)
+        for receptionist_id in missed:
+            await uow.emit(
+                AgentAutoPaused(clinic_id=clinic_id, receptionist_id=receptionist_id, call_id=call_id, paused_at=now)
+            )
+    await _decide_and_apply(uow, clinic, row, now, missed=True)
+
+
+async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
+    """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
+    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await repository.get_call(uow.conn, call_id, for_update=True)
+    if row is None or row["status"] != "with_vendor" or row["vendor_id"] != vendor_id:
+        return
+    clinic = await _clinic(uow, clinic_id)
+    now = _now()
+    await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
+    telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    other = domain.failover_vendor(clinic.phone, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
+    tried = set(row["tried"]) | {f"vendor:{vendor_id}"}
+    if other is None or f"vendor:{other}" in tried:
+        # Each vendor gets the call once: no ping-pong between two vendors that do not answer.
+        log.warning("vendor missed its answer target and no other vendor is left", vendor_id=vendor_id)
+        return
+    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
+    decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
+    await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now)
     await uow.emit(
         CallRouted(
-            call_id=event.call_id,
-            clinic_id=event.clinic_id,
-            target_kind=decision.target_kind,
-            target_id=decision.target_id,
-            reason=decision.reason,
-            answer_by=decision.answer_by,
+            call_id=call_id,
+            clinic_id=clinic_id,
+            target_kind="answering_service",
+            target_id=other,
+            reason="vendor_failover",
+            answer_by=deadline,
+            attempt=decision.attempt,
         )
     )

@@ -5,27 +5,197 @@ Shared topics carry ids and tokens only: never names, phone numbers or clinical 
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import Event, Id, Section, Timestamp
 
 CallIntent = Literal["new_patient", "appointment", "prescription", "billing", "results", "urgent", "other"]
 RouteTargetKind = Literal["receptionist", "pool", "sister_clinic", "answering_service", "on_call"]
+Strategy = Literal["longest_idle", "ring_all", "round_robin", "fewest_calls"]
+AgentStatus = Literal["available", "busy", "wrap_up", "paused", "offline"]
+Skill = Literal["new_patient_booking", "billing", "prescriptions", "results"]
+Language = str
+_LANGUAGE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
+
+# Each answering-service vendor reads the calls routed to it, and only those, from its own topic.
+VENDOR_TOPIC_PREFIX = "vendor."
+VENDOR_CALLS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.calls$"
+# Event types that may also travel on a topic other than their registry topic (pattern -> allowed).
+TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {"call.overflowed": (VENDOR_CALLS_TOPIC,)}
+
+
+def vendor_calls_topic(vendor_id: str) -> str:
+    """`vendor.<vendor_id>.calls`: the calls handed to this vendor (call.overflowed)."""
+    return f"{VENDOR_TOPIC_PREFIX}{vendor_id}.calls"
+
+
+class Receptionist(Section):
+    """A person who answers the phone. Ids only: no names on shared topics."""
+
+    receptionist_id: Id
+    languages: list[Language] = Field(default_factory=lambda: ["en"])
+    skills: list[Skill] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _languages(self) -> Receptionist:
+        bad = [lang for lang in self.languages if not re.match(_LANGUAGE, lang)]
+        if bad:
+            raise ValueError(f"languages {bad} are not language tags like 'en' or 'es-MX'")
+        return self
+
+
+class Pool(Section):
+    """A group of receptionists answered by one strategy.
+
+    `members` lists the receptionists the router offers calls to one by one (or all at once for
+    ring_all), tracking their presence. A pool without members is a hunt group the phone system
+    rings as a whole: the router offers the call to the pool and escalates when its timeout passes.
+    """
+
+    pool_id: Id
+    members: list[Id] = Field(default_factory=list)
+    strategy: Strategy = "longest_idle"
+    offer_timeout_seconds: float = Field(6.0, gt=0, le=60, description="How long one offer rings.")
+    intents: list[CallIntent] = Field(default_factory=list, description="Intents this pool takes; empty = all.")
+    autopause: bool = Field(True, description="Pause a receptionist who misses an offer (emits agent.auto_paused).")
+
+
+class SisterPool(Section):
+    """Overflow to another clinic's front desk, rung as a whole."""
+
+    clinic_id: Id
+    pool_id: Id
+    offer_timeout_seconds: float = Field(6.0, gt=0, le=60)
+
+
+class Vendor(Section):
+    """A 24/7 medical answering service (a live human)."""
+
+    vendor_id: Id
+    answer_target_seconds: float = Field(
+        12.0, gt=0, le=120, description="Seconds the vendor has to answer before failover."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        60.0, gt=0, description="No heartbeat for this long (once any was seen) = unhealthy."
+    )
+
+
+class OnCallStep(Section):
+    """One step of the on-call escalation: page this provider, resend, then escalate."""
+
+    provider_id: Id
+    resend_every_seconds: float = Field(120.0, gt=0)
+    escalate_after_seconds: float = Field(600.0, gt=0)
+
+
+ChainStepKind = Literal["pool", "sister_clinic", "answering_service"]
+
+
+class ChainStep(Section):
+    """One step of the open-hours routing chain. There is no voicemail kind, by design."""
+
+    kind: ChainStepKind
+    target: Id = Field(description="pool_id, sister clinic_id, or vendor_id")
 
 
 class PhoneSection(Section):
-    """What the call-router needs (grown by the call-router issue)."""
+    """The call-router's configuration: ring budget, pools, overflow, vendors, on-call roster.
+
+    Older documents that name only `front_desk_pool` and `answering_service` stay valid: the pool
+    becomes a hunt group and the answering service the primary vendor.
+    """
 
     ring_seconds: float = Field(6.0, gt=0, le=30)
     rings: int = Field(3, ge=1, le=10)
     front_desk_pool: Id = "front-desk"
-    answering_service: Id
+    answering_service: Id = Field(description="The primary answering-service vendor (vendor_id).")
+    secondary_answering_service: Id | None = None
+    receptionists: list[Receptionist] = Field(default_factory=list)
+    pools: list[Pool] = Field(default_factory=list)
+    sister_pools: list[SisterPool] = Field(default_factory=list)
+    vendors: list[Vendor] = Field(default_factory=list)
+    on_call: list[OnCallStep] = Field(default_factory=list)
+    chain: list[ChainStep] | None = Field(
+        None, description="Explicit open-hours chain; default: pools, sister pools, the vendor."
+    )
+    vendor_handoff_seconds: float = Field(
+        6.0, ge=0, description="Hand over to the vendor at least this long before the ring budget ends."
+    )
 
     @property
     def ring_budget_seconds(self) -> float:
         return self.ring_seconds * self.rings
+
+    def effective_pools(self) -> list[Pool]:
+        return self.pools or [Pool(pool_id=self.front_desk_pool)]
+
+    def effective_vendors(self) -> list[Vendor]:
+        known = {v.vendor_id: v for v in self.vendors}
+        for vendor_id in (self.answering_service, self.secondary_answering_service):
+            if vendor_id is not None and not self.vendors:
+                known.setdefault(vendor_id, Vendor(vendor_id=vendor_id))
+        return list(known.values())
+
+    def vendor(self, vendor_id: str) -> Vendor:
+        for v in self.effective_vendors():
+            if v.vendor_id == vendor_id:
+                return v
+        raise KeyError(vendor_id)
+
+    def effective_chain(self) -> list[ChainStep]:
+        if self.chain is not None:
+            return list(self.chain)
+        return [
+            *(ChainStep(kind="pool", target=p.pool_id) for p in self.effective_pools()),
+            *(ChainStep(kind="sister_clinic", target=s.clinic_id) for s in self.sister_pools),
+            ChainStep(kind="answering_service", target=self.answering_service),
+        ]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PhoneSection:
+        problems: list[str] = []
+        vendor_ids = {v.vendor_id for v in self.vendors}
+        if len(vendor_ids) != len(self.vendors):
+            problems.append("vendors: a vendor_id appears more than once")
+        if self.vendors:
+            for name, ref in (
+                ("answering_service", self.answering_service),
+                ("secondary_answering_service", self.secondary_answering_service),
+            ):
+                if ref is not None and ref not in vendor_ids:
+                    problems.append(f"{name}: vendor {ref!r} is not in vendors")
+        if self.secondary_answering_service == self.answering_service:
+            problems.append("secondary_answering_service must differ from answering_service")
+        receptionist_ids = {r.receptionist_id for r in self.receptionists}
+        pool_ids = {p.pool_id for p in self.effective_pools()}
+        if len(pool_ids) != len(self.effective_pools()):
+            problems.append("pools: a pool_id appears more than once")
+        for pool in self.pools:
+            unknown = [m for m in pool.members if m not in receptionist_ids]
+            if unknown:
+                problems.append(f"pool {pool.pool_id}: members {unknown} are not in receptionists")
+        sister_ids = {s.clinic_id for s in self.sister_pools}
+        if self.chain is not None:
+            if not self.chain:
+                problems.append("chain: must not be empty")
+            for i, step in enumerate(self.chain):
+                if step.kind == "pool" and step.target not in pool_ids:
+                    problems.append(f"chain[{i}]: pool {step.target!r} does not exist")
+                if step.kind == "sister_clinic" and step.target not in sister_ids:
+                    problems.append(f"chain[{i}]: sister clinic {step.target!r} is not in sister_pools")
+                if step.kind == "answering_service" and step.target not in (vendor_ids or {self.answering_service}):
+                    problems.append(f"chain[{i}]: vendor {step.target!r} does not exist")
+            if self.chain and self.chain[-1].kind != "answering_service":
+                problems.append(
+                    "chain: the last step must be a live 24/7 human (an answering_service), never voicemail"
+                    " or a desk that may be empty"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class CallReceived(Event):
@@ -39,7 +209,7 @@ class CallReceived(Event):
     received_at: Timestamp
     caller_token: Id = Field(description="An opaque token for the caller, never a phone number.")
     intent: CallIntent = "other"
-    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")
+    language: str | None = Field(None, pattern=_LANGUAGE)
     patient_id: Id | None = None
 
 
@@ -58,6 +228,101 @@ class CallRouted(Event):
     attempt: int = Field(1, ge=1)
 
 
+class CallOffered(Event):
+    """One offer: the target rings for `ring_timeout_seconds`; then the router moves on."""
+
+    event_type: ClassVar[str] = "call.offered"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    target_kind: RouteTargetKind
+    target_id: Id
+    pool_id: Id | None = None
+    ring_timeout_seconds: float = Field(gt=0)
+    offered_at: Timestamp
+    attempt: int = Field(ge=1)
+
+
+class CallOverflowed(Event):
+    """A call handed to an answering-service vendor (after hours, budget running out, urgent, failover)."""
+
+    event_type: ClassVar[str] = "call.overflowed"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    vendor_id: Id
+    reason: str = Field(max_length=200)
+    overflowed_at: Timestamp
+    answer_by: Timestamp
+    caller_token: Id
+    intent: CallIntent = "other"
+    language: str | None = Field(None, pattern=_LANGUAGE)
+    patient_id: Id | None = None
+    attempt: int = Field(1, ge=1)
+
+
+class CallAnswered(Event):
+    """A live human picked up (from the phone system or the vendor)."""
+
+    event_type: ClassVar[str] = "call.answered"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    answered_at: Timestamp
+    answered_by_kind: RouteTargetKind
+    answered_by_id: Id
+
+
+class CallAbandoned(Event):
+    """The caller hung up before anyone answered."""
+
+    event_type: ClassVar[str] = "call.abandoned"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    abandoned_at: Timestamp
+
+
+class CallEnded(Event):
+    """An answered call finished (handle time = ended_at - answered_at)."""
+
+    event_type: ClassVar[str] = "call.ended"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    ended_at: Timestamp
+
+
+class AgentStatusChanged(Event):
+    """A receptionist's presence changed (from the phone system or a desk app)."""
+
+    event_type: ClassVar[str] = "agent.status_changed"
+    key_field: ClassVar[str] = "clinic_id"
+
+    clinic_id: Id
+    receptionist_id: Id
+    status: AgentStatus
+    changed_at: Timestamp
+
+
+class AgentAutoPaused(Event):
+    """The router paused a receptionist who missed an offer (the desk app should show it)."""
+
+    event_type: ClassVar[str] = "agent.auto_paused"
+    key_field: ClassVar[str] = "clinic_id"
+
+    clinic_id: Id
+    receptionist_id: Id
+    call_id: Id
+    paused_at: Timestamp
+    reason: Literal["missed_offer"] = "missed_offer"
+
+
 class CallbackRequested(Event):
     """A caller needs calling back (abandoned call, vendor message): followup makes it a staff task."""
 
@@ -73,5 +338,71 @@ class CallbackRequested(Event):
     requested_at: Timestamp
 
 
-EVENTS: tuple[type[Event], ...] = (CallReceived, CallRouted, CallbackRequested)
-__all__ = ["CallIntent", "CallReceived", "CallRouted", "CallbackRequested", "PhoneSection", "RouteTargetKind"]
+class StaffingHour(Section):
+    """Erlang C result for one local hour of the week."""
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday, in the clinic's time zone")
+    hour: int = Field(ge=0, le=23)
+    arrivals_per_hour: float = Field(ge=0)
+    aht_seconds: float = Field(ge=0)
+    agents: int = Field(ge=0, description="Receptionists on the phones (Erlang C)")
+    scheduled: int = Field(ge=0, description="agents / (1 - shrinkage), rounded up")
+    service_level: float = Field(ge=0, le=1)
+
+
+class StaffingForecast(Event):
+    """How many receptionists each hour of the week needs to meet the service-level target."""
+
+    event_type: ClassVar[str] = "staffing.forecast"
+    key_field: ClassVar[str] = "clinic_id"
+
+    forecast_id: Id
+    clinic_id: Id
+    generated_at: Timestamp
+    weeks: int = Field(ge=1, le=52, description="Weeks of history the forecast averages")
+    target_service_level: float = Field(gt=0, lt=1)
+    target_seconds: float = Field(gt=0)
+    shrinkage: float = Field(ge=0, lt=1)
+    hours: list[StaffingHour] = Field(max_length=168)
+
+
+EVENTS: tuple[type[Event], ...] = (
+    CallReceived,
+    CallRouted,
+    CallbackRequested,
+    CallOffered,
+    CallOverflowed,
+    CallAnswered,
+    CallAbandoned,
+    CallEnded,
+    AgentStatusChanged,
+    AgentAutoPaused,
+    StaffingForecast,
+)
+__all__ = [
+    "TOPIC_PATTERNS",
+    "AgentAutoPaused",
+    "AgentStatus",
+    "AgentStatusChanged",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallEnded",
+    "CallIntent",
+    "CallOffered",
+    "CallOverflowed",
+    "CallReceived",
+    "CallRouted",
+    "CallbackRequested",
+    "ChainStep",
+    "OnCallStep",
+    "PhoneSection",
+    "Pool",
+    "Receptionist",
+    "RouteTargetKind",
+    "SisterPool",
+    "StaffingForecast",
+    "StaffingHour",
+    "Strategy",
+    "Vendor",
+    "vendor_calls_topic",
+]

@@ -6,6 +6,7 @@ tests and (later) the Kubernetes KafkaTopic resources are all generated from thi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import calls, followup, messaging, reviews, scheduling
@@ -84,3 +85,13 @@ def all_topics() -> list[TopicSpec]:
 
 def spec_for(event_type: str) -> EventSpec | None:
     return EVENTS.get(event_type)
+
+
+def topic_accepts(event_type: str, topic: str) -> bool:
+    """Whether `event_type` may travel on `topic`: its registry topic, or a per-vendor topic its
+    domain module allows (contracts/calls.py TOPIC_PATTERNS, e.g. call.overflowed on
+    vendor.<id>.calls)."""
+    spec = EVENTS.get(event_type)
+    if spec is not None and spec.topic.name == topic:
+        return True
+    return any(re.match(pattern, topic) for pattern in calls.TOPIC_PATTERNS.get(event_type, ()))

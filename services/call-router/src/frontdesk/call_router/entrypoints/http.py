@@ -1,23 +1,152 @@
-"""call-router's HTTP API."""
+"""call-router's HTTP API: calls, presence, per-hour metrics and the Erlang C staffing forecast."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, Field
 
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import ClinicConfig, StaffingForecast, StaffingHour
+from frontdesk.common.db import Connection
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from ..adapters import repository
+from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
 router = APIRouter(prefix="/v1", tags=["calls"])
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+async def _clinic(conn: Connection, clinic_id: str) -> ClinicConfig:
+    clinic = await get_clinic(conn, clinic_id)
+    if clinic is None:
+        raise HTTPException(404, f"no clinic {clinic_id} (not configured, or not yet seen by call-router)")
+    return clinic
 
 
 @router.get("/calls/{call_id}")
-async def get_call(call_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+async def get_call(call_id: str, runtime: Runtime) -> dict[str, Any]:
+    """One call: its status, current route, attempts, and outcome timestamps."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         call = await repository.get_call(conn, call_id)
     if call is None:
         raise HTTPException(404, f"no call {call_id}")
     return call
+
+
+@router.get("/clinics/{clinic_id}/agents")
+async def get_agents(clinic_id: str, runtime: Runtime) -> list[dict[str, Any]]:
+    """Receptionist presence as the router sees it (including auto-pauses and who is ringing)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        await _clinic(conn, clinic_id)
+        rows = await conn.fetch("SELECT * FROM agents WHERE clinic_id = $1 ORDER BY receptionist_id", clinic_id)
+    return [dict(r) for r in rows]
+
+
+@router.get("/clinics/{clinic_id}/metrics")
+async def get_metrics(
+    clinic_id: str,
+    runtime: Runtime,
+    start: Annotated[
+        AwareDatetime | None, Query(description="First hour (UTC hour boundary); default: now - hours")
+    ] = None,
+    hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
+) -> dict[str, Any]:
+    """Per clinic and hour: offered, answered within the ring budget, service level, ASA,
+    abandonment, overflow rate, after-hours share, missed offers; plus the longest current wait."""
+    assert runtime.pool is not None
+    now = datetime.now(UTC)
+    first = repository.hour_floor((start or now - timedelta(hours=hours - 1)).astimezone(UTC))
+    async with runtime.pool.acquire() as conn:
+        clinic = await _clinic(conn, clinic_id)
+        rows = await repository.calls_between(conn, clinic_id, first, first + timedelta(hours=hours))
+        oldest = await repository.oldest_waiting(conn, clinic_id)
+    budget = clinic.phone.ring_budget_seconds
+    buckets: dict[datetime, list[CallRecord]] = {first + timedelta(hours=i): [] for i in range(hours)}
+    for r in rows:
+        buckets[repository.hour_floor(r["received_at"].astimezone(UTC))].append(CallRecord(**r))
+    return {
+        "clinic_id": clinic_id,
+        "ring_budget_seconds": budget,
+        "longest_current_wait_seconds": (now - oldest).total_seconds() if oldest else 0.0,
+        "hours": [{"hour": hour, **asdict(hour_metrics(calls, budget))} for hour, calls in buckets.items()],
+    }
+
+
+class ForecastParams(BaseModel):
+    weeks: int = Field(4, ge=1, le=52, description="Weeks of history to average")
+    target_service_level: float = Field(0.9, gt=0, lt=1)
+    target_seconds: float | None = Field(None, gt=0, description="Default: the clinic's ring budget")
+    shrinkage: float = Field(0.0, ge=0, lt=1, description="Share of paid time off the phones (breaks, admin)")
+    default_aht_seconds: float = Field(180.0, gt=0, description="Handle time to assume with no history")
+
+
+async def _forecast(conn: Connection, clinic_id: str, p: ForecastParams) -> tuple[ClinicConfig, list[HourOfWeek]]:
+    clinic = await _clinic(conn, clinic_id)
+    end = datetime.now(UTC)
+    rows = await repository.calls_between(conn, clinic_id, end - timedelta(weeks=p.weeks), end)
+    observed = []
+    for r in rows:
+        local = r["received_at"].astimezone(clinic.zone)
+        handle = (r["ended_at"] - r["answered_at"]).total_seconds() if r["ended_at"] and r["answered_at"] else None
+        observed.append(ObservedCall(local.weekday(), local.hour, handle))
+    target_seconds = p.target_seconds or clinic.phone.ring_budget_seconds
+    return clinic, weekly_forecast(
+        observed, p.weeks, p.target_service_level, target_seconds, p.shrinkage, p.default_aht_seconds
+    )
+
+
+def _hours(rows: list[HourOfWeek]) -> list[StaffingHour]:
+    return [
+        StaffingHour(
+            weekday=r.weekday,
+            hour=r.hour,
+            arrivals_per_hour=r.arrivals_per_hour,
+            aht_seconds=r.aht_seconds,
+            agents=r.staffing.agents,
+            scheduled=r.staffing.scheduled,
+            service_level=min(max(r.staffing.service_level, 0.0), 1.0),
+        )
+        for r in rows
+    ]
+
+
+@router.get("/clinics/{clinic_id}/staffing")
+async def get_staffing(clinic_id: str, runtime: Runtime, params: Annotated[ForecastParams, Query()]) -> dict[str, Any]:
+    """Erlang C: receptionists needed per local hour of the week, from observed arrivals and handle time."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        clinic, rows = await _forecast(conn, clinic_id, params)
+    return {
+        "clinic_id": clinic_id,
+        "timezone": clinic.timezone,
+        **params.model_dump(),
+        "target_seconds": params.target_seconds or clinic.phone.ring_budget_seconds,
+        "hours": [h.model_dump() for h in _hours(rows)],
+    }
+
+
+@router.post("/clinics/{clinic_id}/staffing/forecasts", status_code=201)
+async def publish_staffing(clinic_id: str, params: ForecastParams, runtime: Runtime) -> dict[str, Any]:
+    """Compute the forecast and publish it as a staffing.forecast event (through the outbox)."""
+    async with runtime.unit_of_work() as uow:
+        clinic, rows = await _forecast(uow.conn, clinic_id, params)
+        event = StaffingForecast(
+            forecast_id=f"fc-{uuid.uuid4().hex[:16]}",
+            clinic_id=clinic_id,
+            generated_at=datetime.now(UTC),
+            weeks=params.weeks,
+            target_service_level=params.target_service_level,
+            target_seconds=params.target_seconds or clinic.phone.ring_budget_seconds,
+            shrinkage=params.shrinkage,
+            hours=_hours(rows),
+        )
+        await uow.emit(event)
+    return event.model_dump(mode="json")

@@ -1,0 +1,57 @@
+"""call-router's pure rules: routing decisions, metric formulas and Erlang C staffing. No I/O."""
+
+from .erlang import (
+    HourOfWeek,
+    ObservedCall,
+    Staffing,
+    asa_erlang,
+    erlang_c,
+    required_agents,
+    service_level_erlang,
+    staffing_for,
+    weekly_forecast,
+)
+from .metrics import CallRecord, HourMetrics, hour_metrics
+from .routing import (
+    AgentState,
+    CallState,
+    Decision,
+    Offer,
+    ToVendor,
+    VendorState,
+    decide,
+    failover_vendor,
+    is_open,
+    matches_skills,
+    order_candidates,
+    pick_vendor,
+    vendor_healthy,
+)
+
+__all__ = [
+    "AgentState",
+    "CallRecord",
+    "CallState",
+    "Decision",
+    "HourMetrics",
+    "HourOfWeek",
+    "ObservedCall",
+    "Offer",
+    "Staffing",
+    "ToVendor",
+    "VendorState",
+    "asa_erlang",
+    "decide",
+    "erlang_c",
+    "failover_vendor",
+    "hour_metrics",
+    "is_open",
+    "matches_skills",
+    "order_candidates",
+    "pick_vendor",
+    "required_agents",
+    "service_level_erlang",
+    "staffing_for",
+    "vendor_healthy",
+    "weekly_forecast",
+]

@@ -1,0 +1,265 @@
+"""Routing decisions: pure functions of a clinic's configuration, the call, presence and the time.
+
+The ring budget (ring_seconds x rings, 18 s by default) runs from the call's arrival. Within it:
+- urgent intent: the answering service at once, and the on-call provider is paged;
+- closed (hours, closures, judged in the clinic's zone, so DST is handled by zoneinfo): the
+  answering service at once;
+- open: the chain's steps in order (pools, sister clinics, the vendor). A step nobody can take now
+  is skipped at once; a missed offer moves to the next candidate; an offer is made only when it can
+  ring out before the vendor hand-off point (budget end - vendor_handoff_seconds), so the vendor
+  always gets the call in time to answer inside the budget.
+Every decision names a live human; the last resort is always an answering service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts.calls import PhoneSection, Pool, Receptionist
+from frontdesk.common.contracts.clinic import WEEKDAYS
+
+VENDOR_COOLDOWN = timedelta(minutes=5)  # a vendor that missed its answer target is skipped this long
+
+
+@dataclass(frozen=True)
+class AgentState:
+    receptionist_id: str
+    status: str  # available | busy | wrap_up | paused | offline
+    idle_since: datetime
+    calls_taken: int = 0
+    ringing: bool = False  # holds an offer for another call right now
+
+
+@dataclass(frozen=True)
+class VendorState:
+    vendor_id: str
+    last_heartbeat_at: datetime | None = None
+    failed_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CallState:
+    call_id: str
+    clinic_id: str
+    received_at: datetime
+    intent: str = "other"
+    language: str | None = None
+    attempt: int = 0  # routes made so far
+    tried: frozenset[str] = field(default_factory=frozenset)  # receptionist ids, "pool:x", "sister:x"
+
+
+@dataclass(frozen=True)
+class Offer:
+    target_kind: str  # receptionist | pool | sister_clinic
+    target_id: str
+    pool_id: str | None
+    receptionists: tuple[str, ...]  # who rings (empty for a hunt group or a sister clinic)
+    ring_timeout_seconds: float
+    reason: str
+    tried_keys: tuple[str, ...]  # what joins CallState.tried once this offer is missed
+
+
+@dataclass(frozen=True)
+class ToVendor:
+    vendor_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Offer | ToVendor
+    answer_by: datetime
+    attempt: int
+    page_on_call: str | None = None  # provider to page (urgent calls)
+
+    @property
+    def target_kind(self) -> str:
+        return "answering_service" if isinstance(self.route, ToVendor) else self.route.target_kind
+
+    @property
+    def target_id(self) -> str:
+        return self.route.vendor_id if isinstance(self.route, ToVendor) else self.route.target_id
+
+    @property
+    def reason(self) -> str:
+        return self.route.reason
+
+
+def is_open(clinic: ClinicConfig, at: datetime) -> bool:
+    """Whether the clinic is open at the instant `at`, judged in the clinic's own time zone."""
+    local = at.astimezone(clinic.zone)
+    if local.date() in clinic.closures:
+        return False
+    local_time = local.time().replace(tzinfo=None)
+    return any(i.opens <= local_time < i.closes for i in clinic.hours.get(WEEKDAYS[local.weekday()], []))
+
+
+def answer_by(phone: PhoneSection, received_at: datetime) -> datetime:
+    # Elapsed time, so add in UTC: arithmetic on a datetime in a ZoneInfo zone is wall-clock
+    # arithmetic and is an hour off when the ring budget spans a DST change.
+    return received_at.astimezone(UTC) + timedelta(seconds=phone.ring_budget_seconds)
+
+
+def handoff_at(phone: PhoneSection, received_at: datetime) -> datetime:
+    """The last moment to hand the call to the vendor so it can still answer inside the budget."""
+    return answer_by(phone, received_at) - timedelta(seconds=phone.vendor_handoff_seconds)
+
+
+def vendor_healthy(phone: PhoneSection, state: VendorState | None, now: datetime) -> bool:
+    if state is None:
+        return True
+    if state.failed_until is not None and state.failed_until > now:
+        return False
+    if state.last_heartbeat_at is not None:
+        timeout = phone.vendor(state.vendor_id).heartbeat_timeout_seconds
+        if (now - state.last_heartbeat_at).total_seconds() > timeout:
+            return False
+    return True
+
+
+def pick_vendor(
+    phone: PhoneSection, vendors: Mapping[str, VendorState], now: datetime, preferred: str | None = None
+) -> str:
+    """The first healthy of preferred, primary, secondary; the preferred/primary if none is healthy
+    (a vendor that may be slow still beats no human at all)."""
+    order: list[str] = []
+    for v in (preferred, phone.answering_service, phone.secondary_answering_service):
+        if v is not None and v not in order:
+            order.append(v)
+    for vendor_id in order:
+        if vendor_healthy(phone, vendors.get(vendor_id), now):
+            return vendor_id
+    return order[0]
+
+
+def failover_vendor(phone: PhoneSection, current: str, vendors: Mapping[str, VendorState], now: datetime) -> str | None:
+    """Another vendor to try when `current` did not answer in its target; None if there is none."""
+    others = [v for v in (phone.answering_service, phone.secondary_answering_service) if v and v != current]
+    if not others:
+        return None
+    healthy = [v for v in others if vendor_healthy(phone, vendors.get(v), now)]
+    return (healthy or others)[0]
+
+
+def _language_ok(receptionist: Receptionist, language: str | None) -> bool:
+    if language is None:
+        return True
+    primary = language.split("-")[0]
+    return any(lang.split("-")[0] == primary for lang in receptionist.languages)
+
+
+def matches_skills(receptionist: Receptionist, intent: str, language: str | None) -> bool:
+    if intent == "new_patient" and "new_patient_booking" not in receptionist.skills:
+        return False
+    return _language_ok(receptionist, language)
+
+
+def order_candidates(pool: Pool, candidates: list[AgentState], cursor: str | None) -> list[AgentState]:
+    """Candidates in the order the pool's strategy offers them."""
+    if pool.strategy == "round_robin":
+        members = list(pool.members)
+        start = members.index(cursor) + 1 if cursor in members else 0
+        rotation = members[start:] + members[:start]
+        rank = {m: i for i, m in enumerate(rotation)}
+        return sorted(candidates, key=lambda a: rank.get(a.receptionist_id, len(rank)))
+    if pool.strategy == "fewest_calls":
+        return sorted(candidates, key=lambda a: (a.calls_taken, a.idle_since, a.receptionist_id))
+    # longest_idle, and ring_all (everyone rings; the order is only cosmetic)
+    return sorted(candidates, key=lambda a: (a.idle_since, a.receptionist_id))
+
+
+def _closed_reason(clinic: ClinicConfig, at: datetime) -> str:
+    return "closure" if at.astimezone(clinic.zone).date() in clinic.closures else "after_hours"
+
+
+def decide(
+    clinic: ClinicConfig,
+    call: CallState,
+    agents: Mapping[str, AgentState],
+    vendors: Mapping[str, VendorState],
+    now: datetime,
+    cursors: Mapping[str, str] | None = None,
+) -> Decision:
+    """The next route for `call` at `now`: an offer that fits before the hand-off, or the vendor."""
+    phone = clinic.phone
+    deadline = answer_by(phone, call.received_at)
+    attempt = call.attempt + 1
+
+    def vendor(reason: str, page: str | None = None) -> Decision:
+        return Decision(ToVendor(pick_vendor(phone, vendors, now), reason), deadline, attempt, page)
+
+    if call.intent == "urgent":
+        return vendor("urgent", phone.on_call[0].provider_id if phone.on_call else None)
+    if not is_open(clinic, call.received_at):
+        return vendor(_closed_reason(clinic, call.received_at))
+    remaining = (handoff_at(phone, call.received_at) - now).total_seconds()
+    receptionists = {r.receptionist_id: r for r in phone.receptionists}
+    pools = {p.pool_id: p for p in phone.effective_pools()}
+    sisters = {s.clinic_id: s for s in phone.sister_pools}
+    for step in phone.effective_chain():
+        if step.kind == "answering_service":
+            preferred = pick_vendor(phone, vendors, now, step.target)
+            reason = "overflow" if call.attempt else "no_receptionist_available"
+            return Decision(ToVendor(preferred, reason), deadline, attempt)
+        if step.kind == "sister_clinic":
+            sister = sisters[step.target]
+            key = f"sister:{sister.clinic_id}"
+            if key in call.tried or sister.offer_timeout_seconds > remaining:
+                continue
+            return Decision(
+                Offer(
+                    "sister_clinic",
+                    sister.clinic_id,
+                    sister.pool_id,
+                    (),
+                    sister.offer_timeout_seconds,
+                    "overflow",
+                    (key,),
+                ),
+                deadline,
+                attempt,
+            )
+        pool = pools[step.target]
+        if pool.intents and call.intent not in pool.intents:
+            continue
+        if pool.offer_timeout_seconds > remaining:
+            continue  # the budget cannot cover another offer here
+        if not pool.members:  # a hunt group the phone system rings as a whole
+            key = f"pool:{pool.pool_id}"
+            if key in call.tried:
+                continue
+            return Decision(
+                Offer("pool", pool.pool_id, pool.pool_id, (), pool.offer_timeout_seconds, "open_hours", (key,)),
+                deadline,
+                attempt,
+            )
+        candidates = [
+            agent
+            for member in pool.members
+            if (agent := agents.get(member)) is not None
+            and agent.status == "available"
+            and not agent.ringing
+            and member not in call.tried
+            and member in receptionists
+            and matches_skills(receptionists[member], call.intent, call.language)
+        ]
+        if not candidates:
+            continue  # skip at once: nobody here can take it
+        ordered = order_candidates(pool, candidates, (cursors or {}).get(pool.pool_id))
+        if pool.strategy == "ring_all":
+            ids = tuple(a.receptionist_id for a in ordered)
+            return Decision(
+                Offer("pool", pool.pool_id, pool.pool_id, ids, pool.offer_timeout_seconds, "ring_all", ids),
+                deadline,
+                attempt,
+            )
+        first = ordered[0].receptionist_id
+        return Decision(
+            Offer("receptionist", first, pool.pool_id, (first,), pool.offer_timeout_seconds, pool.strategy, (first,)),
+            deadline,
+            attempt,
+        )
+    return vendor("overflow")  # unreachable with a validated chain; the safety net is a human anyway

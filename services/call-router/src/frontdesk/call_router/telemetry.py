@@ -1,0 +1,46 @@
+"""call-router's own Prometheus metrics (labels: clinic and vendor ids, never caller data).
+
+Counters are bumped inside handlers, so a transaction retried after a failure may count twice;
+the per-clinic, per-hour figures of GET /v1/clinics/{id}/metrics come from the calls table and are
+exact.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROUTED = Counter(
+    "frontdesk_calls_routed_total",
+    "Routing decisions (call.routed), by target kind and reason.",
+    ["clinic_id", "target_kind", "reason"],
+)
+MISSED_OFFERS = Counter("frontdesk_call_offers_missed_total", "Offers that rang out unanswered.", ["clinic_id"])
+VENDOR_FAILOVERS = Counter(
+    "frontdesk_vendor_failovers_total", "Calls moved off a vendor that missed its answer target.", ["vendor_id"]
+)
+DECISION_LAG = Histogram(
+    "frontdesk_call_received_to_routed_seconds",
+    "From the call's received_at to the routing decision (before the outbox publish).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 6, 18),
+)
+CALLS_RECEIVED = Counter("frontdesk_calls_received_total", "Calls received (offered, in SL terms).", ["clinic_id"])
+CALLS_ANSWERED = Counter(
+    "frontdesk_calls_answered_total",
+    "Calls answered, by whether the answer came within the ring budget (from received_at).",
+    ["clinic_id", "within_budget"],
+)
+CALLS_ABANDONED = Counter(
+    "frontdesk_calls_abandoned_total",
+    "Calls abandoned before an answer, short (<= 5 s) or not.",
+    ["clinic_id", "short"],
+)
+CALLS_OVERFLOWED = Counter(
+    "frontdesk_calls_overflowed_total",
+    "Hand-overs to an answering-service vendor.",
+    ["clinic_id", "vendor_id", "reason"],
+)
+OLDEST_WAITING = Gauge(
+    "frontdesk_call_oldest_waiting_received_timestamp_seconds",
+    "received_at of the oldest unanswered call (0 = none): longest current wait = time() - this.",
+    ["clinic_id"],
+)

@@ -1,0 +1,45 @@
+"""Per-vendor topics: `vendor.<vendor_id>.calls` carries only the calls handed to that vendor.
+
+Vendors come from clinic configuration, not from the static registry, so the router creates their
+topics itself: when a clinic.configured names a vendor it has not provisioned, a durable timer
+creates the missing topics (idempotent) and marks them ready. `frontdesk apply` creates them too,
+before it publishes the clinics. Until a vendor's topic is ready its calls still go out on the
+shared call.overflowed topic, so a missing topic never stalls the router's outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from frontdesk.common.clinics import project_clinic
+from frontdesk.common.contracts import ClinicConfigured, TopicSpec, vendor_calls_topic
+from frontdesk.common.kafka import ensure_topics
+from frontdesk.common.settings import ServiceSettings
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from .adapters import repository
+
+VENDOR_TOPICS = "vendor_topics"
+PARTITIONS = 3
+
+
+def vendor_topic_specs(vendor_ids: list[str]) -> list[TopicSpec]:
+    return [TopicSpec(vendor_calls_topic(v), partitions=PARTITIONS) for v in vendor_ids]
+
+
+async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> None:
+    """The shared clinic projection, plus: make sure this clinic's vendors have their topics."""
+    await project_clinic(event, uow)
+    vendor_ids = [v.vendor_id for v in event.config.phone.effective_vendors()]
+    if await repository.want_vendor_topics(uow.conn, vendor_ids):
+        await uow.set_timer(f"vendor-topics:{event.clinic_id}", VENDOR_TOPICS, datetime.now(UTC), {})
+
+
+async def on_vendor_topics(timer: Timer, uow: UnitOfWork) -> None:
+    missing = await repository.vendors_without_topic(uow.conn)
+    if not missing:
+        return
+    bootstrap = ServiceSettings.for_service("call-router").kafka_bootstrap_servers
+    await ensure_topics(bootstrap, vendor_topic_specs(missing))  # raises -> the timer is retried
+    await repository.vendor_topics_ready(uow.conn, missing)

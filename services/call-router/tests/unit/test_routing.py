@@ -1,0 +1,434 @@
+"""Routing decisions: strategies, skills, skip-when-empty, missed offers, budget exhaustion, closed
+hours, urgent calls, vendor failover; and the property: always a live human within the budget."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import available_timezones
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from frontdesk.call_router.domain import (
+    AgentState,
+    CallState,
+    Decision,
+    Offer,
+    ToVendor,
+    VendorState,
+    decide,
+    failover_vendor,
+    is_open,
+    pick_vendor,
+)
+from frontdesk.call_router.domain.routing import answer_by, handoff_at
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts.clinic import WEEKDAYS
+
+MONDAY_10AM = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
+SUNDAY_NIGHT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # Sunday 22:00 in New York
+ALL_DAY = {d: ["00:00-23:59"] for d in WEEKDAYS}
+WEEKDAYS_9_5 = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def clinic(hours: dict[str, list[str]] | None = None, closures: list[str] | None = None, **phone: Any) -> ClinicConfig:
+    doc: dict[str, Any] = {
+        "receptionists": [
+            {"receptionist_id": "ana", "languages": ["en", "es"], "skills": ["new_patient_booking"]},
+            {"receptionist_id": "bo", "languages": ["en"]},
+            {"receptionist_id": "cy", "languages": ["en", "fr"]},
+        ],
+        "pools": [{"pool_id": "desk", "members": ["ana", "bo", "cy"]}],
+        "answering_service": "vend-a",
+        "secondary_answering_service": "vend-b",
+        "vendors": [{"vendor_id": "vend-a"}, {"vendor_id": "vend-b"}],
+        "on_call": [{"provider_id": "dr-on-call"}],
+    }
+    doc.update(phone)
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": "c1",
+            "name": "Clinic",
+            "timezone": "America/New_York",
+            "hours": WEEKDAYS_9_5 if hours is None else hours,
+            "closures": closures or [],
+            "phone": doc,
+        }
+    )
+
+
+def agents(*specs: tuple[str, str, int], calls: dict[str, int] | None = None) -> dict[str, AgentState]:
+    """(id, status, idle seconds before MONDAY_10AM)."""
+    return {
+        rid: AgentState(rid, status, MONDAY_10AM - timedelta(seconds=idle), (calls or {}).get(rid, 0))
+        for rid, status, idle in specs
+    }
+
+
+def call(at: datetime = MONDAY_10AM, **kw: Any) -> CallState:
+    return CallState("call-1", "c1", at, **kw)
+
+
+ALL_AVAILABLE = agents(("ana", "available", 30), ("bo", "available", 300), ("cy", "available", 100))
+
+
+def offered_to(d: Decision) -> tuple[str, ...]:
+    assert isinstance(d.route, Offer), d
+    return d.route.receptionists
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+
+def test_longest_idle_offers_the_receptionist_idle_longest() -> None:
+    d = decide(clinic(), call(), ALL_AVAILABLE, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id, d.reason) == ("receptionist", "bo", "longest_idle")
+    assert offered_to(d) == ("bo",)
+    assert d.answer_by == MONDAY_10AM + timedelta(seconds=18)
+    assert d.attempt == 1
+
+
+def test_fewest_calls_offers_the_receptionist_with_fewest_calls() -> None:
+    c = clinic(pools=[{"pool_id": "desk", "members": ["ana", "bo", "cy"], "strategy": "fewest_calls"}])
+    a = agents(("ana", "available", 30), ("bo", "available", 300), ("cy", "available", 100), calls={"bo": 9, "ana": 2})
+    assert decide(c, call(), a, {}, MONDAY_10AM).target_id == "cy"
+
+
+@pytest.mark.parametrize(("cursor", "expected"), [(None, "ana"), ("ana", "bo"), ("bo", "cy"), ("cy", "ana")])
+def test_round_robin_continues_after_the_last_offered_member(cursor: str | None, expected: str) -> None:
+    c = clinic(pools=[{"pool_id": "desk", "members": ["ana", "bo", "cy"], "strategy": "round_robin"}])
+    cursors = {"desk": cursor} if cursor else {}
+    assert decide(c, call(), ALL_AVAILABLE, {}, MONDAY_10AM, cursors).target_id == expected
+
+
+def test_round_robin_skips_unavailable_members() -> None:
+    c = clinic(pools=[{"pool_id": "desk", "members": ["ana", "bo", "cy"], "strategy": "round_robin"}])
+    a = agents(("ana", "available", 1), ("bo", "busy", 1), ("cy", "available", 1))
+    assert decide(c, call(), a, {}, MONDAY_10AM, {"desk": "ana"}).target_id == "cy"
+
+
+def test_ring_all_offers_every_available_member_at_once() -> None:
+    c = clinic(pools=[{"pool_id": "desk", "members": ["ana", "bo", "cy"], "strategy": "ring_all"}])
+    a = agents(("ana", "available", 30), ("bo", "paused", 300), ("cy", "available", 100))
+    d = decide(c, call(), a, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id) == ("pool", "desk")
+    assert set(offered_to(d)) == {"ana", "cy"}
+
+
+# --- presence and skills ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["busy", "wrap_up", "paused", "offline"])
+def test_only_available_receptionists_get_offers(status: str) -> None:
+    a = agents(("ana", status, 30), ("bo", status, 300), ("cy", "available", 1))
+    assert decide(clinic(), call(), a, {}, MONDAY_10AM).target_id == "cy"
+
+
+def test_a_receptionist_ringing_for_another_call_is_not_offered_a_second() -> None:
+    a = dict(ALL_AVAILABLE)
+    a["bo"] = AgentState("bo", "available", MONDAY_10AM - timedelta(seconds=300), ringing=True)
+    assert decide(clinic(), call(), a, {}, MONDAY_10AM).target_id == "cy"
+
+
+def test_new_patients_go_to_receptionists_who_can_book_them() -> None:
+    assert decide(clinic(), call(intent="new_patient"), ALL_AVAILABLE, {}, MONDAY_10AM).target_id == "ana"
+
+
+@pytest.mark.parametrize(("language", "expected"), [("es", "ana"), ("es-MX", "ana"), ("fr", "cy"), ("en-US", "bo")])
+def test_the_callers_language_must_be_spoken(language: str, expected: str) -> None:
+    assert decide(clinic(), call(language=language), ALL_AVAILABLE, {}, MONDAY_10AM).target_id == expected
+
+
+def test_nobody_speaks_the_language_skips_to_the_vendor_at_once() -> None:
+    d = decide(clinic(), call(language="de"), ALL_AVAILABLE, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id, d.reason) == ("answering_service", "vend-a", "no_receptionist_available")
+
+
+def test_a_pool_restricted_to_intents_is_skipped_for_other_intents() -> None:
+    c = clinic(
+        pools=[
+            {"pool_id": "billing", "members": ["cy"], "intents": ["billing"]},
+            {"pool_id": "desk", "members": ["ana", "bo"]},
+        ]
+    )
+    assert decide(c, call(intent="billing"), ALL_AVAILABLE, {}, MONDAY_10AM).target_id == "cy"
+    assert decide(c, call(intent="appointment"), ALL_AVAILABLE, {}, MONDAY_10AM).target_id == "bo"
+
+
+def test_an_empty_desk_skips_to_the_sister_clinic_then_the_vendor() -> None:
+    c = clinic(sister_pools=[{"clinic_id": "c2", "pool_id": "c2-desk"}])
+    nobody = agents(("ana", "offline", 1), ("bo", "paused", 1))
+    d = decide(c, call(), nobody, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id) == ("sister_clinic", "c2")
+    assert isinstance(d.route, Offer) and d.route.pool_id == "c2-desk"
+    d2 = decide(c, call(attempt=1, tried=frozenset({"sister:c2"})), nobody, {}, MONDAY_10AM + timedelta(seconds=6))
+    assert (d2.target_kind, d2.target_id, d2.reason) == ("answering_service", "vend-a", "overflow")
+
+
+# --- missed offers and the budget ---------------------------------------------------------------
+
+
+def test_a_missed_offer_moves_to_the_next_candidate_then_the_vendor_before_the_budget_ends() -> None:
+    c = clinic()  # 18 s budget, 6 s offers, vendor hand-off 6 s before the end: two offers fit
+    first = decide(c, call(), ALL_AVAILABLE, {}, MONDAY_10AM)
+    assert first.target_id == "bo"
+    second = decide(c, call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=6))
+    assert (second.target_id, second.attempt) == ("cy", 2)
+    third = decide(
+        c, call(attempt=2, tried=frozenset({"bo", "cy"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=12)
+    )
+    assert (third.target_kind, third.target_id, third.attempt) == ("answering_service", "vend-a", 3)
+
+
+def test_an_offer_that_cannot_ring_out_before_the_hand_off_is_not_made() -> None:
+    # 1 s late: the 6 s offer would end at 13 s, after the 12 s hand-off point.
+    d = decide(
+        clinic(), call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=7)
+    )
+    assert d.target_kind == "answering_service"
+
+
+def test_a_call_processed_after_its_budget_goes_to_the_vendor() -> None:
+    d = decide(clinic(), call(), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(minutes=5))
+    assert d.target_kind == "answering_service"
+    assert d.answer_by == MONDAY_10AM + timedelta(seconds=18)
+
+
+def test_a_hunt_group_pool_is_offered_once_as_a_whole() -> None:
+    legacy = ClinicConfig.model_validate(
+        {
+            "clinic_id": "c",
+            "name": "C",
+            "timezone": "UTC",
+            "hours": ALL_DAY,
+            "phone": {"front_desk_pool": "desk", "answering_service": "as"},
+        }
+    )
+    d = decide(legacy, call(), {}, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id, d.reason) == ("pool", "desk", "open_hours")
+    assert isinstance(d.route, Offer) and d.route.tried_keys == ("pool:desk",)
+    d2 = decide(legacy, call(attempt=1, tried=frozenset({"pool:desk"})), {}, {}, MONDAY_10AM + timedelta(seconds=6))
+    assert (d2.target_kind, d2.target_id) == ("answering_service", "as")
+
+
+# --- closed, urgent -----------------------------------------------------------------------------
+
+
+def test_closed_hours_go_to_the_vendor_at_once() -> None:
+    d = decide(clinic(), call(SUNDAY_NIGHT), ALL_AVAILABLE, {}, SUNDAY_NIGHT)
+    assert (d.target_kind, d.target_id, d.reason, d.attempt) == ("answering_service", "vend-a", "after_hours", 1)
+
+
+def test_a_closure_day_goes_to_the_vendor_with_its_reason() -> None:
+    d = decide(clinic(closures=["2026-11-30"]), call(), ALL_AVAILABLE, {}, MONDAY_10AM)
+    assert (d.target_kind, d.reason) == ("answering_service", "closure")
+
+
+def test_dst_fall_back_monday_morning_is_judged_in_local_time() -> None:
+    # 2026-11-02 13:30 UTC = 08:30 EST (09:30 if EDT were wrongly assumed): closed at a 09:00 opening.
+    at = datetime(2026, 11, 2, 13, 30, tzinfo=UTC)
+    assert decide(clinic(), call(at), ALL_AVAILABLE, {}, at).reason == "after_hours"
+    at = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)  # 09:30 EST: open
+    assert decide(clinic(), call(at), ALL_AVAILABLE, {}, at).target_kind == "receptionist"
+
+
+def test_urgent_calls_go_to_the_vendor_at_once_and_page_the_on_call_provider() -> None:
+    d = decide(clinic(), call(intent="urgent"), ALL_AVAILABLE, {}, MONDAY_10AM)
+    assert (d.target_kind, d.target_id, d.reason, d.page_on_call) == (
+        "answering_service",
+        "vend-a",
+        "urgent",
+        "dr-on-call",
+    )
+
+
+# --- vendors ------------------------------------------------------------------------------------
+
+
+def test_an_unhealthy_primary_vendor_is_replaced_by_the_secondary() -> None:
+    c = clinic()
+    failed = {"vend-a": VendorState("vend-a", failed_until=SUNDAY_NIGHT + timedelta(minutes=1))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, failed, SUNDAY_NIGHT).target_id == "vend-b"
+    stale = {"vend-a": VendorState("vend-a", last_heartbeat_at=SUNDAY_NIGHT - timedelta(seconds=61))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, stale, SUNDAY_NIGHT).target_id == "vend-b"
+    fresh = {"vend-a": VendorState("vend-a", last_heartbeat_at=SUNDAY_NIGHT - timedelta(seconds=59))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, fresh, SUNDAY_NIGHT).target_id == "vend-a"
+    recovered = {"vend-a": VendorState("vend-a", failed_until=SUNDAY_NIGHT - timedelta(seconds=1))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, recovered, SUNDAY_NIGHT).target_id == "vend-a"
+
+
+def test_when_every_vendor_is_unhealthy_the_primary_still_gets_the_call() -> None:
+    down = {v: VendorState(v, failed_until=SUNDAY_NIGHT + timedelta(hours=1)) for v in ("vend-a", "vend-b")}
+    assert pick_vendor(clinic().phone, down, SUNDAY_NIGHT) == "vend-a"
+
+
+def test_failover_goes_to_the_other_vendor_or_nowhere() -> None:
+    phone = clinic().phone
+    assert failover_vendor(phone, "vend-a", {}, SUNDAY_NIGHT) == "vend-b"
+    assert failover_vendor(phone, "vend-b", {}, SUNDAY_NIGHT) == "vend-a"
+    single = clinic(secondary_answering_service=None, vendors=[{"vendor_id": "vend-a"}]).phone
+    assert failover_vendor(single, "vend-a", {}, SUNDAY_NIGHT) is None
+
+
+# --- configuration validation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"answering_service": "ghost"}, "vendor 'ghost' is not in vendors"),
+        ({"secondary_answering_service": "ghost"}, "vendor 'ghost' is not in vendors"),
+        ({"secondary_answering_service": "vend-a"}, "must differ"),
+        ({"pools": [{"pool_id": "desk", "members": ["zed"]}]}, "not in receptionists"),
+        ({"chain": [{"kind": "pool", "target": "desk"}]}, "last step must be a live 24/7 human"),
+        ({"chain": []}, "must not be empty"),
+        ({"chain": [{"kind": "pool", "target": "nope"}, {"kind": "answering_service", "target": "vend-a"}]}, "nope"),
+        ({"chain": [{"kind": "answering_service", "target": "ghost"}]}, "vendor 'ghost' does not exist"),
+        ({"chain": [{"kind": "voicemail", "target": "box"}]}, "kind"),
+        ({"vendors": [{"vendor_id": "vend-a"}, {"vendor_id": "vend-a"}]}, "more than once"),
+    ],
+)
+def test_invalid_phone_configurations_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        clinic(**changes)
+
+
+def test_an_explicit_chain_is_followed() -> None:
+    c = clinic(
+        sister_pools=[{"clinic_id": "c2", "pool_id": "c2-desk"}],
+        chain=[
+            {"kind": "sister_clinic", "target": "c2"},
+            {"kind": "pool", "target": "desk"},
+            {"kind": "answering_service", "target": "vend-b"},
+        ],
+    )
+    assert decide(c, call(), ALL_AVAILABLE, {}, MONDAY_10AM).target_kind == "sister_clinic"
+    nobody: dict[str, AgentState] = {}
+    assert decide(c, call(attempt=1, tried=frozenset({"sister:c2"})), nobody, {}, MONDAY_10AM).target_id == "vend-b"
+
+
+# --- property: never voicemail, always a live human within the budget --------------------------
+
+ids = st.sampled_from(["r1", "r2", "r3", "r4", "r5"])
+statuses = st.sampled_from(["available", "busy", "wrap_up", "paused", "offline"])
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]]:
+    members = draw(st.lists(ids, unique=True, max_size=5))
+    receptionists = [
+        {
+            "receptionist_id": r,
+            "languages": draw(st.lists(st.sampled_from(["en", "es", "fr", "zh"]), min_size=1, max_size=3)),
+            "skills": draw(st.lists(st.just("new_patient_booking"), max_size=1)),
+        }
+        for r in members
+    ]
+    pools = [
+        {
+            "pool_id": f"p{i}",
+            "members": draw(st.lists(st.sampled_from(members), unique=True)) if members else [],
+            "strategy": draw(st.sampled_from(["longest_idle", "ring_all", "round_robin", "fewest_calls"])),
+            "offer_timeout_seconds": draw(st.floats(min_value=0.5, max_value=30)),
+            "intents": draw(st.lists(st.sampled_from(["new_patient", "billing", "other"]), max_size=2, unique=True)),
+        }
+        for i in range(draw(st.integers(0, 3)))
+    ]
+    sisters = [
+        {"clinic_id": f"s{i}", "pool_id": "desk", "offer_timeout_seconds": draw(st.floats(0.5, 20))}
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    vendors = draw(st.lists(st.sampled_from(["va", "vb", "vc"]), min_size=1, max_size=3, unique=True))
+    phone = {
+        "ring_seconds": draw(st.floats(min_value=0.5, max_value=30)),
+        "rings": draw(st.integers(1, 10)),
+        "receptionists": receptionists,
+        "pools": pools,
+        "sister_pools": sisters,
+        "vendors": [{"vendor_id": v} for v in vendors],
+        "answering_service": vendors[0],
+        "secondary_answering_service": vendors[1] if len(vendors) > 1 else None,
+        "vendor_handoff_seconds": draw(st.floats(min_value=0, max_value=20)),
+        "on_call": draw(
+            st.lists(st.builds(lambda p: {"provider_id": p}, st.sampled_from(["dr-a", "dr-b"])), max_size=2)
+        ),
+    }
+    config = ClinicConfig.model_validate(
+        {
+            "clinic_id": "c",
+            "name": "Any",
+            "timezone": draw(st.sampled_from(sorted(available_timezones()))),
+            "hours": draw(st.sampled_from([ALL_DAY, WEEKDAYS_9_5, {}])),
+            "closures": draw(st.lists(st.dates(date(2026, 1, 1), date(2027, 12, 31)), max_size=3)),
+            "phone": phone,
+        }
+    )
+    received = draw(st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)))
+    the_call = CallState(
+        "call",
+        "c",
+        received,
+        intent=draw(st.sampled_from(["new_patient", "appointment", "billing", "urgent", "other"])),
+        language=draw(st.none() | st.sampled_from(["en", "es-MX", "fr", "de"])),
+    )
+    presence = {
+        r: AgentState(
+            r, draw(statuses), received - timedelta(seconds=draw(st.integers(0, 3600))), draw(st.integers(0, 9))
+        )
+        for r in draw(st.lists(ids, unique=True))
+    }
+    vendor_states = {
+        v: VendorState(v, failed_until=received + timedelta(minutes=1))
+        for v in draw(st.lists(st.sampled_from(vendors)))
+    }
+    return config, the_call, presence, vendor_states
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario=scenarios(), lag=st.floats(min_value=0, max_value=60), answers=st.lists(st.booleans(), max_size=20))
+def test_every_call_reaches_a_live_human_within_the_budget_and_never_voicemail(
+    scenario: tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]],
+    lag: float,
+    answers: list[bool],
+) -> None:
+    """Drive a call through the chain, every offer missed (or answered), with the router `lag`
+    seconds late at the start and each timer firing a little late: the call always ends at a live
+    human; an offer never rings past the vendor hand-off; the vendor gets it by the hand-off point
+    (or at once when the router saw the call only after it)."""
+    config, state, presence, vendors = scenario
+    live = {"receptionist", "pool", "sister_clinic", "answering_service"}
+    now = state.received_at + timedelta(seconds=lag)
+    handoff = handoff_at(config.phone, state.received_at)
+    for step in range(50):
+        d = decide(config, state, presence, vendors, now)
+        assert d.target_kind in live
+        assert d.answer_by == answer_by(config.phone, state.received_at)
+        assert d.attempt == state.attempt + 1
+        if isinstance(d.route, ToVendor):
+            assert d.route.vendor_id in {v.vendor_id for v in config.phone.effective_vendors()}
+            assert now <= max(handoff, state.received_at + timedelta(seconds=lag)) + timedelta(seconds=0.5 * step)
+            if state.intent == "urgent" or not is_open(config, state.received_at):
+                assert state.attempt == 0  # at once
+            return
+        offer = d.route
+        assert offer.ring_timeout_seconds > 0
+        assert now + timedelta(seconds=offer.ring_timeout_seconds) <= handoff
+        if offer.receptionists:
+            assert all(presence[r].status == "available" for r in offer.receptionists)
+            assert not set(offer.receptionists) & state.tried
+        if answers and answers[min(step, len(answers) - 1)]:
+            return  # a receptionist or pool picked up: a live human
+        # missed: the timer fires a little late, the router moves on
+        now += timedelta(seconds=offer.ring_timeout_seconds + 0.5)
+        state = CallState(
+            state.call_id,
+            state.clinic_id,
+            state.received_at,
+            state.intent,
+            state.language,
+            attempt=d.attempt,
+            tried=state.tried | set(offer.tried_keys),
+        )
+    pytest.fail("the chain did not end")
