@@ -177,12 +177,17 @@ async def test_a_completed_visit_gets_one_check_in_and_one_review_request(
         provider_id="dr-test-2",
         completed_at=datetime(2030, 3, 5, 21, 30, tzinfo=UTC),
     )
-    async with EventTap(stack.bootstrap, ["followup.scheduled", "review.requested"]) as tap:
+    # reviews schedules its request at visit time (review.requested follows once followup has sent it).
+    async with EventTap(stack.bootstrap, ["followup.scheduled", "review.scheduled"]) as tap:
         await send_events(stack.bootstrap, [visit, visit])  # sent twice under two event ids
-        await tap.wait_for(lambda e: getattr(e.data, "visit_id", None) == visit.visit_id, count=2)
+        # One review request, and followup's plan: a check-in and a recall.
+        await tap.wait_for(lambda e: getattr(e.data, "visit_id", None) == visit.visit_id, count=3)
         await tap.settle(2.0)
     found = tap.matching(lambda e: getattr(e.data, "visit_id", None) == visit.visit_id)
-    assert sorted(e.type for e in found) == ["followup.scheduled", "review.requested"]
-    [check_in] = [e for e in found if e.type == "followup.scheduled"]
-    # 21:30 UTC is 16:30 in New York: the check-in is the next local day at 10:00 local.
-    assert check_in.data.due_at.isoformat() == "2030-03-06T10:00:00-05:00"  # type: ignore[attr-defined]
+    [review] = [e for e in found if e.type.startswith("review.")]  # exactly one, though the visit came twice
+    assert review.type == "review.scheduled"
+    assert review.data.send_at == visit.completed_at + timedelta(hours=2)  # type: ignore[attr-defined]
+    plans = sorted((e for e in found if e.type == "followup.scheduled"), key=lambda e: e.data.kind)  # type: ignore[attr-defined]
+    assert [p.data.kind for p in plans] == ["check_in", "recall"]  # type: ignore[attr-defined]
+    # 21:30 UTC is 16:30 in New York: the check-in is the next local day at 10:00 local (15:00 UTC).
+    assert plans[0].data.due_at == datetime(2030, 3, 6, 15, 0, tzinfo=UTC)  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from frontdesk.common.contracts import (
+    AgentAutoPaused,
+    AgentStatusChanged,
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
@@ -16,19 +18,41 @@ from frontdesk.common.contracts import (
     AppointmentReplyReceived,
     AppointmentRequested,
     AppointmentRescheduled,
+    CallAbandoned,
+    CallAnswered,
     CallbackRequested,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
     CallReceived,
     CallRouted,
     ClinicConfig,
     ClinicConfigured,
     ContactPreferenceChanged,
     Event,
+    FollowupCancelled,
+    FollowupEscalated,
+    FollowupFailed,
     FollowupScheduled,
+    FollowupSent,
     MessageRequested,
     MessageSent,
     MessageSkipped,
     ReviewRequested,
+    StaffingForecast,
+    StaffingHour,
     VisitCompleted,
+    WaitlistOfferClosed,
+    WaitlistOffered,
+)
+from frontdesk.common.contracts.reviews import (
+    RecoveryClosed,
+    ReputationFigures,
+    ReputationSummary,
+    ReviewEscalated,
+    ReviewReceived,
+    ReviewScheduled,
+    ReviewSkipped,
 )
 
 T0 = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
@@ -81,6 +105,56 @@ def _samples() -> dict[str, Event]:
         ),
         ReviewRequested(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
         # call-router samples (new call-router events go here)
+        CallOffered(
+            call_id="call-1",
+            clinic_id="clinic-1",
+            target_kind="receptionist",
+            target_id="rec-1",
+            pool_id="front-desk",
+            ring_timeout_seconds=6,
+            offered_at=T0,
+            attempt=1,
+        ),
+        CallOverflowed(
+            call_id="call-1",
+            clinic_id="clinic-1",
+            vendor_id="answering-1",
+            reason="after_hours",
+            overflowed_at=T0,
+            answer_by=T0 + timedelta(seconds=18),
+            caller_token="tok_9f8e7d",
+        ),
+        CallAnswered(
+            call_id="call-1",
+            clinic_id="clinic-1",
+            answered_at=T0 + timedelta(seconds=4),
+            answered_by_kind="receptionist",
+            answered_by_id="rec-1",
+        ),
+        CallAbandoned(call_id="call-2", clinic_id="clinic-1", abandoned_at=T0 + timedelta(seconds=9)),
+        CallEnded(call_id="call-1", clinic_id="clinic-1", ended_at=T0 + timedelta(minutes=3)),
+        AgentStatusChanged(clinic_id="clinic-1", receptionist_id="rec-1", status="available", changed_at=T0),
+        AgentAutoPaused(clinic_id="clinic-1", receptionist_id="rec-1", call_id="call-1", paused_at=T0),
+        StaffingForecast(
+            forecast_id="fc-1",
+            clinic_id="clinic-1",
+            generated_at=T0,
+            weeks=4,
+            target_service_level=0.9,
+            target_seconds=18,
+            shrinkage=0.3,
+            hours=[
+                StaffingHour(
+                    weekday=0,
+                    hour=9,
+                    arrivals_per_hour=40,
+                    aht_seconds=240,
+                    agents=6,
+                    scheduled=9,
+                    service_level=0.952,
+                )
+            ],
+        ),
         CallbackRequested(
             callback_id="cb-1",
             clinic_id="clinic-1",
@@ -89,6 +163,17 @@ def _samples() -> dict[str, Event]:
             requested_at=T0,
         ),
         # scheduler samples (new scheduling events go here)
+        WaitlistOffered(
+            offer_id="offer-1",
+            waitlist_id="wl-1",
+            appointment_type="checkup",
+            expires_at=T0 + timedelta(minutes=15),
+            **people,
+            **window,
+        ),
+        WaitlistOfferClosed(
+            offer_id="offer-1", waitlist_id="wl-1", patient_id="patient-7", clinic_id="clinic-1", outcome="taken"
+        ),
         AppointmentCancelled(
             appointment_id="appt-1", starts_at=window["starts_at"], cancelled_at=T0, late=False, **people
         ),
@@ -100,6 +185,35 @@ def _samples() -> dict[str, Event]:
         ),
         AppointmentReplyReceived(appointment_id="appt-1", reply="confirm", received_at=T0, **people),
         # followup samples (new followup and messaging events go here)
+        FollowupSent(
+            followup_id="fu-1",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            kind="check_in",
+            message_request_id="fu-1",
+            channel="sms",
+            sent_at=T0,
+        ),
+        FollowupFailed(
+            followup_id="fu-2",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            kind="recall",
+            message_request_id="fu-2",
+            reason="opted_out",
+            failed_at=T0,
+        ),
+        FollowupCancelled(
+            followup_id="fu-3",
+            patient_id="patient-7",
+            clinic_id="clinic-1",
+            kind="reminder",
+            reason="appointment_rescheduled",
+            cancelled_at=T0,
+        ),
+        FollowupEscalated(
+            task_id="cb-1", clinic_id="clinic-1", reason="callback_overdue", urgency="urgent", escalated_at=T0
+        ),
         MessageRequested(
             message_request_id="msg-1",
             requested_by="reviews",
@@ -126,6 +240,36 @@ def _samples() -> dict[str, Event]:
         ),
         ContactPreferenceChanged(patient_id="patient-7", purpose="feedback", opted_in=False, changed_at=T0),
         # reviews samples (new reviews events go here)
+        ReviewScheduled(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
+        ReviewSkipped(review_request_id="rr-visit-2", visit_id="visit-2", reason="opted_out", skipped_at=T0, **people),
+        ReviewReceived(
+            review_request_id="rr-visit-1", visit_id="visit-1", scale="stars", score=2, received_at=T0, **people
+        ),
+        ReviewEscalated(
+            review_request_id="rr-visit-1",
+            visit_id="visit-1",
+            recovery_task_id="rt-rr-visit-1",
+            level=1,
+            scale="stars",
+            score=2,
+            due_at=T0 + timedelta(hours=24),
+            escalated_at=T0,
+            **people,
+        ),
+        RecoveryClosed(
+            recovery_task_id="rt-rr-visit-1",
+            review_request_id="rr-visit-1",
+            clinic_id="clinic-1",
+            provider_id="dr-lee",
+            closed_at=T0 + timedelta(hours=3),
+            within_deadline=True,
+        ),
+        ReputationSummary(
+            clinic_id="clinic-1",
+            week="2026-W48",
+            clinic=ReputationFigures(requests_sent=2, responses=1, response_rate=0.5, escalations=0),
+            computed_at=T0,
+        ),
     ]
     return {e.event_type: e for e in events}
 

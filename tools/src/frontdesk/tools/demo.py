@@ -27,7 +27,7 @@ from .apply import apply_file, describe, load_clinics
 from .tap import EventTap
 
 SOURCE = "frontdesk/demo"
-OUTPUTS = ["call.routed", "appointment.booked", "appointment.rejected", "followup.scheduled", "review.requested"]
+OUTPUTS = ["call.routed", "appointment.booked", "appointment.rejected", "followup.scheduled", "review.scheduled"]
 
 
 def _wait_for_projection(service_urls: dict[str, str], clinic_ids: set[str], timeout: float = 60) -> None:
@@ -100,8 +100,8 @@ def _line(event: Event) -> str:
         extra = f"{d['starts_at']}" if kind.endswith("booked") else f"{d['reason']}: {d['detail']}"
         return f"{d['request_id']:>22} {kind.split('.')[1]:<8} {d['provider_id']} {extra}"
     if kind == "followup.scheduled":
-        return f"{d['visit_id']:>22} check-in due {d['due_at']}"
-    return f"{d['visit_id']:>22} review request, send at {d['send_at']}"
+        return f"{d['visit_id']:>22} {d['kind'].replace('_', '-')} due {d['due_at']}"
+    return f"{d['visit_id']:>22} review request scheduled, send at {d['send_at']} (quiet hours respected)"
 
 
 async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) -> int:
@@ -112,7 +112,8 @@ async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) 
 
     run = uuid.uuid4().hex[:6]
     traffic = build_traffic(run, clinics, datetime.now(UTC))
-    expected = {"call.routed": len(clinics), "booking": 3, "followup.scheduled": 2, "review.requested": 2}
+    # Each finished visit gets a next-day check-in and a recall from followup, and one review request.
+    expected = {"call.routed": len(clinics), "booking": 3, "followup.scheduled": 4, "review.scheduled": 2}
     async with EventTap(bootstrap, OUTPUTS) as tap:
         producer = make_producer(bootstrap, client_id="frontdesk-demo")
         await producer.start()
@@ -130,13 +131,13 @@ async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) 
         await tap.wait_for(lambda e: ours(e) and e.type == "call.routed", expected["call.routed"])
         await tap.wait_for(lambda e: ours(e) and e.type.startswith("appointment."), expected["booking"])
         await tap.wait_for(lambda e: ours(e) and e.type == "followup.scheduled", expected["followup.scheduled"])
-        await tap.wait_for(lambda e: ours(e) and e.type == "review.requested", expected["review.requested"])
+        await tap.wait_for(lambda e: ours(e) and e.type == "review.scheduled", expected["review.scheduled"])
         await tap.settle(0.5)
         for title, types in (
             ("Calls (call-router)", ("call.routed",)),
             ("Bookings (scheduler)", ("appointment.booked", "appointment.rejected")),
-            ("Check-ins (followup)", ("followup.scheduled",)),
-            ("Review requests (reviews)", ("review.requested",)),
+            ("Follow-up plans (followup)", ("followup.scheduled",)),
+            ("Review requests (reviews)", ("review.scheduled",)),
         ):
             print(f"\n{title}:")
             found = [e for e in tap.events if ours(e) and e.type in types]
