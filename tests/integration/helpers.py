@@ -10,16 +10,18 @@ from aiokafka import AIOKafkaProducer
 
 from frontdesk.common.cloudevents import encode
 from frontdesk.common.contracts import Event
-from frontdesk.common.kafka import make_producer
+from frontdesk.common.kafka import KafkaSecurity, make_producer
 
 
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def send_events(bootstrap: str, events: list[Event], source: str = "tests/integration") -> list[str]:
+async def send_events(
+    bootstrap: str, events: list[Event], source: str = "tests/integration", security: KafkaSecurity | None = None
+) -> list[str]:
     """Publish events with our own encoder; return their event ids."""
-    producer = make_producer(bootstrap, client_id="tests")
+    producer = make_producer(bootstrap, client_id="tests", security=security)
     await producer.start()
     ids = []
     try:

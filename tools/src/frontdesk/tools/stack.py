@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from frontdesk.common.kafka import KafkaSecurity
 from frontdesk.common.settings import DEFAULT_HTTP_PORTS, LOCAL_POSTGRES_PORT, database_name, env_prefix
+
+from .access import ADMIN, Credentials, acl_bindings, create_acls, secure_broker_properties, service_principal
 
 T = TypeVar("T")
 SERVICES = ("call-router", "scheduler", "followup", "reviews")
@@ -204,6 +207,7 @@ class Kafka:
     state_dir: Path
     port: int = 9092
     controller_port: int = 9093
+    secure: bool = False  # SASL/SCRAM + ACLs from deploy/access.yaml, deny by default
     process: Process = field(init=False)
 
     def __post_init__(self) -> None:
@@ -229,16 +233,38 @@ class Kafka:
             *args,
         ]
 
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.state_dir / "kafka-credentials.json")
+
+    @property
+    def admin_security(self) -> KafkaSecurity | None:
+        """How the stack tool itself talks to this broker (None: the process's own settings)."""
+        if not self.secure:
+            return None
+        return KafkaSecurity.model_validate(
+            {k.removeprefix("KAFKA_").lower(): v for k, v in self.credentials.env(ADMIN).items()}
+        )
+
     def write_config(self) -> Path:
         template = (KAFKA_DIR / "server.properties").read_text()
+        text = template.format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir)
+        if self.secure:
+            # Same broker, every client listener authenticated and every operation authorised by ACL.
+            text = text.replace("PLAINTEXT://", "SASL_PLAINTEXT://")
+            overrides = secure_broker_properties(self.credentials.load()[ADMIN])
+            lines = [line for line in text.splitlines() if line.split("=", 1)[0].strip() not in overrides]
+            text = "\n".join([*lines, *(f"{k}={v}" for k, v in overrides.items())]) + "\n"
         config = self.state_dir / "kafka-server.properties"
-        config.write_text(template.format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir))
+        config.write_text(text)
+        config.chmod(0o600)
         return config
 
     def start(self) -> None:
         if self.process.running():
             return
         ensure_kafka_jars()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         config = self.write_config()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = (
@@ -248,8 +274,12 @@ class Kafka:
                 .stdout.strip()
                 .splitlines()[-1]
             )
+            scram: list[str] = []
+            if self.secure:  # SCRAM credentials are part of the initial metadata in KRaft
+                for name, password in self.credentials.load().items():
+                    scram += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
             subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *scram),
                 capture_output=True,
                 check=True,
             )
@@ -260,15 +290,15 @@ class Kafka:
         wait_until(lambda: port_open(self.port) or not self.process.running(), timeout, "Kafka port")
         if not self.process.running():
             raise RuntimeError(f"Kafka exited; see {self.process.log_file}")
-        run_sync(_wait_kafka_metadata(self.bootstrap, timeout))
+        run_sync(_wait_kafka_metadata(self.bootstrap, timeout, self.admin_security))
 
 
-async def _wait_kafka_metadata(bootstrap: str, timeout: float) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
+async def _wait_kafka_metadata(bootstrap: str, timeout: float, security: KafkaSecurity | None = None) -> None:
+    from frontdesk.common.kafka import make_admin
 
     deadline = time.monotonic() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = make_admin(bootstrap, "frontdesk-stack", security)
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -442,14 +472,17 @@ class LocalStack:
     external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     external_database: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # FRONTDESK_KAFKA_SECURE=1: the local broker authenticates every client (SCRAM-SHA-512) and
+    # authorises every operation by the ACLs of deploy/access.yaml; each service runs as its own principal.
+    secure: bool = field(default_factory=lambda: os.environ.get("FRONTDESK_KAFKA_SECURE") == "1")
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
-        self.kafka = Kafka(self.state_dir, self.kafka_port, self.kafka_controller_port)
+        self.kafka = Kafka(self.state_dir, self.kafka_port, self.kafka_controller_port, secure=self.secure)
         self.postgres = Postgres(self.state_dir, self.postgres_port)
 
     @classmethod
-    def ephemeral(cls, state_dir: Path) -> LocalStack:
+    def ephemeral(cls, state_dir: Path, secure: bool = False) -> LocalStack:
         """A stack on free ports, for tests: it never collides with `make up`."""
         return cls(
             state_dir,
@@ -457,6 +490,17 @@ class LocalStack:
             kafka_controller_port=free_port(),
             postgres_port=free_port(),
             http_ports={name: free_port() for name in SERVICES},
+            secure=secure,
+        )
+
+    def client_env(self, principal: str) -> dict[str, str]:
+        """KAFKA_* variables that make a process `principal` on this stack's broker (none if open)."""
+        return self.kafka.credentials.env(principal) if self.secure and not self.external_kafka else {}
+
+    def security(self, principal: str = ADMIN) -> KafkaSecurity | None:
+        env = self.client_env(principal)
+        return (
+            KafkaSecurity.model_validate({k.removeprefix("KAFKA_").lower(): v for k, v in env.items()}) if env else None
         )
 
     @property
@@ -489,7 +533,9 @@ class LocalStack:
         for name in SERVICES:
             if not os.environ.get(env_prefix(name) + "DATABASE_URL"):
                 run_sync(ensure_database(self.server_database_url, database_name(name)))
-        run_sync(ensure_topics(self.bootstrap))
+        run_sync(ensure_topics(self.bootstrap, security=self.security()))
+        if self.secure and not self.external_kafka:
+            create_acls(self.bootstrap, self.kafka.credentials.load()[ADMIN], acl_bindings())
 
     def service(self, name: str) -> ServiceProcess:
         env = {
@@ -498,6 +544,7 @@ class LocalStack:
             env_prefix(name) + "DATABASE_URL": self.database_url(name),
             "FRONTDESK_HTTP_PORT": str(self.http_ports[name]),
             "PYTHONUNBUFFERED": "1",
+            **self.client_env(service_principal(name)),
             **self.extra_env,
         }
         env.pop("DATABASE_URL", None)

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from frontdesk.common.cloudevents import Envelope, MalformedEvent, decode
 from frontdesk.common.contracts import Event
-from frontdesk.common.kafka import topic_partitions
+from frontdesk.common.kafka import KafkaSecurity, make_reader, topic_partitions
 
 
 @dataclass
@@ -24,14 +24,15 @@ class EventTap:
     bootstrap: str
     topics: Iterable[str]
     from_beginning: bool = False
+    security: KafkaSecurity | None = None  # default: the process's KAFKA_* identity
     events: list[Envelope[Event]] = field(default_factory=list)
     raw: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
     _consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> EventTap:
         self.topics = list(self.topics)
-        partitions = await topic_partitions(self.bootstrap, list(self.topics))
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        partitions = await topic_partitions(self.bootstrap, list(self.topics), self.security)
+        consumer = make_reader(self.bootstrap, "frontdesk-tap", self.security)
         await consumer.start()
         consumer.assign(partitions)
         if self.from_beginning:

@@ -1,16 +1,26 @@
-"""Kafka clients with safe settings, and topic creation from the registry.
+"""Kafka clients with safe settings and the process's identity, and topic creation from the registry.
 
 aiokafka's own defaults are unsafe for us (acks=1, no idempotence): every producer here waits for
 all in-sync replicas and is idempotent, so a retried send never writes a record twice.
+
+Identity: every client authenticates as the principal named by KAFKA_SASL_USERNAME /
+KAFKA_SASL_PASSWORD over KAFKA_SECURITY_PROTOCOL (SASL_PLAINTEXT or SASL_SSL, SCRAM-SHA-512 by
+default); one principal per service and per vendor, whose ACLs come from deploy/access.yaml.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
+from typing import Any, Literal
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .contracts import TopicSpec, all_topics
 from .logging import get_logger
@@ -29,18 +39,85 @@ SAFE_PRODUCER_SETTINGS: dict[str, object] = {
 }
 
 
-def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+class KafkaSecurity(BaseSettings):
+    """Who this process is on the bus, from KAFKA_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: str | None = None
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context: ssl.SSLContext = create_ssl_context(cafile=self.ssl_cafile)
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka producers, consumers and admin clients."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if context := self._ssl_context():
+            options["ssl_context"] = context
+        if self.uses_sasl:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
+        return options
+
+    def faststream(self) -> BaseSecurity | None:
+        """The same identity in faststream's terms, for its KafkaBroker."""
+        context = self._ssl_context()
+        if not self.uses_sasl:
+            return BaseSecurity(ssl_context=context) if context else None
+        kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+        return kinds[self.sasl_mechanism](
+            self.sasl_username, self.sasl_password.get_secret_value(), ssl_context=context
+        )
+
+
+def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    return (security or KafkaSecurity()).client_options()
+
+
+def make_producer(bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         **SAFE_PRODUCER_SETTINGS,
+        **client_options(security),
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec] | None = None) -> list[str]:
+def make_reader(bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaConsumer:
+    """A consumer outside any group (tools, taps): it reads assigned partitions and commits nothing."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        **client_options(security),
+    )
+
+
+def make_admin(bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id, **client_options(security))
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: list[TopicSpec] | None = None, security: KafkaSecurity | None = None
+) -> list[str]:
     """Create every registry topic that is missing; return the names created."""
     wanted = topics if topics is not None else all_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="frontdesk-topics")
+    admin = make_admin(bootstrap_servers, "frontdesk-topics", security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -56,9 +133,11 @@ async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec] | None =
         await admin.close()
 
 
-async def topic_partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+async def topic_partitions(
+    bootstrap_servers: str, topics: list[str], security: KafkaSecurity | None = None
+) -> list[TopicPartition]:
     """Every partition of `topics`; raise LookupError naming any topic that does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="frontdesk-describe")
+    admin = make_admin(bootstrap_servers, "frontdesk-describe", security)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

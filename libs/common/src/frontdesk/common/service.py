@@ -32,7 +32,7 @@ from .cloudevents import TraceContext
 from .consumer import EventConsumer, Handler
 from .contracts import ClinicConfigured, Event
 from .db import TRANSIENT_DB_ERRORS, create_pool, migrate
-from .kafka import make_producer
+from .kafka import KafkaSecurity, make_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
@@ -97,6 +97,7 @@ class ServiceRuntime:
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
             graceful_timeout=s.shutdown_timeout_seconds,
+            security=KafkaSecurity().faststream(),
         )
         handlers: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
         self.consumer = EventConsumer(s, self.pool, self.producer, handlers)

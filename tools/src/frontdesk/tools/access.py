@@ -1,0 +1,162 @@
+"""Kafka identities and ACLs for the local broker, from the one declarative source deploy/access.yaml.
+
+The same file feeds the Strimzi KafkaUser resources (deploy/k8s/generate.py); here it gives the local
+broker one SCRAM-SHA-512 principal per service, vendor and client, and exactly the ACL bindings that
+`generate.py --acl-bindings` prints, so the local stack and Kubernetes enforce the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ADMIN = "admin"  # the broker's super user: inter-broker traffic, topic and ACL set-up only
+
+
+def _repo() -> Path:
+    from .stack import repo_root
+
+    return repo_root()
+
+
+def access_file() -> Path:
+    return _repo() / "deploy" / "access.yaml"
+
+
+def service_principal(service: str) -> str:
+    return f"frontdesk-{service}"
+
+
+def vendor_principal(vendor_id: str) -> str:
+    return f"vendor-{vendor_id}"
+
+
+def principals() -> list[str]:
+    """Every principal deploy/access.yaml declares (services, vendors, clients)."""
+    access = yaml.safe_load(access_file().read_text())
+    names = [service_principal(s) for s in access.get("services", {})]
+    names += [vendor_principal(v["id"]) for v in access.get("vendors", [])]
+    names += list(access.get("clients", {}))
+    return names
+
+
+def acl_bindings() -> list[dict[str, str]]:
+    """The ACL bindings, computed by the same code that writes the KafkaUser resources."""
+    out = subprocess.run(
+        [sys.executable, str(_repo() / "deploy" / "k8s" / "generate.py"), "--acl-bindings"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bindings: list[dict[str, str]] = json.loads(out.stdout)
+    return bindings
+
+
+@dataclass
+class Credentials:
+    """SCRAM passwords of the local broker's principals, kept in the stack's state folder (0600)."""
+
+    path: Path
+
+    def load(self) -> dict[str, str]:
+        if self.path.exists():
+            data: dict[str, str] = json.loads(self.path.read_text())
+            return data
+        passwords = {name: secrets.token_urlsafe(18) for name in [ADMIN, *principals()]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(passwords, f)
+        return passwords
+
+    def env(self, principal: str) -> dict[str, str]:
+        """The environment a process needs to be `principal` on the local broker."""
+        return {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": principal,
+            "KAFKA_SASL_PASSWORD": self.load()[principal],
+        }
+
+
+def secure_broker_properties(admin_password: str) -> dict[str, str]:
+    """SASL/SCRAM-SHA-512 for clients, SASL/PLAIN for the controller, StandardAuthorizer, deny by default."""
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN}" password="{admin_password}" user_{ADMIN}="{admin_password}";'
+    )
+    scram = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{admin_password}";'
+    )
+    return {
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": f"User:{ADMIN}",
+    }
+
+
+def create_acls(bootstrap: str, admin_password: str, bindings: list[dict[str, str]]) -> int:
+    """Create the ACL bindings with Kafka's admin API (librdkafka; aiokafka has no ACL API)."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    admin = AdminClient(
+        {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": ADMIN,
+            "sasl.password": admin_password,
+        }
+    )
+    acls = [
+        AclBinding(
+            ResourceType[b["resource_type"]],
+            b["resource_name"],
+            ResourcePatternType[b["pattern_type"]],
+            b["principal"],
+            b.get("host", "*"),
+            AclOperation[b["operation"]],
+            AclPermissionType.ALLOW,
+        )
+        for b in bindings
+    ]
+    futures: dict[Any, Any] = admin.create_acls(acls, request_timeout=30)
+    for future in futures.values():
+        future.result()
+    # The controller commits ACLs to the metadata log; the broker applies them a moment later. Wait
+    # for them to be in force, so that nobody starts against a broker that still denies everything.
+    everything = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+    deadline = time.monotonic() + 30
+    while len(admin.describe_acls(everything, request_timeout=10).result()) < len(set(map(str, acls))):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the broker did not apply the ACLs within 30 s")
+        time.sleep(0.2)
+    return len(acls)
