@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -47,16 +49,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path) or "tests/system" in str(item.path):
             item.add_marker(pytest.mark.integration)
+    # The personal-data scan reads everything the session produced, so it runs after the other tests;
+    # the API fuzzer's random input is not part of what it scans, so that runs last.
+    items.sort(key=lambda item: {"test_pii_scan.py": 1, "test_api_fuzz.py": 2}.get(item.path.name, 0))
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack.ephemeral(Path(tmp_path_factory.mktemp("stack")))
+def stack() -> Iterator[LocalStack]:
+    # Not under pytest's basetemp: pytest prunes old basetemp folders when another session starts,
+    # which would pull the data folders from under a broker and database still in use.
+    state_dir = Path(tempfile.mkdtemp(prefix="frontdesk-test-stack-"))
+    local = LocalStack.ephemeral(state_dir)
     try:
         local.start_infrastructure()
         yield local
     finally:
         local.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def clinics_known(service: ServiceProcess) -> set[str]:

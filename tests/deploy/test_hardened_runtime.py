@@ -1,5 +1,5 @@
 """The runtime the images run, under the restrictions the pods get: a read-only root filesystem with
-only /tmp writable, a non-root uid (10001), no capabilities. Without a container engine, a private
+only a scratch tmpfs (TMPDIR) writable, a non-root uid (10001), no capabilities. Without a container engine, a private
 mount namespace gives the same restrictions (`unshare` + a read-only remount + `setpriv`).
 
 The process serves the shared runtime (HTTP, readiness, the consumer of clinic.configured, the outbox
@@ -35,8 +35,10 @@ from frontdesk.common.service import ServiceDefinition, run_service
 from frontdesk.scheduler.entrypoints.main import DEFINITION
 run_service(ServiceDefinition(name="rofs-check", handlers={}, migrations=DEFINITION.migrations))
 """
+# The writable scratch space is a fresh tmpfs at /dev/shm (TMPDIR), not over /tmp: a checkout that
+# lives under /tmp (as CI's may) must stay visible inside the sandbox.
 SANDBOX = (
-    "mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /tmp && "
+    "mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /dev/shm && "
     f'exec setpriv --reuid {UID} --regid {UID} --clear-groups --inh-caps=-all --bounding-set=-all "$@"'
 )
 
@@ -79,7 +81,8 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
         "ROFS_CHECK_HTTP_PORT": str(port),
         "FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS": "10",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "HOME": "/tmp",
+        "HOME": "/dev/shm",
+        "TMPDIR": "/dev/shm",
     }
     log = (tmp_path / "service.log").open("w")
     command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", SANDBOX, "sandbox"]
@@ -109,7 +112,7 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
         wait_for(knows_clinic, "the clinic to reach the service's directory")
         status, metrics = get(base + "/metrics")
         assert status == 200 and "frontdesk_consumer_lag" in metrics
-        # it really is confined: the same sandbox refuses a write outside /tmp
+        # it really is confined: the same sandbox refuses a write outside its scratch space
         probe = subprocess.run(
             [*command, "sh", "-c", f"touch {REPO}/.rofs-probe"], capture_output=True, text=True, check=False
         )

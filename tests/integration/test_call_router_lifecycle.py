@@ -41,7 +41,7 @@ async def _clinic(stack: LocalStack, router: ServiceProcess, *, open_: bool = Tr
     clinic_id = uid("cr")
     doc: dict[str, Any] = {
         "ring_seconds": 6,
-        "rings": 5,  # a 30 s budget: roomy on a busy 2-core machine
+        "rings": 8,  # a 48 s budget: roomy even when a loaded 2-core machine delays the router by many seconds
         "vendor_handoff_seconds": 6,
         "receptionists": [{"receptionist_id": "r1"}, {"receptionist_id": "r2"}],
         "pools": [{"pool_id": "desk", "members": ["r1", "r2"], "offer_timeout_seconds": 4}],
@@ -186,8 +186,8 @@ async def test_missed_offers_move_on_auto_pause_and_overflow_to_the_vendor_in_bu
         ("answering_service", f"{clinic_id}-va", 3),
     ]
     assert overflowed.data.vendor_id == f"{clinic_id}-va"  # type: ignore[attr-defined]
-    # handed over before the budget ran out (30 s budget, 6 s reserved for the vendor to answer)
-    assert overflowed.data.overflowed_at <= call.received_at + timedelta(seconds=30)  # type: ignore[attr-defined]
+    # handed over before the budget ran out (48 s budget, 6 s reserved for the vendor to answer)
+    assert overflowed.data.overflowed_at <= call.received_at + timedelta(seconds=48)  # type: ignore[attr-defined]
     paused = tap.matching(lambda e: e.type == "agent.auto_paused" and getattr(e.data, "call_id", None) == call.call_id)
     assert sorted(p.receptionist_id for p in _once(paused)) == ["r1", "r2"]
     agents = await query(

@@ -9,6 +9,8 @@ with only its own ACLs and still does its whole job.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -70,8 +72,9 @@ def _expected_rights() -> dict[str, dict[str, set[str]]]:
 
 
 @pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = LocalStack.ephemeral(Path(tmp_path_factory.mktemp("secure")), secure=True)
+def secure() -> Iterator[LocalStack]:
+    state_dir = Path(tempfile.mkdtemp(prefix="frontdesk-test-secure-"))  # not under pytest's pruned basetemp
+    stack = LocalStack.ephemeral(state_dir, secure=True)
     try:
         stack.start_infrastructure()
         asyncio.run(
@@ -83,6 +86,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 async def _seed_every_topic(stack: LocalStack) -> None:
