@@ -69,17 +69,22 @@ async def test_200_clients_10000_overlapping_attempts_never_double_book(
         async def worker() -> None:
             while not queue.empty():
                 provider, start, key = queue.get_nowait()
-                response = await client.post(
-                    "/v1/appointments",
-                    json={
-                        "patient_id": "pat-" + key[:12],
-                        "clinic_id": clinic_id,
-                        "provider_id": provider,
-                        "appointment_type": "checkup",
-                        "starts_at": start.isoformat(),
-                    },
-                    headers={"Idempotency-Key": key},
-                )
+                body = {
+                    "patient_id": "pat-" + key[:12],
+                    "clinic_id": clinic_id,
+                    "provider_id": provider,
+                    "appointment_type": "checkup",
+                    "starts_at": start.isoformat(),
+                }
+                # A dropped connection is retried with the same idempotency key, as a real client
+                # would: the key makes the retry safe (it books at most once).
+                for attempt in range(3):
+                    try:
+                        response = await client.post("/v1/appointments", json=body, headers={"Idempotency-Key": key})
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 results.append((provider, start, response.status_code, response.json()))
 
         await asyncio.gather(*(worker() for _ in range(CLIENTS)))
