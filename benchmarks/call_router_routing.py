@@ -14,6 +14,8 @@ pools, so receptionists keep getting offers instead of all ending up paused afte
 Target (issue 3): p99 under 25 ms at 200 calls/s on the 2-core machine, and throughput within 2x
 of the bare passthrough.
 
+Results and what was changed to get them: services/call-router/README.md ("Benchmark").
+
 Run: `.venv/bin/python benchmarks/call_router_routing.py [--rate 200] [--count 2000] [--json]`.
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, when set, are used instead of an ephemeral local stack.
 """

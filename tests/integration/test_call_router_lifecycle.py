@@ -178,6 +178,12 @@ async def test_missed_offers_move_on_auto_pause_and_overflow_to_the_vendor_in_bu
         await _present(stack, router, clinic_id, "r1", "r2")
         await send_events(stack.bootstrap, [call])
         overflowed = (await tap.wait_for(_of(call.call_id, "call.overflowed"), timeout=90))[0]
+        # Each missed offer pauses its receptionist; the events travel on their own topic.
+        await tap.wait_for(
+            lambda e: e.type == "agent.auto_paused" and getattr(e.data, "call_id", None) == call.call_id,
+            count=2,
+            timeout=60,
+        )
         await tap.settle(1.0)
     routed = _once(tap.matching(_of(call.call_id, "call.routed")))
     assert [(r.target_kind, r.target_id, r.attempt) for r in routed] == [  # type: ignore[attr-defined]

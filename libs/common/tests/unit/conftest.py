@@ -45,6 +45,15 @@ from frontdesk.common.contracts import (
     WaitlistOfferClosed,
     WaitlistOffered,
 )
+from frontdesk.common.contracts.calls import (
+    MessageAcknowledged,
+    MessageDigestReleased,
+    OnCallPageRequested,
+    VendorHeartbeat,
+    VendorMessageTaken,
+    VendorPageAcknowledged,
+    VendorPageSent,
+)
 from frontdesk.common.contracts.reviews import (
     RecoveryClosed,
     ReputationFigures,
@@ -105,6 +114,48 @@ def _samples() -> dict[str, Event]:
         ),
         ReviewRequested(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
         # call-router samples (new call-router events go here)
+        VendorMessageTaken(
+            message_id="msg-1",
+            vendor_id="answering-1",
+            clinic_id="clinic-1",
+            call_id="call-1",
+            caller_token="tok_9f8e7d",
+            urgency="urgent",
+            category="clinical_question",
+            callback_needed=True,
+            taken_at=T0,
+        ),
+        VendorPageSent(
+            page_id="msg-1:0:0",
+            message_id="msg-1",
+            vendor_id="answering-1",
+            clinic_id="clinic-1",
+            provider_id="dr-1",
+            sent_at=T0,
+        ),
+        VendorPageAcknowledged(
+            message_id="msg-1",
+            vendor_id="answering-1",
+            clinic_id="clinic-1",
+            provider_id="dr-1",
+            acknowledged_at=T0 + timedelta(minutes=3),
+        ),
+        VendorHeartbeat(vendor_id="answering-1", sent_at=T0),
+        OnCallPageRequested(
+            page_id="msg-1:1:0",
+            message_id="msg-1",
+            clinic_id="clinic-1",
+            vendor_id="answering-1",
+            provider_id="dr-2",
+            step=1,
+            resend=0,
+            escalated=True,
+            requested_at=T0 + timedelta(minutes=15),
+        ),
+        MessageDigestReleased(digest_id="dg-1", clinic_id="clinic-1", message_ids=["msg-2"], released_at=T0),
+        MessageAcknowledged(
+            message_id="msg-2", digest_id="dg-1", clinic_id="clinic-1", staff_id="staff-1", acknowledged_at=T0
+        ),
         CallOffered(
             call_id="call-1",
             clinic_id="clinic-1",

@@ -6,6 +6,7 @@ the events it emits (outbox) and the timers it sets or cancels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,17 @@ class UnitOfWork:
         record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
         await outbox.add(self.conn, record, event_id)
         return event_id
+
+    async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
+        """`emit` for several (event, topic override) pairs, in order, in one round trip."""
+        records = []
+        for event, topic in events:
+            event_id = new_event_id()
+            record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
+            records.append((record, event_id))
+        if records:
+            await outbox.add_many(self.conn, records)
+        return [event_id for _, event_id in records]
 
     async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
         """Create or move the timer `key` (unique per service). Setting it again replaces it."""

@@ -65,6 +65,18 @@ async def _clinic(uow: UnitOfWork, clinic_id: str) -> ClinicConfig:
     return clinic
 
 
+async def _clinic_at(uow: UnitOfWork, clinic_id: str, version: str) -> ClinicConfig:
+    """The clinic's configuration when its projection's event_id is already known."""
+    cached = _CONFIGS.get(clinic_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    clinic = await get_clinic(uow.conn, clinic_id)
+    if clinic is None:
+        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+    _CONFIGS[clinic_id] = (version, clinic)
+    return clinic
+
+
 async def _decide_and_apply(
     uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, missed: bool
 ) -> Decision:
@@ -84,7 +96,9 @@ async def _decide_and_apply(
 
 async def _apply(
     uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], tried: list[str], d: Decision, now: datetime
-) -> None:
+) -> datetime | None:
+    """Record and publish a decision. For an offer, returns the clinic's oldest waiting call (read in
+    the same round trip); for a hand-over to a vendor, None (not read)."""
     call_id, clinic_id = row["call_id"], row["clinic_id"]
     routed = CallRouted(
         call_id=call_id,
@@ -98,9 +112,14 @@ async def _apply(
     telemetry.ROUTED.labels(clinic_id, d.target_kind, d.reason).inc()
     if isinstance(d.route, Offer):
         offer = d.route
-        await repository.record_offer(
+        cursor = None
+        if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
+            cursor = (offer.pool_id, offer.receptionists[0])
+        # One round trip for the call row, who rings, the pool's cursor and the oldest waiting call.
+        oldest = await repository.record_offer(
             uow.conn,
             call_id,
+            clinic_id,
             target_kind=offer.target_kind,
             target_id=offer.target_id,
             reason=offer.reason,
@@ -110,31 +129,31 @@ async def _apply(
             offer_keys=list(offer.tried_keys),
             ringing=list(offer.receptionists),
             offer_pool=offer.pool_id,
+            cursor=cursor,
         )
-        if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
-            await repository.set_cursor(uow.conn, clinic_id, offer.pool_id, offer.receptionists[0])
-        await uow.emit(routed)
         targets = [("receptionist", r) for r in offer.receptionists] or [(offer.target_kind, offer.target_id)]
-        for kind, target in targets:
-            await uow.emit(
-                CallOffered(
-                    call_id=call_id,
-                    clinic_id=clinic_id,
-                    target_kind=kind,
-                    target_id=target,
-                    pool_id=offer.pool_id,
-                    ring_timeout_seconds=offer.ring_timeout_seconds,
-                    offered_at=now,
-                    attempt=d.attempt,
-                )
+        offers = [
+            CallOffered(
+                call_id=call_id,
+                clinic_id=clinic_id,
+                target_kind=kind,
+                target_id=target,
+                pool_id=offer.pool_id,
+                ring_timeout_seconds=offer.ring_timeout_seconds,
+                offered_at=now,
+                attempt=d.attempt,
             )
+            for kind, target in targets
+        ]
+        # call.routed, then each call.offered, in that order, in one round trip
+        await uow.emit_many([(routed, None), *((o, None) for o in offers)])
         await uow.set_timer(
             f"ring:{call_id}:{d.attempt}",
             RING_TIMEOUT,
             now + timedelta(seconds=offer.ring_timeout_seconds),
             {"call_id": call_id, "clinic_id": clinic_id, "attempt": d.attempt},
         )
-        return
+        return oldest
     assert isinstance(d.route, ToVendor)
     await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now)
     await uow.emit(routed)
@@ -150,6 +169,7 @@ async def _apply(
                 attempt=d.attempt,
             )
         )
+    return None
 
 
 async def _to_vendor(
@@ -216,21 +236,34 @@ async def _cancel_timers(uow: UnitOfWork, row: dict[str, Any]) -> None:
 
 
 async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
-    await repository.lock_clinic(uow.conn, event.clinic_id)
-    clinic = await _clinic(uow, event.clinic_id)
-    row = await repository.insert_call(uow.conn, event)
+    # The hot path: lock, store the call and load presence, vendor health and cursors in one round
+    # trip (migrations/007), decide, then record an offer in one more.
+    cached = _CONFIGS.get(event.clinic_id)
+    guessed = [v.vendor_id for v in cached[1].phone.effective_vendors()] if cached else []
+    got = await repository.receive_call(uow.conn, event, guessed)
+    if got.version is None:
+        raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
+    clinic = await _clinic_at(uow, event.clinic_id, got.version)
+    row = got.row
     if row is None:
         return  # this call was already routed (same call_id under another event id)
     telemetry.CALLS_RECEIVED.labels(event.clinic_id).inc()
-    early = await repository.take_early(uow.conn, event.call_id, ["call.answered", "call.abandoned"])
-    if early:  # the outcome overtook the call (another topic): record it, ring nobody
-        if "call.answered" in early:
-            await handle_call_answered(CallAnswered.model_validate(early["call.answered"]), uow)
+    if got.early:  # the outcome overtook the call (another topic): record it, ring nobody
+        if "call.answered" in got.early:
+            await handle_call_answered(CallAnswered.model_validate(got.early["call.answered"]), uow)
         else:
-            await handle_call_abandoned(CallAbandoned.model_validate(early["call.abandoned"]), uow)
+            await handle_call_abandoned(CallAbandoned.model_validate(got.early["call.abandoned"]), uow)
         return
-    decision = await _decide_and_apply(uow, clinic, row, _now(), missed=False)
-    await _oldest_waiting(uow, event.clinic_id)
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    vendors = got.vendors if vendor_ids == guessed else await repository.vendors(uow.conn, vendor_ids)
+    now = _now()
+    state = repository.call_state(row, missed=False)
+    decision = domain.decide(clinic, state, got.agents, vendors, now, got.cursors)
+    oldest = await _apply(uow, clinic, row, sorted(state.tried), decision, now)
+    if isinstance(decision.route, Offer):
+        telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
+    else:
+        await _oldest_waiting(uow, event.clinic_id)
     telemetry.DECISION_LAG.observe(max((_now() - event.received_at).total_seconds(), 0.0))
     log.info("call routed", call_id=event.call_id, target_kind=decision.target_kind, reason=decision.reason)
 
@@ -316,6 +349,39 @@ async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork
 
 async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
     """An offer rang out: count it missed, auto-pause who missed it, and route to the next step."""
+    clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
+    cached = _CONFIGS.get(clinic_id)
+    if cached is None:
+        await _ring_timeout_slow(timer, uow)
+        return
+    version, clinic = cached
+    now = _now()
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    no_autopause = [p.pool_id for p in clinic.phone.effective_pools() if not p.autopause]
+    got = await repository.ring_timed_out(
+        uow.conn, call_id, clinic_id, timer.payload["attempt"], version, no_autopause, now, vendor_ids
+    )
+    if got.stale:  # the configuration changed since it was cached: nothing was written
+        await _ring_timeout_slow(timer, uow)
+        return
+    row = got.row
+    if row is None:
+        return  # answered, abandoned or moved on meanwhile
+    telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(row["ringing"]) or 1)
+    await uow.emit_many(
+        [
+            (AgentAutoPaused(clinic_id=clinic_id, receptionist_id=r, call_id=call_id, paused_at=now), None)
+            for r in got.paused
+        ]
+    )
+    state = repository.call_state(row, missed=True)
+    now = _now()  # after the lock: the decision must see the real time left in the budget
+    decision = domain.decide(clinic, state, got.agents, got.vendors, now, got.cursors)
+    await _apply(uow, clinic, row, sorted(state.tried), decision, now)
+
+
+async def _ring_timeout_slow(timer: Timer, uow: UnitOfWork) -> None:
+    """on_ring_timeout one statement at a time (no cached configuration, or a stale one)."""
     clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)

@@ -44,3 +44,17 @@ OLDEST_WAITING = Gauge(
     "received_at of the oldest unanswered call (0 = none): longest current wait = time() - this.",
     ["clinic_id"],
 )
+VENDOR_MESSAGES = Counter(
+    "frontdesk_vendor_messages_total", "Messages vendors took, by urgency.", ["clinic_id", "vendor_id", "urgency"]
+)
+VENDOR_EVENTS_REFUSED = Counter(
+    "frontdesk_vendor_events_refused_total",
+    "Vendor events refused by the isolation rule (a clinic or call the vendor does not serve).",
+    ["vendor_id", "event_type"],
+)
+PAGES = Counter(
+    "frontdesk_oncall_pages_requested_total", "On-call pages requested, first or escalated.", ["clinic_id", "escalated"]
+)
+DIGEST_MESSAGES = Counter(
+    "frontdesk_digest_messages_released_total", "Routine messages released in a clinic's digest.", ["clinic_id"]
+)

@@ -24,7 +24,11 @@ _LANGUAGE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 VENDOR_TOPIC_PREFIX = "vendor."
 VENDOR_CALLS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.calls$"
 # Event types that may also travel on a topic other than their registry topic (pattern -> allowed).
-TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {"call.overflowed": (VENDOR_CALLS_TOPIC,)}
+# A vendor reads only its own topic, so the pages it must deliver travel there too.
+TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
+    "call.overflowed": (VENDOR_CALLS_TOPIC,),
+    "oncall.page_requested": (VENDOR_CALLS_TOPIC,),
+}
 
 
 def vendor_calls_topic(vendor_id: str) -> str:
@@ -83,10 +87,18 @@ class Vendor(Section):
     )
 
 
+PageChannel = Literal["pager", "mobile", "phone"]
+
+
 class OnCallStep(Section):
-    """One step of the on-call escalation: page this provider, resend, then escalate."""
+    """One step of the on-call escalation: page this provider, resend, then escalate.
+
+    domain.md's "resend every 2 min, mobile at 10 min, backup provider at 15 min" is three steps:
+    the provider's pager (escalate after 600 s), the same provider's mobile (after 300 s), the backup.
+    """
 
     provider_id: Id
+    channel: PageChannel = "pager"
     resend_every_seconds: float = Field(120.0, gt=0)
     escalate_after_seconds: float = Field(600.0, gt=0)
 
@@ -366,6 +378,118 @@ class StaffingForecast(Event):
     hours: list[StaffingHour] = Field(max_length=168)
 
 
+# --- answering-service vendor messages ------------------------------------------------------------
+# Vendors publish these on shared topics that deploy/access.yaml lets them write; the router checks
+# that the vendor serves the clinic (and took the call) before acting. Codes and ids only: the
+# message's words stay with the vendor and the clinic's systems, never on a topic.
+
+MessageUrgency = Literal["routine", "urgent"]
+MessageCategory = Literal[
+    "refill", "appointment", "results", "billing", "clinical_question", "referral", "records", "other"
+]
+
+
+class VendorMessageTaken(Event):
+    """A vendor's operator took a message (protocol triage: urgent vs routine)."""
+
+    event_type: ClassVar[str] = "answering.message_taken"
+    key_field: ClassVar[str] = "clinic_id"
+
+    message_id: Id = Field(description="The vendor's id for the message; the router acts on it once.")
+    vendor_id: Id
+    clinic_id: Id
+    call_id: Id | None = Field(None, description="The call it was taken on, if the router handed it over.")
+    caller_token: Id = Field(description="An opaque token for the caller, never a phone number.")
+    patient_id: Id | None = None
+    urgency: MessageUrgency
+    category: MessageCategory
+    callback_needed: bool = False
+    taken_at: Timestamp
+
+
+class VendorPageSent(Event):
+    """The vendor paged a provider for an urgent message (after an oncall.page_requested)."""
+
+    event_type: ClassVar[str] = "answering.page_sent"
+    key_field: ClassVar[str] = "clinic_id"
+
+    page_id: Id
+    message_id: Id
+    vendor_id: Id
+    clinic_id: Id
+    provider_id: Id
+    sent_at: Timestamp
+
+
+class VendorPageAcknowledged(Event):
+    """The paged provider acknowledged: escalation stops."""
+
+    event_type: ClassVar[str] = "answering.page_acknowledged"
+    key_field: ClassVar[str] = "clinic_id"
+
+    message_id: Id
+    vendor_id: Id
+    clinic_id: Id
+    provider_id: Id
+    acknowledged_at: Timestamp
+
+
+class VendorHeartbeat(Event):
+    """A vendor is alive; none for `heartbeat_timeout_seconds` (once one was seen) = unhealthy."""
+
+    event_type: ClassVar[str] = "answering.heartbeat"
+    key_field: ClassVar[str] = "vendor_id"
+    partitions: ClassVar[int] = 3
+
+    vendor_id: Id
+    sent_at: Timestamp
+
+
+class OnCallPageRequested(Event):
+    """Page this provider now (urgent message): resent / escalated along the roster until acknowledged.
+
+    Also published on the vendor's own topic `vendor.<vendor_id>.calls`: the vendor delivers it."""
+
+    event_type: ClassVar[str] = "oncall.page_requested"
+    key_field: ClassVar[str] = "clinic_id"
+
+    page_id: Id = Field(description="<message_id>:<step>:<resend>, unique per page")
+    message_id: Id
+    clinic_id: Id
+    vendor_id: Id
+    provider_id: Id
+    channel: PageChannel = "pager"
+    step: int = Field(ge=0, description="Roster step (0 = first on call)")
+    resend: int = Field(ge=0, description="0 = first page of this step")
+    escalated: bool = Field(description="True for the first page of a step after the first")
+    requested_at: Timestamp
+
+
+class MessageDigestReleased(Event):
+    """The routine messages taken while the clinic was closed, delivered when it opens."""
+
+    event_type: ClassVar[str] = "answering.digest_released"
+    key_field: ClassVar[str] = "clinic_id"
+
+    digest_id: Id
+    clinic_id: Id
+    message_ids: list[Id] = Field(max_length=5000)
+    released_at: Timestamp
+
+
+class MessageAcknowledged(Event):
+    """A staff member acknowledged a routine message of a released digest."""
+
+    event_type: ClassVar[str] = "answering.message_acknowledged"
+    key_field: ClassVar[str] = "clinic_id"
+
+    message_id: Id
+    digest_id: Id
+    clinic_id: Id
+    staff_id: Id
+    acknowledged_at: Timestamp
+
+
 EVENTS: tuple[type[Event], ...] = (
     CallReceived,
     CallRouted,
@@ -378,6 +502,13 @@ EVENTS: tuple[type[Event], ...] = (
     AgentStatusChanged,
     AgentAutoPaused,
     StaffingForecast,
+    VendorMessageTaken,
+    VendorPageSent,
+    VendorPageAcknowledged,
+    VendorHeartbeat,
+    OnCallPageRequested,
+    MessageDigestReleased,
+    MessageAcknowledged,
 )
 __all__ = [
     "TOPIC_PATTERNS",
@@ -394,7 +525,13 @@ __all__ = [
     "CallRouted",
     "CallbackRequested",
     "ChainStep",
+    "MessageAcknowledged",
+    "MessageCategory",
+    "MessageDigestReleased",
+    "MessageUrgency",
+    "OnCallPageRequested",
     "OnCallStep",
+    "PageChannel",
     "PhoneSection",
     "Pool",
     "Receptionist",
@@ -404,5 +541,9 @@ __all__ = [
     "StaffingHour",
     "Strategy",
     "Vendor",
+    "VendorHeartbeat",
+    "VendorMessageTaken",
+    "VendorPageAcknowledged",
+    "VendorPageSent",
     "vendor_calls_topic",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,13 +19,23 @@ async def lock_clinic(conn: Connection, clinic_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('call-router:' || $1))", clinic_id)
 
 
-async def insert_call(conn: Connection, call: CallReceived) -> dict[str, Any] | None:
-    """Store a new call and return its row; None if this call_id is already known (a duplicate)."""
-    inserted = await conn.fetchrow(
-        "INSERT INTO calls (call_id, clinic_id, received_at, intent, caller_token, language, patient_id,"
-        " target_kind, target_id, reason, answer_by, attempt, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', 'received', $3, 0, 'ringing')"
-        " ON CONFLICT (call_id) DO NOTHING RETURNING *",
+@dataclass
+class Received:
+    """What call_router_receive returns (migrations/007): one round trip for the call.received path."""
+
+    version: str | None  # the clinic's configuration event id; None = unknown clinic
+    row: dict[str, Any] | None  # the new call; None = unknown clinic or a duplicate call_id
+    early: dict[str, dict[str, Any]]  # outcomes that overtook the call, by event type
+    agents: dict[str, AgentState]
+    vendors: dict[str, VendorState]
+    cursors: dict[str, str]
+
+
+async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[str]) -> Received:
+    """Lock the clinic, store the call and load the routing state (the statements of lock_clinic,
+    insert_call, take_early, agents, vendors and cursors, in one PL/pgSQL call)."""
+    r = await conn.fetchrow(
+        "SELECT * FROM call_router_receive($1, $2, $3, $4, $5, $6, $7, $8::text[])",
         call.call_id,
         call.clinic_id,
         call.received_at,
@@ -32,8 +43,119 @@ async def insert_call(conn: Connection, call: CallReceived) -> dict[str, Any] | 
         call.caller_token,
         call.language,
         call.patient_id,
+        vendor_ids,
     )
-    return dict(inserted) if inserted else None
+    assert r is not None
+    return Received(
+        version=r["o_version"],
+        row=_row(r["o_call"]),
+        early=r["o_early"] or {},
+        agents=_agents(r["o_agents"]),
+        vendors=_vendors(r["o_vendors"]),
+        cursors={k["pool_id"]: k["last_member"] for k in r["o_cursors"] or ()},
+    )
+
+
+async def record_offer(
+    conn: Connection,
+    call_id: str,
+    clinic_id: str,
+    *,
+    target_kind: str,
+    target_id: str,
+    reason: str,
+    answer_by: datetime,
+    attempt: int,
+    tried: list[str],
+    offer_keys: list[str],
+    ringing: list[str],
+    offer_pool: str | None,
+    cursor: tuple[str, str] | None,
+) -> datetime | None:
+    """Record an offer: the call row, who rings, the pool's cursor; returns the oldest waiting call
+    (call_router_offer, migrations/007: one round trip)."""
+    oldest: datetime | None = await conn.fetchval(
+        "SELECT call_router_offer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        call_id,
+        clinic_id,
+        target_kind,
+        target_id,
+        reason,
+        answer_by,
+        attempt,
+        tried,
+        offer_keys,
+        ringing,
+        offer_pool,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
+    )
+    return oldest
+
+
+@dataclass
+class RingTimedOut:
+    """What call_router_ring_timeout returns (migrations/008)."""
+
+    stale: bool  # the cached configuration version is not the current one: nothing was written
+    row: dict[str, Any] | None  # the call as it was before this timeout; None = nothing to do
+    paused: list[str]
+    agents: dict[str, AgentState]
+    vendors: dict[str, VendorState]
+    cursors: dict[str, str]
+
+
+def _agents(records: Any) -> dict[str, AgentState]:
+    return {
+        a["receptionist_id"]: AgentState(
+            a["receptionist_id"], a["status"], a["idle_since"], a["calls_taken"], a["ringing_call_id"] is not None
+        )
+        for a in records or ()
+    }
+
+
+def _vendors(records: Any) -> dict[str, VendorState]:
+    return {
+        v["vendor_id"]: VendorState(v["vendor_id"], v["last_heartbeat_at"], v["failed_until"]) for v in records or ()
+    }
+
+
+def _row(record: Any) -> dict[str, Any] | None:
+    # a NULL row variable may come back as a row of NULLs
+    return dict(record) if record is not None and record["call_id"] is not None else None
+
+
+async def ring_timed_out(
+    conn: Connection,
+    call_id: str,
+    clinic_id: str,
+    attempt: int,
+    version: str,
+    no_autopause: list[str],
+    now: datetime,
+    vendor_ids: list[str],
+) -> RingTimedOut:
+    """Lock, check the call still rings this attempt, release who rang, count the miss, auto-pause,
+    and load the routing state: one round trip."""
+    r = await conn.fetchrow(
+        "SELECT * FROM call_router_ring_timeout($1, $2, $3, $4, $5::text[], $6, $7::text[])",
+        call_id,
+        clinic_id,
+        attempt,
+        version,
+        no_autopause,
+        now,
+        vendor_ids,
+    )
+    assert r is not None
+    return RingTimedOut(
+        stale=bool(r["o_stale"]),
+        row=_row(r["o_call"]),
+        paused=list(r["o_paused"] or ()),
+        agents=_agents(r["o_agents"]),
+        vendors=_vendors(r["o_vendors"]),
+        cursors={k["pool_id"]: k["last_member"] for k in r["o_cursors"] or ()},
+    )
 
 
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -72,54 +194,6 @@ async def vendors(conn: Connection, vendor_ids: list[str]) -> dict[str, VendorSt
 async def cursors(conn: Connection, clinic_id: str) -> dict[str, str]:
     rows = await conn.fetch("SELECT pool_id, last_member FROM pool_cursors WHERE clinic_id = $1", clinic_id)
     return {r["pool_id"]: r["last_member"] for r in rows}
-
-
-async def set_cursor(conn: Connection, clinic_id: str, pool_id: str, member: str) -> None:
-    await conn.execute(
-        "INSERT INTO pool_cursors VALUES ($1, $2, $3)"
-        " ON CONFLICT (clinic_id, pool_id) DO UPDATE SET last_member = EXCLUDED.last_member",
-        clinic_id,
-        pool_id,
-        member,
-    )
-
-
-async def record_offer(
-    conn: Connection,
-    call_id: str,
-    *,
-    target_kind: str,
-    target_id: str,
-    reason: str,
-    answer_by: datetime,
-    attempt: int,
-    tried: list[str],
-    offer_keys: list[str],
-    ringing: list[str],
-    offer_pool: str | None,
-) -> None:
-    await conn.execute(
-        "UPDATE calls SET target_kind = $2, target_id = $3, reason = $4, answer_by = $5, attempt = $6,"
-        " tried = $7, offer_keys = $8, ringing = $9, offer_pool = $10, status = 'ringing', routed_at = now()"
-        " WHERE call_id = $1",
-        call_id,
-        target_kind,
-        target_id,
-        reason,
-        answer_by,
-        attempt,
-        tried,
-        offer_keys,
-        ringing,
-        offer_pool,
-    )
-    if ringing:
-        await conn.execute(
-            "UPDATE agents SET ringing_call_id = $2 WHERE clinic_id = (SELECT clinic_id FROM calls WHERE call_id = $2)"
-            " AND receptionist_id = ANY($1::text[])",
-            ringing,
-            call_id,
-        )
 
 
 async def record_vendor(

@@ -1,7 +1,6 @@
 """Vendor message rules (pure): on-call paging escalation and the routine morning digest.
 
-Not wired to events yet (see the README): the vendor-side event types still need their contracts and
-deploy/access.yaml rows.
+Wired to events in messages.py (answering.message_taken -> oncall.page_requested / the digest).
 
 - Urgent: page the roster's first provider, re-send every `resend_every_seconds`, and after
   `escalate_after_seconds` move to the next step; the last step keeps being re-sent until someone

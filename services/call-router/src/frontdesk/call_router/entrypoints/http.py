@@ -10,15 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from frontdesk.common.api import error_responses
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import ClinicConfig, StaffingForecast, StaffingHour
+from frontdesk.common.contracts import ClinicConfig, MessageAcknowledged, StaffingForecast, StaffingHour
+from frontdesk.common.contracts.base import Id
 from frontdesk.common.db import Connection
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
+from ..adapters import messages as message_store
 from ..adapters import repository
 from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
-router = APIRouter(prefix="/v1", tags=["calls"])
+router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(404, 409, 422))
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
@@ -150,3 +153,76 @@ async def publish_staffing(clinic_id: str, params: ForecastParams, runtime: Runt
         )
         await uow.emit(event)
     return event.model_dump(mode="json")
+
+
+# --- vendor messages: the routine digest and its acknowledgements -----------------------------------
+
+
+@router.get("/messages/{message_id}")
+async def get_message(message_id: str, runtime: Runtime) -> dict[str, Any]:
+    """One vendor message: urgency, category, paging progress or digest delivery, acknowledgement."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        row = await message_store.get_message(conn, message_id)
+    if row is None:
+        raise HTTPException(404, f"no message {message_id}")
+    return row
+
+
+@router.get("/clinics/{clinic_id}/digest")
+async def get_digest(
+    clinic_id: str,
+    runtime: Runtime,
+    include_acknowledged: Annotated[bool, Query(description="Also list messages already acknowledged")] = False,
+) -> dict[str, Any]:
+    """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        await _clinic(conn, clinic_id)
+        rows = await message_store.clinic_digest(conn, clinic_id, include_acknowledged=include_acknowledged)
+    return {"clinic_id": clinic_id, "messages": rows}
+
+
+class Acknowledgement(BaseModel):
+    staff_id: Id = Field(description="Who acknowledged (a staff id, never a name)")
+
+
+@router.post("/clinics/{clinic_id}/digest/{message_id}/acknowledgements")
+async def acknowledge_message(
+    clinic_id: str, message_id: str, body: Acknowledgement, runtime: Runtime
+) -> dict[str, Any]:
+    """A staff member acknowledges one delivered digest message (published as
+    answering.message_acknowledged). Acknowledging again changes nothing and returns the first one."""
+    async with runtime.unit_of_work() as uow:
+        await repository.lock_clinic(uow.conn, clinic_id)
+        row = await message_store.get_message(uow.conn, message_id, for_update=True)
+        if row is None or row["clinic_id"] != clinic_id or row["digest_id"] is None:
+            raise HTTPException(404, f"no digest message {message_id} for clinic {clinic_id}")
+        if row["status"] == "pending":
+            raise HTTPException(
+                409, f"message {message_id} is not delivered yet: its digest is released when the clinic opens"
+            )
+        if row["status"] == "acknowledged":
+            return {
+                "message_id": message_id,
+                "acknowledged_by": row["acknowledged_by"],
+                "acknowledged_at": row["acknowledged_at"],
+                "already_acknowledged": True,
+            }
+        now = datetime.now(UTC)
+        await message_store.acknowledge(uow.conn, message_id, body.staff_id, now)
+        await uow.emit(
+            MessageAcknowledged(
+                message_id=message_id,
+                digest_id=row["digest_id"],
+                clinic_id=clinic_id,
+                staff_id=body.staff_id,
+                acknowledged_at=now,
+            )
+        )
+    return {
+        "message_id": message_id,
+        "acknowledged_by": body.staff_id,
+        "acknowledged_at": now,
+        "already_acknowledged": False,
+    }

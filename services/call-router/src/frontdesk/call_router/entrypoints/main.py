@@ -11,6 +11,10 @@ from frontdesk.common.contracts import (
     CallEnded,
     CallReceived,
     ClinicConfigured,
+    VendorHeartbeat,
+    VendorMessageTaken,
+    VendorPageAcknowledged,
+    VendorPageSent,
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
@@ -25,6 +29,16 @@ from ..handlers import (
     on_ring_timeout,
     on_vendor_answer_deadline,
 )
+from ..messages import (
+    DIGEST,
+    PAGE,
+    handle_heartbeat,
+    handle_message_taken,
+    handle_page_acknowledged,
+    handle_page_sent,
+    on_digest_due,
+    on_page_due,
+)
 from ..vendor_topics import VENDOR_TOPICS, handle_clinic_configured, on_vendor_topics
 from .http import router
 
@@ -38,11 +52,17 @@ DEFINITION = ServiceDefinition(
         CallAbandoned: handle_call_abandoned,
         CallEnded: handle_call_ended,
         AgentStatusChanged: handle_agent_status_changed,
+        VendorMessageTaken: handle_message_taken,
+        VendorPageSent: handle_page_sent,
+        VendorPageAcknowledged: handle_page_acknowledged,
+        VendorHeartbeat: handle_heartbeat,
     },
     timer_handlers={
         RING_TIMEOUT: on_ring_timeout,
         VENDOR_ANSWER: on_vendor_answer_deadline,
         VENDOR_TOPICS: on_vendor_topics,
+        PAGE: on_page_due,
+        DIGEST: on_digest_due,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],

@@ -1,0 +1,241 @@
+"""Answering-service vendor messages: on-call paging with escalation, and the routine digest.
+
+- `answering.message_taken` from a vendor: the router checks that the vendor serves the clinic (and,
+  when the message names a call the router knows, that the call was handed to that vendor): the
+  vendor-isolation rule. Anything else is refused (logged, counted, not acted on).
+- Urgent: `oncall.page_requested` for the roster's first provider, on the shared topic and on the
+  vendor's own topic (the vendor delivers pages); a durable timer per page re-sends and escalates
+  along the roster (domain/vendor_messages.py) until `answering.page_acknowledged` arrives.
+- Routine: joins the clinic's digest for its next opening (a durable timer at that UTC instant,
+  computed in the clinic's zone, so DST is zoneinfo's job); released as `answering.digest_released`;
+  each message is then acknowledged by staff over HTTP (`answering.message_acknowledged`).
+- A message that needs a callback asks for one (`callback.requested`, reason vendor_message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from frontdesk.common.contracts import (
+    CallbackRequested,
+    ClinicConfig,
+    MessageDigestReleased,
+    OnCallPageRequested,
+    VendorHeartbeat,
+    VendorMessageTaken,
+    VendorPageAcknowledged,
+    VendorPageSent,
+    vendor_calls_topic,
+)
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from . import telemetry
+from .adapters import messages as store
+from .adapters import repository
+from .domain.vendor_messages import Page, digest_due_at, next_page
+from .handlers import _clinic
+
+log = get_logger(__name__)
+PAGE = "oncall_page"
+DIGEST = "digest_release"
+_EARLY_ACK = "answering.page_acknowledged"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _vendor_may(uow: UnitOfWork, clinic: ClinicConfig, vendor_id: str, call_id: str | None) -> str | None:
+    """Why this vendor may not speak for this clinic / call (None = it may)."""
+    if vendor_id not in {v.vendor_id for v in clinic.phone.effective_vendors()}:
+        return "vendor does not serve the clinic"
+    if call_id is not None:
+        known = await store.call_vendors(uow.conn, call_id)
+        if known is not None and known[0] != vendor_id and f"vendor:{vendor_id}" not in known[1]:
+            return "the call was not handed to this vendor"
+    return None
+
+
+def _refuse(event_type: str, vendor_id: str, clinic_id: str, reason: str) -> None:
+    telemetry.VENDOR_EVENTS_REFUSED.labels(vendor_id, event_type).inc()
+    log.warning("vendor event refused", event_type=event_type, vendor_id=vendor_id, clinic_id=clinic_id, reason=reason)
+
+
+def _digest_id(clinic_id: str, due: datetime) -> str:
+    digest = hashlib.sha256(f"{clinic_id}|{due.isoformat()}".encode()).hexdigest()[:16]
+    return f"dg-{due:%Y%m%dT%H%MZ}-{digest}"
+
+
+async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    clinic = await _clinic(uow, event.clinic_id)
+    refused = await _vendor_may(uow, clinic, event.vendor_id, event.call_id)
+    if refused:
+        _refuse(event.event_type, event.vendor_id, event.clinic_id, refused)
+        return
+    now = _now()
+    roster = clinic.phone.on_call
+    paging = event.urgency == "urgent" and bool(roster)
+    digest_id = None
+    if not paging:
+        if event.urgency == "urgent":
+            log.warning(
+                "urgent message but the clinic has no on-call roster: delivered at once", clinic_id=clinic.clinic_id
+            )
+        due = (digest_due_at(clinic, now) if event.urgency == "routine" else None) or now
+        digest_id = _digest_id(clinic.clinic_id, due)
+        existing = await store.digest(uow.conn, digest_id)
+        if existing is not None and existing["released_at"] is not None:
+            due, digest_id = now, _digest_id(clinic.clinic_id, now) + "-" + event.message_id[:40]
+        await store.open_digest(uow.conn, digest_id, clinic.clinic_id, due)
+    status = "paging" if paging else "pending"
+    if not await store.insert_message(uow.conn, event, status=status, digest_id=digest_id, now=now):
+        return  # the same message again (another event id): acted on once
+    telemetry.VENDOR_MESSAGES.labels(event.clinic_id, event.vendor_id, event.urgency).inc()
+    if event.callback_needed:
+        callback_id = f"cb-{event.message_id}"
+        if await repository.open_callback(
+            uow.conn,
+            callback_id,
+            event.clinic_id,
+            event.caller_token,
+            event.call_id or event.message_id,
+            event.taken_at,
+        ):
+            await uow.emit(
+                CallbackRequested(
+                    callback_id=callback_id,
+                    clinic_id=event.clinic_id,
+                    caller_token=event.caller_token,
+                    patient_id=event.patient_id,
+                    reason="vendor_message",
+                    urgency=event.urgency,
+                    requested_at=event.taken_at,
+                )
+            )
+    early = await repository.take_early(uow.conn, event.message_id, [_EARLY_ACK])
+    if paging:
+        if early:  # the provider acknowledged before the message reached us: nothing to page
+            ack = VendorPageAcknowledged.model_validate(early[_EARLY_ACK])
+            await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
+            return
+        await _page(uow, clinic, event.message_id, event.vendor_id, Page(now, roster[0].provider_id, 0, 0), now)
+    else:
+        assert digest_id is not None
+        row = await store.digest(uow.conn, digest_id)
+        assert row is not None
+        await uow.set_timer(
+            f"digest:{digest_id}", DIGEST, row["due_at"], {"digest_id": digest_id, "clinic_id": clinic.clinic_id}
+        )
+
+
+async def _page(
+    uow: UnitOfWork, clinic: ClinicConfig, message_id: str, vendor_id: str, page: Page, started_at: datetime
+) -> None:
+    """Request `page`, then set the timer for the next one (re-send or escalation)."""
+    roster = clinic.phone.on_call
+    page_id = f"{message_id}:{page.step}:{page.resend}"
+    requested = OnCallPageRequested(
+        page_id=page_id,
+        message_id=message_id,
+        clinic_id=clinic.clinic_id,
+        vendor_id=vendor_id,
+        provider_id=page.provider_id,
+        channel=roster[page.step].channel,
+        step=page.step,
+        resend=page.resend,
+        escalated=page.step > 0 and page.resend == 0,
+        requested_at=_now(),
+    )
+    await uow.emit(requested)
+    if await repository.vendor_topic_ready(uow.conn, vendor_id):
+        await uow.emit(requested, topic=vendor_calls_topic(vendor_id))  # the vendor delivers the page
+    telemetry.PAGES.labels(clinic.clinic_id, str(requested.escalated).lower()).inc()
+    following = next_page(roster, started_at, page.at)
+    key = None
+    if following is not None:
+        row = await store.get_message(uow.conn, message_id)
+        assert row is not None
+        # A new key per page: the worker deletes the firing timer's row when its handler returns.
+        key = f"page:{message_id}:{row['pages_requested'] + 1}"
+        await uow.set_timer(
+            key,
+            PAGE,
+            following.at,
+            {"clinic_id": clinic.clinic_id, "message_id": message_id, "at": following.at.isoformat()},
+        )
+    await store.page_requested(uow.conn, message_id, page_id, key)
+
+
+async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
+    """The next page of an unacknowledged urgent message is due: re-send or escalate."""
+    clinic_id, message_id = timer.payload["clinic_id"], timer.payload["message_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await store.get_message(uow.conn, message_id, for_update=True)
+    if row is None or row["status"] != "paging" or row["page_timer_key"] != timer.key:
+        return  # acknowledged (or superseded) meanwhile
+    clinic = await _clinic(uow, clinic_id)
+    if not clinic.phone.on_call:
+        log.warning("on-call roster emptied while paging; paging stops", clinic_id=clinic_id)
+        await store.page_requested(uow.conn, message_id, row["last_page_id"], None)
+        return
+    at = datetime.fromisoformat(timer.payload["at"])
+    page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
+    assert page is not None  # the last step re-sends for ever
+    await _page(uow, clinic, message_id, row["vendor_id"], page, row["paging_started_at"])
+
+
+async def handle_page_sent(event: VendorPageSent, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    row = await store.get_message(uow.conn, event.message_id, for_update=True)
+    if row is None or row["clinic_id"] != event.clinic_id or row["vendor_id"] != event.vendor_id:
+        _refuse(event.event_type, event.vendor_id, event.clinic_id, "no such message of this vendor and clinic")
+        return
+    await store.page_sent(uow.conn, event.message_id)
+
+
+async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWork) -> None:
+    await repository.lock_clinic(uow.conn, event.clinic_id)
+    row = await store.get_message(uow.conn, event.message_id, for_update=True)
+    if row is None:
+        clinic = await _clinic(uow, event.clinic_id)
+        refused = await _vendor_may(uow, clinic, event.vendor_id, None)
+        if refused:
+            _refuse(event.event_type, event.vendor_id, event.clinic_id, refused)
+            return
+        # It overtook its message (another topic): kept until the message arrives.
+        await repository.save_early(uow.conn, event.message_id, event.event_type, event.model_dump(mode="json"))
+        return
+    if row["clinic_id"] != event.clinic_id or row["vendor_id"] != event.vendor_id:
+        _refuse(event.event_type, event.vendor_id, event.clinic_id, "the message belongs to another vendor or clinic")
+        return
+    if row["status"] != "paging":
+        return  # acknowledged already
+    if row["page_timer_key"]:
+        await uow.cancel_timer(row["page_timer_key"])
+    await store.acknowledge(uow.conn, event.message_id, event.provider_id, event.acknowledged_at)
+    log.info("page acknowledged", message_id=event.message_id, pages=row["pages_requested"])
+
+
+async def handle_heartbeat(event: VendorHeartbeat, uow: UnitOfWork) -> None:
+    # A clock ahead of ours must not keep a vendor "healthy" after it stops.
+    await store.touch_heartbeat(uow.conn, event.vendor_id, min(event.sent_at, _now()))
+
+
+async def on_digest_due(timer: Timer, uow: UnitOfWork) -> None:
+    """The clinic opens: release its digest of routine messages."""
+    clinic_id, digest_id = timer.payload["clinic_id"], timer.payload["digest_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await store.digest(uow.conn, digest_id, for_update=True)
+    if row is None or row["released_at"] is not None:
+        return
+    now = _now()
+    message_ids = await store.release_digest(uow.conn, digest_id, now)
+    if message_ids:
+        await uow.emit(
+            MessageDigestReleased(digest_id=digest_id, clinic_id=clinic_id, message_ids=message_ids, released_at=now)
+        )
+        telemetry.DIGEST_MESSAGES.labels(clinic_id).inc(len(message_ids))
