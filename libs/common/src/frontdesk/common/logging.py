@@ -8,62 +8,29 @@ that code never logs names, phone numbers, emails or clinical text.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# Phone numbers: optional +, then 9-15 digits possibly split by spaces, dots, dashes or brackets.
-_PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d\s().-]{7,}\d(?![\w-])")
-# Dates, date-times ("2026-11-27 10:00:00", as str(datetime) writes them) and UUIDs are matched first
-# and kept, so that the digits around them cannot be taken together for a phone number.
-_KEEP = (
-    r"(?<![\w-])(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?!\d)"
-    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))"
-)
-_KEEP_OR_PHONE = re.compile(f"(?P<keep>{_KEEP})|{_PHONE.pattern}")
-# Keys whose values are personal data whatever they look like.
-_SENSITIVE_KEYS = frozenset(
-    {
-        "name",
-        "first_name",
-        "last_name",
-        "full_name",
-        "patient_name",
-        "phone",
-        "phone_number",
-        "email",
-        "address",
-        "dob",
-        "date_of_birth",
-        "message_text",
-        "body",
-        "notes",
-    }
-)
-REDACTED = "[redacted]"
+from .pii import EMAIL, KEEP_OR_PHONE, PERSONAL_DATA_KEYS, REDACTED, is_phone_match
+
+# The patterns and keys are frontdesk.common.pii's: one definition of personal data for the scrubber
+# and for the tests that scan the bus and the logs.
+__all__ = ["REDACTED", "configure_logging", "get_logger", "scrub_personal_data", "scrub_text"]
 
 
 def scrub_text(text: str) -> str:
-    text = _EMAIL.sub(REDACTED, text)
-    return _KEEP_OR_PHONE.sub(_redact_phone, text)
-
-
-def _redact_phone(match: re.Match[str]) -> str:
-    text = match.group()
-    if match.group("keep") is None and sum(c.isdigit() for c in text) >= 9:
-        return REDACTED
-    return text
+    text = EMAIL.sub(REDACTED, text)
+    return KEEP_OR_PHONE.sub(lambda match: REDACTED if is_phone_match(match) else match.group(), text)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in _SENSITIVE_KEYS else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if str(k).lower() in PERSONAL_DATA_KEYS else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -72,7 +39,7 @@ def _scrub(value: Any) -> Any:
 def scrub_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: redact emails, phone numbers and values of personal-data keys."""
     for key in list(event_dict):
-        if key.lower() in _SENSITIVE_KEYS:
+        if key.lower() in PERSONAL_DATA_KEYS:
             event_dict[key] = REDACTED
         elif key not in ("timestamp", "level", "trace_id", "span_id", "event_id"):
             event_dict[key] = _scrub(event_dict[key])

@@ -23,7 +23,7 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -174,15 +174,23 @@ class ServiceRuntime:
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"started": self.started}
-        try:
-            assert self.pool is not None
-            async with asyncio.timeout(2):
-                await self.pool.fetchval("SELECT 1")
-            checks["database"] = True
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            checks["database"] = False
+        checks["database"] = await self._database_answers(timeout=2)
         checks["kafka"] = bool(self.broker is not None and await self.broker.ping(timeout=2))
         return checks
+
+    async def _database_answers(self, timeout: float) -> bool:
+        """SELECT 1 within `timeout`. The probe answers on time even when the server hangs (SIGSTOP,
+        a dead network path): cancelling a query makes asyncpg wait for the server, so the check runs
+        as its own task and is abandoned, not awaited, when it is late."""
+        if self.pool is None:
+            return False
+        check = asyncio.ensure_future(self.pool.fetchval("SELECT 1"))
+        done, _ = await asyncio.wait({check}, timeout=timeout)
+        if check not in done:
+            check.cancel()
+            check.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieve, never log
+            return False
+        return check.exception() is None
 
     def liveness(self) -> dict[str, Any]:
         """Checks nothing external: only that the process is not wedged on one record."""
@@ -202,17 +210,27 @@ class ServiceRuntime:
         app = FastAPI(title=f"Frontdesk {self.definition.name}", lifespan=lifespan)
         app.state.runtime = self
 
-        @app.get("/healthz", tags=["operations"])
+        @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+        async def unstorable_text(_: Request, __: Exception) -> JSONResponse:
+            # PostgreSQL refuses text with a NUL character in it (found by the API fuzzing test): that is
+            # the request's fault, and the transaction it was in has rolled back.
+            return JSONResponse({"detail": "text must not contain NUL (\\u0000) characters"}, status_code=422)
+
+        down: dict[int | str, dict[str, Any]] = {
+            503: {"description": "Not alive (a handler is stuck) or not ready (Kafka or PostgreSQL unreachable)"}
+        }
+
+        @app.get("/healthz", tags=["operations"], responses=down)
         async def healthz() -> JSONResponse:
             body = self.liveness()
             return JSONResponse(body, status_code=200 if body["alive"] else 503)
 
-        @app.get("/readyz", tags=["operations"])
+        @app.get("/readyz", tags=["operations"], responses=down)
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
             return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
 
-        @app.get("/metrics", tags=["operations"])
+        @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from frontdesk.common.api import error_responses
 from frontdesk.common.contracts import ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.service import ServiceRuntime, runtime_of
@@ -27,7 +28,7 @@ from ..domain import consent
 from ..domain.consent import ConsentEntry, Purpose
 from ..handlers import followup_id
 
-router = APIRouter(prefix="/v1", tags=["followups"])
+router = APIRouter(prefix="/v1", tags=["followups"], responses=error_responses(401, 404, 422))
 links_router = APIRouter(tags=["short links"])
 PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 

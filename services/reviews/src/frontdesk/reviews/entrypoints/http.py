@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from frontdesk.common.api import error_responses
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
 from frontdesk.common.service import ServiceRuntime, runtime_of
@@ -23,7 +24,7 @@ from ..domain import reputation as weeks
 from ..settings import current as settings
 from . import pages
 
-router = APIRouter(prefix="/v1", tags=["reviews"])
+router = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses(404, 409, 410, 422))
 # The token is in the URL: keep it out of caches, referrers and search engines; no scripts at all.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -31,6 +32,13 @@ _PAGE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+# The patient's pages answer errors with a page too (unknown or expired link, used link, bad score).
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"text/html": {"schema": {"type": "string"}}}}
+    for code, text in ((404, "Unknown link"), (410, "Expired or already used link"), (422, "Invalid answer"))
 }
 
 
@@ -47,7 +55,7 @@ async def _clinic(runtime: ServiceRuntime, clinic_id: str) -> ClinicConfig | Non
 # --- the patient's page -------------------------------------------------------------------------
 
 
-@router.get("/feedback/{token}", response_class=HTMLResponse, tags=["patient"])
+@router.get("/feedback/{token}", response_class=HTMLResponse, tags=["patient"], responses=_PAGE_ERRORS)
 async def feedback_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
     async with runtime.unit_of_work() as uow:
         try:
@@ -90,7 +98,7 @@ async def _answer(request: Request) -> tuple[int | None, str | None, str | None]
     return score, comment, None
 
 
-@router.post("/feedback/{token}", response_class=HTMLResponse, tags=["patient"])
+@router.post("/feedback/{token}", response_class=HTMLResponse, tags=["patient"], responses=_PAGE_ERRORS)
 async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
     score, comment, problem = await _answer(request)
     action = f"/v1/feedback/{token}"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from frontdesk.common.api import ErrorBody
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.service import ServiceRuntime
@@ -18,8 +19,28 @@ from ..domain import fhir
 from ..domain.slots import Interval, generate_slots
 from .http import current_runtime
 
-router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4"])
 MEDIA = "application/fhir+json"
+
+
+class _FhirJSONResponse(JSONResponse):
+    media_type = MEDIA  # so the OpenAPI document declares what the routes send
+
+
+# Errors are FHIR OperationOutcome resources (FastAPI's own 422 for malformed parameters aside).
+_OUTCOME: dict[str, Any] = {"content": {MEDIA: {"schema": {"type": "object", "required": ["resourceType"]}}}}
+router = APIRouter(
+    prefix="/fhir/R4",
+    tags=["FHIR R4"],
+    default_response_class=_FhirJSONResponse,
+    responses={
+        400: {**_OUTCOME, "description": "Invalid search"},
+        404: {**_OUTCOME, "description": "Not found"},
+        422: {
+            "description": "Malformed parameters (FastAPI's own answer, plain JSON)",
+            "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+        },
+    },
+)
 MAX_RANGE = timedelta(days=31)
 EVERYTHING = Interval(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 

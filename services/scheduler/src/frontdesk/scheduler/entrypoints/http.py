@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from frontdesk.common.api import error_responses
 from frontdesk.common.contracts import Id
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.service import ServiceRuntime, runtime_of
@@ -27,7 +28,7 @@ from ..adapters import repository
 from ..commands import Result
 from ..domain.slots import Interval, generate_slots
 
-router = APIRouter(prefix="/v1", tags=["appointments"])
+router = APIRouter(prefix="/v1", tags=["appointments"], responses=error_responses(404, 409, 413, 422))
 
 
 async def current_runtime(request: Request) -> ServiceRuntime:
