@@ -87,3 +87,8 @@ images:
 
 docs: install
 	$(BIN)/python -m frontdesk.tools.catalog
+
+# --- simulation: a compressed clinic-network day against the stack of `make up` (docs/faults.md) ------
+.PHONY: simulate
+simulate: install
+	$(BIN)/frontdesk simulate

@@ -3,6 +3,7 @@
 frontdesk apply -f FILE [--dry-run]     validate clinics, show the diff against live, publish
 frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four services)
 frontdesk demo                          feed demo traffic to a running stack and show the outcome
+frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
 """
 
 from __future__ import annotations
@@ -75,6 +76,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(_bootstrap(args), Path(args.network), urls))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import SimConfig, simulate
+
+    stack = _stack(args)
+    urls = {name: stack.service(name).url for name in SERVICES}
+    config = SimConfig(
+        seed=args.seed,
+        clinics=args.clinics,
+        calls_per_day=args.calls_per_day,
+        visits_per_day=args.visits_per_day,
+        speed=args.speed,
+    )
+    result = asyncio.run(simulate(_bootstrap(args), urls, config, progress=not args.no_progress))
+    print(result.format())
+    return 0 if result.ok else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
     stack = _stack(args)
@@ -131,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="feed demo traffic to a running stack")
     demo.add_argument("--network", default=str(DEMO_NETWORK))
     demo.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("simulate", help="play a compressed clinic-network day against a running stack")
+    sim.add_argument("--seed", type=int, default=7, help="the same seed plays the same day")
+    sim.add_argument("--clinics", type=int, default=4)
+    sim.add_argument("--calls-per-day", type=int, default=60, help="per clinic")
+    sim.add_argument("--visits-per-day", type=int, default=8, help="per clinic")
+    sim.add_argument("--speed", type=float, default=1440.0, help="simulated seconds per real second (1440: a day/min)")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim.set_defaults(func=cmd_simulate)
     run = stack_sub.choices["run"]
     run.set_defaults(network=str(DEMO_NETWORK))
 

@@ -143,4 +143,15 @@ async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) 
             found = [e for e in tap.events if ours(e) and e.type in types]
             for env in sorted(found, key=lambda e: e.data.model_dump_json()):
                 print("  " + _line(env.data))
+    return await run_simulated_day(bootstrap, service_urls)
+
+
+async def run_simulated_day(bootstrap: str, service_urls: dict[str, str]) -> int:
+    """A short compressed day of a small network (`frontdesk simulate` plays longer ones)."""
+    from .simulate import SimConfig, simulate
+
+    config = SimConfig(clinics=3, calls_per_day=16, visits_per_day=3, speed=5760, settle_timeout=40)
+    print("\nA simulated day (3 clinics in different time zones, compressed to 15 s):")
+    result = await simulate(bootstrap, service_urls, config)
+    print(result.format())
     return 0

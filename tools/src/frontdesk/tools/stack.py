@@ -422,10 +422,11 @@ class ServiceProcess:
     state_dir: Path
     http_port: int
     env: dict[str, str]
+    instance: str | None = None  # a replica's own name (pid and log file); default: the service's name
     process: Process = field(init=False)
 
     def __post_init__(self) -> None:
-        self.process = Process(self.name, self.state_dir)
+        self.process = Process(self.instance or self.name, self.state_dir)
 
     @property
     def url(self) -> str:
@@ -550,6 +551,26 @@ class LocalStack:
         env.pop("DATABASE_URL", None)
         return ServiceProcess(name, self.state_dir, self.http_ports[name], env)
 
+    def replica(self, name: str, index: int) -> ServiceProcess:
+        """Instance `index` of service `name`: index 0 is `service(name)`; the others share its database,
+        broker, consumer group and environment, with their own HTTP port and pid/log file `<name>-<index>`."""
+        if index == 0:
+            return self.service(name)
+        instance = f"{name}-{index}"
+        port = self.http_ports.setdefault(instance, free_port())
+        base = self.service(name)
+        env = {**base.env, "FRONTDESK_HTTP_PORT": str(port)}
+        return ServiceProcess(name, self.state_dir, port, env, instance=instance)
+
+    def replicas(self, name: str) -> list[ServiceProcess]:
+        """Every instance of `name` this stack has given a port to (index 0 first)."""
+        indexes = sorted(
+            int(k.rsplit("-", 1)[1])
+            for k in self.http_ports
+            if k.startswith(name + "-") and k.rsplit("-", 1)[1].isdigit()
+        )
+        return [self.service(name), *(self.replica(name, i) for i in indexes)]
+
     def start_services(self, names: Iterable[str] = SERVICES) -> list[ServiceProcess]:
         services = [self.service(n) for n in names]
         for s in services:
@@ -560,7 +581,8 @@ class LocalStack:
 
     def stop(self) -> None:
         for name in SERVICES:
-            self.service(name).stop()
+            for instance in self.replicas(name):
+                instance.stop()
         self.kafka.process.stop(signal.SIGTERM, timeout=30)
         self.postgres.stop()
 
