@@ -52,7 +52,7 @@ def service(db: str, kafka: str = "127.0.0.1:9092") -> ServiceSettings:
 def test_the_local_stack_gets_a_public_dev_key_and_a_loopback_url() -> None:
     resolved = resolve(ReviewsSettings(), service("postgresql://postgres@127.0.0.1:5432/x"))
     assert resolved.keys() == [LOCAL_DEV_KEY.encode()]
-    assert resolved.public_base_url == "http://127.0.0.1:8004"
+    assert resolved.public_base_url == "https://127.0.0.1:8004"  # followup sends only https links
 
 
 @pytest.mark.parametrize(

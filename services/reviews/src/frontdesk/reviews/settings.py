@@ -57,7 +57,9 @@ def resolve(settings: ReviewsSettings, service: ServiceSettings) -> ReviewsSetti
     if not settings.public_base_url:
         if not local:
             raise MissingSigningKey("REVIEWS_PUBLIC_BASE_URL is required outside the local stack")
-        settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{service.http_port}"})
+        # followup only sends https links to patients; locally the page is also served on plain
+        # http at the same port (in production a TLS terminator fronts REVIEWS_PUBLIC_BASE_URL).
+        settings = settings.model_copy(update={"public_base_url": f"https://127.0.0.1:{service.http_port}"})
     return settings
 
 
