@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -180,6 +181,12 @@ def _sent(asked: MessageRequested) -> MessageSent:
     )
 
 
+def _direct(public_link: str, service_url: str) -> str:
+    """The public (https) link as the service itself serves it: in production a TLS terminator fronts
+    REVIEWS_PUBLIC_BASE_URL; the tests talk to the service's plain-http port directly."""
+    return service_url + urlsplit(public_link).path
+
+
 async def test_visit_request_feedback_escalation_recovery_and_reputation(
     stack: LocalStack, services: dict[str, ServiceProcess], clinics: dict[str, ClinicConfig], tap: EventTap
 ) -> None:
@@ -197,7 +204,7 @@ async def test_visit_request_feedback_escalation_recovery_and_reputation(
     assert isinstance(asked, MessageRequested)
     assert (asked.purpose, asked.requested_by, asked.template) == ("feedback", "reviews", "review-request")
     assert asked.variables["review_links"] == " ".join(s["url"] for s in SITES)
-    link = asked.variables["feedback_link"]
+    link = _direct(asked.variables["feedback_link"], services["reviews"].url)
     assert visit.patient_id not in link and visit.visit_id not in link and clinic.clinic_id not in link
 
     # Acting as followup: it went out.
@@ -432,7 +439,7 @@ async def test_a_high_nps_answer_gets_the_same_public_links_and_no_escalation(
     assert isinstance(asked, MessageRequested)
     await _answer_as_followup(stack, _sent(asked))
     await tap.wait_for(_of(visit, "review.requested"), timeout=WAIT)  # type: ignore[arg-type]
-    link = asked.variables["feedback_link"]
+    link = _direct(asked.variables["feedback_link"], services["reviews"].url)
     async with httpx.AsyncClient(timeout=30) as http:
         form = await http.get(link)
         assert form.status_code == 200 and 'value="10"' in form.text and 'value="0"' in form.text  # NPS 0-10
