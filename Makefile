@@ -82,7 +82,7 @@ k8s: install
 images:
 	@command -v docker >/dev/null || { echo "make images needs a Docker engine (none on this machine)"; exit 1; }
 	for svc in $(IMAGE_SERVICES); do \
-	  docker build -f services/$$svc/Dockerfile -t $(IMAGE_PREFIX)/$$svc:$(IMAGE_TAG) . || exit 1; \
+	  docker build --build-arg SERVICE=$$svc -t $(IMAGE_PREFIX)/$$svc:$(IMAGE_TAG) . || exit 1; \
 	done
 
 docs: install

@@ -1,19 +1,25 @@
-# call-router: build from the workspace root (see .dockerignore):
-#   docker build -f services/call-router/Dockerfile -t frontdesk/call-router .      (or: make images)
+# One image recipe for every service; pick the service with a build argument, from the workspace root
+# (see .dockerignore):
+#   docker build --build-arg SERVICE=scheduler -t frontdesk/scheduler .      (or: make images)
 # Runs as a non-root user, needs nothing writable but /tmp (mount an emptyDir there), serves HTTP on 8080.
 
 FROM python:3.11-slim-bookworm AS build
+ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY libs/common libs/common
-COPY services/call-router services/call-router
+COPY services/${SERVICE} services/${SERVICE}
 # Both local projects in one command: the service's "frontdesk-common" requirement resolves to ./libs/common.
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install ./libs/common ./services/call-router
+# `frontdesk-service` names the service's own console script, so the final stage needs no argument in CMD.
+RUN test -n "${SERVICE}" \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install ./libs/common "./services/${SERVICE}" \
+ && ln -s "frontdesk-${SERVICE}" /opt/venv/bin/frontdesk-service
 
 FROM python:3.11-slim-bookworm
-LABEL org.opencontainers.image.title="frontdesk-call-router" \
-      org.opencontainers.image.source="services/call-router"
+ARG SERVICE
+LABEL org.opencontainers.image.title="frontdesk-${SERVICE}" \
+      org.opencontainers.image.source="services/${SERVICE}"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -28,5 +34,5 @@ EXPOSE 8080
 # Liveness only (/healthz checks nothing external); readiness is the orchestrator's /readyz probe.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=90s --retries=3 \
   CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
-# Migrations only (init container / Job): python -m frontdesk.common.migrate_cli call-router
-CMD ["python", "-m", "frontdesk.call_router"]
+# Migrations only (init container / Job): python -m frontdesk.common.migrate_cli <service>
+CMD ["frontdesk-service"]
