@@ -69,9 +69,11 @@ def bench_clinics() -> list[ClinicConfig]:
     ]
 
 
-def available_count(url: str, clinic_id: str) -> int:
+def available_count(service: ServiceProcess, clinic_id: str) -> int:
+    url = f"{service.url}/v1/clinics/{clinic_id}/agents"
     try:
-        with urllib.request.urlopen(f"{url}/v1/clinics/{clinic_id}/agents", timeout=2) as response:  # noqa: S310
+        request = urllib.request.Request(url, headers=service.auth_headers)  # noqa: S310 - our http URL
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
             return sum(1 for a in json.load(response) if a["status"] == "available")
     except OSError:
         return 0
@@ -82,7 +84,7 @@ async def configure_clinics(bootstrap: str, service: ServiceProcess, timeout: fl
     clinics = bench_clinics()
     await publish(bootstrap, clinics)
     deadline = time.monotonic() + timeout
-    while not {c.clinic_id for c in clinics} <= await asyncio.to_thread(roundtrip.clinics_known, service.url):
+    while not {c.clinic_id for c in clinics} <= await asyncio.to_thread(service.known_clinics):
         if time.monotonic() > deadline:
             raise TimeoutError("call-router did not learn the bench clinics")
         await asyncio.sleep(0.2)
@@ -103,7 +105,7 @@ async def configure_clinics(bootstrap: str, service: ServiceProcess, timeout: fl
     finally:
         await producer.stop()
     for clinic in clinics:
-        while await asyncio.to_thread(available_count, service.url, clinic.clinic_id) < RECEPTIONISTS:
+        while await asyncio.to_thread(available_count, service, clinic.clinic_id) < RECEPTIONISTS:
             if time.monotonic() > deadline:
                 raise TimeoutError("call-router did not apply the receptionists' presence")
             await asyncio.sleep(0.2)

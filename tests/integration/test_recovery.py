@@ -42,11 +42,15 @@ async def test_sigkill_mid_run_loses_nothing_and_books_nothing_twice(
     requests = _requests(run, 400, datetime(2031, 1, 6, 13, tzinfo=UTC))
     wanted = {r.request_id for r in requests}
     async with EventTap(stack.bootstrap, ["appointment.booked", "appointment.rejected"]) as tap:
-        await send_events(stack.bootstrap, requests)
+        # Still sending when the kill lands: the scheduler keeps up with one sender, so a kill after
+        # the last send would come too late. Offsets are committed in the background, so the restart
+        # also redelivers records whose transactions had committed, which the inbox drops.
+        sending = asyncio.create_task(send_events(stack.bootstrap, requests))
         # Let it get some way through, then pull the plug without warning.
         await tap.wait_for(lambda e: getattr(e.data, "request_id", None) in wanted, count=40, timeout=60)
         scheduler.kill()
         seen_at_kill = len(tap.matching(lambda e: getattr(e.data, "request_id", None) in wanted))
+        await sending
         scheduler.start()
         await tap.wait_for(lambda e: getattr(e.data, "request_id", None) in wanted, count=len(wanted), timeout=120)
         await tap.settle(1.0)

@@ -122,7 +122,7 @@ def restore_logging() -> Iterator[None]:
     """configure_logging changes process-wide state; put it back for the tests that follow."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in ("aiokafka", "faststream", "uvicorn.access")}
+    noisy = {name: logging.getLogger(name).level for name in ("aiokafka", "uvicorn.access")}
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()

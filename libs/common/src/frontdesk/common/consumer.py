@@ -1,36 +1,51 @@
 """Consuming events reliably: decode, dedupe, handle in one transaction, then acknowledge.
 
-For each record, in partition order:
+One aiokafka consumer (group = the service) fetches; each assigned partition has its own worker
+task, so records of different partitions are handled concurrently (at most `concurrency` at a time,
+a share of the database pool) while the records of one partition are handled strictly in order.
+Records are keyed by what must stay ordered (a clinic's calls by clinic), so that order holds.
+
+For each record:
 1. Decode the CloudEvent and validate it against its contract. A record that cannot be decoded is
    malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason.
 2. Open a transaction; claim the event in the inbox (a repeat is skipped); run the handler, whose
    writes, emitted events (outbox) and timers share that transaction; commit.
-3. Only then commit the Kafka offset (faststream AckPolicy.MANUAL).
+3. The record is then done, and its partition's offset may advance past it. Offsets are committed
+   in the background (every COMMIT_INTERVAL seconds, when a partition is revoked, at shutdown), and
+   only ever up to the first record not done: a record's offset is never committed before its
+   transaction (or its dead-lettering). A crash in between redelivers records the inbox drops.
 
-A handler that raises is retried with exponential backoff up to `max_attempts`, then dead-lettered.
+A handler that raises is retried with exponential backoff up to `max_attempts`, then dead-lettered;
+one that raises MalformedEvent (no retry can fix the record) is dead-lettered at once.
 An infrastructure outage (database unreachable) is not the record's fault: it is retried without
-limit and never dead-lettered. If publishing to the dead-letter topic fails, the offset is not
-committed: the record is fetched again (nack) rather than lost.
+limit and never dead-lettered. If publishing to the dead-letter topic fails, the record is not done:
+it is tried again (its offset never passes it) rather than lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.middlewares import AckPolicy
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError, KafkaError
+from asyncpg.pool import PoolConnectionProxy
 
 from . import inbox
 from .cloudevents import Envelope, MalformedEvent, decode
-from .contracts import Event, dlq_topic
+from .contracts import TOPIC_PATTERNS, Event, dlq_topic
 from .db import TRANSIENT_DB_ERRORS
+from .kafka import client_options, make_admin
 from .logging import get_logger
 from .metrics import CONSUMER_LAG, DLQ_PUBLISHED, EVENTS_CONSUMED, HANDLER_RETRIES, HANDLER_SECONDS
 from .settings import ServiceSettings
@@ -39,12 +54,51 @@ from .uow import UnitOfWork
 log = get_logger(__name__)
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+PoolConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+
+COMMIT_INTERVAL = 0.2  # seconds between offset commits: what a crash may make the inbox drop again
+FETCH_WAIT_MS = 100  # getmany's wait when nothing is buffered: also how late a due commit can be
+PAUSE_AT = 1000  # records queued for one partition before its fetching pauses (memory stays bounded)
+REVOKE_WAIT = 5.0  # seconds a rebalance waits for the records in flight (under the 10 s session timeout)
+# Pattern subscriptions see a new matching topic (a new vendor's) within this many milliseconds.
+METADATA_MAX_AGE_MS = 10_000
 
 
-async def _raw_body(msg: Any) -> bytes:
-    """faststream decoder that leaves the body alone (its default parses JSON before our code runs)."""
-    body: bytes = msg.body
-    return body
+@dataclass(eq=False)
+class _Partition:
+    """One assigned partition: the records fetched and not yet done, in order, and its worker."""
+
+    tp: TopicPartition
+    queue: collections.deque[Record] = field(default_factory=collections.deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # records queued, or stop
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    done: int | None = None  # offset after the last record done: what may be committed
+    committed: int | None = None
+    paused: bool = False
+    in_flight_since: float | None = None
+    worker: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.ready.set()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: EventConsumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._consumer._give_up(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._consumer._take(assigned)
+
+
+def subscription_pattern(topics: Iterable[str], patterns: Iterable[str] = ()) -> str:
+    """One regex for exact topic names and topic patterns (a consumer has one subscription)."""
+    alternatives = [re.escape(t) for t in sorted(topics)] + [p.removeprefix("^").removesuffix("$") for p in patterns]
+    return "^(?:" + "|".join(alternatives) + ")$"
 
 
 class EventConsumer:
@@ -56,6 +110,7 @@ class EventConsumer:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         handlers: Mapping[type[Event], Handler],
+        topic_patterns: Sequence[str] = (),
     ) -> None:
         self._settings = settings
         self._service = settings.service
@@ -64,53 +119,207 @@ class EventConsumer:
         self._pool = pool
         self._producer = producer
         self._handlers: dict[str, Handler] = {model.event_type: h for model, h in handlers.items()}
-        self.topics = sorted(self._handlers)  # topic name = event type
+        # topic name = event type; `topic_patterns` adds topics named at run time (per vendor)
+        shared = sorted(model.event_type for model in handlers if model.shared_topic)
+        unreachable = sorted(
+            model.event_type
+            for model in handlers
+            if not model.shared_topic and not set(TOPIC_PATTERNS.get(model.event_type, ())) & set(topic_patterns)
+        )
+        if unreachable:
+            raise ValueError(f"{unreachable} travel only on per-vendor topics: subscribe to one of their patterns")
+        self.topics = shared if not topic_patterns else []
+        self.pattern = subscription_pattern(shared, topic_patterns) if topic_patterns else None
+        # Each record in flight holds a database connection: leave the rest of the pool to the
+        # outbox relay, the timers and HTTP.
+        self.concurrency = max(1, settings.db_pool_size // 2)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._connections: list[PoolConnection] = []  # idle, kept between records (at most `concurrency`)
         self._draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self.in_flight_since: float | None = None
-        self.records_seen = 0
-        self._subscriber: Any = None
+        self._last_commit = time.monotonic()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._fetcher: asyncio.Task[None] | None = None
 
-    def register(self, broker: KafkaBroker) -> None:
-        self._subscriber = broker.subscriber(
-            *self.topics,
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self._settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            client_id=f"{s.service}-consumer",
             group_id=self.group_id,
+            enable_auto_commit=False,
             auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_raw_body,  # we decode and validate ourselves, so a bad body reaches the DLQ
             max_poll_interval_ms=300_000,
-            title=f"{self._service}:consume",
-            description=f"The {self._service} service's consumer group ({self.group_id}).",
-        )(self.on_message)
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            **client_options(),
+        )
+        if self.pattern is not None:
+            consumer.subscribe(pattern=self.pattern, listener=_Rebalance(self))
+        else:
+            consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await consumer.start()
+        self._consumer = consumer
+        self._admin = make_admin(s.kafka_bootstrap_servers, f"{s.service}-readiness")
+        await self._admin.start()
+        self._fetcher = asyncio.create_task(self._fetch(), name="consumer-fetch")
 
-    async def on_message(self, msg: KafkaMessage) -> None:
-        if self._draining:
-            return  # shutting down: leave it uncommitted; the next owner of the partition gets it
-        record: ConsumerRecord[bytes, bytes] = msg.raw_message
-        self._idle.clear()
-        self.in_flight_since = time.monotonic()
-        self.records_seen += 1
+    async def stop(self, timeout: float) -> None:
+        """Graceful shutdown: stop fetching, let the records in flight finish, commit, leave the group.
+        Records fetched but not started stay uncommitted: the partition's next owner gets them."""
+        self._draining = True
+        partitions = list(self._partitions.values())
+        for p in partitions:
+            p.stop()
+        waiting = {t for t in [self._fetcher, *(p.worker for p in partitions)] if t is not None}
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=timeout)
+            if late:
+                log.warning("records in flight did not finish before shutdown; they will be redelivered")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._commit(partitions), timeout=timeout)
+        while self._connections:
+            with contextlib.suppress(Exception):  # a broken one is closed by the pool anyway
+                await self._pool.release(self._connections.pop())
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
+
+    async def ping(self, timeout: float) -> bool:
+        """The broker answers (readiness)."""
+        if self._admin is None or self._fetcher is None or self._fetcher.done():
+            return False
+        try:
+            await asyncio.wait_for(self._admin.describe_cluster(), timeout)
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return False
+        return True
+
+    @property
+    def in_flight_since(self) -> float | None:
+        """When the longest-running record in flight started (for the liveness watchdog)."""
+        started = [p.in_flight_since for p in self._partitions.values() if p.in_flight_since is not None]
+        return min(started, default=None)
+
+    # --- fetching, partitions and offsets -------------------------------------------------------
+
+    async def _fetch(self) -> None:
+        assert self._consumer is not None
+        while not self._draining:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=FETCH_WAIT_MS)
+                for tp, records in batches.items():
+                    self._enqueue(tp, records)
+                if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
+                    await self._commit(list(self._partitions.values()))
+            except ConsumerStoppedError:
+                return
+            except Exception as exc:  # noqa: BLE001 - keep fetching; readiness fails only if this loop ends
+                log.warning("fetching failed, retrying", error=repr(exc)[:300])
+                await asyncio.sleep(1)
+
+    def _enqueue(self, tp: TopicPartition, records: list[Record]) -> None:
+        p = self._partitions.get(tp)
+        if p is None or p.stopped.is_set():
+            return  # revoked meanwhile: its next owner reads these records from the committed offset
+        p.queue.extend(records)
+        p.ready.set()
+        if len(p.queue) >= PAUSE_AT and not p.paused:
+            assert self._consumer is not None
+            self._consumer.pause(tp)
+            p.paused = True
+
+    def _take(self, assigned: Iterable[TopicPartition]) -> None:
+        """Partitions assigned: start a worker for each (fetching starts at the committed offset)."""
+        for tp in assigned:
+            if tp in self._partitions or self._draining:
+                continue
+            p = _Partition(tp)
+            p.worker = asyncio.create_task(self._work(p), name=f"consumer-{tp.topic}-{tp.partition}")
+            self._partitions[tp] = p
+
+    async def _give_up(self, revoked: Iterable[TopicPartition]) -> None:
+        """Partitions revoked (a rebalance): finish the records in flight, commit what is done, and
+        forget the rest, which the partitions' next owners fetch again from those offsets."""
+        partitions = [p for tp in revoked if (p := self._partitions.pop(tp, None)) is not None]
+        for p in partitions:
+            p.stop()
+        workers = {p.worker for p in partitions if p.worker is not None}
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=REVOKE_WAIT)
+            if late:
+                # Their records were not committed here: the next owner handles them again, and the
+                # inbox (and the clinic locks) make the overlap harmless.
+                log.warning("records in flight did not finish before the rebalance", partitions=len(late))
+        await self._commit(partitions)
+
+    async def _commit(self, partitions: list[_Partition]) -> None:
+        """Commit, per partition, the offset after its last record done (never past one not done)."""
+        self._last_commit = time.monotonic()
+        offsets = {p.tp: p.done for p in partitions if p.done is not None and p.done != p.committed}
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced: these partitions may be someone else's now, who starts from the
+            # last commit that succeeded; the inbox drops what we had done since.
+            log.info("offset commit skipped after a rebalance", error=repr(exc)[:200])
+            return
+        except KafkaError as exc:
+            log.warning("offset commit failed; retried with the next commit", error=repr(exc)[:300])
+            return
+        for p in partitions:
+            if p.tp in offsets:
+                p.committed = offsets[p.tp]
+
+    async def _work(self, p: _Partition) -> None:
+        """Handle one partition's records in order until the partition is stopped."""
+        while not p.stopped.is_set():
+            if not p.queue:
+                p.ready.clear()
+                await p.ready.wait()
+                continue
+            record = p.queue[0]
+            async with self._slots:
+                if p.stopped.is_set():
+                    return
+                done = await self._run(record, p)
+            if not done:
+                continue  # tried again, unless the partition is stopping
+            p.queue.popleft()
+            p.done = record.offset + 1
+            if p.paused and len(p.queue) <= PAUSE_AT // 2 and not p.stopped.is_set():
+                assert self._consumer is not None
+                self._consumer.resume(p.tp)
+                p.paused = False
+
+    async def _run(self, record: Record, p: _Partition) -> bool:
+        p.in_flight_since = time.monotonic()
         started = time.perf_counter()
         try:
             try:
-                committed = await self._process(record)
+                done = await self._process(record, p)
             except Exception:
-                log.exception("unexpected consumer failure; the record will be fetched again")
-                await asyncio.sleep(self._settings.retry_backoff_max_seconds)
-                committed = False
-            if committed:
-                await msg.ack()
+                log.exception("unexpected consumer failure; the record will be tried again")
+                await self._sleep(self._settings.retry_backoff_max_seconds, p)
+                return False
+            if done:
                 HANDLER_SECONDS.labels(self._service, record.topic).observe(time.perf_counter() - started)
-            else:
-                await msg.nack()
+            return done
         finally:
-            self.in_flight_since = None
-            self._idle.set()
+            p.in_flight_since = None
             structlog.contextvars.unbind_contextvars("event_id", "event_type", "trace_id")
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        """Handle one record to completion. False means: do not commit, fetch it again."""
+    # --- one record -----------------------------------------------------------------------------
+
+    async def _process(self, record: Record, p: _Partition) -> bool:
+        """Handle one record to completion. False means: not done, try it again (or leave it to the
+        partition's next owner when stopping)."""
         try:
             envelope = decode(record.topic, record.value, record.headers)
         except MalformedEvent as exc:
@@ -121,7 +330,7 @@ class EventConsumer:
                 offset=record.offset,
                 reason=str(exc),
             )
-            return await self._dead_letter(record, str(exc), attempts=1)
+            return await self._dead_letter(record, str(exc), attempts=1, p=p)
         structlog.contextvars.bind_contextvars(
             event_id=envelope.id, event_type=envelope.type, trace_id=envelope.trace.trace_id
         )
@@ -133,40 +342,64 @@ class EventConsumer:
                 outcome = "duplicate" if duplicate else "processed"
                 EVENTS_CONSUMED.labels(self._service, record.topic, outcome).inc()
                 return True
+            except MalformedEvent as exc:
+                # The handler found that no retry can make it apply (e.g. a vendor writing about a
+                # call that is not its own): parked at once, with the reason, for an operator.
+                return await self._dead_letter(record, str(exc)[:500], attempts=attempt + 1, p=p)
             except TRANSIENT_DB_ERRORS as exc:
-                # The database is away; the record is fine. Wait and try again, without limit, but
-                # give the poll loop a chance to run (heartbeats, shutdown) between tries.
+                # The database is away; the record is fine. Wait and try again, without limit (a
+                # rebalance or shutdown stops waiting and leaves the record uncommitted).
                 outage += 1
                 HANDLER_RETRIES.labels(self._service, record.topic, "outage").inc()
                 delay = self._backoff(outage)
                 log.warning("database unavailable, retrying", error=repr(exc)[:200], retry_in=delay)
-                await asyncio.sleep(delay)
-                if self._draining:
+                if await self._sleep(delay, p):
                     return False
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                 attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 if attempt >= self._settings.max_attempts:
                     log.error("handler failed, dead-lettering", attempts=attempt, reason=reason)
-                    return await self._dead_letter(record, reason, attempts=attempt)
+                    return await self._dead_letter(record, reason, attempts=attempt, p=p)
                 HANDLER_RETRIES.labels(self._service, record.topic, "error").inc()
                 log.warning("handler failed, retrying", attempt=attempt, reason=reason)
-                await asyncio.sleep(self._backoff(attempt))
+                if await self._sleep(self._backoff(attempt), p):
+                    return False
 
     async def _handle(self, envelope: Envelope[Event]) -> bool:
         """Run the handler in one transaction with the inbox claim. True if it was a duplicate."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             if not await inbox.claim(conn, self.group_id, envelope.source, envelope.id):
                 return True
             uow = UnitOfWork(conn, self._source, envelope.trace.child(), cause=envelope)
             await self._handlers[envelope.type](envelope.data, uow)
         return False
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PoolConnection]:
+        """A pool connection, kept from one record to the next: handing it back costs a round trip
+        (asyncpg resets the session) for session state that a transaction of ours never leaves. A
+        failure hands it back, so the reset (or, for a broken connection, a new one) follows."""
+        conn = self._connections.pop() if self._connections else await self._pool.acquire()
+        try:
+            yield conn
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._connections.append(conn)
+
     def _backoff(self, attempt: int) -> float:
         base = self._settings.retry_backoff_seconds * (2 ** (attempt - 1))
         return float(min(base, self._settings.retry_backoff_max_seconds))
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, attempts: int) -> bool:
+    @staticmethod
+    async def _sleep(seconds: float, p: _Partition) -> bool:
+        """Wait `seconds`, or less if the partition stops; True if it stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(p.stopped.wait(), timeout=seconds)
+        return p.stopped.is_set()
+
+    async def _dead_letter(self, record: Record, reason: str, attempts: int, p: _Partition) -> bool:
         headers = [
             *record.headers,
             ("dlq_reason", reason.encode()),
@@ -182,29 +415,24 @@ class EventConsumer:
                 dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
             )
         except Exception as exc:  # noqa: BLE001 - never commit a record we could not park
-            log.error("dead-letter publish failed; the record will be fetched again", error=repr(exc)[:300])
-            await asyncio.sleep(self._settings.retry_backoff_max_seconds)
+            log.error("dead-letter publish failed; the record will be tried again", error=repr(exc)[:300])
+            await self._sleep(self._settings.retry_backoff_max_seconds, p)
             return False
         DLQ_PUBLISHED.labels(self._service, record.topic).inc()
         EVENTS_CONSUMED.labels(self._service, record.topic, "dead_lettered").inc()
         return True
 
     async def update_lag(self) -> None:
-        """Export how far behind the end of each assigned partition this consumer is."""
-        consumer = getattr(self._subscriber, "consumer", None)
+        """Export how far behind the end of each assigned partition this consumer is (records fetched
+        but not done yet count as behind)."""
+        consumer = self._consumer
         if consumer is None:
             return
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            if highwater is None:
+            p = self._partitions.get(tp)
+            if highwater is None or p is None:
                 continue
             position = await asyncio.wait_for(consumer.position(tp), timeout=5)
-            CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(highwater - position, 0))
-
-    async def drain(self, timeout: float) -> None:
-        """Stop taking new records and wait for the one in flight to finish."""
-        self._draining = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            log.warning("in-flight record did not finish before shutdown; it will be redelivered")
+            lag = highwater - position + len(p.queue)
+            CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(lag, 0))

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -72,16 +71,6 @@ class KafkaSecurity(BaseSettings):
                 sasl_plain_password=self.sasl_password.get_secret_value(),
             )
         return options
-
-    def faststream(self) -> BaseSecurity | None:
-        """The same identity in faststream's terms, for its KafkaBroker."""
-        context = self._ssl_context()
-        if not self.uses_sasl:
-            return BaseSecurity(ssl_context=context) if context else None
-        kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
-        return kinds[self.sasl_mechanism](
-            self.sasl_username, self.sasl_password.get_secret_value(), ssl_context=context
-        )
 
 
 def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:

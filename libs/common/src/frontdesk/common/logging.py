@@ -1,6 +1,6 @@
 """Structured JSON logs (structlog) with service, event and trace ids, and a scrubber for personal data.
 
-Every log line, ours and the libraries' (uvicorn, aiokafka, faststream), goes through the same
+Every log line, ours and the libraries' (uvicorn, aiokafka), goes through the same
 processors, so the scrubber sees everything. The scrubber is a safety net: the first rule is still
 that code never logs names, phone numbers, emails or clinical text.
 """
@@ -72,7 +72,7 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The libraries' per-message chatter is not useful at INFO; their warnings and errors are.
-    for noisy in ("aiokafka", "faststream", "uvicorn.access"):
+    for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.bind_contextvars(service=service)
 

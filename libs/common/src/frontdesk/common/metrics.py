@@ -14,7 +14,8 @@ HANDLER_RETRIES = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "frontdesk_handler_seconds",
-    "Time from fetching a record to committing its offset (transaction and Kafka commit included).",
+    "Time from starting a record to the commit of its transaction (or its dead-lettering); records of"
+    " different partitions run concurrently, and offsets are committed later, in the background.",
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

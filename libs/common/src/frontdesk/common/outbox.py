@@ -1,16 +1,19 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
 The relay holds a session advisory lock so exactly one replica of a service publishes at a time;
-that keeps each record key's events in the order they were committed. It claims rows in id order,
-sends them all, waits for Kafka's acknowledgements, then deletes them in the same transaction. A
-crash between the acknowledgement and the delete republishes the batch with the same event ids,
-which consumers drop through their inbox.
+that keeps each record key's events in the order they were committed. It takes rows in id order
+(deleting them in a transaction it has not committed yet), sends them all, waits for Kafka's
+acknowledgements, then commits the deletion. A crash between the acknowledgement and the commit
+republishes the batch with the same event ids, which consumers drop through their inbox. Each
+commit of an outbox row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its
+next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -23,6 +26,7 @@ from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = get_logger(__name__)
 _RELAY_LOCK_KEY = "frontdesk-outbox-relay"
+BACKLOG_EVERY = 1.0  # seconds between refreshes of the backlog gauge
 
 
 async def add(conn: Connection, record: OutgoingRecord, event_id: str) -> None:
@@ -68,11 +72,15 @@ class OutboxRelay:
         self.is_leader = False
 
     async def publish_batch(self, conn: Connection) -> int:
-        """Publish up to one batch; return how many rows were published."""
+        """Publish up to one batch; return how many rows were published.
+
+        The rows are deleted first and the deletion committed only once Kafka has acknowledged
+        every record: a failed send rolls the transaction back and the rows stay (three round trips
+        per batch)."""
         async with conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, record_key, headers, payload FROM outbox"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, topic, record_key, headers, payload",
                 self._batch_size,
             )
             if not rows:
@@ -86,18 +94,21 @@ class OutboxRelay:
                     key=row["record_key"].encode(),
                     headers=[(name, value.encode()) for name, value in row["headers"]],
                 )
-                for row in rows
+                for row in sorted(rows, key=lambda r: r["id"])  # RETURNING has no order of its own
             ]
             await asyncio.gather(*futures)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
     async def drain(self, conn: Connection) -> int:
+        """Publish until a batch comes back short: rows committed after its read notify the relay,
+        which then drains again (so an empty read is not needed to know it is done)."""
         total = 0
-        while published := await self.publish_batch(conn):
+        while True:
+            published = await self.publish_batch(conn)
             total += published
-        return total
+            if published < self._batch_size:
+                return total
 
     def wake(self, *_: Any) -> None:
         self._wake.set()
@@ -129,10 +140,13 @@ class OutboxRelay:
             self.is_leader = True
             await conn.add_listener("outbox", self.wake)
             try:
+                counted = 0.0
                 while not self._stopping.is_set():
                     self._wake.clear()
                     await self.drain(conn)
-                    OUTBOX_BACKLOG.labels(self._service).set(await conn.fetchval("SELECT count(*) FROM outbox"))
+                    if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
+                        OUTBOX_BACKLOG.labels(self._service).set(await conn.fetchval("SELECT count(*) FROM outbox"))
+                        counted = time.monotonic()
                     await self._sleep(self._poll_seconds)
                 # Graceful shutdown: publish whatever committed transactions left behind.
                 await self.drain(conn)

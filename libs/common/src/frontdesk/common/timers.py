@@ -2,7 +2,8 @@
 
 A timer fires once: its handler's effects and the timer's deletion commit together. If the handler
 raises, the timer is retried with backoff; after `max_attempts` it is parked (dead_at set) and
-counted, never silently dropped.
+counted, never silently dropped. A handler may set a timer with the key of the one being fired: the
+fired one is already deleted, so the new one stands.
 """
 
 from __future__ import annotations
@@ -59,21 +60,29 @@ class TimerWorker:
     async def fire_due(self, limit: int = 100) -> int:
         """Run the timers that are due, one transaction each; return how many fired."""
         fired = 0
-        while fired < limit and not self._stopping.is_set():
-            outcome = await self._fire_one()
-            if outcome is None:
-                break
-            fired += outcome
+        # One connection for the whole run: handing it back to the pool after each timer would cost
+        # a round trip (asyncpg resets the session) for nothing.
+        async with self._pool.acquire() as conn:
+            while fired < limit and not self._stopping.is_set():
+                outcome = await self._fire_one(conn)
+                if outcome is None:
+                    break
+                fired += outcome
         return fired
 
-    async def _fire_one(self) -> int | None:
-        async with self._pool.acquire() as conn:
-            failure: tuple[int, int, str] | None = None
+    async def _fire_one(self, conn: Connection) -> int | None:
+        """Claim the next due timer by deleting it, run its handler, commit both; None if none is due.
+
+        A handler that raises rolls the transaction back, so the timer is back, untouched; its failure
+        is then recorded in a transaction of its own."""
+        row = None
+        try:
             async with conn.transaction():
                 row = await conn.fetchrow(
-                    "SELECT id, timer_key, kind, due_at, payload, traceparent, attempts FROM timers"
+                    "DELETE FROM timers WHERE id = (SELECT id FROM timers"
                     " WHERE due_at <= now() AND dead_at IS NULL AND kind = ANY($1::text[])"
-                    " ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    " ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id, timer_key, kind, due_at, payload, traceparent, attempts",
                     list(self._handlers),
                 )
                 if row is None:
@@ -81,23 +90,21 @@ class TimerWorker:
                 timer = Timer(row["timer_key"], row["kind"], row["due_at"], row["payload"], row["attempts"])
                 trace = TraceContext.parse(row["traceparent"]) or TraceContext.new()
                 structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, timer=timer.key)
-                try:
-                    async with conn.transaction():  # savepoint: a failing handler leaves no partial work
-                        await self._handlers[timer.kind](timer, UnitOfWork(conn, self._source, trace.child()))
-                        await conn.execute("DELETE FROM timers WHERE id = $1", row["id"])
-                except TRANSIENT_DB_ERRORS:
-                    raise
-                except Exception as exc:
-                    failure = (row["id"], row["attempts"] + 1, f"{type(exc).__name__}: {exc}"[:500])
-                    log.exception("timer handler failed", kind=timer.kind, attempt=failure[1])
-                    await self._record_failure(conn, *failure)
-                finally:
-                    structlog.contextvars.unbind_contextvars("trace_id", "timer")
-            if failure is None:
-                TIMERS_FIRED.labels(self._service, timer.kind).inc()
-                return 1
-            TIMERS_FAILED.labels(self._service, timer.kind).inc()
+                await self._handlers[timer.kind](timer, UnitOfWork(conn, self._source, trace.child()))
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as exc:
+            if row is None:
+                raise  # the claim itself failed: not a handler's failure
+            attempts = row["attempts"] + 1
+            log.exception("timer handler failed", kind=row["kind"], attempt=attempts)
+            await self._record_failure(conn, row["id"], attempts, f"{type(exc).__name__}: {exc}"[:500])
+            TIMERS_FAILED.labels(self._service, row["kind"]).inc()
             return 0
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id", "timer")
+        TIMERS_FIRED.labels(self._service, timer.kind).inc()
+        return 1
 
     async def _record_failure(self, conn: Connection, timer_id: int, attempts: int, error: str) -> None:
         if attempts >= self._max_attempts:
