@@ -95,17 +95,32 @@ def access(generator: ModuleType) -> Any:
     return generator.load_access()
 
 
-def _code_consumes(service: str) -> set[str]:
-    """The topics a service's code subscribes to: its DEFINITION's handlers plus clinic.configured."""
+def _definition(service: str) -> Any:
     module = importlib.import_module(f"frontdesk.{service.replace('-', '_')}.entrypoints.main")
     definition = module.DEFINITION
     assert definition.name == service
-    return {model.event_type for model in definition.handlers} | {"clinic.configured"}
+    return definition
+
+
+def _code_consumes(service: str) -> set[str]:
+    """The shared topics a service's code subscribes to: its DEFINITION's handlers (those with a shared
+    topic; the others arrive on its `topic_patterns`) plus clinic.configured."""
+    return {model.event_type for model in _definition(service).handlers if model.shared_topic} | {"clinic.configured"}
+
+
+def _code_topic_patterns(service: str) -> tuple[str, ...]:
+    """The topic patterns (regexes) a service's code subscribes to besides its topics."""
+    return tuple(_definition(service).topic_patterns)
 
 
 @pytest.fixture(scope="session")
 def code_consumes() -> Callable[[str], set[str]]:
     return _code_consumes
+
+
+@pytest.fixture(scope="session")
+def code_topic_patterns() -> Callable[[str], tuple[str, ...]]:
+    return _code_topic_patterns
 
 
 # --- CRD schemas -------------------------------------------------------------------------------

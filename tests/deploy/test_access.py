@@ -35,6 +35,26 @@ def constructed_events(service: str) -> set[str]:
     }
 
 
+def _literal_prefix(pattern: str) -> str:
+    """What every topic a regex matches starts with: `^vendor\\.[a-z]+\\.events$` -> `vendor.`."""
+    match = re.match(r"\^((?:\\.|[A-Za-z0-9_-])*)", pattern)
+    assert match is not None, pattern
+    return re.sub(r"\\(.)", r"\1", match.group(1))
+
+
+def test_topic_patterns_the_code_subscribes_to_are_granted(
+    access: Any, code_topic_patterns: Callable[[str], tuple[str, ...]]
+) -> None:
+    """A pattern subscription (call-router: every vendor.<id>.events) needs Read + Describe on a
+    prefix covering it (the group is granted already), and Write for its dead letters `<topic>.dlq`."""
+    assert code_topic_patterns("call-router"), "call-router reads the vendors' own event topics"
+    for service, p in access.services.items():
+        for pattern in code_topic_patterns(service):
+            prefix = _literal_prefix(pattern)
+            ops = {op for granted, operations in p.prefix_grants if prefix.startswith(granted) for op in operations}
+            assert {"Read", "Describe", "Write"} <= ops, f"{service}: no prefix grant covers {pattern} ({prefix})"
+
+
 def test_produces_match_the_events_each_service_constructs(access: Any) -> None:
     drift = {
         service: {"constructed": sorted(constructed_events(service)), "access.yaml": sorted(p.produces)}

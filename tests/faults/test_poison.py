@@ -27,11 +27,13 @@ from .helpers import Schedule, play, record
 
 
 def consumers_by_topic() -> dict[str, list[str]]:
-    """Input topic -> consumer groups, from the services' own definitions (plus clinic.configured)."""
+    """Shared input topic -> consumer groups, from the services' own definitions (plus
+    clinic.configured). Per-vendor topics (vendor.<id>.events) are not among them."""
     out: dict[str, list[str]] = defaultdict(list)
     for name in SERVICES:
         definition = importlib.import_module(MODULES[name] + ".entrypoints.main").DEFINITION
-        for topic in {"clinic.configured", *(model.event_type for model in definition.handlers)}:
+        shared = (model.event_type for model in definition.handlers if model.shared_topic)
+        for topic in {"clinic.configured", *shared}:
             out[topic].append(f"frontdesk.{name}")
     return dict(out)
 

@@ -18,15 +18,20 @@ def uid(prefix: str) -> str:
 
 
 async def send_events(
-    bootstrap: str, events: list[Event], source: str = "tests/integration", security: KafkaSecurity | None = None
+    bootstrap: str,
+    events: list[Event],
+    source: str = "tests/integration",
+    security: KafkaSecurity | None = None,
+    topic: str | None = None,
 ) -> list[str]:
-    """Publish events with our own encoder; return their event ids."""
+    """Publish events with our own encoder (on their registry topic, or `topic`, e.g. a vendor's own);
+    return their event ids."""
     producer = make_producer(bootstrap, client_id="tests", security=security)
     await producer.start()
     ids = []
     try:
         for event in events:
-            record = encode(event, source=source)
+            record = encode(event, source=source, topic=topic)
             await producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
             ids.append(dict(record.headers)["ce_id"].decode())
     finally:

@@ -63,7 +63,7 @@ async def _clinic(stack: LocalStack, router: ServiceProcess, *, open_: bool = Tr
     )
     await publish(stack.bootstrap, [config])
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=router.auth_headers) as client:
         while True:
             known = {c["clinic_id"] for c in (await client.get(router.url + "/v1/clinics")).json()}
             if clinic_id in known:
@@ -87,7 +87,7 @@ async def _present(stack: LocalStack, router: ServiceProcess, clinic_id: str, *i
     different topics, so a call sent at once could overtake it)."""
     await send_events(stack.bootstrap, _available(clinic_id, *ids_oldest_first))
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=router.auth_headers) as client:
         while True:
             agents = (await client.get(f"{router.url}/v1/clinics/{clinic_id}/agents")).json()
             if {a["receptionist_id"] for a in agents if a["status"] == "available"} == set(ids_oldest_first):
@@ -320,3 +320,59 @@ async def test_urgent_calls_page_the_on_call_provider_and_reach_the_vendor(
         ("answering_service", f"{clinic_id}-va"),
         ("on_call", "dr-night"),
     }
+
+
+async def test_a_sister_desk_with_nobody_available_is_skipped_at_once(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    sister_id = await _clinic(
+        stack, router, receptionists=[{"receptionist_id": "s1"}], pools=[{"pool_id": "desk", "members": ["s1"]}]
+    )
+    clinic_id = await _clinic(stack, router, sister_pools=[{"clinic_id": sister_id, "pool_id": "desk"}])
+    # before the availability that _present publishes later (presence applies in changed_at order)
+    busy = AgentStatusChanged(
+        clinic_id=sister_id, receptionist_id="s1", status="busy", changed_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    await send_events(stack.bootstrap, [busy])
+    deadline = time.monotonic() + 60
+    while not await query(
+        stack.database_url("call-router"),
+        "SELECT 1 FROM agents WHERE clinic_id = $1 AND receptionist_id = 's1' AND status = 'busy'",
+        sister_id,
+    ):
+        assert time.monotonic() < deadline, "call-router never applied the sister's presence"
+        await asyncio.sleep(0.2)
+    nobody_there, someone_there = _call(clinic_id), _call(clinic_id)
+    async with EventTap(stack.bootstrap, OUT) as tap:
+        # nobody at this clinic's desk (no presence), and the sister's only receptionist is busy
+        await send_events(stack.bootstrap, [nobody_there])
+        [routed] = await tap.wait_for(_of(nobody_there.call_id, "call.routed"), timeout=60)
+        assert (routed.data.target_kind, routed.data.attempt) == ("answering_service", 1)  # type: ignore[attr-defined]
+        # The vendor takes it. (A call still waiting would be offered to the sister's receptionist
+        # the moment she becomes available, and she would be busy with it, not free for the next.)
+        now = datetime.now(UTC)
+        await send_events(
+            stack.bootstrap,
+            [
+                CallAnswered(
+                    call_id=nobody_there.call_id,
+                    clinic_id=clinic_id,
+                    answered_at=now,
+                    answered_by_kind="answering_service",
+                    answered_by_id=f"{clinic_id}-va",
+                ),
+                CallEnded(call_id=nobody_there.call_id, clinic_id=clinic_id, ended_at=now + timedelta(seconds=1)),
+            ],
+        )
+        while not await query(
+            stack.database_url("call-router"),
+            "SELECT 1 FROM calls WHERE call_id = $1 AND status = 'ended'",
+            nobody_there.call_id,
+        ):
+            assert time.monotonic() < deadline + 60, "call-router never applied the vendor's answer"
+            await asyncio.sleep(0.2)
+        await _present(stack, router, sister_id, "s1")
+        await send_events(stack.bootstrap, [someone_there])
+        [routed] = await tap.wait_for(_of(someone_there.call_id, "call.routed"), timeout=60)
+        assert (routed.data.target_kind, routed.data.target_id) == ("sister_clinic", sister_id)  # type: ignore[attr-defined]

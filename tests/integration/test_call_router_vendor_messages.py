@@ -1,11 +1,13 @@
 """Answering-service vendor messages over the real broker and database.
 
-Proves: an urgent message pages the first on-call provider (on the shared topic and on the vendor's
-own topic), re-sends and escalates along the roster through durable timers, and stops once the
-provider acknowledges; routine messages wait for the clinic's next opening (in its own zone), are
-released as one digest and acknowledged by staff over HTTP, with events; a vendor cannot act for a
-clinic it does not serve nor acknowledge another vendor's page. Timers are brought forward by moving
-their due_at in the database (nobody waits two minutes for a re-send).
+Proves: an urgent message (on the vendor's own `vendor.<id>.events`) pages the first on-call
+provider (on the shared topic and on the vendor's own `vendor.<id>.calls`), re-sends and escalates
+along the roster through durable timers, and stops once the provider acknowledges; routine messages
+wait for the clinic's next opening (in its own zone), are released as one digest and acknowledged by
+staff over HTTP, with events; a vendor cannot act for a clinic it does not serve, speak as another
+vendor, nor acknowledge another vendor's page: those records are dead-lettered on its own
+`vendor.<id>.events.dlq` with the reason. Timers are brought forward by moving their due_at in the
+database (nobody waits two minutes for a re-send).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from frontdesk.common.contracts import (
     VendorPageAcknowledged,
     VendorPageSent,
     vendor_calls_topic,
+    vendor_events_topic,
 )
+from frontdesk.common.contracts.registry import dlq_topic
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
@@ -50,7 +54,7 @@ async def _clinic(stack: LocalStack, router: ServiceProcess, vendor: str, hours:
     )
     await publish(stack.bootstrap, [config])
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=router.auth_headers) as client:
         while clinic_id not in {c["clinic_id"] for c in (await client.get(router.url + "/v1/clinics")).json()}:
             assert time.monotonic() < deadline, "call-router never learned the clinic"
             await asyncio.sleep(0.2)
@@ -99,7 +103,7 @@ async def _bring_forward(stack: LocalStack, key_like: str) -> None:
 
 async def _message_row(router: ServiceProcess, message_id: str, until: Any) -> dict[str, Any]:
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=router.auth_headers) as client:
         while True:
             response = await client.get(f"{router.url}/v1/messages/{message_id}")
             if response.status_code == 200 and until(response.json()):
@@ -122,8 +126,9 @@ async def test_an_urgent_message_pages_and_escalates_until_acknowledged(
     await _vendor_topic_ready(stack, vendor)
     message = _message(clinic_id, vendor, "urgent", callback_needed=True)
     topics = ["oncall.page_requested", "callback.requested", vendor_calls_topic(vendor)]
+    own = vendor_events_topic(vendor)
     async with EventTap(stack.bootstrap, topics) as tap:
-        await send_events(stack.bootstrap, [message])
+        await send_events(stack.bootstrap, [message], topic=own)
         first = await tap.wait_for(_pages(message.message_id), count=2, timeout=60)  # shared + the vendor's topic
         assert {e.data.provider_id for e in first} == {"dr-a"}  # type: ignore[attr-defined]
         assert {(e.data.step, e.data.resend, e.data.escalated) for e in first} == {(0, 0, False)}  # type: ignore[attr-defined]
@@ -145,6 +150,7 @@ async def test_an_urgent_message_pages_and_escalates_until_acknowledged(
                     sent_at=datetime.now(UTC),
                 )
             ],
+            topic=own,
         )
         # Nobody acknowledges: the 2-minute re-send to dr-a, then the escalation to dr-b's mobile.
         await _bring_forward(stack, f"page:{message.message_id}:%")
@@ -169,6 +175,7 @@ async def test_an_urgent_message_pages_and_escalates_until_acknowledged(
                     acknowledged_at=datetime.now(UTC),
                 )
             ],
+            topic=own,
         )
         row = await _message_row(router, message.message_id, lambda m: m["status"] == "acknowledged")
         assert (row["acknowledged_by"], row["pages_requested"], row["pages_sent"]) == ("dr-b", 3, 1)
@@ -196,12 +203,13 @@ async def test_routine_messages_are_released_at_opening_and_acknowledged_by_staf
     vendor = uid("vend-r")
     weekday, opens_at = _next_opening(NY, 2, "08:30")  # the clinic opens only on that weekday
     clinic_id = await _clinic(stack, router, vendor, {weekday: ["08:30-17:00"]})
+    await _vendor_topic_ready(stack, vendor)
     first = _message(clinic_id, vendor, "routine", callback_needed=True)
     second = _message(clinic_id, vendor, "routine", category="results")
     url = stack.database_url("call-router")
     topics = ["answering.digest_released", "answering.message_acknowledged", "callback.requested"]
-    async with EventTap(stack.bootstrap, topics) as tap, httpx.AsyncClient() as client:
-        await send_events(stack.bootstrap, [first, second])
+    async with EventTap(stack.bootstrap, topics) as tap, httpx.AsyncClient(headers=router.auth_headers) as client:
+        await send_events(stack.bootstrap, [first, second], topic=vendor_events_topic(vendor))
         [callback] = await tap.wait_for(
             lambda e: getattr(e.data, "callback_id", None) == f"cb-{first.message_id}", timeout=60
         )
@@ -246,6 +254,21 @@ async def test_routine_messages_are_released_at_opening_and_acknowledged_by_staf
         assert missing.status_code == 404
 
 
+async def _dead_letters(tap: EventTap, event_ids: list[str], timeout: float = 60) -> dict[str, str]:
+    """event id -> dlq_reason, once every one of `event_ids` is on the tapped dead-letter topics."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {
+            headers["ce_id"].decode(): headers["dlq_reason"].decode()
+            for headers in (dict(r.headers) for r in tap.raw)
+            if headers.get("ce_id", b"").decode() in event_ids
+        }
+        if len(found) == len(event_ids):
+            return found
+        assert time.monotonic() < deadline, f"dead letters seen: {found}"
+        await tap.poll()
+
+
 async def test_a_vendor_acts_only_for_the_clinics_it_serves(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
@@ -254,34 +277,54 @@ async def test_a_vendor_acts_only_for_the_clinics_it_serves(
     roster = [{"provider_id": "dr-a"}]
     clinic_a = await _clinic(stack, router, vendor_a, {}, on_call=roster)
     await _clinic(stack, router, vendor_b, {}, on_call=roster)
-    # Vendor B speaks for clinic A (which it does not serve), then A's own vendor does; same
-    # topic and key, so the router handles them in that order.
-    foreign = _message(clinic_a, vendor_b, "urgent")
-    own = _message(clinic_a, vendor_a, "urgent")
-    await send_events(stack.bootstrap, [foreign, own])
-    await _message_row(router, own.message_id, lambda m: m["status"] == "paging")
-    async with httpx.AsyncClient() as client:
-        assert (await client.get(f"{router.url}/v1/messages/{foreign.message_id}")).status_code == 404
-    # Vendor B cannot acknowledge A's page either: the first acknowledgement that counts is A's.
-    now = datetime.now(UTC)
-    await send_events(
-        stack.bootstrap,
-        [
-            VendorPageAcknowledged(
-                message_id=own.message_id,
-                vendor_id=vendor_b,
-                clinic_id=clinic_a,
-                provider_id="dr-x",
-                acknowledged_at=now,
-            ),
-            VendorPageAcknowledged(
-                message_id=own.message_id,
-                vendor_id=vendor_a,
-                clinic_id=clinic_a,
-                provider_id="dr-a",
-                acknowledged_at=now,
-            ),
-        ],
-    )
-    row = await _message_row(router, own.message_id, lambda m: m["status"] == "acknowledged")
-    assert row["acknowledged_by"] == "dr-a"
+    await _vendor_topic_ready(stack, vendor_a)
+    await _vendor_topic_ready(stack, vendor_b)
+    topic_a, topic_b = vendor_events_topic(vendor_a), vendor_events_topic(vendor_b)
+    async with EventTap(stack.bootstrap, [dlq_topic(topic_a), dlq_topic(topic_b)]) as dlq:
+        # Vendor B speaks for clinic A (which it does not serve), and as vendor A, on its own topic.
+        foreign = _message(clinic_a, vendor_b, "urgent")
+        posing = _message(clinic_a, vendor_a, "urgent")
+        [foreign_id, posing_id] = await send_events(stack.bootstrap, [foreign, posing], topic=topic_b)
+        own = _message(clinic_a, vendor_a, "urgent")
+        await send_events(stack.bootstrap, [own], topic=topic_a)
+        await _message_row(router, own.message_id, lambda m: m["status"] == "paging")
+        reasons = await _dead_letters(dlq, [foreign_id, posing_id])
+        assert "the vendor does not serve the clinic" in reasons[foreign_id]
+        assert f"names vendor {vendor_a} on the topic of vendor {vendor_b}" in reasons[posing_id]
+        async with httpx.AsyncClient(headers=router.auth_headers) as client:
+            for refused in (foreign, posing):
+                response = await client.get(f"{router.url}/v1/messages/{refused.message_id}")
+                assert response.status_code == 404
+        # Vendor B cannot acknowledge A's page either: the acknowledgement that counts is A's.
+        now = datetime.now(UTC)
+        [bad_ack] = await send_events(
+            stack.bootstrap,
+            [
+                VendorPageAcknowledged(
+                    message_id=own.message_id,
+                    vendor_id=vendor_b,
+                    clinic_id=clinic_a,
+                    provider_id="dr-x",
+                    acknowledged_at=now,
+                )
+            ],
+            topic=topic_b,
+        )
+        reasons = await _dead_letters(dlq, [bad_ack])
+        assert "the message belongs to another vendor or clinic" in reasons[bad_ack]
+        assert (await _message_row(router, own.message_id, lambda m: True))["status"] == "paging"
+        await send_events(
+            stack.bootstrap,
+            [
+                VendorPageAcknowledged(
+                    message_id=own.message_id,
+                    vendor_id=vendor_a,
+                    clinic_id=clinic_a,
+                    provider_id="dr-a",
+                    acknowledged_at=now,
+                )
+            ],
+            topic=topic_a,
+        )
+        row = await _message_row(router, own.message_id, lambda m: m["status"] == "acknowledged")
+        assert row["acknowledged_by"] == "dr-a"

@@ -2,7 +2,8 @@
 
 This module runs after every other integration test but the API fuzzing (tests/conftest.py orders
 it; the fuzzer's random strings may look like phone numbers by chance and are not scanned). It
-reads EVERY record of every registry topic, dead-letter topics included, from the beginning and
+reads EVERY record of every registry topic and of every vendor's own topics, dead-letter topics
+included, from the beginning and
 outside any consumer group, and every line of every service log under the stack's state dir, and
 fails listing each phone number, email, person name or personal-data key found outside
 `frontdesk.common.pii.PERSONAL_DATA_ALLOWLIST`.
@@ -21,8 +22,9 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord
 
+from frontdesk.common.contracts.calls import VENDOR_TOPIC_PREFIX
 from frontdesk.common.contracts.registry import all_topics
-from frontdesk.common.kafka import make_reader, topic_partitions
+from frontdesk.common.kafka import make_admin, make_reader, topic_partitions
 from frontdesk.common.pii import census_names, scan_log, scan_records
 from frontdesk.tools.stack import SERVICES, LocalStack, ServiceProcess
 
@@ -32,8 +34,16 @@ INFRASTRUCTURE_LOGS = {"kafka.log", "postgres.log"}
 
 
 async def read_everything(stack: LocalStack, timeout: float = 120) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of every registry topic, from offset 0 to the end offsets seen on opening."""
-    partitions = await topic_partitions(stack.bootstrap, [t.name for t in all_topics()], stack.security())
+    """Every record of every registry topic and every vendor's own topics (vendor.<id>.calls/.events and
+    their dead-letter twins), from offset 0 to the end offsets seen on opening."""
+    admin = make_admin(stack.bootstrap, "frontdesk-pii-scan", stack.security())
+    await admin.start()
+    try:
+        vendor_topics = [t for t in await admin.list_topics() if t.startswith(VENDOR_TOPIC_PREFIX)]
+    finally:
+        await admin.close()
+    topics = [t.name for t in all_topics()] + vendor_topics
+    partitions = await topic_partitions(stack.bootstrap, topics, stack.security())
     consumer = make_reader(stack.bootstrap, "frontdesk-pii-scan", stack.security())
     await consumer.start()
     try:

@@ -23,7 +23,7 @@ from frontdesk.common.cloudevents import (
     decode,
     encode,
 )
-from frontdesk.common.contracts import EVENTS, CallReceived, Event
+from frontdesk.common.contracts import EVENTS, CallReceived, Event, vendor_calls_topic, vendor_events_topic
 
 SOURCE = "frontdesk/test"
 WHEN = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=timezone(timedelta(hours=-5)))
@@ -52,6 +52,11 @@ def replace_header(headers: Headers, name: str, value: bytes | None) -> list[tup
     return [(n, value if n == name else v) for n, v in headers]
 
 
+def own_topic(event_type: str) -> str | None:
+    """None (its registry topic), or a vendor's own topic for the types that travel only there."""
+    return None if EVENTS[event_type].topic is not None else vendor_events_topic("answering-1")
+
+
 def without_header(headers: Headers, name: str) -> Headers:
     return [(n, v) for n, v in headers if n != name]
 
@@ -67,11 +72,12 @@ def test_every_registered_event_type_has_a_sample(samples: dict[str, Event]) -> 
 def test_round_trip(event_type: str, samples: dict[str, Event]) -> None:
     event = samples[event_type]
     trace = TraceContext.new()
-    record = encode(event, source=SOURCE, event_id="evt-1", time=WHEN, trace=trace)
+    record = encode(event, source=SOURCE, event_id="evt-1", time=WHEN, trace=trace, topic=own_topic(event_type))
 
     envelope = decode(record.topic, record.value, record.headers)
 
     assert envelope.data == event
+    assert envelope.topic == record.topic
     assert type(envelope.data) is type(event)
     assert envelope.data.model_dump_json() == event.model_dump_json()
     assert (envelope.id, envelope.source, envelope.type) == ("evt-1", SOURCE, event_type)
@@ -83,9 +89,9 @@ def test_round_trip(event_type: str, samples: dict[str, Event]) -> None:
 def test_encoded_headers_topic_and_key(event_type: str, samples: dict[str, Event]) -> None:
     event = samples[event_type]
     spec = EVENTS[event_type]
-    record = encode(event, source=SOURCE, time=WHEN)
+    record = encode(event, source=SOURCE, time=WHEN, topic=own_topic(event_type))
 
-    assert record.topic == spec.topic.name == event_type
+    assert record.topic == (spec.topic.name if spec.topic is not None else vendor_events_topic("answering-1"))
     assert record.key == str(getattr(event, spec.model.key_field)).encode()
     assert record.key == event.record_key().encode()
     assert json.loads(record.value) == json.loads(event.model_dump_json())
@@ -93,7 +99,7 @@ def test_encoded_headers_topic_and_key(event_type: str, samples: dict[str, Event
     names = [name for name, _ in record.headers]
     assert len(names) == len(set(names)), "no header is written twice"
     assert header(record, "ce_specversion") == b"1.0" == SPECVERSION.encode()
-    assert header(record, "ce_type").decode() == record.topic
+    assert header(record, "ce_type").decode() == event_type
     assert header(record, "ce_source").decode() == SOURCE
     assert header(record, "content-type") == b"application/json" == CONTENT_TYPE.encode()
     assert header(record, "ce_dataschema").decode() == dataschema(event_type, spec.model.version)
@@ -337,3 +343,22 @@ def test_any_valid_call_received_round_trips_unchanged(
     assert envelope.data.received_at.utcoffset() == event.received_at.utcoffset()
     assert (envelope.id, envelope.source, envelope.type, envelope.trace) == (event_id, source, "call.received", trace)
     assert envelope.time == event_time
+
+
+def test_vendor_reports_travel_on_the_vendors_own_topic_only(samples: dict[str, Event]) -> None:
+    message = samples["answering.message_taken"]
+    with pytest.raises(ValueError, match="no shared topic"):
+        encode(message, source=SOURCE)
+    own = encode(message, source=SOURCE, topic=vendor_events_topic("acme"))
+    assert decode(own.topic, own.value, own.headers).topic == "vendor.acme.events"
+    for elsewhere in ("answering.message_taken", vendor_calls_topic("acme"), "vendor.acme.events.dlq"):
+        with pytest.raises(MalformedEvent, match="does not belong on topic"):
+            decode(elsewhere, own.value, own.headers)
+    # call.answered: the phone system's on the shared topic, a vendor's on its own
+    answered = samples["call.answered"]
+    for topic in ("call.answered", vendor_events_topic("acme")):
+        record = encode(answered, source=SOURCE, topic=topic)
+        assert decode(record.topic, record.value, record.headers).data == answered
+    received = encode(call_received(), source=SOURCE, topic=vendor_events_topic("acme"))
+    with pytest.raises(MalformedEvent, match="does not belong on topic"):
+        decode(received.topic, received.value, received.headers)

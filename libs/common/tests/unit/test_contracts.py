@@ -18,8 +18,13 @@ from frontdesk.common.contracts import (
     all_topics,
     dlq_topic,
     spec_for,
+    vendor_calls_topic,
+    vendor_events_topic,
+    vendor_of_events_topic,
+    vendor_topics,
 )
 from frontdesk.common.contracts.clinic import OpeningInterval
+from frontdesk.common.contracts.registry import topic_accepts
 
 
 def errors(excinfo: pytest.ExceptionInfo[ValidationError]) -> list[tuple[str, str]]:
@@ -206,16 +211,43 @@ def test_the_record_key_is_the_key_field(samples: dict[str, Event]) -> None:
 
 def test_event_type_is_the_topic_and_the_registry_key() -> None:
     for event_type, spec in EVENTS.items():
-        assert spec.event_type == spec.model.event_type == event_type == spec.topic.name
+        assert spec.event_type == spec.model.event_type == event_type
+        assert spec.topic is None or spec.topic.name == event_type
+        assert spec.topic is not None or spec.patterns, f"{event_type} travels nowhere"
         assert spec_for(event_type) is spec
     assert spec_for("call.teleported") is None
+
+
+def test_what_only_vendors_write_has_no_shared_topic() -> None:
+    vendor_only = {t for t, spec in EVENTS.items() if spec.topic is None}
+    assert vendor_only == {
+        "answering.message_taken",
+        "answering.page_sent",
+        "answering.page_acknowledged",
+        "answering.heartbeat",
+    }
+    for event_type in [*vendor_only, "call.answered", "call.ended"]:
+        assert topic_accepts(event_type, vendor_events_topic("acme"))
+        assert not topic_accepts(event_type, vendor_calls_topic("acme"))
+    assert not topic_accepts("call.received", vendor_events_topic("acme"))
+    assert vendor_of_events_topic(vendor_events_topic("acme")) == "acme"
+    assert vendor_of_events_topic(vendor_calls_topic("acme")) is None
+    assert vendor_of_events_topic("vendor.acme.events.dlq") is None
+    assert [t.name for t in vendor_topics("acme")] == [
+        "vendor.acme.calls",
+        "vendor.acme.events",
+        "vendor.acme.events.dlq",
+    ]
 
 
 def test_every_event_topic_exists_with_a_dead_letter_twin() -> None:
     topics = {t.name: t for t in all_topics()}
     assert len(topics) == len(all_topics()), "topic names are unique"
-    assert set(topics) == set(EVENTS) | {dlq_topic(t) for t in EVENTS}
+    shared = {t for t, spec in EVENTS.items() if spec.topic is not None}
+    assert set(topics) == shared | {dlq_topic(t) for t in shared}
     for event_type, spec in EVENTS.items():
+        if spec.topic is None:
+            continue
         assert topics[event_type] == spec.topic
         dlq = topics[f"{event_type}.dlq"]
         assert dlq_topic(event_type) == dlq.name

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from frontdesk.common.cloudevents import encode
-from frontdesk.common.contracts import Event
+from frontdesk.common.contracts import Event, vendor_events_topic
 from frontdesk.common.contracts.registry import EVENTS
 from frontdesk.common.pii import (
     PERSONAL_DATA_ALLOWLIST,
@@ -39,7 +39,8 @@ class Rec:
 
 
 def _record(event: Event, source: str = "frontdesk/scheduler", offset: int = 0) -> Rec:
-    encoded = encode(event, source=source)
+    own = None if EVENTS[event.event_type].topic is not None else vendor_events_topic("answering-1")
+    encoded = encode(event, source=source, topic=own)
     return Rec(encoded.topic, encoded.value, list(encoded.headers), encoded.key, 0, offset)
 
 

@@ -40,7 +40,8 @@ def test_one_file_per_event_type_with_id_topic_and_key() -> None:
         schema = json.loads(text)
         assert schema["$id"] == dataschema(event_type, spec.model.version)
         assert schema["$id"] == f"urn:frontdesk:schema:{event_type}:{spec.model.version}"
-        assert schema["x-topic"] == spec.topic.name
+        assert schema["x-topic"] == (spec.topic.name if spec.topic is not None else None)
+        assert schema.get("x-topic-patterns", []) == list(spec.patterns)
         assert schema["x-record-key"] == spec.model.key_field
         assert schema["x-record-key"] in schema["properties"]
         assert schema["additionalProperties"] is False

@@ -16,6 +16,7 @@ from frontdesk.call_router.domain import (
     CallState,
     Decision,
     Offer,
+    SisterDesk,
     ToVendor,
     VendorState,
     decide,
@@ -165,6 +166,72 @@ def test_an_empty_desk_skips_to_the_sister_clinic_then_the_vendor() -> None:
     assert isinstance(d.route, Offer) and d.route.pool_id == "c2-desk"
     d2 = decide(c, call(attempt=1, tried=frozenset({"sister:c2"})), nobody, {}, MONDAY_10AM + timedelta(seconds=6))
     assert (d2.target_kind, d2.target_id, d2.reason) == ("answering_service", "vend-a", "overflow")
+
+
+def sister_desk(pool: dict[str, Any], presence: dict[str, AgentState], clinic_id: str = "c2") -> SisterDesk:
+    """A sister clinic this router also serves: its configuration and its receptionists' presence."""
+    config = ClinicConfig.model_validate(
+        {
+            "clinic_id": clinic_id,
+            "name": "Sister",
+            "timezone": "America/New_York",
+            "hours": WEEKDAYS_9_5,
+            "phone": {
+                "receptionists": [{"receptionist_id": r, "languages": ["en"]} for r in ("dee", "eli")],
+                "pools": [pool],
+                "answering_service": "vend-a",
+            },
+        }
+    )
+    return SisterDesk(config, presence)
+
+
+SISTER = {"sister_pools": [{"clinic_id": "c2", "pool_id": "c2-desk"}]}
+NOBODY_HERE = agents(("ana", "offline", 1), ("bo", "paused", 1))
+
+
+def test_a_sister_desk_whose_receptionists_are_all_unavailable_is_skipped_at_once() -> None:
+    desk = sister_desk(
+        {"pool_id": "c2-desk", "members": ["dee", "eli"]}, agents(("dee", "busy", 1), ("eli", "paused", 1))
+    )
+    d = decide(clinic(**SISTER), call(), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": desk})
+    assert (d.target_kind, d.target_id, d.reason) == ("answering_service", "vend-a", "no_receptionist_available")
+
+
+def test_a_sister_desk_ringing_for_another_call_or_lacking_the_skill_is_skipped() -> None:
+    ringing = {"dee": AgentState("dee", "available", MONDAY_10AM, ringing=True)}
+    desk = sister_desk({"pool_id": "c2-desk", "members": ["dee"]}, ringing)
+    assert decide(clinic(**SISTER), call(), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": desk}).target_kind == (
+        "answering_service"
+    )
+    spanish_only = sister_desk({"pool_id": "c2-desk", "members": ["dee"]}, agents(("dee", "available", 1)))
+    d = decide(clinic(**SISTER), call(language="es"), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": spanish_only})
+    assert d.target_kind == "answering_service"  # dee speaks English only
+    billing_only = sister_desk(
+        {"pool_id": "c2-desk", "members": ["dee"], "intents": ["billing"]}, agents(("dee", "available", 1))
+    )
+    d = decide(
+        clinic(**SISTER), call(intent="results"), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": billing_only}
+    )
+    assert d.target_kind == "answering_service"
+
+
+def test_a_sister_desk_with_someone_available_is_offered() -> None:
+    desk = sister_desk(
+        {"pool_id": "c2-desk", "members": ["dee", "eli"]}, agents(("dee", "busy", 1), ("eli", "available", 9))
+    )
+    d = decide(clinic(**SISTER), call(), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": desk})
+    assert (d.target_kind, d.target_id) == ("sister_clinic", "c2")
+    assert isinstance(d.route, Offer) and d.route.receptionists == ()  # the sister's desk rings as a whole
+
+
+def test_a_sister_hunt_group_or_unknown_presence_still_rings_as_a_whole() -> None:
+    hunt_group = sister_desk({"pool_id": "c2-desk"}, {})
+    unseen = sister_desk({"pool_id": "c2-desk", "members": ["dee", "eli"]}, {})  # no presence ever seen
+    other_pool = sister_desk({"pool_id": "elsewhere", "members": ["dee"]}, agents(("dee", "offline", 1)))
+    for desks in ({}, {"c2": hunt_group}, {"c2": unseen}, {"c2": other_pool}):
+        d = decide(clinic(**SISTER), call(), NOBODY_HERE, {}, MONDAY_10AM, sister_desks=desks)
+        assert (d.target_kind, d.target_id) == ("sister_clinic", "c2"), desks
 
 
 # --- missed offers and the budget ---------------------------------------------------------------
@@ -430,5 +497,66 @@ def test_every_call_reaches_a_live_human_within_the_budget_and_never_voicemail(
             state.language,
             attempt=d.attempt,
             tried=state.tried | set(offer.tried_keys),
+        )
+    pytest.fail("the chain did not end")
+
+
+@st.composite
+def sister_desks(draw: st.DrawFn, config: ClinicConfig) -> dict[str, SisterDesk]:
+    """Desks for some of the clinic's sister clinics, with random members and presence."""
+    desks = {}
+    for sister in config.phone.sister_pools:
+        if not draw(st.booleans()):
+            continue  # a sister this router does not serve
+        members = draw(st.lists(ids, unique=True, max_size=3))
+        pool = {"pool_id": sister.pool_id, "members": members}
+        seen = draw(st.lists(st.sampled_from(members), unique=True)) if members else []
+        presence = {
+            r: AgentState(r, draw(statuses), datetime(2026, 1, 1, tzinfo=UTC), ringing=draw(st.booleans()))
+            for r in seen
+        }
+        desk = ClinicConfig.model_validate(
+            {
+                "clinic_id": sister.clinic_id,
+                "name": "Sister",
+                "timezone": "UTC",
+                "hours": ALL_DAY,
+                "phone": {
+                    "receptionists": [{"receptionist_id": r, "languages": ["en", "es", "fr"]} for r in members],
+                    "pools": [pool],
+                    "answering_service": "va",
+                },
+            }
+        )
+        desks[sister.clinic_id] = SisterDesk(desk, presence)
+    return desks
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), scenario=scenarios())
+def test_a_sister_is_rung_only_when_someone_there_may_answer_and_the_call_still_reaches_a_human(
+    data: st.DataObject,
+    scenario: tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]],
+) -> None:
+    config, state, presence, vendors = scenario
+    desks = data.draw(sister_desks(config))
+    now = state.received_at
+    for _ in range(50):
+        d = decide(config, state, presence, vendors, now, sister_desks=desks)
+        assert d.target_kind in {"receptionist", "pool", "sister_clinic", "answering_service"}
+        if isinstance(d.route, ToVendor):
+            return
+        if d.target_kind == "sister_clinic" and (desk := desks.get(d.target_id)) is not None:
+            known = [desk.agents[m] for m in desk.clinic.phone.pools[0].members if m in desk.agents]
+            assert not known or any(a.status == "available" and not a.ringing for a in known)
+        now += timedelta(seconds=d.route.ring_timeout_seconds)
+        state = CallState(
+            state.call_id,
+            state.clinic_id,
+            state.received_at,
+            state.intent,
+            state.language,
+            attempt=d.attempt,
+            tried=state.tried | set(d.route.tried_keys),
         )
     pytest.fail("the chain did not end")

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from frontdesk.common.cloudevents import MalformedEvent, decode, encode
-from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, TopicSpec, vendor_calls_topic
+from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, vendor_topics
 from frontdesk.common.kafka import KafkaSecurity, ensure_topics, make_producer, make_reader, topic_partitions
 
 SOURCE = "frontdesk/cli"
@@ -120,11 +120,12 @@ async def publish(bootstrap: str, clinics: list[ClinicConfig], security: KafkaSe
 
 
 async def ensure_vendor_topics(bootstrap: str, clinics: list[ClinicConfig]) -> list[str]:
-    """Create the per-vendor topics (vendor.<id>.calls) the clinics' phone sections name.
+    """Create the per-vendor topics (vendor.<id>.calls, vendor.<id>.events and its .dlq) the clinics'
+    phone sections name.
 
     They come from configuration, not the static registry; call-router creates missing ones too."""
     vendor_ids = sorted({v.vendor_id for c in clinics for v in c.phone.effective_vendors()})
-    return await ensure_topics(bootstrap, [TopicSpec(vendor_calls_topic(v), partitions=3) for v in vendor_ids])
+    return await ensure_topics(bootstrap, [topic for v in vendor_ids for topic in vendor_topics(v)])
 
 
 async def apply_file(path: Path, bootstrap: str, dry_run: bool = False) -> list[Change]:

@@ -2,7 +2,10 @@
 
 Type, record key and partitions come from the contracts registry; producers and consumers from the
 declarative access file (the same one that grants the Kafka ACLs), so the table cannot drift from
-what the broker allows. `make docs` rewrites the block between the markers; a test fails when stale.
+what the broker allows. Types that also (or only) travel on a vendor's own topics say so: each vendor
+writes its `vendor.<id>.events` and reads its `vendor.<id>.calls` (its prefix grant), and services
+read every `vendor.<id>.events` under a prefix grant with Read. `make docs` rewrites the block
+between the markers; a test fails when stale.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from pathlib import Path
 
 import yaml
 
-from frontdesk.common.contracts import EVENTS
+from frontdesk.common.contracts import EVENTS, VENDOR_CALLS_TOPIC, VENDOR_EVENTS_TOPIC
+from frontdesk.common.contracts.registry import VENDOR_TOPIC_PARTITIONS
 
 from .access import access_file
 from .stack import repo_root
 
 START, END = "<!-- event-catalog:start -->", "<!-- event-catalog:end -->"
+VENDOR_TOPICS = {VENDOR_CALLS_TOPIC: "vendor.<id>.calls", VENDOR_EVENTS_TOPIC: "vendor.<id>.events"}
+EACH_VENDOR = "each vendor (own topic)"
 
 
 def _parties() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -32,6 +38,12 @@ def _parties() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
             producers.setdefault(topic, []).append(name)
         for topic in spec.get("consumes", []):
             consumers.setdefault(topic, []).append(name)
+    # Read on a prefix that covers vendor.: reads the vendors' own event topics (a pattern).
+    for name, spec in access.get("services", {}).items():
+        if any("vendor.".startswith(g["prefix"]) and "Read" in g["operations"] for g in spec.get("topic_prefixes", [])):
+            consumers.setdefault(VENDOR_EVENTS_TOPIC, []).append(name)
+    producers[VENDOR_EVENTS_TOPIC] = [EACH_VENDOR]
+    consumers[VENDOR_CALLS_TOPIC] = [EACH_VENDOR]
     return producers, consumers
 
 
@@ -43,10 +55,20 @@ def render() -> str:
     ]
     for event_type, spec in EVENTS.items():
         model = spec.model
-        name = f"`{event_type}`" + (" (compacted)" if spec.topic.compacted else "")
+        name = f"`{event_type}`" + (" (compacted)" if spec.topic is not None and spec.topic.compacted else "")
+        if spec.patterns:
+            where = ", ".join(f"`{VENDOR_TOPICS[p]}`" for p in spec.patterns)
+            name += f" (also on {where})" if spec.topic is not None else f" (only on {where})"
+        partitions = spec.topic.partitions if spec.topic is not None else VENDOR_TOPIC_PARTITIONS
+        writers = dict.fromkeys(
+            [*producers.get(event_type, []), *(w for p in spec.patterns for w in producers.get(p, []))]
+        )
+        readers = dict.fromkeys(
+            [*consumers.get(event_type, []), *(r for p in spec.patterns for r in consumers.get(p, []))]
+        )
         rows.append(
-            f"| {name} | {model.version} | {model.key_field} | {spec.topic.partitions} "
-            f"| {', '.join(producers.get(event_type, [])) or '-'} | {', '.join(consumers.get(event_type, [])) or '-'} |"
+            f"| {name} | {model.version} | {model.key_field} | {partitions} "
+            f"| {', '.join(writers) or '-'} | {', '.join(readers) or '-'} |"
         )
     return "\n".join(rows)
 

@@ -73,6 +73,7 @@ class Envelope(Generic[E]):
     time: datetime
     data: E
     trace: TraceContext = field(default_factory=TraceContext.new)
+    topic: str | None = None  # the topic it was read from (a per-vendor topic tells who wrote it)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ def encode(
     spec = spec_for(event.event_type)
     if spec is None:
         raise KeyError(f"event type {event.event_type!r} is not in the registry")
+    if topic is None:
+        if spec.topic is None:
+            raise ValueError(f"{event.event_type!r} has no shared topic: pass its per-vendor topic")
+        topic = spec.topic.name
     if time is not None and time.tzinfo is None:
         raise ValueError("ce_time needs an offset: pass an aware datetime")
     when = (time or datetime.now(UTC)).isoformat()
@@ -114,7 +119,7 @@ def encode(
         ("traceparent", (trace or TraceContext.new()).header().encode()),
     ]
     return OutgoingRecord(
-        topic=topic or spec.topic.name,
+        topic=topic,
         key=event.record_key().encode(),
         value=event.model_dump_json().encode(),
         headers=headers,
@@ -152,7 +157,7 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     spec = spec_for(event_type)
     if spec is None:
         raise MalformedEvent(f"unknown event type {event_type!r}")
-    if spec.topic.name != topic and not topic_accepts(event_type, topic):
+    if not topic_accepts(event_type, topic):
         raise MalformedEvent(f"event type {event_type!r} does not belong on topic {topic!r}")
     content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
     if content_type != CONTENT_TYPE:
@@ -183,4 +188,6 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     if when.tzinfo is None:
         raise MalformedEvent("ce_time has no offset")
     trace = TraceContext.parse(h.get("traceparent")) or TraceContext.new()
-    return Envelope(id=h["ce_id"], source=h["ce_source"], type=event_type, time=when, data=data, trace=trace)
+    return Envelope(
+        id=h["ce_id"], source=h["ce_source"], type=event_type, time=when, data=data, trace=trace, topic=topic
+    )

@@ -8,6 +8,7 @@ transaction as the offer: a router killed while a call rings fires it after rest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,17 +25,19 @@ from frontdesk.common.contracts import (
     CallReceived,
     CallRouted,
     ClinicConfig,
+    Event,
     vendor_calls_topic,
 )
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain, telemetry
+from . import callbacks, domain, isolation, telemetry
 from .adapters import repository
 from .domain import Decision, Offer, ToVendor
 from .domain.metrics import SHORT_ABANDON_SECONDS
 from .domain.routing import VENDOR_COOLDOWN
+from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
 log = get_logger(__name__)
 RING_TIMEOUT = "ring_timeout"
@@ -77,6 +80,18 @@ async def _clinic_at(uow: UnitOfWork, clinic_id: str, version: str) -> ClinicCon
     return clinic
 
 
+async def _sister_desks(uow: UnitOfWork, clinic: ClinicConfig) -> dict[str, domain.SisterDesk]:
+    """The sister clinics of the chain that this router also serves: their configuration and presence
+    (one round trip, only for a clinic that has sister pools)."""
+    ids = [s.clinic_id for s in clinic.phone.sister_pools]
+    if not ids:
+        return {}
+    return {
+        clinic_id: domain.SisterDesk(await _clinic_at(uow, clinic_id, version), agents)
+        for clinic_id, version, agents in await repository.sister_desks(uow.conn, ids)
+    }
+
+
 async def _decide_and_apply(
     uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, missed: bool
 ) -> Decision:
@@ -89,6 +104,7 @@ async def _decide_and_apply(
         await repository.vendors(uow.conn, vendor_ids),
         now,
         await repository.cursors(uow.conn, clinic.clinic_id),
+        await _sister_desks(uow, clinic),
     )
     await _apply(uow, clinic, row, sorted(state.tried), decision, now)
     return decision
@@ -97,8 +113,8 @@ async def _decide_and_apply(
 async def _apply(
     uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], tried: list[str], d: Decision, now: datetime
 ) -> datetime | None:
-    """Record and publish a decision. For an offer, returns the clinic's oldest waiting call (read in
-    the same round trip); for a hand-over to a vendor, None (not read)."""
+    """Record and publish a decision; return the clinic's oldest waiting call (read in the same round
+    trip as the call's new state)."""
     call_id, clinic_id = row["call_id"], row["clinic_id"]
     routed = CallRouted(
         call_id=call_id,
@@ -155,10 +171,9 @@ async def _apply(
         )
         return oldest
     assert isinstance(d.route, ToVendor)
-    await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now)
-    await uow.emit(routed)
+    then: list[Event] = [routed]
     if d.page_on_call:
-        await uow.emit(
+        then.append(
             CallRouted(
                 call_id=call_id,
                 clinic_id=clinic_id,
@@ -169,7 +184,7 @@ async def _apply(
                 attempt=d.attempt,
             )
         )
-    return None
+    return await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now, then=then)
 
 
 async def _to_vendor(
@@ -180,11 +195,15 @@ async def _to_vendor(
     d: Decision,
     vendor_id: str,
     now: datetime,
-) -> None:
+    then: Sequence[Event] = (),
+) -> datetime | None:
+    """Hand the call to a vendor: call.overflowed (and the vendor's own copy), then the events of
+    `then`, in one round trip. Returns the clinic's oldest waiting call."""
     call_id, clinic_id = row["call_id"], row["clinic_id"]
-    await repository.record_vendor(
+    topic_ready, oldest = await repository.record_vendor(
         uow.conn,
         call_id,
+        clinic_id,
         vendor_id=vendor_id,
         reason=d.reason,
         answer_by=d.answer_by,
@@ -206,10 +225,13 @@ async def _to_vendor(
         patient_id=row["patient_id"],
         attempt=d.attempt,
     )
-    await uow.emit(overflowed)
-    if await repository.vendor_topic_ready(uow.conn, vendor_id):
-        # The vendor's own copy, on its own topic: it never reads the shared one.
-        await uow.emit(overflowed, topic=vendor_calls_topic(vendor_id))
+    events: list[tuple[Event, str | None]] = [(overflowed, None)]
+    if topic_ready:
+        # The vendor's own copy, on its own topic: it never reads the shared one. Only this copy
+        # carries the caller's number, sealed with this vendor's key.
+        callback = await callbacks.sealed_for_vendor(uow.conn, overflowed, now)
+        events.append((overflowed.model_copy(update={"callback": callback}), vendor_calls_topic(vendor_id)))
+    await uow.emit_many([*events, *((e, None) for e in then)])
     telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()
     target = clinic.phone.vendor(vendor_id).answer_target_seconds
     await uow.set_timer(
@@ -218,6 +240,7 @@ async def _to_vendor(
         now + timedelta(seconds=target),
         {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": vendor_id, "attempt": d.attempt},
     )
+    return oldest
 
 
 async def _oldest_waiting(uow: UnitOfWork, clinic_id: str) -> None:
@@ -258,19 +281,27 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     vendors = got.vendors if vendor_ids == guessed else await repository.vendors(uow.conn, vendor_ids)
     now = _now()
     state = repository.call_state(row, missed=False)
-    decision = domain.decide(clinic, state, got.agents, vendors, now, got.cursors)
+    decision = domain.decide(clinic, state, got.agents, vendors, now, got.cursors, await _sister_desks(uow, clinic))
     oldest = await _apply(uow, clinic, row, sorted(state.tried), decision, now)
-    if isinstance(decision.route, Offer):
-        telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
-    else:
-        await _oldest_waiting(uow, event.clinic_id)
+    telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
     telemetry.DECISION_LAG.observe(max((_now() - event.received_at).total_seconds(), 0.0))
     log.info("call routed", call_id=event.call_id, target_kind=decision.target_kind, reason=decision.reason)
 
 
 async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
+    # From the phone system (shared topic), or from a vendor on its own topic: only its own answer
+    # of a call handed to it.
+    vendor = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    if vendor is not None:
+        isolation.check(
+            event.event_type,
+            vendor,
+            event.clinic_id,
+            answered_as_itself(vendor, event.answered_by_kind, event.answered_by_id),
+            was_handed(vendor, row, event.clinic_id),
+        )
     if row is None:
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
@@ -327,8 +358,11 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
 
 
 async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
+    vendor = isolation.sender(uow)  # a vendor ends only the calls it answered (its answer came first)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    if vendor is not None:
+        isolation.check(event.event_type, vendor, event.clinic_id, answered_by(vendor, row, event.clinic_id))
     if row is None or row["status"] in repository.ACTIVE:  # the answer has not been seen yet
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
@@ -376,7 +410,7 @@ async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
     )
     state = repository.call_state(row, missed=True)
     now = _now()  # after the lock: the decision must see the real time left in the budget
-    decision = domain.decide(clinic, state, got.agents, got.vendors, now, got.cursors)
+    decision = domain.decide(clinic, state, got.agents, got.vendors, now, got.cursors, await _sister_desks(uow, clinic))
     await _apply(uow, clinic, row, sorted(state.tried), decision, now)
 
 
@@ -423,15 +457,13 @@ async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
         return
     deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
     decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
-    await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now)
-    await uow.emit(
-        CallRouted(
-            call_id=call_id,
-            clinic_id=clinic_id,
-            target_kind="answering_service",
-            target_id=other,
-            reason="vendor_failover",
-            answer_by=deadline,
-            attempt=decision.attempt,
-        )
+    routed = CallRouted(
+        call_id=call_id,
+        clinic_id=clinic_id,
+        target_kind="answering_service",
+        target_id=other,
+        reason="vendor_failover",
+        answer_by=deadline,
+        attempt=decision.attempt,
     )
+    await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now, then=[routed])

@@ -1,8 +1,9 @@
 """Answering-service vendor messages: on-call paging with escalation, and the routine digest.
 
-- `answering.message_taken` from a vendor: the router checks that the vendor serves the clinic (and,
-  when the message names a call the router knows, that the call was handed to that vendor): the
-  vendor-isolation rule. Anything else is refused (logged, counted, not acted on).
+- `answering.message_taken`, on the vendor's own topic `vendor.<id>.events`: the router checks that it
+  names that vendor, that the vendor serves the clinic and, when it names a call, that the call was
+  handed to that vendor: the vendor-isolation rule (isolation.py). Anything else is refused (dead
+  letter, logged, counted, not acted on).
 - Urgent: `oncall.page_requested` for the roster's first provider, on the shared topic and on the
   vendor's own topic (the vendor delivers pages); a durable timer per page re-sends and escalates
   along the roster (domain/vendor_messages.py) until `answering.page_acknowledged` arrives.
@@ -32,9 +33,10 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import telemetry
+from . import isolation, telemetry
 from .adapters import messages as store
 from .adapters import repository
+from .domain.vendor_isolation import names_itself, owns_message, serves_clinic, was_handed
 from .domain.vendor_messages import Page, digest_due_at, next_page
 from .handlers import _clinic
 
@@ -48,20 +50,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _vendor_may(uow: UnitOfWork, clinic: ClinicConfig, vendor_id: str, call_id: str | None) -> str | None:
-    """Why this vendor may not speak for this clinic / call (None = it may)."""
-    if vendor_id not in {v.vendor_id for v in clinic.phone.effective_vendors()}:
-        return "vendor does not serve the clinic"
-    if call_id is not None:
-        known = await store.call_vendors(uow.conn, call_id)
-        if known is not None and known[0] != vendor_id and f"vendor:{vendor_id}" not in known[1]:
-            return "the call was not handed to this vendor"
-    return None
-
-
-def _refuse(event_type: str, vendor_id: str, clinic_id: str, reason: str) -> None:
-    telemetry.VENDOR_EVENTS_REFUSED.labels(vendor_id, event_type).inc()
-    log.warning("vendor event refused", event_type=event_type, vendor_id=vendor_id, clinic_id=clinic_id, reason=reason)
+def _vendors(clinic: ClinicConfig) -> set[str]:
+    return {v.vendor_id for v in clinic.phone.effective_vendors()}
 
 
 def _digest_id(clinic_id: str, due: datetime) -> str:
@@ -70,12 +60,18 @@ def _digest_id(clinic_id: str, due: datetime) -> str:
 
 
 async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> None:
+    sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     clinic = await _clinic(uow, event.clinic_id)
-    refused = await _vendor_may(uow, clinic, event.vendor_id, event.call_id)
-    if refused:
-        _refuse(event.event_type, event.vendor_id, event.clinic_id, refused)
-        return
+    call = await repository.get_call(uow.conn, event.call_id) if event.call_id is not None else None
+    isolation.check(
+        event.event_type,
+        sender,
+        event.clinic_id,
+        names_itself(sender, event.vendor_id),
+        serves_clinic(event.vendor_id, _vendors(clinic)),
+        was_handed(event.vendor_id, call, event.clinic_id) if event.call_id is not None else None,
+    )
     now = _now()
     roster = clinic.phone.on_call
     paging = event.urgency == "urgent" and bool(roster)
@@ -117,9 +113,12 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
                 )
             )
     early = await repository.take_early(uow.conn, event.message_id, [_EARLY_ACK])
+    ack = VendorPageAcknowledged.model_validate(early[_EARLY_ACK]) if early else None
+    if ack is not None and ack.vendor_id != event.vendor_id:
+        isolation.refused(ack.event_type, ack.vendor_id, ack.clinic_id, "acknowledged another vendor's message")
+        ack = None
     if paging:
-        if early:  # the provider acknowledged before the message reached us: nothing to page
-            ack = VendorPageAcknowledged.model_validate(early[_EARLY_ACK])
+        if ack is not None:  # the provider acknowledged before the message reached us: nothing to page
             await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
             return
         await _page(uow, clinic, event.message_id, event.vendor_id, Page(now, roster[0].provider_id, 0, 0), now)
@@ -189,29 +188,32 @@ async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
 
 
 async def handle_page_sent(event: VendorPageSent, uow: UnitOfWork) -> None:
+    sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await store.get_message(uow.conn, event.message_id, for_update=True)
-    if row is None or row["clinic_id"] != event.clinic_id or row["vendor_id"] != event.vendor_id:
-        _refuse(event.event_type, event.vendor_id, event.clinic_id, "no such message of this vendor and clinic")
-        return
+    isolation.check(
+        event.event_type,
+        sender,
+        event.clinic_id,
+        names_itself(sender, event.vendor_id),
+        owns_message(event.vendor_id, row, event.clinic_id),
+    )
     await store.page_sent(uow.conn, event.message_id)
 
 
 async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWork) -> None:
+    sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await store.get_message(uow.conn, event.message_id, for_update=True)
+    isolation.check(event.event_type, sender, event.clinic_id, names_itself(sender, event.vendor_id))
     if row is None:
         clinic = await _clinic(uow, event.clinic_id)
-        refused = await _vendor_may(uow, clinic, event.vendor_id, None)
-        if refused:
-            _refuse(event.event_type, event.vendor_id, event.clinic_id, refused)
-            return
-        # It overtook its message (another topic): kept until the message arrives.
+        isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, _vendors(clinic)))
+        # Its message has not arrived (e.g. it is being replayed from a dead letter): kept until it
+        # does, which checks that the same vendor took it.
         await repository.save_early(uow.conn, event.message_id, event.event_type, event.model_dump(mode="json"))
         return
-    if row["clinic_id"] != event.clinic_id or row["vendor_id"] != event.vendor_id:
-        _refuse(event.event_type, event.vendor_id, event.clinic_id, "the message belongs to another vendor or clinic")
-        return
+    isolation.check(event.event_type, sender, event.clinic_id, owns_message(event.vendor_id, row, event.clinic_id))
     if row["status"] != "paging":
         return  # acknowledged already
     if row["page_timer_key"]:
@@ -221,6 +223,8 @@ async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWor
 
 
 async def handle_heartbeat(event: VendorHeartbeat, uow: UnitOfWork) -> None:
+    sender = isolation.sender(uow)
+    isolation.check(event.event_type, sender, "-", names_itself(sender, event.vendor_id))
     # A clock ahead of ours must not keep a vendor "healthy" after it stops.
     await store.touch_heartbeat(uow.conn, event.vendor_id, min(event.sent_at, _now()))
 

@@ -1,10 +1,12 @@
-"""Per-vendor topics: `vendor.<vendor_id>.calls` carries only the calls handed to that vendor.
+"""Per-vendor topics: `vendor.<vendor_id>.calls` carries only the calls handed to that vendor, and
+`vendor.<vendor_id>.events` what that vendor reports back (with its dead-letter twin).
 
 Vendors come from clinic configuration, not from the static registry, so the router creates their
 topics itself: when a clinic.configured names a vendor it has not provisioned, a durable timer
 creates the missing topics (idempotent) and marks them ready. `frontdesk apply` creates them too,
 before it publishes the clinics. Until a vendor's topic is ready its calls still go out on the
-shared call.overflowed topic, so a missing topic never stalls the router's outbox.
+shared call.overflowed topic, so a missing topic never stalls the router's outbox. The router's
+consumer subscribes to every `vendor.<id>.events` by pattern and sees a new one within ~10 s.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from frontdesk.common.clinics import project_clinic
-from frontdesk.common.contracts import ClinicConfigured, TopicSpec, vendor_calls_topic
+from frontdesk.common.contracts import ClinicConfigured, TopicSpec, vendor_topics
 from frontdesk.common.kafka import ensure_topics
 from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.timers import Timer
@@ -21,11 +23,10 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 
 VENDOR_TOPICS = "vendor_topics"
-PARTITIONS = 3
 
 
 def vendor_topic_specs(vendor_ids: list[str]) -> list[TopicSpec]:
-    return [TopicSpec(vendor_calls_topic(v), partitions=PARTITIONS) for v in vendor_ids]
+    return [topic for v in vendor_ids for topic in vendor_topics(v)]
 
 
 async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> None:
@@ -37,7 +38,8 @@ async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> 
 
 
 async def on_vendor_topics(timer: Timer, uow: UnitOfWork) -> None:
-    missing = await repository.vendors_without_topic(uow.conn)
+    # `vendor_ids`: vendors whose topics predate vendor.<id>.events (migrations/010)
+    missing = sorted({*await repository.vendors_without_topic(uow.conn), *timer.payload.get("vendor_ids", [])})
     if not missing:
         return
     bootstrap = ServiceSettings.for_service("call-router").kafka_bootstrap_servers

@@ -39,5 +39,8 @@ from .registry import (
 from .registry import (
     spec_for as spec_for,
 )
+from .registry import (
+    vendor_topics as vendor_topics,
+)
 from .reviews import *  # noqa: F403
 from .scheduling import *  # noqa: F403

@@ -28,6 +28,9 @@ class Event(BaseModel):
     # The topic (named after event_type): partitions, and compaction for state-carrying topics.
     partitions: ClassVar[int] = 6
     compacted: ClassVar[bool] = False
+    # False: no shared topic; the type travels only on per-party topics (contracts/calls.py
+    # TOPIC_PATTERNS), e.g. what a vendor writes on its own vendor.<id>.events.
+    shared_topic: ClassVar[bool] = True
 
     def record_key(self) -> str:
         return str(getattr(self, self.key_field))

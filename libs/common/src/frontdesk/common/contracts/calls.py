@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from ..sealing import Keyring, SealedField
 from .base import Event, Id, Section, Timestamp
 
 CallIntent = Literal["new_patient", "appointment", "prescription", "billing", "results", "urgent", "other"]
@@ -20,20 +21,44 @@ Skill = Literal["new_patient_booking", "billing", "prescriptions", "results"]
 Language = str
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 
-# Each answering-service vendor reads the calls routed to it, and only those, from its own topic.
+# Each answering-service vendor has two topics of its own under `vendor.<vendor_id>.`, which its
+# Kafka ACLs (a prefix) give to it alone: `.calls` in (the calls handed to it, and the pages it must
+# deliver) and `.events` out (what it reports back). Who wrote a record on `.events` is therefore
+# known from the topic; the router still checks that the record is about that vendor's own calls.
 VENDOR_TOPIC_PREFIX = "vendor."
 VENDOR_CALLS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.calls$"
-# Event types that may also travel on a topic other than their registry topic (pattern -> allowed).
-# A vendor reads only its own topic, so the pages it must deliver travel there too.
+VENDOR_EVENTS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.events$"
+_VENDOR_EVENTS_SUFFIX = ".events"
+# Event types that may travel on a topic other than their registry topic (pattern -> allowed).
 TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
     "call.overflowed": (VENDOR_CALLS_TOPIC,),
     "oncall.page_requested": (VENDOR_CALLS_TOPIC,),
+    # the phone system reports these on the shared topics; a vendor on its own topic
+    "call.answered": (VENDOR_EVENTS_TOPIC,),
+    "call.ended": (VENDOR_EVENTS_TOPIC,),
+    # only vendors write these: no shared topic at all (shared_topic = False)
+    "answering.message_taken": (VENDOR_EVENTS_TOPIC,),
+    "answering.page_sent": (VENDOR_EVENTS_TOPIC,),
+    "answering.page_acknowledged": (VENDOR_EVENTS_TOPIC,),
+    "answering.heartbeat": (VENDOR_EVENTS_TOPIC,),
 }
 
 
 def vendor_calls_topic(vendor_id: str) -> str:
     """`vendor.<vendor_id>.calls`: the calls handed to this vendor (call.overflowed)."""
     return f"{VENDOR_TOPIC_PREFIX}{vendor_id}.calls"
+
+
+def vendor_events_topic(vendor_id: str) -> str:
+    """`vendor.<vendor_id>.events`: what this vendor reports back (answers, messages, pages, heartbeats)."""
+    return f"{VENDOR_TOPIC_PREFIX}{vendor_id}{_VENDOR_EVENTS_SUFFIX}"
+
+
+def vendor_of_events_topic(topic: str) -> str | None:
+    """The vendor whose own `vendor.<id>.events` this topic is (None for any other topic)."""
+    if not re.match(VENDOR_EVENTS_TOPIC, topic):
+        return None
+    return topic.removeprefix(VENDOR_TOPIC_PREFIX).removesuffix(_VENDOR_EVENTS_SUFFIX)
 
 
 class Receptionist(Section):
@@ -273,6 +298,20 @@ class CallOverflowed(Event):
     language: str | None = Field(None, pattern=_LANGUAGE)
     patient_id: Id | None = None
     attempt: int = Field(1, ge=1)
+    callback: SealedField | None = Field(
+        None,
+        description="The caller's E.164 number, sealed for this vendor: AES-256-GCM under its key `kid`, with AAD"
+        " the UTF-8 of '<vendor_id>\\ncall.overflowed/<clinic_id>/<call_id>'. Only on the vendor's own topic;"
+        " null on the shared call.overflowed",
+    )
+
+    def callback_aad(self) -> str:
+        """What `callback` is bound to: this call of this clinic (the vendor id is the recipient)."""
+        return f"call.overflowed/{self.clinic_id}/{self.call_id}"
+
+    def callback_number(self, keyring: Keyring) -> str | None:
+        """For the vendor: the caller's number, opened with its own keys (None when none was sent)."""
+        return None if self.callback is None else keyring.open(self.vendor_id, self.callback, self.callback_aad())
 
 
 class CallAnswered(Event):
@@ -379,9 +418,10 @@ class StaffingForecast(Event):
 
 
 # --- answering-service vendor messages ------------------------------------------------------------
-# Vendors publish these on shared topics that deploy/access.yaml lets them write; the router checks
-# that the vendor serves the clinic (and took the call) before acting. Codes and ids only: the
-# message's words stay with the vendor and the clinic's systems, never on a topic.
+# Vendors publish these on their own topic `vendor.<vendor_id>.events` only (no shared topic); the
+# router checks that the vendor named is the topic's, that it serves the clinic and that the call or
+# message is its own before acting. Codes and ids only: the message's words stay with the vendor and
+# the clinic's systems, never on a topic.
 
 MessageUrgency = Literal["routine", "urgent"]
 MessageCategory = Literal[
@@ -394,6 +434,7 @@ class VendorMessageTaken(Event):
 
     event_type: ClassVar[str] = "answering.message_taken"
     key_field: ClassVar[str] = "clinic_id"
+    shared_topic: ClassVar[bool] = False
 
     message_id: Id = Field(description="The vendor's id for the message; the router acts on it once.")
     vendor_id: Id
@@ -412,6 +453,7 @@ class VendorPageSent(Event):
 
     event_type: ClassVar[str] = "answering.page_sent"
     key_field: ClassVar[str] = "clinic_id"
+    shared_topic: ClassVar[bool] = False
 
     page_id: Id
     message_id: Id
@@ -426,6 +468,7 @@ class VendorPageAcknowledged(Event):
 
     event_type: ClassVar[str] = "answering.page_acknowledged"
     key_field: ClassVar[str] = "clinic_id"
+    shared_topic: ClassVar[bool] = False
 
     message_id: Id
     vendor_id: Id
@@ -439,7 +482,7 @@ class VendorHeartbeat(Event):
 
     event_type: ClassVar[str] = "answering.heartbeat"
     key_field: ClassVar[str] = "vendor_id"
-    partitions: ClassVar[int] = 3
+    shared_topic: ClassVar[bool] = False
 
     vendor_id: Id
     sent_at: Timestamp
@@ -512,6 +555,8 @@ EVENTS: tuple[type[Event], ...] = (
 )
 __all__ = [
     "TOPIC_PATTERNS",
+    "VENDOR_CALLS_TOPIC",
+    "VENDOR_EVENTS_TOPIC",
     "AgentAutoPaused",
     "AgentStatus",
     "AgentStatusChanged",
@@ -546,4 +591,6 @@ __all__ = [
     "VendorPageAcknowledged",
     "VendorPageSent",
     "vendor_calls_topic",
+    "vendor_events_topic",
+    "vendor_of_events_topic",
 ]

@@ -37,6 +37,13 @@ class MessagingSection(Section):
     check_in_time: time = time(10, 0)
     no_show_time: time = Field(time(18, 0), description="Local time of the same-evening no-show outreach.")
     recall_months: int = Field(6, ge=1, le=36)
+    daily_message_limit: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="At most this many messages to the clinic's patients per local day (SMS spend); more wait"
+        " for the next day, or are skipped (frequency_cap) if they would expire first.",
+    )
     callback_target_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
     urgent_callback_target_minutes: int = Field(15, ge=1, le=24 * 60)
     care_templates: dict[Id, Id] = Field(

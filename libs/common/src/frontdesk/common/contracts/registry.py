@@ -1,7 +1,9 @@
 """The one registry of event types and topics: event type -> model, topic, key, partitions.
 
 Topic name = event type. Every topic has a dead-letter twin `<topic>.dlq`. The local stack, the
-tests and (later) the Kubernetes KafkaTopic resources are all generated from this table.
+tests and the Kubernetes KafkaTopic resources are all generated from this table. Some types also
+(or only) travel on per-vendor topics named at run time (`vendor_topics`, contracts/calls.py
+TOPIC_PATTERNS): those are created when a clinic names the vendor.
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ class TopicSpec:
 @dataclass(frozen=True)
 class EventSpec:
     model: type[Event]
-    topic: TopicSpec
+    topic: TopicSpec | None  # None: only on per-vendor topics (`patterns`)
 
     @property
     def event_type(self) -> str:
         return self.model.event_type
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The per-vendor topics (regexes) it may travel on, besides its own topic."""
+        return calls.TOPIC_PATTERNS.get(self.event_type, ())
 
 
 # Every event type, by domain module. A new event type is added to its module's EVENTS tuple.
@@ -55,32 +62,43 @@ ALL_EVENT_MODELS: tuple[type[Event], ...] = (
 
 EVENTS: dict[str, EventSpec] = {
     model.event_type: EventSpec(
-        model, TopicSpec(model.event_type, partitions=model.partitions, compacted=model.compacted)
+        model,
+        TopicSpec(model.event_type, partitions=model.partitions, compacted=model.compacted)
+        if model.shared_topic
+        else None,
     )
     for model in ALL_EVENT_MODELS
 }
+VENDOR_TOPIC_PARTITIONS = 3
 
 
 def dlq_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
+def _dlq(topic: TopicSpec) -> TopicSpec:
+    # A dead letter carries the original record plus headers, so it may be a little larger; it
+    # keeps a month so an operator has time to look and replay.
+    return TopicSpec(
+        dlq_topic(topic.name), partitions=3, retention_ms=4 * _WEEK_MS, max_message_bytes=2 * topic.max_message_bytes
+    )
+
+
 def all_topics() -> list[TopicSpec]:
-    """Every topic the system uses, dead-letter topics included."""
+    """Every shared topic the system uses, dead-letter topics included (not the per-vendor ones)."""
     topics: list[TopicSpec] = []
     for spec in EVENTS.values():
-        topics.append(spec.topic)
-        # A dead letter carries the original record plus headers, so it may be a little larger;
-        # it keeps a month so an operator has time to look and replay.
-        topics.append(
-            TopicSpec(
-                dlq_topic(spec.topic.name),
-                partitions=3,
-                retention_ms=4 * _WEEK_MS,
-                max_message_bytes=2 * spec.topic.max_message_bytes,
-            )
-        )
+        if spec.topic is not None:
+            topics += [spec.topic, _dlq(spec.topic)]
     return topics
+
+
+def vendor_topics(vendor_id: str) -> list[TopicSpec]:
+    """A vendor's own topics: `.calls` (the router writes, the vendor reads), `.events` (the vendor
+    writes, the router reads) and the dead-letter twin of `.events`, where the router parks what
+    it refuses."""
+    events = TopicSpec(calls.vendor_events_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS)
+    return [TopicSpec(calls.vendor_calls_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS), events, _dlq(events)]
 
 
 def spec_for(event_type: str) -> EventSpec | None:
@@ -90,8 +108,10 @@ def spec_for(event_type: str) -> EventSpec | None:
 def topic_accepts(event_type: str, topic: str) -> bool:
     """Whether `event_type` may travel on `topic`: its registry topic, or a per-vendor topic its
     domain module allows (contracts/calls.py TOPIC_PATTERNS, e.g. call.overflowed on
-    vendor.<id>.calls)."""
+    vendor.<id>.calls, answering.message_taken only on vendor.<id>.events)."""
     spec = EVENTS.get(event_type)
-    if spec is not None and spec.topic.name == topic:
+    if spec is None:
+        return False
+    if spec.topic is not None and spec.topic.name == topic:
         return True
-    return any(re.match(pattern, topic) for pattern in calls.TOPIC_PATTERNS.get(event_type, ()))
+    return any(re.match(pattern, topic) for pattern in spec.patterns)

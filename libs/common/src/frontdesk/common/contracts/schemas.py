@@ -2,8 +2,9 @@
 
 Each event type gets one file, `<event_type>.v<version>.json`, holding the pydantic model's JSON
 Schema plus the facts a non-Python producer needs: `$id` (the same URN that travels in the
-`ce_dataschema` header), `x-topic` and `x-record-key`. The files live in `libs/common/schemas/` and
-are committed; a unit test fails when they drift from the models.
+`ce_dataschema` header), `x-topic` (null when the type has no shared topic), `x-topic-patterns` (the
+per-vendor topics it may travel on, as regexes, when there are any) and `x-record-key`. The files
+live in `libs/common/schemas/` and are committed; a unit test fails when they drift from the models.
 
     python -m frontdesk.common.contracts.schemas --write   # regenerate (make schemas)
     python -m frontdesk.common.contracts.schemas --check   # exit 1 if stale, missing or extra
@@ -37,7 +38,9 @@ def render_schemas() -> dict[str, str]:
         model = spec.model
         schema = model.model_json_schema()
         schema["$id"] = dataschema(event_type, model.version)
-        schema["x-topic"] = spec.topic.name
+        schema["x-topic"] = spec.topic.name if spec.topic is not None else None
+        if spec.patterns:
+            schema["x-topic-patterns"] = list(spec.patterns)
         schema["x-record-key"] = model.key_field
         out[schema_filename(event_type, model.version)] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out

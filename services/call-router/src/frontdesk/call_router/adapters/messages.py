@@ -42,12 +42,6 @@ async def get_message(conn: Connection, message_id: str, *, for_update: bool = F
     return dict(row) if row else None
 
 
-async def call_vendors(conn: Connection, call_id: str) -> tuple[str | None, list[str]] | None:
-    """(current vendor, tried keys) of a call the router knows; None if it does not know it."""
-    row = await conn.fetchrow("SELECT vendor_id, tried FROM calls WHERE call_id = $1", call_id)
-    return (row["vendor_id"], list(row["tried"])) if row else None
-
-
 async def page_requested(conn: Connection, message_id: str, page_id: str, timer_key: str | None) -> None:
     await conn.execute(
         "UPDATE vendor_messages SET pages_requested = pages_requested + 1, last_page_id = $2, page_timer_key = $3"

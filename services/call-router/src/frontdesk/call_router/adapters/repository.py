@@ -186,6 +186,16 @@ async def agents(conn: Connection, clinic_id: str) -> dict[str, AgentState]:
     }
 
 
+async def sister_desks(conn: Connection, clinic_ids: list[str]) -> list[tuple[str, str, dict[str, AgentState]]]:
+    """(clinic_id, configuration version, presence) of each of these clinics that this router knows."""
+    rows = await conn.fetch(
+        "SELECT c.clinic_id, c.event_id, (SELECT array_agg(a) FROM agents a WHERE a.clinic_id = c.clinic_id) AS agents"
+        " FROM clinics c WHERE c.clinic_id = ANY($1::text[])",
+        clinic_ids,
+    )
+    return [(r["clinic_id"], r["event_id"], _agents(r["agents"])) for r in rows]
+
+
 async def vendors(conn: Connection, vendor_ids: list[str]) -> dict[str, VendorState]:
     rows = await conn.fetch("SELECT * FROM vendor_health WHERE vendor_id = ANY($1::text[])", vendor_ids)
     return {r["vendor_id"]: VendorState(r["vendor_id"], r["last_heartbeat_at"], r["failed_until"]) for r in rows}
@@ -199,6 +209,7 @@ async def cursors(conn: Connection, clinic_id: str) -> dict[str, str]:
 async def record_vendor(
     conn: Connection,
     call_id: str,
+    clinic_id: str,
     *,
     vendor_id: str,
     reason: str,
@@ -207,12 +218,19 @@ async def record_vendor(
     tried: list[str],
     now: datetime,
     after_hours: bool,
-) -> None:
-    await conn.execute(
-        "UPDATE calls SET target_kind = 'answering_service', target_id = $2, reason = $3, answer_by = $4,"
-        " attempt = $5, tried = $6, offer_keys = '{}', ringing = '{}', offer_pool = NULL, status = 'with_vendor',"
-        " vendor_id = $2, overflowed_at = COALESCE(overflowed_at, $7), after_hours = after_hours OR $8,"
-        " routed_at = now() WHERE call_id = $1",
+) -> tuple[bool, datetime | None]:
+    """Record a hand-over to a vendor. In the same round trip: whether the vendor's own topic is ready,
+    and the clinic's oldest waiting call (the same either side of this update: the call waited before
+    it and waits after it, so the statement's snapshot, which does not see its own update, will do)."""
+    r = await conn.fetchrow(
+        "WITH handed AS (UPDATE calls SET target_kind = 'answering_service', target_id = $2, reason = $3,"
+        " answer_by = $4, attempt = $5, tried = $6, offer_keys = '{}', ringing = '{}', offer_pool = NULL,"
+        " status = 'with_vendor', vendor_id = $2, overflowed_at = COALESCE(overflowed_at, $7),"
+        " after_hours = after_hours OR $8, routed_at = now() WHERE call_id = $1)"
+        " SELECT COALESCE((SELECT ready FROM vendor_topics WHERE vendor_id = $2), false) AS topic_ready,"
+        # literal statuses, so the partial index calls_waiting_since applies
+        " (SELECT min(received_at) FROM calls WHERE clinic_id = $9 AND status IN ('ringing', 'with_vendor'))"
+        " AS oldest",
         call_id,
         vendor_id,
         reason,
@@ -221,7 +239,10 @@ async def record_vendor(
         tried,
         now,
         after_hours,
+        clinic_id,
     )
+    assert r is not None
+    return bool(r["topic_ready"]), r["oldest"]
 
 
 async def release_ringing(conn: Connection, clinic_id: str, call_id: str) -> None:

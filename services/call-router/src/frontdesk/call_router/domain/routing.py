@@ -41,6 +41,15 @@ class VendorState:
 
 
 @dataclass(frozen=True)
+class SisterDesk:
+    """What this router knows of a sister clinic's front desk: its configuration and its receptionists'
+    presence (the router serves the sister clinic too)."""
+
+    clinic: ClinicConfig
+    agents: Mapping[str, AgentState]
+
+
+@dataclass(frozen=True)
 class CallState:
     call_id: str
     clinic_id: str
@@ -171,6 +180,37 @@ def order_candidates(pool: Pool, candidates: list[AgentState], cursor: str | Non
     return sorted(candidates, key=lambda a: (a.idle_since, a.receptionist_id))
 
 
+def available_members(
+    pool: Pool, receptionists: Mapping[str, Receptionist], agents: Mapping[str, AgentState], call: CallState
+) -> list[AgentState]:
+    """The pool's members who could take `call` now: available, not ringing for another call, skilled."""
+    return [
+        agent
+        for member in pool.members
+        if (agent := agents.get(member)) is not None
+        and agent.status == "available"
+        and not agent.ringing
+        and member in receptionists
+        and matches_skills(receptionists[member], call.intent, call.language)
+    ]
+
+
+def sister_can_take(desk: SisterDesk | None, pool_id: str, call: CallState) -> bool:
+    """Whether ringing a sister clinic's pool may reach someone. Rung as a whole (True) when this router
+    knows nothing of who is there: a sister it does not serve, a member-less hunt group, members whose
+    presence it has never seen. A pool whose members' presence it knows is skipped when none can take
+    the call, as the clinic's own pools are."""
+    if desk is None:
+        return True
+    pool = next((p for p in desk.clinic.phone.effective_pools() if p.pool_id == pool_id), None)
+    if pool is None or not any(m in desk.agents for m in pool.members):
+        return True
+    if pool.intents and call.intent not in pool.intents:
+        return False
+    receptionists = {r.receptionist_id: r for r in desk.clinic.phone.receptionists}
+    return bool(available_members(pool, receptionists, desk.agents, call))
+
+
 def _closed_reason(clinic: ClinicConfig, at: datetime) -> str:
     return "closure" if at.astimezone(clinic.zone).date() in clinic.closures else "after_hours"
 
@@ -182,8 +222,10 @@ def decide(
     vendors: Mapping[str, VendorState],
     now: datetime,
     cursors: Mapping[str, str] | None = None,
+    sister_desks: Mapping[str, SisterDesk] | None = None,
 ) -> Decision:
-    """The next route for `call` at `now`: an offer that fits before the hand-off, or the vendor."""
+    """The next route for `call` at `now`: an offer that fits before the hand-off, or the vendor.
+    `sister_desks` holds the sister clinics whose desks this router also serves, by clinic_id."""
     phone = clinic.phone
     deadline = answer_by(phone, call.received_at)
     attempt = call.attempt + 1
@@ -209,6 +251,8 @@ def decide(
             key = f"sister:{sister.clinic_id}"
             if key in call.tried or sister.offer_timeout_seconds > remaining:
                 continue
+            if not sister_can_take((sister_desks or {}).get(sister.clinic_id), sister.pool_id, call):
+                continue  # skip at once: nobody there can take it
             return Decision(
                 Offer(
                     "sister_clinic",
@@ -237,14 +281,7 @@ def decide(
                 attempt,
             )
         candidates = [
-            agent
-            for member in pool.members
-            if (agent := agents.get(member)) is not None
-            and agent.status == "available"
-            and not agent.ringing
-            and member not in call.tried
-            and member in receptionists
-            and matches_skills(receptionists[member], call.intent, call.language)
+            a for a in available_members(pool, receptionists, agents, call) if a.receptionist_id not in call.tried
         ]
         if not candidates:
             continue  # skip at once: nobody here can take it

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frontdesk.common.contracts import (
+    VENDOR_EVENTS_TOPIC,
     AgentStatusChanged,
     CallAbandoned,
     CallAnswered,
@@ -18,6 +19,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
+from ..callbacks import PRUNE, on_prune
 from ..handlers import (
     RING_TIMEOUT,
     VENDOR_ANSWER,
@@ -40,6 +42,7 @@ from ..messages import (
     on_page_due,
 )
 from ..vendor_topics import VENDOR_TOPICS, handle_clinic_configured, on_vendor_topics
+from .callers import router as callers_router
 from .http import router
 
 DEFINITION = ServiceDefinition(
@@ -57,15 +60,18 @@ DEFINITION = ServiceDefinition(
         VendorPageAcknowledged: handle_page_acknowledged,
         VendorHeartbeat: handle_heartbeat,
     },
+    # What vendors report (answers, messages, pages, heartbeats) arrives on each vendor's own topic.
+    topic_patterns=(VENDOR_EVENTS_TOPIC,),
     timer_handlers={
         RING_TIMEOUT: on_ring_timeout,
         VENDOR_ANSWER: on_vendor_answer_deadline,
         VENDOR_TOPICS: on_vendor_topics,
         PAGE: on_page_due,
         DIGEST: on_digest_due,
+        PRUNE: on_prune,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
-    routers=[router],
+    routers=[router, callers_router],
 )
 
 

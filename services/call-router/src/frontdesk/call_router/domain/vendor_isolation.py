@@ -1,0 +1,61 @@
+"""Vendor isolation rules (pure): a vendor speaks only for itself, its clinics and its own calls.
+
+A vendor writes on its own topic `vendor.<id>.events`, which Kafka ACLs give to it alone, so the
+topic says who wrote a record. These rules say whether what it wrote is that vendor's business.
+Each returns why not (a short reason with ids only, for the dead letter and the log), or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+
+def names_itself(sender: str | None, vendor_id: str) -> str | None:
+    """The vendor an event names must be the one whose topic carried it."""
+    if sender is None:
+        return "not on a vendor's own topic"
+    return None if vendor_id == sender else f"names vendor {vendor_id} on the topic of vendor {sender}"
+
+
+def serves_clinic(vendor_id: str, clinic_vendors: Collection[str]) -> str | None:
+    return None if vendor_id in clinic_vendors else "the vendor does not serve the clinic"
+
+
+def was_handed(vendor_id: str, call: dict[str, Any] | None, clinic_id: str) -> str | None:
+    """The call must be one the router handed to this vendor (now, or before a failover). A vendor
+    learns of calls only from its vendor.<id>.calls, so a call the router does not know is not its."""
+    if call is None:
+        return "the call is unknown to the router"
+    if call["clinic_id"] != clinic_id:
+        return "the call belongs to another clinic"
+    if call["vendor_id"] != vendor_id and f"vendor:{vendor_id}" not in call["tried"]:
+        return "the call was not handed to this vendor"
+    return None
+
+
+def answered_as_itself(vendor_id: str, answered_by_kind: str, answered_by_id: str) -> str | None:
+    """A vendor reports only its own answers (never a receptionist's, never another vendor's)."""
+    if (answered_by_kind, answered_by_id) != ("answering_service", vendor_id):
+        return "the answer names someone other than the vendor"
+    return None
+
+
+def answered_by(vendor_id: str, call: dict[str, Any] | None, clinic_id: str) -> str | None:
+    """Only the vendor that answered a call may end it."""
+    handed = was_handed(vendor_id, call, clinic_id)
+    if handed is not None:
+        return handed
+    assert call is not None
+    if (call["answered_by_kind"], call["answered_by_id"]) != ("answering_service", vendor_id):
+        return "the call was not answered by this vendor"
+    return None
+
+
+def owns_message(vendor_id: str, message: dict[str, Any] | None, clinic_id: str) -> str | None:
+    """Pages of a message are reported by the vendor that took it, for its clinic."""
+    if message is None:
+        return "the message is unknown to the router"
+    if message["clinic_id"] != clinic_id or message["vendor_id"] != vendor_id:
+        return "the message belongs to another vendor or clinic"
+    return None

@@ -1,0 +1,64 @@
+"""Vendor isolation rules: a vendor speaks only for itself, its clinics and the calls handed to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from frontdesk.call_router.domain.vendor_isolation import (
+    answered_as_itself,
+    answered_by,
+    names_itself,
+    owns_message,
+    serves_clinic,
+    was_handed,
+)
+
+
+def call(**kw: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "clinic_id": "c1",
+        "vendor_id": "acme",
+        "tried": [],
+        "answered_by_kind": None,
+        "answered_by_id": None,
+    }
+    return {**row, **kw}
+
+
+def test_a_vendor_names_itself_on_its_own_topic() -> None:
+    assert names_itself("acme", "acme") is None
+    assert names_itself("acme", "other") == "names vendor other on the topic of vendor acme"
+    assert names_itself(None, "acme") == "not on a vendor's own topic"
+
+
+def test_a_vendor_speaks_for_the_clinics_it_serves() -> None:
+    assert serves_clinic("acme", {"acme", "other"}) is None
+    assert serves_clinic("acme", {"other"}) is not None
+
+
+def test_a_call_is_the_vendors_if_it_was_handed_to_it_now_or_before_a_failover() -> None:
+    assert was_handed("acme", call(), "c1") is None
+    assert was_handed("acme", call(vendor_id="other", tried=["vendor:acme"]), "c1") is None
+    assert was_handed("acme", call(vendor_id="other"), "c1") == "the call was not handed to this vendor"
+    assert was_handed("acme", call(vendor_id=None, tried=["pool:desk"]), "c1") is not None
+    assert was_handed("acme", call(), "c2") == "the call belongs to another clinic"
+    assert was_handed("acme", None, "c1") == "the call is unknown to the router"
+
+
+def test_a_vendor_reports_only_its_own_answers_and_ends_only_those() -> None:
+    assert answered_as_itself("acme", "answering_service", "acme") is None
+    assert answered_as_itself("acme", "answering_service", "other") is not None
+    assert answered_as_itself("acme", "receptionist", "acme") is not None
+    mine = call(answered_by_kind="answering_service", answered_by_id="acme")
+    assert answered_by("acme", mine, "c1") is None
+    assert answered_by("acme", call(answered_by_kind="receptionist", answered_by_id="rec-1"), "c1") is not None
+    assert answered_by("acme", call(), "c1") == "the call was not answered by this vendor"
+    assert answered_by("other", mine, "c1") == "the call was not handed to this vendor"
+
+
+def test_pages_are_reported_by_the_vendor_that_took_the_message() -> None:
+    message = {"clinic_id": "c1", "vendor_id": "acme"}
+    assert owns_message("acme", message, "c1") is None
+    assert owns_message("other", message, "c1") is not None
+    assert owns_message("acme", message, "c2") is not None
+    assert owns_message("acme", None, "c1") == "the message is unknown to the router"
