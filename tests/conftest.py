@@ -9,11 +9,9 @@ never see each other's events.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,14 +66,6 @@ def stack() -> Iterator[LocalStack]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def clinics_known(service: ServiceProcess) -> set[str]:
-    try:
-        with urllib.request.urlopen(service.url + "/v1/clinics", timeout=2) as response:
-            return {c["clinic_id"] for c in json.load(response)}
-    except OSError:
-        return set()
-
-
 @pytest.fixture(scope="session")
 def services(stack: LocalStack) -> dict[str, ServiceProcess]:
     procs = {s.name: s for s in stack.start_services()}
@@ -83,7 +73,7 @@ def services(stack: LocalStack) -> dict[str, ServiceProcess]:
     wanted = {c.clinic_id for c in TEST_CLINICS}
     deadline = time.monotonic() + 60
     for proc in procs.values():
-        while not wanted <= clinics_known(proc):
+        while not wanted <= proc.known_clinics():
             assert time.monotonic() < deadline, f"{proc.name} never learned the test clinics"
             time.sleep(0.2)
     return procs
@@ -96,3 +86,9 @@ def running(services: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
         if not proc.process.running():
             proc.start()
     return services
+
+
+@pytest.fixture(scope="session")
+def api_headers(stack: LocalStack) -> dict[str, str]:
+    """Authorization for a network-wide client with read and write scope."""
+    return {"Authorization": f"Bearer {stack.api_token(subject='test-client')}"}

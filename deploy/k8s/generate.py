@@ -42,8 +42,15 @@ UID = 10001
 # (shared by all replicas), so it neither triggers scaling nor caps replicas: replicas past its
 # partition count simply get no partition of it.
 CONFIG_TOPIC = "clinic.configured"
-KAFKA_BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap:9092"
+# The services and KEDA reach Kafka only over TLS: the `tls` listener (base/kafka/cluster.yaml), whose
+# broker certificates Strimzi signs with the cluster CA it publishes in this Secret (key ca.crt).
+KAFKA_TLS_PORT = 9093
+KAFKA_BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap:{KAFKA_TLS_PORT}"
+KAFKA_CA_SECRET = f"{CLUSTER}-cluster-ca-cert"
+KAFKA_CA_KEY = "ca.crt"
+KAFKA_CA_DIR = "/etc/frontdesk/kafka-ca"
 KEDA_LAG_THRESHOLD = "50"
+KEDA_KAFKA_SETTINGS = "keda-kafka"  # the Secret with how KEDA connects (no password)
 MIN_REPLICAS = 2  # prod autoscalers never go below two (PDB maxUnavailable 1 keeps one up)
 
 TOPIC_OPS_CONSUME = ("Read", "Describe")
@@ -278,6 +285,15 @@ def db_env_name(service: str) -> str:
     return service.replace("-", "_").upper() + "_DATABASE_URL"
 
 
+def service_secrets_env(service: str) -> list[dict[str, Any]]:
+    """Secrets only one service holds: call-router's keys for callback numbers (its own key and each
+    vendor's; docs/operations.md, "Callback-number keys")."""
+    if service != "call-router":
+        return []
+    ref = {"name": "call-router-sealing-keys", "key": "keys.json"}
+    return [{"name": "FRONTDESK_SEALING_KEYS", "valueFrom": {"secretKeyRef": ref}}]
+
+
 def deployment(service: str) -> dict[str, Any]:
     pkg = service.replace("-", "_")
     env_from = [{"configMapRef": {"name": f"{service}-config"}}]
@@ -286,14 +302,22 @@ def deployment(service: str) -> dict[str, Any]:
         "valueFrom": {"secretKeyRef": {"name": f"{service}-db", "key": "uri"}},
     }
     # The service's own Kafka principal: the KafkaUser of the same name; Strimzi's User Operator
-    # writes its SCRAM password into a Secret named after the user.
+    # writes its SCRAM password into a Secret named after the user. The client verifies the brokers
+    # against Strimzi's cluster CA, mounted read-only (only the app talks to Kafka, not `migrate`).
     kafka_env = [
         {"name": "KAFKA_SASL_USERNAME", "value": service_user(service)},
         {
             "name": "KAFKA_SASL_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": service_user(service), "key": "password"}},
         },
+        {"name": "KAFKA_SSL_CAFILE", "value": f"{KAFKA_CA_DIR}/{KAFKA_CA_KEY}"},
     ]
+    kafka_ca_mount = {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}
+    # The public keys that verify API bearer tokens (not secret; several during a key rollover).
+    auth_env = {
+        "name": "FRONTDESK_AUTH_PUBLIC_KEYS",
+        "valueFrom": {"configMapKeyRef": {"name": "frontdesk-api-keys", "key": "public-keys.pem"}},
+    }
     container_security = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -355,7 +379,7 @@ def deployment(service: str) -> dict[str, Any]:
                             "command": ["python", "-m", f"frontdesk.{pkg}"],
                             "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
                             "envFrom": env_from,
-                            "env": [db_env, *kafka_env],
+                            "env": [db_env, *kafka_env, auth_env, *service_secrets_env(service)],
                             "startupProbe": {
                                 "httpGet": {"path": "/healthz", **probe_port},
                                 "periodSeconds": 5,
@@ -379,10 +403,19 @@ def deployment(service: str) -> dict[str, Any]:
                                 "limits": {"cpu": "1", "memory": "512Mi"},
                             },
                             "securityContext": container_security,
-                            "volumeMounts": tmp_mount,
+                            "volumeMounts": [*tmp_mount, kafka_ca_mount],
                         }
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {
+                            "name": "kafka-ca",
+                            "secret": {
+                                "secretName": KAFKA_CA_SECRET,
+                                "items": [{"key": KAFKA_CA_KEY, "path": KAFKA_CA_KEY}],
+                            },
+                        },
+                    ],
                 },
             },
         },
@@ -396,7 +429,7 @@ def config_map(service: str) -> dict[str, Any]:
         "metadata": {"name": f"{service}-config", "labels": _labels(service)},
         "data": {
             "KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
-            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "FRONTDESK_HTTP_HOST": "0.0.0.0",  # noqa: S104 - inside the pod, behind the Service
             "FRONTDESK_HTTP_PORT": str(HTTP_PORT),
@@ -491,25 +524,30 @@ def trigger_authentication(p: Principal) -> dict[str, Any]:
         "kind": "TriggerAuthentication",
         "metadata": {"name": f"{p.service}-kafka", "labels": _labels(p.service)},
         "spec": {
-            # KEDA reads the lag as the service's own Kafka user (Describe on its topics and group).
+            # KEDA reads the lag as the service's own Kafka user (Describe on its topics and group),
+            # over TLS, trusting Strimzi's cluster CA (the PEM itself: KEDA takes the value, not a path).
             "secretTargetRef": [
-                {"parameter": "sasl", "name": "keda-kafka-sasl", "key": "sasl"},
-                {"parameter": "username", "name": "keda-kafka-sasl", "key": f"username-{p.service}"},
+                {"parameter": "sasl", "name": KEDA_KAFKA_SETTINGS, "key": "sasl"},
+                {"parameter": "tls", "name": KEDA_KAFKA_SETTINGS, "key": "tls"},
+                {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": KAFKA_CA_KEY},
+                {"parameter": "username", "name": KEDA_KAFKA_SETTINGS, "key": f"username-{p.service}"},
                 {"parameter": "password", "name": p.user, "key": "password"},
             ]
         },
     }
 
 
-def keda_sasl_secret(access: Access) -> dict[str, Any]:
+def keda_kafka_secret(access: Access) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "keda-kafka-sasl", "labels": {"app.kubernetes.io/part-of": PART_OF}},
+        "metadata": {"name": KEDA_KAFKA_SETTINGS, "labels": {"app.kubernetes.io/part-of": PART_OF}},
         "type": "Opaque",
-        # Not secret: the SASL mechanism and the user names. The passwords stay in the Strimzi secrets.
+        # Not secret: the SASL mechanism, TLS on, and the user names. The passwords stay in the Strimzi
+        # secrets, the CA in Strimzi's cluster CA Secret.
         "stringData": {
             "sasl": "scram_sha512",
+            "tls": "enable",
             **{f"username-{name}": p.user for name, p in sorted(access.services.items())},
         },
     }
@@ -581,7 +619,7 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
         [scaled_object(p, partitions) for p in consuming], f"{access_src} and {registry_src}"
     )
     files[Path("components/keda/triggerauthentications.yaml")] = _dump(
-        [keda_sasl_secret(access), *[trigger_authentication(p) for p in consuming]], access_src
+        [keda_kafka_secret(access), *[trigger_authentication(p) for p in consuming]], access_src
     )
     files[Path("components/hpa-cpu/hpas.yaml")] = _dump(
         [cpu_hpa(p, partitions) for _, p in sorted(access.services.items())], f"{access_src} and {registry_src}"

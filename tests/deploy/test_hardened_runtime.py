@@ -50,9 +50,9 @@ def free_port() -> int:
         return port
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=3) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -79,6 +79,7 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
         "ROFS_CHECK_DATABASE_URL": stack.database_url_named(database),
         "FRONTDESK_HTTP_HOST": "127.0.0.1",
         "ROFS_CHECK_HTTP_PORT": str(port),
+        "FRONTDESK_AUTH_PUBLIC_KEYS": stack.signing_key.public_keys(),
         "FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS": "10",
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": "/dev/shm",
@@ -106,7 +107,7 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
         run_sync(publish(stack.bootstrap, [clinic]))
 
         def knows_clinic() -> bool:
-            status, body = get(base + "/v1/clinics")
+            status, body = get(base + "/v1/clinics", {"Authorization": f"Bearer {stack.api_token()}"})
             return status == 200 and clinic_id in {c["clinic_id"] for c in json.loads(body)}
 
         wait_for(knows_clinic, "the clinic to reach the service's directory")

@@ -227,6 +227,93 @@ def test_cpu_hpas_respect_partitions(rendered: dict[str, Docs], access: Any) -> 
 # --- Kafka ----------------------------------------------------------------------------------------
 
 
+def kafka_listeners(docs: Docs) -> list[dict[str, Any]]:
+    listeners: list[dict[str, Any]] = by_kind(docs, "Kafka")["frontdesk"]["spec"]["kafka"]["listeners"]
+    return listeners
+
+
+def tls_ports(docs: Docs) -> set[int]:
+    return {listener["port"] for listener in kafka_listeners(docs) if listener["tls"] is True}
+
+
+def bootstrap_ports(servers: str) -> set[int]:
+    hosts_ports = [server.rsplit(":", 1) for server in servers.split(",")]
+    assert {host for host, _ in hosts_ports} == {"frontdesk-kafka-bootstrap"}, servers
+    return {int(port) for _, port in hosts_ports}
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_kafka_has_no_clear_text_listener(rendered: dict[str, Docs], name: str) -> None:
+    listeners = kafka_listeners(rendered[name])
+    assert listeners
+    for listener in listeners:
+        assert listener["tls"] is True, listener["name"]
+        assert listener["authentication"]["type"] == "scram-sha-512", listener["name"]
+    assert "superUsers" not in by_kind(rendered[name], "Kafka")["frontdesk"]["spec"]["kafka"]["authorization"]
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_services_speak_scram_over_tls_to_the_tls_listener(rendered: dict[str, Docs], name: str) -> None:
+    docs = rendered[name]
+    for service in SERVICES:
+        config = by_kind(docs, "ConfigMap")[f"{service}-config"]["data"]
+        assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", service
+        assert config["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", service
+        assert bootstrap_ports(config["KAFKA_BOOTSTRAP_SERVERS"]) <= tls_ports(docs), service
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_app_containers_verify_brokers_with_the_mounted_cluster_ca(rendered: dict[str, Docs], name: str) -> None:
+    for service, deployment in by_kind(rendered[name], "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        app = app_container(deployment)
+        cafile = {e["name"]: e for e in app["env"]}["KAFKA_SSL_CAFILE"]["value"]
+        mount = next(m for m in app["volumeMounts"] if cafile.startswith(m["mountPath"].rstrip("/") + "/"))
+        assert mount["readOnly"] is True, service
+        volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+        assert volume["secret"]["secretName"] == "frontdesk-cluster-ca-cert", service
+        projected = {item["path"]: item["key"] for item in volume["secret"]["items"]}
+        assert projected == {cafile.removeprefix(mount["mountPath"].rstrip("/") + "/"): "ca.crt"}, service
+        # `migrate` talks only to PostgreSQL: it gets neither the CA nor a Kafka password.
+        migrate = pod["initContainers"][0]
+        assert mount["name"] not in {m["name"] for m in migrate["volumeMounts"]}
+        assert "KAFKA_SASL_PASSWORD" not in {e["name"] for e in migrate["env"]}
+
+
+def test_keda_reads_lag_over_tls(rendered: dict[str, Docs]) -> None:
+    docs = rendered["prod"]
+    secrets = by_kind(docs, "Secret")
+    auths = by_kind(docs, "TriggerAuthentication")
+    triggers = [
+        t for s in by_kind(docs, "ScaledObject").values() for t in s["spec"]["triggers"] if t["type"] == "kafka"
+    ]
+    assert triggers
+    for trigger in triggers:
+        assert bootstrap_ports(trigger["metadata"]["bootstrapServers"]) <= tls_ports(docs)
+        assert trigger["metadata"].get("tls", "enable") == "enable"
+        refs = {r["parameter"]: r for r in auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]}
+        assert (refs["ca"]["name"], refs["ca"]["key"]) == ("frontdesk-cluster-ca-cert", "ca.crt")
+        assert secrets[refs["tls"]["name"]]["stringData"][refs["tls"]["key"]] == "enable"
+        assert secrets[refs["sasl"]["name"]]["stringData"][refs["sasl"]["key"]] == "scram_sha512"
+
+
+@pytest.mark.parametrize("name", ["prod", "base+hpa-cpu+network-policies"])
+def test_services_network_policy_reaches_kafka_only_on_tls_ports(rendered: dict[str, Docs], name: str) -> None:
+    docs = rendered[name]
+    policy = by_kind(docs, "NetworkPolicy")["frontdesk-services"]
+    to_kafka = [
+        rule
+        for rule in policy["spec"]["egress"]
+        if any(peer.get("podSelector", {}).get("matchLabels", {}).get("strimzi.io/cluster") for peer in rule["to"])
+    ]
+    assert to_kafka
+    assert {port["port"] for rule in to_kafka for port in rule["ports"]} <= tls_ports(docs)
+    # No other egress rule opens a Kafka listener port, or 9092 (Kafka's usual clear-text port), to any pod.
+    listener_ports = {listener["port"] for listener in kafka_listeners(docs)} | {9092}
+    others = [rule for rule in policy["spec"]["egress"] if rule not in to_kafka]
+    assert not {port["port"] for rule in others for port in rule.get("ports", [])} & listener_ports
+
+
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_every_registry_topic_has_a_kafka_topic_and_vice_versa(rendered: dict[str, Docs], name: str) -> None:
     resources = {t["spec"]["topicName"]: t for t in rendered[name] if t["kind"] == "KafkaTopic"}

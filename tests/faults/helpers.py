@@ -57,7 +57,8 @@ class Schedule:
 
 async def play(stack: LocalStack, schedule: Schedule | None, config: SimConfig = FAULT_DAY) -> Result:
     urls = {name: stack.service(name).url for name in SERVICES}
-    return await Simulator(stack.bootstrap, urls, config, progress=False).run(schedule)
+    token = stack.api_token(subject="simulator")
+    return await Simulator(stack.bootstrap, urls, config, token=token, progress=False).run(schedule)
 
 
 def record(fault: str, result: Result, schedule: Schedule | None, **extra: Any) -> dict[str, Any]:

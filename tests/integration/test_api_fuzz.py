@@ -6,6 +6,9 @@ headers, JSON bodies), then checks each response: not a 5xx, a status code the o
 a declared content type, and a body that conforms to the declared schema. All failures of a
 service are collected and reported together.
 
+Requests carry a network-wide token (authorization has its own matrix tests, test_authz_*.py); the
+rate-limited operations may answer 429, which they declare.
+
 Some operations read a body the OpenAPI document does not describe, because it is not JSON
 (`RAW_BODY_OPERATIONS`: HL7 v2 text, the SMS provider's form-encoded webhooks, the feedback form).
 Schemathesis can only fuzz their parameters, so `test_raw_body_operations_survive_fuzzing` sends
@@ -67,6 +70,7 @@ def _label(operation: Any) -> str:
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_operation_survives_fuzzing(service: str, running: dict[str, ServiceProcess]) -> None:
     url = running[service].url
+    auth = running[service].auth_headers  # a network-wide token: the fuzzer probes input, not authorization
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
     failures: list[str] = []
     labels: list[str] = []
@@ -86,7 +90,7 @@ def test_every_operation_survives_fuzzing(service: str, running: dict[str, Servi
         @FUZZ_SETTINGS
         @given(case=cases)
         def fuzz(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=url, checks=CHECKS, timeout=30)
+            case.call_and_validate(base_url=url, checks=CHECKS, timeout=30, headers=auth)
 
         try:
             fuzz()
@@ -136,6 +140,7 @@ def test_raw_body_operations_survive_fuzzing(service: str, label: str, running: 
             start, end = path.index("{"), path.index("}")
             path = path[:start] + urllib.parse.quote(value, safe="") + path[end + 1 :]
         headers = {"content-type": content_type} if content_type else {}
+        headers.update(running[service].auth_headers)
         response = httpx.request(method, url + path, content=body, headers=headers, timeout=30)
         sent = f"{method} {path} ({content_type or 'no content type'}, {body[:80]!r})"
         status = str(response.status_code)

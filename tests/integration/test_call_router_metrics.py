@@ -11,8 +11,6 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
 from frontdesk.common.contracts import CallAbandoned, CallAnswered, CallEnded, CallReceived, ClinicConfig, Event
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
@@ -61,7 +59,7 @@ async def test_hourly_metrics_prometheus_and_the_staffing_forecast(
         CallAbandoned(call_id=calls[2].call_id, clinic_id=clinic_id, abandoned_at=t0 + timedelta(seconds=2)),
         CallAbandoned(call_id=calls[3].call_id, clinic_id=clinic_id, abandoned_at=t0 + timedelta(seconds=10)),
     ]
-    async with httpx.AsyncClient(base_url=router.url, timeout=10) as client:
+    async with router.client(timeout=10) as client:
         deadline = time.monotonic() + 60
         while clinic_id not in {c["clinic_id"] for c in (await client.get("/v1/clinics")).json()}:
             assert time.monotonic() < deadline

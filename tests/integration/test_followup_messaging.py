@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from frontdesk.common.cloudevents import Envelope
 from frontdesk.common.contracts import (
@@ -48,7 +49,17 @@ WAIT = 90.0
 FEEDBACK_LINK = "https://reviews.example/v1/feedback/" + "k" * 120
 
 
+_AUTH: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _network_token(api_headers: dict[str, str]) -> None:
+    """Every API call of this module carries the stack's network-wide token (public routes ignore it)."""
+    _AUTH.update(api_headers)
+
+
 async def _http(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    kwargs["headers"] = {**_AUTH, **kwargs.get("headers", {})}
     async with httpx.AsyncClient() as client:
         return await client.request(method, url, **kwargs)
 
@@ -93,8 +104,7 @@ async def day_clinic(stack: LocalStack, followup: ServiceProcess) -> str:
         )
         deadline = time.monotonic() + WAIT
         while True:
-            known = {c["clinic_id"] for c in (await _http("GET", followup.url + "/v1/clinics", timeout=5)).json()}
-            if {day_id, night_id} <= known:
+            if {day_id, night_id} <= followup.known_clinics():
                 break
             assert time.monotonic() < deadline, "followup never learned the test clinics"
             await asyncio.sleep(0.3)

@@ -25,10 +25,12 @@ async def test_every_service_is_live_ready_and_exports_metrics(running: dict[str
                 assert name in metrics, f"{service.name} lacks {name}"
 
 
-async def test_unknown_resources_are_a_clear_404(running: dict[str, ServiceProcess]) -> None:
-    async with httpx.AsyncClient(timeout=5) as client:
+async def test_unknown_resources_are_a_clear_404(
+    running: dict[str, ServiceProcess], api_headers: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(timeout=5, headers=api_headers) as client:
         response = await client.get(running["scheduler"].url + "/v1/appointments/appt-nope")
         assert response.status_code == 404
-        assert response.json() == {"detail": "no appointment appt-nope"}
+        assert response.json() == {"detail": "unknown appointment"}
         response = await client.get(running["call-router"].url + "/v1/calls/call-nope")
         assert response.status_code == 404

@@ -100,14 +100,6 @@ def _clinic(suffix: str, zone: str, **reviews: object) -> ClinicConfig:
     )
 
 
-def _known(url: str) -> set[str]:
-    try:
-        response = httpx.get(url + "/v1/clinics", timeout=2)
-        return {c["clinic_id"] for c in response.json()}
-    except (httpx.HTTPError, ValueError):
-        return set()
-
-
 @pytest.fixture(scope="module")
 def clinics(stack: LocalStack, services: dict[str, ServiceProcess]) -> Iterator[dict[str, ClinicConfig]]:
     """Clinics of our own; the real followup is stopped for the module (the tests answer for it)."""
@@ -126,7 +118,7 @@ def clinics(stack: LocalStack, services: dict[str, ServiceProcess]) -> Iterator[
     asyncio.run(publish(stack.bootstrap, list(configs.values())))
     wanted = {c.clinic_id for c in configs.values()}
     deadline = time.monotonic() + WAIT
-    while not wanted <= _known(services["reviews"].url):
+    while not wanted <= services["reviews"].known_clinics():
         assert time.monotonic() < deadline, "reviews never learned the test clinics"
         time.sleep(0.2)
     services["followup"].stop()
@@ -213,7 +205,7 @@ async def test_visit_request_feedback_escalation_recovery_and_reputation(
     assert requested.data.review_sites == ["google", "healthgrades"]  # type: ignore[attr-defined]
     assert requested.data.channel == "sms"  # type: ignore[attr-defined]
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=services["reviews"].auth_headers) as http:
         page = await http.get(link)
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
@@ -368,7 +360,7 @@ async def test_every_skip_has_its_recorded_reason(
         got = (skipped.reason, skipped.decided_by, skipped.delivery_reason)  # type: ignore[attr-defined]
         assert got == expected[visit.visit_id], visit.visit_id
     assert not tap.matching(_asked(stopped)) and not tap.matching(_asked(second))  # type: ignore[arg-type]
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=services["reviews"].auth_headers) as http:
         [row] = (await http.get(f"{services['reviews'].url}/v1/visits/{stopped.visit_id}/review-requests")).json()
     assert (row["status"], row["skip_reason"]) == ("skipped", "opted_out")
 
@@ -440,7 +432,7 @@ async def test_a_high_nps_answer_gets_the_same_public_links_and_no_escalation(
     await _answer_as_followup(stack, _sent(asked))
     await tap.wait_for(_of(visit, "review.requested"), timeout=WAIT)  # type: ignore[arg-type]
     link = _direct(asked.variables["feedback_link"], services["reviews"].url)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=services["reviews"].auth_headers) as http:
         form = await http.get(link)
         assert form.status_code == 200 and 'value="10"' in form.text and 'value="0"' in form.text  # NPS 0-10
         bad = await http.post(link, json={"score": "ten"})

@@ -25,10 +25,9 @@ NY = ZoneInfo("America/New_York")
 async def known_clinic(stack: LocalStack, scheduler: ServiceProcess, config: ClinicConfig) -> None:
     await publish(stack.bootstrap, [config])
     deadline = time.monotonic() + WAIT
-    async with httpx.AsyncClient(base_url=scheduler.url) as client:
-        while config.clinic_id not in {c["clinic_id"] for c in (await client.get("/v1/clinics")).json()}:
-            assert time.monotonic() < deadline, "the scheduler never learned the clinic"
-            await asyncio.sleep(0.2)
+    while config.clinic_id not in await asyncio.to_thread(scheduler.known_clinics):
+        assert time.monotonic() < deadline, "the scheduler never learned the clinic"
+        await asyncio.sleep(0.2)
 
 
 def siu(trigger: str, control: str, filler: str, patient: str, provider_code: str, start: str, status: str) -> str:
@@ -88,7 +87,9 @@ async def test_hl7_in_events_out_and_fhir_reads(stack: LocalStack, running: dict
         "appointment.no_show",
         "visit.completed",
     ]
-    async with httpx.AsyncClient(timeout=30) as client, EventTap(stack.bootstrap, topics) as tap:
+    # The EHR's interface engine holds a token for this clinic only.
+    ehr = {"Authorization": f"Bearer {stack.api_token(clinics=[clinic_id], subject='ehr-interface')}"}
+    async with httpx.AsyncClient(timeout=30, headers=ehr) as client, EventTap(stack.bootstrap, topics) as tap:
 
         async def send(text: str) -> list[str]:
             response = await client.post(
@@ -151,7 +152,7 @@ async def test_hl7_in_events_out_and_fhir_reads(stack: LocalStack, running: dict
     assert len(quarantine) == 1
 
     # FHIR R4 reads of the same appointments.
-    async with httpx.AsyncClient(base_url=running["scheduler"].url + "/fhir/R4", timeout=30) as fhir:
+    async with httpx.AsyncClient(base_url=running["scheduler"].url + "/fhir/R4", timeout=30, headers=ehr) as fhir:
         bundle = (await fhir.get("/Appointment", params={"practitioner": f"Practitioner/{provider}"})).json()
         assert bundle["resourceType"] == "Bundle" and bundle["total"] == 2
         by_status = {e["resource"]["status"]: e["resource"] for e in bundle["entry"]}

@@ -2,7 +2,8 @@
 
 Proves: every principal of deploy/access.yaml may do exactly what that file says and nothing else (a
 matrix of principals x every topic x write/read, plus consumer groups); one vendor cannot read another
-vendor's topic; anonymous clients and wrong passwords are refused; a service runs as its own principal
+vendor's topic, and writes its reports on its own vendor.<id>.events only (not another vendor's, not
+the shared topics); anonymous clients and wrong passwords are refused; a service runs as its own principal
 with only its own ACLs and still does its whole job.
 """
 
@@ -24,7 +25,15 @@ from aiokafka.errors import KafkaError
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
-from frontdesk.common.contracts import CallReceived, ClinicConfig, TopicSpec, all_topics
+from frontdesk.common.contracts import (
+    CallReceived,
+    ClinicConfig,
+    TopicSpec,
+    all_topics,
+    vendor_calls_topic,
+    vendor_events_topic,
+    vendor_topics,
+)
 from frontdesk.common.kafka import KafkaSecurity, ensure_topics, make_producer
 from frontdesk.tools.access import ADMIN, access_file, service_principal, vendor_principal
 from frontdesk.tools.apply import publish
@@ -33,7 +42,8 @@ from frontdesk.tools.tap import EventTap
 
 from .helpers import send_events, uid
 
-VENDOR_TOPICS = ["vendor.nightowl-answering.calls", "vendor.pacific-answering.calls"]
+VENDORS = ("nightowl-answering", "pacific-answering")
+VENDOR_TOPICS = [t.name for v in VENDORS for t in vendor_topics(v)]  # .calls, .events, .events.dlq
 
 
 def _expected_rights() -> dict[str, dict[str, set[str]]]:
@@ -108,6 +118,7 @@ def _rdkafka_config(stack: LocalStack, principal: str, **extra: Any) -> dict[str
         "sasl.mechanism": env["KAFKA_SASL_MECHANISM"],
         "sasl.username": principal,
         "sasl.password": env["KAFKA_SASL_PASSWORD"],
+        "ssl.ca.location": env["KAFKA_SSL_CAFILE"],
         **extra,
     }
 
@@ -186,8 +197,20 @@ def test_consumer_groups_are_per_principal(secure: LocalStack) -> None:
 
 def test_one_vendor_never_reads_another_vendors_calls(secure: LocalStack) -> None:
     nightowl = vendor_principal("nightowl-answering")
-    own = {"vendor.nightowl-answering.calls"}
+    own = {t for t in VENDOR_TOPICS if t.startswith("vendor.nightowl-answering.")}
     assert _readable(secure, nightowl, VENDOR_TOPICS, own) == own
+
+
+async def test_a_vendor_reports_on_its_own_events_topic_only(secure: LocalStack) -> None:
+    nightowl = vendor_principal("nightowl-answering")
+    probes = [
+        vendor_events_topic("nightowl-answering"),
+        vendor_events_topic("pacific-answering"),
+        vendor_calls_topic("pacific-answering"),
+        "call.answered",
+        "call.ended",
+    ]
+    assert await _write_allowed(secure, nightowl, probes) == {vendor_events_topic("nightowl-answering")}
 
 
 async def test_anonymous_and_wrong_password_clients_are_refused(secure: LocalStack) -> None:
@@ -195,13 +218,25 @@ async def test_anonymous_and_wrong_password_clients_are_refused(secure: LocalSta
     with pytest.raises(KafkaError):
         await asyncio.wait_for(anonymous.start(), 20)
     await anonymous.stop()
-    wrong = KafkaSecurity(
-        security_protocol="SASL_PLAINTEXT", sasl_username=service_principal("reviews"), sasl_password="not-the-password"
-    )  # type: ignore[arg-type]
-    impostor = make_producer(secure.bootstrap, "impostor", wrong)
-    with pytest.raises(KafkaError):
-        await asyncio.wait_for(impostor.start(), 20)
-    await impostor.stop()
+    reviews = secure.client_env(service_principal("reviews"))
+    right = {"sasl_username": service_principal("reviews"), "ssl_cafile": reviews["KAFKA_SSL_CAFILE"]}
+    refused = {
+        "wrong password": KafkaSecurity(security_protocol="SASL_SSL", sasl_password="not-the-password", **right),
+        # the listener speaks TLS only: the right password in clear never gets as far as SASL
+        "no TLS": KafkaSecurity(
+            security_protocol="SASL_PLAINTEXT", sasl_password=reviews["KAFKA_SASL_PASSWORD"], **right
+        ),
+        # the client trusts only the system's CAs, which did not sign the broker's certificate
+        "an unknown CA": KafkaSecurity(
+            security_protocol="SASL_SSL", sasl_password=reviews["KAFKA_SASL_PASSWORD"], **{**right, "ssl_cafile": None}
+        ),
+    }
+    for why, security in refused.items():
+        impostor = make_producer(secure.bootstrap, "impostor", security)
+        with pytest.raises((KafkaError, OSError)):
+            await asyncio.wait_for(impostor.start(), 20)
+            pytest.fail(f"a client with {why} was let in")
+        await impostor.stop()
     assert ADMIN not in _expected_rights()  # nobody runs as the super user
 
 

@@ -22,8 +22,9 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 DAY = SimConfig(seed=11, clinics=4, calls_per_day=30, visits_per_day=6, speed=2880, settle_timeout=180)
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def _get(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
@@ -40,7 +41,8 @@ def test_the_same_seed_plans_the_same_day() -> None:
 
 async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: dict[str, ServiceProcess]) -> None:
     urls = {name: proc.url for name, proc in running.items()}
-    sim = Simulator(stack.bootstrap, urls, DAY, progress=False)
+    token = stack.api_token(subject="simulator")
+    sim = Simulator(stack.bootstrap, urls, DAY, token=token, progress=False)
     result = await sim.run()
     print(result.format())
     assert result.ok, result.problems
@@ -54,12 +56,12 @@ async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: d
     for visit, outcome in sim.visit_done.items():
         if outcome != "completed":
             continue
-        rows = _get(f"{urls['reviews']}/v1/visits/{visit}/review-requests")
+        rows = _get(f"{urls['reviews']}/v1/visits/{visit}/review-requests", token)
         assert len(rows) == 1 and rows[0]["status"] in ("scheduled", "requested", "sent", "skipped"), rows
     deadline = time.monotonic() + 60
     for state in list(sim.calls.values())[:40]:
         while True:  # the router may still be consuming the last call.answered / call.ended
-            call = _get(f"{urls['call-router']}/v1/calls/{state.plan.call_id}")
+            call = _get(f"{urls['call-router']}/v1/calls/{state.plan.call_id}", token)
             if call["status"] in ("answered", "ended", "abandoned") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)

@@ -66,6 +66,7 @@ class Credentials:
     """SCRAM passwords of the local broker's principals, kept in the stack's state folder (0600)."""
 
     path: Path
+    ca_file: Path  # the local CA that signed the broker's certificate (tls.py)
 
     def load(self) -> dict[str, str]:
         if self.path.exists():
@@ -81,15 +82,18 @@ class Credentials:
     def env(self, principal: str) -> dict[str, str]:
         """The environment a process needs to be `principal` on the local broker."""
         return {
-            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "KAFKA_SASL_USERNAME": principal,
             "KAFKA_SASL_PASSWORD": self.load()[principal],
+            "KAFKA_SSL_CAFILE": str(self.ca_file),
         }
 
 
-def secure_broker_properties(admin_password: str) -> dict[str, str]:
-    """SASL/SCRAM-SHA-512 for clients, SASL/PLAIN for the controller, StandardAuthorizer, deny by default."""
+def secure_broker_properties(admin_password: str, keystore: Path, ca_file: Path) -> dict[str, str]:
+    """SASL/SCRAM-SHA-512 over TLS for clients, SASL/PLAIN for the (loopback-only) controller,
+    StandardAuthorizer, deny by default. `keystore`: the broker's PEM key + chain; `ca_file`: the CA
+    the broker trusts when it connects to itself (the inter-broker listener is the TLS one)."""
     plain = (
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
         f'username="{ADMIN}" password="{admin_password}" user_{ADMIN}="{admin_password}";'
@@ -99,21 +103,26 @@ def secure_broker_properties(admin_password: str) -> dict[str, str]:
         f'username="{ADMIN}" password="{admin_password}";'
     )
     return {
-        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "SASL_SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(ca_file),
+        "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
         "sasl.mechanism.controller.protocol": "PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.controller.plain.sasl.jaas.config": plain,
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found": "false",
         "super.users": f"User:{ADMIN}",
     }
 
 
-def create_acls(bootstrap: str, admin_password: str, bindings: list[dict[str, str]]) -> int:
+def create_acls(bootstrap: str, admin_password: str, bindings: list[dict[str, str]], ca_file: Path) -> int:
     """Create the ACL bindings with Kafka's admin API (librdkafka; aiokafka has no ACL API)."""
     from confluent_kafka.admin import (
         AclBinding,
@@ -128,10 +137,11 @@ def create_acls(bootstrap: str, admin_password: str, bindings: list[dict[str, st
     admin = AdminClient(
         {
             "bootstrap.servers": bootstrap,
-            "security.protocol": "SASL_PLAINTEXT",
+            "security.protocol": "SASL_SSL",
             "sasl.mechanism": "SCRAM-SHA-512",
             "sasl.username": ADMIN,
             "sasl.password": admin_password,
+            "ssl.ca.location": str(ca_file),
         }
     )
     acls = [

@@ -4,6 +4,7 @@ frontdesk apply -f FILE [--dry-run]     validate clinics, show the diff against 
 frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four services)
 frontdesk demo                          feed demo traffic to a running stack and show the outcome
 frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
+frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     stack = _stack(args)
     urls = {name: stack.service(name).url for name in SERVICES}
-    return asyncio.run(run_demo(_bootstrap(args), Path(args.network), urls))
+    token = stack.api_token(subject="frontdesk-demo")
+    return asyncio.run(run_demo(_bootstrap(args), Path(args.network), urls, token))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -88,9 +90,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         visits_per_day=args.visits_per_day,
         speed=args.speed,
     )
-    result = asyncio.run(simulate(_bootstrap(args), urls, config, progress=not args.no_progress))
+    token = stack.api_token(subject="frontdesk-simulator")
+    result = asyncio.run(simulate(_bootstrap(args), urls, config, token=token, progress=not args.no_progress))
     print(result.format())
     return 0 if result.ok else 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """A bearer token signed with the local stack's key, or with --signing-key (PEM, Ed25519)."""
+    from frontdesk.common.auth import issue_token
+
+    scopes = ("read",) if args.read_only else ("read", "write")
+    clinics = args.clinic or None
+    if args.signing_key:
+        token = issue_token(Path(args.signing_key).read_text(), args.subject, clinics, scopes, args.ttl_minutes * 60)
+    else:
+        token = _stack(args).api_token(clinics, scopes, args.subject, args.ttl_minutes * 60)
+    print(token)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -157,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--speed", type=float, default=1440.0, help="simulated seconds per real second (1440: a day/min)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
+    token = sub.add_parser("token", help="print a bearer token for the HTTP APIs")
+    token.add_argument("--subject", default=os.environ.get("USER", "staff"), help="who the token is for (audited)")
+    token.add_argument("--clinic", action="append", help="a clinic the token may touch (repeat); default: every clinic")
+    token.add_argument("--read-only", action="store_true", help="GET only")
+    token.add_argument("--ttl-minutes", type=int, default=480)
+    token.add_argument("--signing-key", help="an Ed25519 private key (PEM); default: the local stack's key")
+    token.set_defaults(func=cmd_token)
     run = stack_sub.choices["run"]
     run.set_defaults(network=str(DEMO_NETWORK))
 

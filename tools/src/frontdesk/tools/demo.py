@@ -30,13 +30,16 @@ SOURCE = "frontdesk/demo"
 OUTPUTS = ["call.routed", "appointment.booked", "appointment.rejected", "followup.scheduled", "review.scheduled"]
 
 
-def _wait_for_projection(service_urls: dict[str, str], clinic_ids: set[str], timeout: float = 60) -> None:
+def _wait_for_projection(service_urls: dict[str, str], clinic_ids: set[str], token: str, timeout: float = 60) -> None:
     """Wait until every service has the demo clinics in its own clinic directory."""
     deadline = time.monotonic() + timeout
     for name, url in service_urls.items():
+        request = urllib.request.Request(  # noqa: S310 - our own http URL
+            url + "/v1/clinics", headers={"Authorization": f"Bearer {token}"}
+        )
         while True:
             try:
-                with urllib.request.urlopen(url + "/v1/clinics", timeout=2) as response:  # noqa: S310 - our http URL
+                with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our http URL
                     known = {c["clinic_id"] for c in json.load(response)}
                 if clinic_ids <= known:
                     break
@@ -104,11 +107,11 @@ def _line(event: Event) -> str:
     return f"{d['visit_id']:>22} review request scheduled, send at {d['send_at']} (quiet hours respected)"
 
 
-async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) -> int:
+async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str], token: str) -> int:
     print(f"Applying the demo clinic network ({network.name}):")
     print(describe(await apply_file(network, bootstrap), dry_run=False))
     clinics = load_clinics(network)
-    await asyncio.to_thread(_wait_for_projection, service_urls, {c.clinic_id for c in clinics})
+    await asyncio.to_thread(_wait_for_projection, service_urls, {c.clinic_id for c in clinics}, token)
 
     run = uuid.uuid4().hex[:6]
     traffic = build_traffic(run, clinics, datetime.now(UTC))
@@ -143,15 +146,15 @@ async def run_demo(bootstrap: str, network: Path, service_urls: dict[str, str]) 
             found = [e for e in tap.events if ours(e) and e.type in types]
             for env in sorted(found, key=lambda e: e.data.model_dump_json()):
                 print("  " + _line(env.data))
-    return await run_simulated_day(bootstrap, service_urls)
+    return await run_simulated_day(bootstrap, service_urls, token)
 
 
-async def run_simulated_day(bootstrap: str, service_urls: dict[str, str]) -> int:
+async def run_simulated_day(bootstrap: str, service_urls: dict[str, str], token: str) -> int:
     """A short compressed day of a small network (`frontdesk simulate` plays longer ones)."""
     from .simulate import SimConfig, simulate
 
     config = SimConfig(clinics=3, calls_per_day=16, visits_per_day=3, speed=5760, settle_timeout=40)
     print("\nA simulated day (3 clinics in different time zones, compressed to 15 s):")
-    result = await simulate(bootstrap, service_urls, config)
+    result = await simulate(bootstrap, service_urls, config, token=token)
     print(result.format())
     return 0

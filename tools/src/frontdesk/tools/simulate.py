@@ -53,10 +53,11 @@ from frontdesk.common.contracts import (
     CallReceived,
     ClinicConfig,
     Event,
+    vendor_events_topic,
 )
 from frontdesk.common.kafka import make_producer
 
-from .apply import publish
+from .apply import ensure_vendor_topics, publish
 from .tap import EventTap
 
 SOURCE = "frontdesk/simulator"
@@ -123,8 +124,17 @@ OUTPUT_TOPICS = (
     "review.received",
     "review.escalated",
 )
+VENDORS = ("sim-nightowl", "sim-pacific")
 INPUT_DLQS = tuple(
-    f"{t}.dlq" for t in ("call.received", "call.answered", "call.abandoned", "appointment.requested", "visit.completed")
+    f"{t}.dlq"
+    for t in (
+        "call.received",
+        "call.answered",
+        "call.abandoned",
+        "appointment.requested",
+        "visit.completed",
+        *(vendor_events_topic(v) for v in VENDORS),
+    )
 )
 
 
@@ -237,9 +247,9 @@ def clinic_config(clinic_id: str, index: int, zone: str, receptionists: int, pro
             "phone": {
                 "ring_seconds": 6,
                 "rings": 3,
-                "answering_service": "sim-nightowl",
-                "secondary_answering_service": "sim-pacific",
-                "vendors": [{"vendor_id": "sim-nightowl"}, {"vendor_id": "sim-pacific"}],
+                "answering_service": VENDORS[0],
+                "secondary_answering_service": VENDORS[1],
+                "vendors": [{"vendor_id": v} for v in VENDORS],
                 "receptionists": [
                     {"receptionist_id": r, "languages": ["en", "es"], "skills": ["new_patient_booking"]} for r in recs
                 ],
@@ -430,11 +440,13 @@ class Simulator:
         service_urls: dict[str, str],
         config: SimConfig,
         *,
+        token: str,
         progress: bool = True,
         webhook_secret: str = WEBHOOK_DEV_SECRET,
         now: datetime | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.token = token  # a bearer token for the services' HTTP APIs (network-wide, as a front desk app)
         self.urls = service_urls
         self.config = config
         self.plan = make_plan(config, now or datetime.now(UTC))
@@ -469,8 +481,8 @@ class Simulator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, event: Event) -> None:
-        record = encode(event, source=SOURCE)
+    async def _send(self, event: Event, topic: str | None = None) -> None:
+        record = encode(event, source=SOURCE, topic=topic)
         # Retry through a broker outage: the simulator is a producer that must not drop its own events.
         while True:
             try:
@@ -533,6 +545,8 @@ class Simulator:
         c = state.plan
         state.outcome, state.outcome_at, state.answered_by = "answered", datetime.now(UTC), kind
         state.done.set()
+        # A vendor reports on its own topic; the phone system on the shared ones.
+        topic = vendor_events_topic(target) if kind == "answering_service" else None
         await self._send(
             CallAnswered(
                 call_id=c.call_id,
@@ -540,7 +554,8 @@ class Simulator:
                 answered_at=state.outcome_at,
                 answered_by_kind=kind,
                 answered_by_id=target,
-            )
+            ),
+            topic,
         )
         if kind == "receptionist":
             self.on_call.add(target)
@@ -548,7 +563,7 @@ class Simulator:
         if c.books:
             self._spawn(self._book_from_call(state))
         await asyncio.sleep(handle)
-        await self._send(CallEnded(call_id=c.call_id, clinic_id=c.clinic_id, ended_at=datetime.now(UTC)))
+        await self._send(CallEnded(call_id=c.call_id, clinic_id=c.clinic_id, ended_at=datetime.now(UTC)), topic)
         if kind == "receptionist":
             self.on_call.discard(target)
             await self._status(c.clinic_id, target, self.desired.get(target, "available"))
@@ -748,8 +763,9 @@ class Simulator:
     async def run(self, during: ProgressHook | None = None) -> Result:
         """Play the day; `during(fraction)` is awaited as the day advances (fault tests inject there)."""
         started = time.monotonic()
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {self.token}"}) as http:
             self.http = http
+            await ensure_vendor_topics(self.bootstrap, self.plan.clinics)  # a vendor answers on its own
             await publish(self.bootstrap, self.plan.clinics)
             await self._wait_projection()
             async with EventTap(self.bootstrap, [*OUTPUT_TOPICS, *INPUT_DLQS]) as tap:
@@ -991,7 +1007,8 @@ async def simulate(
     service_urls: dict[str, str],
     config: SimConfig,
     *,
+    token: str,
     progress: bool = True,
     during: ProgressHook | None = None,
 ) -> Result:
-    return await Simulator(bootstrap, service_urls, config, progress=progress).run(during)
+    return await Simulator(bootstrap, service_urls, config, token=token, progress=progress).run(during)

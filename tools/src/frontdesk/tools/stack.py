@@ -15,6 +15,7 @@ folder for the tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -25,15 +26,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import httpx
 
 from frontdesk.common.kafka import KafkaSecurity
 from frontdesk.common.settings import DEFAULT_HTTP_PORTS, LOCAL_POSTGRES_PORT, database_name, env_prefix
 
 from .access import ADMIN, Credentials, acl_bindings, create_acls, secure_broker_properties, service_principal
+from .tls import LocalTLS
+from .tokens import SigningKey
 
 T = TypeVar("T")
 SERVICES = ("call-router", "scheduler", "followup", "reviews")
@@ -235,7 +240,11 @@ class Kafka:
 
     @property
     def credentials(self) -> Credentials:
-        return Credentials(self.state_dir / "kafka-credentials.json")
+        return Credentials(self.state_dir / "kafka-credentials.json", ca_file=self.tls.ca_file)
+
+    @property
+    def tls(self) -> LocalTLS:
+        return LocalTLS(self.state_dir / "kafka-tls")
 
     @property
     def admin_security(self) -> KafkaSecurity | None:
@@ -250,9 +259,12 @@ class Kafka:
         template = (KAFKA_DIR / "server.properties").read_text()
         text = template.format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir)
         if self.secure:
-            # Same broker, every client listener authenticated and every operation authorised by ACL.
-            text = text.replace("PLAINTEXT://", "SASL_PLAINTEXT://")
-            overrides = secure_broker_properties(self.credentials.load()[ADMIN])
+            # Same broker, every client listener encrypted (TLS) and authenticated, every operation
+            # authorised by ACL.
+            self.tls.ensure()
+            text = text.replace("PLAINTEXT://", "SASL_SSL://")
+            admin_password = self.credentials.load()[ADMIN]
+            overrides = secure_broker_properties(admin_password, self.tls.server_keystore, self.tls.ca_file)
             lines = [line for line in text.splitlines() if line.split("=", 1)[0].strip() not in overrides]
             text = "\n".join([*lines, *(f"{k}={v}" for k, v in overrides.items())]) + "\n"
         config = self.state_dir / "kafka-server.properties"
@@ -423,6 +435,7 @@ class ServiceProcess:
     http_port: int
     env: dict[str, str]
     instance: str | None = None  # a replica's own name (pid and log file); default: the service's name
+    token: str = ""  # a network-wide bearer token for this service's HTTP API
     process: Process = field(init=False)
 
     def __post_init__(self) -> None:
@@ -431,6 +444,23 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client for this service's API, with the stack's network-wide token."""
+        return httpx.AsyncClient(base_url=self.url, headers=self.auth_headers, **kwargs)
+
+    def known_clinics(self) -> set[str]:
+        """The clinics this service has projected (empty while it is down)."""
+        request = urllib.request.Request(self.url + "/v1/clinics", headers=self.auth_headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our http URL
+                return {c["clinic_id"] for c in json.load(response)}
+        except (OSError, ValueError):
+            return set()
 
     def start(self, wait: bool = True) -> None:
         if self.process.running():
@@ -494,6 +524,39 @@ class LocalStack:
             secure=secure,
         )
 
+    @property
+    def signing_key(self) -> SigningKey:
+        return SigningKey(self.state_dir)
+
+    def api_token(
+        self,
+        clinics: Sequence[str] | None = None,
+        scopes: Sequence[str] = ("read", "write"),
+        subject: str = "local-admin",
+        ttl_seconds: int = 12 * 3600,
+    ) -> str:
+        """A bearer token for this stack's HTTP APIs (`clinics=None`: every clinic)."""
+        return self.signing_key.token(subject, clinics, scopes, ttl_seconds)
+
+    def sealing_keys(self) -> str:
+        """FRONTDESK_SEALING_KEYS for call-router: dev keys (its own and one per vendor of the demo
+        network) generated once into `sealing-keys.json` (mode 0600) in the state folder."""
+        from frontdesk.common.sealing import Keyring
+
+        from .apply import load_clinics
+
+        path = self.state_dir / "sealing-keys.json"
+        if not path.exists():
+            clinics = load_clinics(repo_root() / "deploy" / "local" / "demo-network.yaml")
+            vendors = sorted({v.vendor_id for c in clinics for v in c.phone.effective_vendors()})
+            keyring = Keyring()
+            for recipient in ("call-router", *vendors):
+                keyring = keyring.rotated(recipient, "dev-1")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(keyring.to_json())
+        return path.read_text()
+
     def client_env(self, principal: str) -> dict[str, str]:
         """KAFKA_* variables that make a process `principal` on this stack's broker (none if open)."""
         return self.kafka.credentials.env(principal) if self.secure and not self.external_kafka else {}
@@ -509,9 +572,32 @@ class LocalStack:
         return self.external_kafka or self.kafka.bootstrap
 
     def database_url(self, service: str) -> str:
+        """The service's own login: role and database `frontdesk_<svc>`, made by `provision`, which can
+        only read and insert the audit trail (docs/operations.md, "Database roles and the audit trail")."""
+        if override := os.environ.get(env_prefix(service) + "DATABASE_URL"):
+            return override
+        role = database_name(service)
+        return _with_login(self.admin_database_url(service), role, self.database_passwords()[role])
+
+    def admin_database_url(self, service: str) -> str:
+        """The server's admin, connected to the service's database (for tests that need more)."""
         if override := os.environ.get(env_prefix(service) + "DATABASE_URL"):
             return override
         return self.database_url_named(database_name(service))
+
+    def database_passwords(self) -> dict[str, str]:
+        """The services' database passwords, made once per state folder and kept there (0600)."""
+        import secrets
+
+        path = self.state_dir / "database-passwords.json"
+        if path.exists():
+            passwords: dict[str, str] = json.loads(path.read_text())
+            return passwords
+        passwords = {database_name(name): secrets.token_urlsafe(18) for name in SERVICES}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(passwords, f)
+        return passwords
 
     def database_url_named(self, database: str) -> str:
         if self.external_database:
@@ -523,8 +609,8 @@ class LocalStack:
         return self.external_database or self.postgres.server_url
 
     def start_infrastructure(self) -> None:
-        from frontdesk.common.db import ensure_database
         from frontdesk.common.kafka import ensure_topics
+        from frontdesk.common.provision import provision
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.external_kafka:
@@ -533,10 +619,10 @@ class LocalStack:
             self.postgres.start()
         for name in SERVICES:
             if not os.environ.get(env_prefix(name) + "DATABASE_URL"):
-                run_sync(ensure_database(self.server_database_url, database_name(name)))
+                run_sync(provision(self.server_database_url, self.database_url(name)))
         run_sync(ensure_topics(self.bootstrap, security=self.security()))
         if self.secure and not self.external_kafka:
-            create_acls(self.bootstrap, self.kafka.credentials.load()[ADMIN], acl_bindings())
+            create_acls(self.bootstrap, self.kafka.credentials.load()[ADMIN], acl_bindings(), self.kafka.tls.ca_file)
 
     def service(self, name: str) -> ServiceProcess:
         env = {
@@ -544,12 +630,15 @@ class LocalStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             env_prefix(name) + "DATABASE_URL": self.database_url(name),
             "FRONTDESK_HTTP_PORT": str(self.http_ports[name]),
+            "FRONTDESK_AUTH_PUBLIC_KEYS": self.signing_key.public_keys(),
             "PYTHONUNBUFFERED": "1",
+            **({"FRONTDESK_SEALING_KEYS": self.sealing_keys()} if name == "call-router" else {}),
             **self.client_env(service_principal(name)),
             **self.extra_env,
         }
         env.pop("DATABASE_URL", None)
-        return ServiceProcess(name, self.state_dir, self.http_ports[name], env)
+        token = self.api_token(subject="local-admin")
+        return ServiceProcess(name, self.state_dir, self.http_ports[name], env, token=token)
 
     def replica(self, name: str, index: int) -> ServiceProcess:
         """Instance `index` of service `name`: index 0 is `service(name)`; the others share its database,
@@ -560,7 +649,7 @@ class LocalStack:
         port = self.http_ports.setdefault(instance, free_port())
         base = self.service(name)
         env = {**base.env, "FRONTDESK_HTTP_PORT": str(port)}
-        return ServiceProcess(name, self.state_dir, port, env, instance=instance)
+        return ServiceProcess(name, self.state_dir, port, env, instance=instance, token=base.token)
 
     def replicas(self, name: str) -> list[ServiceProcess]:
         """Every instance of `name` this stack has given a port to (index 0 first)."""
@@ -611,3 +700,12 @@ def _with_database(url: str, database: str) -> str:
 
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def _with_login(url: str, user: str, password: str) -> str:
+    """Replace the user and password in a postgresql:// URL, keeping host, database and options."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

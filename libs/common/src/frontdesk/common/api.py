@@ -15,13 +15,16 @@ from pydantic import BaseModel
 
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON)",
-    401: "Missing or invalid signature",
+    401: "Missing, expired or invalid credentials (bearer token or signature)",
+    403: "The token does not allow this: another clinic's data, or a read-only token",
     404: "Not found",
     409: "Conflict with the current state",
     410: "Gone: no longer usable",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input: what is wrong, as a message or a list of validation errors",
+    429: "Rate limit exceeded: retry after the Retry-After header's seconds",
+    503: "Temporarily unavailable (e.g. the audit trail cannot be written): retry",
 }
 
 

@@ -2,8 +2,8 @@
 
 A service is described by a `ServiceDefinition` (its name, event handlers, timer handlers,
 migrations and HTTP routers); `ServiceRuntime` wires the plumbing around it and `run_service`
-serves it with uvicorn. HTTP and Kafka live in one process: the broker starts in the FastAPI
-lifespan. SIGTERM (uvicorn's graceful shutdown) stops fetching, lets the record in flight finish
+serves it with uvicorn. HTTP and Kafka live in one process: the consumer starts in the FastAPI
+lifespan. SIGTERM (uvicorn's graceful shutdown) stops fetching, lets the records in flight finish
 and commit, flushes the outbox, then closes the clients.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -22,19 +21,23 @@ from typing import Any
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from . import ratelimit
+from .api import error_responses
+from .audit import AuditTrail
+from .auth import CurrentPrincipal, TokenVerifier, authenticate
 from .clinics import project_clinic
 from .cloudevents import TraceContext
 from .consumer import EventConsumer, Handler
 from .contracts import ClinicConfigured, Event
 from .db import TRANSIENT_DB_ERRORS, create_pool, migrate
-from .kafka import KafkaSecurity, make_producer
+from .kafka import make_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
+from .provision import check_append_only
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork
@@ -48,8 +51,14 @@ class ServiceDefinition:
     name: str
     handlers: Mapping[type[Event], Handler]
     migrations: Path | None = None
+    # Topics named at run time (regexes, e.g. every vendor's vendor.<id>.events) the consumer reads
+    # besides the shared topics of its handlers' event types; a new match is seen within ~10 s.
+    topic_patterns: Sequence[str] = ()
     timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    # Every route of `routers` requires a bearer token (frontdesk.common.auth). `public_routers` are
+    # for callers without one, whose requests carry their own proof: signed webhooks, signed links.
     routers: Sequence[APIRouter] = ()
+    public_routers: Sequence[APIRouter] = ()
 
 
 class ServiceRuntime:
@@ -58,7 +67,6 @@ class ServiceRuntime:
         self.settings = settings or ServiceSettings.for_service(definition.name)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.broker: KafkaBroker | None = None
         self.consumer: EventConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.timers: TimerWorker | None = None
@@ -87,22 +95,12 @@ class ServiceRuntime:
         s = self.settings
         self.pool = await self._connect_database()
         await migrate(self.pool, self.definition.migrations)
+        await check_append_only(self.pool, s.service)
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service}-producer")
         await self.producer.start()
-        self.broker = KafkaBroker(
-            s.kafka_bootstrap_servers,
-            client_id=f"{s.service}-consumer",
-            acks="all",
-            enable_idempotence=True,
-            logger=logging.getLogger("faststream"),
-            log_level=logging.DEBUG,
-            graceful_timeout=s.shutdown_timeout_seconds,
-            security=KafkaSecurity().faststream(),
-        )
         handlers: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
-        self.consumer = EventConsumer(s, self.pool, self.producer, handlers)
-        self.consumer.register(self.broker)
-        await self.broker.start()
+        self.consumer = EventConsumer(s, self.pool, self.producer, handlers, self.definition.topic_patterns)
+        await self.consumer.start()
         self.relay = OutboxRelay(
             self.pool, self.producer, s.service, batch_size=s.outbox_batch_size, poll_seconds=s.outbox_poll_seconds
         )
@@ -140,6 +138,7 @@ class ServiceRuntime:
                     )
                 ) != "DELETE 0":
                     pass
+                await self.pool.execute(ratelimit.PRUNE)
             await asyncio.sleep(3600)
 
     async def _report_lag(self) -> None:
@@ -153,9 +152,7 @@ class ServiceRuntime:
         self.started = False
         timeout = self.settings.shutdown_timeout_seconds
         if self.consumer is not None:
-            await self.consumer.drain(timeout / 2)
-        if self.broker is not None:
-            await self.broker.stop()
+            await self.consumer.stop(timeout / 2)
         if self.timers is not None:
             self.timers.stop()
         if self.relay is not None:
@@ -175,7 +172,7 @@ class ServiceRuntime:
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"started": self.started}
         checks["database"] = await self._database_answers(timeout=2)
-        checks["kafka"] = bool(self.broker is not None and await self.broker.ping(timeout=2))
+        checks["kafka"] = bool(self.consumer is not None and await self.consumer.ping(timeout=2))
         return checks
 
     async def _database_answers(self, timeout: float) -> bool:
@@ -209,6 +206,10 @@ class ServiceRuntime:
 
         app = FastAPI(title=f"Frontdesk {self.definition.name}", lifespan=lifespan)
         app.state.runtime = self
+        app.state.token_verifier = TokenVerifier(self.settings.auth_public_keys)
+        if not app.state.token_verifier.keys:
+            log.warning("no API token keys configured (FRONTDESK_AUTH_PUBLIC_KEYS): every API request gets 401")
+        app.add_middleware(AuditTrail, service=self.definition.name, pool=lambda: self.pool)
 
         @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
         async def unstorable_text(_: Request, __: Exception) -> JSONResponse:
@@ -234,14 +235,20 @@ class ServiceRuntime:
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-        @app.get("/v1/clinics", tags=["clinic directory"])
-        async def clinics() -> list[dict[str, Any]]:
-            """The clinics this service knows, from its own projection of clinic.configured."""
+        @app.get("/v1/clinics", tags=["clinic directory"], responses=error_responses(401, 403))
+        async def clinics(principal: CurrentPrincipal) -> list[dict[str, Any]]:
+            """The clinics this service knows (its own projection of clinic.configured), those the token may see."""
             assert self.pool is not None
-            rows = await self.pool.fetch("SELECT clinic_id, event_id, updated_at FROM clinics ORDER BY clinic_id")
+            rows = await self.pool.fetch(
+                "SELECT clinic_id, event_id, updated_at FROM clinics"
+                " WHERE $1::text[] IS NULL OR clinic_id = ANY($1) ORDER BY clinic_id",
+                principal.visible_clinics(),
+            )
             return [dict(r) for r in rows]
 
         for router in self.definition.routers:
+            app.include_router(router, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 503))
+        for router in self.definition.public_routers:
             app.include_router(router)
         return app
 

@@ -56,6 +56,12 @@ class ServiceSettings(BaseSettings):
     # Liveness fails when one record has been in a handler for longer than this (a stuck consumer).
     stuck_handler_seconds: float = Field(300.0, gt=0)
 
+    # HTTP API tokens are verified with these Ed25519 public keys (PEM blocks; several during a key
+    # rollover). Without any, every API request is refused with 401.
+    auth_public_keys: str = ""
+    # Per-deployment overrides of rate limits, requests per minute by bucket: {"holds": 120}.
+    rate_limits: dict[str, int] = Field(default_factory=dict)
+
     @classmethod
     def for_service(cls, service: str) -> ServiceSettings:
         settings = cls(service=service)

@@ -32,6 +32,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 from .adapters.channels import Channel, DeliveryResult, Outgoing, get_channel
 from .domain import policy
+from .domain.clinic_limit import DailyLimit, day_start
 from .domain.quiet_hours import QuietRule, rule_for
 from .domain.templates import TEMPLATES, TemplateError, practice_name, render, shorten_links
 from .metrics import MESSAGES
@@ -164,6 +165,11 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
         sent_same_purpose=await repository.sent_times(conn, msg["patient_id"], msg["purpose"], now - CAP_LOOKBACK),
         not_before=msg["not_before"],
         expires_at=msg["expires_at"],
+        clinic_limit=DailyLimit(
+            limit=clinic.messaging.daily_message_limit,
+            sent_today=await repository.clinic_sent_since(conn, clinic.clinic_id, day_start(now, clinic.zone)),
+            zone=clinic.zone,
+        ),
     )
     if decision.skip is not None:
         await _skip(uow, msg, decision.skip, decision.detail, now)

@@ -1,6 +1,6 @@
 """HL7 v2 messages from an EHR, applied through the same commands as HTTP and Kafka.
 
-Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10: a repeat gets the same ACK)
+Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10 per clinic: a repeat gets the same ACK)
 and on the source's appointment id (SCH-2 filler id, else SCH-1 placer id: a second S12 for the same
 appointment books nothing). An update (S13/S14/S15/S26) for an appointment we do not know, or an
 A03 we cannot match to an appointment, is quarantined with its reason and answered AE: it is never
@@ -39,7 +39,8 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         appointment_type=codes.hl7_services.get(message.appointment_type or "", message.appointment_type),
     )
     seen = await uow.conn.fetchrow(
-        "SELECT ack_code, reason FROM hl7_messages WHERE sending_facility = $1 AND control_id = $2",
+        "SELECT ack_code, reason FROM hl7_messages WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
+        clinic_id,
         message.sending_facility,
         message.control_id,
     )
@@ -47,8 +48,9 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         return hl7v2.ack(text, seen["ack_code"], seen["reason"] or "")
     outcome, code, reason = await _apply(uow, clinic_id, message)
     await uow.conn.execute(
-        "INSERT INTO hl7_messages (sending_facility, control_id, message_type, outcome, reason, ack_code, raw)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
+        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        clinic_id,
         message.sending_facility,
         message.control_id,
         message.message_type,

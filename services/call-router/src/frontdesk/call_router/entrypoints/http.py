@@ -1,4 +1,8 @@
-"""call-router's HTTP API: calls, presence, per-hour metrics and the Erlang C staffing forecast."""
+"""call-router's HTTP API: calls, presence, per-hour metrics and the Erlang C staffing forecast.
+
+Authorization (bearer token, per clinic): a clinic in the path needs a token for it (403, checked
+before anything is looked up); a call or a vendor message is found only by a token of its clinic
+(404 otherwise, as if unknown). Reports over many hours or weeks of calls are rate limited."""
 
 from __future__ import annotations
 
@@ -11,18 +15,22 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from frontdesk.common.api import error_responses
+from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, MessageAcknowledged, StaffingForecast, StaffingHour
 from frontdesk.common.contracts.base import Id
 from frontdesk.common.db import Connection
+from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from ..adapters import messages as message_store
 from ..adapters import repository
 from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
-router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(404, 409, 422))
+router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(403, 404, 409, 422))
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+# Metrics and forecasts scan up to a month (metrics) or a year (forecasts) of a clinic's calls.
+reports = rate_limited("call-reports", per_minute=120)
 
 
 async def _clinic(conn: Connection, clinic_id: str) -> ClinicConfig:
@@ -33,19 +41,20 @@ async def _clinic(conn: Connection, clinic_id: str) -> ClinicConfig:
 
 
 @router.get("/calls/{call_id}")
-async def get_call(call_id: str, runtime: Runtime) -> dict[str, Any]:
+async def get_call(call_id: str, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, Any]:
     """One call: its status, current route, attempts, and outcome timestamps."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         call = await repository.get_call(conn, call_id)
-    if call is None:
-        raise HTTPException(404, f"no call {call_id}")
+    principal.require_owner(call["clinic_id"] if call else None, "call")
+    assert call is not None
     return call
 
 
 @router.get("/clinics/{clinic_id}/agents")
-async def get_agents(clinic_id: str, runtime: Runtime) -> list[dict[str, Any]]:
+async def get_agents(clinic_id: str, principal: CurrentPrincipal, runtime: Runtime) -> list[dict[str, Any]]:
     """Receptionist presence as the router sees it (including auto-pauses and who is ringing)."""
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
@@ -53,9 +62,10 @@ async def get_agents(clinic_id: str, runtime: Runtime) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-@router.get("/clinics/{clinic_id}/metrics")
+@router.get("/clinics/{clinic_id}/metrics", dependencies=[reports], responses=error_responses(429))
 async def get_metrics(
     clinic_id: str,
+    principal: CurrentPrincipal,
     runtime: Runtime,
     start: Annotated[
         AwareDatetime | None, Query(description="First hour (UTC hour boundary); default: now - hours")
@@ -64,6 +74,7 @@ async def get_metrics(
 ) -> dict[str, Any]:
     """Per clinic and hour: offered, answered within the ring budget, service level, ASA,
     abandonment, overflow rate, after-hours share, missed offers; plus the longest current wait."""
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     now = datetime.now(UTC)
     first = repository.hour_floor((start or now - timedelta(hours=hours - 1)).astimezone(UTC))
@@ -121,9 +132,12 @@ def _hours(rows: list[HourOfWeek]) -> list[StaffingHour]:
     ]
 
 
-@router.get("/clinics/{clinic_id}/staffing")
-async def get_staffing(clinic_id: str, runtime: Runtime, params: Annotated[ForecastParams, Query()]) -> dict[str, Any]:
+@router.get("/clinics/{clinic_id}/staffing", dependencies=[reports], responses=error_responses(429))
+async def get_staffing(
+    clinic_id: str, principal: CurrentPrincipal, runtime: Runtime, params: Annotated[ForecastParams, Query()]
+) -> dict[str, Any]:
     """Erlang C: receptionists needed per local hour of the week, from observed arrivals and handle time."""
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         clinic, rows = await _forecast(conn, clinic_id, params)
@@ -136,9 +150,17 @@ async def get_staffing(clinic_id: str, runtime: Runtime, params: Annotated[Forec
     }
 
 
-@router.post("/clinics/{clinic_id}/staffing/forecasts", status_code=201)
-async def publish_staffing(clinic_id: str, params: ForecastParams, runtime: Runtime) -> dict[str, Any]:
+@router.post(
+    "/clinics/{clinic_id}/staffing/forecasts",
+    status_code=201,
+    dependencies=[reports],
+    responses=error_responses(429),
+)
+async def publish_staffing(
+    clinic_id: str, params: ForecastParams, principal: CurrentPrincipal, runtime: Runtime
+) -> dict[str, Any]:
     """Compute the forecast and publish it as a staffing.forecast event (through the outbox)."""
+    principal.require_clinic(clinic_id)
     async with runtime.unit_of_work() as uow:
         clinic, rows = await _forecast(uow.conn, clinic_id, params)
         event = StaffingForecast(
@@ -159,23 +181,25 @@ async def publish_staffing(clinic_id: str, params: ForecastParams, runtime: Runt
 
 
 @router.get("/messages/{message_id}")
-async def get_message(message_id: str, runtime: Runtime) -> dict[str, Any]:
+async def get_message(message_id: str, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, Any]:
     """One vendor message: urgency, category, paging progress or digest delivery, acknowledgement."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         row = await message_store.get_message(conn, message_id)
-    if row is None:
-        raise HTTPException(404, f"no message {message_id}")
+    principal.require_owner(row["clinic_id"] if row else None, "message")
+    assert row is not None
     return row
 
 
 @router.get("/clinics/{clinic_id}/digest")
 async def get_digest(
     clinic_id: str,
+    principal: CurrentPrincipal,
     runtime: Runtime,
     include_acknowledged: Annotated[bool, Query(description="Also list messages already acknowledged")] = False,
 ) -> dict[str, Any]:
     """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement."""
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
@@ -189,10 +213,11 @@ class Acknowledgement(BaseModel):
 
 @router.post("/clinics/{clinic_id}/digest/{message_id}/acknowledgements")
 async def acknowledge_message(
-    clinic_id: str, message_id: str, body: Acknowledgement, runtime: Runtime
+    clinic_id: str, message_id: str, body: Acknowledgement, principal: CurrentPrincipal, runtime: Runtime
 ) -> dict[str, Any]:
     """A staff member acknowledges one delivered digest message (published as
     answering.message_acknowledged). Acknowledging again changes nothing and returns the first one."""
+    principal.require_clinic(clinic_id)
     async with runtime.unit_of_work() as uow:
         await repository.lock_clinic(uow.conn, clinic_id)
         row = await message_store.get_message(uow.conn, message_id, for_update=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -68,13 +69,52 @@ async def open_followups(
     return [dict(r) for r in rows]
 
 
-async def for_patient(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
+async def for_patient(conn: Connection, patient_id: str, clinics: list[str] | None) -> list[dict[str, Any]]:
+    """The patient's plans at `clinics` (None: at every clinic)."""
     rows = await conn.fetch(
         "SELECT followup_id, kind, visit_id, appointment_id, callback_id, patient_id, clinic_id, due_at, status,"
-        " reason, created_at, updated_at FROM followups WHERE patient_id = $1 ORDER BY due_at",
+        " reason, created_at, updated_at FROM followups WHERE patient_id = $1"
+        " AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY due_at",
         patient_id,
+        clinics,
     )
     return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------- which clinics see a patient
+
+
+async def clinics_of_patient(conn: Connection, patient_id: str) -> list[str]:
+    """The clinics linked to a patient: by a plan, message, appointment, callback, staff task, or the
+    token that registered them."""
+    rows = await conn.fetch(
+        "SELECT clinic_id FROM patient_clinics WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM followups WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM messages WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM appointments WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM callbacks WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM staff_tasks WHERE patient_id = $1",
+        patient_id,
+    )
+    return [r["clinic_id"] for r in rows]
+
+
+async def patient_on_file(conn: Connection, patient_id: str) -> bool:
+    """Contact details or consent recorded (possibly by a network-wide client, with no clinic link)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM contacts WHERE patient_id = $1)"
+            " OR EXISTS (SELECT 1 FROM consent_ledger WHERE patient_id = $1)",
+            patient_id,
+        )
+    )
+
+
+async def link_patient(conn: Connection, patient_id: str, clinic_ids: Iterable[str]) -> None:
+    await conn.executemany(
+        "INSERT INTO patient_clinics (patient_id, clinic_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(patient_id, clinic_id) for clinic_id in sorted(clinic_ids)],
+    )
 
 
 # ---------------------------------------------------------------- contacts and consent
@@ -226,14 +266,24 @@ async def sent_times(conn: Connection, patient_id: str, purpose: str, since: dat
     return [r["sent_at"] for r in rows]
 
 
-async def messages_for_patient(conn: Connection, patient_id: str) -> list[dict[str, Any]]:
+async def messages_for_patient(conn: Connection, patient_id: str, clinics: list[str] | None) -> list[dict[str, Any]]:
+    """The patient's messages from `clinics` (None: from every clinic)."""
     rows = await conn.fetch(
         "SELECT message_request_id, requested_by, clinic_id, purpose, template, followup_id, status, channel,"
         " attempts, reason, detail, next_at, sent_at, finished_at, receipt_status, created_at"
-        " FROM messages WHERE patient_id = $1 ORDER BY created_at",
+        " FROM messages WHERE patient_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY created_at",
         patient_id,
+        clinics,
     )
     return [dict(r) for r in rows]
+
+
+async def clinic_sent_since(conn: Connection, clinic_id: str, since: datetime) -> int:
+    """How many messages the clinic's patients were sent since `since` (its daily message limit)."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM messages WHERE clinic_id = $1 AND status = 'sent' AND sent_at >= $2", clinic_id, since
+    )
+    return count
 
 
 async def record_receipt(conn: Connection, provider_message_id: str, status: str, at: datetime) -> bool:
@@ -318,6 +368,11 @@ async def insert_callback(conn: Connection, row: dict[str, Any]) -> bool:
         row["escalate_at"],
     )
     return bool(inserted)
+
+
+async def clinic_of_callback(conn: Connection, callback_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval("SELECT clinic_id FROM callbacks WHERE callback_id = $1", callback_id)
+    return clinic_id
 
 
 async def lock_callback(conn: Connection, callback_id: str) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """The contact policy: the one place that decides whether, and when, a patient may be contacted.
 
 Order of the checks: contact details, consent for the purpose (an opt-out always wins), then the
-earliest instant that is both outside quiet hours (recipient's zone) and within the frequency caps;
-if that instant is at or past the message's expiry the message is skipped instead of sent late.
+earliest instant that is within the clinic's daily message limit, outside quiet hours (recipient's
+zone) and within the frequency caps; if that instant is at or past the message's expiry the message
+is skipped instead of sent late.
 The same decision is taken again at the moment of sending, so a STOP or another message that went
 out in between is always taken into account.
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from . import consent
 from .caps import DEFAULT_CAPS, Cap, clear_of_caps, within_caps
+from .clinic_limit import DailyLimit
 from .quiet_hours import QuietRule, next_allowed
 
 Skip = Literal["no_consent", "opted_out", "frequency_cap", "no_contact_details", "expired"]
@@ -64,6 +66,7 @@ def decide(
     not_before: datetime | None = None,
     expires_at: datetime | None = None,
     caps: Mapping[str, Sequence[Cap]] = DEFAULT_CAPS,
+    clinic_limit: DailyLimit | None = None,
 ) -> Decision:
     now = now.astimezone(UTC)
     if not recipient.reachable:
@@ -73,13 +76,18 @@ def decide(
         return Decision(skip="opted_out", detail=f"opted out of {purpose}")
     if status == "none":
         return Decision(skip="no_consent", detail=f"no {purpose} consent on file")
-    start = max(now, not_before.astimezone(UTC)) if not_before else now
+    requested = max(now, not_before.astimezone(UTC)) if not_before else now
+    start = clinic_limit.earliest(now, requested) if clinic_limit else requested
     purpose_caps = tuple(caps.get(purpose, ()))
     try:
         when = earliest_send(start, recipient, sent_same_purpose, purpose_caps)
     except ValueError:
         return Decision(skip="expired", detail="quiet-hours rule allows no contact")
     if expires_at is not None and when >= expires_at:
+        if start > requested:
+            assert clinic_limit is not None
+            detail = f"the clinic's daily message limit ({clinic_limit.limit}) was reached before it expired"
+            return Decision(skip="frequency_cap", detail=detail)
         capped = not within_caps(sent_same_purpose, start, purpose_caps)
         reason: Skip = "frequency_cap" if capped else "expired"
         return Decision(skip=reason, detail="could not go out before it expired")

@@ -1,7 +1,11 @@
 """followup's HTTP API: contact registration and consent, plans and messages, the callback worklist,
-staff tasks, and the signed webhooks for inbound replies and delivery receipts.
+staff tasks (bearer token, per clinic), and the public routes that carry their own proof: the signed
+webhooks for inbound replies and delivery receipts, and the short links in SMS.
 
-Responses never echo phone numbers or email addresses.
+Authorization: a clinic in the path needs a token for it (403); a callback is found only by a token of
+its clinic (404 otherwise); a patient is visible to the clinics followup links them to (404 otherwise),
+and lists show only the token's clinics' plans and messages. Responses never echo phone numbers or
+email addresses.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frontdesk.common.api import error_responses
+from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
+from frontdesk.common.db import Connection
+from frontdesk.common.ratelimit import by_client, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from .. import inbound
@@ -28,8 +35,12 @@ from ..domain import consent
 from ..domain.consent import ConsentEntry, Purpose
 from ..handlers import followup_id
 
-router = APIRouter(prefix="/v1", tags=["followups"], responses=error_responses(401, 404, 422))
+router = APIRouter(prefix="/v1", tags=["followups"], responses=error_responses(401, 403, 404, 422))
+# Public: each request carries its own proof (an HMAC signature, or an unguessable short-link code).
+webhooks_router = APIRouter(prefix="/v1", tags=["provider webhooks"], responses=error_responses(401, 404, 422))
 links_router = APIRouter(tags=["short links"])
+# Changing contact details or consent can make messages go out: limited per token subject.
+contact_changes = rate_limited("contact-changes", per_minute=60)
 PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 
@@ -90,6 +101,28 @@ async def _consent_view(conn: Any, patient_id: str) -> dict[str, str]:
     return {p: consent.state(ledger, p) for p in consent.PURPOSES}
 
 
+async def _require_patient(conn: Connection, principal: Principal, patient_id: str) -> None:
+    """Reading a patient: a token of a clinic linked to them, or a network-wide one (404 otherwise)."""
+    if principal.clinics is not None:
+        principal.require_any(await repository.clinics_of_patient(conn, patient_id), "patient")
+
+
+async def _claim_patient(conn: Connection, principal: Principal, patient_id: str) -> None:
+    """Before a write (under the patient's lock): an existing patient needs a linked clinic's token;
+    a patient new to followup is linked to the clinics of the token that registers them."""
+    if principal.clinics is None:
+        return
+    clinics = await repository.clinics_of_patient(conn, patient_id)
+    if clinics or await repository.patient_on_file(conn, patient_id):
+        principal.require_any(clinics, "patient")
+    else:
+        await repository.link_patient(conn, patient_id, principal.clinics)
+
+
+async def _lock_patient(conn: Connection, patient_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+
+
 async def _record_consent(
     uow: Any, patient_id: str, wanted: dict[Purpose, bool], source: Literal["registration", "staff"]
 ) -> None:
@@ -109,15 +142,17 @@ async def _record_consent(
         )
 
 
-@router.put("/patients/{patient_id}/contact")
+@router.put("/patients/{patient_id}/contact", dependencies=[contact_changes], responses=error_responses(429))
 async def register_contact(
-    patient_id: PatientId, body: ContactIn, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId, body: ContactIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
-    """Register (or replace) a patient's contact details and the consents they gave."""
+    """Register (or replace) a patient's contact details and the consents they gave. A patient new to
+    followup is linked to the token's clinics; an existing one needs a token of a linked clinic."""
     if body.phone is None and body.email is None:
         raise HTTPException(422, "give a phone number or an email address")
     async with runtime.unit_of_work() as uow:
-        await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+        await _lock_patient(uow.conn, patient_id)
+        await _claim_patient(uow.conn, principal, patient_id)
         existing = await repository.get_contact(uow.conn, patient_id, lock=True)
         await repository.upsert_contact(
             uow.conn, patient_id, body.phone, body.email, body.timezone, body.state, body.preferred_channel
@@ -127,8 +162,11 @@ async def register_contact(
 
 
 @router.get("/patients/{patient_id}/consent")
-async def get_consent(patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+async def get_consent(
+    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
     async with _pool(runtime).acquire() as conn:
+        await _require_patient(conn, principal, patient_id)
         contact = await repository.get_contact(conn, patient_id)
         return {
             "patient_id": patient_id,
@@ -138,48 +176,61 @@ async def get_consent(patient_id: PatientId, runtime: ServiceRuntime = Depends(r
         }
 
 
-@router.put("/patients/{patient_id}/consent/{purpose}")
+@router.put("/patients/{patient_id}/consent/{purpose}", dependencies=[contact_changes], responses=error_responses(429))
 async def set_consent(
-    patient_id: PatientId, purpose: Purpose, body: ConsentIn, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId,
+    purpose: Purpose,
+    body: ConsentIn,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> dict[str, Any]:
     """Staff record a consent or an opt-out the patient gave in person or in writing."""
     async with runtime.unit_of_work() as uow:
-        await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+        await _lock_patient(uow.conn, patient_id)
+        await _claim_patient(uow.conn, principal, patient_id)
         await _record_consent(uow, patient_id, {purpose: body.opted_in}, "staff")
         return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
 @router.get("/patients/{patient_id}/followups")
 async def patient_followups(
-    patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> list[dict[str, Any]]:
+    """The patient's plans at the token's clinics."""
     async with _pool(runtime).acquire() as conn:
-        return await repository.for_patient(conn, patient_id)
+        await _require_patient(conn, principal, patient_id)
+        return await repository.for_patient(conn, patient_id, principal.visible_clinics())
 
 
 @router.get("/patients/{patient_id}/messages")
 async def patient_messages(
-    patient_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> list[dict[str, Any]]:
+    """The patient's messages from the token's clinics."""
     async with _pool(runtime).acquire() as conn:
-        return await repository.messages_for_patient(conn, patient_id)
+        await _require_patient(conn, principal, patient_id)
+        return await repository.messages_for_patient(conn, patient_id, principal.visible_clinics())
 
 
 @router.get("/clinics/{clinic_id}/callbacks")
 async def clinic_callbacks(
     clinic_id: PatientId,
+    principal: CurrentPrincipal,
     status: Literal["open", "done", "all"] = Query("open"),
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
     """The callback worklist: who to call back, from when, and when it escalates."""
+    principal.require_clinic(clinic_id)
     async with _pool(runtime).acquire() as conn:
         return await repository.callbacks_for_clinic(conn, clinic_id, status)
 
 
 @router.post("/callbacks/{callback_id}/complete")
 async def complete_callback(
-    callback_id: PatientId, body: CompleteIn, runtime: ServiceRuntime = Depends(runtime_of)
+    callback_id: PatientId, body: CompleteIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
+    async with _pool(runtime).acquire() as conn:
+        principal.require_owner(await repository.clinic_of_callback(conn, callback_id), "callback")
     async with runtime.unit_of_work() as uow:
         callback = await repository.lock_callback(uow.conn, callback_id)
         if callback is None:
@@ -192,8 +243,11 @@ async def complete_callback(
 
 
 @router.get("/clinics/{clinic_id}/tasks")
-async def clinic_tasks(clinic_id: PatientId, runtime: ServiceRuntime = Depends(runtime_of)) -> list[dict[str, Any]]:
+async def clinic_tasks(
+    clinic_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+) -> list[dict[str, Any]]:
     """Open staff tasks (replies that need a person), with the reply text: staff-only."""
+    principal.require_clinic(clinic_id)
     async with _pool(runtime).acquire() as conn:
         return await repository.tasks_for_clinic(conn, clinic_id)
 
@@ -213,7 +267,8 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
         raise HTTPException(422, f"invalid body: {str(exc)[:300]}") from None
 
 
-@router.post("/webhooks/sms")
+# No rate limit on the provider's signed webhooks: a 429 could lose a patient's STOP.
+@webhooks_router.post("/webhooks/sms")
 async def inbound_sms(
     request: Request,
     runtime: ServiceRuntime = Depends(runtime_of),
@@ -231,7 +286,7 @@ async def inbound_sms(
         return await inbound.apply_reply(uow, sms.from_, sms.text, received_at)
 
 
-@router.post("/webhooks/receipts")
+@webhooks_router.post("/webhooks/receipts")
 async def delivery_receipt(
     request: Request,
     runtime: ServiceRuntime = Depends(runtime_of),
@@ -253,7 +308,9 @@ async def delivery_receipt(
         return {"recorded": True}
 
 
-@links_router.get("/l/{code}", include_in_schema=False)
+@links_router.get(
+    "/l/{code}", include_in_schema=False, dependencies=[rate_limited("short-links", per_minute=120, key=by_client)]
+)
 async def short_link(
     code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{9}$")], runtime: ServiceRuntime = Depends(runtime_of)
 ) -> RedirectResponse:

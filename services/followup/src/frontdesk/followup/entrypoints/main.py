@@ -17,7 +17,7 @@ from frontdesk.common.contracts import (
 from frontdesk.common.service import ServiceDefinition, run_service
 
 from .. import handlers, sending
-from .http import links_router, router
+from .http import links_router, router, webhooks_router
 
 DEFINITION = ServiceDefinition(
     name="followup",
@@ -36,7 +36,8 @@ DEFINITION = ServiceDefinition(
         sending.SEND_TIMER: sending.on_send_timer,
         handlers.CALLBACK_ESCALATION: handlers.on_callback_escalate,
     },
-    routers=[router, links_router],
+    routers=[router],
+    public_routers=[webhooks_router, links_router],
 )
 
 

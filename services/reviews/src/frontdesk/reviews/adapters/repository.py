@@ -129,6 +129,11 @@ async def mark_skipped(
     )
 
 
+async def clinic_of_visit(conn: Connection, visit_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval("SELECT clinic_id FROM review_requests WHERE visit_id = $1", visit_id)
+    return clinic_id
+
+
 async def for_visit(conn: Connection, visit_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT review_request_id, visit_id, patient_id, clinic_id, provider_id, visit_type, completed_at, send_at,"
@@ -221,6 +226,13 @@ async def open_task(
         due_at,
     )
     return inserted is not None
+
+
+async def clinic_of_task(conn: Connection, task_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval(
+        "SELECT clinic_id FROM recovery_tasks WHERE recovery_task_id = $1", task_id
+    )
+    return clinic_id
 
 
 async def get_task(conn: Connection, task_id: str, *, lock: bool = False) -> dict[str, Any] | None:

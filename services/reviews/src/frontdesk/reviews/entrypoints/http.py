@@ -1,5 +1,9 @@
-"""reviews' HTTP API: the patient's feedback page (no login: a signed, expiring, single-use link),
-staff endpoints for service recovery, public reply drafts and reputation."""
+"""reviews' HTTP API: the patient's feedback page (public: a signed, expiring, single-use link, rate
+limited per client address), and the staff endpoints (bearer token, per clinic) for service
+recovery, public reply drafts and reputation.
+
+Authorization: a clinic named by the request needs a token for it (403); a visit's requests and a
+recovery task are found only by a token of their clinic (404 otherwise, as if unknown)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontdesk.common.api import error_responses
+from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
+from frontdesk.common.ratelimit import by_client, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from .. import recovery, reputation
@@ -24,7 +30,15 @@ from ..domain import reputation as weeks
 from ..settings import current as settings
 from . import pages
 
-router = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses(404, 409, 410, 422))
+router = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses(403, 404, 409, 410, 422))
+# Public: the patient has no token, the signed link is the proof. Limited per client address, which
+# also bounds guessing (the link's HMAC makes that hopeless anyway) and page floods.
+feedback_router = APIRouter(
+    prefix="/v1",
+    tags=["patient"],
+    dependencies=[rate_limited("feedback-pages", per_minute=120, key=by_client)],
+    responses=error_responses(429),
+)
 # The token is in the URL: keep it out of caches, referrers and search engines; no scripts at all.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -55,7 +69,7 @@ async def _clinic(runtime: ServiceRuntime, clinic_id: str) -> ClinicConfig | Non
 # --- the patient's page -------------------------------------------------------------------------
 
 
-@router.get("/feedback/{token}", response_class=HTMLResponse, tags=["patient"], responses=_PAGE_ERRORS)
+@feedback_router.get("/feedback/{token}", response_class=HTMLResponse, responses=_PAGE_ERRORS)
 async def feedback_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
     async with runtime.unit_of_work() as uow:
         try:
@@ -98,7 +112,7 @@ async def _answer(request: Request) -> tuple[int | None, str | None, str | None]
     return score, comment, None
 
 
-@router.post("/feedback/{token}", response_class=HTMLResponse, tags=["patient"], responses=_PAGE_ERRORS)
+@feedback_router.post("/feedback/{token}", response_class=HTMLResponse, responses=_PAGE_ERRORS)
 async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
     score, comment, problem = await _answer(request)
     action = f"/v1/feedback/{token}"
@@ -132,10 +146,20 @@ async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime 
 # --- staff: review requests and service recovery ------------------------------------------------
 
 
-@router.get("/visits/{visit_id}/review-requests")
-async def visit_review_requests(visit_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> list[dict[str, Any]]:
+async def _require_task(runtime: ServiceRuntime, principal: Principal, task_id: str) -> None:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
+        principal.require_owner(await repository.clinic_of_task(conn, task_id), "recovery task")
+
+
+@router.get("/visits/{visit_id}/review-requests")
+async def visit_review_requests(
+    visit_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+) -> list[dict[str, Any]]:
+    """The visit's review request (404 for a visit reviews has no request for)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        principal.require_owner(await repository.clinic_of_visit(conn, visit_id), "visit")
         return await repository.for_visit(conn, visit_id)
 
 
@@ -149,21 +173,25 @@ class NoteBody(BaseModel):
 @router.get("/recovery-tasks")
 async def recovery_tasks(
     clinic_id: Annotated[str, Query(min_length=1)],
+    principal: CurrentPrincipal,
     status: Literal["open", "closed"] | None = None,
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         return await repository.list_tasks(conn, clinic_id, status)
 
 
 @router.get("/recovery-tasks/{task_id}")
-async def recovery_task(task_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, Any]:
+async def recovery_task(
+    task_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, Any]:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         task = await repository.get_task(conn, task_id)
-        if task is None:
-            raise HTTPException(404, f"no recovery task {task_id}")
+        principal.require_owner(task["clinic_id"] if task else None, "recovery task")
+        assert task is not None
         answer = await repository.response_for(conn, task["review_request_id"])
         task["comment"] = answer["comment"] if answer else None
         task["notes"] = await repository.notes(conn, task_id)
@@ -180,17 +208,19 @@ async def _note(runtime: ServiceRuntime, task_id: str, body: NoteBody, close: bo
 
 @router.post("/recovery-tasks/{task_id}/notes")
 async def add_recovery_note(
-    task_id: str, body: NoteBody, runtime: ServiceRuntime = Depends(runtime_of)
+    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
     """A staff note: the task counts as touched (no re-escalation at the next deadline)."""
+    await _require_task(runtime, principal, task_id)
     return await _note(runtime, task_id, body, close=False)
 
 
 @router.post("/recovery-tasks/{task_id}/close")
 async def close_recovery_task(
-    task_id: str, body: NoteBody, runtime: ServiceRuntime = Depends(runtime_of)
+    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
     """Close the task with the staff's closing notes (emits review.recovery_closed)."""
+    await _require_task(runtime, principal, task_id)
     return await _note(runtime, task_id, body, close=True)
 
 
@@ -205,7 +235,10 @@ class ReplyDraftBody(BaseModel):
 
 
 @router.post("/public-reply-drafts")
-async def public_reply_draft(body: ReplyDraftBody, runtime: ServiceRuntime = Depends(runtime_of)) -> dict[str, str]:
+async def public_reply_draft(
+    body: ReplyDraftBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+) -> dict[str, str]:
+    principal.require_clinic(body.clinic_id)
     clinic = await _clinic(runtime, body.clinic_id)
     if clinic is None:
         raise HTTPException(404, f"unknown clinic {body.clinic_id}")
@@ -227,12 +260,17 @@ def _week(clinic: ClinicConfig, week: str | None) -> str:
     return week
 
 
-@router.get("/reputation/{clinic_id}")
+@router.get(
+    "/reputation/{clinic_id}",
+    dependencies=[rate_limited("reputation", per_minute=120)],
+    responses=error_responses(429),
+)
 async def clinic_reputation(
-    clinic_id: str, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: str, principal: CurrentPrincipal, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
     """Requests sent, response rate, average rating, NPS, escalations and the share closed within the
     deadline, for the clinic and each provider, for one ISO week of the clinic's calendar (default: this one)."""
+    principal.require_clinic(clinic_id)
     clinic = await _clinic(runtime, clinic_id)
     if clinic is None:
         raise HTTPException(404, f"unknown clinic {clinic_id}")
@@ -242,11 +280,17 @@ async def clinic_reputation(
     return summary.model_dump(mode="json")
 
 
-@router.post("/reputation/{clinic_id}/summaries", status_code=202)
+@router.post(
+    "/reputation/{clinic_id}/summaries",
+    status_code=202,
+    dependencies=[rate_limited("reputation-publish", per_minute=10)],
+    responses=error_responses(429),
+)
 async def publish_reputation(
-    clinic_id: str, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: str, principal: CurrentPrincipal, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
     """Publish a reputation.summary for the week now (the weekly job does it for each completed week)."""
+    principal.require_clinic(clinic_id)
     clinic = await _clinic(runtime, clinic_id)
     if clinic is None:
         raise HTTPException(404, f"unknown clinic {clinic_id}")

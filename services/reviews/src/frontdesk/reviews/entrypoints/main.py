@@ -9,7 +9,7 @@ from frontdesk.common.service import ServiceDefinition, run_service
 
 from .. import handlers, recovery, reputation
 from ..settings import current as settings
-from .http import router
+from .http import feedback_router, router
 
 DEFINITION = ServiceDefinition(
     name="reviews",
@@ -26,6 +26,7 @@ DEFINITION = ServiceDefinition(
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],
+    public_routers=[feedback_router],
 )
 
 

@@ -326,17 +326,82 @@ async def add_block(
     return None
 
 
-async def blocks_of(conn: Connection, provider_id: str) -> list[dict[str, Any]]:
+async def blocks_of(conn: Connection, provider_id: str, clinics: list[str] | None = None) -> list[dict[str, Any]]:
+    """The provider's blocks; `clinics` (None: all) limits them to those clinics' blocks."""
     rows = await conn.fetch(
         "SELECT block_id, clinic_id, provider_id, starts_at, ends_at, kind FROM provider_blocks"
-        " WHERE provider_id = $1 ORDER BY starts_at",
+        " WHERE provider_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY starts_at",
         provider_id,
+        clinics,
     )
     return [dict(r) for r in rows]
 
 
-async def remove_block(conn: Connection, block_id: str) -> bool:
-    return (await conn.execute("DELETE FROM provider_blocks WHERE block_id = $1", block_id)) != "DELETE 0"
+async def remove_block(conn: Connection, provider_id: str, block_id: str) -> bool:
+    deleted = await conn.execute(
+        "DELETE FROM provider_blocks WHERE block_id = $1 AND provider_id = $2", block_id, provider_id
+    )
+    return deleted != "DELETE 0"
+
+
+# --- whose is it (object-level authorization) ------------------------------------------------------
+
+
+async def clinic_of_appointment(conn: Connection, appointment_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval(
+        "SELECT clinic_id FROM appointments WHERE appointment_id = $1", appointment_id
+    )
+    return clinic_id
+
+
+async def clinic_of_block(conn: Connection, provider_id: str, block_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval(
+        "SELECT clinic_id FROM provider_blocks WHERE block_id = $1 AND provider_id = $2", block_id, provider_id
+    )
+    return clinic_id
+
+
+async def clinic_of_offer(conn: Connection, offer_id: str) -> str | None:
+    clinic_id: str | None = await conn.fetchval("SELECT clinic_id FROM waitlist_offers WHERE offer_id = $1", offer_id)
+    return clinic_id
+
+
+async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
+    """The clinics whose configuration lists the provider (a provider may work at several)."""
+    rows = await conn.fetch(
+        "SELECT clinic_id FROM clinics WHERE config->'providers'"
+        " @> jsonb_build_array(jsonb_build_object('provider_id', $1::text)) ORDER BY clinic_id",
+        provider_id,
+    )
+    return [r["clinic_id"] for r in rows]
+
+
+async def patient_links(conn: Connection, patient_id: str) -> tuple[bool, list[str]]:
+    """(whether this service knows the patient at all, the clinics linked to them)."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS known, ARRAY("
+        " SELECT clinic_id FROM appointments WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM waitlist WHERE patient_id = $1"
+        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS clinics",
+        patient_id,
+    )
+    assert row is not None
+    clinics: list[str] = sorted(row["clinics"])
+    return bool(row["known"]) or bool(clinics), clinics
+
+
+async def lock_patient(conn: Connection, patient_id: str) -> None:
+    """Queue the writers of one patient (transaction-scoped): two clinics creating the same new patient
+    at once must not both take it for new."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('patient:' || $1))", patient_id)
+
+
+async def link_patient(conn: Connection, patient_id: str, clinic_ids: list[str]) -> None:
+    await conn.execute(
+        "INSERT INTO patient_clinics (patient_id, clinic_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+        patient_id,
+        clinic_ids,
+    )
 
 
 # --- patients (contact details stay in this database) ---------------------------------------------

@@ -1,4 +1,7 @@
-"""FHIR R4 read API (JSON): Appointment, Slot and Schedule, so an EHR or portal can read what we booked."""
+"""FHIR R4 read API (JSON): Appointment, Slot and Schedule, so an EHR or portal can read what we booked.
+
+Authorization as for /v1 (entrypoints/http.py): reads and searches see the token's clinics only; an
+appointment or schedule of another clinic is "not found", exactly as one that does not exist."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from frontdesk.common.api import ErrorBody
+from frontdesk.common.api import ErrorBody, error_responses
+from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.service import ServiceRuntime
@@ -17,7 +21,7 @@ from .. import commands, domain
 from ..adapters import repository
 from ..domain import fhir
 from ..domain.slots import Interval, generate_slots
-from .http import current_runtime
+from .http import SLOT_SEARCH, current_runtime
 
 MEDIA = "application/fhir+json"
 
@@ -26,19 +30,25 @@ class _FhirJSONResponse(JSONResponse):
     media_type = MEDIA  # so the OpenAPI document declares what the routes send
 
 
-# Errors are FHIR OperationOutcome resources (FastAPI's own 422 for malformed parameters aside).
+# Errors are FHIR OperationOutcome resources, except those answered before a route runs (FastAPI's own
+# 422 for malformed parameters, credentials, rate limits, the audit trail): plain JSON.
 _OUTCOME: dict[str, Any] = {"content": {MEDIA: {"schema": {"type": "object", "required": ["resourceType"]}}}}
+_PLAIN: dict[str, Any] = {"content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+
+
+def _plain(code: int) -> dict[str, Any]:
+    return {**_PLAIN, "description": error_responses(code)[code]["description"]}
+
+
 router = APIRouter(
     prefix="/fhir/R4",
     tags=["FHIR R4"],
     default_response_class=_FhirJSONResponse,
     responses={
         400: {**_OUTCOME, "description": "Invalid search"},
-        404: {**_OUTCOME, "description": "Not found"},
-        422: {
-            "description": "Malformed parameters (FastAPI's own answer, plain JSON)",
-            "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
-        },
+        404: {**_OUTCOME, "description": "Not found (or at a clinic outside the token)"},
+        422: {**_PLAIN, "description": "Malformed parameters (FastAPI's own answer)"},
+        **{code: _plain(code) for code in (401, 403, 503)},
     },
 )
 MAX_RANGE = timedelta(days=31)
@@ -81,32 +91,37 @@ def _range(values: list[str]) -> Interval | str:
     return Interval(start, end)
 
 
-async def _clinic_of_provider(conn: Connection, provider_id: str) -> ClinicConfig | None:
-    clinic_id = await conn.fetchval(
-        "SELECT clinic_id FROM clinics WHERE config->'providers'"
-        " @> jsonb_build_array(jsonb_build_object('provider_id', $1::text)) ORDER BY clinic_id LIMIT 1",
-        provider_id,
+async def _clinic_of_provider(conn: Connection, provider_id: str, visible: list[str] | None) -> ClinicConfig | None:
+    """The first clinic (of those in `visible`, None: any) whose configuration lists the provider."""
+    clinic_id = next(
+        (c for c in await repository.clinics_of_provider(conn, provider_id) if visible is None or c in visible), None
     )
     return None if clinic_id is None else await commands.clinic_of(conn, clinic_id)
 
 
 @router.get("/Appointment/{appointment_id}")
-async def read_appointment(appointment_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> JSONResponse:
+async def read_appointment(
+    appointment_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         row = await repository.get_appointment(conn, appointment_id)
-    return _json(fhir.appointment(row)) if row else _not_found(f"Appointment/{appointment_id}")
+    if row is None or not principal.can_see(row["clinic_id"]):
+        return _not_found(f"Appointment/{appointment_id}")
+    return _json(fhir.appointment(row))
 
 
 @router.get("/Appointment")
 async def search_appointments(
+    principal: CurrentPrincipal,
     patient: str | None = None,
     practitioner: str | None = None,
     date: Annotated[list[str] | None, Query()] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range."""
+    """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range;
+    only appointments at the token's clinics."""
     if not patient and not practitioner:
         return _bad("search by patient or practitioner")
     window = EVERYTHING
@@ -120,21 +135,25 @@ async def search_appointments(
     assert runtime.pool is not None
     rows = await runtime.pool.fetch(
         "SELECT * FROM appointments WHERE ($1::text IS NULL OR patient_id = $1)"
-        " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3 ORDER BY starts_at LIMIT $5",
+        " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3"
+        " AND ($6::text[] IS NULL OR clinic_id = ANY($6)) ORDER BY starts_at LIMIT $5",
         patient_id,
         provider_id,
         window.start,
         window.end,
         count,
+        principal.visible_clinics(),
     )
     return _json(fhir.bundle([fhir.appointment(dict(r)) for r in rows]))
 
 
 @router.get("/Schedule/{provider_id}")
-async def read_schedule(provider_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> JSONResponse:
+async def read_schedule(
+    provider_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> JSONResponse:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        clinic = await _clinic_of_provider(conn, provider_id)
+        clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
     if clinic is None:
         return _not_found(f"Schedule/{provider_id}")
     provider = domain.find_provider(clinic, provider_id)
@@ -142,8 +161,9 @@ async def read_schedule(provider_id: str, runtime: ServiceRuntime = Depends(curr
     return _json(fhir.schedule(provider_id, clinic.clinic_id, domain.provider_zone(clinic, provider).key))
 
 
-@router.get("/Slot")
+@router.get("/Slot", dependencies=[SLOT_SEARCH], responses={429: _plain(429)})
 async def search_slots(
+    principal: CurrentPrincipal,
     schedule: str,
     start: Annotated[list[str], Query()],
     appointment_type: Annotated[str | None, Query(alias="appointment-type")] = None,
@@ -151,14 +171,16 @@ async def search_slots(
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Slots of one Schedule (= provider) in a range: free ones for `appointment-type` (the
-    clinic's first type if omitted), busy / busy-tentative / busy-unavailable for what is taken."""
+    clinic's first type if omitted), busy / busy-tentative / busy-unavailable for what is taken.
+    The schedule must be at one of the token's clinics. What is taken is the provider's whole calendar
+    (times only, no appointments): their time at another clinic is not free here either."""
     window = _range(start)
     if isinstance(window, str):
         return _bad(window)
     provider_id = schedule.removeprefix("Schedule/")
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        clinic = await _clinic_of_provider(conn, provider_id)
+        clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
         if clinic is None:
             return _not_found(f"Schedule/{provider_id}")
         provider = domain.find_provider(clinic, provider_id)

@@ -3,6 +3,13 @@
 Every command (POST/PUT/DELETE) takes an `Idempotency-Key` header: the same key with the same request
 returns the first answer (the booking happens once); the same key with a different request is a 422.
 A conflict is a 409 whose body names the conflicting window, never a 5xx.
+
+Authorization (the token itself is checked for every route of this router, frontdesk.common.auth): a
+clinic named by the request must be one of the token's (403); an object named by id (appointment,
+block, waitlist offer) answers 404 unless it belongs to one of the token's clinics, exactly as if it
+did not exist; a patient is visible to the clinics this service links them to (appointments, waitlist
+entries, the clinic that registered them). Commands are authorized inside their transaction before
+their idempotency key is claimed, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from frontdesk.common.api import error_responses
+from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import Id
 from frontdesk.common.contracts.scheduling import Provider
+from frontdesk.common.db import Connection
+from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 from frontdesk.common.uow import UnitOfWork
 
@@ -38,6 +48,12 @@ async def current_runtime(request: Request) -> ServiceRuntime:
 
 
 MAX_SEARCH = timedelta(days=62)
+# Requests per minute per token subject (FRONTDESK_RATE_LIMITS='{"holds": 120}' overrides per deployment).
+HOLDS = rate_limited("holds", per_minute=60)  # a held slot is a slot nobody else can book: hoarding
+BOOKINGS = rate_limited("bookings", per_minute=120)
+SLOT_SEARCH = rate_limited("slot_search", per_minute=300)  # the most expensive read (FHIR Slot too)
+HL7 = rate_limited("hl7", per_minute=600)  # an EHR feed catching up after an outage comes in bursts
+LIMITED = error_responses(429)
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -118,18 +134,39 @@ def _respond(result: Result) -> tuple[int, dict[str, Any]]:
     return result.status_code, result.body()
 
 
+# Raises (403/404) when the caller may not run the command; runs in the command's transaction.
+Authorize = Callable[[Connection], Awaitable[None]]
+
+
+def owned(principal: Principal, what: str, clinic_of: Callable[[Connection], Awaitable[str | None]]) -> Authorize:
+    """The object `clinic_of` finds must belong to one of the token's clinics (else 404, as if missing)."""
+
+    async def check(conn: Connection) -> None:
+        principal.require_owner(await clinic_of(conn), what)
+
+    return check
+
+
+def _appointment_owner(principal: Principal, appointment_id: str) -> Authorize:
+    return owned(principal, "appointment", lambda conn: repository.clinic_of_appointment(conn, appointment_id))
+
+
 async def run_command(
     runtime: ServiceRuntime,
     request: Request,
     key: str,
     payload: Any,
     command: Callable[[UnitOfWork], Awaitable[tuple[int, Any]]],
+    authorize: Authorize | None = None,
 ) -> JSONResponse:
-    """Run `command` once per idempotency key, in one transaction with its answer."""
+    """Run `command` once per idempotency key, in one transaction with its answer. `authorize` runs
+    first, before the key is claimed: a refused request leaves nothing behind, not even its key."""
     fingerprint = hashlib.sha256(
         json.dumps([request.method, request.url.path, payload], sort_keys=True, default=str).encode()
     ).hexdigest()
     async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+        if authorize is not None:
+            await authorize(uow.conn)
         seen = await repository.claim_command(uow.conn, key, fingerprint)
         if seen == "mismatch":
             return JSONResponse(
@@ -163,8 +200,9 @@ def _book_command(key: str, body: BookingBody) -> commands.BookCommand:
 # --- slot search ---------------------------------------------------------------------------------
 
 
-@router.get("/slots", tags=["slots"])
+@router.get("/slots", tags=["slots"], dependencies=[SLOT_SEARCH], responses=LIMITED)
 async def search_slots(
+    principal: CurrentPrincipal,
     clinic_id: str,
     appointment_type: str,
     start: AwareDatetime,
@@ -175,6 +213,7 @@ async def search_slots(
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> dict[str, Any]:
     """Free slots by clinic, provider (optional: all providers who offer the type) and type."""
+    principal.require_clinic(clinic_id)
     if end <= start:
         raise HTTPException(422, "end must be after start")
     if end - start > MAX_SEARCH:
@@ -227,11 +266,16 @@ async def search_slots(
 # --- booking -------------------------------------------------------------------------------------
 
 
-@router.post("/holds", status_code=201)
+@router.post("/holds", status_code=201, dependencies=[HOLDS], responses=LIMITED)
 async def hold(
-    body: BookingBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    body: BookingBody,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Hold a slot (FHIR Appointment pending / Slot busy-tentative) for the clinic's hold TTL."""
+    principal.require_clinic(body.clinic_id)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.book(uow, _book_command(key, body), hold=True, source="http"))
@@ -241,19 +285,28 @@ async def hold(
 
 @router.post("/holds/{appointment_id}/confirm")
 async def confirm(
-    appointment_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    appointment_id: str,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.change(uow, appointment_id, "confirm"))
 
-    return await run_command(runtime, request, key, {}, command)
+    return await run_command(runtime, request, key, {}, command, _appointment_owner(principal, appointment_id))
 
 
-@router.post("/appointments", status_code=201)
+@router.post("/appointments", status_code=201, dependencies=[BOOKINGS], responses=LIMITED)
 async def book_directly(
-    body: BookingBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    body: BookingBody,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Direct booking for trusted callers (front desk, EHR): no hold step."""
+    principal.require_clinic(body.clinic_id)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.book(uow, _book_command(key, body), hold=False, source="http"))
@@ -262,12 +315,14 @@ async def book_directly(
 
 
 @router.get("/appointments/{appointment_id}")
-async def get_appointment(appointment_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> dict[str, Any]:
+async def get_appointment(
+    appointment_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> dict[str, Any]:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         appointment = await repository.get_appointment(conn, appointment_id)
-    if appointment is None:
-        raise HTTPException(404, f"no appointment {appointment_id}")
+    principal.require_owner(appointment["clinic_id"] if appointment else None, "appointment")
+    assert appointment is not None
     return appointment
 
 
@@ -277,6 +332,7 @@ async def cancel(
     body: CancelBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Cancel (late if less than the clinic's late-cancel hours, 24 by default, before the start)."""
@@ -284,7 +340,8 @@ async def cancel(
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.change(uow, appointment_id, "cancel", by=body.by))
 
-    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+    payload = body.model_dump(mode="json")
+    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
 
 
 @router.post("/appointments/{appointment_id}/reschedule")
@@ -293,22 +350,28 @@ async def reschedule(
     body: RescheduleBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.change(uow, appointment_id, "reschedule", starts_at=body.starts_at))
 
-    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+    payload = body.model_dump(mode="json")
+    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
 
 
 @router.post("/appointments/{appointment_id}/check-in")
 async def check_in(
-    appointment_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    appointment_id: str,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.change(uow, appointment_id, "check_in"))
 
-    return await run_command(runtime, request, key, {}, command)
+    return await run_command(runtime, request, key, {}, command, _appointment_owner(principal, appointment_id))
 
 
 @router.post("/appointments/{appointment_id}/no-show")
@@ -317,6 +380,7 @@ async def no_show(
     body: NoShowBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """No-show (never came) or left without visit (checked in, left before being seen)."""
@@ -324,7 +388,8 @@ async def no_show(
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await commands.change(uow, appointment_id, body.kind))
 
-    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+    payload = body.model_dump(mode="json")
+    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
 
 
 @router.post("/appointments/{appointment_id}/complete")
@@ -333,6 +398,7 @@ async def complete(
     body: CompleteBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """The visit finished: visit.completed is emitted once, on the transition."""
@@ -344,7 +410,8 @@ async def complete(
             )
         )
 
-    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+    payload = body.model_dump(mode="json")
+    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
 
 
 # --- blocked time --------------------------------------------------------------------------------
@@ -356,9 +423,11 @@ async def add_block(
     body: BlockBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Block time (vacation, meeting). Refused with 409 if an active appointment is in the way."""
+    principal.require_clinic(body.clinic_id)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         clinic = await commands.clinic_of(uow, body.clinic_id)
@@ -375,10 +444,14 @@ async def add_block(
 
 
 @router.get("/providers/{provider_id}/blocks", tags=["providers"])
-async def list_blocks(provider_id: str, runtime: ServiceRuntime = Depends(current_runtime)) -> list[dict[str, Any]]:
+async def list_blocks(
+    provider_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> list[dict[str, Any]]:
+    """The provider's blocks at the token's clinics (a provider may work at several)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        return await repository.blocks_of(conn, provider_id)
+        principal.require_any(await repository.clinics_of_provider(conn, provider_id), "provider")
+        return await repository.blocks_of(conn, provider_id, principal.visible_clinics())
 
 
 @router.delete("/providers/{provider_id}/blocks/{block_id}", tags=["providers"])
@@ -387,13 +460,21 @@ async def remove_block(
     block_id: str,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        removed = await repository.remove_block(uow.conn, block_id)
-        return (200, {"removed": block_id}) if removed else (404, {"detail": f"no block {block_id}"})
+    async def authorize(conn: Connection) -> None:
+        # A block that is gone may have been removed with this very key: let the command replay the
+        # answer (or say 404, in the same words as for another clinic's block).
+        clinic_id = await repository.clinic_of_block(conn, provider_id, block_id)
+        if clinic_id is not None:
+            principal.require_owner(clinic_id, "block")
 
-    return await run_command(runtime, request, key, {}, command)
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        removed = await repository.remove_block(uow.conn, provider_id, block_id)
+        return (200, {"removed": block_id}) if removed else (404, {"detail": "unknown block"})
+
+    return await run_command(runtime, request, key, {}, command, authorize)
 
 
 class AvailabilityBody(Body):
@@ -409,10 +490,12 @@ async def put_availability(
     body: AvailabilityBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Set a provider's weekly template (replaces the configured one until deleted). Existing
     appointments stay; new bookings and slot search follow the new template."""
+    principal.require_clinic(body.clinic_id)
     try:
         checked = Provider.model_validate({"provider_id": provider_id, "availability": body.availability})
     except ValueError as exc:
@@ -439,9 +522,10 @@ async def put_availability(
 
 @router.get("/providers/{provider_id}/availability", tags=["providers"])
 async def get_availability(
-    provider_id: str, clinic_id: str, runtime: ServiceRuntime = Depends(current_runtime)
+    provider_id: str, clinic_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
 ) -> dict[str, Any]:
     """The template in force: set over HTTP, else from the configuration (None: clinic hours)."""
+    principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         clinic = await commands.clinic_of(conn, clinic_id)
@@ -462,9 +546,11 @@ async def delete_availability(
     clinic_id: str,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Back to the configured template."""
+    principal.require_clinic(clinic_id)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         await uow.conn.execute(
@@ -484,15 +570,29 @@ async def put_patient(
     body: PatientBody,
     request: Request,
     key: IdempotencyKey,
+    principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    """Contact details live in this database only: events carry the patient_id, never these."""
+    """Contact details live in this database only: events carry the patient_id, never these.
+    A known patient's details may be changed by their clinics only (404 otherwise); a new patient
+    registered with a clinic-scoped token becomes visible to that token's clinics."""
+    new = False
+
+    async def authorize(conn: Connection) -> None:
+        nonlocal new
+        await repository.lock_patient(conn, patient_id)
+        known, clinics = await repository.patient_links(conn, patient_id)
+        if known:
+            principal.require_any(clinics, "patient")
+        new = not known
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         await repository.upsert_patient(uow.conn, patient_id, body.display_name, body.phone, body.email)
+        if new and principal.clinics is not None:
+            await repository.link_patient(uow.conn, patient_id, sorted(principal.clinics))
         return 200, {"patient_id": patient_id}
 
-    return await run_command(runtime, request, key, body.model_dump(mode="json"), command)
+    return await run_command(runtime, request, key, body.model_dump(mode="json"), command, authorize)
 
 
 # --- waitlist ------------------------------------------------------------------------------------
@@ -500,8 +600,14 @@ async def put_patient(
 
 @router.post("/waitlist", status_code=201, tags=["waitlist"])
 async def join_waitlist(
-    body: WaitlistBody, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    body: WaitlistBody,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
+    principal.require_clinic(body.clinic_id)
+
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         if await commands.clinic_of(uow, body.clinic_id) is None:
             return 404, {"detail": f"unknown clinic {body.clinic_id}"}
@@ -523,14 +629,19 @@ async def join_waitlist(
 
 @router.post("/waitlist/offers/{offer_id}/accept", tags=["waitlist"])
 async def accept_offer(
-    offer_id: str, request: Request, key: IdempotencyKey, runtime: ServiceRuntime = Depends(current_runtime)
+    offer_id: str,
+    request: Request,
+    key: IdempotencyKey,
+    principal: CurrentPrincipal,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """The first to accept gets a hold on the slot (confirm it as any hold); the others get 409."""
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         return _respond(await waitlist.accept(uow, offer_id))
 
-    return await run_command(runtime, request, key, {}, command)
+    authorize = owned(principal, "offer", lambda conn: repository.clinic_of_offer(conn, offer_id))
+    return await run_command(runtime, request, key, {}, command, authorize)
 
 
 def _iso(value: object) -> str:
@@ -544,10 +655,15 @@ def _iso(value: object) -> str:
 HL7_MEDIA = "x-application/hl7-v2+er7"
 
 
-@router.post("/hl7/{clinic_id}", tags=["interoperability"], response_class=Response)
-async def receive_hl7(clinic_id: str, request: Request, runtime: ServiceRuntime = Depends(current_runtime)) -> Response:
+@router.post(
+    "/hl7/{clinic_id}", tags=["interoperability"], response_class=Response, dependencies=[HL7], responses=LIMITED
+)
+async def receive_hl7(
+    clinic_id: str, request: Request, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> Response:
     """One ER7 message (SIU^S12/S13/S14/S15/S26, ADT^A03); the answer is an HL7 ACK (AA, AE or AR).
     MSH-10 is the idempotency key: a repeated message gets the same ACK and changes nothing."""
+    principal.require_clinic(clinic_id)
     raw = await request.body()
     if len(raw) > 256_000:
         raise HTTPException(413, "an HL7 message over HTTP is limited to 256 kB")
@@ -558,11 +674,16 @@ async def receive_hl7(clinic_id: str, request: Request, runtime: ServiceRuntime 
 
 
 @router.get("/hl7/quarantine", tags=["interoperability"])
-async def hl7_quarantine(runtime: ServiceRuntime = Depends(current_runtime)) -> list[dict[str, Any]]:
-    """Quarantined messages (control ids and reasons; the raw messages stay in the database)."""
+async def hl7_quarantine(
+    principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+) -> list[dict[str, Any]]:
+    """Quarantined messages of the token's clinics (control ids and reasons; the raw messages stay in
+    the database)."""
     assert runtime.pool is not None
     rows = await runtime.pool.fetch(
-        "SELECT sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
-        " WHERE outcome = 'quarantined' ORDER BY received_at DESC LIMIT 500"
+        "SELECT clinic_id, sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
+        " WHERE outcome = 'quarantined' AND ($1::text[] IS NULL OR clinic_id = ANY($1))"
+        " ORDER BY received_at DESC LIMIT 500",
+        principal.visible_clinics(),
     )
     return [dict(r) for r in rows]

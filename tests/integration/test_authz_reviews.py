@@ -1,0 +1,179 @@
+"""reviews' staff API per clinic: every operation against the authorization matrix (authz.py), on real
+review requests and recovery tasks of clinic A (visits whose feedback requests followup really sent
+and whose links got a low score); the public feedback pages' rate limit per client address."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from frontdesk.common.cloudevents import Envelope
+from frontdesk.common.contracts import ClinicConfig, Event, MessageRequested, VisitCompleted
+from frontdesk.tools.apply import publish
+from frontdesk.tools.stack import LocalStack, ServiceProcess
+from frontdesk.tools.tap import EventTap
+
+from .authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
+from .helpers import query, send_events, uid
+from .test_followup_messaging import phone_for
+from .test_reviews_flow import DUE_NOW, SITES, WAIT, _direct, zone_where
+
+PUBLIC = frozenset({"/v1/feedback/{token}"})
+
+
+def _clinic(clinic_id: str, zone: str) -> ClinicConfig:
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": clinic_id,
+            "name": "Authz Reviews Clinic",
+            "timezone": zone,
+            "phone": {"front_desk_pool": "rv-desk", "answering_service": "rv-vendor"},
+            "reviews": {"review_sites": SITES},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def clinics(stack: LocalStack, services: dict[str, ServiceProcess]) -> Iterator[tuple[str, str]]:
+    for proc in services.values():  # followup delivers the requests here (another module stops it)
+        if not proc.process.running():
+            proc.start()
+    a, b = uid("ra-a"), uid("ra-b")
+    zone = zone_where(range(9, 19))  # inside reviews' send window and followup's quiet hours
+    asyncio.run(publish(stack.bootstrap, [_clinic(a, zone), _clinic(b, zone)]))
+    deadline = time.monotonic() + WAIT
+    while not ({a, b} <= services["reviews"].known_clinics() and {a, b} <= services["followup"].known_clinics()):
+        assert time.monotonic() < deadline, "reviews or followup never learned the test clinics"
+        time.sleep(0.2)
+    yield a, b
+
+
+@dataclass
+class Answered:
+    visit_id: str
+    link: str  # the feedback page, as the service serves it
+    task_id: str  # the recovery task its low score opened
+
+
+def _event(kind: str, field: str, value: str) -> Callable[[Envelope[Event]], bool]:
+    return lambda e: e.type == kind and getattr(e.data, field, None) == value
+
+
+async def _answered_low(
+    stack: LocalStack, services: dict[str, ServiceProcess], clinic_id: str, n: int
+) -> list[Answered]:
+    """`n` visits at the clinic whose feedback requests followup sent and whose patients scored 1."""
+    patients = [uid("pat") for _ in range(n)]
+    async with services["followup"].client(timeout=30) as followup:
+        for patient in patients:
+            body = {"phone": phone_for(patient), "consents": {"feedback": True}}
+            assert (await followup.put(f"/v1/patients/{patient}/contact", json=body)).status_code == 200
+    visits = [
+        VisitCompleted(
+            visit_id=uid("visit"),
+            patient_id=patient,
+            clinic_id=clinic_id,
+            provider_id="dr-authz",
+            completed_at=datetime.now(UTC) - DUE_NOW,
+        )
+        for patient in patients
+    ]
+    topics = ["message.requested", "review.requested", "review.escalated"]
+    answered = []
+    async with EventTap(stack.bootstrap, topics) as tap, httpx.AsyncClient(timeout=30) as http:
+        await send_events(stack.bootstrap, list(visits))
+        for visit in visits:
+            asked_for = f"reviews:rr-{visit.visit_id}"
+            [asked] = await tap.wait_for(_event("message.requested", "message_request_id", asked_for), timeout=WAIT)
+            assert isinstance(asked.data, MessageRequested)
+            await tap.wait_for(_event("review.requested", "visit_id", visit.visit_id), timeout=WAIT)
+            link = _direct(asked.data.variables["feedback_link"], services["reviews"].url)
+            assert (await http.post(link, data={"score": "1"})).status_code == 200
+            [escalated] = await tap.wait_for(_event("review.escalated", "visit_id", visit.visit_id), timeout=WAIT)
+            answered.append(Answered(visit.visit_id, link, escalated.data.recovery_task_id))  # type: ignore[attr-defined]
+    return answered
+
+
+async def test_every_operation_is_authorized_per_clinic(
+    stack: LocalStack, running: dict[str, ServiceProcess], clinics: tuple[str, str]
+) -> None:
+    reviews = running["reviews"]
+    a, b = clinics
+    t = Tokens.issue(stack, a, b)
+    first, second = await _answered_low(stack, running, a, 2)
+    db = stack.database_url("reviews")
+
+    async def notes() -> Any:
+        return await query(db, "SELECT count(*) AS n FROM recovery_notes WHERE recovery_task_id = $1", first.task_id)
+
+    async def closed() -> Any:
+        return await query(
+            db,
+            "SELECT recovery_task_id, closed_at FROM recovery_tasks WHERE recovery_task_id = ANY($1::text[])"
+            " ORDER BY recovery_task_id",
+            [first.task_id, second.task_id],
+        )
+
+    note = {"author": "pm-a", "note": "Called the patient back."}
+    ops = [
+        Op("GET", "/v1/clinics", "/v1/clinics", b_sees_none_of_a=lambda body: a not in {c["clinic_id"] for c in body}),
+        Op("GET", "/v1/visits/{visit_id}/review-requests", f"/v1/visits/{first.visit_id}/review-requests"),
+        Op("GET", "/v1/recovery-tasks", "/v1/recovery-tasks", params={"clinic_id": a}),
+        Op("GET", "/v1/recovery-tasks/{task_id}", f"/v1/recovery-tasks/{first.task_id}"),
+        Op(
+            "POST",
+            "/v1/recovery-tasks/{task_id}/notes",
+            f"/v1/recovery-tasks/{first.task_id}/notes",
+            json=note,
+            state=notes,
+        ),
+        Op(
+            "POST",
+            "/v1/recovery-tasks/{task_id}/close",
+            f"/v1/recovery-tasks/{first.task_id}/close",
+            json=note,
+            network_url=f"/v1/recovery-tasks/{second.task_id}/close",  # the first is closed by then
+            state=closed,
+        ),
+        Op("POST", "/v1/public-reply-drafts", "/v1/public-reply-drafts", json={"clinic_id": a, "stars": 4}),
+        Op("GET", "/v1/reputation/{clinic_id}", f"/v1/reputation/{a}"),
+        Op("POST", "/v1/reputation/{clinic_id}/summaries", f"/v1/reputation/{a}/summaries"),
+    ]
+    await check_matrix(reviews.url, ops, t, PUBLIC)
+    assert all(row["closed_at"] is not None for row in await closed())
+    async with httpx.AsyncClient(base_url=reviews.url, timeout=30) as http:
+        # A visit reviews has no request for looks the same to everyone: unknown.
+        assert (await http.get(f"/v1/visits/{uid('visit')}/review-requests", headers=t.network)).status_code == 404
+        # The patient's page needs no token: the signed link is the proof.
+        assert (await http.get(first.link)).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def limited(stack: LocalStack, services: dict[str, ServiceProcess]) -> Iterator[ServiceProcess]:
+    with replica_with_limits(stack, "reviews", {"feedback-pages": 2, "reputation": 2}) as replica:
+        yield replica
+
+
+async def test_feedback_pages_and_reputation_are_rate_limited(
+    stack: LocalStack, limited: ServiceProcess, clinics: tuple[str, str]
+) -> None:
+    a, b = clinics
+    t = Tokens.issue(stack, a, b)
+    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as http:
+
+        async def feedback_page() -> httpx.Response:
+            response = await http.get(f"/v1/feedback/{uid('tok')}")
+            assert response.status_code in (404, 429), response.text  # an unknown link's page, or the limit
+            return response if response.status_code == 429 else httpx.Response(200)
+
+        async def reputation() -> httpx.Response:
+            return await http.get(f"/v1/reputation/{a}", headers=t.a)
+
+        await asyncio.gather(exceed_then_recover(feedback_page, 2), exceed_then_recover(reputation, 2))
