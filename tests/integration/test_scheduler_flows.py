@@ -494,3 +494,30 @@ async def test_a_template_set_over_http_replaces_the_configured_one(
         "availability"
     ] is None
     assert (await client.post("/v1/appointments", json=body, headers=key())).status_code == 201
+
+
+async def test_idempotency_keys_belong_to_their_client(stack: LocalStack, running: dict[str, ServiceProcess]) -> None:
+    """Two clients that happen to pick the same Idempotency-Key neither replay nor block each other;
+    each client's own retry still replays its first answer."""
+    clinic = await known_clinic(stack, running["scheduler"], scheduling_clinic(uid("sc")))
+    monday = next_monday(9, weeks=4)
+    shared = {"Idempotency-Key": "same-key-" + uid("k")}
+    answers = []
+    for client_name, hour in (("desk-app", 9), ("ehr-feed", 11)):
+        token = stack.api_token(clinics=[clinic], subject=f"{client_name}-{uid('c')}")
+        body = {
+            "patient_id": uid("pat"),
+            "clinic_id": clinic,
+            "provider_id": f"{clinic}-dr-a",
+            "appointment_type": "checkup",
+            "starts_at": monday.replace(hour=hour).isoformat(),
+        }
+        async with httpx.AsyncClient(base_url=running["scheduler"].url, timeout=30) as http:
+            headers = {**shared, "Authorization": f"Bearer {token}"}
+            first = await http.post("/v1/appointments", json=body, headers=headers)
+            again = await http.post("/v1/appointments", json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.json()["appointment_id"] == first.json()["appointment_id"]
+        answers.append(first.json()["appointment_id"])
+    assert answers[0] != answers[1]

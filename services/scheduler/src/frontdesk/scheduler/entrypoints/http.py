@@ -54,15 +54,27 @@ BOOKINGS = rate_limited("bookings", per_minute=120)
 SLOT_SEARCH = rate_limited("slot_search", per_minute=300)  # the most expensive read (FHIR Slot too)
 HL7 = rate_limited("hl7", per_minute=600)  # an EHR feed catching up after an outage comes in bursts
 LIMITED = error_responses(429)
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="Required on every command: the same key and request books once and answers the same.",
-    ),
-]
+
+
+async def client_idempotency_key(
+    principal: CurrentPrincipal,
+    key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="Required on every command: the same key and request books once and answers the same.",
+        ),
+    ],
+) -> str:
+    """The client's key, made its own: two clients who happen to choose the same key never see each
+    other's answers or block each other. A digest, so no token subject reaches a booking's request_id
+    (which travels on shared topics)."""
+    return hashlib.sha256(f"{principal.subject}\n{key}".encode()).hexdigest()[:40]
+
+
+IdempotencyKey = Annotated[str, Depends(client_idempotency_key)]
 
 
 class Body(BaseModel):
