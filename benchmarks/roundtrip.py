@@ -55,7 +55,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from frontdesk.common.cloudevents import OutgoingRecord, encode
 from frontdesk.common.contracts import CallReceived, CallRouted, ClinicConfig
-from frontdesk.common.kafka import SAFE_PRODUCER_SETTINGS, make_producer, topic_partitions
+from frontdesk.common.kafka import make_producer, topic_partitions
 from frontdesk.common.logging import configure_logging
 from frontdesk.tools.apply import load_clinics, publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
@@ -586,7 +586,7 @@ def report(results: list[PathResult], settings: Settings, infra: dict[str, str],
     print(
         f"Machine: os.cpu_count()={machine['cpu_count']}, {machine['platform']}, Python {machine['python']}. "
         f"Kafka: {infra['kafka']}; PostgreSQL: {infra['postgres']}; {BENCH_PARTITIONS} partitions; "
-        f"producers acks=all, idempotent, linger_ms={SAFE_PRODUCER_SETTINGS['linger_ms']}."
+        f"producers acks=all, idempotent, linger_ms=2."
     )
     columns = f"{'path':<28}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}{'max ms':>10}{'records/s':>11}{'received':>11}"
     columns += f"{'busy ms':>9}"
