@@ -44,7 +44,10 @@ async def test_sigkill_each_service_at_random_points_under_load(healthy: LocalSt
 
 async def test_broker_sigkill_and_clean_restart_under_load(healthy: LocalStack) -> None:
     if healthy.external_kafka:
-        pytest.skip("the broker is not ours to kill (KAFKA_BOOTSTRAP_SERVERS)")
+        pytest.skip(
+            "KAFKA_BOOTSTRAP_SERVERS names a broker this test did not start, and killing it would hurt its"
+            " other users: unset it to run this test on the test stack's own broker"
+        )
     kafka = healthy.kafka
 
     async def start_broker() -> None:
@@ -79,7 +82,10 @@ async def test_broker_sigkill_and_clean_restart_under_load(healthy: LocalStack) 
 
 async def test_postgres_killed_abruptly_services_not_ready_then_recover(healthy: LocalStack) -> None:
     if healthy.external_database:
-        pytest.skip("the database is not ours to kill (DATABASE_URL)")
+        pytest.skip(
+            "DATABASE_URL names a PostgreSQL server this test did not start, and killing it would hurt its"
+            " other users: unset it to run this test on the test stack's own server"
+        )
     postgres = healthy.postgres
 
     async def start_postgres() -> None:

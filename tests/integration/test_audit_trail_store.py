@@ -153,7 +153,10 @@ async def test_the_role_cannot_drop_its_database_nor_enter_another(stack: LocalS
 async def test_the_role_logs_in_with_its_password_and_no_other(stack: LocalStack, login: Login) -> None:
     """The local server trusts loopback; for this role it asks for the password (SCRAM), as a real one does."""
     if stack.external_database:
-        pytest.skip("needs the local server's pg_hba.conf")
+        pytest.skip(
+            "DATABASE_URL names a PostgreSQL server this test did not start; the test rewrites the server's"
+            " pg_hba.conf to require passwords, which it may only do on the test stack's own server"
+        )
     [[hba_file]] = await fetch(login.admin_url, "SHOW hba_file")
     original = rewrite(Path(hba_file), lambda text: f"host all {login.role} 127.0.0.1/32 scram-sha-256\n{text}")
     wrong = _with_login(login.app_url, login.role, "not-the-password")
