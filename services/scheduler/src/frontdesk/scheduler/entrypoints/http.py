@@ -197,6 +197,25 @@ async def run_command(
     return JSONResponse(body, status_code=status)
 
 
+async def change_appointment(
+    runtime: ServiceRuntime,
+    request: Request,
+    key: str,
+    principal: Principal,
+    appointment_id: str,
+    payload: Any,
+    action: str,
+    **fields: Any,
+) -> JSONResponse:
+    """One lifecycle step (confirm, cancel, check-in, ...) of an appointment of the token's clinics,
+    once per idempotency key."""
+
+    async def command(uow: UnitOfWork) -> tuple[int, Any]:
+        return _respond(await commands.change(uow, appointment_id, action, **fields))
+
+    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
+
+
 def _book_command(key: str, body: BookingBody) -> commands.BookCommand:
     return commands.BookCommand(
         request_id=f"http:{key}",
@@ -303,10 +322,7 @@ async def confirm(
     principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(await commands.change(uow, appointment_id, "confirm"))
-
-    return await run_command(runtime, request, key, {}, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(runtime, request, key, principal, appointment_id, {}, "confirm")
 
 
 @router.post("/appointments", status_code=201, dependencies=[BOOKINGS], responses=LIMITED)
@@ -349,11 +365,9 @@ async def cancel(
 ) -> JSONResponse:
     """Cancel (late if less than the clinic's late-cancel hours, 24 by default, before the start)."""
 
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(await commands.change(uow, appointment_id, "cancel", by=body.by))
-
-    payload = body.model_dump(mode="json")
-    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(
+        runtime, request, key, principal, appointment_id, body.model_dump(mode="json"), "cancel", by=body.by
+    )
 
 
 @router.post("/appointments/{appointment_id}/reschedule")
@@ -365,11 +379,16 @@ async def reschedule(
     principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(await commands.change(uow, appointment_id, "reschedule", starts_at=body.starts_at))
-
-    payload = body.model_dump(mode="json")
-    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(
+        runtime,
+        request,
+        key,
+        principal,
+        appointment_id,
+        body.model_dump(mode="json"),
+        "reschedule",
+        starts_at=body.starts_at,
+    )
 
 
 @router.post("/appointments/{appointment_id}/check-in")
@@ -380,10 +399,7 @@ async def check_in(
     principal: CurrentPrincipal,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(await commands.change(uow, appointment_id, "check_in"))
-
-    return await run_command(runtime, request, key, {}, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(runtime, request, key, principal, appointment_id, {}, "check_in")
 
 
 @router.post("/appointments/{appointment_id}/no-show")
@@ -397,11 +413,9 @@ async def no_show(
 ) -> JSONResponse:
     """No-show (never came) or left without visit (checked in, left before being seen)."""
 
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(await commands.change(uow, appointment_id, body.kind))
-
-    payload = body.model_dump(mode="json")
-    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(
+        runtime, request, key, principal, appointment_id, body.model_dump(mode="json"), body.kind
+    )
 
 
 @router.post("/appointments/{appointment_id}/complete")
@@ -415,15 +429,17 @@ async def complete(
 ) -> JSONResponse:
     """The visit finished: visit.completed is emitted once, on the transition."""
 
-    async def command(uow: UnitOfWork) -> tuple[int, Any]:
-        return _respond(
-            await commands.change(
-                uow, appointment_id, "complete", visit_id=body.visit_id, completed_at=body.completed_at
-            )
-        )
-
-    payload = body.model_dump(mode="json")
-    return await run_command(runtime, request, key, payload, command, _appointment_owner(principal, appointment_id))
+    return await change_appointment(
+        runtime,
+        request,
+        key,
+        principal,
+        appointment_id,
+        body.model_dump(mode="json"),
+        "complete",
+        visit_id=body.visit_id,
+        completed_at=body.completed_at,
+    )
 
 
 # --- blocked time --------------------------------------------------------------------------------
