@@ -47,7 +47,7 @@ import asyncpg
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import create_pool, migrate
-from frontdesk.common.uow import UnitOfWork
+from frontdesk.common.uow import transaction
 from frontdesk.scheduler import commands
 from frontdesk.scheduler.entrypoints.main import DEFINITION
 from frontdesk.tools.stack import LocalStack
@@ -184,8 +184,7 @@ async def in_process(url: str, clients: int, attempts: int) -> list[Row]:
 
             async def book(job: tuple[str, datetime], clinic_id: str = clinic_id) -> int:
                 provider, start = job
-                async with pool.acquire() as conn, conn.transaction():
-                    uow = UnitOfWork(conn, "frontdesk/scheduler", TraceContext.new())
+                async with pool.acquire() as conn, transaction(conn, "frontdesk/scheduler", TraceContext.new()) as uow:
                     result = await commands.book(
                         uow,
                         commands.BookCommand(

@@ -21,7 +21,7 @@ from frontdesk.common.db import create_pool, ensure_database, migrate
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
 from frontdesk.common.timers import Timer, TimerWorker
-from frontdesk.common.uow import UnitOfWork
+from frontdesk.common.uow import UnitOfWork, transaction
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
 
@@ -54,11 +54,11 @@ def _review(visit: str) -> ReviewRequested:
 async def test_outbox_publishes_committed_events_only(stack: LocalStack, pool: asyncpg.Pool) -> None:
     committed, rolled_back = uid("visit"), uid("visit")
     async with pool.acquire() as conn:
-        async with conn.transaction():
-            await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(committed))
+        async with transaction(conn, "tests/outbox", TraceContext.new()) as uow:
+            await uow.emit(_review(committed))
         with pytest.raises(RuntimeError):
-            async with conn.transaction():
-                await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(rolled_back))
+            async with transaction(conn, "tests/outbox", TraceContext.new()) as uow:
+                await uow.emit(_review(rolled_back))
                 raise RuntimeError("the handler failed after emitting")
     producer = make_producer(stack.bootstrap, "tests-outbox")
     await producer.start()
@@ -80,8 +80,8 @@ async def test_outbox_keeps_commit_order_per_key(stack: LocalStack, pool: asyncp
     visits = [uid("visit") for _ in range(50)]
     async with pool.acquire() as conn:
         for visit in visits:
-            async with conn.transaction():
-                await UnitOfWork(conn, "tests/outbox", TraceContext.new()).emit(_review(visit))
+            async with transaction(conn, "tests/outbox", TraceContext.new()) as uow:
+                await uow.emit(_review(visit))
     producer = make_producer(stack.bootstrap, "tests-outbox")
     await producer.start()
     try:
@@ -100,8 +100,7 @@ async def test_outbox_keeps_commit_order_per_key(stack: LocalStack, pool: asyncp
 async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:
     run = uid("t")
     await pool.execute("CREATE TABLE IF NOT EXISTS timer_effects (timer_key text PRIMARY KEY, worker text)")
-    async with pool.acquire() as conn:
-        uow = UnitOfWork(conn, "tests/timers", TraceContext.new())
+    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
         for n in range(60):
             await uow.set_timer(f"{run}-{n}", "effect", datetime.now(UTC) - timedelta(seconds=1), {"n": n})
 
@@ -122,10 +121,8 @@ async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool
 
 async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Pool) -> None:
     key = uid("t")
-    async with pool.acquire() as conn:
-        await UnitOfWork(conn, "tests/timers", TraceContext.new()).set_timer(
-            key, "flaky", datetime.now(UTC) - timedelta(seconds=1), {}
-        )
+    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
+        await uow.set_timer(key, "flaky", datetime.now(UTC) - timedelta(seconds=1), {})
 
     async def fail(timer: Timer, uow: UnitOfWork) -> None:
         raise ValueError("downstream said no")

@@ -49,7 +49,7 @@ from .kafka import client_options, make_admin
 from .logging import get_logger
 from .metrics import CONSUMER_LAG, DLQ_PUBLISHED, EVENTS_CONSUMED, HANDLER_RETRIES, HANDLER_SECONDS
 from .settings import ServiceSettings
-from .uow import UnitOfWork
+from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
 
@@ -368,10 +368,9 @@ class EventConsumer:
 
     async def _handle(self, envelope: Envelope[Event]) -> bool:
         """Run the handler in one transaction with the inbox claim. True if it was a duplicate."""
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection() as conn, transaction(conn, self._source, envelope.trace.child(), envelope) as uow:
             if not await inbox.claim(conn, self.group_id, envelope.source, envelope.id):
                 return True
-            uow = UnitOfWork(conn, self._source, envelope.trace.child(), cause=envelope)
             await self._handlers[envelope.type](envelope.data, uow)
         return False
 

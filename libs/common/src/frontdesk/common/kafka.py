@@ -30,7 +30,6 @@ log = get_logger(__name__)
 MAX_REQUEST_BYTES = 2 * 1024 * 1024 + 64 * 1024
 
 
-
 class KafkaSecurity(BaseSettings):
     """Who this process is on the bus, from KAFKA_* environment variables."""
 

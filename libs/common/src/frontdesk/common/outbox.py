@@ -1,10 +1,10 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
 The relay holds a session advisory lock so exactly one replica of a service publishes at a time;
-that keeps each record key's events in the order they were committed. It takes rows in id order
-(deleting them in a transaction it has not committed yet), sends them all, waits for Kafka's
-acknowledgements, then commits the deletion. A crash between the acknowledgement and the commit
-republishes the batch with the same event ids, which consumers drop through their inbox. Each
+that keeps each record key's events in the order they were committed. It reads rows in id order,
+sends them all, waits for Kafka's acknowledgements, then deletes them. A crash between the
+acknowledgement and the deletion republishes the batch with the same event ids, which consumers
+drop through their inbox. Each
 commit of an outbox row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its
 next poll.
 """
@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from .cloudevents import OutgoingRecord
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .logging import get_logger
 from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
@@ -27,29 +26,6 @@ from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 log = get_logger(__name__)
 _RELAY_LOCK_KEY = "frontdesk-outbox-relay"
 BACKLOG_EVERY = 1.0  # seconds between refreshes of the backlog gauge
-
-
-async def add(conn: Connection, record: OutgoingRecord, event_id: str) -> None:
-    """Write one event into the outbox, inside the caller's transaction."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, record_key, headers, payload) VALUES ($1, $2, $3, $4, $5)",
-        event_id,
-        record.topic,
-        record.key.decode(),
-        [[name, value.decode()] for name, value in record.headers],
-        record.value,
-    )
-
-
-async def add_many(conn: Connection, records: list[tuple[OutgoingRecord, str]]) -> None:
-    """Write several events, in order, in one pipelined round trip (same rows as `add`)."""
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, record_key, headers, payload) VALUES ($1, $2, $3, $4, $5)",
-        [
-            (event_id, r.topic, r.key.decode(), [[name, value.decode()] for name, value in r.headers], r.value)
-            for r, event_id in records
-        ],
-    )
 
 
 class OutboxRelay:
@@ -74,29 +50,27 @@ class OutboxRelay:
     async def publish_batch(self, conn: Connection) -> int:
         """Publish up to one batch; return how many rows were published.
 
-        The rows are deleted first and the deletion committed only once Kafka has acknowledged
-        every record: a failed send rolls the transaction back and the rows stay (three round trips
-        per batch)."""
-        async with conn.transaction():
-            rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-                " RETURNING id, topic, record_key, headers, payload",
-                self._batch_size,
+        Read the oldest rows, send them all, wait for Kafka's acknowledgement of every one, then
+        delete them (two round trips, no transaction: only the leader deletes, and the advisory
+        lock makes it the only one reading). A failed send leaves the rows for the next batch."""
+        rows = await conn.fetch(
+            "SELECT id, topic, record_key, headers, payload FROM outbox ORDER BY id LIMIT $1", self._batch_size
+        )
+        if not rows:
+            return 0
+        # send() only appends to the producer's batch in call order; the idempotent producer
+        # keeps that order per partition while several batches are in flight.
+        futures = [
+            await self._producer.send(
+                row["topic"],
+                value=bytes(row["payload"]),
+                key=row["record_key"].encode(),
+                headers=[(name, value.encode()) for name, value in row["headers"]],
             )
-            if not rows:
-                return 0
-            # send() only appends to the producer's batch in call order; the idempotent producer
-            # keeps that order per partition while several batches are in flight.
-            futures = [
-                await self._producer.send(
-                    row["topic"],
-                    value=bytes(row["payload"]),
-                    key=row["record_key"].encode(),
-                    headers=[(name, value.encode()) for name, value in row["headers"]],
-                )
-                for row in sorted(rows, key=lambda r: r["id"])  # RETURNING has no order of its own
-            ]
-            await asyncio.gather(*futures)
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows])
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -138,6 +112,10 @@ class OutboxRelay:
                 if self._stopping.is_set():
                     return
             self.is_leader = True
+            # The relay only deletes rows it has published: should PostgreSQL lose the last of those
+            # deletions in a crash, the rows are published again and consumers drop them (inbox). So
+            # it need not wait for each deletion to reach the disk (the pool's reset undoes this).
+            await conn.execute("SET synchronous_commit = off")
             await conn.add_listener("outbox", self.wake)
             try:
                 counted = 0.0

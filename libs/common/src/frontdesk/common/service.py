@@ -40,7 +40,7 @@ from .outbox import OutboxRelay
 from .provision import check_append_only
 from .settings import ServiceSettings
 from .timers import TimerHandler, TimerWorker
-from .uow import UnitOfWork
+from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
 INBOX_RETENTION_DAYS = 35
@@ -121,8 +121,8 @@ class ServiceRuntime:
         the timers it sets commit together, exactly as for an event handler."""
         assert self.pool is not None
         trace = TraceContext.parse(traceparent) or TraceContext.new()
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield UnitOfWork(conn, self.source, trace)
+        async with self.pool.acquire() as conn, transaction(conn, self.source, trace) as uow:
+            yield uow
 
     async def _prune_inbox(self) -> None:
         """Forget processed event ids once no redelivery can bring them back: older than the longest

@@ -22,7 +22,7 @@ from .cloudevents import TraceContext
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .logging import get_logger
 from .metrics import TIMERS_FAILED, TIMERS_FIRED
-from .uow import UnitOfWork
+from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
 
@@ -77,7 +77,7 @@ class TimerWorker:
         is then recorded in a transaction of its own."""
         row = None
         try:
-            async with conn.transaction():
+            async with transaction(conn, self._source, TraceContext.new()) as uow:
                 row = await conn.fetchrow(
                     "DELETE FROM timers WHERE id = (SELECT id FROM timers"
                     " WHERE due_at <= now() AND dead_at IS NULL AND kind = ANY($1::text[])"
@@ -89,8 +89,9 @@ class TimerWorker:
                     return None
                 timer = Timer(row["timer_key"], row["kind"], row["due_at"], row["payload"], row["attempts"])
                 trace = TraceContext.parse(row["traceparent"]) or TraceContext.new()
+                uow.trace = trace.child()  # the timer's own trace, known once it is claimed
                 structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, timer=timer.key)
-                await self._handlers[timer.kind](timer, UnitOfWork(conn, self._source, trace.child()))
+                await self._handlers[timer.kind](timer, uow)
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:

@@ -2,19 +2,56 @@
 
 Everything a handler does through it commits or rolls back together: its own rows, the inbox row,
 the events it emits (outbox) and the timers it sets or cancels.
+
+Emitted events and timers set are kept here and written by `flush()` in one statement just before
+the transaction commits (the consumer, the timer worker and `Service.unit_of_work` call it): on a
+2-core machine every round trip to PostgreSQL is CPU on both sides, and a handler that emits three
+events and sets a timer would otherwise pay two or more. Nothing in a handler reads the outbox, and
+the timer methods below see the timers not flushed yet, so the deferral is invisible to handlers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import outbox
-from .cloudevents import Envelope, TraceContext, encode, new_event_id
+from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id
 from .contracts import Event
 from .db import Connection
+
+# The outbox rows, in emission order (the relay publishes in id order).
+_OUTBOX_ROWS = (
+    "INSERT INTO outbox (event_id, topic, record_key, headers, payload)"
+    " SELECT e, t, k, h::jsonb, p FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])"
+    " WITH ORDINALITY AS r(e, t, k, h, p, n) ORDER BY n"
+)
+
+
+def _timer_rows(n: int) -> str:
+    """The timers, with parameters $n..$n+4. Setting a timer again replaces it (and revives a parked one)."""
+    return (
+        "INSERT INTO timers (timer_key, kind, due_at, payload, traceparent)"
+        f" SELECT k, kd, d, p::jsonb, ${n + 4}"
+        f" FROM unnest(${n}::text[], ${n + 1}::text[], ${n + 2}::timestamptz[], ${n + 3}::text[]) AS r(k, kd, d, p)"
+        " ON CONFLICT (timer_key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at,"
+        " payload = EXCLUDED.payload, traceparent = EXCLUDED.traceparent, attempts = 0,"
+        " last_error = NULL, dead_at = NULL"
+    )
+
+
+_TIMER_ROWS = _timer_rows(1)
+_OUTBOX_AND_TIMER_ROWS = f"WITH timers_set AS ({_timer_rows(6)}) {_OUTBOX_ROWS}"
+
+
+@dataclass(frozen=True)
+class _PendingTimer:
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -23,6 +60,8 @@ class UnitOfWork:
     source: str  # CloudEvents source of what this service emits, e.g. "frontdesk/scheduler"
     trace: TraceContext
     cause: Envelope[Event] | None = None
+    _events: list[tuple[OutgoingRecord, str]] = field(default_factory=list, init=False, repr=False)
+    _timers: dict[str, _PendingTimer] = field(default_factory=dict, init=False, repr=False)
 
     async def emit(self, event: Event, *, event_id: str | None = None, topic: str | None = None) -> str:
         """Queue `event` for publication once this transaction commits; return its id.
@@ -30,33 +69,64 @@ class UnitOfWork:
         `topic` overrides the registry topic (for per-vendor topics)."""
         event_id = event_id or new_event_id()
         record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
-        await outbox.add(self.conn, record, event_id)
+        self._events.append((record, event_id))
         return event_id
 
     async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
-        """`emit` for several (event, topic override) pairs, in order, in one round trip."""
-        records = []
-        for event, topic in events:
-            event_id = new_event_id()
-            record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
-            records.append((record, event_id))
-        if records:
-            await outbox.add_many(self.conn, records)
-        return [event_id for _, event_id in records]
+        """`emit` for several (event, topic override) pairs, in order."""
+        return [await self.emit(event, topic=topic) for event, topic in events]
 
     async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
         """Create or move the timer `key` (unique per service). Setting it again replaces it."""
-        await self.conn.execute(
-            "INSERT INTO timers (timer_key, kind, due_at, payload, traceparent) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (timer_key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at,"
-            " payload = EXCLUDED.payload, traceparent = EXCLUDED.traceparent, attempts = 0,"
-            " last_error = NULL, dead_at = NULL",
-            key,
-            kind,
-            due_at,
-            payload,
-            self.trace.header(),
-        )
+        self._timers.pop(key, None)  # re-inserted last: the newest setting wins
+        self._timers[key] = _PendingTimer(kind, due_at, payload)
 
     async def cancel_timer(self, key: str) -> bool:
-        return (await self.conn.execute("DELETE FROM timers WHERE timer_key = $1", key)) != "DELETE 0"
+        """Remove the timer `key`; True if there was one (set in this unit of work or before)."""
+        pending = self._timers.pop(key, None) is not None
+        deleted = await self.conn.execute("DELETE FROM timers WHERE timer_key = $1", key) != "DELETE 0"
+        return pending or deleted
+
+    async def cancel_timers(self, key_prefix: str) -> None:
+        """Remove every timer whose key starts with `key_prefix`."""
+        for key in [k for k in self._timers if k.startswith(key_prefix)]:
+            del self._timers[key]
+        await self.conn.execute("DELETE FROM timers WHERE starts_with(timer_key, $1)", key_prefix)
+
+    async def flush(self) -> None:
+        """Write the queued events and timers (one round trip); called just before the commit."""
+        events, timers = self._events, self._timers
+        self._events, self._timers = [], {}
+        if not events and not timers:
+            return
+        outbox_args = (
+            [event_id for _, event_id in events],
+            [r.topic for r, _ in events],
+            [r.key.decode() for r, _ in events],
+            [json.dumps([[name, value.decode()] for name, value in r.headers]) for r, _ in events],
+            [r.value for r, _ in events],
+        )
+        timer_args = (
+            list(timers),
+            [t.kind for t in timers.values()],
+            [t.due_at for t in timers.values()],
+            [json.dumps(t.payload) for t in timers.values()],
+            self.trace.header(),
+        )
+        if not timers:
+            await self.conn.execute(_OUTBOX_ROWS, *outbox_args)
+        elif not events:
+            await self.conn.execute(_TIMER_ROWS, *timer_args)
+        else:
+            await self.conn.execute(_OUTBOX_AND_TIMER_ROWS, *outbox_args, *timer_args)
+
+
+@asynccontextmanager
+async def transaction(
+    conn: Connection, source: str, trace: TraceContext, cause: Envelope[Event] | None = None
+) -> AsyncIterator[UnitOfWork]:
+    """A transaction on `conn` and its unit of work, flushed before the commit."""
+    async with conn.transaction():
+        uow = UnitOfWork(conn, source, trace, cause)
+        yield uow
+        await uow.flush()

@@ -267,23 +267,17 @@ async def schedule_reminders(
     if not fresh:
         await cancel_reminders(uow, row["appointment_id"])
     appointment_id = row["appointment_id"]
-    await repository.set_timers(
-        uow.conn,
-        [
-            (
-                f"reminder:{appointment_id}:{offset}",
-                REMINDER_TIMER,
-                due,
-                {"appointment_id": appointment_id, "offset": offset, "starts_at": row["starts_at"].isoformat()},
-            )
-            for offset, due in domain.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now)
-        ],
-        uow.trace.header(),
-    )
+    for offset, due in domain.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
+        await uow.set_timer(
+            f"reminder:{appointment_id}:{offset}",
+            REMINDER_TIMER,
+            due,
+            {"appointment_id": appointment_id, "offset": offset, "starts_at": row["starts_at"].isoformat()},
+        )
 
 
 async def cancel_reminders(uow: UnitOfWork, appointment_id: str) -> None:
-    await uow.conn.execute("DELETE FROM timers WHERE starts_with(timer_key, $1)", f"reminder:{appointment_id}:")
+    await uow.cancel_timers(f"reminder:{appointment_id}:")
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

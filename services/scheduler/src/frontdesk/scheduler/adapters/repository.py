@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -187,25 +186,6 @@ def row_of(new: NewAppointment) -> dict[str, Any]:
         "cancelled_at": None,
         "visit_id": None,
     }
-
-
-async def set_timers(conn: Connection, timers: list[tuple[str, str, datetime, Any]], traceparent: str) -> None:
-    """Several durable timers in one statement, with UnitOfWork.set_timer's semantics (replace)."""
-    if not timers:
-        return
-    await conn.execute(
-        "INSERT INTO timers (timer_key, kind, due_at, payload, traceparent)"
-        " SELECT k, kd, d, p::jsonb, $5 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
-        " AS t(k, kd, d, p)"
-        " ON CONFLICT (timer_key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at,"
-        " payload = EXCLUDED.payload, traceparent = EXCLUDED.traceparent, attempts = 0,"
-        " last_error = NULL, dead_at = NULL",
-        [t[0] for t in timers],
-        [t[1] for t in timers],
-        [t[2] for t in timers],
-        [json.dumps(t[3]) for t in timers],
-        traceparent,
-    )
 
 
 async def move_appointment(
