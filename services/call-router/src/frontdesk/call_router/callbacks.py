@@ -10,6 +10,7 @@ FRONTDESK_SEALING_KEYS (frontdesk.common.sealing), with the router's own under `
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -61,10 +62,10 @@ async def on_prune(timer: Timer, uow: UnitOfWork) -> None:
     log.info("expired caller numbers deleted", count=deleted)
 
 
-async def sealed_for_vendor(conn: Connection, event: CallOverflowed, now: datetime) -> SealedField | None:
-    """The caller's number sealed for `event.vendor_id` (bound to this call), or None when there is no
-    number on file or no way to seal it for this vendor. Never the number in clear."""
-    stored = await store.sealed_number(conn, event.clinic_id, event.caller_token, now)
+def sealed_for_vendor(stored: dict[str, Any] | None, event: CallOverflowed) -> SealedField | None:
+    """The caller's number on file (`stored`, sealed under the router's own key) sealed for
+    `event.vendor_id` (bound to this call), or None when there is no number on file or no way to seal
+    it for this vendor. Never the number in clear."""
     outcome, callback = "no_number", None
     if stored is not None:
         if event.vendor_id == OWN_KEYS or not KEYRING.has(event.vendor_id):

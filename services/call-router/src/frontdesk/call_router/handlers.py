@@ -200,7 +200,7 @@ async def _to_vendor(
     """Hand the call to a vendor: call.overflowed (and the vendor's own copy), then the events of
     `then`, in one round trip. Returns the clinic's oldest waiting call."""
     call_id, clinic_id = row["call_id"], row["clinic_id"]
-    topic_ready, oldest = await repository.record_vendor(
+    handed = await repository.record_vendor(
         uow.conn,
         call_id,
         clinic_id,
@@ -211,6 +211,7 @@ async def _to_vendor(
         tried=tried,
         now=now,
         after_hours=d.reason in ("after_hours", "closure"),
+        caller_token=row["caller_token"],
     )
     overflowed = CallOverflowed(
         call_id=call_id,
@@ -226,10 +227,10 @@ async def _to_vendor(
         attempt=d.attempt,
     )
     events: list[tuple[Event, str | None]] = [(overflowed, None)]
-    if topic_ready:
+    if handed.topic_ready:
         # The vendor's own copy, on its own topic: it never reads the shared one. Only this copy
         # carries the caller's number, sealed with this vendor's key.
-        callback = await callbacks.sealed_for_vendor(uow.conn, overflowed, now)
+        callback = callbacks.sealed_for_vendor(handed.caller_number, overflowed)
         events.append((overflowed.model_copy(update={"callback": callback}), vendor_calls_topic(vendor_id)))
     await uow.emit_many([*events, *((e, None) for e in then)])
     telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()
@@ -240,7 +241,7 @@ async def _to_vendor(
         now + timedelta(seconds=target),
         {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": vendor_id, "attempt": d.attempt},
     )
-    return oldest
+    return handed.oldest_waiting
 
 
 async def _oldest_waiting(uow: UnitOfWork, clinic_id: str) -> None:

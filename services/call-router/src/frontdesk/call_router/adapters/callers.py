@@ -23,16 +23,6 @@ async def upsert(
     )
 
 
-async def sealed_number(conn: Connection, clinic_id: str, caller_token: str, now: datetime) -> dict[str, Any] | None:
-    sealed: dict[str, Any] | None = await conn.fetchval(
-        "SELECT sealed FROM callers WHERE clinic_id = $1 AND caller_token = $2 AND expires_at > $3",
-        clinic_id,
-        caller_token,
-        now,
-    )
-    return sealed
-
-
 async def delete(conn: Connection, clinic_id: str, caller_token: str) -> bool:
     deleted = await conn.execute(
         "DELETE FROM callers WHERE clinic_id = $1 AND caller_token = $2", clinic_id, caller_token

@@ -206,6 +206,13 @@ async def cursors(conn: Connection, clinic_id: str) -> dict[str, str]:
     return {r["pool_id"]: r["last_member"] for r in rows}
 
 
+@dataclass(frozen=True)
+class HandedOver:
+    topic_ready: bool  # the vendor's own topic exists (its copy of the call can be sent)
+    caller_number: dict[str, Any] | None  # sealed under the router's own key (callers.py), if on file
+    oldest_waiting: datetime | None
+
+
 async def record_vendor(
     conn: Connection,
     call_id: str,
@@ -218,16 +225,20 @@ async def record_vendor(
     tried: list[str],
     now: datetime,
     after_hours: bool,
-) -> tuple[bool, datetime | None]:
+    caller_token: str | None,
+) -> HandedOver:
     """Record a hand-over to a vendor. In the same round trip: whether the vendor's own topic is ready,
-    and the clinic's oldest waiting call (the same either side of this update: the call waited before
-    it and waits after it, so the statement's snapshot, which does not see its own update, will do)."""
+    the caller's sealed number on file (for the vendor's own copy), and the clinic's oldest waiting
+    call (the same either side of this update: the call waited before it and waits after it, so the
+    statement's snapshot, which does not see its own update, will do)."""
     r = await conn.fetchrow(
         "WITH handed AS (UPDATE calls SET target_kind = 'answering_service', target_id = $2, reason = $3,"
         " answer_by = $4, attempt = $5, tried = $6, offer_keys = '{}', ringing = '{}', offer_pool = NULL,"
         " status = 'with_vendor', vendor_id = $2, overflowed_at = COALESCE(overflowed_at, $7),"
         " after_hours = after_hours OR $8, routed_at = now() WHERE call_id = $1)"
         " SELECT COALESCE((SELECT ready FROM vendor_topics WHERE vendor_id = $2), false) AS topic_ready,"
+        " (SELECT sealed FROM callers WHERE clinic_id = $9 AND caller_token = $10 AND expires_at > $7)"
+        " AS caller_number,"
         # literal statuses, so the partial index calls_waiting_since applies
         " (SELECT min(received_at) FROM calls WHERE clinic_id = $9 AND status IN ('ringing', 'with_vendor'))"
         " AS oldest",
@@ -240,9 +251,10 @@ async def record_vendor(
         now,
         after_hours,
         clinic_id,
+        caller_token,
     )
     assert r is not None
-    return bool(r["topic_ready"]), r["oldest"]
+    return HandedOver(bool(r["topic_ready"]), r["caller_number"], r["oldest"])
 
 
 async def release_ringing(conn: Connection, clinic_id: str, call_id: str) -> None:
