@@ -61,7 +61,7 @@ async def passthrough(bootstrap: str) -> None:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = make_producer(bootstrap, client_id="bench-passthrough")
+    producer = make_producer(bootstrap, client_id="bench-passthrough", linger_ms=0)
     await producer.start()
     await consumer.start()
 

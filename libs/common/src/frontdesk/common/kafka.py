@@ -69,7 +69,9 @@ def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
     return (security or KafkaSecurity()).client_options()
 
 
-def make_producer(bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None, *, linger_ms: int = 2
+) -> AIOKafkaProducer:
     # The safe settings, never the library's defaults: every in-sync replica acknowledges, and the
     # idempotent producer neither duplicates nor reorders a record when it retries.
     return AIOKafkaProducer(
@@ -77,7 +79,7 @@ def make_producer(bootstrap_servers: str, client_id: str, security: KafkaSecurit
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        linger_ms=2,
+        linger_ms=linger_ms,
         request_timeout_ms=30_000,
         max_request_size=MAX_REQUEST_BYTES,
         **client_options(security),
