@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from frontdesk.common.contracts.registry import DLQ_SUFFIX, TopicSpec, all_topics
+from frontdesk.common.contracts.registry import DLQ_SUFFIX, TopicSpec, all_topics, vendor_topics
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -142,6 +142,12 @@ def load_access(path: Path = ACCESS_FILE) -> Access:
     return Access(services, vendors, clients, raw)
 
 
+def grantable_topics(access: Access, topics: list[TopicSpec]) -> list[TopicSpec]:
+    """The registry's topics plus each vendor's own (created at run time, so not in topics.yaml): a
+    DLQ-replay grant covers the dead letters of `vendor.<id>.events` too."""
+    return [*topics, *(t for vendor_id in sorted(access.vendors) for t in vendor_topics(vendor_id))]
+
+
 def topic_operations(p: Principal, topics: Iterable[TopicSpec]) -> dict[str, set[str]]:
     """Literal topic -> operations, exactly as the rules at the top of access.yaml say."""
     ops: dict[str, set[str]] = {}
@@ -216,8 +222,9 @@ def acl_bindings(access: Access, topics: list[TopicSpec]) -> list[dict[str, str]
     broker that is not run by Strimzi, such as the local one: principal, resource type, name, pattern
     type, operation, all ALLOW."""
     bindings = []
+    grantable = grantable_topics(access, topics)
     for p in access.principals():
-        for rule in acl_rules(p, topics):
+        for rule in acl_rules(p, grantable):
             resource = rule["resource"]
             for operation in rule["operations"]:
                 bindings.append(
@@ -607,7 +614,8 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
     files: dict[Path, str] = {}
     files[Path("base/kafka/topics.yaml")] = _dump([kafka_topic(t) for t in topics], registry_src)
     files[Path("base/kafka/users.yaml")] = _dump(
-        [kafka_user(p, topics) for p in access.principals()], f"{access_src} and {registry_src}"
+        [kafka_user(p, grantable_topics(access, topics)) for p in access.principals()],
+        f"{access_src} and {registry_src}",
     )
     for name in sorted(access.services):
         resources = service_resources(name)

@@ -111,4 +111,10 @@ def test_acl_bindings_for_a_broker_without_strimzi(access: Any, generator: Any) 
     assert ("User:frontdesk-scheduler", "TOPIC", "appointment.requested", "LITERAL", "WRITE") not in keys
     vendor = next(iter(access.vendors))
     assert ("User:vendor-" + vendor, "TOPIC", f"vendor.{vendor}.", "PREFIXED", "WRITE") in keys  # Kafka's name
+    # The operator replays every dead-letter topic, each vendor's events included, and nothing else
+    # of a vendor's: not its calls.
+    operator = "User:frontdesk-operator"
+    assert (operator, "TOPIC", f"vendor.{vendor}.events.dlq", "LITERAL", "READ") in keys
+    assert (operator, "TOPIC", f"vendor.{vendor}.events", "LITERAL", "WRITE") in keys
+    assert not {k for k in keys if k[0] == operator and k[2] == f"vendor.{vendor}.calls" and k[4] == "READ"}
     assert {b["pattern_type"] for b in bindings} == {"LITERAL", "PREFIXED"}

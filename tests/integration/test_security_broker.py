@@ -75,8 +75,10 @@ def _expected_rights() -> dict[str, dict[str, set[str]]]:
         read = set(client.get("consumes", [])) | prefixed(client, "Read")
         write = set(client.get("produces", [])) | prefixed(client, "Write")
         if client.get("dlq_replay"):
-            read |= {t for t in registry if t.endswith(".dlq")}
-            write |= {t for t in registry if not t.endswith(".dlq")}
+            read |= {t for t in everything if t.endswith(".dlq")}
+            write |= {t.removesuffix(".dlq") for t in everything if t.endswith(".dlq")} | {
+                t for t in registry if not t.endswith(".dlq")
+            }
         rights[name] = {"read": read, "write": write, "groups": {client["group"]}}
     return rights
 
