@@ -23,7 +23,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="package")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack.ephemeral(Path(tmp_path_factory.mktemp("faults")))
+    # Its own broker and database always: these tests kill and freeze them.
+    local = LocalStack.ephemeral(Path(tmp_path_factory.mktemp("faults")), own_servers=True)
     local.extra_env = {"REVIEWS_PUBLIC_BASE_URL": "https://feedback.frontdesk.test"}
     try:
         local.start_infrastructure()
@@ -36,9 +37,9 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 @pytest.fixture
 def healthy(fault_stack: LocalStack) -> LocalStack:
     """The fault stack as it should be at the start of a test: everything up, one instance each."""
-    if not fault_stack.external_kafka and not fault_stack.kafka.process.running():
+    if not fault_stack.kafka.process.running():
         fault_stack.kafka.start()
-    if not fault_stack.external_database and not fault_stack.postgres.process.running():
+    if not fault_stack.postgres.process.running():
         fault_stack.postgres.start()
     for name in SERVICES:
         for extra in fault_stack.replicas(name)[1:]:

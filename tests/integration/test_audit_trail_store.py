@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from frontdesk.common.db import create_pool, ensure_database, migrate
 from frontdesk.common.provision import check_append_only, provision
 from frontdesk.common.settings import database_name
 from frontdesk.scheduler.entrypoints.main import DEFINITION as SCHEDULER
-from frontdesk.tools.stack import SERVICES, LocalStack, _with_login
+from frontdesk.tools.stack import SERVICES, LocalStack, Postgres, _with_login, free_port
 
 ROW = (
     "scheduler",
@@ -150,32 +152,41 @@ async def test_the_role_cannot_drop_its_database_nor_enter_another(stack: LocalS
         await fetch(login.app_url.rsplit("/", 1)[0] + "/" + other.role, "SELECT 1")
 
 
-async def test_the_role_logs_in_with_its_password_and_no_other(stack: LocalStack, login: Login) -> None:
-    """The local server trusts loopback; for this role it asks for the password (SCRAM), as a real one does."""
-    if stack.external_database:
-        pytest.skip(
-            "DATABASE_URL names a PostgreSQL server this test did not start; the test rewrites the server's"
-            " pg_hba.conf to require passwords, which it may only do on the test stack's own server"
-        )
-    [[hba_file]] = await fetch(login.admin_url, "SHOW hba_file")
-    original = rewrite(Path(hba_file), lambda text: f"host all {login.role} 127.0.0.1/32 scram-sha-256\n{text}")
-    wrong = _with_login(login.app_url, login.role, "not-the-password")
+@pytest.fixture
+def own_server() -> Iterator[Postgres]:
+    """A PostgreSQL server of the test's own (even when DATABASE_URL names another): the test rewrites
+    its pg_hba.conf, which it may do to no one else's."""
+    state_dir = Path(tempfile.mkdtemp(prefix="frontdesk-test-hba-"))
+    server = Postgres(state_dir, free_port())
     try:
-        await fetch(login.admin_url, "SELECT pg_reload_conf()")
-        deadline = time.monotonic() + 10
-        while True:  # the server applies the reload in its own time
-            try:
-                await fetch(wrong, "SELECT 1")
-            except asyncpg.InvalidPasswordError:
-                break
-            assert time.monotonic() < deadline, "pg_hba.conf reload not applied"
-            await asyncio.sleep(0.2)
-        assert (await fetch(login.app_url, "SELECT current_user"))[0][0] == login.role
-        await provision(stack.server_database_url, login.app_url)  # again: the same password still works
-        assert (await fetch(login.app_url, "SELECT current_user"))[0][0] == login.role
+        server.start()
+        yield server
     finally:
-        rewrite(Path(hba_file), lambda _: original)
-        await fetch(login.admin_url, "SELECT pg_reload_conf()")
+        server.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+async def test_the_role_logs_in_with_its_password_and_no_other(own_server: Postgres) -> None:
+    """The local server trusts loopback; for this role it asks for the password (SCRAM), as a real one does."""
+    role = f"frontdesk_audit_{uuid.uuid4().hex[:8]}"
+    admin_url = own_server.url(role)
+    login = Login(role, admin_url, _with_login(admin_url, role, secrets.token_urlsafe(12)))
+    await provision(own_server.server_url, login.app_url)
+    [[hba_file]] = await fetch(login.admin_url, "SHOW hba_file")
+    rewrite(Path(hba_file), lambda text: f"host all {login.role} 127.0.0.1/32 scram-sha-256\n{text}")
+    wrong = _with_login(login.app_url, login.role, "not-the-password")
+    await fetch(login.admin_url, "SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while True:  # the server applies the reload in its own time
+        try:
+            await fetch(wrong, "SELECT 1")
+        except asyncpg.InvalidPasswordError:
+            break
+        assert time.monotonic() < deadline, "pg_hba.conf reload not applied"
+        await asyncio.sleep(0.2)
+    assert (await fetch(login.app_url, "SELECT current_user"))[0][0] == login.role
+    await provision(own_server.server_url, login.app_url)  # again: the same password still works
+    assert (await fetch(login.app_url, "SELECT current_user"))[0][0] == login.role
 
 
 async def test_provisioning_twice_changes_nothing(stack: LocalStack, login: Login, app: asyncpg.Pool) -> None:

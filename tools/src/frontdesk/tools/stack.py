@@ -513,9 +513,11 @@ class LocalStack:
         self.postgres = Postgres(self.state_dir, self.postgres_port)
 
     @classmethod
-    def ephemeral(cls, state_dir: Path, secure: bool = False) -> LocalStack:
-        """A stack on free ports, for tests: it never collides with `make up`."""
-        return cls(
+    def ephemeral(cls, state_dir: Path, secure: bool = False, *, own_servers: bool = False) -> LocalStack:
+        """A stack on free ports, for tests: it never collides with `make up`. `own_servers`: start its
+        own broker and PostgreSQL even when KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name others (for
+        tests that kill or freeze them, which they may do to no one else's)."""
+        stack = cls(
             state_dir,
             kafka_port=free_port(),
             kafka_controller_port=free_port(),
@@ -523,6 +525,9 @@ class LocalStack:
             http_ports={name: free_port() for name in SERVICES},
             secure=secure,
         )
+        if own_servers:
+            stack.external_kafka = stack.external_database = None
+        return stack
 
     @property
     def signing_key(self) -> SigningKey:
