@@ -4,9 +4,8 @@ The relay holds a session advisory lock so exactly one replica of a service publ
 that keeps each record key's events in the order they were committed. It reads rows in id order,
 sends them all, waits for Kafka's acknowledgements, then deletes them. A crash between the
 acknowledgement and the deletion republishes the batch with the same event ids, which consumers
-drop through their inbox. Each
-commit of an outbox row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its
-next poll.
+drop through their inbox. Each commit of an outbox row notifies the relay (LISTEN/NOTIFY), so it
+publishes at once, not at its next poll.
 """
 
 from __future__ import annotations
