@@ -4,7 +4,8 @@ Proves: an offer goes to the longest-idle available receptionist and an answer e
 missed offer moves on and auto-pauses the receptionist, then the call overflows to the vendor
 inside the budget; a router SIGKILLed while a call rings still overflows it after restart, once;
 an abandoned call asks for one callback per caller; a vendor that misses its answer target loses
-the call to the secondary vendor and the next call goes to the secondary at once.
+the call to the secondary vendor and the next call goes to the secondary at once, also when the
+clinic's configuration changed while the vendor held the call.
 """
 
 from __future__ import annotations
@@ -304,6 +305,38 @@ async def test_a_vendor_that_does_not_answer_loses_the_call_to_the_secondary(
         )
         await tap.settle(3.0)
     assert len(_once(tap.matching(_of(second.call_id, "call.overflowed")))) == 1
+
+
+async def test_a_vendor_deadline_after_a_configuration_change_still_fails_over_once(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    url = stack.database_url("call-router")
+    vendors = [{"vendor_id": "va", "answer_target_seconds": 4}, {"vendor_id": "vb"}]
+    clinic_id = await _clinic(stack, router, open_=False, vendors=vendors)
+    call = _call(clinic_id)
+    async with EventTap(stack.bootstrap, OUT) as tap:
+        await send_events(stack.bootstrap, [call])
+        await tap.wait_for(_of(call.call_id, "call.overflowed"), timeout=60)
+        # The same configuration again, under a new event id, before va's deadline: the router's
+        # cached copy is then stale and the deadline takes the statement-by-statement path.
+        [before] = await query(url, "SELECT config, event_id FROM clinics WHERE clinic_id = $1", clinic_id)
+        await publish(stack.bootstrap, [ClinicConfig.model_validate(json.loads(before["config"]))])
+        deadline = time.monotonic() + 60
+        while (await query(url, "SELECT event_id FROM clinics WHERE clinic_id = $1", clinic_id))[0][
+            "event_id"
+        ] == before["event_id"]:
+            assert time.monotonic() < deadline, "call-router never applied the new configuration"
+            await asyncio.sleep(0.2)
+        overflows = await tap.wait_for(_of(call.call_id, "call.overflowed"), count=2, timeout=90)
+        await tap.settle(3.0)
+    assert [(e.data.vendor_id, e.data.reason) for e in overflows] == [  # type: ignore[attr-defined]
+        (f"{clinic_id}-va", "after_hours"),
+        (f"{clinic_id}-vb", "vendor_failover"),
+    ]
+    assert len(_once(tap.matching(_of(call.call_id, "call.overflowed")))) == 2
+    [row] = await query(url, "SELECT * FROM calls WHERE call_id = $1", call.call_id)
+    assert (row["status"], row["vendor_id"], row["attempt"]) == ("with_vendor", f"{clinic_id}-vb", 2)
 
 
 async def test_urgent_calls_page_the_on_call_provider_and_reach_the_vendor(

@@ -441,21 +441,55 @@ async def _ring_timeout_slow(timer: Timer, uow: UnitOfWork) -> None:
 async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
     """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
     clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    cached = _CONFIGS.get(clinic_id)
+    if cached is None:
+        await _vendor_deadline_slow(timer, uow)
+        return
+    version, clinic = cached
+    now = _now()
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    got = await repository.vendor_missed_deadline(
+        uow.conn, call_id, clinic_id, vendor_id, version, now + VENDOR_COOLDOWN, vendor_ids
+    )
+    if got.stale:  # the configuration changed since it was cached: nothing was written
+        await _vendor_deadline_slow(timer, uow)
+        return
+    if got.row is not None:
+        await _fail_over(uow, clinic, got.row, vendor_id, got.vendors, now)
+
+
+async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
+    """on_vendor_answer_deadline one statement at a time (no cached configuration, or a stale one)."""
+    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
     if row is None or row["status"] != "with_vendor" or row["vendor_id"] != vendor_id:
-        return
+        return  # answered, abandoned or handed on meanwhile
     clinic = await _clinic(uow, clinic_id)
     now = _now()
     await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
-    telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    other = domain.failover_vendor(clinic.phone, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
+    await _fail_over(uow, clinic, row, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
+
+
+async def _fail_over(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    row: dict[str, Any],
+    vendor_id: str,
+    vendors: dict[str, domain.VendorState],
+    now: datetime,
+) -> None:
+    """Hand the call from `vendor_id`, already marked failed, to the other vendor, if it is healthy
+    and has not had this call yet."""
+    telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
+    other = domain.failover_vendor(clinic.phone, vendor_id, vendors, now)
     tried = set(row["tried"]) | {f"vendor:{vendor_id}"}
     if other is None or f"vendor:{other}" in tried:
         # Each vendor gets the call once: no ping-pong between two vendors that do not answer.
         log.warning("vendor missed its answer target and no other vendor is left", vendor_id=vendor_id)
         return
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
     deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
     decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
     routed = CallRouted(

@@ -158,6 +158,39 @@ async def ring_timed_out(
     )
 
 
+@dataclass
+class VendorMissed:
+    """What call_router_vendor_deadline returns (migrations/011)."""
+
+    stale: bool  # the cached configuration version is not the current one: nothing was written
+    row: dict[str, Any] | None  # the call, still with that vendor; None = nothing to do
+    vendors: dict[str, VendorState]  # after marking the vendor failed
+
+
+async def vendor_missed_deadline(
+    conn: Connection,
+    call_id: str,
+    clinic_id: str,
+    vendor_id: str,
+    version: str,
+    failed_until: datetime,
+    vendor_ids: list[str],
+) -> VendorMissed:
+    """Lock, check the call is still with `vendor_id`, mark that vendor failed until `failed_until`
+    and load the vendors' health: one round trip."""
+    r = await conn.fetchrow(
+        "SELECT * FROM call_router_vendor_deadline($1, $2, $3, $4, $5, $6::text[])",
+        call_id,
+        clinic_id,
+        vendor_id,
+        version,
+        failed_until,
+        vendor_ids,
+    )
+    assert r is not None
+    return VendorMissed(stale=bool(r["o_stale"]), row=_row(r["o_call"]), vendors=_vendors(r["o_vendors"]))
+
+
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = $1" + (" FOR UPDATE" if for_update else ""), call_id)
     return dict(row) if row else None
