@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,9 @@ SOURCE = "frontdesk/bench"
 BENCH_PARTITIONS = 6  # the same as call.received, so both paths spread over as many partitions
 SENT_HEADER = "bench_sent_ns"
 ID_HEADER = "bench_id"
+
+
+WARMUP = 100  # default unmeasured records per path: connections, group join, partition assignment
 
 
 def log(message: str) -> None:
@@ -397,6 +401,23 @@ class PathSpec:
     before_measuring: Callable[[], Awaitable[None]] | None = None
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection in this process (the load generator and the sink) while measuring.
+
+    A full collection over the records held here stalled the sender for about 60 ms, and the sink's
+    arrival stamps with it: time that would count against the path under test. Reference counting
+    still frees what it can, and the records of one run fit in memory."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 async def run_path(spec: PathSpec, settings: Settings, bootstrap: str) -> PathResult:
     run = uuid.uuid4().hex[:8]
     warm = [f"bench-{run}-w{i}" for i in range(settings.warmup)]
@@ -414,8 +435,9 @@ async def run_path(spec: PathSpec, settings: Settings, bootstrap: str) -> PathRe
             if spec.before_measuring is not None:
                 await spec.before_measuring()
             log(f"{spec.label}: measuring {settings.count} records at {settings.rate:g}/s")
-            load = await send_paced(producer, measured, settings.rate, spec.build)
-            seen = await sink.wait_for(measured, timeout=settings.drain_timeout, alive=spec.alive)
+            with collector_paused():
+                load = await send_paced(producer, measured, settings.rate, spec.build)
+                seen = await sink.wait_for(measured, timeout=settings.drain_timeout, alive=spec.alive)
             if seen < len(measured):
                 log(f"{spec.label}: WARNING only {seen}/{len(measured)} arrived within {settings.drain_timeout:g} s")
             return summarise(spec.name, spec.label, load, sink, spec.latency_ns)
@@ -638,7 +660,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=200.0, help="offered records per second (default 200)")
     parser.add_argument("--count", type=int, default=2000, help="measured records per path (default 2000)")
-    parser.add_argument("--warmup", type=int, default=100, help="unmeasured warm-up records per path (default 100)")
+    parser.add_argument(
+        "--warmup", type=int, default=WARMUP, help=f"unmeasured warm-up records per path (default {WARMUP})"
+    )
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds to wait for stragglers after the last send"
     )
