@@ -302,6 +302,7 @@ class PathResult:
     max_send_lag_ms: float
     busy_ms: float | None = None  # mean time one record is in the consumer's hands (see the module doc)
     sequential: bool = True  # one record at a time (so 1000/busy is its ceiling)
+    timers: tuple[int, str] | None = None  # durable timers fired while measuring, p99 lateness under
 
     @property
     def received(self) -> int:
@@ -478,26 +479,40 @@ async def bench_bare(
         await asyncio.to_thread(forwarder.stop)
 
 
-def handler_seconds(service_url: str) -> tuple[float, float]:
-    """(sum, count) of the service's frontdesk_handler_seconds for call.received, from /metrics."""
+def service_metrics(service_url: str) -> dict[str, dict[str, float]]:
+    """From the service's /metrics: frontdesk_handler_seconds for call.received ("handler": sum and
+    count) and the buckets of frontdesk_timer_lateness_seconds, all timer kinds together ("timers":
+    upper bound -> cumulative count)."""
     with urllib.request.urlopen(service_url + "/metrics", timeout=5) as response:  # noqa: S310 - our http URL
         families = text_string_to_metric_families(response.read().decode())
-        totals = {"sum": 0.0, "count": 0.0}
+        found: dict[str, dict[str, float]] = {"handler": {"sum": 0.0, "count": 0.0}, "timers": {}}
         for family in families:
-            if family.name != "frontdesk_handler_seconds":
-                continue
             for sample in family.samples:
-                kind = sample.name.rsplit("_", 1)[1]
-                if kind in totals and sample.labels.get("topic") == CallReceived.event_type:
-                    totals[kind] += sample.value
-    return totals["sum"], totals["count"]
+                if family.name == "frontdesk_handler_seconds" and sample.labels.get("topic") == CallReceived.event_type:
+                    kind = sample.name.rsplit("_", 1)[1]
+                    if kind in found["handler"]:
+                        found["handler"][kind] += sample.value
+                elif family.name == "frontdesk_timer_lateness_seconds" and sample.name.endswith("_bucket"):
+                    le = sample.labels["le"]
+                    found["timers"][le] = found["timers"].get(le, 0.0) + sample.value
+    return found
+
+
+def timer_lateness(before: dict[str, float], after: dict[str, float]) -> tuple[int, str] | None:
+    """Timers fired between two snapshots and the bucket bound their p99 lateness is under."""
+    counts = sorted(((float(le), after[le] - before.get(le, 0.0)) for le in after), key=lambda b: b[0])
+    total = counts[-1][1] if counts else 0
+    if total <= 0:
+        return None
+    bound = next(le for le, n in counts if n >= 0.99 * total)
+    return int(total), "more than 300 s" if bound == float("inf") else f"{bound:g} s"
 
 
 async def bench_frontdesk(
     settings: Settings, bootstrap: str, clinics: list[ClinicConfig], service: ServiceProcess
 ) -> PathResult:
     sent_ns: dict[str, int] = {}
-    handler_before: list[tuple[float, float]] = []
+    metrics_before: list[dict[str, dict[str, float]]] = []
 
     def build(ident: str, due_ns: int) -> OutgoingRecord:
         sent_ns[ident] = due_ns  # call.routed carries no header of ours: remember the send time here
@@ -515,7 +530,7 @@ async def bench_frontdesk(
             raise RuntimeError(f"{SERVICE} exited; see {service.process.log_file}")
 
     async def before_measuring() -> None:
-        handler_before.append(await asyncio.to_thread(handler_seconds, service.url))
+        metrics_before.append(await asyncio.to_thread(service_metrics, service.url))
 
     spec = PathSpec(
         name="frontdesk",
@@ -528,10 +543,11 @@ async def bench_frontdesk(
         before_measuring=before_measuring,
     )
     result = await run_path(spec, settings, bootstrap)
-    sum_after, count_after = await asyncio.to_thread(handler_seconds, service.url)
-    sum_before, count_before = handler_before[0]
-    if count_after > count_before:
-        result.busy_ms = (sum_after - sum_before) / (count_after - count_before) * 1000
+    after, before = await asyncio.to_thread(service_metrics, service.url), metrics_before[0]
+    handled = after["handler"]["count"] - before["handler"]["count"]
+    if handled > 0:
+        result.busy_ms = (after["handler"]["sum"] - before["handler"]["sum"]) / handled * 1000
+    result.timers = timer_lateness(before["timers"], after["timers"])
     result.sequential = False
     return result
 
@@ -628,6 +644,12 @@ def report(results: list[PathResult], settings: Settings, infra: dict[str, str],
         " time, fetch to offset commit (1000/busy is its ceiling); Frontdesk handles several partitions' records"
         " at once, start to database commit (offsets are committed in the background)."
     )
+    for r in results:
+        if r.timers is not None:
+            print(
+                f"{r.label}: {r.timers[0]} durable timers fired while measuring,"
+                f" 99% of them within {r.timers[1]} of their due time."
+            )
     lag = max(r.max_send_lag_ms for r in results)
     print(f"Worst sender lag behind schedule: {lag:.2f} ms; duplicates seen: {sum(r.duplicates for r in results)}.")
     for r in results:

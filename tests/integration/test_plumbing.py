@@ -1,8 +1,9 @@
 """The shared plumbing against the real database and broker, without the services.
 
 Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
-durable timers fire exactly once even with two workers racing; a failing timer is retried, then
-parked, never lost; the inbox turns a repeat into a no-op.
+durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
+for the next poll; a failing timer is retried, then parked, never lost; the inbox turns a repeat
+into a no-op.
 """
 
 from __future__ import annotations
@@ -117,6 +118,36 @@ async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool
     rows = await pool.fetch("SELECT worker FROM timer_effects WHERE timer_key LIKE $1", f"{run}-%")
     assert len(rows) == 60 and sum(fired) == 60
     assert await pool.fetchval("SELECT count(*) FROM timers WHERE timer_key LIKE $1", f"{run}-%") == 0
+
+
+async def test_the_timer_worker_fires_a_backlog_without_pausing_and_wakes_for_the_next_due(
+    pool: asyncpg.Pool,
+) -> None:
+    """With an hour-long poll interval, a backlog larger than one batch and a timer due in 2 s still
+    all fire: the worker never sleeps while timers are due, and then only until the next one."""
+    run = uid("t")
+    kind = f"backlog-{run}"
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
+        for n in range(250):
+            await uow.set_timer(f"{run}-{n}", kind, now - timedelta(seconds=1), {})
+        await uow.set_timer(f"{run}-soon", kind, now + timedelta(seconds=2), {})
+    fired: list[str] = []
+
+    async def handle(timer: Timer, uow: UnitOfWork) -> None:
+        fired.append(timer.key)
+
+    worker = TimerWorker(pool, "tests", {kind: handle}, poll_seconds=3600)
+    running = asyncio.create_task(worker.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(fired) < 251:
+            assert asyncio.get_running_loop().time() < deadline, f"only {len(fired)} of 251 fired"
+            await asyncio.sleep(0.1)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, timeout=30)
+    assert sorted(fired) == sorted([f"{run}-{n}" for n in range(250)] + [f"{run}-soon"])
 
 
 async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Pool) -> None:

@@ -26,6 +26,12 @@ CONSUMER_LAG = Gauge(
 OUTBOX_PUBLISHED = Counter("frontdesk_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
 OUTBOX_BACKLOG = Gauge("frontdesk_outbox_backlog", "Outbox rows waiting to be published.", ["service"])
 TIMERS_FIRED = Counter("frontdesk_timers_fired_total", "Durable timers that fired.", ["service", "kind"])
+TIMER_LATENESS = Histogram(
+    "frontdesk_timer_lateness_seconds",
+    "How long after its due time a durable timer was claimed to fire.",
+    ["service", "kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 TIMERS_FAILED = Counter(
     "frontdesk_timers_failed_total", "Durable timer runs that raised (retried later).", ["service", "kind"]
 )
