@@ -291,39 +291,32 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
 
 async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
     # From the phone system (shared topic), or from a vendor on its own topic: only its own answer
-    # of a call handed to it.
+    # of a call handed to it. A refusal raises, which rolls back what call_router_answer wrote.
     vendor = isolation.sender(uow)
-    await repository.lock_clinic(uow.conn, event.clinic_id)
-    row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    got = await repository.answer_call(
+        uow.conn, event.call_id, event.clinic_id, event.answered_at, event.answered_by_kind, event.answered_by_id
+    )
     if vendor is not None:
         isolation.check(
             event.event_type,
             vendor,
             event.clinic_id,
             answered_as_itself(vendor, event.answered_by_kind, event.answered_by_id),
-            was_handed(vendor, row, event.clinic_id),
+            was_handed(vendor, got.row, event.clinic_id),
         )
-    if row is None:
+    if got.row is None:
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
-    if row["status"] not in repository.ACTIVE:
+    if not got.recorded:
         return  # already answered/abandoned: the first outcome wins
-    await repository.mark_answered(
-        uow.conn, event.call_id, event.answered_at, event.answered_by_kind, event.answered_by_id
-    )
-    await _cancel_timers(uow, row)
-    await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
-    wait = (event.answered_at - row["received_at"]).total_seconds()
-    budget = (await _clinic(uow, event.clinic_id)).phone.ring_budget_seconds
+    wait = (event.answered_at - got.row["received_at"]).total_seconds()
+    if got.version is None:
+        raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
+    budget = (await _clinic_at(uow, event.clinic_id, got.version)).phone.ring_budget_seconds
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(wait <= budget).lower()).inc()
-    await _oldest_waiting(uow, event.clinic_id)
-    if event.answered_by_kind == "receptionist":
-        await repository.agent_took_call(uow.conn, event.clinic_id, event.answered_by_id, event.answered_at)
-    if row["caller_token"]:
-        await repository.close_callbacks(uow.conn, event.clinic_id, row["caller_token"], event.answered_at)
-    ended = await repository.take_early(uow.conn, event.call_id, ["call.ended"])
-    if ended:
-        await handle_call_ended(CallEnded.model_validate(ended["call.ended"]), uow)
+    telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
+    if got.ended:
+        await handle_call_ended(CallEnded.model_validate(got.ended), uow)
 
 
 async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:

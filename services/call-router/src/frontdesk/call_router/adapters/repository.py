@@ -191,6 +191,29 @@ async def vendor_missed_deadline(
     return VendorMissed(stale=bool(r["o_stale"]), row=_row(r["o_call"]), vendors=_vendors(r["o_vendors"]))
 
 
+@dataclass
+class Answered:
+    """What call_router_answer returns (migrations/012)."""
+
+    row: dict[str, Any] | None  # the call as it was before the answer; None = not received yet
+    recorded: bool  # the answer was recorded (the call was still ringing or with a vendor)
+    version: str | None  # the clinic's configuration event id
+    oldest_waiting: datetime | None  # the clinic's oldest call still waiting, after this one
+    ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
+
+
+async def answer_call(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str) -> Answered:
+    """Lock the clinic; if the call still waits, record the answer, cancel its ring or vendor timer,
+    release who rang, mark a receptionist busy, close the caller's callbacks, take an early
+    call.ended, and read the oldest waiting call: the statements of the answer path in one round trip.
+    (Timers set earlier in the same unit of work are not seen; none is, on this path.)"""
+    r = await conn.fetchrow("SELECT * FROM call_router_answer($1, $2, $3, $4, $5)", call_id, clinic_id, at, kind, by)
+    assert r is not None
+    row = _row(r["o_call"])
+    recorded = row is not None and row["status"] in ACTIVE
+    return Answered(row, recorded, r["o_version"], r["o_oldest"], r["o_ended"])
+
+
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = $1" + (" FOR UPDATE" if for_update else ""), call_id)
     return dict(row) if row else None
@@ -310,28 +333,6 @@ async def pause_agents(conn: Connection, clinic_id: str, receptionist_ids: list[
     )
 
 
-async def mark_answered(conn: Connection, call_id: str, at: datetime, kind: str, by: str) -> None:
-    await conn.execute(
-        "UPDATE calls SET status = 'answered', answered_at = $2, answered_by_kind = $3, answered_by_id = $4,"
-        " ringing = '{}' WHERE call_id = $1",
-        call_id,
-        at,
-        kind,
-        by,
-    )
-
-
-async def agent_took_call(conn: Connection, clinic_id: str, receptionist_id: str, at: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO agents (clinic_id, receptionist_id, status, status_at, idle_since, calls_taken)"
-        " VALUES ($1, $2, 'busy', $3, $3, 1) ON CONFLICT (clinic_id, receptionist_id) DO UPDATE SET"
-        " status = 'busy', status_at = GREATEST(agents.status_at, $3), calls_taken = agents.calls_taken + 1",
-        clinic_id,
-        receptionist_id,
-        at,
-    )
-
-
 async def mark_abandoned(conn: Connection, call_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE calls SET status = 'abandoned', abandoned_at = $2, ringing = '{}' WHERE call_id = $1", call_id, at
@@ -412,15 +413,6 @@ async def open_callback(
         at,
     )
     return inserted is not None
-
-
-async def close_callbacks(conn: Connection, clinic_id: str, caller_token: str, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE callbacks SET closed_at = $3 WHERE clinic_id = $1 AND caller_token = $2 AND closed_at IS NULL",
-        clinic_id,
-        caller_token,
-        at,
-    )
 
 
 def hour_floor(at: datetime) -> datetime:
