@@ -7,44 +7,60 @@ decision instead of the walking skeleton's hunt group: each clinic has 10 recept
 (longest idle, round robin, fewest calls or ring all), presence published first, a primary and a
 secondary vendor. So each call reads presence, vendor health and the round-robin cursor, makes an
 offer (or, once every receptionist holds an offer, skips to the vendor at once), writes the ringing
-state and sets a durable ring-timeout timer. Nobody answers: ring timeouts, then each vendor's
-answer deadline (12 s, a failover to the other vendor), fire alongside the load and route the calls
-on (those later routes are not counted: only attempt 1). The 25 s default warm-up puts the measured
-calls in that steady state. Auto-pause is off in the bench pools, so receptionists keep getting
-offers instead of all ending up paused after the first misses.
+state and sets a durable ring-timeout timer; the receptionists never answer, so ring timeouts fire
+alongside the load and route the calls on (those later routes are not counted: only attempt 1).
+Auto-pause is off in the bench pools, so receptionists keep getting offers instead of all ending up
+paused after the first misses. The vendors answer: a stand-in answering service (its own process)
+reads the calls handed to it on its own topic and answers each ANSWER_AFTER seconds later on its
+events topic, which the router records (and cancels the call's answer deadline).
+
+With --unanswered the vendors answer nothing either: every call's answer deadline (12 s) fails it
+over to the other vendor, whose deadline then fires too. That is the worst case for the router's
+timers (about two per call on top of the calls), not a normal day.
+
+The 25 s default warm-up puts the measured calls in the steady state: past the vendors' answer
+deadlines, and long enough for the broker's JIT compiler to settle.
 
 Target (issue 3): p99 under 25 ms at 200 calls/s on the 2-core machine, and throughput within 2x
 of the bare passthrough.
 
 Results and what was changed to get them: services/call-router/README.md ("Benchmark").
 
-Run: `.venv/bin/python benchmarks/call_router_routing.py [--rate 200] [--count 2000] [--warmup 5000] [--json]`.
+Run: `.venv/bin/python benchmarks/call_router_routing.py [--rate 200] [--count 2000] [--warmup 5000]
+[--unanswered] [--json]`.
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, when set, are used instead of an ephemeral local stack.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
+import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import roundtrip
+from aiokafka import AIOKafkaConsumer
 
 from frontdesk.common.cloudevents import encode
-from frontdesk.common.contracts import AgentStatusChanged, ClinicConfig
+from frontdesk.common.contracts import AgentStatusChanged, CallAnswered, ClinicConfig, vendor_events_topic
 from frontdesk.common.kafka import make_producer
 from frontdesk.tools.apply import publish
-from frontdesk.tools.stack import ServiceProcess
+from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 CLINICS = 6
 RECEPTIONISTS = 10
 STRATEGIES = ["longest_idle", "round_robin", "fewest_calls", "ring_all"]
+VENDORS = ["bench-vendor-a", "bench-vendor-b"]
+ANSWER_AFTER = 2.0  # seconds from hand-over to the vendor's answer (within its 12 s target)
 
 
 def bench_clinics() -> list[ClinicConfig]:
@@ -61,9 +77,9 @@ def bench_clinics() -> list[ClinicConfig]:
                     "pools": [
                         {"pool_id": "desk", "members": receptionists, "strategy": STRATEGIES[i % 4], "autopause": False}
                     ],
-                    "answering_service": "bench-vendor-a",
-                    "secondary_answering_service": "bench-vendor-b",
-                    "vendors": [{"vendor_id": "bench-vendor-a"}, {"vendor_id": "bench-vendor-b"}],
+                    "answering_service": VENDORS[0],
+                    "secondary_answering_service": VENDORS[1],
+                    "vendors": [{"vendor_id": v} for v in VENDORS],
                 },
             }
         )
@@ -115,11 +131,92 @@ async def configure_clinics(bootstrap: str, service: ServiceProcess, timeout: fl
     return clinics
 
 
-if __name__ == "__main__":
+async def answer_calls(bootstrap: str) -> None:
+    """The stand-in answering service: every call handed to a bench vendor (call.overflowed on
+    vendor.<id>.calls) is answered by that vendor ANSWER_AFTER seconds later, on its events topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id="bench-answering-vendor",
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=2000,  # the router creates the vendor topics once it knows the clinics
+    )
+    consumer.subscribe(pattern=r"^vendor\.bench-vendor-[ab]\.calls$")
+    producer = make_producer(bootstrap, client_id="bench-answering-vendor", linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    answering: set[asyncio.Task[None]] = set()
+
+    async def answer(vendor_id: str, call_id: str, clinic_id: str) -> None:
+        await asyncio.sleep(ANSWER_AFTER)
+        answered = CallAnswered(
+            call_id=call_id,
+            clinic_id=clinic_id,
+            answered_at=datetime.now(UTC),
+            answered_by_kind="answering_service",
+            answered_by_id=vendor_id,
+        )
+        record = encode(answered, source=f"bench/{vendor_id}", topic=vendor_events_topic(vendor_id))
+        await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+
+    try:
+        async for record in consumer:
+            call = json.loads(record.value or b"{}")
+            task = asyncio.create_task(answer(record.topic.split(".")[1], call["call_id"], call["clinic_id"]))
+            answering.add(task)
+            task.add_done_callback(answering.discard)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+@contextlib.contextmanager
+def answering_vendor(stack: LocalStack) -> Iterator[None]:
+    """answer_calls() in a child process of its own, like the bare passthrough."""
+    with open(stack.state_dir / "bench-answering-vendor.log", "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--answering-vendor", stack.bootstrap],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--unanswered", action="store_true")
+    parser.add_argument("--answering-vendor", metavar="BOOTSTRAP")  # internal: the child process
+    own, rest = parser.parse_known_args()
+    if own.answering_vendor:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(answer_calls(own.answering_vendor))
+        return 0
     # The harness calls roundtrip.configure_clinics; route it to the bench clinics above.
     roundtrip.configure_clinics = configure_clinics
-    # Warm up for 25 s at the default rate: past the vendors' answer targets (12 s, then 12 s more
-    # for the secondary), so the measured calls share the router with the failovers of earlier ones,
-    # as they would in a long run; and long enough for the broker's JIT compiler to settle.
-    roundtrip.WARMUP = 5000
-    sys.exit(roundtrip.main())
+    roundtrip.WARMUP = 5000  # 25 s at the default rate: see the module docstring
+    if own.unanswered:
+        roundtrip.log("nobody answers: receptionists' offers ring out, vendors miss their answer targets")
+    else:
+        roundtrip.log(f"the vendors answer each call handed to them {ANSWER_AFTER:g} s later; receptionists never")
+        measure = roundtrip.run_benchmark
+
+        async def run_benchmark(
+            settings: roundtrip.Settings, stack: LocalStack, service: ServiceProcess
+        ) -> list[roundtrip.PathResult]:
+            with answering_vendor(stack):
+                return await measure(settings, stack, service)
+
+        roundtrip.run_benchmark = run_benchmark
+    return roundtrip.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
