@@ -2,8 +2,8 @@
 
 Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
-for the next poll; a failing timer is retried, then parked, never lost; the inbox turns a repeat
-into a no-op.
+for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
+unit of work's last statement, rolls a repeat back whole.
 """
 
 from __future__ import annotations
@@ -169,9 +169,26 @@ async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Poo
     assert row["attempts"] == 2 and row["dead_at"] is not None  # parked for an operator, still there
 
 
-async def test_inbox_claims_an_event_once(pool: asyncpg.Pool) -> None:
+async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: asyncpg.Pool) -> None:
     event_id = uid("evt")
+    emitted: list[str] = []
+
+    async def handle(conn: asyncpg.Connection, claim: inbox.Claim, visit: str) -> None:
+        async with transaction(conn, "tests/inbox", TraceContext.new(), claim=claim) as uow:
+            emitted.append(await uow.emit(_review(visit)))
+            await uow.set_timer(f"inbox-{visit}", "none", datetime(2030, 1, 1, tzinfo=UTC), {})
+
+    first, repeat, other = uid("visit"), uid("visit"), uid("visit")
     async with pool.acquire() as conn:
-        assert await inbox.claim(conn, "tests", "src", event_id)
-        assert not await inbox.claim(conn, "tests", "src", event_id)
-        assert await inbox.claim(conn, "tests", "other-src", event_id)  # source + id identify an event
+        await handle(conn, inbox.Claim("tests", "src", event_id), first)
+        with pytest.raises(inbox.AlreadyProcessed):
+            await handle(conn, inbox.Claim("tests", "src", event_id), repeat)
+        await handle(conn, inbox.Claim("tests", "other-src", event_id), other)  # source + id identify an event
+        assert await inbox.seen(conn, "tests", "src", event_id)
+        assert not await inbox.seen(conn, "tests", "src", uid("evt"))
+        outbox = {
+            r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox WHERE event_id = ANY($1)", emitted)
+        }
+        timers = {r["timer_key"] for r in await conn.fetch("SELECT timer_key FROM timers WHERE kind = 'none'")}
+    assert outbox == {emitted[0], emitted[2]}  # the repeat's event rolled back with it
+    assert {f"inbox-{first}", f"inbox-{other}"} <= timers and f"inbox-{repeat}" not in timers

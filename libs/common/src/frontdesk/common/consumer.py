@@ -8,8 +8,9 @@ Records are keyed by what must stay ordered (a clinic's calls by clinic), so tha
 For each record:
 1. Decode the CloudEvent and validate it against its contract. A record that cannot be decoded is
    malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason.
-2. Open a transaction; claim the event in the inbox (a repeat is skipped); run the handler, whose
-   writes, emitted events (outbox) and timers share that transaction; commit.
+2. Open a transaction; run the handler, whose writes, emitted events (outbox) and timers share
+   that transaction; claim the event in the inbox in the statement that writes those events and
+   timers (a repeat finds its claim taken and rolls back whole: inbox.py); commit.
 3. The record is then done, and its partition's offset may advance past it. Offsets are committed
    in the background (every COMMIT_INTERVAL seconds, when a partition is revoked, at shutdown), and
    only ever up to the first record not done: a record's offset is never committed before its
@@ -367,11 +368,23 @@ class EventConsumer:
                     return False
 
     async def _handle(self, envelope: Envelope[Event]) -> bool:
-        """Run the handler in one transaction with the inbox claim. True if it was a duplicate."""
-        async with self._connection() as conn, transaction(conn, self._source, envelope.trace.child(), envelope) as uow:
-            if not await inbox.claim(conn, self.group_id, envelope.source, envelope.id):
+        """Run the handler in one transaction that also claims the event in the inbox, in its last
+        statement (inbox.py). True if it was a duplicate: claimed before, so all of it rolled back."""
+        claim = inbox.Claim(self.group_id, envelope.source, envelope.id)
+        async with self._connection() as conn:
+            try:
+                async with transaction(conn, self._source, envelope.trace.child(), envelope, claim) as uow:
+                    await self._handlers[envelope.type](envelope.data, uow)
+            except inbox.AlreadyProcessed:
                 return True
-            await self._handlers[envelope.type](envelope.data, uow)
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception:
+                # A repeat may fail on what its first run left (say, a row that now exists); it is
+                # still a repeat, not a failure to retry and dead-letter.
+                if await inbox.seen(conn, *claim.args()):
+                    return True
+                raise
         return False
 
     @contextlib.asynccontextmanager

@@ -1,16 +1,52 @@
-"""Inbox: idempotent consumers. An event's side effects and its inbox row commit together."""
+"""Inbox: idempotent consumers. An event's side effects and its inbox row commit together.
+
+The consumer claims an event in the statement that also writes the unit of work's outbox rows and
+timers, the last before the commit (uow.flush): one round trip fewer per event than claiming it
+first. A repeat of an event already processed therefore runs its handler again, against the state
+the first run left, and is then rolled back whole when its claim finds the row (AlreadyProcessed),
+or, should the handler fail on that state, recognised by `seen`. Consumer handlers only touch the
+database (anything with an outside effect, such as sending a message, runs from a durable timer),
+so nothing of a repeat survives its rollback.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .db import Connection
 
 
-async def claim(conn: Connection, consumer: str, event_source: str, event_id: str) -> bool:
-    """Record the event as processed by `consumer`; False if it already was (skip it)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO inbox (consumer, event_source, event_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+def claim_sql(n: int) -> str:
+    """Claim an event, with parameters $n..$n+2 (consumer, event source, event id): one row when
+    claimed now, none when the event was processed before."""
+    return (
+        f"INSERT INTO inbox (consumer, event_source, event_id) VALUES (${n}, ${n + 1}, ${n + 2})"
+        " ON CONFLICT DO NOTHING RETURNING 1"
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The inbox row a unit of work writes for the event it handles."""
+
+    consumer: str
+    event_source: str
+    event_id: str
+
+    def args(self) -> tuple[str, str, str]:
+        return (self.consumer, self.event_source, self.event_id)
+
+
+class AlreadyProcessed(Exception):
+    """The event's inbox row already exists: this was a repeat, and its transaction rolls back."""
+
+
+async def seen(conn: Connection, consumer: str, event_source: str, event_id: str) -> bool:
+    """Whether `consumer` has processed the event (its inbox row is committed)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM inbox WHERE consumer = $1 AND event_source = $2 AND event_id = $3",
         consumer,
         event_source,
         event_id,
     )
-    return inserted is not None
+    return found is not None

@@ -1,7 +1,7 @@
 """The unit of work a handler gets: one database transaction, plus ways to emit events and set timers.
 
-Everything a handler does through it commits or rolls back together: its own rows, the inbox row,
-the events it emits (outbox) and the timers it sets or cancels.
+Everything a handler does through it commits or rolls back together: its own rows, the inbox row
+(see inbox.py), the events it emits (outbox) and the timers it sets or cancels.
 
 Emitted events and timers set are kept here and written by `flush()` in one statement just before
 the transaction commits (the consumer, the timer worker and `Service.unit_of_work` call it): on a
@@ -12,6 +12,7 @@ the timer methods below see the timers not flushed yet, so the deferral is invis
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,16 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import inbox
 from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id
 from .contracts import Event
 from .db import Connection
 
-# The outbox rows, in emission order (the relay publishes in id order).
-_OUTBOX_ROWS = (
-    "INSERT INTO outbox (event_id, topic, record_key, headers, payload)"
-    " SELECT e, t, k, h::jsonb, p FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])"
-    " WITH ORDINALITY AS r(e, t, k, h, p, n) ORDER BY n"
-)
+
+def _outbox_rows(n: int) -> str:
+    """The outbox rows, in emission order (the relay publishes in id order), with parameters $n..$n+4."""
+    return (
+        "INSERT INTO outbox (event_id, topic, record_key, headers, payload)"
+        f" SELECT e, t, k, h::jsonb, p FROM unnest(${n}::text[], ${n + 1}::text[], ${n + 2}::text[],"
+        f" ${n + 3}::text[], ${n + 4}::bytea[]) WITH ORDINALITY AS r(e, t, k, h, p, o) ORDER BY o"
+    )
 
 
 def _timer_rows(n: int) -> str:
@@ -43,8 +47,25 @@ def _timer_rows(n: int) -> str:
     )
 
 
-_TIMER_ROWS = _timer_rows(1)
-_OUTBOX_AND_TIMER_ROWS = f"WITH timers_set AS ({_timer_rows(6)}) {_OUTBOX_ROWS}"
+@functools.cache
+def _flush_sql(events: bool, timers: bool, claim: bool) -> str:
+    """One statement for whatever a unit of work writes at its end: outbox rows (5 parameters),
+    timers (5), the inbox claim (3), in that order. The last part present is the statement, the
+    others are data-modifying CTEs, which PostgreSQL runs whether or not they are referenced."""
+    parts: list[str] = []
+    n = 1
+    for present, build, count in (
+        (events, _outbox_rows, 5),
+        (timers, _timer_rows, 5),
+        (claim, inbox.claim_sql, 3),
+    ):
+        if present:
+            parts.append(build(n))
+            n += count
+    *ctes, statement = parts
+    if not ctes:
+        return statement
+    return "WITH " + ", ".join(f"w{i} AS ({cte})" for i, cte in enumerate(ctes)) + " " + statement
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class UnitOfWork:
     source: str  # CloudEvents source of what this service emits, e.g. "frontdesk/scheduler"
     trace: TraceContext
     cause: Envelope[Event] | None = None
+    claim: inbox.Claim | None = None  # the consumer's: the event `cause`, claimed at flush
     _events: list[tuple[OutgoingRecord, str]] = field(default_factory=list, init=False, repr=False)
     _timers: dict[str, _PendingTimer] = field(default_factory=dict, init=False, repr=False)
 
@@ -94,39 +116,48 @@ class UnitOfWork:
         await self.conn.execute("DELETE FROM timers WHERE starts_with(timer_key, $1)", key_prefix)
 
     async def flush(self) -> None:
-        """Write the queued events and timers (one round trip); called just before the commit."""
+        """Write the queued events and timers, and the inbox claim (one round trip); called just
+        before the commit. Raises inbox.AlreadyProcessed if the event was claimed before."""
         events, timers = self._events, self._timers
         self._events, self._timers = [], {}
-        if not events and not timers:
+        if not events and not timers and self.claim is None:
             return
-        outbox_args = (
-            [event_id for _, event_id in events],
-            [r.topic for r, _ in events],
-            [r.key.decode() for r, _ in events],
-            [json.dumps([[name, value.decode()] for name, value in r.headers]) for r, _ in events],
-            [r.value for r, _ in events],
-        )
-        timer_args = (
-            list(timers),
-            [t.kind for t in timers.values()],
-            [t.due_at for t in timers.values()],
-            [json.dumps(t.payload) for t in timers.values()],
-            self.trace.header(),
-        )
-        if not timers:
-            await self.conn.execute(_OUTBOX_ROWS, *outbox_args)
-        elif not events:
-            await self.conn.execute(_TIMER_ROWS, *timer_args)
-        else:
-            await self.conn.execute(_OUTBOX_AND_TIMER_ROWS, *outbox_args, *timer_args)
+        args: list[Any] = []
+        if events:
+            args += [
+                [event_id for _, event_id in events],
+                [r.topic for r, _ in events],
+                [r.key.decode() for r, _ in events],
+                [json.dumps([[name, value.decode()] for name, value in r.headers]) for r, _ in events],
+                [r.value for r, _ in events],
+            ]
+        if timers:
+            args += [
+                list(timers),
+                [t.kind for t in timers.values()],
+                [t.due_at for t in timers.values()],
+                [json.dumps(t.payload) for t in timers.values()],
+                self.trace.header(),
+            ]
+        sql = _flush_sql(bool(events), bool(timers), self.claim is not None)
+        if self.claim is None:
+            await self.conn.execute(sql, *args)
+        elif await self.conn.fetchval(sql, *args, *self.claim.args()) is None:
+            raise inbox.AlreadyProcessed(self.claim.event_id)
 
 
 @asynccontextmanager
 async def transaction(
-    conn: Connection, source: str, trace: TraceContext, cause: Envelope[Event] | None = None
+    conn: Connection,
+    source: str,
+    trace: TraceContext,
+    cause: Envelope[Event] | None = None,
+    claim: inbox.Claim | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """A transaction on `conn` and its unit of work, flushed before the commit."""
+    """A transaction on `conn` and its unit of work, flushed before the commit. With `claim`, the
+    commit also records the event in the inbox, or the whole transaction rolls back with
+    inbox.AlreadyProcessed if it was recorded before."""
     async with conn.transaction():
-        uow = UnitOfWork(conn, source, trace, cause)
+        uow = UnitOfWork(conn, source, trace, cause, claim)
         yield uow
         await uow.flush()
