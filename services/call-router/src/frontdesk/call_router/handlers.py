@@ -307,8 +307,8 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
     if got.row is None:
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
-    if not got.recorded:
-        return  # already answered/abandoned: the first outcome wins
+    if got.row["status"] not in repository.ACTIVE:
+        return  # already answered/abandoned: the first outcome wins (nothing was written)
     wait = (event.answered_at - got.row["received_at"]).total_seconds()
     if got.version is None:
         raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")

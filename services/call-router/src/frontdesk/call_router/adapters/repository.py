@@ -195,8 +195,7 @@ async def vendor_missed_deadline(
 class Answered:
     """What call_router_answer returns (migrations/012)."""
 
-    row: dict[str, Any] | None  # the call as it was before the answer; None = not received yet
-    recorded: bool  # the answer was recorded (the call was still ringing or with a vendor)
+    row: dict[str, Any] | None  # the call as it was before; the answer was recorded if it was ACTIVE
     version: str | None  # the clinic's configuration event id
     oldest_waiting: datetime | None  # the clinic's oldest call still waiting, after this one
     ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
@@ -209,9 +208,7 @@ async def answer_call(conn: Connection, call_id: str, clinic_id: str, at: dateti
     (Timers set earlier in the same unit of work are not seen; none is, on this path.)"""
     r = await conn.fetchrow("SELECT * FROM call_router_answer($1, $2, $3, $4, $5)", call_id, clinic_id, at, kind, by)
     assert r is not None
-    row = _row(r["o_call"])
-    recorded = row is not None and row["status"] in ACTIVE
-    return Answered(row, recorded, r["o_version"], r["o_oldest"], r["o_ended"])
+    return Answered(_row(r["o_call"]), r["o_version"], r["o_oldest"], r["o_ended"])
 
 
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
