@@ -1,7 +1,8 @@
 # One image recipe for every service; pick the service with a build argument, from the workspace root
 # (see .dockerignore):
 #   docker build --build-arg SERVICE=scheduler -t frontdesk/scheduler .      (or: make images)
-# Runs as a non-root user, needs nothing writable but /tmp (mount an emptyDir there), serves HTTP on 8080.
+# Runs as a non-root user, needs nothing writable but /tmp (mount an emptyDir there), serves its public
+# HTTP API on 8080 and its operations endpoints (probes, metrics, OpenAPI) on 8081.
 
 FROM python:3.11-slim-bookworm AS build
 ARG SERVICE
@@ -24,15 +25,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FRONTDESK_HTTP_HOST=0.0.0.0 \
-    FRONTDESK_HTTP_PORT=8080
+    FRONTDESK_HTTP_PORT=8080 \
+    FRONTDESK_OPS_PORT=8081
 RUN groupadd --system --gid 10001 frontdesk \
  && useradd --system --uid 10001 --gid frontdesk --no-create-home --shell /usr/sbin/nologin frontdesk
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8080
+EXPOSE 8080 8081
 # Liveness only (/healthz checks nothing external); readiness is the orchestrator's /readyz probe.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=90s --retries=3 \
-  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8081/healthz', timeout=2)"]
 # Migrations only (init container / Job): python -m frontdesk.common.migrate_cli <service>
 CMD ["frontdesk-service"]

@@ -533,7 +533,7 @@ async def bench_frontdesk(
             raise RuntimeError(f"{SERVICE} exited; see {service.process.log_file}")
 
     async def before_measuring() -> None:
-        metrics_before.append(await asyncio.to_thread(service_metrics, service.url))
+        metrics_before.append(await asyncio.to_thread(service_metrics, service.ops_url))
 
     spec = PathSpec(
         name="frontdesk",
@@ -546,7 +546,7 @@ async def bench_frontdesk(
         before_measuring=before_measuring,
     )
     result = await run_path(spec, settings, bootstrap)
-    after, before = await asyncio.to_thread(service_metrics, service.url), metrics_before[0]
+    after, before = await asyncio.to_thread(service_metrics, service.ops_url), metrics_before[0]
     handled = after["handler"]["count"] - before["handler"]["count"]
     if handled > 0:
         result.busy_ms = (after["handler"]["sum"] - before["handler"]["sum"]) / handled * 1000

@@ -72,13 +72,14 @@ def wait_for(check: object, what: str, timeout: float = 90) -> None:
 def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) -> None:
     database = f"frontdesk_rofs_{uuid.uuid4().hex[:8]}"
     run_sync(ensure_database(stack.server_database_url, database))
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
         "ROFS_CHECK_DATABASE_URL": stack.database_url_named(database),
         "FRONTDESK_HTTP_HOST": "127.0.0.1",
         "ROFS_CHECK_HTTP_PORT": str(port),
+        "ROFS_CHECK_OPS_PORT": str(ops_port),
         "FRONTDESK_AUTH_PUBLIC_KEYS": stack.signing_key.public_keys(),
         "FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS": "10",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -90,11 +91,11 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
     process = subprocess.Popen(
         [*command, str(REPO / ".venv" / "bin" / "python"), "-c", SERVE], env=env, stdout=log, stderr=log, cwd="/"
     )
-    base = f"http://127.0.0.1:{port}"
+    base, ops = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ops_port}"
     try:
-        wait_for(lambda: get(base + "/readyz")[0] == 200 or process.poll() is not None, "/readyz")
+        wait_for(lambda: get(ops + "/readyz")[0] == 200 or process.poll() is not None, "/readyz")
         assert process.poll() is None, (tmp_path / "service.log").read_text()[-3000:]
-        assert get(base + "/healthz")[0] == 200
+        assert get(ops + "/healthz")[0] == 200
         clinic_id = f"rofs-{uuid.uuid4().hex[:8]}"
         clinic = ClinicConfig.model_validate(
             {
@@ -111,7 +112,7 @@ def test_runtime_works_read_only_as_non_root(stack: LocalStack, tmp_path: Path) 
             return status == 200 and clinic_id in {c["clinic_id"] for c in json.loads(body)}
 
         wait_for(knows_clinic, "the clinic to reach the service's directory")
-        status, metrics = get(base + "/metrics")
+        status, metrics = get(ops + "/metrics")
         assert status == 200 and "frontdesk_consumer_lag" in metrics
         # it really is confined: the same sandbox refuses a write outside its scratch space
         probe = subprocess.run(

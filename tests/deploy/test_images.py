@@ -61,6 +61,7 @@ def test_dockerfile_is_multistage_slim_nonroot_with_healthcheck() -> None:
     assert 'ln -s "frontdesk-${SERVICE}" /opt/venv/bin/frontdesk-service' in text
     assert 'CMD ["frontdesk-service"]' in text
     assert "FRONTDESK_HTTP_HOST=0.0.0.0" in text and "FRONTDESK_HTTP_PORT=8080" in text
+    assert "FRONTDESK_OPS_PORT=8081" in text and "127.0.0.1:8081/healthz" in text  # probes: the ops port
 
 
 def _ignored_by(pattern: str, rel: str) -> bool:

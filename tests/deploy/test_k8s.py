@@ -166,6 +166,46 @@ def test_deployments_are_probed_secured_sized_and_shut_down_gracefully(rendered:
         assert app["command"] == ["python", "-m", f"frontdesk.{service.replace('-', '_')}"]
 
 
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_issue16_item1_followup_takes_its_provider_and_secrets_from_a_secret(
+    rendered: dict[str, Docs], name: str
+) -> None:
+    env = {e["name"]: e for e in app_container(by_kind(rendered[name], "Deployment")["followup"])["env"]}
+    refs = {
+        var: env[var]["valueFrom"]["secretKeyRef"]
+        for var in ("FOLLOWUP_PROVIDER_URL", "FOLLOWUP_WEBHOOK_SECRETS", "FOLLOWUP_PROVIDER_SIGNING_SECRETS")
+    }
+    assert {r["name"] for r in refs.values()} == {"followup-provider"}
+    assert len({r["key"] for r in refs.values()}) == 3  # inbound and outbound: one secret list each
+    config = by_kind(rendered[name], "ConfigMap")["followup-config"]["data"]
+    assert not any(key.startswith("FOLLOWUP_") for key in config)  # never a value in plain config
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_issue16_item7_probes_and_prometheus_use_the_ops_port_which_no_service_exposes(
+    rendered: dict[str, Docs], name: str
+) -> None:
+    docs = rendered[name]
+    configs = by_kind(docs, "ConfigMap")
+    for service, deployment in by_kind(docs, "Deployment").items():
+        app = app_container(deployment)
+        ports = {p["name"]: p["containerPort"] for p in app["ports"]}
+        config = configs[f"{service}-config"]["data"]
+        assert ports == {"http": int(config["FRONTDESK_HTTP_PORT"]), "ops": int(config["FRONTDESK_OPS_PORT"])}
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert app[probe]["httpGet"]["port"] == "ops", (service, probe)
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ports["ops"])
+    for service in by_kind(docs, "Service").values():
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    if policy := by_kind(docs, "NetworkPolicy").get("frontdesk-services"):
+        for rule in policy["spec"]["ingress"]:
+            if any(p["port"] == "ops" for p in rule["ports"]):
+                assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]] == [
+                    {"kubernetes.io/metadata.name": "monitoring"}
+                ]
+
+
 def test_overlays_pin_images_and_namespaces(rendered: dict[str, Docs]) -> None:
     for overlay, tag in (("dev", "dev"), ("prod", "0.1.0")):
         for service, deployment in by_kind(rendered[overlay], "Deployment").items():

@@ -175,7 +175,7 @@ def readiness(proc: ServiceProcess) -> dict[str, Any] | None:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(proc.url + "/readyz", timeout=5) as response:
+        with urllib.request.urlopen(proc.ops_url + "/readyz", timeout=5) as response:
             return dict(json.load(response))
     except urllib.error.HTTPError as exc:
         return dict(json.load(exc))

@@ -123,7 +123,7 @@ async def test_every_operation_is_authorized_per_clinic(
             state=caller_on_file,
         ),
     ]
-    await check_matrix(router.url, ops, t)
+    await check_matrix(router, ops, t)
     assert await acknowledgement() == [{"status": "acknowledged", "acknowledged_by": "staff-a"}]
     assert await caller_on_file() == []
     async with httpx.AsyncClient(base_url=router.url, timeout=30) as http:

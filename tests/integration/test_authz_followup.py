@@ -109,7 +109,7 @@ async def test_every_operation_is_authorized_per_clinic(
         ),
         Op("GET", "/v1/clinics/{clinic_id}/tasks", f"/v1/clinics/{a}/tasks"),
     ]
-    await check_matrix(followup.url, ops, t, PUBLIC)
+    await check_matrix(followup, ops, t, PUBLIC)
     assert await callback_row() == [{"status": "done", "completed_by": "staff-a"}]
 
 

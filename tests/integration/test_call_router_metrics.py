@@ -87,7 +87,7 @@ async def test_hourly_metrics_prometheus_and_the_staffing_forecast(
         assert (await client.get("/v1/clinics/nope/metrics")).status_code == 404
         assert (await client.get(f"/v1/clinics/{clinic_id}/metrics", params={"hours": 0})).status_code == 422
 
-        prometheus = (await client.get("/metrics")).text
+        prometheus = (await client.get(router.ops_url + "/metrics")).text
         assert f'frontdesk_calls_received_total{{clinic_id="{clinic_id}"}} 4.0' in prometheus
         assert f'frontdesk_calls_answered_total{{clinic_id="{clinic_id}",within_budget="true"}} 1.0' in prometheus
 

@@ -10,12 +10,12 @@ from frontdesk.tools.stack import ServiceProcess
 async def test_every_service_is_live_ready_and_exports_metrics(running: dict[str, ServiceProcess]) -> None:
     async with httpx.AsyncClient(timeout=5) as client:
         for service in running.values():
-            live = await client.get(service.url + "/healthz")
+            live = await client.get(service.ops_url + "/healthz")
             assert live.status_code == 200 and live.json()["alive"] is True
-            ready = await client.get(service.url + "/readyz")
+            ready = await client.get(service.ops_url + "/readyz")
             assert ready.status_code == 200, ready.text
             assert ready.json() == {"started": True, "database": True, "kafka": True}
-            metrics = (await client.get(service.url + "/metrics")).text
+            metrics = (await client.get(service.ops_url + "/metrics")).text
             for name in (
                 "frontdesk_events_consumed_total",
                 "frontdesk_outbox_published_total",

@@ -272,7 +272,7 @@ async def test_visit_request_feedback_escalation_recovery_and_reputation(
         )
         assert provider in {p.provider_id for p in summary.data.providers}  # type: ignore[attr-defined]
 
-        metrics = (await http.get(f"{reviews}/metrics")).text
+        metrics = (await http.get(services["reviews"].ops_url + "/metrics")).text
         ours = [line for line in metrics.splitlines() if f'provider_id="{provider}"' in line]
 
         def sample(name: str, label: str) -> str:

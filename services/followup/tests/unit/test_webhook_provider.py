@@ -27,7 +27,7 @@ def provider(
         return httpx.Response(status, json=body)
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return WebhookProvider("https://sms.example/send", "s3cret", client=client), seen
+    return WebhookProvider("https://sms.example/send", b"s3cret", client=client), seen
 
 
 def test_delivered_with_the_providers_id_and_a_signed_idempotent_request() -> None:
@@ -37,7 +37,7 @@ def test_delivered_with_the_providers_id_and_a_signed_idempotent_request() -> No
     [request] = seen
     assert request.headers["Idempotency-Key"] == "fd-reviews-msg-1"
     ts = request.headers["X-Frontdesk-Timestamp"]
-    assert verify("s3cret", ts, request.headers["X-Frontdesk-Signature"], request.content, float(ts)) is None
+    assert verify([b"s3cret"], ts, request.headers["X-Frontdesk-Signature"], request.content, float(ts)) is None
     assert json.loads(request.content) == {"channel": "sms", "to": "+15555550123", "body": "Maple: hi", "subject": None}
 
 

@@ -123,9 +123,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd_up(args)
         print()
         cmd_demo(args)
-        print("\nHTTP APIs (OpenAPI docs at /docs):")
+        print("\nHTTP APIs (public port; OpenAPI docs, probes and metrics on the operations port):")
         for name in SERVICES:
-            print(f"  {name:<12} {stack.service(name).url}")
+            service = stack.service(name)
+            print(f"  {name:<12} {service.url}   docs: {service.ops_url}/docs")
         print("\nThe stack keeps running. Ctrl-C stops everything.", flush=True)
         # Handle both explicitly: a shell may start us with SIGINT ignored (a background job).
         signal.signal(signal.SIGTERM, on_signal)

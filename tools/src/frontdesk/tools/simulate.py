@@ -61,7 +61,7 @@ from .apply import ensure_vendor_topics, publish
 from .tap import EventTap
 
 SOURCE = "frontdesk/simulator"
-WEBHOOK_DEV_SECRET = "frontdesk-local-dev-secret"  # noqa: S105 - followup's local-stack default (FOLLOWUP_WEBHOOK_SECRET)
+WEBHOOK_DEV_SECRET = "frontdesk-local-dev-secret"  # noqa: S105 - followup's local-stack default (FOLLOWUP_WEBHOOK_SECRETS)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OPEN_FROM, OPEN_UNTIL = 7, 19  # every simulated clinic is open 07:00-19:00 local, every day
 # Zones with different offsets: at any moment some are inside 07:00-19:00 and some outside.

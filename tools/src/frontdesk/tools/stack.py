@@ -34,7 +34,13 @@ from typing import Any, TypeVar
 import httpx
 
 from frontdesk.common.kafka import KafkaSecurity
-from frontdesk.common.settings import DEFAULT_HTTP_PORTS, LOCAL_POSTGRES_PORT, database_name, env_prefix
+from frontdesk.common.settings import (
+    DEFAULT_HTTP_PORTS,
+    DEFAULT_OPS_PORTS,
+    LOCAL_POSTGRES_PORT,
+    database_name,
+    env_prefix,
+)
 
 from .access import ADMIN, Credentials, acl_bindings, create_acls, secure_broker_properties, service_principal
 from .tls import LocalTLS
@@ -443,7 +449,13 @@ class ServiceProcess:
 
     @property
     def url(self) -> str:
+        """The public port: what patients, webhooks and API clients use."""
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ops_url(self) -> str:
+        """The operations port: /healthz, /readyz, /metrics, /openapi.json, /docs."""
+        return f"http://127.0.0.1:{self.env['FRONTDESK_OPS_PORT']}"
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -471,7 +483,7 @@ class ServiceProcess:
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:  # noqa: S310 - our http URL
+            with urllib.request.urlopen(self.ops_url + "/readyz", timeout=2) as response:  # noqa: S310 - our http URL
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -500,6 +512,7 @@ class LocalStack:
     kafka_controller_port: int = 9093
     postgres_port: int = LOCAL_POSTGRES_PORT
     http_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HTTP_PORTS))
+    ops_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_OPS_PORTS))
     external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     external_database: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -523,6 +536,7 @@ class LocalStack:
             kafka_controller_port=free_port(),
             postgres_port=free_port(),
             http_ports={name: free_port() for name in SERVICES},
+            ops_ports={name: free_port() for name in SERVICES},
             secure=secure,
         )
         if own_servers:
@@ -635,6 +649,7 @@ class LocalStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             env_prefix(name) + "DATABASE_URL": self.database_url(name),
             "FRONTDESK_HTTP_PORT": str(self.http_ports[name]),
+            "FRONTDESK_OPS_PORT": str(self.ops_ports[name]),
             "FRONTDESK_AUTH_PUBLIC_KEYS": self.signing_key.public_keys(),
             "PYTHONUNBUFFERED": "1",
             **({"FRONTDESK_SEALING_KEYS": self.sealing_keys()} if name == "call-router" else {}),
@@ -652,8 +667,9 @@ class LocalStack:
             return self.service(name)
         instance = f"{name}-{index}"
         port = self.http_ports.setdefault(instance, free_port())
+        ops_port = self.ops_ports.setdefault(instance, free_port())
         base = self.service(name)
-        env = {**base.env, "FRONTDESK_HTTP_PORT": str(port)}
+        env = {**base.env, "FRONTDESK_HTTP_PORT": str(port), "FRONTDESK_OPS_PORT": str(ops_port)}
         return ServiceProcess(name, self.state_dir, port, env, instance=instance, token=base.token)
 
     def replicas(self, name: str) -> list[ServiceProcess]:

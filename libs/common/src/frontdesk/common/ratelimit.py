@@ -6,11 +6,15 @@ still overlaps the last 60 seconds): no burst of twice the limit across a minute
 
 A route opts in with a dependency: `dependencies=[rate_limited("holds", per_minute=60)]`. The number
 can be changed per deployment with FRONTDESK_RATE_LIMITS='{"holds": 120}'. The key is the token's
-subject (each client its own budget), or the client address on public routes.
+subject on authenticated routes (each client its own budget). A patient's link (feedback token, short
+code) is its own key: behind an ingress every patient has the ingress's address, so a budget per
+address would let one flood deny everyone. Public routes also get a wider budget per client address,
+the address that the outermost of FRONTDESK_TRUSTED_PROXY_HOPS proxies saw (`client_address`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -65,8 +69,36 @@ def by_subject(request: Request) -> str:
     return principal.subject if isinstance(principal, Principal) else "anonymous"
 
 
+def client_address(request: Request) -> str:
+    """The caller's address. With N trusted proxy hops, each of which appends the address it received
+    the request from to X-Forwarded-For, that is the N-th entry from the right (entries further left
+    are whatever the client wrote). Without trusted hops, the peer's address."""
+    peer = request.client.host if request.client else "unknown"
+    hops: int = request.app.state.runtime.settings.trusted_proxy_hops
+    if hops == 0:
+        return peer
+    forwarded = [entry.strip() for value in request.headers.getlist("x-forwarded-for") for entry in value.split(",")]
+    forwarded = [entry for entry in forwarded if entry]
+    if not forwarded:
+        return peer
+    # Fewer entries than hops: the request passed fewer proxies than configured; the leftmost is the
+    # furthest any trusted proxy saw.
+    return forwarded[-hops] if len(forwarded) >= hops else forwarded[0]
+
+
 def by_client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return "addr:" + client_address(request)[:64]
+
+
+def by_path_param(name: str) -> Callable[[Request], str]:
+    """Key on a path parameter that identifies a patient's link (hashed: the key is stored, and a
+    feedback token is itself a credential)."""
+
+    def key(request: Request) -> str:
+        value = str(request.path_params.get(name, ""))
+        return f"{name}:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+    return key
 
 
 def rate_limited(bucket: str, per_minute: int, key: Callable[[Request], str] = by_subject) -> Any:

@@ -2,8 +2,9 @@
 
 A service is described by a `ServiceDefinition` (its name, event handlers, timer handlers,
 migrations and HTTP routers); `ServiceRuntime` wires the plumbing around it and `run_service`
-serves it with uvicorn. HTTP and Kafka live in one process: the consumer starts in the FastAPI
-lifespan. SIGTERM (uvicorn's graceful shutdown) stops fetching, lets the records in flight finish
+serves it with uvicorn on two ports: the public one (patients, webhooks, API clients) and the
+operations one (probes, Prometheus, OpenAPI). HTTP and Kafka live in one process: the consumer
+starts in the FastAPI lifespan. SIGTERM (uvicorn's graceful shutdown) stops fetching, lets the records in flight finish
 and commit, flushes the outbox, then closes the clients.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,13 +25,16 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import ratelimit
 from .api import error_responses
 from .audit import AuditTrail
 from .auth import CurrentPrincipal, TokenVerifier, authenticate
+from .bodylimit import BodyLimit
 from .clinics import project_clinic
 from .cloudevents import TraceContext
 from .consumer import EventConsumer, Handler
@@ -204,6 +209,8 @@ class ServiceRuntime:
         return {"alive": not stuck, "handler_in_flight_seconds": None if since is None else time.monotonic() - since}
 
     def create_app(self) -> FastAPI:
+        """The public app: what patients, provider webhooks and API clients need, nothing else."""
+
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await self.start()
@@ -212,12 +219,19 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=f"Frontdesk {self.definition.name}", lifespan=lifespan)
+        app = FastAPI(
+            title=f"Frontdesk {self.definition.name}",
+            lifespan=lifespan,
+            openapi_url=None,  # the document and its pages are on the ops port (create_ops_app)
+            docs_url=None,
+            redoc_url=None,
+        )
         app.state.runtime = self
         app.state.token_verifier = TokenVerifier(self.settings.auth_public_keys)
         if not app.state.token_verifier.keys:
             log.warning("no API token keys configured (FRONTDESK_AUTH_PUBLIC_KEYS): every API request gets 401")
         app.add_middleware(AuditTrail, service=self.definition.name, pool=lambda: self.pool)
+        app.add_middleware(BodyLimit, max_bytes=self.settings.max_request_bytes)  # outermost: before any read
 
         @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
         async def unstorable_text(_: Request, __: Exception) -> JSONResponse:
@@ -225,25 +239,7 @@ class ServiceRuntime:
             # the request's fault, and the transaction it was in has rolled back.
             return JSONResponse({"detail": "text must not contain NUL (\\u0000) characters"}, status_code=422)
 
-        down: dict[int | str, dict[str, Any]] = {
-            503: {"description": "Not alive (a handler is stuck) or not ready (Kafka or PostgreSQL unreachable)"}
-        }
-
-        @app.get("/healthz", tags=["operations"], responses=down)
-        async def healthz() -> JSONResponse:
-            body = self.liveness()
-            return JSONResponse(body, status_code=200 if body["alive"] else 503)
-
-        @app.get("/readyz", tags=["operations"], responses=down)
-        async def readyz() -> JSONResponse:
-            checks = await self.readiness()
-            return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
-
-        @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-        async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-        @app.get("/v1/clinics", tags=["clinic directory"], responses=error_responses(401, 403))
+        @app.get("/v1/clinics", tags=["clinic directory"], responses=error_responses(401, 403, 413))
         async def clinics(principal: CurrentPrincipal) -> list[dict[str, Any]]:
             """The clinics this service knows (its own projection of clinic.configured), those the token may see."""
             assert self.pool is not None
@@ -255,10 +251,63 @@ class ServiceRuntime:
             return [dict(r) for r in rows]
 
         for router in self.definition.routers:
-            app.include_router(router, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 503))
+            app.include_router(
+                router, dependencies=[Depends(authenticate)], responses=error_responses(401, 403, 413, 503)
+            )
         for router in self.definition.public_routers:
-            app.include_router(router)
+            app.include_router(router, responses=error_responses(413))
         return app
+
+    def create_ops_app(self, public: FastAPI) -> FastAPI:
+        """The operations app, on its own port (never exposed to patients): liveness, readiness,
+        Prometheus metrics, and the public app's OpenAPI document with its browsable page."""
+        ops = FastAPI(title=f"Frontdesk {self.definition.name} operations", openapi_url=None, docs_url=None)
+        down: dict[int | str, dict[str, Any]] = {
+            503: {"description": "Not alive (a handler is stuck) or not ready (Kafka or PostgreSQL unreachable)"}
+        }
+
+        @ops.get("/healthz", responses=down)
+        async def healthz() -> JSONResponse:
+            body = self.liveness()
+            return JSONResponse(body, status_code=200 if body["alive"] else 503)
+
+        @ops.get("/readyz", responses=down)
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+        @ops.get("/metrics", response_class=PlainTextResponse)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        @ops.get("/openapi.json")
+        async def openapi() -> JSONResponse:
+            return JSONResponse(public.openapi())
+
+        @ops.get("/docs", response_class=HTMLResponse)
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=public.title)
+
+        return ops
+
+    def create_asgi(self) -> ASGIApp:
+        """Both apps behind one server: a request is the ops app's when it came in on the ops port."""
+        if self.settings.ops_port == self.settings.http_port:
+            raise ValueError("FRONTDESK_OPS_PORT must differ from FRONTDESK_HTTP_PORT")
+        public = self.create_app()
+        return ByPort(public, self.create_ops_app(public), self.settings.ops_port)
+
+
+class ByPort:
+    """Routes each request by the local port it arrived on; the lifespan goes to the public app."""
+
+    def __init__(self, public: ASGIApp, ops: ASGIApp, ops_port: int) -> None:
+        self.public, self.ops, self.ops_port = public, ops, ops_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        on_ops = scope["type"] != "lifespan" and server is not None and server[1] == self.ops_port
+        await (self.ops if on_ops else self.public)(scope, receive, send)
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -268,15 +317,27 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 def run_service(definition: ServiceDefinition) -> None:
-    """Console-script entry point: serve one service until SIGTERM or Ctrl-C."""
+    """Console-script entry point: serve one service until SIGTERM or Ctrl-C, on its public port and
+    its operations port."""
     settings = ServiceSettings.for_service(definition.name)
     configure_logging(definition.name, settings.log_level, settings.log_json)
     runtime = ServiceRuntime(definition, settings)
-    uvicorn.run(  # on uvloop (a dependency): uvicorn's loop="auto" picks it
-        runtime.create_app(),
-        host=settings.http_host,
-        port=settings.http_port,
+    config = uvicorn.Config(  # on uvloop (a dependency): uvicorn's loop="auto" picks it
+        runtime.create_asgi(),
         log_config=None,  # keep our structlog configuration
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         lifespan="on",
+        # The client address is ours to work out (FRONTDESK_TRUSTED_PROXY_HOPS): uvicorn would
+        # otherwise believe any X-Forwarded-For sent from loopback.
+        proxy_headers=False,
     )
+    sockets = [_listen(settings.http_host, settings.http_port), _listen(settings.http_host, settings.ops_port)]
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock

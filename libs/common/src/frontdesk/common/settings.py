@@ -3,16 +3,23 @@
 KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL point a service at existing infrastructure; a per-service
 `<SERVICE>_DATABASE_URL` (for example SCHEDULER_DATABASE_URL) wins over DATABASE_URL, so one process
 environment can hold the URLs of several services' databases.
+
+Each service listens on two ports: FRONTDESK_HTTP_PORT for what patients, webhooks and API clients
+need, FRONTDESK_OPS_PORT for operations (probes, Prometheus, the OpenAPI document), which is never
+exposed outside the cluster.
 """
 
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HTTP_PORTS = {"call-router": 8001, "scheduler": 8002, "followup": 8003, "reviews": 8004}
+DEFAULT_OPS_PORTS = {"call-router": 9001, "scheduler": 9002, "followup": 9003, "reviews": 9004}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_POSTGRES_PORT = 54329
 
@@ -39,6 +46,13 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    ops_port: int = 0
+    # Request bodies larger than this are refused with 413 before they are read (every route).
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    # How many reverse proxies (ingress, load balancer) in front of the service append to
+    # X-Forwarded-For: the client address is the one the outermost trusted proxy saw. 0: the peer
+    # address itself (X-Forwarded-For ignored, as any client can write it).
+    trusted_proxy_hops: int = Field(0, ge=0, le=10)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -73,4 +87,14 @@ class ServiceSettings(BaseSettings):
         port = settings.http_port or int(
             os.environ.get(env_prefix(service) + "HTTP_PORT", DEFAULT_HTTP_PORTS.get(service, 8000))
         )
-        return settings.model_copy(update={"database_url": url, "http_port": port})
+        ops_port = settings.ops_port or int(
+            os.environ.get(env_prefix(service) + "OPS_PORT", DEFAULT_OPS_PORTS.get(service, 9000))
+        )
+        return settings.model_copy(update={"database_url": url, "http_port": port, "ops_port": ops_port})
+
+    def is_local_stack(self) -> bool:
+        """Plainly a developer's machine: the database and every Kafka broker on loopback addresses.
+        Only there may a service start with its public, development-only secrets."""
+        db_host = urlsplit(self.database_url).hostname or ""
+        kafka_hosts = {h.strip().rsplit(":", 1)[0].strip("[]") for h in self.kafka_bootstrap_servers.split(",")}
+        return db_host in LOOPBACK_HOSTS and kafka_hosts <= LOOPBACK_HOSTS

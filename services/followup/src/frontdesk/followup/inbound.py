@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -25,21 +26,25 @@ from .metrics import REPLIES
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(secret: str | bytes, timestamp: str, body: bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> str | None:
-    """None if the request is authentic and fresh, else what is wrong with it."""
+def verify(
+    secrets: Sequence[bytes], timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> str | None:
+    """None if the request is authentic (signed with one of `secrets`: several during a rotation)
+    and fresh, else what is wrong with it."""
     if not timestamp or not signature:
         return "missing X-Frontdesk-Timestamp or X-Frontdesk-Signature"
-    try:
-        ts = int(timestamp)
-    except ValueError:
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         return "X-Frontdesk-Timestamp must be Unix seconds"
-    if abs(now - ts) > SIGNATURE_TOLERANCE_SECONDS:
+    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         return "timestamp outside the allowed window"
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # A header is decoded as Latin-1: compare bytes, so that a non-ASCII one is just a wrong signature.
+    given = signature.encode("latin-1", "replace")
+    if not any(hmac.compare_digest(sign(s, timestamp, body).encode(), given) for s in secrets):
         return "bad signature"
     return None
 

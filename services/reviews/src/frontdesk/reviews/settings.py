@@ -9,7 +9,6 @@ proves nothing outside a developer's machine. Anywhere else, a missing key stops
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from frontdesk.common.settings import ServiceSettings
 
 LOCAL_DEV_KEY = "frontdesk-local-stack-only-not-a-secret"  # deliberately public: loopback stacks only
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class MissingSigningKey(RuntimeError):
@@ -38,16 +36,10 @@ class ReviewsSettings(BaseSettings):
         return [k.strip().encode() for k in self.link_signing_keys.get_secret_value().split(",") if k.strip()]
 
 
-def _is_loopback_stack(service: ServiceSettings) -> bool:
-    db_host = urlsplit(service.database_url).hostname or ""
-    kafka_hosts = {h.rsplit(":", 1)[0].strip("[]") for h in service.kafka_bootstrap_servers.split(",")}
-    return db_host in _LOOPBACK and kafka_hosts <= _LOOPBACK
-
-
 def resolve(settings: ReviewsSettings, service: ServiceSettings) -> ReviewsSettings:
     """Check the keys and fill the local-stack defaults; MissingSigningKey if they cannot be had."""
     keys = settings.keys()
-    local = _is_loopback_stack(service)
+    local = service.is_local_stack()
     if not keys:
         if not local:
             raise MissingSigningKey("REVIEWS_LINK_SIGNING_KEYS is required outside the local stack")

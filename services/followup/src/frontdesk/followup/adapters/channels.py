@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -21,6 +20,8 @@ import httpx
 
 from frontdesk.common.db import create_pool
 from frontdesk.common.settings import ServiceSettings
+
+from .. import settings
 
 Outcome = Literal["delivered", "transient", "permanent"]
 
@@ -98,9 +99,9 @@ class WebhookProvider:
     2xx = delivered (the JSON body's `id` is the provider's message id); 408, 429, 5xx and network
     errors are transient; any other 4xx is permanent."""
 
-    def __init__(self, url: str, secret: str, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, url: str, secret: bytes, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
         self._url = url
-        self._secret = secret.encode()
+        self._secret = secret  # ours for this direction: never one that verifies the provider's webhooks
         self._client = client or httpx.AsyncClient(timeout=timeout)
 
     async def send(self, message: Outgoing) -> DeliveryResult:
@@ -134,21 +135,17 @@ _channel: Channel | None = None
 
 
 def get_channel() -> Channel:
-    """The process's channel: the webhook provider if FOLLOWUP_PROVIDER_URL is set, else the sink."""
+    """The process's channel: the webhook provider if FOLLOWUP_PROVIDER_URL is set, else (only ever on
+    the local stack: followup.settings refuses to start elsewhere without a provider) the sink."""
     global _channel
     if _channel is None:
-        url = os.environ.get("FOLLOWUP_PROVIDER_URL")
-        _channel = WebhookProvider(url, webhook_secret()) if url else LocalSink()
+        config = settings.current()
+        _channel = (
+            WebhookProvider(config.provider_url, config.outbound_secret()) if config.provider_url else LocalSink()
+        )
     return _channel
 
 
 def set_channel(channel: Channel | None) -> None:
     global _channel
     _channel = channel
-
-
-LOCAL_DEV_SECRET = "frontdesk-local-dev-secret"  # noqa: S105 - local stack only; set FOLLOWUP_WEBHOOK_SECRET
-
-
-def webhook_secret() -> str:
-    return os.environ.get("FOLLOWUP_WEBHOOK_SECRET") or LOCAL_DEV_SECRET

@@ -25,15 +25,15 @@ from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
-from frontdesk.common.ratelimit import by_client, rate_limited
+from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from .. import inbound
 from ..adapters import repository
-from ..adapters.channels import webhook_secret
 from ..domain import consent
 from ..domain.consent import ConsentEntry, Purpose
 from ..handlers import followup_id
+from ..settings import current as settings
 
 router = APIRouter(prefix="/v1", tags=["followups"], responses=error_responses(401, 403, 404, 422))
 # Public: each request carries its own proof (an HMAC signature, or an unguessable short-link code).
@@ -254,7 +254,7 @@ async def clinic_tasks(
 
 async def _verified_body(request: Request, timestamp: str | None, signature: str | None) -> bytes:
     body = await request.body()
-    problem = inbound.verify(webhook_secret(), timestamp, signature, body, time.time())
+    problem = inbound.verify(settings().inbound_secrets(), timestamp, signature, body, time.time())
     if problem is not None:
         raise HTTPException(401, problem)
     return body
@@ -309,7 +309,13 @@ async def delivery_receipt(
 
 
 @links_router.get(
-    "/l/{code}", include_in_schema=False, dependencies=[rate_limited("short-links", per_minute=120, key=by_client)]
+    "/l/{code}",
+    include_in_schema=False,
+    # Per link (behind an ingress every patient has one address), and a wider budget per client address.
+    dependencies=[
+        rate_limited("short-links", per_minute=120, key=by_path_param("code")),
+        rate_limited("short-link-clients", per_minute=600, key=by_client),
+    ],
 )
 async def short_link(
     code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{9}$")], runtime: ServiceRuntime = Depends(runtime_of)

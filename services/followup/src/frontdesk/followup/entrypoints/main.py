@@ -17,6 +17,7 @@ from frontdesk.common.contracts import (
 from frontdesk.common.service import ServiceDefinition, run_service
 
 from .. import handlers, sending
+from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
 DEFINITION = ServiceDefinition(
@@ -42,4 +43,5 @@ DEFINITION = ServiceDefinition(
 
 
 def main() -> None:
+    settings()  # refuse to start without the provider and its secrets (outside the local stack)
     run_service(DEFINITION)

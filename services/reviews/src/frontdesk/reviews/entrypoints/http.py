@@ -1,5 +1,5 @@
 """reviews' HTTP API: the patient's feedback page (public: a signed, expiring, single-use link, rate
-limited per client address), and the staff endpoints (bearer token, per clinic) for service
+limited per link and per client address), and the staff endpoints (bearer token, per clinic) for service
 recovery, public reply drafts and reputation.
 
 Authorization: a clinic named by the request needs a token for it (403); a visit's requests and a
@@ -20,7 +20,7 @@ from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
-from frontdesk.common.ratelimit import by_client, rate_limited
+from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from .. import recovery, reputation
@@ -31,12 +31,16 @@ from ..settings import current as settings
 from . import pages
 
 router = APIRouter(prefix="/v1", tags=["reviews"], responses=error_responses(403, 404, 409, 410, 422))
-# Public: the patient has no token, the signed link is the proof. Limited per client address, which
-# also bounds guessing (the link's HMAC makes that hopeless anyway) and page floods.
+# Public: the patient has no token, the signed link is the proof. Limited per link (behind an ingress
+# every patient has the same address), and more widely per client address, which bounds page floods
+# and guessing (the link's HMAC makes that hopeless anyway).
 feedback_router = APIRouter(
     prefix="/v1",
     tags=["patient"],
-    dependencies=[rate_limited("feedback-pages", per_minute=120, key=by_client)],
+    dependencies=[
+        rate_limited("feedback-pages", per_minute=120, key=by_path_param("token")),
+        rate_limited("feedback-clients", per_minute=600, key=by_client),
+    ],
     responses=error_responses(429),
 )
 # The token is in the URL: keep it out of caches, referrers and search engines; no scripts at all.
