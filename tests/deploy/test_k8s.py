@@ -182,6 +182,14 @@ def test_issue16_item1_followup_takes_its_provider_and_secrets_from_a_secret(
 
 
 @pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_reviews_takes_its_link_keys_and_public_address_from_a_secret(rendered: dict[str, Docs], name: str) -> None:
+    # Without them reviews refuses to start outside the local stack, as followup does.
+    env = {e["name"]: e for e in app_container(by_kind(rendered[name], "Deployment")["reviews"])["env"]}
+    for var in ("REVIEWS_LINK_SIGNING_KEYS", "REVIEWS_PUBLIC_BASE_URL"):
+        assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "reviews-links"
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
 def test_issue16_item7_probes_and_prometheus_use_the_ops_port_which_no_service_exposes(
     rendered: dict[str, Docs], name: str
 ) -> None:
