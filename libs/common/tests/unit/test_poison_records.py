@@ -187,3 +187,15 @@ async def test_issue16_item4_a_dead_letter_the_topic_refuses_is_sent_as_its_orig
     assert sent["topic"] == "call.received.dlq" and sent["key"] is None
     assert headers["dlq_omitted"] == b"key,value,headers" and headers["dlq_source_offset"] == b"41"
     assert "ce_type" not in headers
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(b"1" * 5000, "ValueError"), (b"[" * 100_000, "RecursionError"), (b'{"a": ' + b"9" * 10**6 + b"}", "ValueError")],
+)
+def test_issue16_item4_json_that_python_refuses_is_malformed_not_retried_forever(value: bytes, kind: str) -> None:
+    # Before: a ValueError (a number of over 4300 digits) or RecursionError escaped decode, and the
+    # consumer tried the record again without end, holding its partition.
+    record = _record()
+    with pytest.raises(MalformedEvent, match=f"value is not JSON: {kind}"):
+        decode(record.topic, value, record.headers)

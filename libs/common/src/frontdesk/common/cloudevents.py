@@ -198,7 +198,9 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
         raise MalformedEvent("record has no value")
     try:
         payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError and UnicodeDecodeError, but also a number of over 4300 digits (ValueError)
+        # and arrays nested too deep (RecursionError): otherwise retried forever, holding the partition.
         where = getattr(exc, "pos", "?")
         raise MalformedEvent(f"value is not JSON: {exc.__class__.__name__} at position {where}") from None
     try:
