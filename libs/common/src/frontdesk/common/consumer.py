@@ -7,7 +7,8 @@ Records are keyed by what must stay ordered (a clinic's calls by clinic), so tha
 
 For each record:
 1. Decode the CloudEvent and validate it against its contract. A record that cannot be decoded is
-   malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason.
+   malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason (a dead letter
+   always fits its topic: deadletter.py).
 2. Open a transaction; run the handler, whose writes, emitted events (outbox) and timers share
    that transaction; claim the event in the inbox in the statement that writes those events and
    timers (a repeat finds its claim taken and rolls back whole: inbox.py); commit.
