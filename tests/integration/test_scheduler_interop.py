@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -232,6 +233,10 @@ async def test_issue16_item10_impossible_dates_offsets_and_durations_are_answere
             text = text.replace("|||30|min", f"|||{duration}|min")
             answer = await send(text)
             assert answer[1] == "AR" and field in answer[3], (name, answer)
+        # A control id too long to key the deduplication (random, so it does not compress).
+        long_id = "".join(uuid.uuid4().hex for _ in range(600))
+        answer = await send(siu("S12", long_id, uid("FL"), uid("mrn"), "DRLEE", ok, "BOOKED"))
+        assert answer[1] == "AR" and "MSH-10" in answer[3], answer
         # The extremes that are real times are not errors of ours either: an answer, never a 500.
         for start, duration in (("21991231230000+1400", "1440"), ("19000101000000-1200", "30")):
             text = siu("S12", uid("MSG"), uid("FL"), uid("mrn"), "DRLEE", start, "BOOKED")

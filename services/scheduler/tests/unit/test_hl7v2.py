@@ -214,3 +214,11 @@ def test_issue16_item10_random_malformed_timing_never_escapes_as_anything_but_hl
         assert moment is None or YEARS[0] - 1 <= moment.astimezone(UTC).year <= YEARS[1] + 1
     if m.starts_at is not None and m.ends_at is not None:
         assert timedelta(0) < m.ends_at - m.starts_at <= MAX_DURATION
+
+
+@pytest.mark.parametrize(("old", "field"), [("|MSG00001|", "MSH-10"), ("|MIDTOWN|", "MSH-4")])
+def test_issue16_item10_a_control_id_or_facility_too_long_to_key_is_refused(old: str, field: str) -> None:
+    # Before: stored as the deduplication key, whose index refuses an entry of a few kB: a 500.
+    text = S12.replace(old, f"|{'Z' * 5000}|", 1)
+    with pytest.raises(Hl7Error, match=f"{field} .* is 5000 characters long"):
+        parse(text, NY)

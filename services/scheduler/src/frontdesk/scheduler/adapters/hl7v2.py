@@ -28,6 +28,7 @@ _TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]
 # them a message is refused (AR) naming the field, rather than failing somewhere further on.
 YEARS = (1900, 2199)
 MAX_DURATION = timedelta(hours=24)
+MAX_KEY_CHARS = 199
 _ID = re.compile(r"[^A-Za-z0-9._:@-]")
 
 
@@ -145,9 +146,14 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
+    facility = _get(message, "MSH.F4.R1.C1") or "unknown"
     control_id = _get(message, "MSH.F10")
     if not control_id:
         raise Hl7Error("MSH-10 (message control id) is empty")
+    # They key the deduplication (an index entry of at most a few kB): HL7's own limit is 199.
+    for name, value in (("MSH-10 (message control id)", control_id), ("MSH-4 (sending facility)", facility)):
+        if len(value) > MAX_KEY_CHARS:
+            raise Hl7Error(f"{name} is {len(value)} characters long (at most {MAX_KEY_CHARS})")
     action = SUPPORTED.get((kind, trigger))
     if action is None:
         raise Hl7Error(f"unsupported message type {kind}^{trigger}")
@@ -156,7 +162,7 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
         provider = _clean_id(_get(message, "PV1.F7.R1.C1")) if _has(message, "PV1") else None
         return Hl7Message(
             sending_application=_get(message, "MSH.F3.R1.C1"),
-            sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+            sending_facility=facility,
             control_id=control_id,
             message_type=f"{kind}^{trigger}",
             action=action,
@@ -192,7 +198,7 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     appointment_type = appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1"))
     return Hl7Message(
         sending_application=_get(message, "MSH.F3.R1.C1"),
-        sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+        sending_facility=facility,
         control_id=control_id,
         message_type=f"{kind}^{trigger}",
         action=action,
