@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from frontdesk.common.contracts.calls import check_vendor_id
 from frontdesk.common.contracts.registry import DLQ_SUFFIX, TopicSpec, all_topics, vendor_topics
 
 HERE = Path(__file__).resolve().parent
@@ -106,6 +107,11 @@ def _prefix_grants(spec: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], .
 
 def load_access(path: Path = ACCESS_FILE) -> Access:
     raw = yaml.safe_load(path.read_text())
+    for index, vendor in enumerate(raw.get("vendors", [])):
+        try:
+            check_vendor_id(str(vendor["id"]))
+        except ValueError as exc:  # a dotted id's prefix ACL would cover another vendor's topics
+            raise ValueError(f"{path.name}: vendors[{index}].id: {exc}") from None
     services = {
         name: Principal(
             user=service_user(name),

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
+from frontdesk.common.contracts import VENDOR_ID_PATTERN
 from frontdesk.common.contracts.registry import DLQ_SUFFIX, EVENTS, all_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +96,17 @@ def test_acl_rules_follow_the_documented_rules(access: Any, generator: Any) -> N
 
 def test_vendor_ids_are_usable_as_topic_prefixes(access: Any) -> None:
     for vendor_id in access.vendors:
-        assert vendor_id == vendor_id.lower() and " " not in vendor_id and "." not in vendor_id
+        assert re.fullmatch(VENDOR_ID_PATTERN, vendor_id)
+
+
+def test_issue16_item9_a_dotted_vendor_id_in_access_yaml_is_refused(generator: Any, tmp_path: Path) -> None:
+    # vendor "a"'s prefix ACL `vendor.a.` would cover vendor "a.b"'s topics `vendor.a.b.calls`...
+    raw = yaml.safe_load((REPO / "deploy" / "access.yaml").read_text())
+    raw["vendors"] = [{"id": "a", "produces": []}, {"id": "a.b", "produces": []}]
+    path = tmp_path / "access.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"access.yaml: vendors\[1\].id: vendor id 'a.b' must be .*no dots"):
+        generator.load_access(path)
 
 
 def test_every_topic_has_a_producer(access: Any) -> None:

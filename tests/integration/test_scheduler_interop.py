@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,3 +182,63 @@ async def test_hl7_in_events_out_and_fhir_reads(stack: LocalStack, running: dict
         assert len(busy) == 1  # the fulfilled 10:00 visit; the cancelled one freed its slot
         free_starts = {datetime.fromisoformat(s).astimezone(NY).strftime("%H:%M") for s, st in statuses if st == "free"}
         assert "10:00" not in free_starts and "11:00" in free_starts and "09:30" in free_starts
+
+
+async def test_issue16_item10_impossible_dates_offsets_and_durations_are_answered_ar_naming_the_field(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    """An EHR resends whatever it gets a 5xx for, forever: an impossible time is its error, answered
+    with an ACK (HTTP 200, as every ACK) that says which field, never a 500."""
+    clinic_id = uid("hl7-bad")
+    provider = f"{clinic_id}-dr"
+    await known_clinic(
+        stack,
+        running["scheduler"],
+        ClinicConfig.model_validate(
+            {
+                "clinic_id": clinic_id,
+                "name": "HL7 Bad Timing Clinic",
+                "timezone": "America/New_York",
+                "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                "phone": {"answering_service": "test-vendor"},
+                "providers": [{"provider_id": provider}],
+                "scheduling": {"hl7_providers": {"DRLEE": provider}},
+            }
+        ),
+    )
+    ok = "20301207100000"
+    cases = {
+        # name: (start, AIS-7 duration, the field the reason must name)
+        "month 13": ("20301301100000", "30", "SCH-11.4 start"),
+        "30 February": ("20300230100000", "30", "SCH-11.4 start"),
+        "offset +2500": ("20301207100000+2500", "30", "SCH-11.4 start"),
+        "year 0": ("00001207100000", "30", "SCH-11.4 start"),
+        "negative duration": (ok, "-30", "AIS-7 duration"),
+        "huge duration": (ok, "1e300", "AIS-7 duration"),
+        "NaN duration": (ok, "nan", "AIS-7 duration"),
+    }
+    url = running["scheduler"].url + f"/v1/hl7/{clinic_id}"
+    ehr = {"Authorization": f"Bearer {stack.api_token(clinics=[clinic_id], subject='ehr-interface')}"}
+    async with httpx.AsyncClient(timeout=30, headers=ehr) as client:
+
+        async def send(text: str) -> list[str]:
+            response = await client.post(
+                url, content=text.encode(), headers={"content-type": "x-application/hl7-v2+er7"}
+            )
+            assert response.status_code == 200, response.text
+            return msa(response.text)
+
+        for name, (start, duration, field) in cases.items():
+            text = siu("S12", uid("MSG"), uid("FL"), uid("mrn"), "DRLEE", start, "BOOKED")
+            text = text.replace("|||30|min", f"|||{duration}|min")
+            answer = await send(text)
+            assert answer[1] == "AR" and field in answer[3], (name, answer)
+        # A control id too long to key the deduplication (random, so it does not compress).
+        long_id = "".join(uuid.uuid4().hex for _ in range(600))
+        answer = await send(siu("S12", long_id, uid("FL"), uid("mrn"), "DRLEE", ok, "BOOKED"))
+        assert answer[1] == "AR" and "MSH-10" in answer[3], answer
+        # The extremes that are real times are not errors of ours either: an answer, never a 500.
+        for start, duration in (("21991231230000+1400", "1440"), ("19000101000000-1200", "30")):
+            text = siu("S12", uid("MSG"), uid("FL"), uid("mrn"), "DRLEE", start, "BOOKED")
+            answer = await send(text.replace("|||30|min", f"|||{duration}|min"))
+            assert answer[1] in ("AA", "AE", "AR"), answer

@@ -225,7 +225,7 @@ MALFORMED: dict[str, tuple[Mutation, str]] = {
         "unrecognised ce_dataschema",
     ),
     "dataschema not ours": (_with_header("ce_dataschema", b"https://example.com/schema"), "unrecognised ce_dataschema"),
-    "non-UTF-8 header": (_with_header("ce_source", b"\xff\xfesrc"), "header 'ce_source' is not UTF-8"),
+    "non-UTF-8 header": (_with_header("ce_source", b"\xff\xfesrc"), "header ce_source is not UTF-8"),
 }
 
 

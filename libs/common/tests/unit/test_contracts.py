@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from frontdesk.common.contracts import (
     EVENTS,
+    TOPIC_PATTERNS,
     AppointmentRequested,
     CallReceived,
     ClinicConfig,
@@ -238,6 +240,31 @@ def test_what_only_vendors_write_has_no_shared_topic() -> None:
         "vendor.acme.events",
         "vendor.acme.events.dlq",
     ]
+
+
+@pytest.mark.parametrize("bad", ["a.b", "acme.events", "Acme", "-acme", "acme_1", "x" * 64, "a:b", "a@b"])
+def test_issue16_item9_a_vendor_id_that_could_share_a_topic_prefix_is_refused(bad: str) -> None:
+    # vendor "a" holds the prefix ACL `vendor.a.`: with dots allowed, it would also hold vendor
+    # "a.b"'s `vendor.a.b.calls` and `vendor.a.b.events`.
+    phone: dict[str, Any] = {"answering_service": "acme", "vendors": [{"vendor_id": "acme"}, {"vendor_id": bad}]}
+    for section in (
+        phone,
+        {"answering_service": bad},
+        {"answering_service": "acme", "secondary_answering_service": bad},
+    ):
+        with pytest.raises(ValidationError, match=r"vendor id .* must be 1-63 lower-case letters, digits or dashes"):
+            ClinicConfig.model_validate({"clinic_id": "c1", "name": "C", "timezone": "UTC", "phone": section})
+    with pytest.raises(ValueError, match="no dots"):
+        vendor_topics(bad)
+    assert not any(re.match(p, f"vendor.{bad}.events") for p in TOPIC_PATTERNS["answering.heartbeat"])
+    assert not any(re.match(p, f"vendor.{bad}.calls") for p in TOPIC_PATTERNS["call.overflowed"])
+
+
+@pytest.mark.parametrize("good", ["acme", "nightowl-answering", "a", "9", "x" * 63, "test-vendor-2"])
+def test_vendor_ids_are_dns_labels(good: str) -> None:
+    phone = {"answering_service": good}
+    ClinicConfig.model_validate({"clinic_id": "c1", "name": "C", "timezone": "UTC", "phone": phone})
+    assert topic_accepts("answering.heartbeat", f"vendor.{good}.events")
 
 
 def test_every_event_topic_exists_with_a_dead_letter_twin() -> None:

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from frontdesk.scheduler.adapters.hl7v2 import Hl7Error, ack, parse, parse_timestamp
+from frontdesk.scheduler.adapters.hl7v2 import MAX_DURATION, YEARS, Hl7Error, ack, parse, parse_timestamp
 
 NY = ZoneInfo("America/New_York")
 
@@ -113,3 +115,110 @@ def test_acks_answer_the_control_id_with_the_code_and_reason() -> None:
     assert ack(S12, "AA").split("\r")[1] == "MSA|AA|MSG00001"
     # Garbage still gets an answer.
     assert "MSA|AR|" in ack("not hl7 at all", "AR", "the message does not start with an MSH segment")
+
+
+# --- impossible dates, offsets and durations (issue 16, item 10) -----------------------------------
+
+TIMING_FIELDS = {
+    # field named in the reason -> how to put a value there in S12
+    "SCH-11.4 start": lambda v: S12.replace("^^30^20261207100000^20261207103000", f"^^30^{v}^"),
+    "SCH-11.5 end": lambda v: S12.replace("^^30^20261207100000^20261207103000", f"^^30^20261207100000^{v}"),
+    "AIS-4 start": lambda v: S12.replace("^^30^20261207100000^20261207103000", "").replace(
+        "AIS|1|A|CHECKUP^Checkup|20261207100000", f"AIS|1|A|CHECKUP^Checkup|{v}"
+    ),
+    "AIS-7 duration": lambda v: S12.replace("^^30^20261207100000^20261207103000", "^^^20261207100000").replace(
+        "|||30|min", f"|||{v}|min"
+    ),
+    "SCH-9 duration": lambda v: (
+        S12.replace("^^30^20261207100000^20261207103000", "^^^20261207100000")
+        .replace("|||30|min", "|||")
+        .replace("|CHECKUP^Checkup|30|min|", f"|CHECKUP^Checkup|{v}|min|")
+    ),
+    "PV1-45 discharge": lambda v: "\r".join(
+        [
+            "MSH|^~\\&|EPIC|MIDTOWN|FD|FD|20261207113000||ADT^A03^ADT_A03|MSG3|P|2.5.1",
+            "PID|1||MRN-42^^^EPIC^MR",
+            "PV1|1|O|MIDTOWN||||DRLEE" + "|" * 12 + "V-5566" + "|" * 26 + v,
+        ]
+    ),
+}
+IMPOSSIBLE = {
+    "month 13": "20261301100000",
+    "30 February": "20260230100000",
+    "hour 24": "20261207240000",
+    "minute 60": "20261207106000",
+    "offset +2500": "20261207100000+2500",
+    "offset -1300": "20261207100000-1300",
+    "offset minutes 75": "20261207100000+0175",
+    "year 0": "00001207100000",
+    "year 9999": "99991231235959",
+    "not a timestamp": "tomorrow",
+}
+BAD_DURATIONS = {"negative": "-30", "zero": "0", "huge": "1e300", "a year": "525600", "NaN": "nan", "inf": "inf"}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+@pytest.mark.parametrize("field", [f for f in TIMING_FIELDS if "duration" not in f])
+def test_issue16_item10_an_impossible_timestamp_is_refused_naming_the_field(field: str, case: str) -> None:
+    with pytest.raises(Hl7Error, match=re.escape(field)):
+        parse(TIMING_FIELDS[field](IMPOSSIBLE[case]), NY)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DURATIONS))
+@pytest.mark.parametrize("field", ["AIS-7 duration", "SCH-9 duration"])
+def test_issue16_item10_an_impossible_duration_is_refused_naming_the_field(field: str, case: str) -> None:
+    with pytest.raises(Hl7Error, match=re.escape(field)):
+        parse(TIMING_FIELDS[field](BAD_DURATIONS[case]), NY)
+
+
+def test_issue16_item10_an_end_before_the_start_is_refused() -> None:
+    with pytest.raises(Hl7Error, match="SCH-11: the end must be after the start"):
+        parse(TIMING_FIELDS["SCH-11.5 end"]("20261207090000"), NY)
+    with pytest.raises(Hl7Error, match="SCH-11: the end must be after the start and at most 24 hours later"):
+        parse(TIMING_FIELDS["SCH-11.5 end"]("20261209100000"), NY)
+
+
+def test_issue16_item10_the_extremes_that_are_real_still_parse() -> None:
+    assert parse_timestamp("21991231235959+1400", NY) == datetime(2199, 12, 31, 9, 59, 59, tzinfo=UTC)
+    assert parse_timestamp("19000101000000-1200", NY) == datetime(1900, 1, 1, 12, tzinfo=UTC)
+    assert parse_timestamp("20280229", NY) == datetime(2028, 2, 29, tzinfo=NY)  # a leap day
+    m = parse(TIMING_FIELDS["AIS-7 duration"]("1440"), NY)
+    assert m.ends_at is not None and m.starts_at is not None and m.ends_at - m.starts_at == timedelta(hours=24)
+
+
+DIGITS = st.text(alphabet="0123456789", min_size=0, max_size=16)
+TIMESTAMPISH = st.one_of(
+    st.builds(lambda d, sign, off: d + sign + off, DIGITS, st.sampled_from(["", "+", "-"]), DIGITS),
+    st.text(alphabet="0123456789+-.:T Z٣", max_size=24),  # ٣: an Arabic-Indic digit, which \d matched
+    st.sampled_from(list(IMPOSSIBLE.values())),
+)
+DURATIONISH = st.one_of(
+    st.text(alphabet="0123456789-+.eE", max_size=12),
+    st.sampled_from(["nan", "inf", "-inf", "1e400", "-0", "0.0000001", "1_000"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(TIMING_FIELDS)), timestamp=TIMESTAMPISH, duration=DURATIONISH)
+def test_issue16_item10_random_malformed_timing_never_escapes_as_anything_but_hl7error(
+    field: str, timestamp: str, duration: str
+) -> None:
+    text = TIMING_FIELDS[field](duration if "duration" in field else timestamp)
+    try:
+        m = parse(text, NY)
+    except Hl7Error as exc:
+        assert field.split()[0].split(".")[0] in str(exc) and len(str(exc)) < 200
+        assert "\r" not in ack(text, "AR", str(exc)).split("\r")[1]  # the reason stays in MSA
+        return
+    for moment in (m.starts_at, m.ends_at, m.discharged_at):
+        assert moment is None or YEARS[0] - 1 <= moment.astimezone(UTC).year <= YEARS[1] + 1
+    if m.starts_at is not None and m.ends_at is not None:
+        assert timedelta(0) < m.ends_at - m.starts_at <= MAX_DURATION
+
+
+@pytest.mark.parametrize(("old", "field"), [("|MSG00001|", "MSH-10"), ("|MIDTOWN|", "MSH-4")])
+def test_issue16_item10_a_control_id_or_facility_too_long_to_key_is_refused(old: str, field: str) -> None:
+    # Before: stored as the deduplication key, whose index refuses an entry of a few kB: a 500.
+    text = S12.replace(old, f"|{'Z' * 5000}|", 1)
+    with pytest.raises(Hl7Error, match=f"{field} .* is 5000 characters long"):
+        parse(text, NY)

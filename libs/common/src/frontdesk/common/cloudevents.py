@@ -28,10 +28,27 @@ Headers = list[tuple[str, bytes]]
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _SCHEMA = re.compile(r"^urn:frontdesk:schema:([a-z0-9._]+):(\d+)$")
+_READ = frozenset(
+    {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_dataschema", "content-type", "traceparent"}
+)
+
+
+# A CloudEvents attribute header (ce_id, ce_type, ...) longer than this is refused before it is used
+# or echoed: a hostile record could otherwise carry one of up to the topic's 1 MB into the inbox,
+# the logs and the dead letter's reason.
+MAX_ATTRIBUTE_CHARS = 512
+ECHO_CHARS = 64  # what a reason quotes of a value, at most
 
 
 class MalformedEvent(Exception):
     """A record that no retry can fix. Its message is the reason written on the dead letter."""
+
+
+def echo(value: str, limit: int = ECHO_CHARS) -> str:
+    """`value` quoted for a reason or a log line, at most `limit` characters of it."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 def dataschema(event_type: str, version: int) -> str:
@@ -127,12 +144,19 @@ def encode(
 
 
 def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The CloudEvents attributes and the other headers we read, by lower-case name; headers we do
+    not read are neither decoded nor checked (a producer may add its own)."""
     out: dict[str, str] = {}
     for name, raw in headers:
+        key = name.lower()
+        if key not in _READ:
+            continue
+        if len(raw or b"") > MAX_ATTRIBUTE_CHARS:
+            raise MalformedEvent(f"header {key} is {len(raw or b'')} bytes long (at most {MAX_ATTRIBUTE_CHARS})")
         try:
-            out[name.lower()] = (raw or b"").decode("utf-8")
+            out[key] = (raw or b"").decode("utf-8")
         except UnicodeDecodeError:
-            raise MalformedEvent(f"header {name!r} is not UTF-8") from None
+            raise MalformedEvent(f"header {key} is not UTF-8") from None
     return out
 
 
@@ -152,21 +176,21 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     if missing:
         raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
     if h["ce_specversion"] != SPECVERSION:
-        raise MalformedEvent(f"unsupported ce_specversion {h['ce_specversion']!r}")
+        raise MalformedEvent(f"unsupported ce_specversion {echo(h['ce_specversion'])}")
     event_type = h["ce_type"]
     spec = spec_for(event_type)
     if spec is None:
-        raise MalformedEvent(f"unknown event type {event_type!r}")
+        raise MalformedEvent(f"unknown event type {echo(event_type)}")
     if not topic_accepts(event_type, topic):
-        raise MalformedEvent(f"event type {event_type!r} does not belong on topic {topic!r}")
+        raise MalformedEvent(f"event type {event_type!r} does not belong on topic {echo(topic, 255)}")
     content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
     if content_type != CONTENT_TYPE:
-        raise MalformedEvent(f"unsupported content-type {content_type!r}")
+        raise MalformedEvent(f"unsupported content-type {echo(content_type)}")
     version = spec.model.version
     if schema := h.get("ce_dataschema"):
         match = _SCHEMA.match(schema)
         if not match or match.group(1) != event_type:
-            raise MalformedEvent(f"unrecognised ce_dataschema {schema!r}")
+            raise MalformedEvent(f"unrecognised ce_dataschema {echo(schema)}")
         version = int(match.group(2))
     if version != spec.model.version:
         raise MalformedEvent(f"unsupported version {version} of {event_type!r}")
@@ -174,7 +198,9 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
         raise MalformedEvent("record has no value")
     try:
         payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError and UnicodeDecodeError, but also a number of over 4300 digits (ValueError)
+        # and arrays nested too deep (RecursionError): otherwise retried forever, holding the partition.
         where = getattr(exc, "pos", "?")
         raise MalformedEvent(f"value is not JSON: {exc.__class__.__name__} at position {where}") from None
     try:
@@ -184,7 +210,7 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     try:
         when = datetime.fromisoformat(h["ce_time"]) if h.get("ce_time") else datetime.now(UTC)
     except ValueError:
-        raise MalformedEvent(f"ce_time {h['ce_time']!r} is not RFC 3339") from None
+        raise MalformedEvent(f"ce_time {echo(h['ce_time'])} is not RFC 3339") from None
     if when.tzinfo is None:
         raise MalformedEvent("ce_time has no offset")
     trace = TraceContext.parse(h.get("traceparent")) or TraceContext.new()

@@ -7,7 +7,8 @@ Records are keyed by what must stay ordered (a clinic's calls by clinic), so tha
 
 For each record:
 1. Decode the CloudEvent and validate it against its contract. A record that cannot be decoded is
-   malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason.
+   malformed: no retry can fix it, so it goes to `<topic>.dlq` at once with the reason (a dead letter
+   always fits its topic: deadletter.py).
 2. Open a transaction; run the handler, whose writes, emitted events (outbox) and timers share
    that transaction; claim the event in the inbox in the statement that writes those events and
    timers (a repeat finds its claim taken and rolls back whole: inbox.py); commit.
@@ -32,20 +33,27 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+)
 from asyncpg.pool import PoolConnectionProxy
 
 from . import inbox
 from .cloudevents import Envelope, MalformedEvent, decode
 from .contracts import TOPIC_PATTERNS, Event, dlq_topic
 from .db import TRANSIENT_DB_ERRORS
+from .deadletter import DeadLetter, Origin, dead_letter
 from .kafka import client_options, make_admin
 from .logging import get_logger
 from .metrics import CONSUMER_LAG, DLQ_PUBLISHED, EVENTS_CONSUMED, HANDLER_RETRIES, HANDLER_SECONDS
@@ -412,20 +420,15 @@ class EventConsumer:
         return p.stopped.is_set()
 
     async def _dead_letter(self, record: Record, reason: str, attempts: int, p: _Partition) -> bool:
-        headers = [
-            *record.headers,
-            ("dlq_reason", reason.encode()),
-            ("dlq_source_topic", record.topic.encode()),
-            ("dlq_source_partition", str(record.partition).encode()),
-            ("dlq_source_offset", str(record.offset).encode()),
-            ("dlq_consumer_group", self.group_id.encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
-        ]
+        origin = Origin(record.topic, record.partition, record.offset, self.group_id, attempts)
+        letter = dead_letter(record.key, record.value, record.headers, reason, origin)
         try:
-            await self._producer.send_and_wait(
-                dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
-            )
+            try:
+                await self._send_dead_letter(record.topic, letter)
+            except (MessageSizeTooLargeError, RecordTooLargeError):
+                # The dead-letter topic takes less than this copy: the reason and the origin still fit.
+                log.warning("dead letter too large for its topic; sending its origin only", topic=record.topic)
+                await self._send_dead_letter(record.topic, letter.minimal())
         except Exception as exc:  # noqa: BLE001 - never commit a record we could not park
             log.error("dead-letter publish failed; the record will be tried again", error=repr(exc)[:300])
             await self._sleep(self._settings.retry_backoff_max_seconds, p)
@@ -433,6 +436,9 @@ class EventConsumer:
         DLQ_PUBLISHED.labels(self._service, record.topic).inc()
         EVENTS_CONSUMED.labels(self._service, record.topic, "dead_lettered").inc()
         return True
+
+    async def _send_dead_letter(self, topic: str, letter: DeadLetter) -> None:
+        await self._producer.send_and_wait(dlq_topic(topic), value=letter.value, key=letter.key, headers=letter.headers)
 
     async def update_lag(self) -> None:
         """Export how far behind the end of each assigned partition this consumer is (records fetched

@@ -8,6 +8,7 @@ that code never logs names, phone numbers, emails or clinical text.
 from __future__ import annotations
 
 import logging
+import string
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -18,11 +19,36 @@ from .pii import EMAIL, KEEP_OR_PHONE, PERSONAL_DATA_KEYS, REDACTED, is_phone_ma
 
 # The patterns and keys are frontdesk.common.pii's: one definition of personal data for the scrubber
 # and for the tests that scan the bus and the logs.
-__all__ = ["REDACTED", "configure_logging", "get_logger", "scrub_personal_data", "scrub_text"]
+__all__ = [
+    "MAX_LOGGED_CHARS",
+    "REDACTED",
+    "cap",
+    "configure_logging",
+    "get_logger",
+    "scrub_personal_data",
+    "scrub_text",
+]
+
+
+# One logged string is at most this long: a hostile value (a 1 MB header) costs neither the scrubber's
+# time nor the log's space. The cut could halve a phone number or an email, which the scrubber would
+# then not recognise: the last _TAIL characters are cut back to the last character neither can hold.
+MAX_LOGGED_CHARS = 16_384
+_TAIL = 64
+_PARTIAL = string.ascii_letters + string.digits + string.whitespace + "._%+@()-"
+
+
+def cap(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    """`text`, or its first `limit` characters (less what may be half a number or email) and a note."""
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - _TAIL, 0)] + text[max(limit - _TAIL, 0) : limit].rstrip(_PARTIAL)
+    return f"{head}...[{len(text)} characters, cut]"
 
 
 def scrub_text(text: str) -> str:
-    text = EMAIL.sub(REDACTED, text)
+    """Emails and phone numbers redacted (in time linear in the length: frontdesk.common.pii)."""
+    text = EMAIL.sub(REDACTED, cap(text))
     return KEEP_OR_PHONE.sub(lambda match: REDACTED if is_phone_match(match) else match.group(), text)
 
 

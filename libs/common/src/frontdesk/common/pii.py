@@ -24,9 +24,16 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# Phone numbers: optional +, then 9-15 digits possibly split by spaces, dots, dashes or brackets.
-PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d\s().-]{7,}\d(?![\w-])")
+# Every pattern here runs on hostile text (a record's headers, a request) and must take time linear
+# in its length: a match may start only where a run of its characters starts (the look-behind), the
+# local part is possessive (never given back), and a phone number's span is bounded. Unanchored,
+# `[...]+@` alone retries from every character of a long run: 64 kB of digits took seconds.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Phone numbers: optional +, then 9-15 digits possibly split by spaces, dots, dashes or brackets
+# (at most PHONE_MAX_SPAN characters from the first digit to the last: a span tried from each
+# start is then bounded, and a longer run of digits is not a phone number).
+PHONE_MAX_SPAN = 40
+PHONE = re.compile(rf"(?<![\w-])\+?\(?\d[\d\s().-]{{7,{PHONE_MAX_SPAN - 2}}}\d(?![\w-])")
 # Dates, date-times ("2026-11-27 10:00:00", as str(datetime) writes them) and UUIDs are matched first
 # and kept, so that the digits around them cannot be taken together for a phone number.
 _KEEP = (

@@ -6,9 +6,9 @@ Shared topics carry ids and tokens only: never names, phone numbers or clinical 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from ..sealing import Keyring, SealedField
 from .base import Event, Id, Section, Timestamp
@@ -26,8 +26,12 @@ _LANGUAGE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 # deliver) and `.events` out (what it reports back). Who wrote a record on `.events` is therefore
 # known from the topic; the router still checks that the record is about that vendor's own calls.
 VENDOR_TOPIC_PREFIX = "vendor."
-VENDOR_CALLS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.calls$"
-VENDOR_EVENTS_TOPIC = r"^vendor\.[A-Za-z0-9._:@-]+\.events$"
+# A vendor id is a DNS label (lower-case letters, digits, dashes; at most 63): never a dot, or the
+# prefix `vendor.a.` that vendor "a" is granted would also cover vendor "a.b"'s topics.
+_VENDOR_ID = r"[a-z0-9][a-z0-9-]{0,62}"
+VENDOR_ID_PATTERN = rf"^{_VENDOR_ID}$"
+VENDOR_CALLS_TOPIC = rf"^vendor\.{_VENDOR_ID}\.calls$"
+VENDOR_EVENTS_TOPIC = rf"^vendor\.{_VENDOR_ID}\.events$"
 _VENDOR_EVENTS_SUFFIX = ".events"
 # Event types that may travel on a topic other than their registry topic (pattern -> allowed).
 TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
@@ -44,14 +48,33 @@ TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def check_vendor_id(vendor_id: str) -> str:
+    """`vendor_id` if it can name a vendor's topics and ACL prefix; ValueError saying why not."""
+    if not re.fullmatch(_VENDOR_ID, vendor_id):
+        raise ValueError(
+            f"vendor id {vendor_id[:128]!r} must be 1-63 lower-case letters, digits or dashes, starting with"
+            " a letter or digit (no dots: a vendor's Kafka ACLs are the prefix vendor.<id>., which would"
+            " then cover another vendor's topics)"
+        )
+    return vendor_id
+
+
+# A vendor id in configuration (checked as check_vendor_id says; JSON Schema: the same pattern).
+VendorId = Annotated[
+    str,
+    AfterValidator(check_vendor_id),
+    WithJsonSchema({"type": "string", "pattern": VENDOR_ID_PATTERN, "maxLength": 63}),
+]
+
+
 def vendor_calls_topic(vendor_id: str) -> str:
     """`vendor.<vendor_id>.calls`: the calls handed to this vendor (call.overflowed)."""
-    return f"{VENDOR_TOPIC_PREFIX}{vendor_id}.calls"
+    return f"{VENDOR_TOPIC_PREFIX}{check_vendor_id(vendor_id)}.calls"
 
 
 def vendor_events_topic(vendor_id: str) -> str:
     """`vendor.<vendor_id>.events`: what this vendor reports back (answers, messages, pages, heartbeats)."""
-    return f"{VENDOR_TOPIC_PREFIX}{vendor_id}{_VENDOR_EVENTS_SUFFIX}"
+    return f"{VENDOR_TOPIC_PREFIX}{check_vendor_id(vendor_id)}{_VENDOR_EVENTS_SUFFIX}"
 
 
 def vendor_of_events_topic(topic: str) -> str | None:
@@ -103,7 +126,7 @@ class SisterPool(Section):
 class Vendor(Section):
     """A 24/7 medical answering service (a live human)."""
 
-    vendor_id: Id
+    vendor_id: VendorId
     answer_target_seconds: float = Field(
         12.0, gt=0, le=120, description="Seconds the vendor has to answer before failover."
     )
@@ -148,8 +171,8 @@ class PhoneSection(Section):
     ring_seconds: float = Field(6.0, gt=0, le=30)
     rings: int = Field(3, ge=1, le=10)
     front_desk_pool: Id = "front-desk"
-    answering_service: Id = Field(description="The primary answering-service vendor (vendor_id).")
-    secondary_answering_service: Id | None = None
+    answering_service: VendorId = Field(description="The primary answering-service vendor (vendor_id).")
+    secondary_answering_service: VendorId | None = None
     receptionists: list[Receptionist] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
     sister_pools: list[SisterPool] = Field(default_factory=list)
@@ -557,6 +580,7 @@ __all__ = [
     "TOPIC_PATTERNS",
     "VENDOR_CALLS_TOPIC",
     "VENDOR_EVENTS_TOPIC",
+    "VENDOR_ID_PATTERN",
     "AgentAutoPaused",
     "AgentStatus",
     "AgentStatusChanged",
@@ -587,9 +611,11 @@ __all__ = [
     "Strategy",
     "Vendor",
     "VendorHeartbeat",
+    "VendorId",
     "VendorMessageTaken",
     "VendorPageAcknowledged",
     "VendorPageSent",
+    "check_vendor_id",
     "vendor_calls_topic",
     "vendor_events_topic",
     "vendor_of_events_topic",

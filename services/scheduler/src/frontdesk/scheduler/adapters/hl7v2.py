@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import hl7  # type: ignore[import-untyped]
@@ -23,7 +23,12 @@ SUPPORTED = {
     ("SIU", "S26"): "no_show",
     ("ADT", "A03"): "complete",
 }
-_TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$")
+_TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$", re.ASCII)
+# What an appointment or a discharge can be: a year in YEARS, a duration up to MAX_DURATION. Outside
+# them a message is refused (AR) naming the field, rather than failing somewhere further on.
+YEARS = (1900, 2199)
+MAX_DURATION = timedelta(hours=24)
+MAX_KEY_CHARS = 199
 _ID = re.compile(r"[^A-Za-z0-9._:@-]")
 
 
@@ -55,23 +60,36 @@ def _clean_id(value: str) -> str | None:
     return value or None
 
 
-def parse_timestamp(value: str, zone: ZoneInfo) -> datetime | None:
-    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); no offset means clinic-local time."""
+def _quote(value: str) -> str:
+    return repr(value) if len(value) <= 32 else f"{value[:32]!r}..."
+
+
+def parse_timestamp(value: str, zone: ZoneInfo, field: str = "timestamp") -> datetime | None:
+    """HL7 DTM (YYYYMMDD[HH[MM[SS[.S]]]][+/-ZZZZ]); no offset means clinic-local time.
+
+    Hl7Error naming `field` for anything that is not a real moment: month 13, 30 February, hour 24,
+    an offset beyond -12:00..+14:00, a year outside YEARS (year 0, or a 9999 "open end")."""
     value = value.strip()
     if not value:
         return None
     match = _TS.match(value)
     if not match:
-        raise Hl7Error(f"bad HL7 timestamp {value!r}")
-    y, mo, d, h, mi, s, offset = match.groups()
-    naive = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
-    if offset:
-        sign = 1 if offset[0] == "+" else -1
-        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
-        from datetime import timezone
-
-        return naive.replace(tzinfo=timezone(sign * delta))
-    return naive.replace(tzinfo=zone)
+        raise Hl7Error(f"{field} {_quote(value)} is not an HL7 timestamp (YYYYMMDD[HHMM[SS]][+/-ZZZZ])")
+    y, mo, d, h, mi, s = (int(g or 0) for g in match.groups()[:6])
+    offset = match.group(7)
+    if not YEARS[0] <= y <= YEARS[1]:
+        raise Hl7Error(f"{field} {_quote(value)}: year {y} is outside {YEARS[0]}-{YEARS[1]}")
+    try:
+        naive = datetime(y, mo, d, h, mi, s)
+    except ValueError as exc:  # month 13, day 30 of February, hour 24, minute 60
+        raise Hl7Error(f"{field} {_quote(value)} is not a real date and time: {exc}") from None
+    if not offset:
+        return naive.replace(tzinfo=zone)
+    hours, minutes = int(offset[1:3]), int(offset[3:5])
+    delta = timedelta(hours=hours, minutes=minutes) * (1 if offset[0] == "+" else -1)
+    if minutes >= 60 or not timedelta(hours=-12) <= delta <= timedelta(hours=14):
+        raise Hl7Error(f"{field} {_quote(value)}: offset {offset} is not a UTC offset (-1200 to +1400)")
+    return naive.replace(tzinfo=timezone(delta))
 
 
 def _get(message: hl7.Message, path: str) -> str:
@@ -89,21 +107,33 @@ def _has(message: hl7.Message, segment: str) -> bool:
     return True
 
 
-def _duration(amount: str, unit: str) -> timedelta | None:
+def _duration(amount: str, unit: str, field: str) -> timedelta | None:
+    """A duration (amount and unit, default minutes) of more than 0 and at most MAX_DURATION."""
     if not amount.strip():
         return None
     try:
         number = float(amount)
     except ValueError:
-        raise Hl7Error(f"bad duration {amount!r}") from None
+        raise Hl7Error(f"{field} {_quote(amount)} is not a number") from None
     unit = unit.strip().lower()
     if unit in ("", "min", "m", "minutes", "minute"):
-        return timedelta(minutes=number)
-    if unit in ("h", "hr", "hour", "hours"):
-        return timedelta(hours=number)
-    if unit in ("s", "sec", "seconds"):
-        return timedelta(seconds=number)
-    raise Hl7Error(f"unknown duration unit {unit!r}")
+        seconds = number * 60
+    elif unit in ("h", "hr", "hour", "hours"):
+        seconds = number * 3600
+    elif unit in ("s", "sec", "seconds"):
+        seconds = number
+    else:
+        raise Hl7Error(f"{field}: unknown duration unit {_quote(unit)}")
+    # also refuses NaN and infinities
+    if not 0 < seconds <= MAX_DURATION.total_seconds():
+        raise Hl7Error(f"{field} {_quote(amount)} {unit or 'min'}: a duration must be more than 0 and at most 24 hours")
+    return timedelta(seconds=seconds)
+
+
+def _timing(start: datetime | None, end: datetime | None, field: str) -> None:
+    """An appointment ends after it starts, within MAX_DURATION."""
+    if start is not None and end is not None and not timedelta(0) < end - start <= MAX_DURATION:
+        raise Hl7Error(f"{field}: the end must be after the start and at most 24 hours later")
 
 
 def parse(text: str, zone: ZoneInfo) -> Hl7Message:
@@ -116,9 +146,14 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
+    facility = _get(message, "MSH.F4.R1.C1") or "unknown"
     control_id = _get(message, "MSH.F10")
     if not control_id:
         raise Hl7Error("MSH-10 (message control id) is empty")
+    # They key the deduplication (an index entry of at most a few kB): HL7's own limit is 199.
+    for name, value in (("MSH-10 (message control id)", control_id), ("MSH-4 (sending facility)", facility)):
+        if len(value) > MAX_KEY_CHARS:
+            raise Hl7Error(f"{name} is {len(value)} characters long (at most {MAX_KEY_CHARS})")
     action = SUPPORTED.get((kind, trigger))
     if action is None:
         raise Hl7Error(f"unsupported message type {kind}^{trigger}")
@@ -127,7 +162,7 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
         provider = _clean_id(_get(message, "PV1.F7.R1.C1")) if _has(message, "PV1") else None
         return Hl7Message(
             sending_application=_get(message, "MSH.F3.R1.C1"),
-            sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+            sending_facility=facility,
             control_id=control_id,
             message_type=f"{kind}^{trigger}",
             action=action,
@@ -139,7 +174,11 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
             ends_at=None,
             filler_status=None,
             visit_number=_clean_id(_get(message, "PV1.F19.R1.C1")) if _has(message, "PV1") else None,
-            discharged_at=parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone) if _has(message, "PV1") else None,
+            discharged_at=(
+                parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone, "PV1-45 discharge")
+                if _has(message, "PV1")
+                else None
+            ),
             parsed=message,
         )
     if not _has(message, "SCH"):
@@ -147,20 +186,7 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     filler = _get(message, "SCH.F2.R1.C1")
     placer = _get(message, "SCH.F1.R1.C1")
     external = _clean_id(filler or placer)
-    # Timing: SCH-11 (TQ: ^^duration^start^end), else TQ1-7/8, else AIS-4 start + AIS-7/8 duration.
-    start = parse_timestamp(_get(message, "SCH.F11.R1.C4"), zone)
-    end = parse_timestamp(_get(message, "SCH.F11.R1.C5"), zone)
-    if start is None and _has(message, "TQ1"):
-        start = parse_timestamp(_get(message, "TQ1.F7.R1.C1"), zone)
-        end = parse_timestamp(_get(message, "TQ1.F8.R1.C1"), zone)
-    if _has(message, "AIS"):
-        start = start or parse_timestamp(_get(message, "AIS.F4.R1.C1"), zone)
-        length = _duration(_get(message, "AIS.F7"), _get(message, "AIS.F8.R1.C1"))
-        if end is None and start is not None and length is not None:
-            end = start + length
-    if end is None and start is not None:
-        length = _duration(_get(message, "SCH.F9"), _get(message, "SCH.F10.R1.C1"))
-        end = start + length if length else None
+    start, end = _appointment_timing(message, zone)
     provider = None
     if _has(message, "AIP"):
         provider = _clean_id(_get(message, "AIP.F3.R1.C1"))
@@ -172,7 +198,7 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     appointment_type = appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1"))
     return Hl7Message(
         sending_application=_get(message, "MSH.F3.R1.C1"),
-        sending_facility=_get(message, "MSH.F4.R1.C1") or "unknown",
+        sending_facility=facility,
         control_id=control_id,
         message_type=f"{kind}^{trigger}",
         action=action,
@@ -187,6 +213,27 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
         discharged_at=None,
         parsed=message,
     )
+
+
+def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """SCH-11 (TQ: ^^duration^start^end), else TQ1-7/8, else AIS-4 start + AIS-7/8 duration (or
+    SCH-9/10). Hl7Error naming the field for an impossible time or duration."""
+    start = parse_timestamp(_get(message, "SCH.F11.R1.C4"), zone, "SCH-11.4 start")
+    end = parse_timestamp(_get(message, "SCH.F11.R1.C5"), zone, "SCH-11.5 end")
+    _timing(start, end, "SCH-11")
+    if start is None and _has(message, "TQ1"):
+        start = parse_timestamp(_get(message, "TQ1.F7.R1.C1"), zone, "TQ1-7 start")
+        end = parse_timestamp(_get(message, "TQ1.F8.R1.C1"), zone, "TQ1-8 end")
+        _timing(start, end, "TQ1-7/8")
+    if _has(message, "AIS"):
+        start = start or parse_timestamp(_get(message, "AIS.F4.R1.C1"), zone, "AIS-4 start")
+        length = _duration(_get(message, "AIS.F7"), _get(message, "AIS.F8.R1.C1"), "AIS-7 duration")
+        if end is None and start is not None and length is not None:
+            end = start + length
+    if end is None and start is not None:
+        length = _duration(_get(message, "SCH.F9"), _get(message, "SCH.F10.R1.C1"), "SCH-9 duration")
+        end = start + length if length else None
+    return start, end
 
 
 def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
