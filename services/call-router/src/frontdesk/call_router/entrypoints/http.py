@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from frontdesk.common.api import error_responses
@@ -208,16 +208,24 @@ async def get_digest(
 
 
 class Acknowledgement(BaseModel):
-    staff_id: Id = Field(description="Who acknowledged (a staff id, never a name)")
+    staff_id: Id | None = Field(
+        None, description="Deprecated: who acknowledges is the token's subject (403 if another is named)"
+    )
 
 
 @router.post("/clinics/{clinic_id}/digest/{message_id}/acknowledgements")
 async def acknowledge_message(
-    clinic_id: str, message_id: str, body: Acknowledgement, principal: CurrentPrincipal, runtime: Runtime
+    clinic_id: str,
+    message_id: str,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    body: Annotated[Acknowledgement | None, Body()] = None,
 ) -> dict[str, Any]:
     """A staff member acknowledges one delivered digest message (published as
-    answering.message_acknowledged). Acknowledging again changes nothing and returns the first one."""
+    answering.message_acknowledged). Who acknowledged is the token's subject. Acknowledging again
+    changes nothing and returns the first one."""
     principal.require_clinic(clinic_id)
+    staff_id = principal.author(body.staff_id if body else None)
     async with runtime.unit_of_work() as uow:
         await repository.lock_clinic(uow.conn, clinic_id)
         row = await message_store.get_message(uow.conn, message_id, for_update=True)
@@ -235,19 +243,19 @@ async def acknowledge_message(
                 "already_acknowledged": True,
             }
         now = datetime.now(UTC)
-        await message_store.acknowledge(uow.conn, message_id, body.staff_id, now)
+        await message_store.acknowledge(uow.conn, message_id, staff_id, now)
         await uow.emit(
             MessageAcknowledged(
                 message_id=message_id,
                 digest_id=row["digest_id"],
                 clinic_id=clinic_id,
-                staff_id=body.staff_id,
+                staff_id=staff_id,
                 acknowledged_at=now,
             )
         )
     return {
         "message_id": message_id,
-        "acknowledged_by": body.staff_id,
+        "acknowledged_by": staff_id,
         "acknowledged_at": now,
         "already_acknowledged": False,
     }

@@ -99,6 +99,13 @@ async def clinics_of_patient(conn: Connection, patient_id: str) -> list[str]:
     return [r["clinic_id"] for r in rows]
 
 
+async def registering_clinics(conn: Connection, patient_id: str) -> list[str]:
+    """The clinics that registered the patient with followup: the only ones that change their contact
+    details and consents (docs/patients.md)."""
+    rows = await conn.fetch("SELECT clinic_id FROM patient_clinics WHERE patient_id = $1", patient_id)
+    return [r["clinic_id"] for r in rows]
+
+
 async def patient_on_file(conn: Connection, patient_id: str) -> bool:
     """Contact details or consent recorded (possibly by a network-wide client, with no clinic link)."""
     return bool(

@@ -166,7 +166,7 @@ async def visit_review_requests(
 class NoteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    author: Id = Field(description="The staff member's id.")
+    author: Id | None = Field(None, description="Deprecated: the author is the token's subject (403 if another)")
     note: str = Field(min_length=1, max_length=4000)
 
 
@@ -198,10 +198,14 @@ async def recovery_task(
     return task
 
 
-async def _note(runtime: ServiceRuntime, task_id: str, body: NoteBody, close: bool) -> dict[str, Any]:
+async def _note(
+    runtime: ServiceRuntime, principal: Principal, task_id: str, body: NoteBody, close: bool
+) -> dict[str, Any]:
+    """A note by the token's subject (a body naming anyone else is refused)."""
+    author = principal.author(body.author)
     try:
         async with runtime.unit_of_work() as uow:
-            return await recovery.add_note(uow, task_id, body.author, body.note, close=close)
+            return await recovery.add_note(uow, task_id, author, body.note, close=close)
     except recovery.CommandError as exc:
         raise HTTPException(exc.status, exc.message) from None
 
@@ -212,7 +216,7 @@ async def add_recovery_note(
 ) -> dict[str, Any]:
     """A staff note: the task counts as touched (no re-escalation at the next deadline)."""
     await _require_task(runtime, principal, task_id)
-    return await _note(runtime, task_id, body, close=False)
+    return await _note(runtime, principal, task_id, body, close=False)
 
 
 @router.post("/recovery-tasks/{task_id}/close")
@@ -221,7 +225,7 @@ async def close_recovery_task(
 ) -> dict[str, Any]:
     """Close the task with the staff's closing notes (emits review.recovery_closed)."""
     await _require_task(runtime, principal, task_id)
-    return await _note(runtime, task_id, body, close=True)
+    return await _note(runtime, principal, task_id, body, close=True)
 
 
 class ReplyDraftBody(BaseModel):

@@ -356,18 +356,26 @@ async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
     return [r["clinic_id"] for r in rows]
 
 
-async def patient_links(conn: Connection, patient_id: str) -> tuple[bool, list[str]]:
-    """(whether this service knows the patient at all, the clinics linked to them)."""
+@dataclass(frozen=True)
+class PatientLinks:
+    """Who may do what with a patient (docs/patients.md)."""
+
+    registered: list[str]  # the clinics that registered them: the only ones that change their details
+    linked: list[str]  # every clinic with an appointment, a waitlist entry or a registration of theirs
+    on_file: bool  # this service holds their details (perhaps from a network-wide client)
+
+
+async def patient_links(conn: Connection, patient_id: str) -> PatientLinks:
     row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS known, ARRAY("
+        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS on_file,"
+        " ARRAY(SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS registered, ARRAY("
         " SELECT clinic_id FROM appointments WHERE patient_id = $1"
         " UNION SELECT clinic_id FROM waitlist WHERE patient_id = $1"
-        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS clinics",
+        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS linked",
         patient_id,
     )
     assert row is not None
-    clinics: list[str] = sorted(row["clinics"])
-    return bool(row["known"]) or bool(clinics), clinics
+    return PatientLinks(sorted(row["registered"]), sorted(row["linked"]), bool(row["on_file"]))
 
 
 async def lock_patient(conn: Connection, patient_id: str) -> None:

@@ -7,9 +7,10 @@ A conflict is a 409 whose body names the conflicting window, never a 5xx.
 Authorization (the token itself is checked for every route of this router, frontdesk.common.auth): a
 clinic named by the request must be one of the token's (403); an object named by id (appointment,
 block, waitlist offer) answers 404 unless it belongs to one of the token's clinics, exactly as if it
-did not exist; a patient is visible to the clinics this service links them to (appointments, waitlist
-entries, the clinic that registered them). Commands are authorized inside their transaction before
-their idempotency key is claimed, so a refusal changes nothing.
+did not exist. A patient is booked by id by any clinic of the network, but their details are changed
+only by the clinics that registered them (or a network-wide token): booking grants no such right
+(docs/patients.md). Commands are authorized inside their transaction before their idempotency key is
+claimed, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -602,21 +603,21 @@ async def put_patient(
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Contact details live in this database only: events carry the patient_id, never these.
-    A known patient's details may be changed by their clinics only (404 otherwise); a new patient
-    registered with a clinic-scoped token becomes visible to that token's clinics."""
-    new = False
+    A patient new to the scheduler is registered by the token's clinics; only they (or a network-wide
+    token) change the details later: 403 for a clinic that merely books or waitlists the patient, 404
+    for any other (docs/patients.md)."""
+    register = False
 
     async def authorize(conn: Connection) -> None:
-        nonlocal new
+        nonlocal register
         await repository.lock_patient(conn, patient_id)
-        known, clinics = await repository.patient_links(conn, patient_id)
-        if known:
-            principal.require_any(clinics, "patient")
-        new = not known
+        links = await repository.patient_links(conn, patient_id)
+        register = principal.claim_patient(links.registered, links.linked, links.on_file)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         await repository.upsert_patient(uow.conn, patient_id, body.display_name, body.phone, body.email)
-        if new and principal.clinics is not None:
+        if register:
+            assert principal.clinics is not None
             await repository.link_patient(uow.conn, patient_id, sorted(principal.clinics))
         return 200, {"patient_id": patient_id}
 
