@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from frontdesk.common.api import error_responses
@@ -20,6 +20,7 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, MessageAcknowledged, StaffingForecast, StaffingHour
 from frontdesk.common.contracts.base import Id
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -52,14 +53,18 @@ async def get_call(call_id: str, principal: CurrentPrincipal, runtime: Runtime) 
 
 
 @router.get("/clinics/{clinic_id}/agents")
-async def get_agents(clinic_id: str, principal: CurrentPrincipal, runtime: Runtime) -> list[dict[str, Any]]:
-    """Receptionist presence as the router sees it (including auto-pauses and who is ringing)."""
+async def get_agents(
+    clinic_id: str, principal: CurrentPrincipal, runtime: Runtime, page: Page, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Receptionist presence as the router sees it (including auto-pauses and who is ringing), by
+    receptionist id (a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    (after,) = page.after(str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
-        rows = await conn.fetch("SELECT * FROM agents WHERE clinic_id = $1 ORDER BY receptionist_id", clinic_id)
-    return [dict(r) for r in rows]
+        rows = await repository.agents_of(conn, clinic_id, after, page.fetch)
+    return array_page(request, response, page, rows, lambda row: [row["receptionist_id"]])
 
 
 @router.get("/clinics/{clinic_id}/metrics", dependencies=[reports], responses=error_responses(429))
@@ -196,15 +201,21 @@ async def get_digest(
     clinic_id: str,
     principal: CurrentPrincipal,
     runtime: Runtime,
+    page: Page,
     include_acknowledged: Annotated[bool, Query(description="Also list messages already acknowledged")] = False,
 ) -> dict[str, Any]:
-    """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement."""
+    """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement,
+    oldest first; `next_cursor` continues the list (null on its last page)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
-        rows = await message_store.clinic_digest(conn, clinic_id, include_acknowledged=include_acknowledged)
-    return {"clinic_id": clinic_id, "messages": rows}
+        rows = await message_store.clinic_digest(
+            conn, clinic_id, include_acknowledged=include_acknowledged, after=after, limit=page.fetch
+        )
+    messages, next_cursor = page.cut(rows, lambda row: [row["taken_at"], row["message_id"]])
+    return {"clinic_id": clinic_id, "messages": messages, "next_cursor": next_cursor}
 
 
 class Acknowledgement(BaseModel):

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frontdesk.common.api import error_responses
@@ -26,6 +27,7 @@ from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -194,37 +196,62 @@ async def set_consent(
         return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
+def _by(*columns: str) -> Callable[[dict[str, Any]], list[Any]]:
+    """A row's sort key (the columns a list is ordered by, the last one unique): its next cursor."""
+    return lambda row: [row[c] for c in columns]
+
+
 @router.get("/patients/{patient_id}/followups")
 async def patient_followups(
-    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The patient's plans at the token's clinics."""
+    """The patient's plans at the token's clinics, by due time (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
         await _require_patient(conn, principal, patient_id)
-        return await repository.for_patient(conn, patient_id, principal.visible_clinics())
+        after = page.after(datetime.fromisoformat, str)
+        rows = await repository.for_patient(conn, patient_id, principal.visible_clinics(), after, page.fetch)
+    return array_page(request, response, page, rows, _by("due_at", "followup_id"))
 
 
 @router.get("/patients/{patient_id}/messages")
 async def patient_messages(
-    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The patient's messages from the token's clinics."""
+    """The patient's messages from the token's clinics, oldest first (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
         await _require_patient(conn, principal, patient_id)
-        return await repository.messages_for_patient(conn, patient_id, principal.visible_clinics())
+        after = page.after(datetime.fromisoformat, str)
+        rows = await repository.messages_for_patient(conn, patient_id, principal.visible_clinics(), after, page.fetch)
+    return array_page(request, response, page, rows, _by("created_at", "message_request_id"))
 
 
 @router.get("/clinics/{clinic_id}/callbacks")
 async def clinic_callbacks(
     clinic_id: PatientId,
     principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
     status: Literal["open", "done", "all"] = Query("open"),
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The callback worklist: who to call back, from when, and when it escalates."""
+    """The callback worklist: who to call back, from when, and when it escalates (by due time; a
+    page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     async with _pool(runtime).acquire() as conn:
-        return await repository.callbacks_for_clinic(conn, clinic_id, status)
+        rows = await repository.callbacks_for_clinic(conn, clinic_id, status, after, page.fetch)
+    return array_page(request, response, page, rows, _by("due_at", "callback_id"))
 
 
 @router.post("/callbacks/{callback_id}/complete")
@@ -251,12 +278,20 @@ async def complete_callback(
 
 @router.get("/clinics/{clinic_id}/tasks")
 async def clinic_tasks(
-    clinic_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """Open staff tasks (replies that need a person), with the reply text: staff-only."""
+    """Open staff tasks (replies that need a person), with the reply text: staff-only (oldest first;
+    a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     async with _pool(runtime).acquire() as conn:
-        return await repository.tasks_for_clinic(conn, clinic_id)
+        rows = await repository.tasks_for_clinic(conn, clinic_id, after, page.fetch)
+    return array_page(request, response, page, rows, _by("created_at", "task_id"))
 
 
 async def _verified_body(request: Request, timestamp: str | None, signature: str | None) -> bytes:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -174,13 +175,19 @@ class NoteBody(BaseModel):
 async def recovery_tasks(
     clinic_id: Annotated[str, Query(min_length=1)],
     principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
     status: Literal["open", "closed"] | None = None,
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
+    """The clinic's recovery tasks by deadline (a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        return await repository.list_tasks(conn, clinic_id, status)
+        rows = await repository.list_tasks(conn, clinic_id, status, after, page.fetch)
+    return array_page(request, response, page, rows, lambda row: [row["due_at"], row["recovery_task_id"]])
 
 
 @router.get("/recovery-tasks/{task_id}")

@@ -306,13 +306,23 @@ async def add_block(
     return None
 
 
-async def blocks_of(conn: Connection, provider_id: str, clinics: list[str] | None = None) -> list[dict[str, Any]]:
-    """The provider's blocks; `clinics` (None: all) limits them to those clinics' blocks."""
+async def blocks_of(
+    conn: Connection,
+    provider_id: str,
+    clinics: list[str] | None = None,
+    after: tuple[Any, ...] = (None, None),
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The provider's blocks by start; `clinics` (None: all) limits them to those clinics' blocks;
+    `after` (starts_at, block_id) and `limit` page them (None: all)."""
     rows = await conn.fetch(
         "SELECT block_id, clinic_id, provider_id, starts_at, ends_at, kind FROM provider_blocks"
-        " WHERE provider_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY starts_at",
+        " WHERE provider_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2))"
+        " AND ($3::timestamptz IS NULL OR (starts_at, block_id) > ($3, $4)) ORDER BY starts_at, block_id LIMIT $5",
         provider_id,
         clinics,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 
