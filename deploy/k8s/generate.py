@@ -3,7 +3,8 @@
 Sources:
 - the topic registry (frontdesk.common.contracts.registry.all_topics) -> one KafkaTopic per topic;
 - deploy/access.yaml (who reads and writes what) -> one KafkaUser per service, vendor and client,
-  with simple-authorization ACLs;
+  and one for KEDA's lag reader, with simple-authorization ACLs (the break-glass client's KafkaUser in
+  its own component, components/break-glass, applied only during an incident);
 - the same two -> per-service base folders, KEDA ScaledObjects (one lag trigger per consumed work
   topic, max replicas <= the partitions of those topics) and the CPU HPAs.
 
@@ -55,6 +56,7 @@ KAFKA_CA_KEY = "ca.crt"
 KAFKA_CA_DIR = "/etc/frontdesk/kafka-ca"
 KEDA_LAG_THRESHOLD = "50"
 KEDA_KAFKA_SETTINGS = "keda-kafka"  # the Secret with how KEDA connects (no password)
+KEDA_AUTH = "frontdesk-keda"  # the TriggerAuthentication every lag trigger uses
 MIN_REPLICAS = 2  # prod autoscalers never go below two (PDB maxUnavailable 1 keeps one up)
 
 TOPIC_OPS_CONSUME = ("Read", "Describe")
@@ -70,7 +72,7 @@ class Principal:
     """One Kafka identity and what it may do."""
 
     user: str
-    kind: str  # service | vendor | client
+    kind: str  # service | vendor | client | lag-reader
     group: str | None = None
     group_prefix: bool = False
     consumes: tuple[str, ...] = ()
@@ -80,6 +82,8 @@ class Principal:
     service: str | None = None
     # Extra prefixed topic grants, e.g. call-router writing (and creating) every vendor.<id>.calls topic.
     prefix_grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    break_glass: bool = False  # exists only during an incident (components/break-glass)
+    describe_groups: tuple[str, ...] = ()  # consumer groups whose committed offsets it may fetch
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,11 @@ class Access:
     vendors: dict[str, Principal]
     clients: dict[str, Principal]
     raw: dict[str, Any] = field(default_factory=dict)
+    lag_reader: Principal | None = None
 
     def principals(self) -> list[Principal]:
-        return [*self.services.values(), *self.vendors.values(), *self.clients.values()]
+        lag = [self.lag_reader] if self.lag_reader else []
+        return [*self.services.values(), *self.vendors.values(), *self.clients.values(), *lag]
 
 
 def service_user(service: str) -> str:
@@ -145,10 +151,27 @@ def load_access(path: Path = ACCESS_FILE) -> Access:
             produces=tuple(spec.get("produces", ())),
             dlq_replay=bool(spec.get("dlq_replay", False)),
             prefix_grants=_prefix_grants(spec),
+            break_glass=bool(spec.get("break_glass", False)),
         )
         for name, spec in raw.get("clients", {}).items()
     }
-    return Access(services, vendors, clients, raw)
+    for name, client in clients.items():
+        if client.dlq_replay and not client.break_glass:
+            raise ValueError(f"access.yaml: {name} has dlq_replay (write to every topic) but is not break_glass")
+    return Access(services, vendors, clients, raw, lag_reader(raw.get("lag_reader"), services))
+
+
+def lag_reader(user: str | None, services: dict[str, Principal]) -> Principal | None:
+    """KEDA's principal: Describe on the topics that scale a service and on the services' groups."""
+    if not user:
+        return None
+    consuming = [p for p in services.values() if p.consumes]
+    return Principal(
+        user=user,
+        kind="lag-reader",
+        consumes=tuple(sorted({t for p in consuming for t in scaling_topics(p)})),
+        describe_groups=tuple(sorted(p.group for p in consuming if p.group)),
+    )
 
 
 def grantable_topics(access: Access, topics: list[TopicSpec]) -> list[TopicSpec]:
@@ -165,7 +188,7 @@ def topic_operations(p: Principal, topics: Iterable[TopicSpec]) -> dict[str, set
         ops.setdefault(topic, set()).update(operations)
 
     for t in p.consumes:
-        grant(t, TOPIC_OPS_CONSUME)
+        grant(t, ("Describe",) if p.kind == "lag-reader" else TOPIC_OPS_CONSUME)
         if p.kind == "service":
             grant(t + DLQ_SUFFIX, TOPIC_OPS_PRODUCE)
     for t in p.produces:
@@ -220,6 +243,14 @@ def acl_rules(p: Principal, topics: list[TopicSpec]) -> list[dict[str, Any]]:
                     "patternType": "prefix" if p.group_prefix else "literal",
                 },
                 "operations": ["Read"],
+                "host": "*",
+            }
+        )
+    for group in p.describe_groups:
+        rules.append(
+            {
+                "resource": {"type": "group", "name": group, "patternType": "literal"},
+                "operations": ["Describe"],
                 "host": "*",
             }
         )
@@ -535,7 +566,7 @@ def scaled_object(p: Principal, partitions: dict[str, int]) -> dict[str, Any]:
                 "lagThreshold": KEDA_LAG_THRESHOLD,
                 "offsetResetPolicy": "earliest",
             },
-            "authenticationRef": {"name": f"{p.service}-kafka"},
+            "authenticationRef": {"name": KEDA_AUTH},
         }
         for topic in scaling_topics(p)
     ]
@@ -556,39 +587,37 @@ def scaled_object(p: Principal, partitions: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def trigger_authentication(p: Principal) -> dict[str, Any]:
-    assert p.service is not None
+def trigger_authentication(access: Access) -> dict[str, Any]:
+    assert access.lag_reader is not None, "access.yaml names no lag_reader for KEDA"
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "TriggerAuthentication",
-        "metadata": {"name": f"{p.service}-kafka", "labels": _labels(p.service)},
+        "metadata": {"name": KEDA_AUTH, "labels": {"app.kubernetes.io/part-of": PART_OF}},
         "spec": {
-            # KEDA reads the lag as the service's own Kafka user (Describe on its topics and group),
-            # over TLS, trusting Strimzi's cluster CA (the PEM itself: KEDA takes the value, not a path).
+            # KEDA reads the lag as its own Kafka user (Describe on the work topics and the services'
+            # groups: offsets only, never a record), over TLS, trusting Strimzi's cluster CA (the PEM
+            # itself: KEDA takes the value, not a path).
             "secretTargetRef": [
                 {"parameter": "sasl", "name": KEDA_KAFKA_SETTINGS, "key": "sasl"},
                 {"parameter": "tls", "name": KEDA_KAFKA_SETTINGS, "key": "tls"},
                 {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": KAFKA_CA_KEY},
-                {"parameter": "username", "name": KEDA_KAFKA_SETTINGS, "key": f"username-{p.service}"},
-                {"parameter": "password", "name": p.user, "key": "password"},
+                {"parameter": "username", "name": KEDA_KAFKA_SETTINGS, "key": "username"},
+                {"parameter": "password", "name": access.lag_reader.user, "key": "password"},
             ]
         },
     }
 
 
 def keda_kafka_secret(access: Access) -> dict[str, Any]:
+    assert access.lag_reader is not None
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": KEDA_KAFKA_SETTINGS, "labels": {"app.kubernetes.io/part-of": PART_OF}},
         "type": "Opaque",
-        # Not secret: the SASL mechanism, TLS on, and the user names. The passwords stay in the Strimzi
-        # secrets, the CA in Strimzi's cluster CA Secret.
-        "stringData": {
-            "sasl": "scram_sha512",
-            "tls": "enable",
-            **{f"username-{name}": p.user for name, p in sorted(access.services.items())},
-        },
+        # Not secret: the SASL mechanism, TLS on, and the user name. The password stays in the Strimzi
+        # secret, the CA in Strimzi's cluster CA Secret.
+        "stringData": {"sasl": "scram_sha512", "tls": "enable", "username": access.lag_reader.user},
     }
 
 
@@ -645,10 +674,15 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
     access_src = "deploy/access.yaml"
     files: dict[Path, str] = {}
     files[Path("base/kafka/topics.yaml")] = _dump([kafka_topic(t) for t in topics], registry_src)
+    grantable = grantable_topics(access, topics)
     files[Path("base/kafka/users.yaml")] = _dump(
-        [kafka_user(p, grantable_topics(access, topics)) for p in access.principals()],
+        [kafka_user(p, grantable) for p in access.principals() if not p.break_glass],
         f"{access_src} and {registry_src}",
     )
+    files[Path("components/break-glass/kafkausers.yaml")] = _dump(
+        [kafka_user(p, grantable) for p in access.principals() if p.break_glass], f"{access_src} and {registry_src}"
+    )
+    files[Path("components/break-glass/kustomization.yaml")] = _component(["kafkausers.yaml"], "generate.py")
     for name in sorted(access.services):
         resources = service_resources(name)
         for filename, doc in resources.items():
@@ -659,7 +693,7 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
         [scaled_object(p, partitions) for p in consuming], f"{access_src} and {registry_src}"
     )
     files[Path("components/keda/triggerauthentications.yaml")] = _dump(
-        [keda_kafka_secret(access), *[trigger_authentication(p) for p in consuming]], access_src
+        [keda_kafka_secret(access), trigger_authentication(access)], access_src
     )
     files[Path("components/hpa-cpu/hpas.yaml")] = _dump(
         [cpu_hpa(p, partitions) for _, p in sorted(access.services.items())], f"{access_src} and {registry_src}"

@@ -29,6 +29,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "resources": ["{k8s}/base"],
         "components": ["{k8s}/components/hpa-cpu", "{k8s}/components/network-policies"],
     },
+    # What an operator applies during an incident (docs/operations.md), validated like the rest.
+    "prod+break-glass": {
+        "resources": ["{k8s}/overlays/prod"],
+        "components": ["{k8s}/components/break-glass"],
+    },
 }
 # Kubernetes versions the core resources must be valid for (kubernetes-validate's bundled schemas):
 # the oldest we support (native preStop sleep needs 1.30) and the newest bundled.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,36 @@ def test_acl_rules_follow_the_documented_rules(access: Any, generator: Any) -> N
     assert scheduler["appointment.requested.dlq"] == {"Write", "Describe"}
     assert scheduler["appointment.booked"] == {"Write", "Describe"}
     operator = generator.topic_operations(access.clients["frontdesk-operator"], topics)
+    assert operator == {"clinic.configured": {"Read", "Write", "Describe"}}  # `frontdesk apply` only
+    break_glass = generator.topic_operations(access.clients["frontdesk-break-glass"], topics)
     dlqs = {t.name for t in topics if t.name.endswith(DLQ_SUFFIX)}
-    assert {t for t, ops in operator.items() if "Read" in ops} == dlqs | {"clinic.configured"}
+    assert {t for t, ops in break_glass.items() if "Read" in ops} == dlqs
     vendor = next(iter(access.vendors.values()))
     assert all("Read" not in ops for ops in generator.topic_operations(vendor, topics).values())
+
+
+def test_issue16_item3_no_principal_has_more_than_it_needs(access: Any, generator: Any) -> None:
+    """Vendors write no shared topic (their requests go through call-router's checks); only a
+    break-glass client may replay dead letters (write every topic); KEDA may describe, never read."""
+    topics = all_topics()
+    for vendor in access.vendors.values():
+        assert not vendor.produces and not generator.topic_operations(vendor, topics), vendor.user
+    for client in access.clients.values():
+        assert not client.dlq_replay or client.break_glass, client.user
+    keda = access.lag_reader
+    assert keda is not None
+    keda_ops = generator.topic_operations(keda, topics)
+    work = {t for p in access.services.values() for t in p.consumes if t != "clinic.configured"}
+    assert keda_ops == {t: {"Describe"} for t in work}
+    groups = [r for r in generator.acl_rules(keda, topics) if r["resource"]["type"] == "group"]
+    assert {(g["resource"]["name"], tuple(g["operations"])) for g in groups} == {
+        (p.group, ("Describe",)) for p in access.services.values()
+    }
+    with pytest.raises(ValueError, match="break_glass"):
+        raw = Path(generator.ACCESS_FILE).read_text().replace("    break_glass: true\n", "")
+        tmp = Path(tempfile.mkdtemp()) / "access.yaml"
+        tmp.write_text(raw)
+        generator.load_access(tmp)
 
 
 def test_vendor_ids_are_usable_as_topic_prefixes(access: Any) -> None:
@@ -125,9 +152,9 @@ def test_acl_bindings_for_a_broker_without_strimzi(access: Any, generator: Any) 
     assert ("User:frontdesk-scheduler", "TOPIC", "appointment.requested", "LITERAL", "WRITE") not in keys
     vendor = next(iter(access.vendors))
     assert ("User:vendor-" + vendor, "TOPIC", f"vendor.{vendor}.", "PREFIXED", "WRITE") in keys  # Kafka's name
-    # The operator replays every dead-letter topic, each vendor's events included, and nothing else
-    # of a vendor's: not its calls.
-    operator = "User:frontdesk-operator"
+    # The break-glass client replays every dead-letter topic, each vendor's events included, and
+    # nothing else of a vendor's: not its calls.
+    operator = "User:frontdesk-break-glass"
     assert (operator, "TOPIC", f"vendor.{vendor}.events.dlq", "LITERAL", "READ") in keys
     assert (operator, "TOPIC", f"vendor.{vendor}.events", "LITERAL", "WRITE") in keys
     assert not {k for k in keys if k[0] == operator and k[2] == f"vendor.{vendor}.calls" and k[4] == "READ"}

@@ -343,6 +343,20 @@ def test_keda_reads_lag_over_tls(rendered: dict[str, Docs]) -> None:
         assert (refs["ca"]["name"], refs["ca"]["key"]) == ("frontdesk-cluster-ca-cert", "ca.crt")
         assert secrets[refs["tls"]["name"]]["stringData"][refs["tls"]["key"]] == "enable"
         assert secrets[refs["sasl"]["name"]]["stringData"][refs["sasl"]["key"]] == "scram_sha512"
+        # As KEDA's own principal (describe and offsets only), never as the service it scales.
+        assert secrets[refs["username"]["name"]]["stringData"][refs["username"]["key"]] == "frontdesk-keda"
+        assert refs["password"]["name"] == "frontdesk-keda"
+
+
+def test_issue16_item3_break_glass_exists_only_when_applied(rendered: dict[str, Docs]) -> None:
+    """The principal that may write every topic (dead-letter replay) is in no overlay; applying the
+    break-glass component adds exactly it."""
+    for name in ("dev", "prod"):
+        assert "frontdesk-break-glass" not in by_kind(rendered[name], "KafkaUser"), name
+    added = set(by_kind(rendered["prod+break-glass"], "KafkaUser")) - set(by_kind(rendered["prod"], "KafkaUser"))
+    assert added == {"frontdesk-break-glass"}
+    keda = by_kind(rendered["prod"], "KafkaUser")["frontdesk-keda"]["spec"]["authorization"]["acls"]
+    assert {op for acl in keda for op in acl["operations"]} == {"Describe"}
 
 
 @pytest.mark.parametrize("name", ["prod", "base+hpa-cpu+network-policies"])

@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -104,13 +104,35 @@ async def test_every_operation_is_authorized_per_clinic(
             "POST",
             "/v1/callbacks/{callback_id}/complete",
             f"/v1/callbacks/{callback_id}/complete",
-            json={"by": "staff-a"},
             state=callback_row,
         ),
         Op("GET", "/v1/clinics/{clinic_id}/tasks", f"/v1/clinics/{a}/tasks"),
     ]
     await check_matrix(followup, ops, t, PUBLIC)
-    assert await callback_row() == [{"status": "done", "completed_by": "staff-a"}]
+    [done] = await callback_row()
+    assert done["status"] == "done" and done["completed_by"].endswith("-a")  # A's token's subject
+
+
+async def test_issue16_item12_a_callback_is_completed_by_the_tokens_subject(
+    stack: LocalStack, running: dict[str, ServiceProcess], clinics: tuple[str, str]
+) -> None:
+    """Who completed a callback is the token's subject: a body naming someone else is refused (403,
+    nothing changes); naming the subject itself or nothing at all records the subject."""
+    followup = running["followup"]
+    a, _ = clinics
+    subject = uid("desk")
+    headers = {"Authorization": f"Bearer {stack.api_token(clinics=[a], subject=subject)}"}
+    callback_id = await _callback(stack, followup, a)
+    db = stack.database_url("followup")
+    async with httpx.AsyncClient(base_url=followup.url, timeout=30, headers=headers) as http:
+        url = f"/v1/callbacks/{callback_id}/complete"
+        impostor = await http.post(url, json={"by": "someone-else"})
+        assert impostor.status_code == 403, impostor.text
+        [row] = await query(db, "SELECT status, completed_by FROM callbacks WHERE callback_id = $1", callback_id)
+        assert row == {"status": "open", "completed_by": None}
+        assert (await http.post(url, json={"by": subject})).status_code == 200
+    [row] = await query(db, "SELECT status, completed_by FROM callbacks WHERE callback_id = $1", callback_id)
+    assert row == {"status": "done", "completed_by": subject}
 
 
 async def test_a_patient_is_seen_by_the_clinics_linked_to_them(
@@ -146,6 +168,61 @@ async def test_a_patient_is_seen_by_the_clinics_linked_to_them(
             assert [m["clinic_id"] for m in seen] == [clinic_id]
         # A patient followup knows nothing about, for a clinic token: unknown.
         assert (await http.get(f"/v1/patients/{uid('pat')}/followups", headers=t.a)).status_code == 404
+
+
+async def test_issue16_item2_a_booking_clinic_cannot_take_over_a_patient(
+    stack: LocalStack, running: dict[str, ServiceProcess], clinics: tuple[str, str]
+) -> None:
+    """Clinic B registers its patient in followup; clinic A books that patient at the scheduler (a
+    network shares patients by id) and then tries to replace the phone number and the consents: 403,
+    nothing changes. The network-wide client may change them."""
+    followup, scheduler = running["followup"], running["scheduler"]
+    a, b = clinics
+    t = Tokens.issue(stack, a, b)
+    patient = uid("pat")
+    db = stack.database_url("followup")
+
+    async def phone() -> str:
+        [row] = await query(db, "SELECT phone FROM contacts WHERE patient_id = $1", patient)
+        return str(row["phone"])
+
+    deadline = time.monotonic() + WAIT
+    while a not in scheduler.known_clinics():
+        assert time.monotonic() < deadline, "the scheduler never learned the test clinic"
+        await asyncio.sleep(0.2)
+    async with httpx.AsyncClient(base_url=followup.url, timeout=30) as http:
+        assert (await _put_contact(http, patient, t.b)).status_code == 200
+        registered_phone = await phone()
+        starts = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+        booking = {
+            "patient_id": patient,
+            "clinic_id": a,
+            "provider_id": "dr-a",
+            "appointment_type": "checkup",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+        }
+        booked = await http.post(
+            f"{scheduler.url}/v1/appointments", json=booking, headers={**t.a, "Idempotency-Key": uid("key")}
+        )
+        assert booked.status_code == 201, booked.text
+        # followup learns of the appointment: clinic A is now linked to the patient (it may read them).
+        while (await http.get(f"/v1/patients/{patient}/consent", headers=t.a)).status_code != 200:
+            assert time.monotonic() < deadline, "followup never linked the booking clinic"
+            await asyncio.sleep(0.3)
+        hijack = {"phone": "+15555550199", "consents": {"treatment": True, "marketing": True}}
+        refused = await http.put(f"/v1/patients/{patient}/contact", json=hijack, headers=t.a)
+        assert refused.status_code in (403, 404), refused.text
+        opt_out = await http.put(f"/v1/patients/{patient}/consent/treatment", json={"opted_in": False}, headers=t.a)
+        assert opt_out.status_code in (403, 404), opt_out.text
+        assert await phone() == registered_phone
+        consent = (await http.get(f"/v1/patients/{patient}/consent", headers=t.b)).json()["consent"]
+        assert consent["treatment"] == "granted" and consent["marketing"] != "granted"
+        # The registering clinic and the network-wide client may.
+        assert (await http.put(f"/v1/patients/{patient}/contact", json=hijack, headers=t.b)).status_code == 200
+        changed = {"phone": "+15555550177"}
+        assert (await http.put(f"/v1/patients/{patient}/contact", json=changed, headers=t.network)).status_code == 200
+        assert await phone() == "+15555550177"
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ async def test_every_operation_is_authorized_per_clinic(
             [first.task_id, second.task_id],
         )
 
-    note = {"author": "pm-a", "note": "Called the patient back."}
+    note = {"note": "Called the patient back."}
     ops = [
         Op("GET", "/v1/clinics", "/v1/clinics", b_sees_none_of_a=lambda body: a not in {c["clinic_id"] for c in body}),
         Op("GET", "/v1/visits/{visit_id}/review-requests", f"/v1/visits/{first.visit_id}/review-requests"),
@@ -153,6 +153,27 @@ async def test_every_operation_is_authorized_per_clinic(
         assert (await http.get(f"/v1/visits/{uid('visit')}/review-requests", headers=t.network)).status_code == 404
         # The patient's page needs no token: the signed link is the proof.
         assert (await http.get(first.link)).status_code == 200
+
+
+async def test_issue16_item12_a_note_is_written_by_the_tokens_subject(
+    stack: LocalStack, running: dict[str, ServiceProcess], clinics: tuple[str, str]
+) -> None:
+    """The author of a recovery note is the token's subject: a body naming someone else is refused
+    (403, no note), and the note is recorded under the subject."""
+    reviews = running["reviews"]
+    a, _ = clinics
+    [answered] = await _answered_low(stack, running, a, 1)
+    subject = uid("pm")
+    headers = {"Authorization": f"Bearer {stack.api_token(clinics=[a], subject=subject)}"}
+    async with httpx.AsyncClient(base_url=reviews.url, timeout=30, headers=headers) as http:
+        url = f"/v1/recovery-tasks/{answered.task_id}"
+        impostor = await http.post(f"{url}/notes", json={"author": "pm-someone-else", "note": "Not me."})
+        assert impostor.status_code == 403, impostor.text
+        assert (await http.post(f"{url}/notes", json={"note": "Called back."})).status_code == 200
+        closed = await http.post(f"{url}/close", json={"author": subject, "note": "Resolved."})
+        assert closed.status_code == 200 and closed.json()["closed_by"] == subject, closed.text
+        notes = (await http.get(url)).json()["notes"]
+    assert [(n["author"], n["note"]) for n in notes] == [(subject, "Called back."), (subject, "Resolved.")]
 
 
 @pytest.fixture(scope="module")

@@ -250,8 +250,12 @@ class World:
             return Call("DELETE", f"/v1/providers/{dr}/blocks/{(await self.block())['block_id']}")
 
         async def put_patient() -> Call:
-            patient = (await self.appointment())["patient_id"]  # linked to clinic A by its appointment
-            return Call("PUT", f"/v1/patients/{patient}", json={"display_name": "Test Patient"})
+            # Registered by clinic A (booked by the network too): only A and the network change it.
+            patient = (await self.appointment())["patient_id"]
+            call = Call("PUT", f"/v1/patients/{patient}", json={"display_name": "Test Patient"})
+            registered = await self.send(call, self.token_a)
+            assert registered.status_code == 200, registered.text
+            return call
 
         async def join_waitlist() -> Call:
             start = self.slot()
@@ -425,34 +429,65 @@ async def check_row(w: World, row: Row) -> None:
     assert network.is_success, f"network-wide token: {network.status_code} {network.text}"
 
 
-async def test_patients_are_visible_to_the_clinics_linked_to_them(world: World) -> None:
+async def test_issue16_item2_booking_a_patient_grants_no_right_to_their_details(world: World) -> None:
+    """Clinic B registers its patient; clinic A may book them by id (a network shares patients) but
+    that gives A no right to change their details: 403. The network-wide client may."""
     a, b = bearer(world.token_a), bearer(world.token_b)
     patient = uid("pat")
     url = f"/v1/patients/{patient}"
 
     def put(headers: dict[str, str], name: str) -> Awaitable[httpx.Response]:
         return world.client.put(
-            url, json={"display_name": name}, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
+            url,
+            json={"display_name": name, "phone": "+15555550100"},
+            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         )
 
-    # Registered by clinic B: linked to B, so clinic A's token cannot change it (nor tell it exists).
+    async def name() -> str:
+        [row] = await query(
+            world.stack.database_url("scheduler"), "SELECT display_name FROM patients WHERE patient_id = $1", patient
+        )
+        return str(row["display_name"])
+
+    # Registered by clinic B: B's patient; clinic A cannot change it (nor tell it exists).
     assert (await put(b, "Registered By B")).status_code == 200
     refused = await put(a, "Changed By A")
     assert refused.status_code == 404 and refused.json() == {"detail": "unknown patient"}
-    [row] = await query(
-        world.stack.database_url("scheduler"), "SELECT display_name FROM patients WHERE patient_id = $1", patient
-    )
-    assert row["display_name"] == "Registered By B"
-    # Once clinic A books the patient, A is linked too.
+    assert await name() == "Registered By B"
+    # Clinic A books the patient (and puts them on its waitlist): allowed, and still no right to their details.
     booked = await world.client.post(
         "/v1/appointments", json=world.booking(patient=patient), headers={**a, "Idempotency-Key": uuid.uuid4().hex}
     )
     assert booked.status_code == 201, booked.text
-    assert (await put(a, "Changed By A")).status_code == 200
+    taken_over = await put(a, "Changed By A")
+    assert taken_over.status_code == 403, taken_over.text
+    assert await name() == "Registered By B"
+    assert (await put(b, "Changed By B")).status_code == 200
+    assert (await put(bearer(world.token_all), "Changed By The Network")).status_code == 200
+    assert await name() == "Changed By The Network"
     # FHIR search by patient: each clinic sees its own appointments of the patient only.
     search = {"patient": f"Patient/{patient}"}
     assert len((await world.client.get("/fhir/R4/Appointment", params=search, headers=a)).json()["entry"]) == 1
     assert not (await world.client.get("/fhir/R4/Appointment", params=search, headers=b)).json().get("entry")
+
+
+async def test_a_patient_first_registered_by_a_booking_clinic_is_theirs(world: World) -> None:
+    """A patient nobody registered yet, booked by clinic A: A may register them; B (no link) may not."""
+    a, b = bearer(world.token_a), bearer(world.token_b)
+    patient = uid("pat")
+    booked = await world.client.post(
+        "/v1/appointments", json=world.booking(patient=patient), headers={**a, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert booked.status_code == 201, booked.text
+    body = {"display_name": "Registered By A"}
+    refused = await world.client.put(
+        f"/v1/patients/{patient}", json=body, headers={**b, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert refused.status_code == 404
+    registered = await world.client.put(
+        f"/v1/patients/{patient}", json=body, headers={**a, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert registered.status_code == 200, registered.text
 
 
 async def test_a_provider_at_two_clinics_shows_each_clinic_its_own_blocks(world: World) -> None:

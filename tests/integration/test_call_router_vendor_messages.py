@@ -221,7 +221,9 @@ async def test_routine_messages_are_released_at_opening_and_acknowledged_by_staf
         assert timer["due_at"] == opens_at
         base = f"{router.url}/v1/clinics/{clinic_id}/digest"
         assert (await client.get(base)).json()["messages"] == []
-        early = await client.post(f"{base}/{first.message_id}/acknowledgements", json={"staff_id": "staff-1"})
+        staff_1 = {"Authorization": f"Bearer {stack.api_token(subject='staff-1')}"}
+        staff_2 = {"Authorization": f"Bearer {stack.api_token(subject='staff-2')}"}
+        early = await client.post(f"{base}/{first.message_id}/acknowledgements", headers=staff_1)
         assert early.status_code == 409, early.text
 
         await _bring_forward(stack, f"digest:{digest['digest_id']}")  # "the clinic opens"
@@ -236,7 +238,12 @@ async def test_routine_messages_are_released_at_opening_and_acknowledged_by_staf
 
         bad = await client.post(f"{base}/{first.message_id}/acknowledgements", json={"staff_id": "has space"})
         assert bad.status_code == 422
-        ack = await client.post(f"{base}/{first.message_id}/acknowledgements", json={"staff_id": "staff-1"})
+        # Who acknowledges is the token's subject: a body naming someone else is refused (issue 16, item 12).
+        impostor = await client.post(
+            f"{base}/{first.message_id}/acknowledgements", json={"staff_id": "staff-2"}, headers=staff_1
+        )
+        assert impostor.status_code == 403, impostor.text
+        ack = await client.post(f"{base}/{first.message_id}/acknowledgements", headers=staff_1)
         assert ack.status_code == 200 and not ack.json()["already_acknowledged"], ack.text
         [event] = await tap.wait_for(
             lambda e: (
@@ -245,12 +252,12 @@ async def test_routine_messages_are_released_at_opening_and_acknowledged_by_staf
             timeout=60,
         )
         assert (event.data.staff_id, event.data.digest_id) == ("staff-1", digest["digest_id"])  # type: ignore[attr-defined]
-        again = await client.post(f"{base}/{first.message_id}/acknowledgements", json={"staff_id": "staff-2"})
+        again = await client.post(f"{base}/{first.message_id}/acknowledgements", headers=staff_2)
         assert again.json()["already_acknowledged"] and again.json()["acknowledged_by"] == "staff-1"
         assert [m["message_id"] for m in (await client.get(base)).json()["messages"]] == [second.message_id]
         everything = (await client.get(base, params={"include_acknowledged": "true"})).json()["messages"]
         assert len(everything) == 2
-        missing = await client.post(f"{base}/nope/acknowledgements", json={"staff_id": "staff-1"})
+        missing = await client.post(f"{base}/nope/acknowledgements", json={"staff_id": "staff-1"}, headers=staff_1)
         assert missing.status_code == 404
 
 

@@ -242,12 +242,12 @@ async def test_visit_request_feedback_escalation_recovery_and_reputation(
             timeout=WAIT,
         )
 
-        note = {"author": "pm-jones", "note": "Called the patient, apologized for the wait."}
+        note = {"note": "Called the patient, apologized for the wait."}
         assert (await http.post(f"{reviews}/v1/recovery-tasks/{task_id}/notes", json=note)).status_code == 200
         bad_note = await http.post(f"{reviews}/v1/recovery-tasks/{task_id}/close", json={"author": "pm jones"})
         assert bad_note.status_code == 422
         closed = await http.post(f"{reviews}/v1/recovery-tasks/{task_id}/close", json={**note, "note": "Resolved."})
-        assert closed.status_code == 200 and closed.json()["closed_by"] == "pm-jones"
+        assert closed.status_code == 200 and closed.json()["closed_by"] == "local-admin"  # the token's subject
         assert (await http.post(f"{reviews}/v1/recovery-tasks/{task_id}/close", json=note)).status_code == 409
         [done] = await tap.wait_for(
             lambda e: e.type == "review.recovery_closed" and e.data.recovery_task_id == task_id,  # type: ignore[attr-defined]

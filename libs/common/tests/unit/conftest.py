@@ -49,6 +49,7 @@ from frontdesk.common.contracts.calls import (
     MessageAcknowledged,
     MessageDigestReleased,
     OnCallPageRequested,
+    VendorAppointmentRequested,
     VendorHeartbeat,
     VendorMessageTaken,
     VendorPageAcknowledged,
@@ -124,6 +125,9 @@ def _samples() -> dict[str, Event]:
             category="clinical_question",
             callback_needed=True,
             taken_at=T0,
+        ),
+        VendorAppointmentRequested(
+            request_id="vreq-1", vendor_id="answering-1", appointment_type="checkup", **people, **window
         ),
         VendorPageSent(
             page_id="msg-1:0:0",

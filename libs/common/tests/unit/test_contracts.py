@@ -227,6 +227,7 @@ def test_what_only_vendors_write_has_no_shared_topic() -> None:
         "answering.page_sent",
         "answering.page_acknowledged",
         "answering.heartbeat",
+        "answering.appointment_requested",
     }
     for event_type in [*vendor_only, "call.answered", "call.ended"]:
         assert topic_accepts(event_type, vendor_events_topic("acme"))

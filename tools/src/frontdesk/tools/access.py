@@ -41,11 +41,12 @@ def vendor_principal(vendor_id: str) -> str:
 
 
 def principals() -> list[str]:
-    """Every principal deploy/access.yaml declares (services, vendors, clients)."""
+    """Every principal deploy/access.yaml declares (services, vendors, clients, KEDA's lag reader)."""
     access = yaml.safe_load(access_file().read_text())
     names = [service_principal(s) for s in access.get("services", {})]
     names += [vendor_principal(v["id"]) for v in access.get("vendors", [])]
     names += list(access.get("clients", {}))
+    names += [access["lag_reader"]] if access.get("lag_reader") else []
     return names
 
 
@@ -69,10 +70,12 @@ class Credentials:
     ca_file: Path  # the local CA that signed the broker's certificate (tls.py)
 
     def load(self) -> dict[str, str]:
-        if self.path.exists():
-            data: dict[str, str] = json.loads(self.path.read_text())
-            return data
-        passwords = {name: secrets.token_urlsafe(18) for name in [ADMIN, *principals()]}
+        """The passwords, made on first use; a principal added to access.yaml since gets one too."""
+        passwords: dict[str, str] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        missing = [name for name in [ADMIN, *principals()] if name not in passwords]
+        if not missing:
+            return passwords
+        passwords.update({name: secrets.token_urlsafe(18) for name in missing})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -13,7 +13,9 @@ the old one is retired). Claims:
 
 Object-level authorization is the endpoint's job, with the `Principal` this module hands it:
 `require_clinic` for a clinic named in the request (403), `require_owner` for an object looked up by
-id (404 when it belongs to another clinic, so ids of other clinics' objects cannot be probed).
+id (404 when it belongs to another clinic, so ids of other clinics' objects cannot be probed),
+`claim_patient` before changing a patient's contact details or consents (docs/patients.md: patients
+shared by the clinics of a network), `author` for who wrote a note or an acknowledgement.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -38,6 +40,7 @@ READ, WRITE = "read", "write"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="frontdesk"'}
+_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")  # contracts.Id: what may travel on a shared topic
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,33 @@ class Principal:
             return
         if not any(c in self.clinics for c in clinic_ids):
             raise HTTPException(404, f"unknown {what}")
+
+    def claim_patient(self, registered: Collection[str], linked: Collection[str], on_file: bool) -> bool:
+        """Before changing a patient's contact details or consents: only a clinic that registered the
+        patient (`registered`), or a network-wide token. A clinic merely linked to the patient (by an
+        appointment, a waitlist entry, a message) may read but not change them (403); a clinic with no
+        link at all is told nothing (404). A patient nobody registered and nothing is on file for is
+        registered now by the token's clinics: True means "link them as the registering clinics"."""
+        if self.clinics is None or any(c in self.clinics for c in registered):
+            return False
+        linked_here = any(c in self.clinics for c in linked)
+        if registered or on_file:  # another clinic's registration, or the network's own record
+            if linked_here:
+                raise HTTPException(403, "only the clinic that registered this patient may change these details")
+            raise HTTPException(404, "unknown patient")
+        if linked and not linked_here:
+            raise HTTPException(404, "unknown patient")
+        return True
+
+    def author(self, claimed: str | None = None) -> str:
+        """Who wrote a note or an acknowledgement: the token's subject, never the request body. A body
+        that names someone else is refused (403); naming the subject itself is accepted (older clients).
+        A subject that is not a plain id (spaces, very long) is recorded as a digest of itself."""
+        digest = hashlib.sha256(self.subject.encode()).hexdigest()[:32]
+        author = self.subject if _ID.match(self.subject) else f"sub:{digest}"
+        if claimed is not None and claimed not in (author, self.subject):
+            raise HTTPException(403, "the author is the token's subject: omit the field or give that subject")
+        return author
 
     def visible_clinics(self) -> list[str] | None:
         """For SQL filters on lists: None means no filter (network-wide token)."""

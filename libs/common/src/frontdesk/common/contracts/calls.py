@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from ..sealing import Keyring, SealedField
-from .base import Event, Id, Section, Timestamp
+from .base import Event, Id, Section, Timestamp, Window
 
 CallIntent = Literal["new_patient", "appointment", "prescription", "billing", "results", "urgent", "other"]
 RouteTargetKind = Literal["receptionist", "pool", "sister_clinic", "answering_service", "on_call"]
@@ -45,6 +45,7 @@ TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
     "answering.page_sent": (VENDOR_EVENTS_TOPIC,),
     "answering.page_acknowledged": (VENDOR_EVENTS_TOPIC,),
     "answering.heartbeat": (VENDOR_EVENTS_TOPIC,),
+    "answering.appointment_requested": (VENDOR_EVENTS_TOPIC,),
 }
 
 
@@ -471,6 +472,23 @@ class VendorMessageTaken(Event):
     taken_at: Timestamp
 
 
+class VendorAppointmentRequested(Window):
+    """A vendor's operator asks for an appointment for a caller. The router checks that the vendor
+    serves the clinic, then passes it on as `appointment.requested` (request id prefixed with the
+    vendor's id); a refusal is dead-lettered with its reason. Vendors never write shared topics."""
+
+    event_type: ClassVar[str] = "answering.appointment_requested"
+    key_field: ClassVar[str] = "clinic_id"
+    shared_topic: ClassVar[bool] = False
+
+    request_id: Id = Field(description="The vendor's idempotency key: the same request books at most once.")
+    vendor_id: Id
+    clinic_id: Id
+    patient_id: Id
+    provider_id: Id
+    appointment_type: Id
+
+
 class VendorPageSent(Event):
     """The vendor paged a provider for an urgent message (after an oncall.page_requested)."""
 
@@ -569,6 +587,7 @@ EVENTS: tuple[type[Event], ...] = (
     AgentAutoPaused,
     StaffingForecast,
     VendorMessageTaken,
+    VendorAppointmentRequested,
     VendorPageSent,
     VendorPageAcknowledged,
     VendorHeartbeat,
@@ -610,6 +629,7 @@ __all__ = [
     "StaffingHour",
     "Strategy",
     "Vendor",
+    "VendorAppointmentRequested",
     "VendorHeartbeat",
     "VendorId",
     "VendorMessageTaken",

@@ -94,14 +94,20 @@ async def release_digest(conn: Connection, digest_id: str, at: datetime) -> list
     return [r["message_id"] for r in sorted(rows, key=lambda r: (r["taken_at"], r["message_id"]))]
 
 
-async def clinic_digest(conn: Connection, clinic_id: str, *, include_acknowledged: bool) -> list[dict[str, Any]]:
+async def clinic_digest(
+    conn: Connection, clinic_id: str, *, include_acknowledged: bool, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The clinic's delivered routine messages, after the (taken_at, message_id) `after`."""
     rows = await conn.fetch(
         "SELECT message_id, digest_id, vendor_id, call_id, patient_id, urgency, category, callback_needed, taken_at,"
         " delivered_at, status, acknowledged_at, acknowledged_by FROM vendor_messages"
         " WHERE clinic_id = $1 AND urgency = 'routine' AND status IN ('delivered', 'acknowledged')"
-        " AND ($2 OR status = 'delivered') ORDER BY taken_at, message_id",
+        " AND ($2 OR status = 'delivered') AND ($3::timestamptz IS NULL OR (taken_at, message_id) > ($3, $4))"
+        " ORDER BY taken_at, message_id LIMIT $5",
         clinic_id,
         include_acknowledged,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 

@@ -216,6 +216,18 @@ async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) 
     return dict(row) if row else None
 
 
+async def agents_of(conn: Connection, clinic_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+    """The clinic's receptionists as the router sees them, after the receptionist id `after`."""
+    rows = await conn.fetch(
+        "SELECT * FROM agents WHERE clinic_id = $1 AND ($2::text IS NULL OR receptionist_id > $2)"
+        " ORDER BY receptionist_id LIMIT $3",
+        clinic_id,
+        after,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
 def call_state(row: dict[str, Any], *, missed: bool = False) -> CallState:
     tried = set(row["tried"]) | (set(row["offer_keys"]) if missed else set())
     return CallState(

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from frontdesk.common.api import error_responses
@@ -20,6 +20,7 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, MessageAcknowledged, StaffingForecast, StaffingHour
 from frontdesk.common.contracts.base import Id
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -52,14 +53,18 @@ async def get_call(call_id: str, principal: CurrentPrincipal, runtime: Runtime) 
 
 
 @router.get("/clinics/{clinic_id}/agents")
-async def get_agents(clinic_id: str, principal: CurrentPrincipal, runtime: Runtime) -> list[dict[str, Any]]:
-    """Receptionist presence as the router sees it (including auto-pauses and who is ringing)."""
+async def get_agents(
+    clinic_id: str, principal: CurrentPrincipal, runtime: Runtime, page: Page, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Receptionist presence as the router sees it (including auto-pauses and who is ringing), by
+    receptionist id (a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    (after,) = page.after(str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
-        rows = await conn.fetch("SELECT * FROM agents WHERE clinic_id = $1 ORDER BY receptionist_id", clinic_id)
-    return [dict(r) for r in rows]
+        rows = await repository.agents_of(conn, clinic_id, after, page.fetch)
+    return array_page(request, response, page, rows, lambda row: [row["receptionist_id"]])
 
 
 @router.get("/clinics/{clinic_id}/metrics", dependencies=[reports], responses=error_responses(429))
@@ -196,28 +201,42 @@ async def get_digest(
     clinic_id: str,
     principal: CurrentPrincipal,
     runtime: Runtime,
+    page: Page,
     include_acknowledged: Annotated[bool, Query(description="Also list messages already acknowledged")] = False,
 ) -> dict[str, Any]:
-    """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement."""
+    """The clinic's delivered digest messages (released when it opened), waiting for acknowledgement,
+    oldest first; `next_cursor` continues the list (null on its last page)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
-        rows = await message_store.clinic_digest(conn, clinic_id, include_acknowledged=include_acknowledged)
-    return {"clinic_id": clinic_id, "messages": rows}
+        rows = await message_store.clinic_digest(
+            conn, clinic_id, include_acknowledged=include_acknowledged, after=after, limit=page.fetch
+        )
+    messages, next_cursor = page.cut(rows, lambda row: [row["taken_at"], row["message_id"]])
+    return {"clinic_id": clinic_id, "messages": messages, "next_cursor": next_cursor}
 
 
 class Acknowledgement(BaseModel):
-    staff_id: Id = Field(description="Who acknowledged (a staff id, never a name)")
+    staff_id: Id | None = Field(
+        None, description="Deprecated: who acknowledges is the token's subject (403 if another is named)"
+    )
 
 
 @router.post("/clinics/{clinic_id}/digest/{message_id}/acknowledgements")
 async def acknowledge_message(
-    clinic_id: str, message_id: str, body: Acknowledgement, principal: CurrentPrincipal, runtime: Runtime
+    clinic_id: str,
+    message_id: str,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    body: Annotated[Acknowledgement | None, Body()] = None,
 ) -> dict[str, Any]:
     """A staff member acknowledges one delivered digest message (published as
-    answering.message_acknowledged). Acknowledging again changes nothing and returns the first one."""
+    answering.message_acknowledged). Who acknowledged is the token's subject. Acknowledging again
+    changes nothing and returns the first one."""
     principal.require_clinic(clinic_id)
+    staff_id = principal.author(body.staff_id if body else None)
     async with runtime.unit_of_work() as uow:
         await repository.lock_clinic(uow.conn, clinic_id)
         row = await message_store.get_message(uow.conn, message_id, for_update=True)
@@ -235,19 +254,19 @@ async def acknowledge_message(
                 "already_acknowledged": True,
             }
         now = datetime.now(UTC)
-        await message_store.acknowledge(uow.conn, message_id, body.staff_id, now)
+        await message_store.acknowledge(uow.conn, message_id, staff_id, now)
         await uow.emit(
             MessageAcknowledged(
                 message_id=message_id,
                 digest_id=row["digest_id"],
                 clinic_id=clinic_id,
-                staff_id=body.staff_id,
+                staff_id=staff_id,
                 acknowledged_at=now,
             )
         )
     return {
         "message_id": message_id,
-        "acknowledged_by": body.staff_id,
+        "acknowledged_by": staff_id,
         "acknowledged_at": now,
         "already_acknowledged": False,
     }

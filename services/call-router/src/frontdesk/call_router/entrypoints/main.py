@@ -12,6 +12,7 @@ from frontdesk.common.contracts import (
     CallEnded,
     CallReceived,
     ClinicConfigured,
+    VendorAppointmentRequested,
     VendorHeartbeat,
     VendorMessageTaken,
     VendorPageAcknowledged,
@@ -41,6 +42,7 @@ from ..messages import (
     on_digest_due,
     on_page_due,
 )
+from ..vendor_requests import handle_appointment_requested
 from ..vendor_topics import VENDOR_TOPICS, handle_clinic_configured, on_vendor_topics
 from .callers import router as callers_router
 from .http import router
@@ -59,8 +61,10 @@ DEFINITION = ServiceDefinition(
         VendorPageSent: handle_page_sent,
         VendorPageAcknowledged: handle_page_acknowledged,
         VendorHeartbeat: handle_heartbeat,
+        VendorAppointmentRequested: handle_appointment_requested,
     },
-    # What vendors report (answers, messages, pages, heartbeats) arrives on each vendor's own topic.
+    # What vendors report and ask for (answers, messages, pages, heartbeats, appointment requests)
+    # arrives on each vendor's own topic.
     topic_patterns=(VENDOR_EVENTS_TOPIC,),
     timer_handlers={
         RING_TIMEOUT: on_ring_timeout,

@@ -69,14 +69,19 @@ async def open_followups(
     return [dict(r) for r in rows]
 
 
-async def for_patient(conn: Connection, patient_id: str, clinics: list[str] | None) -> list[dict[str, Any]]:
-    """The patient's plans at `clinics` (None: at every clinic)."""
+async def for_patient(
+    conn: Connection, patient_id: str, clinics: list[str] | None, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The patient's plans at `clinics` (None: at every clinic), after the (due_at, followup_id) `after`."""
     rows = await conn.fetch(
         "SELECT followup_id, kind, visit_id, appointment_id, callback_id, patient_id, clinic_id, due_at, status,"
         " reason, created_at, updated_at FROM followups WHERE patient_id = $1"
-        " AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY due_at",
+        " AND ($2::text[] IS NULL OR clinic_id = ANY($2))"
+        " AND ($3::timestamptz IS NULL OR (due_at, followup_id) > ($3, $4)) ORDER BY due_at, followup_id LIMIT $5",
         patient_id,
         clinics,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 
@@ -96,6 +101,13 @@ async def clinics_of_patient(conn: Connection, patient_id: str) -> list[str]:
         " UNION SELECT clinic_id FROM staff_tasks WHERE patient_id = $1",
         patient_id,
     )
+    return [r["clinic_id"] for r in rows]
+
+
+async def registering_clinics(conn: Connection, patient_id: str) -> list[str]:
+    """The clinics that registered the patient with followup: the only ones that change their contact
+    details and consents (docs/patients.md)."""
+    rows = await conn.fetch("SELECT clinic_id FROM patient_clinics WHERE patient_id = $1", patient_id)
     return [r["clinic_id"] for r in rows]
 
 
@@ -266,14 +278,21 @@ async def sent_times(conn: Connection, patient_id: str, purpose: str, since: dat
     return [r["sent_at"] for r in rows]
 
 
-async def messages_for_patient(conn: Connection, patient_id: str, clinics: list[str] | None) -> list[dict[str, Any]]:
-    """The patient's messages from `clinics` (None: from every clinic)."""
+async def messages_for_patient(
+    conn: Connection, patient_id: str, clinics: list[str] | None, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The patient's messages from `clinics` (None: from every clinic), after the (created_at,
+    message_request_id) `after`."""
     rows = await conn.fetch(
         "SELECT message_request_id, requested_by, clinic_id, purpose, template, followup_id, status, channel,"
         " attempts, reason, detail, next_at, sent_at, finished_at, receipt_status, created_at"
-        " FROM messages WHERE patient_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY created_at",
+        " FROM messages WHERE patient_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2))"
+        " AND ($3::timestamptz IS NULL OR (created_at, message_request_id) > ($3, $4))"
+        " ORDER BY created_at, message_request_id LIMIT $5",
         patient_id,
         clinics,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 
@@ -393,11 +412,17 @@ async def complete_callback(conn: Connection, callback_id: str, by: str, at: dat
     )
 
 
-async def callbacks_for_clinic(conn: Connection, clinic_id: str, status: str) -> list[dict[str, Any]]:
+async def callbacks_for_clinic(
+    conn: Connection, clinic_id: str, status: str, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The clinic's callbacks, after the (due_at, callback_id) `after`."""
     rows = await conn.fetch(
-        "SELECT * FROM callbacks WHERE clinic_id = $1 AND ($2 = 'all' OR status = $2) ORDER BY due_at",
+        "SELECT * FROM callbacks WHERE clinic_id = $1 AND ($2 = 'all' OR status = $2)"
+        " AND ($3::timestamptz IS NULL OR (due_at, callback_id) > ($3, $4)) ORDER BY due_at, callback_id LIMIT $5",
         clinic_id,
         status,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 
@@ -417,9 +442,16 @@ async def insert_task(
     )
 
 
-async def tasks_for_clinic(conn: Connection, clinic_id: str) -> list[dict[str, Any]]:
+async def tasks_for_clinic(
+    conn: Connection, clinic_id: str, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The clinic's open staff tasks, after the (created_at, task_id) `after`."""
     rows = await conn.fetch(
-        "SELECT * FROM staff_tasks WHERE clinic_id = $1 AND status = 'open' ORDER BY created_at", clinic_id
+        "SELECT * FROM staff_tasks WHERE clinic_id = $1 AND status = 'open'"
+        " AND ($2::timestamptz IS NULL OR (created_at, task_id) > ($2, $3)) ORDER BY created_at, task_id LIMIT $4",
+        clinic_id,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 

@@ -4,20 +4,22 @@ webhooks for inbound replies and delivery receipts, and the short links in SMS.
 
 Authorization: a clinic in the path needs a token for it (403); a callback is found only by a token of
 its clinic (404 otherwise); a patient is visible to the clinics followup links them to (404 otherwise),
-and lists show only the token's clinics' plans and messages. Responses never echo phone numbers or
-email addresses.
+and lists show only the token's clinics' plans and messages. Contact details and consents are changed
+only by the clinics that registered the patient, or a network-wide token (docs/patients.md). Responses
+never echo phone numbers or email addresses.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frontdesk.common.api import error_responses
@@ -25,6 +27,7 @@ from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -75,7 +78,7 @@ class ConsentIn(BaseModel):
 
 class CompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: Id
+    by: Id | None = Field(None, description="Deprecated: who completes it is the token's subject (403 if another)")
 
 
 class InboundSms(BaseModel):
@@ -108,14 +111,14 @@ async def _require_patient(conn: Connection, principal: Principal, patient_id: s
 
 
 async def _claim_patient(conn: Connection, principal: Principal, patient_id: str) -> None:
-    """Before a write (under the patient's lock): an existing patient needs a linked clinic's token;
-    a patient new to followup is linked to the clinics of the token that registers them."""
-    if principal.clinics is None:
-        return
-    clinics = await repository.clinics_of_patient(conn, patient_id)
-    if clinics or await repository.patient_on_file(conn, patient_id):
-        principal.require_any(clinics, "patient")
-    else:
+    """Before changing contact details or consents (under the patient's lock): only the clinics that
+    registered the patient, or a network-wide token; an appointment or a message at a clinic is no
+    such right (docs/patients.md). A patient new to followup is registered by the token's clinics."""
+    registered = await repository.registering_clinics(conn, patient_id)
+    linked = await repository.clinics_of_patient(conn, patient_id)
+    on_file = await repository.patient_on_file(conn, patient_id)
+    if principal.claim_patient(registered, linked, on_file):
+        assert principal.clinics is not None
         await repository.link_patient(conn, patient_id, principal.clinics)
 
 
@@ -147,7 +150,8 @@ async def register_contact(
     patient_id: PatientId, body: ContactIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
 ) -> dict[str, Any]:
     """Register (or replace) a patient's contact details and the consents they gave. A patient new to
-    followup is linked to the token's clinics; an existing one needs a token of a linked clinic."""
+    followup is registered by the token's clinics; only they (or a network-wide token) may change them
+    later: 403 for a clinic that only has appointments or messages of the patient, 404 for any other."""
     if body.phone is None and body.email is None:
         raise HTTPException(422, "give a phone number or an email address")
     async with runtime.unit_of_work() as uow:
@@ -192,43 +196,73 @@ async def set_consent(
         return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
+def _by(*columns: str) -> Callable[[dict[str, Any]], list[Any]]:
+    """A row's sort key (the columns a list is ordered by, the last one unique): its next cursor."""
+    return lambda row: [row[c] for c in columns]
+
+
 @router.get("/patients/{patient_id}/followups")
 async def patient_followups(
-    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The patient's plans at the token's clinics."""
+    """The patient's plans at the token's clinics, by due time (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
         await _require_patient(conn, principal, patient_id)
-        return await repository.for_patient(conn, patient_id, principal.visible_clinics())
+        after = page.after(datetime.fromisoformat, str)
+        rows = await repository.for_patient(conn, patient_id, principal.visible_clinics(), after, page.fetch)
+    return array_page(request, response, page, rows, _by("due_at", "followup_id"))
 
 
 @router.get("/patients/{patient_id}/messages")
 async def patient_messages(
-    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The patient's messages from the token's clinics."""
+    """The patient's messages from the token's clinics, oldest first (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
         await _require_patient(conn, principal, patient_id)
-        return await repository.messages_for_patient(conn, patient_id, principal.visible_clinics())
+        after = page.after(datetime.fromisoformat, str)
+        rows = await repository.messages_for_patient(conn, patient_id, principal.visible_clinics(), after, page.fetch)
+    return array_page(request, response, page, rows, _by("created_at", "message_request_id"))
 
 
 @router.get("/clinics/{clinic_id}/callbacks")
 async def clinic_callbacks(
     clinic_id: PatientId,
     principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
     status: Literal["open", "done", "all"] = Query("open"),
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """The callback worklist: who to call back, from when, and when it escalates."""
+    """The callback worklist: who to call back, from when, and when it escalates (by due time; a
+    page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     async with _pool(runtime).acquire() as conn:
-        return await repository.callbacks_for_clinic(conn, clinic_id, status)
+        rows = await repository.callbacks_for_clinic(conn, clinic_id, status, after, page.fetch)
+    return array_page(request, response, page, rows, _by("due_at", "callback_id"))
 
 
 @router.post("/callbacks/{callback_id}/complete")
 async def complete_callback(
-    callback_id: PatientId, body: CompleteIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    callback_id: PatientId,
+    principal: CurrentPrincipal,
+    body: Annotated[CompleteIn | None, Body()] = None,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> dict[str, Any]:
+    """Mark a callback done, by the token's subject (recorded as completed_by)."""
+    by = principal.author(body.by if body else None)
     async with _pool(runtime).acquire() as conn:
         principal.require_owner(await repository.clinic_of_callback(conn, callback_id), "callback")
     async with runtime.unit_of_work() as uow:
@@ -236,7 +270,7 @@ async def complete_callback(
         if callback is None:
             raise HTTPException(404, f"no callback {callback_id}")
         if callback["status"] == "open":
-            await repository.complete_callback(uow.conn, callback_id, body.by, datetime.now(UTC))
+            await repository.complete_callback(uow.conn, callback_id, by, datetime.now(UTC))
             await uow.cancel_timer(f"callback-escalate:{callback_id}")
             await repository.set_followup_status(uow.conn, followup_id("callback", callback_id), "done")
         return {"callback_id": callback_id, "status": "done"}
@@ -244,12 +278,20 @@ async def complete_callback(
 
 @router.get("/clinics/{clinic_id}/tasks")
 async def clinic_tasks(
-    clinic_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: PatientId,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
-    """Open staff tasks (replies that need a person), with the reply text: staff-only."""
+    """Open staff tasks (replies that need a person), with the reply text: staff-only (oldest first;
+    a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     async with _pool(runtime).acquire() as conn:
-        return await repository.tasks_for_clinic(conn, clinic_id)
+        rows = await repository.tasks_for_clinic(conn, clinic_id, after, page.fetch)
+    return array_page(request, response, page, rows, _by("created_at", "task_id"))
 
 
 async def _verified_body(request: Request, timestamp: str | None, signature: str | None) -> bytes:

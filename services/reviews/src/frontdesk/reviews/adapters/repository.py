@@ -290,12 +290,19 @@ async def notes(conn: Connection, task_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def list_tasks(conn: Connection, clinic_id: str, status: str | None) -> list[dict[str, Any]]:
+async def list_tasks(
+    conn: Connection, clinic_id: str, status: str | None, after: tuple[Any, ...], limit: int
+) -> list[dict[str, Any]]:
+    """The clinic's recovery tasks by deadline, after the (due_at, recovery_task_id) `after`."""
     where = {"open": " AND closed_at IS NULL", "closed": " AND closed_at IS NOT NULL", None: ""}[status]
     rows = await conn.fetch(
         "SELECT recovery_task_id, review_request_id, clinic_id, provider_id, opened_at, first_due_at, due_at, level,"
-        " last_touched_at, closed_at, closed_by FROM recovery_tasks WHERE clinic_id = $1" + where + " ORDER BY due_at",
+        " last_touched_at, closed_at, closed_by FROM recovery_tasks WHERE clinic_id = $1" + where + " AND"
+        " ($2::timestamptz IS NULL OR (due_at, recovery_task_id) > ($2, $3))"
+        " ORDER BY due_at, recovery_task_id LIMIT $4",
         clinic_id,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 

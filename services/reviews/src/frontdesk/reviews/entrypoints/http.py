@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
@@ -170,7 +171,7 @@ async def visit_review_requests(
 class NoteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    author: Id = Field(description="The staff member's id.")
+    author: Id | None = Field(None, description="Deprecated: the author is the token's subject (403 if another)")
     note: str = Field(min_length=1, max_length=4000)
 
 
@@ -178,13 +179,19 @@ class NoteBody(BaseModel):
 async def recovery_tasks(
     clinic_id: Annotated[str, Query(min_length=1)],
     principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
     status: Literal["open", "closed"] | None = None,
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
+    """The clinic's recovery tasks by deadline (a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
+    after = page.after(datetime.fromisoformat, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        return await repository.list_tasks(conn, clinic_id, status)
+        rows = await repository.list_tasks(conn, clinic_id, status, after, page.fetch)
+    return array_page(request, response, page, rows, lambda row: [row["due_at"], row["recovery_task_id"]])
 
 
 @router.get("/recovery-tasks/{task_id}")
@@ -202,10 +209,14 @@ async def recovery_task(
     return task
 
 
-async def _note(runtime: ServiceRuntime, task_id: str, body: NoteBody, close: bool) -> dict[str, Any]:
+async def _note(
+    runtime: ServiceRuntime, principal: Principal, task_id: str, body: NoteBody, close: bool
+) -> dict[str, Any]:
+    """A note by the token's subject (a body naming anyone else is refused)."""
+    author = principal.author(body.author)
     try:
         async with runtime.unit_of_work() as uow:
-            return await recovery.add_note(uow, task_id, body.author, body.note, close=close)
+            return await recovery.add_note(uow, task_id, author, body.note, close=close)
     except recovery.CommandError as exc:
         raise HTTPException(exc.status, exc.message) from None
 
@@ -216,7 +227,7 @@ async def add_recovery_note(
 ) -> dict[str, Any]:
     """A staff note: the task counts as touched (no re-escalation at the next deadline)."""
     await _require_task(runtime, principal, task_id)
-    return await _note(runtime, task_id, body, close=False)
+    return await _note(runtime, principal, task_id, body, close=False)
 
 
 @router.post("/recovery-tasks/{task_id}/close")
@@ -225,7 +236,7 @@ async def close_recovery_task(
 ) -> dict[str, Any]:
     """Close the task with the staff's closing notes (emits review.recovery_closed)."""
     await _require_task(runtime, principal, task_id)
-    return await _note(runtime, task_id, body, close=True)
+    return await _note(runtime, principal, task_id, body, close=True)
 
 
 class ReplyDraftBody(BaseModel):

@@ -306,13 +306,23 @@ async def add_block(
     return None
 
 
-async def blocks_of(conn: Connection, provider_id: str, clinics: list[str] | None = None) -> list[dict[str, Any]]:
-    """The provider's blocks; `clinics` (None: all) limits them to those clinics' blocks."""
+async def blocks_of(
+    conn: Connection,
+    provider_id: str,
+    clinics: list[str] | None = None,
+    after: tuple[Any, ...] = (None, None),
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The provider's blocks by start; `clinics` (None: all) limits them to those clinics' blocks;
+    `after` (starts_at, block_id) and `limit` page them (None: all)."""
     rows = await conn.fetch(
         "SELECT block_id, clinic_id, provider_id, starts_at, ends_at, kind FROM provider_blocks"
-        " WHERE provider_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2)) ORDER BY starts_at",
+        " WHERE provider_id = $1 AND ($2::text[] IS NULL OR clinic_id = ANY($2))"
+        " AND ($3::timestamptz IS NULL OR (starts_at, block_id) > ($3, $4)) ORDER BY starts_at, block_id LIMIT $5",
         provider_id,
         clinics,
+        *after,
+        limit,
     )
     return [dict(r) for r in rows]
 
@@ -356,18 +366,26 @@ async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
     return [r["clinic_id"] for r in rows]
 
 
-async def patient_links(conn: Connection, patient_id: str) -> tuple[bool, list[str]]:
-    """(whether this service knows the patient at all, the clinics linked to them)."""
+@dataclass(frozen=True)
+class PatientLinks:
+    """Who may do what with a patient (docs/patients.md)."""
+
+    registered: list[str]  # the clinics that registered them: the only ones that change their details
+    linked: list[str]  # every clinic with an appointment, a waitlist entry or a registration of theirs
+    on_file: bool  # this service holds their details (perhaps from a network-wide client)
+
+
+async def patient_links(conn: Connection, patient_id: str) -> PatientLinks:
     row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS known, ARRAY("
+        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS on_file,"
+        " ARRAY(SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS registered, ARRAY("
         " SELECT clinic_id FROM appointments WHERE patient_id = $1"
         " UNION SELECT clinic_id FROM waitlist WHERE patient_id = $1"
-        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS clinics",
+        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS linked",
         patient_id,
     )
     assert row is not None
-    clinics: list[str] = sorted(row["clinics"])
-    return bool(row["known"]) or bool(clinics), clinics
+    return PatientLinks(sorted(row["registered"]), sorted(row["linked"]), bool(row["on_file"]))
 
 
 async def lock_patient(conn: Connection, patient_id: str) -> None:

@@ -89,16 +89,21 @@ def slot(provider_id: str, start: datetime, end: datetime, status: str, type_id:
     return resource
 
 
-def bundle(resources: list[dict[str, Any]], base: str = "") -> dict[str, Any]:
-    return {
+def bundle(resources: list[dict[str, Any]], base: str = "", next_url: str | None = None) -> dict[str, Any]:
+    """A searchset; `next_url`: where the next page is (Bundle.link relation "next"), if any."""
+    out: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
         "entry": [
             {"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
             for r in resources
         ],
     }
+    if next_url is None:
+        out["total"] = len(resources)  # the whole result: it fits on this page
+    else:
+        out["link"] = [{"relation": "next", "url": next_url}]
+    return out
 
 
 def operation_outcome(code: str, text: str) -> dict[str, Any]:

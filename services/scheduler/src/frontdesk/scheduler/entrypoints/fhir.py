@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from frontdesk.common.api import ErrorBody, error_responses
 from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import MAX_PAGE, PageRequest
 from frontdesk.common.service import ServiceRuntime
 
 from .. import commands, domain
@@ -114,14 +115,22 @@ async def read_appointment(
 @router.get("/Appointment")
 async def search_appointments(
     principal: CurrentPrincipal,
+    request: Request,
     patient: str | None = None,
     practitioner: str | None = None,
     date: Annotated[list[str] | None, Query()] = None,
-    count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100,
+    count: Annotated[int, Query(alias="_count", ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(alias="_cursor", max_length=1024)] = None,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range;
-    only appointments at the token's clinics."""
+    only appointments at the token's clinics. Paged: at most `_count` (500) per Bundle, whose link
+    "next" carries the `_cursor` of the next page."""
+    page = PageRequest(count, cursor)
+    try:
+        after = page.after(datetime.fromisoformat, str)
+    except HTTPException as exc:
+        return _bad(str(exc.detail))
     if not patient and not practitioner:
         return _bad("search by patient or practitioner")
     window = EVERYTHING
@@ -136,15 +145,20 @@ async def search_appointments(
     rows = await runtime.pool.fetch(
         "SELECT * FROM appointments WHERE ($1::text IS NULL OR patient_id = $1)"
         " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3"
-        " AND ($6::text[] IS NULL OR clinic_id = ANY($6)) ORDER BY starts_at LIMIT $5",
+        " AND ($6::text[] IS NULL OR clinic_id = ANY($6))"
+        " AND ($7::timestamptz IS NULL OR (starts_at, appointment_id) > ($7, $8))"
+        " ORDER BY starts_at, appointment_id LIMIT $5",
         patient_id,
         provider_id,
         window.start,
         window.end,
-        count,
+        page.fetch,
         principal.visible_clinics(),
+        *after,
     )
-    return _json(fhir.bundle([fhir.appointment(dict(r)) for r in rows]))
+    shown, next_cursor = page.cut([dict(r) for r in rows], lambda row: [row["starts_at"], row["appointment_id"]])
+    next_url = str(request.url.include_query_params(_cursor=next_cursor)) if next_cursor else None
+    return _json(fhir.bundle([fhir.appointment(r) for r in shown], next_url=next_url))
 
 
 @router.get("/Schedule/{provider_id}")

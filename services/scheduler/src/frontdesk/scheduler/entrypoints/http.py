@@ -7,9 +7,10 @@ A conflict is a 409 whose body names the conflicting window, never a 5xx.
 Authorization (the token itself is checked for every route of this router, frontdesk.common.auth): a
 clinic named by the request must be one of the token's (403); an object named by id (appointment,
 block, waitlist offer) answers 404 unless it belongs to one of the token's clinics, exactly as if it
-did not exist; a patient is visible to the clinics this service links them to (appointments, waitlist
-entries, the clinic that registered them). Commands are authorized inside their transaction before
-their idempotency key is claimed, so a refusal changes nothing.
+did not exist. A patient is booked by id by any clinic of the network, but their details are changed
+only by the clinics that registered them (or a network-wide token): booking grants no such right
+(docs/patients.md). Commands are authorized inside their transaction before their idempotency key is
+claimed, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import Id
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
+from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 from frontdesk.common.uow import UnitOfWork
@@ -473,13 +475,21 @@ async def add_block(
 
 @router.get("/providers/{provider_id}/blocks", tags=["providers"])
 async def list_blocks(
-    provider_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+    provider_id: str,
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> list[dict[str, Any]]:
-    """The provider's blocks at the token's clinics (a provider may work at several)."""
+    """The provider's blocks at the token's clinics (a provider may work at several), by start (a
+    page: see `X-Next-Cursor`)."""
+    after = page.after(datetime.fromisoformat, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         principal.require_any(await repository.clinics_of_provider(conn, provider_id), "provider")
-        return await repository.blocks_of(conn, provider_id, principal.visible_clinics())
+        rows = await repository.blocks_of(conn, provider_id, principal.visible_clinics(), after, page.fetch)
+    return array_page(request, response, page, rows, lambda row: [row["starts_at"], row["block_id"]])
 
 
 @router.delete("/providers/{provider_id}/blocks/{block_id}", tags=["providers"])
@@ -602,21 +612,21 @@ async def put_patient(
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Contact details live in this database only: events carry the patient_id, never these.
-    A known patient's details may be changed by their clinics only (404 otherwise); a new patient
-    registered with a clinic-scoped token becomes visible to that token's clinics."""
-    new = False
+    A patient new to the scheduler is registered by the token's clinics; only they (or a network-wide
+    token) change the details later: 403 for a clinic that merely books or waitlists the patient, 404
+    for any other (docs/patients.md)."""
+    register = False
 
     async def authorize(conn: Connection) -> None:
-        nonlocal new
+        nonlocal register
         await repository.lock_patient(conn, patient_id)
-        known, clinics = await repository.patient_links(conn, patient_id)
-        if known:
-            principal.require_any(clinics, "patient")
-        new = not known
+        links = await repository.patient_links(conn, patient_id)
+        register = principal.claim_patient(links.registered, links.linked, links.on_file)
 
     async def command(uow: UnitOfWork) -> tuple[int, Any]:
         await repository.upsert_patient(uow.conn, patient_id, body.display_name, body.phone, body.email)
-        if new and principal.clinics is not None:
+        if register:
+            assert principal.clinics is not None
             await repository.link_patient(uow.conn, patient_id, sorted(principal.clinics))
         return 200, {"patient_id": patient_id}
 
@@ -703,15 +713,24 @@ async def receive_hl7(
 
 @router.get("/hl7/quarantine", tags=["interoperability"])
 async def hl7_quarantine(
-    principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> list[dict[str, Any]]:
-    """Quarantined messages of the token's clinics (control ids and reasons; the raw messages stay in
-    the database)."""
+    """Quarantined messages of the token's clinics, newest first (control ids and reasons; the raw
+    messages stay in the database; a page: see `X-Next-Cursor`)."""
+    after = page.after(datetime.fromisoformat, str, str, str)
     assert runtime.pool is not None
     rows = await runtime.pool.fetch(
         "SELECT clinic_id, sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
-        " WHERE outcome = 'quarantined' AND ($1::text[] IS NULL OR clinic_id = ANY($1))"
-        " ORDER BY received_at DESC LIMIT 500",
+        " WHERE outcome = 'quarantined' AND ($1::text[] IS NULL OR clinic_id = ANY($1)) AND ($2::timestamptz IS NULL"
+        " OR (received_at, clinic_id, sending_facility, control_id) < ($2, $3, $4, $5))"
+        " ORDER BY received_at DESC, clinic_id DESC, sending_facility DESC, control_id DESC LIMIT $6",
         principal.visible_clinics(),
+        *after,
+        page.fetch,
     )
-    return [dict(r) for r in rows]
+    key = ("received_at", "clinic_id", "sending_facility", "control_id")
+    return array_page(request, response, page, [dict(r) for r in rows], lambda row: [row[k] for k in key])
