@@ -350,11 +350,8 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
     if got.row["status"] not in repository.ACTIVE:
         # already answered/abandoned: the first outcome wins (nothing was written). A vendor's answer
         # after its withdrawal is recorded, never counted.
-        if vendor is not None and await repository.record_late_answer(
-            uow.conn, event.call_id, vendor, event.answered_at
-        ):
-            telemetry.VENDOR_LATE_ANSWERS.labels(vendor).inc()
-            log.info("vendor answered a withdrawn call", call_id=event.call_id, vendor_id=vendor)
+        if vendor is not None:
+            await withdrawals.late_answer(uow, event.call_id, vendor, event.answered_at)
         return
     answerer = event.answered_by_id if event.answered_by_kind == "answering_service" else None
     await withdrawals.withdraw(uow, got.row, answerer, "answered_elsewhere")
