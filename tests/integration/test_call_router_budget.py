@@ -203,9 +203,12 @@ async def test_a_primary_whose_heartbeats_stopped_is_skipped_at_once(
     router = running["call-router"]
     c = await _clinic(stack, router, open_=False, va={"heartbeat_timeout_seconds": 3}, vb={})
     sql = "SELECT * FROM vendor_health WHERE vendor_id = $1 AND last_heartbeat_at > $2"
+    # The vendor's clock runs an hour ahead: its last heartbeat must not keep it healthy after it stops.
     beat = datetime.now(UTC)
-    await send_events(stack.bootstrap, [VendorHeartbeat(vendor_id=c.va, sent_at=beat)], topic=vendor_events_topic(c.va))
-    await _row(stack, sql, c.va, beat - timedelta(seconds=1))
+    ahead = VendorHeartbeat(vendor_id=c.va, sent_at=beat + timedelta(hours=1))
+    await send_events(stack.bootstrap, [ahead], topic=vendor_events_topic(c.va))
+    [health] = await _row(stack, sql, c.va, beat - timedelta(seconds=1))
+    assert health["last_heartbeat_at"] < beat + timedelta(minutes=1)  # never ahead of the router's clock
     await asyncio.sleep(4)  # no heartbeat for longer than its 3 s timeout
     stopped, resumed = _call(c.clinic_id), _call(c.clinic_id)
     async with EventTap(stack.bootstrap, _topics(c)) as tap:
