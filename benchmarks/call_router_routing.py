@@ -160,6 +160,8 @@ async def answer_calls(bootstrap: str) -> None:
 
     try:
         async for record in consumer:
+            if dict(record.headers).get("ce_type") != b"call.overflowed":
+                continue  # a call.withdrawn: another vendor answered first
             call = json.loads(record.value or b"{}")
             task = asyncio.create_task(answer(record.topic.split(".")[1], call["call_id"], call["clinic_id"]))
             answering.add(task)

@@ -33,10 +33,14 @@ def test_consumes_match_what_the_code_subscribes_to(access: Any, code_consumes: 
 
 
 def constructed_events(service: str) -> set[str]:
-    """Event types whose model the service's source constructs (`Model(`): what it emits."""
+    """Event types with a shared topic whose model the service's source constructs (`Model(`): what it
+    emits there. (A type with no shared topic, such as call.withdrawn, goes only to vendors' own
+    topics, under the service's prefix grant.)"""
     source = "\n".join(p.read_text() for p in (REPO / "services" / service / "src").rglob("*.py"))
     return {
-        event_type for event_type, spec in EVENTS.items() if re.search(rf"\b{re.escape(spec.model.__name__)}\(", source)
+        event_type
+        for event_type, spec in EVENTS.items()
+        if spec.topic is not None and re.search(rf"\b{re.escape(spec.model.__name__)}\(", source)
     }
 
 

@@ -26,6 +26,7 @@ from frontdesk.common.contracts import (
     CallOverflowed,
     CallReceived,
     CallRouted,
+    CallWithdrawn,
     ClinicConfig,
     ClinicConfigured,
     ContactPreferenceChanged,
@@ -178,6 +179,13 @@ def _samples() -> dict[str, Event]:
             overflowed_at=T0,
             answer_by=T0 + timedelta(seconds=18),
             caller_token="tok_9f8e7d",
+        ),
+        CallWithdrawn(
+            call_id="call-1",
+            clinic_id="clinic-1",
+            vendor_id="answering-2",
+            reason="answered_elsewhere",
+            withdrawn_at=T0 + timedelta(seconds=13),
         ),
         CallAnswered(
             call_id="call-1",

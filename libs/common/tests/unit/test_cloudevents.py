@@ -24,6 +24,7 @@ from frontdesk.common.cloudevents import (
     encode,
 )
 from frontdesk.common.contracts import EVENTS, CallReceived, Event, vendor_calls_topic, vendor_events_topic
+from frontdesk.common.contracts.registry import topic_accepts
 
 SOURCE = "frontdesk/test"
 WHEN = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=timezone(timedelta(hours=-5)))
@@ -54,7 +55,11 @@ def replace_header(headers: Headers, name: str, value: bytes | None) -> list[tup
 
 def own_topic(event_type: str) -> str | None:
     """None (its registry topic), or a vendor's own topic for the types that travel only there."""
-    return None if EVENTS[event_type].topic is not None else vendor_events_topic("answering-1")
+    if EVENTS[event_type].topic is not None:
+        return None
+    if topic_accepts(event_type, vendor_calls_topic("answering-1")):
+        return vendor_calls_topic("answering-1")
+    return vendor_events_topic("answering-1")
 
 
 def without_header(headers: Headers, name: str) -> Headers:
@@ -91,7 +96,7 @@ def test_encoded_headers_topic_and_key(event_type: str, samples: dict[str, Event
     spec = EVENTS[event_type]
     record = encode(event, source=SOURCE, time=WHEN, topic=own_topic(event_type))
 
-    assert record.topic == (spec.topic.name if spec.topic is not None else vendor_events_topic("answering-1"))
+    assert record.topic == (spec.topic.name if spec.topic is not None else own_topic(event_type))
     assert record.key == str(getattr(event, spec.model.key_field)).encode()
     assert record.key == event.record_key().encode()
     assert json.loads(record.value) == json.loads(event.model_dump_json())

@@ -221,7 +221,7 @@ def test_event_type_is_the_topic_and_the_registry_key() -> None:
 
 
 def test_what_only_vendors_write_has_no_shared_topic() -> None:
-    vendor_only = {t for t, spec in EVENTS.items() if spec.topic is None}
+    vendor_only = {t for t, spec in EVENTS.items() if spec.topic is None} - {"call.withdrawn"}
     assert vendor_only == {
         "answering.message_taken",
         "answering.page_sent",
@@ -229,6 +229,10 @@ def test_what_only_vendors_write_has_no_shared_topic() -> None:
         "answering.heartbeat",
         "answering.appointment_requested",
     }
+    # what the router says to one vendor alone travels only on that vendor's .calls
+    assert EVENTS["call.withdrawn"].topic is None
+    assert topic_accepts("call.withdrawn", vendor_calls_topic("acme"))
+    assert not topic_accepts("call.withdrawn", vendor_events_topic("acme"))
     for event_type in [*vendor_only, "call.answered", "call.ended"]:
         assert topic_accepts(event_type, vendor_events_topic("acme"))
         assert not topic_accepts(event_type, vendor_calls_topic("acme"))

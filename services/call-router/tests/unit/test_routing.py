@@ -25,7 +25,7 @@ from frontdesk.call_router.domain import (
     pick_vendor,
 )
 from frontdesk.call_router.domain.routing import answer_by, handoff_at
-from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts import INTENT_SKILLS, ClinicConfig
 from frontdesk.common.contracts.clinic import WEEKDAYS
 
 MONDAY_10AM = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
@@ -39,12 +39,16 @@ def clinic(hours: dict[str, list[str]] | None = None, closures: list[str] | None
         "receptionists": [
             {"receptionist_id": "ana", "languages": ["en", "es"], "skills": ["new_patient_booking"]},
             {"receptionist_id": "bo", "languages": ["en"]},
-            {"receptionist_id": "cy", "languages": ["en", "fr"]},
+            {"receptionist_id": "cy", "languages": ["en", "fr"], "skills": ["billing"]},
         ],
         "pools": [{"pool_id": "desk", "members": ["ana", "bo", "cy"]}],
         "answering_service": "vend-a",
         "secondary_answering_service": "vend-b",
-        "vendors": [{"vendor_id": "vend-a"}, {"vendor_id": "vend-b"}],
+        # 6 s answer targets: the vendors get the call 12 s into the 18 s budget, after two desk offers
+        "vendors": [
+            {"vendor_id": "vend-a", "answer_target_seconds": 6},
+            {"vendor_id": "vend-b", "answer_target_seconds": 6},
+        ],
         "on_call": [{"provider_id": "dr-on-call"}],
     }
     doc.update(phone)
@@ -207,11 +211,11 @@ def test_a_sister_desk_ringing_for_another_call_or_lacking_the_skill_is_skipped(
     spanish_only = sister_desk({"pool_id": "c2-desk", "members": ["dee"]}, agents(("dee", "available", 1)))
     d = decide(clinic(**SISTER), call(language="es"), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": spanish_only})
     assert d.target_kind == "answering_service"  # dee speaks English only
-    billing_only = sister_desk(
-        {"pool_id": "c2-desk", "members": ["dee"], "intents": ["billing"]}, agents(("dee", "available", 1))
+    appointments_only = sister_desk(
+        {"pool_id": "c2-desk", "members": ["dee"], "intents": ["appointment"]}, agents(("dee", "available", 1))
     )
     d = decide(
-        clinic(**SISTER), call(intent="results"), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": billing_only}
+        clinic(**SISTER), call(intent="other"), NOBODY_HERE, {}, MONDAY_10AM, sister_desks={"c2": appointments_only}
     )
     assert d.target_kind == "answering_service"
 
@@ -238,7 +242,7 @@ def test_a_sister_hunt_group_or_unknown_presence_still_rings_as_a_whole() -> Non
 
 
 def test_a_missed_offer_moves_to_the_next_candidate_then_the_vendor_before_the_budget_ends() -> None:
-    c = clinic()  # 18 s budget, 6 s offers, vendor hand-off 6 s before the end: two offers fit
+    c = clinic()  # 18 s budget, 6 s offers, vendors needing 6 s: hand-off at 12 s, two offers fit
     first = decide(c, call(), ALL_AVAILABLE, {}, MONDAY_10AM)
     assert first.target_id == "bo"
     second = decide(c, call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=6))
@@ -249,10 +253,15 @@ def test_a_missed_offer_moves_to_the_next_candidate_then_the_vendor_before_the_b
     assert (third.target_kind, third.target_id, third.attempt) == ("answering_service", "vend-a", 3)
 
 
-def test_an_offer_that_cannot_ring_out_before_the_hand_off_is_not_made() -> None:
-    # 1 s late: the 6 s offer would end at 13 s, after the 12 s hand-off point.
+def test_an_offer_rings_only_until_the_hand_off_and_is_not_made_when_too_little_is_left() -> None:
+    # 1 s late: the 6 s offer would end at 13 s, after the 12 s hand-off point: it rings 5 s.
     d = decide(
         clinic(), call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=7)
+    )
+    assert isinstance(d.route, Offer) and d.route.ring_timeout_seconds == 5
+    # 2.5 s left: less than half the offer's 6 s, not worth ringing
+    d = decide(
+        clinic(), call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=9.5)
     )
     assert d.target_kind == "answering_service"
 
@@ -339,7 +348,170 @@ def test_failover_goes_to_the_other_vendor_or_nowhere() -> None:
     assert failover_vendor(single, "vend-a", {}, SUNDAY_NIGHT) is None
 
 
+def test_the_secondary_is_offered_too_at_the_latest_moment_it_can_still_answer_in_time() -> None:
+    # primary 12 s, secondary 6 s: an after-hours call goes to the primary at once, and the
+    # secondary is offered it too 12 s in (18 - 6) unless someone answered
+    c = clinic(
+        vendors=[
+            {"vendor_id": "vend-a", "answer_target_seconds": 12},
+            {"vendor_id": "vend-b", "answer_target_seconds": 6},
+        ]
+    )
+    d = decide(c, call(SUNDAY_NIGHT), {}, {}, SUNDAY_NIGHT)
+    assert d.route == ToVendor("vend-a", "after_hours", "vend-b", SUNDAY_NIGHT + timedelta(seconds=12))
+    # open: the hand-off point follows from the longer target (12 s), so one 6 s desk offer fits
+    assert handoff_at(c.phone, MONDAY_10AM) == MONDAY_10AM + timedelta(seconds=6)
+    missed = decide(c, call(attempt=1, tried=frozenset({"bo"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=6))
+    assert missed.route == ToVendor("vend-a", "overflow", "vend-b", MONDAY_10AM + timedelta(seconds=12))
+
+
+def test_with_equal_targets_both_vendors_are_offered_the_call_at_the_hand_off() -> None:
+    c = clinic()  # both vendors need 6 s: the hand-off point (12 s) is the secondary's latest moment too
+    d = decide(
+        c, call(attempt=2, tried=frozenset({"bo", "cy"})), ALL_AVAILABLE, {}, MONDAY_10AM + timedelta(seconds=12)
+    )
+    assert d.route == ToVendor("vend-a", "overflow", "vend-b", MONDAY_10AM + timedelta(seconds=12))
+    # a call the router sees after the budget: both at once
+    late = MONDAY_10AM + timedelta(minutes=5)
+    assert decide(c, call(), ALL_AVAILABLE, {}, late).route == ToVendor(
+        "vend-a", "no_receptionist_available", "vend-b", late
+    )
+
+
+def test_an_unhealthy_vendor_is_not_offered_the_call_as_a_hedge() -> None:
+    c = clinic()
+    stale = {"vend-b": VendorState("vend-b", last_heartbeat_at=SUNDAY_NIGHT - timedelta(seconds=61))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, stale, SUNDAY_NIGHT).route == ToVendor("vend-a", "after_hours")
+    # the primary stopped its heartbeats: the secondary gets the call at once, and no hedge to the primary
+    stale = {"vend-a": VendorState("vend-a", last_heartbeat_at=SUNDAY_NIGHT - timedelta(seconds=61))}
+    assert decide(c, call(SUNDAY_NIGHT), {}, stale, SUNDAY_NIGHT).route == ToVendor("vend-b", "after_hours")
+    # both unhealthy: the primary, and the secondary too (a slow human beats none)
+    down = {v: VendorState(v, failed_until=SUNDAY_NIGHT + timedelta(minutes=1)) for v in ("vend-a", "vend-b")}
+    assert decide(c, call(SUNDAY_NIGHT), {}, down, SUNDAY_NIGHT).route.hedge == "vend-b"  # type: ignore[union-attr]
+
+
+def test_a_vendor_that_already_had_the_call_is_not_offered_it_again() -> None:
+    c = clinic()
+    d = decide(c, call(SUNDAY_NIGHT, attempt=1, tried=frozenset({"vend-b", "vendor:vend-b"})), {}, {}, SUNDAY_NIGHT)
+    assert d.route == ToVendor("vend-a", "after_hours")
+
+
+# --- skills -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intent", "skill"),
+    [
+        ("new_patient", "new_patient_booking"),
+        ("prescription", "prescriptions"),
+        ("billing", "billing"),
+        ("results", "results"),
+    ],
+)
+def test_a_call_goes_only_to_receptionists_with_the_skill_its_intent_needs(intent: str, skill: str) -> None:
+    assert INTENT_SKILLS[intent] == skill
+    c = clinic(
+        receptionists=[{"receptionist_id": "ana", "skills": [skill]}, {"receptionist_id": "bo"}],
+        pools=[{"pool_id": "desk", "members": ["ana", "bo"]}],
+    )
+    a = agents(("ana", "available", 1), ("bo", "available", 300))  # bo idle longer, but unskilled
+    assert decide(c, call(intent=intent), a, {}, MONDAY_10AM).target_id == "ana"
+    assert decide(c, call(intent="appointment"), a, {}, MONDAY_10AM).target_id == "bo"
+    nobody_skilled = agents(("bo", "available", 300))
+    assert decide(c, call(intent=intent), nobody_skilled, {}, MONDAY_10AM).target_kind == "answering_service"
+
+
+@pytest.mark.parametrize("intent", ["appointment", "urgent", "other"])
+def test_intents_that_need_no_skill_go_to_anyone(intent: str) -> None:
+    assert INTENT_SKILLS[intent] is None
+
+
+def test_a_ring_all_pool_rings_only_its_skilled_members() -> None:
+    c = clinic(pools=[{"pool_id": "desk", "members": ["ana", "bo", "cy"], "strategy": "ring_all"}])
+    assert offered_to(decide(c, call(intent="billing"), ALL_AVAILABLE, {}, MONDAY_10AM)) == ("cy",)
+
+
 # --- configuration validation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "messages"),
+    [
+        # the default 12 s vendor in a 15 s budget leaves 3 s for a 6 s desk offer
+        ({"ring_seconds": 5, "vendors": []}, ["clinic c1:", "chain step 1 (pool desk)", "6 s offer", "3 s missing"]),
+        (
+            {"vendors": [{"vendor_id": "vend-a", "answer_target_seconds": 20}, {"vendor_id": "vend-b"}]},
+            ["clinic c1:", "vendor vend-a needs 20 s to answer but the ring budget is 18 s: 2 s missing"],
+        ),
+        (
+            {"vendor_handoff_seconds": 4},
+            ["vendor_handoff_seconds 4 leaves vendor vend-a 4 s of the 6 s it needs to answer: 2 s missing"],
+        ),
+        ({"vendor_handoff_seconds": 19}, ["vendor_handoff_seconds 19 is longer than the ring budget 18 s"]),
+        (
+            {"sister_pools": [{"clinic_id": "c2", "pool_id": "d", "offer_timeout_seconds": 13}]},
+            ["chain step 2 (sister_clinic c2): its 13 s offer", "1 s missing"],
+        ),
+        (
+            {
+                "chain": [{"kind": "pool", "target": "desk"}, {"kind": "answering_service", "target": "vend-c"}],
+                "vendors": [
+                    {"vendor_id": "vend-a"},
+                    {"vendor_id": "vend-b"},
+                    {"vendor_id": "vend-c", "answer_target_seconds": 19},
+                ],
+            },
+            ["vendor vend-c needs 19 s"],
+        ),
+    ],
+)
+def test_a_chain_that_cannot_fit_its_budget_is_refused_naming_the_clinic_step_and_seconds(
+    changes: dict[str, Any], messages: list[str]
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        clinic(**changes)
+    for message in messages:
+        assert message in str(refused.value)
+
+
+def test_legacy_and_default_configurations_fit_the_default_budget() -> None:
+    legacy = ClinicConfig.model_validate(
+        {"clinic_id": "c", "name": "C", "timezone": "UTC", "phone": {"answering_service": "as"}}
+    )
+    assert legacy.phone.handoff_lead_seconds == 12  # the default vendor's target: one 6 s desk offer fits
+    assert handoff_at(legacy.phone, MONDAY_10AM) == MONDAY_10AM + timedelta(seconds=6)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {
+                "receptionists": [{"receptionist_id": "ana", "skills": ["results"]}],
+                "pools": [{"pool_id": "desk", "members": ["ana"], "intents": ["billing"]}],
+            },
+            "receptionist ana: skill 'results' is never used: no pool of the chain offers them results calls",
+        ),
+        (
+            {
+                "receptionists": [{"receptionist_id": "ana", "skills": ["billing"]}, {"receptionist_id": "bo"}],
+                "pools": [{"pool_id": "desk", "members": ["bo"]}],
+            },
+            "receptionist ana: skill 'billing' is never used",
+        ),
+        (
+            {
+                "receptionists": [{"receptionist_id": "bo"}],
+                "pools": [{"pool_id": "desk", "members": ["bo"], "intents": ["prescription", "other"]}],
+            },
+            "pool desk: takes 'prescription' calls, which need skill 'prescriptions', but none of its members has it",
+        ),
+        ({"receptionists": [{"receptionist_id": "bo", "skills": ["typing"]}]}, "skills"),
+    ],
+)
+def test_a_skill_no_route_can_use_is_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        clinic(**changes)
 
 
 @pytest.mark.parametrize(
@@ -382,14 +554,56 @@ ids = st.sampled_from(["r1", "r2", "r3", "r4", "r5"])
 statuses = st.sampled_from(["available", "busy", "wrap_up", "paused", "offline"])
 
 
+SKILLS = ["new_patient_booking", "billing", "prescriptions", "results"]
+INTENTS = list(INTENT_SKILLS)
+
+
+def _drop_unusable_skills(phone: dict[str, Any]) -> None:
+    """Keep only skills some pool of the chain can use, and pool intents some member can serve (what
+    validation demands), so that random configurations are valid ones."""
+    pools = phone["pools"] or []
+
+    def intents(pool: dict[str, Any]) -> list[str]:
+        return pool["intents"] or INTENTS
+
+    skills = {r["receptionist_id"]: set(r["skills"]) for r in phone["receptionists"]}
+    for p in pools:
+        if p["members"]:
+            p["intents"] = [
+                i
+                for i in p["intents"]
+                if INTENT_SKILLS[i] is None or any(INTENT_SKILLS[i] in skills[m] for m in p["members"])
+            ] or ["other"]
+    for r in phone["receptionists"]:
+        r["skills"] = [
+            skill
+            for skill in r["skills"]
+            if any(
+                r["receptionist_id"] in p["members"] and skill in {INTENT_SKILLS[i] for i in intents(p)} for p in pools
+            )
+        ]
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]]:
+    """A random clinic whose configuration validates: its budget covers every vendor's answer target
+    and each desk offer before the hand-off, its skills are usable."""
+    ring_seconds = draw(st.floats(min_value=0.5, max_value=30))
+    rings = draw(st.integers(1, 10))
+    budget = ring_seconds * rings
+    vendors = draw(st.lists(st.sampled_from(["va", "vb", "vc"]), min_size=1, max_size=3, unique=True))
+    targets = {v: min(120.0, budget * draw(st.floats(0.05, 0.9))) for v in vendors}
+    used = vendors[:2]
+    lead = max(targets[v] for v in used)
+    handoff = draw(st.none() | st.floats(0, 1).map(lambda f: lead + f * (0.95 * budget - lead)))
+    window = budget - (handoff if handoff is not None else lead)
+    offers = st.floats(0.05, 1).map(lambda f: min(60.0, f * window))
     members = draw(st.lists(ids, unique=True, max_size=5))
     receptionists = [
         {
             "receptionist_id": r,
             "languages": draw(st.lists(st.sampled_from(["en", "es", "fr", "zh"]), min_size=1, max_size=3)),
-            "skills": draw(st.lists(st.just("new_patient_booking"), max_size=1)),
+            "skills": draw(st.lists(st.sampled_from(SKILLS), max_size=2, unique=True)),
         }
         for r in members
     ]
@@ -398,30 +612,30 @@ def scenarios(draw: st.DrawFn) -> tuple[ClinicConfig, CallState, dict[str, Agent
             "pool_id": f"p{i}",
             "members": draw(st.lists(st.sampled_from(members), unique=True)) if members else [],
             "strategy": draw(st.sampled_from(["longest_idle", "ring_all", "round_robin", "fewest_calls"])),
-            "offer_timeout_seconds": draw(st.floats(min_value=0.5, max_value=30)),
-            "intents": draw(st.lists(st.sampled_from(["new_patient", "billing", "other"]), max_size=2, unique=True)),
+            "offer_timeout_seconds": draw(offers),
+            "intents": draw(st.lists(st.sampled_from(INTENTS), max_size=2, unique=True)),
         }
-        for i in range(draw(st.integers(0, 3)))
+        for i in range(draw(st.integers(1, 3)))
     ]
     sisters = [
-        {"clinic_id": f"s{i}", "pool_id": "desk", "offer_timeout_seconds": draw(st.floats(0.5, 20))}
+        {"clinic_id": f"s{i}", "pool_id": "desk", "offer_timeout_seconds": draw(offers)}
         for i in range(draw(st.integers(0, 2)))
     ]
-    vendors = draw(st.lists(st.sampled_from(["va", "vb", "vc"]), min_size=1, max_size=3, unique=True))
     phone = {
-        "ring_seconds": draw(st.floats(min_value=0.5, max_value=30)),
-        "rings": draw(st.integers(1, 10)),
+        "ring_seconds": ring_seconds,
+        "rings": rings,
         "receptionists": receptionists,
         "pools": pools,
         "sister_pools": sisters,
-        "vendors": [{"vendor_id": v} for v in vendors],
+        "vendors": [{"vendor_id": v, "answer_target_seconds": targets[v]} for v in vendors],
         "answering_service": vendors[0],
         "secondary_answering_service": vendors[1] if len(vendors) > 1 else None,
-        "vendor_handoff_seconds": draw(st.floats(min_value=0, max_value=20)),
+        "vendor_handoff_seconds": handoff,
         "on_call": draw(
             st.lists(st.builds(lambda p: {"provider_id": p}, st.sampled_from(["dr-a", "dr-b"])), max_size=2)
         ),
     }
+    _drop_unusable_skills(phone)
     config = ClinicConfig.model_validate(
         {
             "clinic_id": "c",
@@ -437,7 +651,7 @@ def scenarios(draw: st.DrawFn) -> tuple[ClinicConfig, CallState, dict[str, Agent
         "call",
         "c",
         received,
-        intent=draw(st.sampled_from(["new_patient", "appointment", "billing", "urgent", "other"])),
+        intent=draw(st.sampled_from(INTENTS)),
         language=draw(st.none() | st.sampled_from(["en", "es-MX", "fr", "de"])),
     )
     presence = {
@@ -451,6 +665,56 @@ def scenarios(draw: st.DrawFn) -> tuple[ClinicConfig, CallState, dict[str, Agent
         for v in draw(st.lists(st.sampled_from(vendors)))
     }
     return config, the_call, presence, vendor_states
+
+
+def _target(config: ClinicConfig, vendor_id: str) -> timedelta:
+    return timedelta(seconds=config.phone.vendor(vendor_id).answer_target_seconds)
+
+
+EPSILON = timedelta(milliseconds=1)  # datetimes keep microseconds: float seconds round
+
+
+def _missed(state: CallState, d: Decision) -> CallState:
+    assert isinstance(d.route, Offer)
+    return CallState(
+        state.call_id,
+        state.clinic_id,
+        state.received_at,
+        state.intent,
+        state.language,
+        attempt=d.attempt,
+        tried=state.tried | set(d.route.tried_keys),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenario=scenarios(), answers=st.lists(st.booleans(), max_size=20))
+def test_when_the_configuration_validated_every_answer_deadline_falls_within_the_budget(
+    scenario: tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]],
+    answers: list[bool],
+) -> None:
+    """The router on time, every offer missed (or answered): each step's answer deadline (an offer
+    ringing out, a vendor's answer target from when it gets the call, the other vendor's from when
+    it is offered the call too) falls within the ring budget; the chain always ends at a vendor."""
+    config, state, presence, vendors = scenario
+    end = answer_by(config.phone, state.received_at)
+    now = state.received_at
+    for step in range(50):
+        d = decide(config, state, presence, vendors, now)
+        assert d.answer_by == end
+        if isinstance(d.route, ToVendor):
+            assert now + _target(config, d.route.vendor_id) <= end + EPSILON
+            if d.route.hedge is not None:
+                assert d.route.hedge_at is not None and d.route.hedge_at >= now
+                assert d.route.hedge != d.route.vendor_id
+                assert d.route.hedge_at + _target(config, d.route.hedge) <= end + EPSILON
+            return
+        assert now + timedelta(seconds=d.route.ring_timeout_seconds) <= end + EPSILON
+        if answers and answers[min(step, len(answers) - 1)]:
+            return
+        now += timedelta(seconds=d.route.ring_timeout_seconds)
+        state = _missed(state, d)
+    pytest.fail("the chain did not end")
 
 
 @settings(max_examples=300, deadline=None)
@@ -474,7 +738,7 @@ def test_every_call_reaches_a_live_human_within_the_budget_and_never_voicemail(
         assert d.answer_by == answer_by(config.phone, state.received_at)
         assert d.attempt == state.attempt + 1
         if isinstance(d.route, ToVendor):
-            assert d.route.vendor_id in {v.vendor_id for v in config.phone.effective_vendors()}
+            assert d.route.vendor_id in config.phone.answering_vendors()
             assert now <= max(handoff, state.received_at + timedelta(seconds=lag)) + timedelta(seconds=0.5 * step)
             if state.intent == "urgent" or not is_open(config, state.received_at):
                 assert state.attempt == 0  # at once

@@ -38,10 +38,14 @@ def _parties() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
             producers.setdefault(topic, []).append(name)
         for topic in spec.get("consumes", []):
             consumers.setdefault(topic, []).append(name)
-    # Read on a prefix that covers vendor.: reads the vendors' own event topics (a pattern).
+    # Read on a prefix that covers vendor.: reads the vendors' own event topics (a pattern); Write:
+    # writes the vendors' own call topics.
     for name, spec in access.get("services", {}).items():
-        if any("vendor.".startswith(g["prefix"]) and "Read" in g["operations"] for g in spec.get("topic_prefixes", [])):
+        grants = [g for g in spec.get("topic_prefixes", []) if "vendor.".startswith(g["prefix"])]
+        if any("Read" in g["operations"] for g in grants):
             consumers.setdefault(VENDOR_EVENTS_TOPIC, []).append(name)
+        if any("Write" in g["operations"] for g in grants):
+            producers.setdefault(VENDOR_CALLS_TOPIC, []).append(name)
     producers[VENDOR_EVENTS_TOPIC] = [EACH_VENDOR]
     consumers[VENDOR_CALLS_TOPIC] = [EACH_VENDOR]
     return producers, consumers

@@ -2,8 +2,10 @@
 
 Everything for one clinic runs under that clinic's advisory lock (repository.lock_clinic), so
 several replicas, the consumer and the timer worker never interleave on a clinic's calls and
-presence. A ring timeout or a vendor's answer deadline is a durable timer written in the same
-transaction as the offer: a router killed while a call rings fires it after restart, once.
+presence. A ring timeout, a vendor's answer deadline or the moment to offer the other vendor the
+call too (hedge) is a durable timer written in the same transaction as the offer: a router killed
+while a call rings fires it after restart, once. When a call is answered or abandoned, every other
+vendor holding it is withdrawn (call.withdrawn on its own topic).
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import callbacks, domain, isolation, telemetry
+from . import callbacks, domain, isolation, telemetry, withdrawals
 from .adapters import repository
 from .domain import Decision, Offer, ToVendor
 from .domain.metrics import SHORT_ABANDON_SECONDS
-from .domain.routing import VENDOR_COOLDOWN
 from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
 log = get_logger(__name__)
 RING_TIMEOUT = "ring_timeout"
 VENDOR_ANSWER = "vendor_answer"
+VENDOR_HEDGE = "vendor_hedge"
 
 
 class UnknownClinic(Exception):
@@ -241,7 +243,43 @@ async def _to_vendor(
         now + timedelta(seconds=target),
         {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": vendor_id, "attempt": d.attempt},
     )
+    route = d.route
+    if isinstance(route, ToVendor) and route.hedge is not None and route.hedge_at is not None:
+        if route.hedge_at <= now:  # no time to wait for this vendor alone: both at once
+            await _hedge(uow, clinic, row, [*tried, f"vendor:{vendor_id}"], route.hedge, d.attempt, now)
+        else:
+            await uow.set_timer(
+                f"hedge:{call_id}",
+                VENDOR_HEDGE,
+                route.hedge_at,
+                {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": route.hedge},
+            )
     return handed.oldest_waiting
+
+
+async def _hedge(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    row: dict[str, Any],
+    tried: list[str],
+    vendor_id: str,
+    attempt: int,
+    now: datetime,
+) -> None:
+    """Offer the call to `vendor_id` too; whoever already holds it keeps it (the first answer wins)."""
+    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
+    decision = Decision(ToVendor(vendor_id, "vendor_hedge"), deadline, attempt + 1)
+    routed = CallRouted(
+        call_id=row["call_id"],
+        clinic_id=row["clinic_id"],
+        target_kind="answering_service",
+        target_id=vendor_id,
+        reason="vendor_hedge",
+        answer_by=deadline,
+        attempt=decision.attempt,
+    )
+    telemetry.VENDOR_HEDGES.labels(row["clinic_id"], vendor_id).inc()
+    await _to_vendor(uow, clinic, row, sorted(set(tried)), decision, vendor_id, now, then=[routed])
 
 
 async def _oldest_waiting(uow: UnitOfWork, clinic_id: str) -> None:
@@ -254,6 +292,8 @@ async def _cancel_timers(uow: UnitOfWork, row: dict[str, Any]) -> None:
     # of the timer being fired (the worker deletes that row when the handler returns).
     await uow.cancel_timer(f"ring:{row['call_id']}:{row['attempt']}")
     await uow.cancel_timer(f"vendor:{row['call_id']}:{row['attempt']}")
+    if row["status"] == "with_vendor":
+        await uow.cancel_timer(f"hedge:{row['call_id']}")
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -308,7 +348,13 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
     if got.row["status"] not in repository.ACTIVE:
-        return  # already answered/abandoned: the first outcome wins (nothing was written)
+        # already answered/abandoned: the first outcome wins (nothing was written). A vendor's answer
+        # after its withdrawal is recorded, never counted.
+        if vendor is not None:
+            await withdrawals.late_answer(uow, event.call_id, vendor, event.answered_at)
+        return
+    answerer = event.answered_by_id if event.answered_by_kind == "answering_service" else None
+    await withdrawals.withdraw(uow, got.row, answerer, "answered_elsewhere")
     wait = (event.answered_at - got.row["received_at"]).total_seconds()
     if got.version is None:
         raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
@@ -332,6 +378,7 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     telemetry.CALLS_ABANDONED.labels(event.clinic_id, str(short).lower()).inc()
     await _oldest_waiting(uow, event.clinic_id)
     await _cancel_timers(uow, row)
+    await withdrawals.withdraw(uow, row, None, "abandoned")
     await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
     token = row["caller_token"]
     callback_id = f"cb-{event.call_id}"
@@ -429,69 +476,3 @@ async def _ring_timeout_slow(timer: Timer, uow: UnitOfWork) -> None:
                 AgentAutoPaused(clinic_id=clinic_id, receptionist_id=receptionist_id, call_id=call_id, paused_at=now)
             )
     await _decide_and_apply(uow, clinic, row, now, missed=True)
-
-
-async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
-    """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
-    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
-    cached = _CONFIGS.get(clinic_id)
-    if cached is None:
-        await _vendor_deadline_slow(timer, uow)
-        return
-    version, clinic = cached
-    now = _now()
-    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    got = await repository.vendor_missed_deadline(
-        uow.conn, call_id, clinic_id, vendor_id, version, now + VENDOR_COOLDOWN, vendor_ids
-    )
-    if got.stale:  # the configuration changed since it was cached: nothing was written
-        await _vendor_deadline_slow(timer, uow)
-        return
-    if got.row is not None:
-        await _fail_over(uow, clinic, got.row, vendor_id, got.vendors, now)
-
-
-async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
-    """on_vendor_answer_deadline one statement at a time (no cached configuration, or a stale one)."""
-    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
-    await repository.lock_clinic(uow.conn, clinic_id)
-    row = await repository.get_call(uow.conn, call_id, for_update=True)
-    if row is None or row["status"] != "with_vendor" or row["vendor_id"] != vendor_id:
-        return  # answered, abandoned or handed on meanwhile
-    clinic = await _clinic(uow, clinic_id)
-    now = _now()
-    await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
-    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    await _fail_over(uow, clinic, row, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
-
-
-async def _fail_over(
-    uow: UnitOfWork,
-    clinic: ClinicConfig,
-    row: dict[str, Any],
-    vendor_id: str,
-    vendors: dict[str, domain.VendorState],
-    now: datetime,
-) -> None:
-    """Hand the call from `vendor_id`, already marked failed, to the other vendor, if it is healthy
-    and has not had this call yet."""
-    telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
-    other = domain.failover_vendor(clinic.phone, vendor_id, vendors, now)
-    tried = set(row["tried"]) | {f"vendor:{vendor_id}"}
-    if other is None or f"vendor:{other}" in tried:
-        # Each vendor gets the call once: no ping-pong between two vendors that do not answer.
-        log.warning("vendor missed its answer target and no other vendor is left", vendor_id=vendor_id)
-        return
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
-    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
-    decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
-    routed = CallRouted(
-        call_id=call_id,
-        clinic_id=clinic_id,
-        target_kind="answering_service",
-        target_id=other,
-        reason="vendor_failover",
-        answer_by=deadline,
-        attempt=decision.attempt,
-    )
-    await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now, then=[routed])

@@ -18,6 +18,21 @@ MISSED_OFFERS = Counter("frontdesk_call_offers_missed_total", "Offers that rang 
 VENDOR_FAILOVERS = Counter(
     "frontdesk_vendor_failovers_total", "Calls moved off a vendor that missed its answer target.", ["vendor_id"]
 )
+VENDOR_HEDGES = Counter(
+    "frontdesk_vendor_hedges_total",
+    "Calls offered to a second vendor too (the first had not answered when the second still could in time).",
+    ["clinic_id", "vendor_id"],
+)
+VENDOR_WITHDRAWALS = Counter(
+    "frontdesk_vendor_withdrawals_total",
+    "Calls withdrawn from a vendor (call.withdrawn): answered by someone else, or abandoned.",
+    ["vendor_id", "reason"],
+)
+VENDOR_LATE_ANSWERS = Counter(
+    "frontdesk_vendor_late_answers_total",
+    "Answers a vendor reported for a call already withdrawn from it (recorded, not counted as answers).",
+    ["vendor_id"],
+)
 DECISION_LAG = Histogram(
     "frontdesk_call_received_to_routed_seconds",
     "From the call's received_at to the routing decision (before the outbox publish).",

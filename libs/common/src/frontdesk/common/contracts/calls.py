@@ -18,6 +18,18 @@ RouteTargetKind = Literal["receptionist", "pool", "sister_clinic", "answering_se
 Strategy = Literal["longest_idle", "ring_all", "round_robin", "fewest_calls"]
 AgentStatus = Literal["available", "busy", "wrap_up", "paused", "offline"]
 Skill = Literal["new_patient_booking", "billing", "prescriptions", "results"]
+# The receptionist skill a call of each intent needs (None: anyone who speaks the caller's language).
+# Routing offers such a call only to receptionists with the skill; hunt groups and sister pools, whose
+# members the router does not see, take the intents their pool's `intents` allow.
+INTENT_SKILLS: dict[str, Skill | None] = {
+    "new_patient": "new_patient_booking",
+    "prescription": "prescriptions",
+    "billing": "billing",
+    "results": "results",
+    "appointment": None,
+    "urgent": None,
+    "other": None,
+}
 Language = str
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 
@@ -46,6 +58,8 @@ TOPIC_PATTERNS: dict[str, tuple[str, ...]] = {
     "answering.page_acknowledged": (VENDOR_EVENTS_TOPIC,),
     "answering.heartbeat": (VENDOR_EVENTS_TOPIC,),
     "answering.appointment_requested": (VENDOR_EVENTS_TOPIC,),
+    # only the router writes this, only to the vendor it takes a call back from
+    "call.withdrawn": (VENDOR_CALLS_TOPIC,),
 }
 
 
@@ -182,13 +196,33 @@ class PhoneSection(Section):
     chain: list[ChainStep] | None = Field(
         None, description="Explicit open-hours chain; default: pools, sister pools, the vendor."
     )
-    vendor_handoff_seconds: float = Field(
-        6.0, ge=0, description="Hand over to the vendor at least this long before the ring budget ends."
+    vendor_handoff_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Hand the call to the vendor this long before the ring budget ends. Default: the"
+        " longest answer target of the vendors the call may go to, so each can answer inside the budget;"
+        " a larger value gives the primary time alone before the secondary is offered the call too.",
     )
 
     @property
     def ring_budget_seconds(self) -> float:
         return self.ring_seconds * self.rings
+
+    def answering_vendors(self) -> list[str]:
+        """The vendors a call may be handed to: primary, secondary, and any the chain names."""
+        named = [self.answering_service, self.secondary_answering_service]
+        named += [s.target for s in self.effective_chain() if s.kind == "answering_service"]
+        return list(dict.fromkeys(v for v in named if v is not None))
+
+    @property
+    def handoff_lead_seconds(self) -> float:
+        """How long before the budget ends the vendor gets the call (see vendor_handoff_seconds)."""
+        if self.vendor_handoff_seconds is not None:
+            return self.vendor_handoff_seconds
+        return max(self._target(v) for v in self.answering_vendors())
+
+    def _target(self, vendor_id: str) -> float:
+        return self.vendor(vendor_id).answer_target_seconds
 
     def effective_pools(self) -> list[Pool]:
         return self.pools or [Pool(pool_id=self.front_desk_pool)]
@@ -254,6 +288,10 @@ class PhoneSection(Section):
                     "chain: the last step must be a live 24/7 human (an answering_service), never voicemail"
                     " or a desk that may be empty"
                 )
+        if not problems:  # the checks below assume the references above resolve
+            from .phone_checks import skill_problems  # it reads this module's types
+
+            problems += skill_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -336,6 +374,22 @@ class CallOverflowed(Event):
     def callback_number(self, keyring: Keyring) -> str | None:
         """For the vendor: the caller's number, opened with its own keys (None when none was sent)."""
         return None if self.callback is None else keyring.open(self.vendor_id, self.callback, self.callback_aad())
+
+
+class CallWithdrawn(Event):
+    """The router takes back a call it handed to this vendor: another answered it first, or the caller
+    hung up. Only on the vendor's own topic `vendor.<vendor_id>.calls`, so that its operator does not
+    pick up a dead line. An answer the vendor reports after it is recorded, never counted."""
+
+    event_type: ClassVar[str] = "call.withdrawn"
+    key_field: ClassVar[str] = "clinic_id"
+    shared_topic: ClassVar[bool] = False
+
+    call_id: Id
+    clinic_id: Id
+    vendor_id: Id
+    reason: Literal["answered_elsewhere", "abandoned"]
+    withdrawn_at: Timestamp
 
 
 class CallAnswered(Event):
@@ -580,6 +634,7 @@ EVENTS: tuple[type[Event], ...] = (
     CallbackRequested,
     CallOffered,
     CallOverflowed,
+    CallWithdrawn,
     CallAnswered,
     CallAbandoned,
     CallEnded,
@@ -596,6 +651,7 @@ EVENTS: tuple[type[Event], ...] = (
     MessageAcknowledged,
 )
 __all__ = [
+    "INTENT_SKILLS",
     "TOPIC_PATTERNS",
     "VENDOR_CALLS_TOPIC",
     "VENDOR_EVENTS_TOPIC",
@@ -611,6 +667,7 @@ __all__ = [
     "CallOverflowed",
     "CallReceived",
     "CallRouted",
+    "CallWithdrawn",
     "CallbackRequested",
     "ChainStep",
     "MessageAcknowledged",

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import Event, Id, Section
 from .calls import PhoneSection
 from .followup import MessagingSection
+from .phone_checks import budget_problems
 from .reviews import ReviewsSection
 from .scheduling import Provider, SchedulingSection
 
@@ -80,6 +81,17 @@ class ClinicConfig(Section):
                 for day, intervals in value.items()
             }
         return value
+
+    @model_validator(mode="after")
+    def _answered_within_budget(self) -> ClinicConfig:
+        # Here rather than in PhoneSection, so that the message names the clinic wherever it is read.
+        problems = budget_problems(self.phone)
+        if problems:
+            raise ValueError(
+                f"clinic {self.clinic_id}: the call chain cannot reach a live human within the ring budget: "
+                + "; ".join(problems)
+            )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

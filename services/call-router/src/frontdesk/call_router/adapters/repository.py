@@ -322,6 +322,42 @@ async def record_vendor(
     return HandedOver(bool(r["topic_ready"]), r["caller_number"], r["oldest"])
 
 
+def vendors_holding(row: dict[str, Any]) -> list[str]:
+    """The vendors a call has been handed to (the latest is `vendor_id`; the earlier ones are in
+    `tried`): while it waits, each of them may answer it."""
+    earlier = [t.removeprefix("vendor:") for t in row["tried"] if t.startswith("vendor:")]
+    return list(dict.fromkeys([*earlier, *([row["vendor_id"]] if row["vendor_id"] else [])]))
+
+
+async def record_withdrawals(
+    conn: Connection, call_id: str, vendor_ids: list[str], reason: str, at: datetime
+) -> set[str]:
+    """Record that the call was withdrawn from these vendors; return those whose own topic is ready
+    (one round trip)."""
+    rows = await conn.fetch(
+        "WITH w AS (INSERT INTO call_withdrawals (call_id, vendor_id, reason, withdrawn_at)"
+        " SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING)"
+        " SELECT vendor_id FROM vendor_topics WHERE vendor_id = ANY($2::text[]) AND ready",
+        call_id,
+        vendor_ids,
+        reason,
+        at,
+    )
+    return {r["vendor_id"] for r in rows}
+
+
+async def record_late_answer(conn: Connection, call_id: str, vendor_id: str, at: datetime) -> bool:
+    """Note a vendor's answer of a call withdrawn from it; True the first time only."""
+    done = await conn.fetchval(
+        "UPDATE call_withdrawals SET late_answer_at = $3"
+        " WHERE call_id = $1 AND vendor_id = $2 AND late_answer_at IS NULL RETURNING 1",
+        call_id,
+        vendor_id,
+        at,
+    )
+    return done is not None
+
+
 async def release_ringing(conn: Connection, clinic_id: str, call_id: str) -> None:
     await conn.execute(
         "UPDATE agents SET ringing_call_id = NULL WHERE clinic_id = $1 AND ringing_call_id = $2", clinic_id, call_id

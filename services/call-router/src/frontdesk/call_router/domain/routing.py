@@ -5,9 +5,11 @@ The ring budget (ring_seconds x rings, 18 s by default) runs from the call's arr
 - closed (hours, closures, judged in the clinic's zone, so DST is handled by zoneinfo): the
   answering service at once;
 - open: the chain's steps in order (pools, sister clinics, the vendor). A step nobody can take now
-  is skipped at once; a missed offer moves to the next candidate; an offer is made only when it can
-  ring out before the vendor hand-off point (budget end - vendor_handoff_seconds), so the vendor
-  always gets the call in time to answer inside the budget.
+  is skipped at once; a missed offer moves to the next candidate; an offer rings only until the
+  vendor hand-off point (budget end - the vendors' answer target), so the vendor always gets the
+  call in time to answer inside the budget.
+- a vendor that holds the call and has not answered by the latest moment the other vendor could
+  still answer in time: the other is offered the call too (hedging; the first answer wins).
 Every decision names a live human; the last resort is always an answering service.
 """
 
@@ -18,10 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import PhoneSection, Pool, Receptionist
+from frontdesk.common.contracts.calls import INTENT_SKILLS, PhoneSection, Pool, Receptionist
 from frontdesk.common.contracts.clinic import WEEKDAYS
 
 VENDOR_COOLDOWN = timedelta(minutes=5)  # a vendor that missed its answer target is skipped this long
+# An offer that would ring past the hand-off point rings only until it; it is made only if it can
+# still ring for this share of its configured timeout (a router a little late still rings the desk).
+MIN_OFFER_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class Offer:
 class ToVendor:
     vendor_id: str
     reason: str
+    hedge: str | None = None  # the other vendor, offered the call too if nobody answered by hedge_at
+    hedge_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,12 @@ def answer_by(phone: PhoneSection, received_at: datetime) -> datetime:
 
 def handoff_at(phone: PhoneSection, received_at: datetime) -> datetime:
     """The last moment to hand the call to the vendor so it can still answer inside the budget."""
-    return answer_by(phone, received_at) - timedelta(seconds=phone.vendor_handoff_seconds)
+    return answer_by(phone, received_at) - timedelta(seconds=phone.handoff_lead_seconds)
+
+
+def latest_offer_to(phone: PhoneSection, vendor_id: str, received_at: datetime) -> datetime:
+    """The last moment `vendor_id` can be offered the call and still answer within its target."""
+    return answer_by(phone, received_at) - timedelta(seconds=phone.vendor(vendor_id).answer_target_seconds)
 
 
 def vendor_healthy(phone: PhoneSection, state: VendorState | None, now: datetime) -> bool:
@@ -144,6 +156,21 @@ def pick_vendor(
     return order[0]
 
 
+def hedge_vendor(
+    phone: PhoneSection, holder: str, tried: frozenset[str], vendors: Mapping[str, VendorState], now: datetime
+) -> str | None:
+    """The other vendor to offer the call too, should `holder` not answer in time: the other of primary
+    and secondary, if it has not had the call; skipped when it is known unhealthy and `holder` is not
+    (a vendor that stopped its heartbeats or missed its targets would only take an operator's time)."""
+    others = [v for v in (phone.answering_service, phone.secondary_answering_service) if v and v != holder]
+    if not others or f"vendor:{others[0]}" in tried:
+        return None
+    other = others[0]
+    if not vendor_healthy(phone, vendors.get(other), now) and vendor_healthy(phone, vendors.get(holder), now):
+        return None
+    return other
+
+
 def failover_vendor(phone: PhoneSection, current: str, vendors: Mapping[str, VendorState], now: datetime) -> str | None:
     """Another vendor to try when `current` did not answer in its target; None if there is none."""
     others = [v for v in (phone.answering_service, phone.secondary_answering_service) if v and v != current]
@@ -161,9 +188,20 @@ def _language_ok(receptionist: Receptionist, language: str | None) -> bool:
 
 
 def matches_skills(receptionist: Receptionist, intent: str, language: str | None) -> bool:
-    if intent == "new_patient" and "new_patient_booking" not in receptionist.skills:
+    """Whether the receptionist has the skill the call's intent needs (INTENT_SKILLS) and speaks the
+    caller's language."""
+    skill = INTENT_SKILLS.get(intent)
+    if skill is not None and skill not in receptionist.skills:
         return False
     return _language_ok(receptionist, language)
+
+
+def ring_for(offer_timeout: float, remaining: float) -> float | None:
+    """How long an offer rings when `remaining` seconds are left before the hand-off point: its
+    timeout, cut to what is left; None when what is left is too short to be worth ringing."""
+    if remaining < offer_timeout * MIN_OFFER_SHARE or remaining <= 0:
+        return None
+    return min(offer_timeout, remaining)
 
 
 def order_candidates(pool: Pool, candidates: list[AgentState], cursor: str | None) -> list[AgentState]:
@@ -230,8 +268,11 @@ def decide(
     deadline = answer_by(phone, call.received_at)
     attempt = call.attempt + 1
 
-    def vendor(reason: str, page: str | None = None) -> Decision:
-        return Decision(ToVendor(pick_vendor(phone, vendors, now), reason), deadline, attempt, page)
+    def vendor(reason: str, page: str | None = None, preferred: str | None = None) -> Decision:
+        chosen = pick_vendor(phone, vendors, now, preferred)
+        other = hedge_vendor(phone, chosen, call.tried, vendors, now)
+        at = None if other is None else max(now, latest_offer_to(phone, other, call.received_at))
+        return Decision(ToVendor(chosen, reason, other, at), deadline, attempt, page)
 
     if call.intent == "urgent":
         return vendor("urgent", phone.on_call[0].provider_id if phone.on_call else None)
@@ -243,13 +284,12 @@ def decide(
     sisters = {s.clinic_id: s for s in phone.sister_pools}
     for step in phone.effective_chain():
         if step.kind == "answering_service":
-            preferred = pick_vendor(phone, vendors, now, step.target)
-            reason = "overflow" if call.attempt else "no_receptionist_available"
-            return Decision(ToVendor(preferred, reason), deadline, attempt)
+            return vendor("overflow" if call.attempt else "no_receptionist_available", preferred=step.target)
         if step.kind == "sister_clinic":
             sister = sisters[step.target]
             key = f"sister:{sister.clinic_id}"
-            if key in call.tried or sister.offer_timeout_seconds > remaining:
+            ring = ring_for(sister.offer_timeout_seconds, remaining)
+            if key in call.tried or ring is None:
                 continue
             if not sister_can_take((sister_desks or {}).get(sister.clinic_id), sister.pool_id, call):
                 continue  # skip at once: nobody there can take it
@@ -259,7 +299,7 @@ def decide(
                     sister.clinic_id,
                     sister.pool_id,
                     (),
-                    sister.offer_timeout_seconds,
+                    ring,
                     "overflow",
                     (key,),
                 ),
@@ -269,14 +309,15 @@ def decide(
         pool = pools[step.target]
         if pool.intents and call.intent not in pool.intents:
             continue
-        if pool.offer_timeout_seconds > remaining:
+        ring = ring_for(pool.offer_timeout_seconds, remaining)
+        if ring is None:
             continue  # the budget cannot cover another offer here
         if not pool.members:  # a hunt group the phone system rings as a whole
             key = f"pool:{pool.pool_id}"
             if key in call.tried:
                 continue
             return Decision(
-                Offer("pool", pool.pool_id, pool.pool_id, (), pool.offer_timeout_seconds, "open_hours", (key,)),
+                Offer("pool", pool.pool_id, pool.pool_id, (), ring, "open_hours", (key,)),
                 deadline,
                 attempt,
             )
@@ -289,13 +330,13 @@ def decide(
         if pool.strategy == "ring_all":
             ids = tuple(a.receptionist_id for a in ordered)
             return Decision(
-                Offer("pool", pool.pool_id, pool.pool_id, ids, pool.offer_timeout_seconds, "ring_all", ids),
+                Offer("pool", pool.pool_id, pool.pool_id, ids, ring, "ring_all", ids),
                 deadline,
                 attempt,
             )
         first = ordered[0].receptionist_id
         return Decision(
-            Offer("receptionist", first, pool.pool_id, (first,), pool.offer_timeout_seconds, pool.strategy, (first,)),
+            Offer("receptionist", first, pool.pool_id, (first,), ring, pool.strategy, (first,)),
             deadline,
             attempt,
         )

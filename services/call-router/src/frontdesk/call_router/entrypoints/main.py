@@ -24,13 +24,13 @@ from ..callbacks import PRUNE, on_prune
 from ..handlers import (
     RING_TIMEOUT,
     VENDOR_ANSWER,
+    VENDOR_HEDGE,
     handle_agent_status_changed,
     handle_call_abandoned,
     handle_call_answered,
     handle_call_ended,
     handle_call_received,
     on_ring_timeout,
-    on_vendor_answer_deadline,
 )
 from ..messages import (
     DIGEST,
@@ -42,6 +42,7 @@ from ..messages import (
     on_digest_due,
     on_page_due,
 )
+from ..vendor_deadlines import on_vendor_answer_deadline, on_vendor_hedge
 from ..vendor_requests import handle_appointment_requested
 from ..vendor_topics import VENDOR_TOPICS, handle_clinic_configured, on_vendor_topics
 from .callers import router as callers_router
@@ -69,6 +70,7 @@ DEFINITION = ServiceDefinition(
     timer_handlers={
         RING_TIMEOUT: on_ring_timeout,
         VENDOR_ANSWER: on_vendor_answer_deadline,
+        VENDOR_HEDGE: on_vendor_hedge,
         VENDOR_TOPICS: on_vendor_topics,
         PAGE: on_page_due,
         DIGEST: on_digest_due,

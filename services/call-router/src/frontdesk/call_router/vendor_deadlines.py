@@ -1,0 +1,112 @@
+"""A vendor's answer deadline, and offering the call to the other vendor too (hedge): timer handlers.
+
+- `vendor_answer` (per vendor and hand-over, at the vendor's own answer target): the vendor still
+  holds the call unanswered, so it is marked unhealthy for a while (VENDOR_COOLDOWN) and the other
+  vendor gets the call if it has not had it (each vendor once: no ping-pong).
+- `vendor_hedge` (at the latest moment the other vendor can still answer within the budget): nobody
+  has answered, so the other vendor is offered the call too; whoever answers first wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from frontdesk.common.contracts import CallRouted, ClinicConfig
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from . import domain, telemetry
+from .adapters import repository
+from .domain import Decision, ToVendor
+from .domain.routing import VENDOR_COOLDOWN
+from .handlers import _CONFIGS, _clinic, _hedge, _now, _to_vendor
+
+log = get_logger(__name__)
+
+
+async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
+    """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
+    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    cached = _CONFIGS.get(clinic_id)
+    if cached is None:
+        await _vendor_deadline_slow(timer, uow)
+        return
+    version, clinic = cached
+    now = _now()
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    got = await repository.vendor_missed_deadline(
+        uow.conn, call_id, clinic_id, vendor_id, version, now + VENDOR_COOLDOWN, vendor_ids
+    )
+    if got.stale:  # the configuration changed since it was cached: nothing was written
+        await _vendor_deadline_slow(timer, uow)
+        return
+    if got.row is not None:
+        await _fail_over(uow, clinic, got.row, vendor_id, got.vendors, now)
+
+
+async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
+    """on_vendor_answer_deadline one statement at a time (no cached configuration, or a stale one)."""
+    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await repository.get_call(uow.conn, call_id, for_update=True)
+    if row is None or row["status"] != "with_vendor" or vendor_id not in repository.vendors_holding(row):
+        return  # answered or abandoned meanwhile
+    clinic = await _clinic(uow, clinic_id)
+    now = _now()
+    await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
+    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+    await _fail_over(uow, clinic, row, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
+
+
+async def _fail_over(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    row: dict[str, Any],
+    vendor_id: str,
+    vendors: dict[str, domain.VendorState],
+    now: datetime,
+) -> None:
+    """Hand the call from `vendor_id`, already marked failed, to the other vendor, if it is healthy
+    and has not had this call yet."""
+    telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
+    other = domain.failover_vendor(clinic.phone, vendor_id, vendors, now)
+    if other is not None and other in repository.vendors_holding(row):
+        return  # the other vendor was offered the call too already (hedge)
+    tried = set(row["tried"]) | {f"vendor:{vendor_id}", f"vendor:{row['vendor_id']}"}
+    if other is None or f"vendor:{other}" in tried:
+        # Each vendor gets the call once: no ping-pong between two vendors that do not answer.
+        log.warning("vendor missed its answer target and no other vendor is left", vendor_id=vendor_id)
+        return
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
+    decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
+    routed = CallRouted(
+        call_id=call_id,
+        clinic_id=clinic_id,
+        target_kind="answering_service",
+        target_id=other,
+        reason="vendor_failover",
+        answer_by=deadline,
+        attempt=decision.attempt,
+    )
+    await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now, then=[routed])
+
+
+async def on_vendor_hedge(timer: Timer, uow: UnitOfWork) -> None:
+    """Nobody has answered by the latest moment the other vendor can still answer in time: offer it
+    the call too, unless it has had it already or is known unhealthy while the holder is not."""
+    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await repository.get_call(uow.conn, call_id, for_update=True)
+    if row is None or row["status"] != "with_vendor":
+        return  # answered or abandoned meanwhile
+    clinic = await _clinic(uow, clinic_id)
+    now = _now()
+    vendors = await repository.vendors(uow.conn, [v.vendor_id for v in clinic.phone.effective_vendors()])
+    tried = frozenset(row["tried"]) | {f"vendor:{row['vendor_id']}"}
+    if domain.hedge_vendor(clinic.phone, row["vendor_id"], tried, vendors, now) != vendor_id:
+        log.info("vendor not offered the call too", call_id=call_id, vendor_id=vendor_id)
+        return
+    await _hedge(uow, clinic, row, sorted(tried), vendor_id, row["attempt"], now)
