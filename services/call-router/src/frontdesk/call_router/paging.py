@@ -72,6 +72,12 @@ class Paged:
         else:
             await pages.page_requested(uow.conn, str(self.call_id), page_id, timer_key)
 
+    async def stopped(self, uow: UnitOfWork) -> None:
+        if self.message_id is not None:
+            await messages.paging_stopped(uow.conn, self.message_id)
+        else:
+            await pages.stop(uow.conn, str(self.call_id))
+
 
 async def start_call(uow: UnitOfWork, clinic: ClinicConfig, call_id: str, vendor_id: str, now: datetime) -> None:
     """An urgent call was handed to `vendor_id`: page the clinic's roster until acknowledged (a clinic
@@ -124,7 +130,7 @@ async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
     clinic = await get_clinic(uow.conn, clinic_id)
     if clinic is None or not clinic.phone.on_call:
         log.warning("on-call roster emptied while paging; paging stops", clinic_id=clinic_id, subject=paged.subject)
-        await paged.requested(uow, row["last_page_id"], None)
+        await paged.stopped(uow)
         return
     if paged.message_id is not None:
         vendor_id = row["vendor_id"]

@@ -30,8 +30,7 @@ async def get(conn: Connection, call_id: str, *, for_update: bool = False) -> di
 
 async def page_requested(conn: Connection, call_id: str, page_id: str, timer_key: str | None) -> None:
     await conn.execute(
-        "UPDATE call_pages SET pages_requested = pages_requested + 1, last_page_id = $2, page_timer_key = $3,"
-        " status = CASE WHEN $3::text IS NULL AND status = 'paging' THEN 'stopped' ELSE status END"
+        "UPDATE call_pages SET pages_requested = pages_requested + 1, last_page_id = $2, page_timer_key = $3"
         " WHERE call_id = $1",
         call_id,
         page_id,
@@ -47,3 +46,8 @@ async def acknowledge(conn: Connection, call_id: str, by: str, at: datetime) -> 
         by,
         at,
     )
+
+
+async def stop(conn: Connection, call_id: str) -> None:
+    """Paging stops unacknowledged (the roster was emptied)."""
+    await conn.execute("UPDATE call_pages SET status = 'stopped', page_timer_key = NULL WHERE call_id = $1", call_id)
