@@ -6,7 +6,8 @@ dead-lettered, blocking nobody) and routed when its clinic's configuration arriv
 call goes to the fallback's vendor at once (reason unknown_clinic; call.routed, call.overflowed, and
 the vendor's own copy), interleaved on one partition with a healthy clinic whose calls are handled
 in order without a single retry; a configuration applied after its first call leaves that call with
-the fallback vendor (who answers it) and routes the next one normally; `frontdesk apply` refuses an
+the fallback vendor (who answers it) and routes the next one normally; a message the fallback vendor
+takes on such a call is delivered at once; `frontdesk apply` refuses an
 unknown fallback vendor and publishes nothing; an urgent call's on-call page is re-sent and escalated
 along the roster until acknowledged at the second escalation, and the acknowledgement and the time
 it took are recorded and shown by GET /v1/calls/{id}.
@@ -37,6 +38,7 @@ from frontdesk.common.contracts import (
     NetworkConfigured,
     NetworkFallback,
     OnCallPageRequested,
+    VendorMessageTaken,
     VendorPageAcknowledged,
     vendor_calls_topic,
     vendor_events_topic,
@@ -206,6 +208,9 @@ async def test_unknown_clinics_go_to_the_fallback_at_once_and_never_hold_up_a_he
         delays.append((at - received[call.call_id][0][0]) / 1000)
     # At once: long before the vendor hand-off point of the budget (12 s), from broker timestamps.
     assert max(delays) < 12, delays
+    healthy_delays = [
+        (routed[c.call_id][0][0] - received[c.call_id][0][0]) / 1000 for c in calls if c.clinic_id == healthy
+    ]
     # The partition was never held up: handled in the order sent, no retry, nothing dead-lettered.
     rows = await query(
         stack.database_url("call-router"),
@@ -215,7 +220,10 @@ async def test_unknown_clinics_go_to_the_fallback_at_once_and_never_hold_up_a_he
     assert [r["call_id"] for r in rows] == [c.call_id for c in calls]
     assert await _counter(router, "frontdesk_handler_retries_total", topic="call.received") == retries
     assert not [r for r in tap.raw if r.topic == "call.received.dlq"]
-    print(f"unknown clinic: call.received -> call.routed {max(delays) * 1000:.0f} ms at most (broker timestamps)")
+    print(
+        f"call.received -> call.routed, broker timestamps: unknown clinics {max(delays) * 1000:.0f} ms at most,"
+        f" the healthy clinic beside them {max(healthy_delays) * 1000:.0f} ms at most"
+    )
 
 
 async def test_a_configuration_applied_after_its_first_call(
@@ -247,6 +255,39 @@ async def test_a_configuration_applied_after_its_first_call(
     await send_events(stack.bootstrap, [answered], topic=vendor_events_topic(fallback.answering_service))
     row = await _call_row(stack, first.call_id, lambda c: c["status"] == "answered")
     assert row["answered_by_id"] == fallback.answering_service
+
+
+async def test_the_fallback_vendor_s_message_on_an_unknown_clinic_s_call_is_delivered_at_once(
+    stack: LocalStack, running: dict[str, ServiceProcess], fallback: NetworkFallback
+) -> None:
+    router = running["call-router"]
+    clinic_id = uid("nowhere")
+    call = _call(clinic_id)
+    await send_events(stack.bootstrap, [call])
+    await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
+    vendor = fallback.answering_service
+    taken = VendorMessageTaken(
+        message_id=uid("msg"),
+        vendor_id=vendor,
+        clinic_id=clinic_id,
+        call_id=call.call_id,
+        caller_token=call.caller_token,
+        urgency="routine",
+        category="appointment",
+        taken_at=datetime.now(UTC),
+    )
+    async with EventTap(stack.bootstrap, [f"{vendor_events_topic(vendor)}.dlq"]) as dlq:
+        await send_events(stack.bootstrap, [taken], topic=vendor_events_topic(vendor))
+        # No hours and no roster to wait for: delivered at once (not retried, not dead-lettered).
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(headers=router.auth_headers) as client:
+            while (body := (await client.get(f"{router.url}/v1/messages/{taken.message_id}")).json()).get(
+                "status"
+            ) != "delivered":
+                assert time.monotonic() < deadline, body
+                await asyncio.sleep(0.2)
+        await dlq.settle(0.5)
+    assert dlq.raw == []
 
 
 async def test_apply_refuses_an_unknown_fallback_vendor_and_publishes_nothing(

@@ -35,7 +35,7 @@ from .adapters import messages as store
 from .adapters import pages, repository
 from .domain.vendor_isolation import names_itself, owns_message, serves_clinic, was_handed
 from .domain.vendor_messages import Page, digest_due_at
-from .handlers import _clinic
+from .unknown_clinics import clinic_or_fallback
 
 log = get_logger(__name__)
 DIGEST = "digest_release"
@@ -50,6 +50,19 @@ def _vendors(clinic: ClinicConfig) -> set[str]:
     return {v.vendor_id for v in clinic.phone.effective_vendors()}
 
 
+async def _clinic_or_fallback(
+    uow: UnitOfWork, event: VendorMessageTaken | VendorPageAcknowledged, sender: str | None
+) -> ClinicConfig:
+    """The clinic, or the network fallback serving a clinic the router does not know (its vendor took a
+    message on such a call: delivered at once, there are no hours or roster). A clinic neither covers
+    is refused at once: no retry can make it known, and retries would hold up the vendor's topic."""
+    clinic = await clinic_or_fallback(uow, event.clinic_id)
+    if clinic is None:
+        isolation.check(event.event_type, sender, event.clinic_id, "the clinic is unknown to the router")
+    assert clinic is not None
+    return clinic
+
+
 def _digest_id(clinic_id: str, due: datetime) -> str:
     digest = hashlib.sha256(f"{clinic_id}|{due.isoformat()}".encode()).hexdigest()[:16]
     return f"dg-{due:%Y%m%dT%H%MZ}-{digest}"
@@ -58,7 +71,7 @@ def _digest_id(clinic_id: str, due: datetime) -> str:
 async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
-    clinic = await _clinic(uow, event.clinic_id)
+    clinic = await _clinic_or_fallback(uow, event, sender)
     call = await repository.get_call(uow.conn, event.call_id) if event.call_id is not None else None
     isolation.check(
         event.event_type,
@@ -152,7 +165,7 @@ async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWor
     assert event.message_id is not None  # the contract names exactly one
     row = await store.get_message(uow.conn, event.message_id, for_update=True)
     if row is None:
-        clinic = await _clinic(uow, event.clinic_id)
+        clinic = await _clinic_or_fallback(uow, event, sender)
         isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, _vendors(clinic)))
         # Its message has not arrived (e.g. it is being replayed from a dead letter): kept until it
         # does, which checks that the same vendor took it.
