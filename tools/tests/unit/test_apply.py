@@ -13,6 +13,7 @@ from frontdesk.common.contracts import ClinicConfig, NetworkConfigured
 from frontdesk.tools import apply
 from frontdesk.tools.apply import InvalidClinicFile, check_fallback, load_clinics, load_network
 from frontdesk.tools.cli import DEMO_NETWORK
+from frontdesk.tools.stack import LocalStack
 
 CLINIC = {
     "clinic_id": "c1",
@@ -80,3 +81,29 @@ async def test_apply_refuses_an_unknown_fallback_vendor_and_publishes_nothing(
     with pytest.raises(InvalidClinicFile, match=r"fallback\.answering_service: unknown vendor 'typo-answering'"):
         await apply.apply_file(path, "127.0.0.1:1")
     assert published == []
+
+
+def test_the_local_stack_configures_the_demo_fallback_unless_one_is_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[NetworkConfigured | None] = []
+    live: list[NetworkConfigured] = []
+
+    async def live_network(bootstrap: str) -> NetworkConfigured | None:
+        return live[0] if live else None
+
+    async def record(bootstrap: str, clinics: list[ClinicConfig], **kwargs: Any) -> None:
+        published.append(kwargs.get("network"))
+
+    async def topics(*args: Any) -> list[str]:
+        return []
+
+    monkeypatch.setattr(apply, "live_network", live_network)
+    monkeypatch.setattr(apply, "publish", record)
+    monkeypatch.setattr(apply, "ensure_vendor_topics", topics)
+    stack = LocalStack(tmp_path)
+    assert stack.configure_network() is True
+    assert published == [load_network(DEMO_NETWORK)]
+    live.append(NetworkConfigured())  # an operator's own document (here: no fallback) is kept
+    assert stack.configure_network() is False
+    assert len(published) == 1

@@ -208,6 +208,16 @@ async def ensure_vendor_topics(
     return await ensure_topics(bootstrap, [topic for v in sorted(vendor_ids) for topic in vendor_topics(v)])
 
 
+async def ensure_network(bootstrap: str, network: NetworkConfigured) -> bool:
+    """Publish `network` unless a network document is live already (an operator's own is kept);
+    True if it was published. The local stack configures its fallback this way (`make up`)."""
+    if await live_network(bootstrap) is not None:
+        return False
+    await ensure_vendor_topics(bootstrap, [], network)
+    await publish(bootstrap, [], network=network)
+    return True
+
+
 async def apply_file(path: Path, bootstrap: str, dry_run: bool = False) -> list[Change]:
     wanted = load_clinics(path)
     network = load_network(path)
