@@ -328,7 +328,7 @@ async def test_an_urgent_call_is_paged_until_acknowledged_at_the_second_escalati
     def page(e: Any) -> bool:
         return e.topic == pages_topic and isinstance(e.data, OnCallPageRequested) and e.data.call_id == call.call_id
 
-    async with EventTap(stack.bootstrap, [pages_topic, "call.routed"]) as tap:
+    async with EventTap(stack.bootstrap, [pages_topic, "call.routed", "call.received"]) as tap:
         await send_events(stack.bootstrap, [call])
         # The vendor delivers the pages; it acknowledges when the second escalation (the backup) is paged.
         await tap.wait_for(lambda e: page(e) and e.data.step == 2, timeout=60)
@@ -355,6 +355,9 @@ async def test_an_urgent_call_is_paged_until_acknowledged_at_the_second_escalati
         for e in tap.matching(lambda e: getattr(e.data, "call_id", None) == call.call_id and e.type == "call.routed")
     ]
     assert {(r.target_kind, r.target_id) for r in routed} == {("answering_service", vendor), ("on_call", "dr-first")}
+    # The vendor had the call at once (broker timestamps), well before the hand-off point (12 s).
+    [(received_at, _)] = _records(tap, "call.received")[call.call_id]
+    assert all((at - received_at) / 1000 < 12 for at, _ in _records(tap, "call.routed")[call.call_id])
     async with httpx.AsyncClient(headers=router.auth_headers) as client:
         shown = (await client.get(f"{router.url}/v1/calls/{call.call_id}")).json()["page"]
     assert (shown["status"], shown["acknowledged_by"], shown["pages_requested"]) == ("acknowledged", "dr-backup", 5)
