@@ -10,7 +10,7 @@ the fallback vendor (who answers it) and routes the next one normally; a message
 takes on such a call is delivered at once; `frontdesk apply` refuses an
 unknown fallback vendor and publishes nothing; an urgent call's on-call page is re-sent and escalated
 along the roster until acknowledged at the second escalation, and the acknowledgement and the time
-it took are recorded and shown by GET /v1/calls/{id}.
+it took are recorded and shown by GET /v1/calls/{id}; another vendor's acknowledgement is refused.
 
 The network document is one for the whole router, so these tests set it themselves, in file order.
 """
@@ -40,6 +40,7 @@ from frontdesk.common.contracts import (
     OnCallPageRequested,
     VendorMessageTaken,
     VendorPageAcknowledged,
+    dlq_topic,
     vendor_calls_topic,
     vendor_events_topic,
 )
@@ -318,30 +319,43 @@ async def test_an_urgent_call_is_paged_until_acknowledged_at_the_second_escalati
         {"provider_id": "dr-first", "channel": "mobile", "resend_every_seconds": 1, "escalate_after_seconds": 2},
         {"provider_id": "dr-backup", "channel": "pager", "resend_every_seconds": 60},
     ]
-    await _publish_clinic(
-        stack, router, clinic_id, vendors=[{"vendor_id": vendor, "answer_target_seconds": 120}], on_call=on_call
-    )
+    other = f"{clinic_id}-w"  # the clinic's secondary vendor: never handed this call
+    vendors = [{"vendor_id": vendor, "answer_target_seconds": 120}, {"vendor_id": other}]
+    await _publish_clinic(stack, router, clinic_id, secondary_answering_service=other, vendors=vendors, on_call=on_call)
     await _vendor_ready(stack, vendor)
+    await _vendor_ready(stack, other)
     call = _call(clinic_id, intent="urgent")
     pages_topic = vendor_calls_topic(vendor)
+    refused = dlq_topic(vendor_events_topic(other))
 
     def page(e: Any) -> bool:
         return e.topic == pages_topic and isinstance(e.data, OnCallPageRequested) and e.data.call_id == call.call_id
 
-    async with EventTap(stack.bootstrap, [pages_topic, "call.routed", "call.received"]) as tap:
-        await send_events(stack.bootstrap, [call])
-        # The vendor delivers the pages; it acknowledges when the second escalation (the backup) is paged.
-        await tap.wait_for(lambda e: page(e) and e.data.step == 2, timeout=60)
-        ack = VendorPageAcknowledged(
+    def ack(by: str, provider_id: str) -> VendorPageAcknowledged:
+        return VendorPageAcknowledged(
             call_id=call.call_id,
-            vendor_id=vendor,
+            vendor_id=by,
             clinic_id=clinic_id,
-            provider_id="dr-backup",
+            provider_id=provider_id,
             acknowledged_at=datetime.now(UTC),
         )
-        await send_events(stack.bootstrap, [ack], topic=vendor_events_topic(vendor))
+
+    async with EventTap(stack.bootstrap, [pages_topic, "call.routed", "call.received", refused]) as tap:
+        await send_events(stack.bootstrap, [call])
+        await tap.wait_for(page, timeout=60)
+        # Another vendor cannot acknowledge a call it was never handed: refused, paging goes on.
+        [wrong] = await send_events(stack.bootstrap, [ack(other, "dr-first")], topic=vendor_events_topic(other))
+        # The vendor delivers the pages; it acknowledges when the second escalation (the backup) is paged.
+        await tap.wait_for(lambda e: page(e) and e.data.step == 2, timeout=60)
+        await send_events(stack.bootstrap, [ack(vendor, "dr-backup")], topic=vendor_events_topic(vendor))
         await _call_page(stack, call.call_id, lambda p: p["status"] == "acknowledged")
         await tap.settle(2.5)  # dr-first's schedule would have paged twice more by now
+        deadline = time.monotonic() + 60
+        while not (dead := [dict(r.headers) for r in tap.raw if r.topic == refused]):
+            assert time.monotonic() < deadline, "the other vendor's acknowledgement was not refused"
+            await tap.poll()
+    assert dead[0]["ce_id"].decode() == wrong
+    assert dead[0]["dlq_reason"].decode().startswith("vendor event refused: the call was not handed to this vendor")
     pages = [e.data for e in tap.matching(page)]
     assert [(p.step, p.resend, p.escalated, p.provider_id, p.channel) for p in pages] == [
         (0, 0, False, "dr-first", "pager"),
