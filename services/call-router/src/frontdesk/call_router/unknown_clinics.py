@@ -8,6 +8,9 @@ and failover use the fallback's vendors. With no fallback configured either, the
 `unrouted` (error log, `frontdesk_calls_unknown_clinic_total{outcome="unrouted"}`, a critical alert)
 and routed when its clinic's configuration arrives, unless the caller hung up meanwhile. Either way
 the handler returns at once: it never holds up the other clinics whose calls share its partition.
+
+It applies decisions with handlers.py's own steps (`_apply`, `_decide_and_apply`), and handlers.py
+calls `route`: the two modules import each other as modules (attributes are read at call time).
 """
 
 from __future__ import annotations
