@@ -47,6 +47,8 @@ UID = 10001
 # (shared by all replicas), so it neither triggers scaling nor caps replicas: replicas past its
 # partition count simply get no partition of it.
 CONFIG_TOPIC = "clinic.configured"
+# Compacted configuration topics: read whole at start, never a backlog of work to scale on.
+CONFIG_TOPICS = (CONFIG_TOPIC, "network.configured")
 # The services and KEDA reach Kafka only over TLS: the `tls` listener (base/kafka/cluster.yaml), whose
 # broker certificates Strimzi signs with the cluster CA it publishes in this Secret (key ca.crt).
 KAFKA_TLS_PORT = 9093
@@ -543,8 +545,8 @@ def service_resources(service: str) -> dict[str, dict[str, Any]]:
 
 
 def scaling_topics(p: Principal) -> list[str]:
-    """The topics whose lag drives a service's replicas: what it consumes, but the config topic."""
-    return sorted(t for t in p.consumes if t != CONFIG_TOPIC)
+    """The topics whose lag drives a service's replicas: what it consumes, but the config topics."""
+    return sorted(t for t in p.consumes if t not in CONFIG_TOPICS)
 
 
 def max_replicas(p: Principal, partitions: dict[str, int]) -> int:

@@ -104,6 +104,7 @@ def test_the_issue_s_alerts_are_shipped() -> None:
         "frontdesk_dlq_published_total",
         "frontdesk_calls_answered_total",
         "frontdesk_vendor_failovers_total",
+        "frontdesk_calls_unknown_clinic_total",
     ):
         assert metric in joined, metric
 

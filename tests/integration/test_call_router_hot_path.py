@@ -3,8 +3,7 @@
 Proves, over the real broker and database: an answer that overtakes its call is applied when the
 call arrives and nobody is rung; an end that overtakes its answer is applied with the answer
 (migration 012), which also cancels the vendor's answer deadline; the same call_id under another
-event id is routed once; a call for a clinic the router does not know is dead-lettered (retried,
-then `call.received.dlq`).
+event id is routed once. (A call for a clinic the router does not know: test_call_router_fallback.py.)
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from frontdesk.common.cloudevents import Envelope
-from frontdesk.common.contracts import CallAnswered, CallEnded, CallReceived, Event
+from frontdesk.common.contracts import CallAnswered, CallEnded, Event
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
+from .helpers import query, send_events
 from .test_call_router_lifecycle import _call, _clinic
 
 
@@ -107,19 +106,3 @@ async def test_an_end_that_overtakes_its_answer_is_applied_with_the_answer(
     )
     assert await query(url, "SELECT 1 FROM early_outcomes WHERE call_id = $1", call.call_id) == []
     assert await query(url, "SELECT 1 FROM timers WHERE timer_key LIKE $1", f"vendor:{call.call_id}:%") == []
-
-
-async def test_a_call_for_an_unknown_clinic_is_dead_lettered(
-    stack: LocalStack, running: dict[str, ServiceProcess]
-) -> None:
-    call = CallReceived(
-        call_id=uid("call"), clinic_id=uid("no-such-clinic"), received_at=datetime.now(UTC), caller_token=uid("t")
-    )
-    async with EventTap(stack.bootstrap, ["call.received.dlq"]) as tap:
-        await send_events(stack.bootstrap, [call])
-        deadline = time.monotonic() + 90
-        while not (dead := [r for r in tap.raw if r.value and call.call_id.encode() in r.value]):
-            assert time.monotonic() < deadline, "the call was never dead-lettered"
-            await tap.poll()
-    assert b"UnknownClinic" in dict(dead[0].headers)["dlq_reason"]
-    assert await query(stack.database_url("call-router"), "SELECT 1 FROM calls WHERE call_id = $1", call.call_id) == []

@@ -64,7 +64,13 @@ async def test_hourly_metrics_prometheus_and_the_staffing_forecast(
         while clinic_id not in {c["clinic_id"] for c in (await client.get("/v1/clinics")).json()}:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.2)
-        await send_events(stack.bootstrap, [*calls, *outcomes])
+        # The outcomes travel on other topics: sent with the calls, one may overtake its call (kept
+        # and applied when it arrives, without routing it), so they follow the calls' routing here.
+        async with EventTap(stack.bootstrap, ["call.routed"]) as routed:
+            await send_events(stack.bootstrap, calls)
+            ids = {c.call_id for c in calls}
+            await routed.wait_for(lambda e: getattr(e.data, "call_id", None) in ids, len(calls), timeout=60)
+        await send_events(stack.bootstrap, outcomes)
         start = t0.replace(minute=0, second=0, microsecond=0)
         deadline = time.monotonic() + 60
         while True:

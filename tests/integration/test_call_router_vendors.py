@@ -63,9 +63,11 @@ async def _vendor_ready(stack: LocalStack, vendor_id: str) -> None:
     admin = make_admin(stack.bootstrap, "tests")
     await admin.start()
     try:
-        topics = set(await admin.list_topics())
         own = vendor_calls_topic(vendor_id), vendor_events_topic(vendor_id), dlq_topic(vendor_events_topic(vendor_id))
-        assert set(own) <= topics
+        # A topic created by another client reaches this one's metadata a moment later.
+        while not set(own) <= set(await admin.list_topics()):
+            assert time.monotonic() < deadline, f"the topics of {vendor_id} do not exist"
+            await asyncio.sleep(0.3)
     finally:
         await admin.close()
 

@@ -49,7 +49,10 @@ from frontdesk.common.contracts import (
 from frontdesk.common.contracts.calls import (
     MessageAcknowledged,
     MessageDigestReleased,
+    NetworkConfigured,
+    NetworkFallback,
     OnCallPageRequested,
+    Vendor,
     VendorAppointmentRequested,
     VendorHeartbeat,
     VendorMessageTaken,
@@ -116,6 +119,13 @@ def _samples() -> dict[str, Event]:
         ),
         ReviewRequested(review_request_id="rr-visit-1", visit_id="visit-1", send_at=T0 + timedelta(hours=2), **people),
         # call-router samples (new call-router events go here)
+        NetworkConfigured(
+            fallback=NetworkFallback(
+                answering_service="answering-1",
+                secondary_answering_service="answering-2",
+                vendors=[Vendor(vendor_id="answering-1", answer_target_seconds=10), Vendor(vendor_id="answering-2")],
+            )
+        ),
         VendorMessageTaken(
             message_id="msg-1",
             vendor_id="answering-1",

@@ -17,6 +17,10 @@ from frontdesk.common.contracts import (
     ClinicConfig,
     ClinicConfigured,
     Event,
+    NetworkConfigured,
+    NetworkFallback,
+    OnCallPageRequested,
+    VendorPageAcknowledged,
     all_topics,
     dlq_topic,
     spec_for,
@@ -289,10 +293,10 @@ def test_every_event_topic_exists_with_a_dead_letter_twin() -> None:
         assert dlq.config()["cleanup.policy"] == "delete"
 
 
-def test_clinic_configured_is_compacted_and_only_it() -> None:
+def test_only_the_configuration_topics_are_compacted() -> None:
     topics = {t.name: t for t in all_topics()}
     compacted = {name for name, t in topics.items() if t.compacted}
-    assert compacted == {"clinic.configured"}
+    assert compacted == {"clinic.configured", "network.configured"}
     assert topics["clinic.configured"].config() == {
         "cleanup.policy": "compact",
         "retention.ms": "-1",
@@ -300,3 +304,43 @@ def test_clinic_configured_is_compacted_and_only_it() -> None:
     }
     assert topics["call.received"].config()["cleanup.policy"] == "delete"
     assert topics["call.received"].config()["retention.ms"] == str(7 * 24 * 3600 * 1000)
+
+
+def test_a_page_and_its_acknowledgement_name_exactly_one_urgent_message_or_call() -> None:
+    page = {
+        "page_id": "call:call-1:0:1",
+        "clinic_id": "clinic-1",
+        "vendor_id": "answering-1",
+        "provider_id": "dr-1",
+        "step": 0,
+        "resend": 1,
+        "escalated": False,
+        "requested_at": "2026-03-02T10:00:00Z",
+    }
+    assert OnCallPageRequested.model_validate({**page, "call_id": "call-1"}).message_id is None
+    assert OnCallPageRequested.model_validate({**page, "message_id": "msg-1"}).call_id is None
+    ack = {
+        "vendor_id": "answering-1",
+        "clinic_id": "clinic-1",
+        "provider_id": "dr-1",
+        "acknowledged_at": "2026-03-02T10:01:00Z",
+    }
+    assert VendorPageAcknowledged.model_validate({**ack, "call_id": "call-1"}).call_id == "call-1"
+    for model, base in ((OnCallPageRequested, page), (VendorPageAcknowledged, ack)):
+        with pytest.raises(ValidationError, match="exactly one of message_id"):
+            model.model_validate(base)
+        with pytest.raises(ValidationError, match="exactly one of message_id"):
+            model.model_validate({**base, "call_id": "call-1", "message_id": "msg-1"})
+
+
+def test_a_network_fallback_follows_the_vendor_rules_of_a_phone_section() -> None:
+    fallback = NetworkFallback(answering_service="va", secondary_answering_service="vb")
+    assert fallback.vendor_ids() == ["va", "vb"]
+    assert fallback.phone().ring_budget_seconds == 18
+    assert NetworkConfigured(fallback=fallback).record_key() == "network"
+    with pytest.raises(ValidationError, match="secondary_answering_service must differ"):
+        NetworkFallback(answering_service="va", secondary_answering_service="va")
+    with pytest.raises(ValidationError, match="answering_service: vendor 'vx' is not in vendors"):
+        NetworkFallback(answering_service="vx", vendors=[{"vendor_id": "va"}])
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        NetworkFallback.model_validate({"answering_service": "va", "pools": []})

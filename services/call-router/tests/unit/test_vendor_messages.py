@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.call_router.domain.vendor_messages import digest_due_at, next_page, page_schedule
+from frontdesk.call_router.paging import Paged
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.calls import OnCallStep
 
@@ -68,3 +69,28 @@ def test_a_clinic_that_never_opens_has_no_digest_time() -> None:
         {"clinic_id": "n", "name": "N", "timezone": "UTC", "phone": {"answering_service": "v"}}
     )
     assert digest_due_at(never, T0) is None
+
+
+def test_an_urgent_call_s_pages_follow_the_same_schedule_under_their_own_ids() -> None:
+    # The roster of the integration test: the second escalation (the backup) is paged 4 s in.
+    roster = [
+        OnCallStep(provider_id="dr-first", resend_every_seconds=1, escalate_after_seconds=2),
+        OnCallStep(provider_id="dr-first", channel="mobile", resend_every_seconds=1, escalate_after_seconds=2),
+        OnCallStep(provider_id="dr-backup", resend_every_seconds=60),
+    ]
+    pages = page_schedule(roster, T0, T0 + timedelta(seconds=5))
+    assert [((p.at - T0).total_seconds(), p.step, p.resend) for p in pages] == [
+        (0, 0, 0),
+        (1, 0, 1),
+        (2, 1, 0),
+        (3, 1, 1),
+        (4, 2, 0),
+    ]
+    call, message = Paged(call_id="call-1"), Paged(message_id="msg-1")
+    assert (call.page_id(pages[4]), call.timer_key(5), call.ids()) == (
+        "call:call-1:2:0",
+        "call-page:call-1:5",
+        {"call_id": "call-1"},
+    )
+    assert (message.page_id(pages[4]), message.timer_key(5)) == ("msg-1:2:0", "page:msg-1:5")
+    assert Paged.of({"clinic_id": "c1", "call_id": "call-1", "at": "x"}) == call

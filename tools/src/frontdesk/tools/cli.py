@@ -53,6 +53,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack.start_infrastructure()
     print("Starting the services...", flush=True)
     stack.start_services()
+    if stack.configure_network():
+        print("Configured the network fallback for unknown clinics (deploy/local/demo-network.yaml).")
     _print_status(stack)
     print(f"Logs: {stack.state_dir / 'logs'}")
     return 0

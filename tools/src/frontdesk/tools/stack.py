@@ -576,6 +576,15 @@ class LocalStack:
                 f.write(keyring.to_json())
         return path.read_text()
 
+    def configure_network(self) -> bool:
+        """Configure the demo network's fallback (one of its own vendors) unless a network document
+        is live already, so that a call for an unknown clinic reaches a human out of the box; True
+        if it was published."""
+        from .apply import ensure_network, load_network
+
+        network = load_network(repo_root() / "deploy" / "local" / "demo-network.yaml")
+        return network is not None and run_sync(ensure_network(self.bootstrap, network))
+
     def client_env(self, principal: str) -> dict[str, str]:
         """KAFKA_* variables that make a process `principal` on this stack's broker (none if open)."""
         return self.kafka.credentials.env(principal) if self.secure and not self.external_kafka else {}

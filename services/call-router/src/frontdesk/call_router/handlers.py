@@ -34,7 +34,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import callbacks, domain, isolation, telemetry, withdrawals
+from . import callbacks, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
 from .adapters import repository
 from .domain import Decision, Offer, ToVendor
 from .domain.metrics import SHORT_ABANDON_SECONDS
@@ -47,7 +47,7 @@ VENDOR_HEDGE = "vendor_hedge"
 
 
 class UnknownClinic(Exception):
-    """The clinic's configuration has not arrived (yet): retried, then dead-lettered for an operator."""
+    """The clinic's configuration has not arrived (yet)."""
 
 
 def _now() -> datetime:
@@ -60,14 +60,9 @@ _CONFIGS: dict[str, tuple[str, ClinicConfig]] = {}
 
 async def _clinic(uow: UnitOfWork, clinic_id: str) -> ClinicConfig:
     version = await uow.conn.fetchval("SELECT event_id FROM clinics WHERE clinic_id = $1", clinic_id)
-    cached = _CONFIGS.get(clinic_id)
-    if version is not None and cached is not None and cached[0] == version:
-        return cached[1]
-    clinic = await get_clinic(uow.conn, clinic_id)
-    if clinic is None:
+    if version is None:
         raise UnknownClinic(f"no configuration for clinic {clinic_id}")
-    _CONFIGS[clinic_id] = (version, clinic)
-    return clinic
+    return await _clinic_at(uow, clinic_id, version)
 
 
 async def _clinic_at(uow: UnitOfWork, clinic_id: str, version: str) -> ClinicConfig:
@@ -186,7 +181,10 @@ async def _apply(
                 attempt=d.attempt,
             )
         )
-    return await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now, then=then)
+    oldest = await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now, then=then)
+    if d.page_on_call:  # paged until acknowledged, re-sent and escalated along the roster
+        await paging.start_call(uow, clinic, call_id, d.route.vendor_id, now)
+    return oldest
 
 
 async def _to_vendor(
@@ -305,8 +303,8 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     cached = _CONFIGS.get(event.clinic_id)
     guessed = [v.vendor_id for v in cached[1].phone.effective_vendors()] if cached else []
     got = await repository.receive_call(uow.conn, event, guessed)
-    if got.version is None:
-        raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
+    if got.version is None:  # nothing was written; the clinic is locked
+        return await unknown_clinics.route(event, uow)
     clinic = await _clinic_at(uow, event.clinic_id, got.version)
     row = got.row
     if row is None:
@@ -355,11 +353,12 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
         return
     answerer = event.answered_by_id if event.answered_by_kind == "answering_service" else None
     await withdrawals.withdraw(uow, got.row, answerer, "answered_elsewhere")
-    wait = (event.answered_at - got.row["received_at"]).total_seconds()
-    if got.version is None:
-        raise UnknownClinic(f"no configuration for clinic {event.clinic_id}")
-    budget = (await _clinic_at(uow, event.clinic_id, got.version)).phone.ring_budget_seconds
-    telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(wait <= budget).lower()).inc()
+    if got.version is None:  # a call of an unknown clinic, handed to the network fallback
+        within = event.answered_at <= got.row["answer_by"]
+    else:
+        budget = (await _clinic_at(uow, event.clinic_id, got.version)).phone.ring_budget_seconds
+        within = (event.answered_at - got.row["received_at"]).total_seconds() <= budget
+    telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
     if got.ended:
         await handle_call_ended(CallEnded.model_validate(got.ended), uow)
@@ -371,7 +370,7 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     if row is None:
         await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
         return
-    if row["status"] not in repository.ACTIVE:
+    if row["status"] not in (*repository.ACTIVE, repository.UNROUTED):
         return
     await repository.mark_abandoned(uow.conn, event.call_id, event.abandoned_at)
     short = (event.abandoned_at - row["received_at"]).total_seconds() <= SHORT_ABANDON_SECONDS

@@ -4,9 +4,8 @@
   names that vendor, that the vendor serves the clinic and, when it names a call, that the call was
   handed to that vendor: the vendor-isolation rule (isolation.py). Anything else is refused (dead
   letter, logged, counted, not acted on).
-- Urgent: `oncall.page_requested` for the roster's first provider, on the shared topic and on the
-  vendor's own topic (the vendor delivers pages); a durable timer per page re-sends and escalates
-  along the roster (domain/vendor_messages.py) until `answering.page_acknowledged` arrives.
+- Urgent: the clinic's on-call roster is paged until `answering.page_acknowledged` names the message
+  (paging.py, which urgent calls share).
 - Routine: joins the clinic's digest for its next opening (a durable timer at that UTC instant,
   computed in the clinic's zone, so DST is zoneinfo's job); released as `answering.digest_released`;
   each message is then acknowledged by staff over HTTP (`answering.message_acknowledged`).
@@ -16,32 +15,29 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from frontdesk.common.contracts import (
     CallbackRequested,
     ClinicConfig,
     MessageDigestReleased,
-    OnCallPageRequested,
     VendorHeartbeat,
     VendorMessageTaken,
     VendorPageAcknowledged,
     VendorPageSent,
-    vendor_calls_topic,
 )
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import isolation, telemetry
+from . import isolation, paging, telemetry
 from .adapters import messages as store
-from .adapters import repository
+from .adapters import pages, repository
 from .domain.vendor_isolation import names_itself, owns_message, serves_clinic, was_handed
-from .domain.vendor_messages import Page, digest_due_at, next_page
-from .handlers import _clinic
+from .domain.vendor_messages import Page, digest_due_at
+from .unknown_clinics import clinic_or_fallback
 
 log = get_logger(__name__)
-PAGE = "oncall_page"
 DIGEST = "digest_release"
 _EARLY_ACK = "answering.page_acknowledged"
 
@@ -54,6 +50,19 @@ def _vendors(clinic: ClinicConfig) -> set[str]:
     return {v.vendor_id for v in clinic.phone.effective_vendors()}
 
 
+async def _clinic_or_fallback(
+    uow: UnitOfWork, event: VendorMessageTaken | VendorPageAcknowledged, sender: str | None
+) -> ClinicConfig:
+    """The clinic, or the network fallback serving a clinic the router does not know (its vendor took a
+    message on such a call: delivered at once, there are no hours or roster). A clinic neither covers
+    is refused at once: no retry can make it known, and retries would hold up the vendor's topic."""
+    clinic = await clinic_or_fallback(uow, event.clinic_id)
+    if clinic is None:
+        isolation.check(event.event_type, sender, event.clinic_id, "the clinic is unknown to the router")
+    assert clinic is not None
+    return clinic
+
+
 def _digest_id(clinic_id: str, due: datetime) -> str:
     digest = hashlib.sha256(f"{clinic_id}|{due.isoformat()}".encode()).hexdigest()[:16]
     return f"dg-{due:%Y%m%dT%H%MZ}-{digest}"
@@ -62,7 +71,7 @@ def _digest_id(clinic_id: str, due: datetime) -> str:
 async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
-    clinic = await _clinic(uow, event.clinic_id)
+    clinic = await _clinic_or_fallback(uow, event, sender)
     call = await repository.get_call(uow.conn, event.call_id) if event.call_id is not None else None
     isolation.check(
         event.event_type,
@@ -74,9 +83,9 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
     )
     now = _now()
     roster = clinic.phone.on_call
-    paging = event.urgency == "urgent" and bool(roster)
+    to_page = event.urgency == "urgent" and bool(roster)
     digest_id = None
-    if not paging:
+    if not to_page:
         if event.urgency == "urgent":
             log.warning(
                 "urgent message but the clinic has no on-call roster: delivered at once", clinic_id=clinic.clinic_id
@@ -87,7 +96,7 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
         if existing is not None and existing["released_at"] is not None:
             due, digest_id = now, _digest_id(clinic.clinic_id, now) + "-" + event.message_id[:40]
         await store.open_digest(uow.conn, digest_id, clinic.clinic_id, due)
-    status = "paging" if paging else "pending"
+    status = "paging" if to_page else "pending"
     if not await store.insert_message(uow.conn, event, status=status, digest_id=digest_id, now=now):
         return  # the same message again (another event id): acted on once
     telemetry.VENDOR_MESSAGES.labels(event.clinic_id, event.vendor_id, event.urgency).inc()
@@ -117,11 +126,12 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
     if ack is not None and ack.vendor_id != event.vendor_id:
         isolation.refused(ack.event_type, ack.vendor_id, ack.clinic_id, "acknowledged another vendor's message")
         ack = None
-    if paging:
+    if to_page:
         if ack is not None:  # the provider acknowledged before the message reached us: nothing to page
             await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
             return
-        await _page(uow, clinic, event.message_id, event.vendor_id, Page(now, roster[0].provider_id, 0, 0), now)
+        first = Page(now, roster[0].provider_id, 0, 0)
+        await paging.send(uow, clinic, paging.Paged(message_id=event.message_id), event.vendor_id, first, now)
     else:
         assert digest_id is not None
         row = await store.digest(uow.conn, digest_id)
@@ -129,62 +139,6 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
         await uow.set_timer(
             f"digest:{digest_id}", DIGEST, row["due_at"], {"digest_id": digest_id, "clinic_id": clinic.clinic_id}
         )
-
-
-async def _page(
-    uow: UnitOfWork, clinic: ClinicConfig, message_id: str, vendor_id: str, page: Page, started_at: datetime
-) -> None:
-    """Request `page`, then set the timer for the next one (re-send or escalation)."""
-    roster = clinic.phone.on_call
-    page_id = f"{message_id}:{page.step}:{page.resend}"
-    requested = OnCallPageRequested(
-        page_id=page_id,
-        message_id=message_id,
-        clinic_id=clinic.clinic_id,
-        vendor_id=vendor_id,
-        provider_id=page.provider_id,
-        channel=roster[page.step].channel,
-        step=page.step,
-        resend=page.resend,
-        escalated=page.step > 0 and page.resend == 0,
-        requested_at=_now(),
-    )
-    await uow.emit(requested)
-    if await repository.vendor_topic_ready(uow.conn, vendor_id):
-        await uow.emit(requested, topic=vendor_calls_topic(vendor_id))  # the vendor delivers the page
-    telemetry.PAGES.labels(clinic.clinic_id, str(requested.escalated).lower()).inc()
-    following = next_page(roster, started_at, page.at)
-    key = None
-    if following is not None:
-        row = await store.get_message(uow.conn, message_id)
-        assert row is not None
-        # A new key per page: the worker deletes the firing timer's row when its handler returns.
-        key = f"page:{message_id}:{row['pages_requested'] + 1}"
-        await uow.set_timer(
-            key,
-            PAGE,
-            following.at,
-            {"clinic_id": clinic.clinic_id, "message_id": message_id, "at": following.at.isoformat()},
-        )
-    await store.page_requested(uow.conn, message_id, page_id, key)
-
-
-async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
-    """The next page of an unacknowledged urgent message is due: re-send or escalate."""
-    clinic_id, message_id = timer.payload["clinic_id"], timer.payload["message_id"]
-    await repository.lock_clinic(uow.conn, clinic_id)
-    row = await store.get_message(uow.conn, message_id, for_update=True)
-    if row is None or row["status"] != "paging" or row["page_timer_key"] != timer.key:
-        return  # acknowledged (or superseded) meanwhile
-    clinic = await _clinic(uow, clinic_id)
-    if not clinic.phone.on_call:
-        log.warning("on-call roster emptied while paging; paging stops", clinic_id=clinic_id)
-        await store.page_requested(uow.conn, message_id, row["last_page_id"], None)
-        return
-    at = datetime.fromisoformat(timer.payload["at"])
-    page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
-    assert page is not None  # the last step re-sends for ever
-    await _page(uow, clinic, message_id, row["vendor_id"], page, row["paging_started_at"])
 
 
 async def handle_page_sent(event: VendorPageSent, uow: UnitOfWork) -> None:
@@ -204,10 +158,14 @@ async def handle_page_sent(event: VendorPageSent, uow: UnitOfWork) -> None:
 async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
-    row = await store.get_message(uow.conn, event.message_id, for_update=True)
     isolation.check(event.event_type, sender, event.clinic_id, names_itself(sender, event.vendor_id))
+    if event.call_id is not None:
+        await _call_page_acknowledged(event, event.call_id, uow)
+        return
+    assert event.message_id is not None  # the contract names exactly one
+    row = await store.get_message(uow.conn, event.message_id, for_update=True)
     if row is None:
-        clinic = await _clinic(uow, event.clinic_id)
+        clinic = await _clinic_or_fallback(uow, event, sender)
         isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, _vendors(clinic)))
         # Its message has not arrived (e.g. it is being replayed from a dead letter): kept until it
         # does, which checks that the same vendor took it.
@@ -216,10 +174,21 @@ async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWor
     isolation.check(event.event_type, sender, event.clinic_id, owns_message(event.vendor_id, row, event.clinic_id))
     if row["status"] != "paging":
         return  # acknowledged already
-    if row["page_timer_key"]:
-        await uow.cancel_timer(row["page_timer_key"])
-    await store.acknowledge(uow.conn, event.message_id, event.provider_id, event.acknowledged_at)
-    log.info("page acknowledged", message_id=event.message_id, pages=row["pages_requested"])
+    await paging.acknowledged(
+        uow, paging.Paged(message_id=event.message_id), row, event.provider_id, event.acknowledged_at
+    )
+
+
+async def _call_page_acknowledged(event: VendorPageAcknowledged, call_id: str, uow: UnitOfWork) -> None:
+    """An urgent call's page acknowledged, by a vendor the call was handed to (it delivers the pages)."""
+    call = await repository.get_call(uow.conn, call_id)
+    isolation.check(
+        event.event_type, event.vendor_id, event.clinic_id, was_handed(event.vendor_id, call, event.clinic_id)
+    )
+    row = await pages.get(uow.conn, call_id, for_update=True)
+    if row is None or row["status"] != "paging":
+        return  # not paged (no roster), or acknowledged already
+    await paging.acknowledged(uow, paging.Paged(call_id=call_id), row, event.provider_id, event.acknowledged_at)
 
 
 async def handle_heartbeat(event: VendorHeartbeat, uow: UnitOfWork) -> None:

@@ -73,3 +73,15 @@ PAGES = Counter(
 DIGEST_MESSAGES = Counter(
     "frontdesk_digest_messages_released_total", "Routine messages released in a clinic's digest.", ["clinic_id"]
 )
+UNKNOWN_CLINIC_CALLS = Counter(
+    "frontdesk_calls_unknown_clinic_total",
+    "Calls for a clinic the router has no configuration for: handed to the network fallback, or held"
+    " unrouted (no fallback configured either; FrontdeskUnknownClinicCallsUnrouted).",
+    ["outcome"],
+)
+PAGE_ACKNOWLEDGED = Histogram(
+    "frontdesk_oncall_acknowledged_seconds",
+    "From an urgent message's or call's first on-call page to its acknowledgement.",
+    ["subject"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600),
+)

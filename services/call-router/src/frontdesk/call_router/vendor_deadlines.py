@@ -17,11 +17,11 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain, telemetry
+from . import domain, telemetry, unknown_clinics
 from .adapters import repository
 from .domain import Decision, ToVendor
 from .domain.routing import VENDOR_COOLDOWN
-from .handlers import _CONFIGS, _clinic, _hedge, _now, _to_vendor
+from .handlers import _CONFIGS, _hedge, _now, _to_vendor
 
 log = get_logger(__name__)
 
@@ -53,7 +53,9 @@ async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
     row = await repository.get_call(uow.conn, call_id, for_update=True)
     if row is None or row["status"] != "with_vendor" or vendor_id not in repository.vendors_holding(row):
         return  # answered or abandoned meanwhile
-    clinic = await _clinic(uow, clinic_id)
+    clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
+    if clinic is None:
+        return  # neither the clinic nor a fallback is configured now (logged)
     now = _now()
     await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
@@ -102,7 +104,9 @@ async def on_vendor_hedge(timer: Timer, uow: UnitOfWork) -> None:
     row = await repository.get_call(uow.conn, call_id, for_update=True)
     if row is None or row["status"] != "with_vendor":
         return  # answered or abandoned meanwhile
-    clinic = await _clinic(uow, clinic_id)
+    clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
+    if clinic is None:
+        return  # neither the clinic nor a fallback is configured now (logged)
     now = _now()
     vendors = await repository.vendors(uow.conn, [v.vendor_id for v in clinic.phone.effective_vendors()])
     tried = frozenset(row["tried"]) | {f"vendor:{row['vendor_id']}"}

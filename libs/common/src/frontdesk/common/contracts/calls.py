@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema, model_validator
 
 from ..sealing import Keyring, SealedField
 from .base import Event, Id, Section, Timestamp, Window
@@ -297,6 +297,54 @@ class PhoneSection(Section):
         return self
 
 
+class NetworkFallback(Section):
+    """Where a call goes when the router has no configuration for its clinic (not configured yet, a
+    typo in the phone system's number-to-clinic map, a replica that has not read clinic.configured):
+    to an answering service at once, reason `unknown_clinic`, never a dead end. Network-wide, from
+    `network.configured`."""
+
+    answering_service: Id = Field(description="The fallback vendor (vendor_id).")
+    secondary_answering_service: Id | None = None
+    vendors: list[Vendor] = Field(default_factory=list, description="Answer targets and heartbeat timeouts.")
+    ring_seconds: float = Field(6.0, gt=0, le=30)
+    rings: int = Field(3, ge=1, le=10, description="With ring_seconds: the budget such a call is answered in.")
+
+    def phone(self) -> PhoneSection:
+        """The fallback as a phone section: no receptionists, the vendors as its whole chain."""
+        return PhoneSection(
+            ring_seconds=self.ring_seconds,
+            rings=self.rings,
+            answering_service=self.answering_service,
+            secondary_answering_service=self.secondary_answering_service,
+            vendors=self.vendors,
+        )
+
+    def vendor_ids(self) -> list[str]:
+        return [v.vendor_id for v in self.phone().effective_vendors()]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NetworkFallback:
+        try:
+            self.phone()  # the same vendor rules as a clinic's phone section
+        except ValidationError as exc:
+            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
+
+
+class NetworkConfigured(Event):
+    """The network-wide settings of the call-router (today: the fallback for unknown clinics). One
+    document, on a compacted topic, keyed by `network_id` (always "network": the latest record is the
+    configuration); `fallback: null` removes the fallback."""
+
+    event_type: ClassVar[str] = "network.configured"
+    key_field: ClassVar[str] = "network_id"
+    partitions: ClassVar[int] = 1
+    compacted: ClassVar[bool] = True
+
+    network_id: Literal["network"] = "network"
+    fallback: NetworkFallback | None = None
+
+
 class CallReceived(Event):
     """The phone system (or a vendor) saw a call arrive at a clinic."""
 
@@ -559,17 +607,28 @@ class VendorPageSent(Event):
 
 
 class VendorPageAcknowledged(Event):
-    """The paged provider acknowledged: escalation stops."""
+    """The paged provider acknowledged: escalation stops.
+
+    Names what was paged for: an urgent message (`message_id`) or an urgent call (`call_id`), exactly
+    one. An urgent call's paging is acknowledged only by this event, from a vendor the call was
+    handed to (the vendor that delivers its pages); the call being answered does not stop it, since
+    whoever answered is not the provider."""
 
     event_type: ClassVar[str] = "answering.page_acknowledged"
     key_field: ClassVar[str] = "clinic_id"
     shared_topic: ClassVar[bool] = False
 
-    message_id: Id
+    message_id: Id | None = None
+    call_id: Id | None = None
     vendor_id: Id
     clinic_id: Id
     provider_id: Id
     acknowledged_at: Timestamp
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> VendorPageAcknowledged:
+        _exactly_one_subject(self.message_id, self.call_id)
+        return self
 
 
 class VendorHeartbeat(Event):
@@ -583,16 +642,23 @@ class VendorHeartbeat(Event):
     sent_at: Timestamp
 
 
+def _exactly_one_subject(message_id: str | None, call_id: str | None) -> None:
+    if (message_id is None) == (call_id is None):
+        raise ValueError("name exactly one of message_id (an urgent message) and call_id (an urgent call)")
+
+
 class OnCallPageRequested(Event):
-    """Page this provider now (urgent message): resent / escalated along the roster until acknowledged.
+    """Page this provider now (an urgent message, or an urgent call): resent / escalated along the
+    roster until acknowledged (answering.page_acknowledged naming the same message or call).
 
     Also published on the vendor's own topic `vendor.<vendor_id>.calls`: the vendor delivers it."""
 
     event_type: ClassVar[str] = "oncall.page_requested"
     key_field: ClassVar[str] = "clinic_id"
 
-    page_id: Id = Field(description="<message_id>:<step>:<resend>, unique per page")
-    message_id: Id
+    page_id: Id = Field(description="<message_id>:<step>:<resend>, or call:<call_id>:<step>:<resend>; unique per page")
+    message_id: Id | None = Field(None, description="The urgent message paged for (or call_id)")
+    call_id: Id | None = Field(None, description="The urgent call paged for (or message_id)")
     clinic_id: Id
     vendor_id: Id
     provider_id: Id
@@ -601,6 +667,11 @@ class OnCallPageRequested(Event):
     resend: int = Field(ge=0, description="0 = first page of this step")
     escalated: bool = Field(description="True for the first page of a step after the first")
     requested_at: Timestamp
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> OnCallPageRequested:
+        _exactly_one_subject(self.message_id, self.call_id)
+        return self
 
 
 class MessageDigestReleased(Event):
@@ -629,6 +700,7 @@ class MessageAcknowledged(Event):
 
 
 EVENTS: tuple[type[Event], ...] = (
+    NetworkConfigured,
     CallReceived,
     CallRouted,
     CallbackRequested,
@@ -674,6 +746,8 @@ __all__ = [
     "MessageCategory",
     "MessageDigestReleased",
     "MessageUrgency",
+    "NetworkConfigured",
+    "NetworkFallback",
     "OnCallPageRequested",
     "OnCallStep",
     "PageChannel",

@@ -52,6 +52,11 @@ async def page_requested(conn: Connection, message_id: str, page_id: str, timer_
     )
 
 
+async def paging_stopped(conn: Connection, message_id: str) -> None:
+    """Paging stops unacknowledged (the roster was emptied): no page is pending any more."""
+    await conn.execute("UPDATE vendor_messages SET page_timer_key = NULL WHERE message_id = $1", message_id)
+
+
 async def page_sent(conn: Connection, message_id: str) -> None:
     await conn.execute("UPDATE vendor_messages SET pages_sent = pages_sent + 1 WHERE message_id = $1", message_id)
 

@@ -12,6 +12,7 @@ from frontdesk.common.db import Connection
 from ..domain import AgentState, CallState, VendorState
 
 ACTIVE = ("ringing", "with_vendor")
+UNROUTED = "unrouted"  # an unknown clinic's call with no network fallback: held for its configuration
 
 
 async def lock_clinic(conn: Connection, clinic_id: str) -> None:
@@ -54,6 +55,42 @@ async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[st
         vendors=_vendors(r["o_vendors"]),
         cursors={k["pool_id"]: k["last_member"] for k in r["o_cursors"] or ()},
     )
+
+
+async def insert_call(conn: Connection, call: CallReceived) -> dict[str, Any] | None:
+    """Store a call as call_router_receive does, for a clinic it does not know (the clinic is already
+    locked); None for a call_id already stored."""
+    row = await conn.fetchrow(
+        "INSERT INTO calls (call_id, clinic_id, received_at, intent, caller_token, language, patient_id,"
+        " target_kind, target_id, reason, answer_by, attempt, status)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', 'received', $3, 0, 'ringing')"
+        " ON CONFLICT (call_id) DO NOTHING RETURNING *",
+        call.call_id,
+        call.clinic_id,
+        call.received_at,
+        call.intent,
+        call.caller_token,
+        call.language,
+        call.patient_id,
+    )
+    return dict(row) if row else None
+
+
+async def mark_unrouted(conn: Connection, call_id: str) -> None:
+    await conn.execute(
+        "UPDATE calls SET status = 'unrouted', reason = 'unknown_clinic', routed_at = now() WHERE call_id = $1", call_id
+    )
+
+
+async def held_calls(conn: Connection, clinic_id: str, since: datetime) -> list[dict[str, Any]]:
+    """The clinic's unrouted calls received since `since`, oldest first (under the clinic's lock)."""
+    rows = await conn.fetch(
+        "SELECT * FROM calls WHERE clinic_id = $1 AND status = 'unrouted' AND received_at >= $2"
+        " ORDER BY received_at FOR UPDATE",
+        clinic_id,
+        since,
+    )
+    return [dict(r) for r in rows]
 
 
 async def record_offer(

@@ -11,6 +11,8 @@ The ring budget (ring_seconds x rings, 18 s by default) runs from the call's arr
 - a vendor that holds the call and has not answered by the latest moment the other vendor could
   still answer in time: the other is offered the call too (hedging; the first answer wins).
 Every decision names a live human; the last resort is always an answering service.
+A call for a clinic the router has no configuration for goes to the network fallback's vendor at once
+(`decide_unknown_clinic`, reason `unknown_clinic`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import INTENT_SKILLS, PhoneSection, Pool, Receptionist
+from frontdesk.common.contracts.calls import INTENT_SKILLS, NetworkFallback, PhoneSection, Pool, Receptionist
 from frontdesk.common.contracts.clinic import WEEKDAYS
 
 VENDOR_COOLDOWN = timedelta(minutes=5)  # a vendor that missed its answer target is skipped this long
 # An offer that would ring past the hand-off point rings only until it; it is made only if it can
 # still ring for this share of its configured timeout (a router a little late still rings the desk).
 MIN_OFFER_SHARE = 0.5
+UNKNOWN_CLINIC = "unknown_clinic"
 
 
 @dataclass(frozen=True)
@@ -341,3 +344,19 @@ def decide(
             attempt,
         )
     return vendor("overflow")  # unreachable with a validated chain; the safety net is a human anyway
+
+
+def fallback_clinic(clinic_id: str, fallback: NetworkFallback) -> ClinicConfig:
+    """A clinic the router has no configuration for, as the network fallback serves it: never open,
+    no desk, the fallback's vendors (so a vendor's missed deadline fails over to the other)."""
+    return ClinicConfig(clinic_id=clinic_id, name="unknown clinic", timezone="UTC", phone=fallback.phone())
+
+
+def decide_unknown_clinic(
+    fallback: NetworkFallback, call: CallState, vendors: Mapping[str, VendorState], now: datetime
+) -> Decision:
+    """The fallback's first healthy vendor at once, whatever the intent: nobody else is known."""
+    phone = fallback.phone()
+    return Decision(
+        ToVendor(pick_vendor(phone, vendors, now), UNKNOWN_CLINIC), answer_by(phone, call.received_at), call.attempt + 1
+    )

@@ -63,6 +63,8 @@ def digest_due_at(clinic: ClinicConfig, taken_at: datetime, search_days: int = 1
     at = taken_at.astimezone(UTC)
     if is_open(clinic, at):
         return at
+    if not clinic.hours:
+        return None  # never opens (e.g. the network fallback serving an unknown clinic)
     minute = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
     end = at + timedelta(days=search_days)
     while minute < end:

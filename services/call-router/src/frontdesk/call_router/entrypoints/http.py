@@ -25,7 +25,7 @@ from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from ..adapters import messages as message_store
-from ..adapters import repository
+from ..adapters import pages, repository
 from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
 router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(403, 404, 409, 422))
@@ -43,13 +43,22 @@ async def _clinic(conn: Connection, clinic_id: str) -> ClinicConfig:
 
 @router.get("/calls/{call_id}")
 async def get_call(call_id: str, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, Any]:
-    """One call: its status, current route, attempts, and outcome timestamps."""
+    """One call: its status, current route, attempts, and outcome timestamps; for an urgent call,
+    its on-call paging (`page`: pages requested, who acknowledged, when, and how long it took)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         call = await repository.get_call(conn, call_id)
+        page = await pages.get(conn, call_id)
     principal.require_owner(call["clinic_id"] if call else None, "call")
     assert call is not None
-    return call
+    if page is not None:
+        acked = page["acknowledged_at"]
+        took = (acked - page["paging_started_at"]).total_seconds() if acked else None
+        page = {k: page[k] for k in ("status", "paging_started_at", "pages_requested", "acknowledged_at")} | {
+            "acknowledged_by": page["acknowledged_by"],
+            "seconds_to_acknowledge": took,
+        }
+    return {**call, "page": page}
 
 
 @router.get("/clinics/{clinic_id}/agents")

@@ -12,6 +12,7 @@ from frontdesk.common.contracts import (
     CallEnded,
     CallReceived,
     ClinicConfigured,
+    NetworkConfigured,
     VendorAppointmentRequested,
     VendorHeartbeat,
     VendorMessageTaken,
@@ -34,25 +35,28 @@ from ..handlers import (
 )
 from ..messages import (
     DIGEST,
-    PAGE,
     handle_heartbeat,
     handle_message_taken,
     handle_page_acknowledged,
     handle_page_sent,
     on_digest_due,
-    on_page_due,
 )
+from ..network import handle_network_configured
+from ..paging import PAGE, on_page_due
+from ..unknown_clinics import handle_clinic_configured
 from ..vendor_deadlines import on_vendor_answer_deadline, on_vendor_hedge
 from ..vendor_requests import handle_appointment_requested
-from ..vendor_topics import VENDOR_TOPICS, handle_clinic_configured, on_vendor_topics
+from ..vendor_topics import VENDOR_TOPICS, on_vendor_topics
 from .callers import router as callers_router
 from .http import router
 
 DEFINITION = ServiceDefinition(
     name="call-router",
     handlers={
-        # replaces the default projection handler: projects the clinic, then provisions vendor topics
+        # replaces the default projection handler: projects the clinic, provisions vendor topics and
+        # routes the calls held for it
         ClinicConfigured: handle_clinic_configured,
+        NetworkConfigured: handle_network_configured,
         CallReceived: handle_call_received,
         CallAnswered: handle_call_answered,
         CallAbandoned: handle_call_abandoned,

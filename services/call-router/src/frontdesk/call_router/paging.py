@@ -1,0 +1,157 @@
+"""On-call paging until acknowledged, for urgent vendor messages and urgent calls alike.
+
+- Start: `oncall.page_requested` for the roster's first provider, on the shared topic and on the
+  vendor's own topic `vendor.<id>.calls` (the vendor delivers pages): the vendor that took the
+  message, or the one the urgent call was handed to (now: after a failover, the other vendor).
+- A durable timer per page (`oncall_page`) sends the next one from the pure schedule
+  (domain/vendor_messages.py `next_page`: re-send, escalate along the roster, the last step re-sends
+  for ever), computed from when paging started, so a late timer neither skips nor repeats a page.
+- `answering.page_acknowledged` naming the message or the call stops it: the pending timer is
+  cancelled, who acknowledged and when are recorded, and the time from the first page is observed
+  (`frontdesk_oncall_acknowledged_seconds`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import ClinicConfig, OnCallPageRequested, vendor_calls_topic
+from frontdesk.common.logging import get_logger
+from frontdesk.common.timers import Timer
+from frontdesk.common.uow import UnitOfWork
+
+from . import telemetry
+from .adapters import messages, pages, repository
+from .domain.vendor_messages import Page, next_page
+
+log = get_logger(__name__)
+PAGE = "oncall_page"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Paged:
+    """What a page is for: an urgent vendor message or an urgent call (exactly one)."""
+
+    message_id: str | None = None
+    call_id: str | None = None
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> Paged:
+        return cls(payload.get("message_id"), payload.get("call_id"))
+
+    @property
+    def subject(self) -> str:
+        return "message" if self.message_id is not None else "call"
+
+    def ids(self) -> dict[str, str]:
+        return {"message_id": self.message_id} if self.message_id is not None else {"call_id": str(self.call_id)}
+
+    def page_id(self, page: Page) -> str:
+        prefix = self.message_id if self.message_id is not None else f"call:{self.call_id}"
+        return f"{prefix}:{page.step}:{page.resend}"
+
+    def timer_key(self, n: int) -> str:
+        # A new key per page: the worker deletes the firing timer's row when its handler returns.
+        return f"page:{self.message_id}:{n}" if self.message_id is not None else f"call-page:{self.call_id}:{n}"
+
+    async def row(self, uow: UnitOfWork, *, for_update: bool = False) -> dict[str, Any] | None:
+        if self.message_id is not None:
+            return await messages.get_message(uow.conn, self.message_id, for_update=for_update)
+        return await pages.get(uow.conn, str(self.call_id), for_update=for_update)
+
+    async def requested(self, uow: UnitOfWork, page_id: str, timer_key: str | None) -> None:
+        if self.message_id is not None:
+            await messages.page_requested(uow.conn, self.message_id, page_id, timer_key)
+        else:
+            await pages.page_requested(uow.conn, str(self.call_id), page_id, timer_key)
+
+    async def stopped(self, uow: UnitOfWork) -> None:
+        if self.message_id is not None:
+            await messages.paging_stopped(uow.conn, self.message_id)
+        else:
+            await pages.stop(uow.conn, str(self.call_id))
+
+
+async def start_call(uow: UnitOfWork, clinic: ClinicConfig, call_id: str, vendor_id: str, now: datetime) -> None:
+    """An urgent call was handed to `vendor_id`: page the clinic's roster until acknowledged (a clinic
+    without a roster has nobody to page)."""
+    roster = clinic.phone.on_call
+    if roster and await pages.start(uow.conn, call_id, clinic.clinic_id, now):
+        await send(uow, clinic, Paged(call_id=call_id), vendor_id, Page(now, roster[0].provider_id, 0, 0), now)
+
+
+async def send(
+    uow: UnitOfWork, clinic: ClinicConfig, paged: Paged, vendor_id: str, page: Page, started_at: datetime
+) -> None:
+    """Request `page`, then set the timer for the next one (re-send or escalation)."""
+    roster = clinic.phone.on_call
+    page_id = paged.page_id(page)
+    requested = OnCallPageRequested(
+        page_id=page_id,
+        **paged.ids(),
+        clinic_id=clinic.clinic_id,
+        vendor_id=vendor_id,
+        provider_id=page.provider_id,
+        channel=roster[page.step].channel,
+        step=page.step,
+        resend=page.resend,
+        escalated=page.step > 0 and page.resend == 0,
+        requested_at=_now(),
+    )
+    await uow.emit(requested)
+    if await repository.vendor_topic_ready(uow.conn, vendor_id):
+        await uow.emit(requested, topic=vendor_calls_topic(vendor_id))  # the vendor delivers the page
+    telemetry.PAGES.labels(clinic.clinic_id, str(requested.escalated).lower()).inc()
+    following = next_page(roster, started_at, page.at)
+    key = None
+    if following is not None:
+        row = await paged.row(uow)
+        assert row is not None
+        key = paged.timer_key(row["pages_requested"] + 1)
+        payload = {"clinic_id": clinic.clinic_id, **paged.ids(), "at": following.at.isoformat()}
+        await uow.set_timer(key, PAGE, following.at, payload)
+    await paged.requested(uow, page_id, key)
+
+
+async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
+    """The next page of an unacknowledged urgent message or call is due: re-send or escalate."""
+    clinic_id, paged = timer.payload["clinic_id"], Paged.of(timer.payload)
+    await repository.lock_clinic(uow.conn, clinic_id)
+    row = await paged.row(uow, for_update=True)
+    if row is None or row["status"] != "paging" or row["page_timer_key"] != timer.key:
+        return  # acknowledged (or superseded) meanwhile
+    clinic = await get_clinic(uow.conn, clinic_id)
+    if clinic is None or not clinic.phone.on_call:
+        log.warning("on-call roster emptied while paging; paging stops", clinic_id=clinic_id, subject=paged.subject)
+        await paged.stopped(uow)
+        return
+    if paged.message_id is not None:
+        vendor_id = row["vendor_id"]
+    else:  # the vendor that has the call now (it may have failed over)
+        call = await repository.get_call(uow.conn, str(paged.call_id))
+        assert call is not None
+        vendor_id = call["vendor_id"]
+    at = datetime.fromisoformat(timer.payload["at"])
+    page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
+    assert page is not None  # the last step re-sends for ever
+    await send(uow, clinic, paged, vendor_id, page, row["paging_started_at"])
+
+
+async def acknowledged(uow: UnitOfWork, paged: Paged, row: dict[str, Any], provider_id: str, at: datetime) -> None:
+    """Stop paging (the row is locked and still `paging`): cancel the next page, record who and when."""
+    if row["page_timer_key"]:
+        await uow.cancel_timer(row["page_timer_key"])
+    if paged.message_id is not None:
+        await messages.acknowledge(uow.conn, paged.message_id, provider_id, at)
+    else:
+        await pages.acknowledge(uow.conn, str(paged.call_id), provider_id, at)
+    took = max((at - row["paging_started_at"]).total_seconds(), 0.0)
+    telemetry.PAGE_ACKNOWLEDGED.labels(paged.subject).observe(took)
+    log.info("page acknowledged", subject=paged.subject, pages=row["pages_requested"], seconds=took)
