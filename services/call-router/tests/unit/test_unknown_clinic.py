@@ -42,7 +42,9 @@ def test_an_unknown_clinic_s_call_goes_to_the_fallback_at_once(
     fallback = FALLBACK.model_copy(update={"rings": rings})
     call = CallState("call-1", "no-such-clinic", at, intent=intent)
     d = decide_unknown_clinic(fallback, call, {}, at + timedelta(seconds=lag))
-    assert d.route == ToVendor("fb-a", "unknown_clinic")
+    assert isinstance(d.route, ToVendor)
+    assert (d.route.vendor_id, d.route.reason, d.route.hedge) == ("fb-a", "unknown_clinic", "fb-b")
+    assert d.route.hedge_at is not None and d.route.hedge_at >= at + timedelta(seconds=lag)
     assert (d.target_kind, d.attempt, d.page_on_call) == ("answering_service", 1, None)
     assert d.answer_by == at + timedelta(seconds=6 * rings)
 
@@ -63,6 +65,6 @@ def test_the_fallback_as_a_clinic_is_never_open_and_fails_over_to_its_other_vend
     assert clinic.phone.vendor("fb-a").answer_target_seconds == 10
     assert failover_vendor(clinic.phone, "fb-a", {}, NOW) == "fb-b"
     # Routed as a clinic (e.g. a held call), it goes to the fallback's vendor at once as well.
-    assert decide(clinic, CallState("call-1", "no-such-clinic", NOW), {}, {}, NOW).route == ToVendor(
-        "fb-a", "after_hours"
-    )
+    route = decide(clinic, CallState("call-1", "no-such-clinic", NOW), {}, {}, NOW).route
+    assert isinstance(route, ToVendor)
+    assert (route.vendor_id, route.reason, route.hedge) == ("fb-a", "after_hours", "fb-b")

@@ -252,6 +252,21 @@ def sister_can_take(desk: SisterDesk | None, pool_id: str, call: CallState) -> b
     return bool(available_members(pool, receptionists, desk.agents, call))
 
 
+def to_vendor(
+    phone: PhoneSection,
+    call: CallState,
+    vendors: Mapping[str, VendorState],
+    now: datetime,
+    reason: str,
+    preferred: str | None = None,
+) -> ToVendor:
+    """The vendor to hand the call to, and the other one to offer it too should it not answer in time."""
+    chosen = pick_vendor(phone, vendors, now, preferred)
+    other = hedge_vendor(phone, chosen, call.tried, vendors, now)
+    at = None if other is None else max(now, latest_offer_to(phone, other, call.received_at))
+    return ToVendor(chosen, reason, other, at)
+
+
 def _closed_reason(clinic: ClinicConfig, at: datetime) -> str:
     return "closure" if at.astimezone(clinic.zone).date() in clinic.closures else "after_hours"
 
@@ -272,10 +287,7 @@ def decide(
     attempt = call.attempt + 1
 
     def vendor(reason: str, page: str | None = None, preferred: str | None = None) -> Decision:
-        chosen = pick_vendor(phone, vendors, now, preferred)
-        other = hedge_vendor(phone, chosen, call.tried, vendors, now)
-        at = None if other is None else max(now, latest_offer_to(phone, other, call.received_at))
-        return Decision(ToVendor(chosen, reason, other, at), deadline, attempt, page)
+        return Decision(to_vendor(phone, call, vendors, now, reason, preferred), deadline, attempt, page)
 
     if call.intent == "urgent":
         return vendor("urgent", phone.on_call[0].provider_id if phone.on_call else None)
@@ -357,6 +369,5 @@ def decide_unknown_clinic(
 ) -> Decision:
     """The fallback's first healthy vendor at once, whatever the intent: nobody else is known."""
     phone = fallback.phone()
-    return Decision(
-        ToVendor(pick_vendor(phone, vendors, now), UNKNOWN_CLINIC), answer_by(phone, call.received_at), call.attempt + 1
-    )
+    route = to_vendor(phone, call, vendors, now, UNKNOWN_CLINIC)
+    return Decision(route, answer_by(phone, call.received_at), call.attempt + 1)
