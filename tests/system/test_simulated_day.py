@@ -72,9 +72,6 @@ async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: d
     result = await sim.run()
     print(result.format())
     assert result.ok, result.problems
-    # Time to a human: measured for every call, and no call over budget for a reason the router controls.
-    assert sum(t.calls for t in result.time_to_human.values()) == len(sim.calls)
-    assert not result.budget_breaches, [x.format() for x in result.budget_breaches]
     totals = {k: sum(c[k] for c in result.per_clinic.values()) for k in ("calls", "booked", "visits_completed")}
     # The day did happen: calls, bookings and visits, each with outcomes.
     assert totals["calls"] > 50 and totals["booked"] > 0 and totals["visits_completed"] > 0, totals
@@ -95,3 +92,6 @@ async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: d
                 break
             await asyncio.sleep(0.5)
         assert call["status"] in ("answered", "ended", "abandoned"), call
+    # Time to a human, measured for every call: none over its budget for a reason the router controls.
+    assert sum(t.calls for t in result.time_to_human.values()) == len(sim.calls)
+    assert not result.budget_breaches, [x.format() for x in result.budget_breaches]
