@@ -120,7 +120,8 @@ def classify(call: CallTimeline) -> Lateness | None:
     if call.routed_at is None or call.routed_at > budget:
         when = "never" if call.routed_at is None else f"after {call.routed_at:.1f} s"
         return late("routed_late", f"{outcome}; first routed {when}, budget {budget:g} s")
-    vendor_offers = [o for o in call.offers if o.kind == VENDOR_KIND and o.at <= (call.answered_at or float("inf"))]
+    ended = call.answered_at if call.answered_at is not None else float("inf")
+    vendor_offers = [o for o in call.offers if o.kind == VENDOR_KIND and o.at <= ended]
     first_offer: dict[str, Offer] = {}
     for o in sorted(vendor_offers, key=lambda o: o.at):
         first_offer.setdefault(o.target, o)
@@ -192,7 +193,7 @@ def build_timelines(
         call_offers = []
         for (kind, target, _attempt), (ts, d) in offers[call_id].items():
             within = targets.get(target, 0.0) if kind == VENDOR_KIND else d.ring_timeout_seconds
-            call_offers.append(Offer(after(ts) or 0.0, kind, target, within))
+            call_offers.append(Offer((ts - t0) / 1000, kind, target, within))
         answer = answered_by.get(call_id)
         end = t0 + int(budget * 1000)
         timelines.append(
