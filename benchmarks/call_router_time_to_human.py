@@ -328,6 +328,12 @@ def report(bare: roundtrip.PathResult, scenarios: list[Scenario], settings: roun
     for s in scenarios:
         for x in s.human.over_budget[:3]:
             print(f"  {s.name}, e.g. {x.format()}")
+    for name, path in (("bare", bare), *((s.name, s.routed) for s in scenarios)):
+        if path.saturated(settings.rate):
+            print(
+                f"SATURATED: {name} kept up with only {path.throughput:.0f} of {settings.rate:g} calls/s; its latencies"
+                " (and the time to a human) are mostly queueing. Lower --rate to measure the path itself."
+            )
     if as_json:
         print(
             json.dumps(
