@@ -769,6 +769,7 @@ class Simulator:
             already = state is not None and (state.outcome is not None or vendor in state.vendors_answering)
             if state is not None and not already and not self._silent_now(vendor):
                 state.vendors_answering.add(vendor)
+                # 3 s for a vendor the simulator does not plan for (every simulated clinic names only VENDORS)
                 delay = dict(zip(VENDORS, state.plan.vendor_delays, strict=True)).get(vendor, 3.0)
                 self._spawn(self._answer(state, "answering_service", vendor, delay, state.plan.handle))
         elif t == "agent.auto_paused":
