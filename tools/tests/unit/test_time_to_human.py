@@ -97,6 +97,14 @@ def test_a_vendor_offered_too_late_for_its_answer_target_is_the_routers() -> Non
     assert verdict is not None and verdict.reason == "handoff_too_late"
 
 
+def test_a_hand_off_at_the_last_fair_moment_stays_fair_despite_the_relay() -> None:
+    """Decided at 12.0 s with a 6 s target, published 0.3 s later: the vendor's slowness is its own."""
+    verdict = classify(call(rec(0.1), rec(5.1), vendor(12.3), answered_at=19.0))
+    assert verdict is not None and verdict.reason == "vendor_slow"
+    too_late = classify(call(rec(0.1), rec(5.1), vendor(12.6), answered_at=19.0))
+    assert too_late is not None and too_late.reason == "handoff_too_late"
+
+
 def test_no_vendor_offered_at_all_is_the_routers() -> None:
     verdict = classify(call(rec(0.1), rec(5.1), rec(10.1), rec(15.1), abandoned_at=30.0))
     assert verdict is not None and verdict.reason == "handoff_too_late" and "no vendor" in verdict.detail

@@ -8,7 +8,8 @@ timestamps -> `build_timelines` puts each call's on one clock, in seconds after 
 
 A call is **over budget** when the caller was still waiting when the budget ended and nobody had
 answered. An offer gives its target a **fair chance** when the target's own answer time (an offer's
-ring timeout, a vendor's `answer_target_seconds`) fits between the offer and the budget's end. A
+ring timeout, a vendor's `answer_target_seconds`) fits between the offer and the budget's end (with
+FAIR_SLACK_SECONDS for the relay that publishes the offer after the router decided it). A
 vendor is **live** for a call when the world that plays the vendors (the simulator, a benchmark's
 stand-in vendor) had it answering throughout the call's budget (slow or not), not silent. The reason
 of an over-budget call is the first of these that holds:
@@ -50,6 +51,9 @@ RESPONSIBLE: dict[Reason, Responsible] = {
     "unexplained": "router",  # not excused: the instrument could not say why, so someone must look
 }
 VENDOR_KIND = "answering_service"
+# An offer's record is stamped when the router's outbox relay publishes it, a little after the router
+# decided; this much slack keeps a router that hands over exactly at the last fair moment fair.
+FAIR_SLACK_SECONDS = 0.5
 # Whether a vendor was silent at some moment between two epoch-millisecond instants.
 SilentBetween = Callable[[str, int, int], bool]
 
@@ -62,7 +66,7 @@ class Offer:
     answer_within: float  # the offer's ring timeout, or the vendor's answer target
 
     def fair(self, budget: float) -> bool:
-        return self.at + self.answer_within <= budget
+        return self.at + self.answer_within <= budget + FAIR_SLACK_SECONDS
 
 
 @dataclass(frozen=True)
