@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import call_router_routing
 import roundtrip
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from frontdesk.common.cloudevents import MalformedEvent, decode, encode
@@ -72,9 +73,10 @@ ANSWER_TIMEOUT = 90.0  # seconds to wait for the last measured call's answer
 # --- the stand-in answering service (a child process) ------------------------------------------------
 
 
-async def stand_in_vendor(bootstrap: str) -> None:
+async def stand_in_vendor(bootstrap: str, ready_file: str) -> None:
     """Answer every call.overflowed on the bench vendors' topics ANSWER_AFTER s later, once per call;
-    after SIGUSR1, nothing handed to PRIMARY is answered any more."""
+    after SIGUSR1, nothing handed to PRIMARY is answered any more. Touches `ready_file` once it holds
+    its partitions."""
     loop = asyncio.get_running_loop()
     silenced, stop = asyncio.Event(), asyncio.Event()
     loop.add_signal_handler(signal.SIGUSR1, silenced.set)
@@ -87,7 +89,8 @@ async def stand_in_vendor(bootstrap: str) -> None:
         auto_offset_reset="earliest",
         metadata_max_age_ms=2000,
     )
-    consumer.subscribe(pattern=r"^vendor\.bench-vendor-[ab]\.calls$")
+    joined = Joined()
+    consumer.subscribe(pattern=r"^vendor\.bench-vendor-[ab]\.calls$", listener=joined)
     producer = make_producer(bootstrap, client_id="bench-tth-vendor", linger_ms=0)
     await consumer.start()
     await producer.start()
@@ -120,6 +123,8 @@ async def stand_in_vendor(bootstrap: str) -> None:
             task.add_done_callback(tasks.discard)
 
     consuming = asyncio.create_task(consume())
+    await joined.assigned.wait()
+    await asyncio.to_thread(Path(ready_file).touch)
     try:
         await asyncio.wait({consuming, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -128,13 +133,32 @@ async def stand_in_vendor(bootstrap: str) -> None:
         await producer.stop()
 
 
+class Joined(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped here
+    def __init__(self) -> None:
+        self.assigned = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[object]) -> None:
+        if assigned:
+            self.assigned.set()
+
+
 def ce_type(record: ConsumerRecord[bytes, bytes]) -> str | None:
     return next((v.decode() for k, v in record.headers if k == "ce_type"), None)
 
 
 class StandInVendor:
     def __init__(self, stack: LocalStack) -> None:
-        self._argv = [sys.executable, str(Path(__file__).resolve()), "--stand-in-vendor", stack.bootstrap]
+        self._ready = stack.state_dir / f"bench-tth-vendor-{uuid.uuid4().hex[:8]}.ready"
+        self._argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--stand-in-vendor",
+            stack.bootstrap,
+            str(self._ready),
+        ]
         self._log = stack.state_dir / "bench-tth-vendor.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -152,6 +176,15 @@ class StandInVendor:
                 self._proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        """Until the stand-in holds its partitions: a call handed over before would be answered late,
+        its vendor would miss its answer target, and the router would skip that vendor for 5 minutes."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the stand-in vendor got no partitions in {timeout:g} s; see {self._log}")
+            await asyncio.sleep(0.2)
 
     def silence_primary(self) -> int:
         """From now on the primary answers nothing; returns when, in epoch ms."""
@@ -218,7 +251,10 @@ class Records:
             await asyncio.sleep(1.0)
         roundtrip.log(f"WARNING: {len(self._received - self._answered)} measured calls unanswered after {timeout:g} s")
 
-    def time_to_human(self, clinics: list[ClinicConfig], silent_from_ms: int | None) -> TimeToHuman:
+    def time_to_human(
+        self, clinics: list[ClinicConfig], silent_from_ms: int | None
+    ) -> tuple[TimeToHuman, Counter[str]]:
+        """Time to a human of the measured calls, and how many were handed to each vendor first."""
         stamped = []
         for r in self.raw:
             with contextlib.suppress(MalformedEvent):
@@ -228,7 +264,11 @@ class Records:
             return silent_from_ms is not None and vendor == PRIMARY and end >= silent_from_ms
 
         timelines = build_timelines(stamped, {c.clinic_id: c for c in clinics}, silent_between)
-        return summarize([t for t in timelines if not roundtrip.is_warmup(t.call_id)])
+        measured = [t for t in timelines if not roundtrip.is_warmup(t.call_id)]
+        first_vendor = Counter(
+            next((o.target for o in t.offers if o.kind == "answering_service"), "no vendor") for t in measured
+        )
+        return summarize(measured), first_vendor
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -239,6 +279,7 @@ class Scenario:
     name: str
     routed: roundtrip.PathResult
     human: TimeToHuman
+    first_vendor: Counter[str]  # measured calls by the vendor they were handed to first
 
 
 async def scenario(
@@ -261,7 +302,7 @@ async def scenario(
             on_measuring=(lambda: silent_from.append(vendor.silence_primary())) if silence else None,
         )
         await records.wait_for_answers(ANSWER_TIMEOUT)
-        return Scenario(name, routed, records.time_to_human(clinics, silent_from[0] if silent_from else None))
+        return Scenario(name, routed, *records.time_to_human(clinics, silent_from[0] if silent_from else None))
 
 
 async def run(
@@ -275,9 +316,10 @@ async def run(
         await admin.create_topics([NewTopic(t, roundtrip.BENCH_PARTITIONS, 1) for t in (source, target)])
         clinics = await call_router_routing.configure_clinics(stack.bootstrap, service)
         await roundtrip.wait_for_leaders(admin, [source, target])
-        bare = await roundtrip.bench_bare(settings, stack.bootstrap, clinics, stack.state_dir, source, target)
         vendor = StandInVendor(stack)
-        with vendor.running():
+        with vendor.running():  # from before the baseline, so that it has joined long before the first call
+            bare = await roundtrip.bench_bare(settings, stack.bootstrap, clinics, stack.state_dir, source, target)
+            await vendor.wait_ready()
             answering = await scenario("vendors answer", settings, stack, service, clinics, vendor, silence=False)
             silent = await scenario("primary silent", settings, stack, service, clinics, vendor, silence=True)
         return bare, [answering, silent]
@@ -326,6 +368,12 @@ def report(bare: roundtrip.PathResult, scenarios: list[Scenario], settings: roun
             f" and {silent.human.p99 / budget:.2f}."
         )
     for s in scenarios:
+        handed = ", ".join(f"{vendor} {n}" for vendor, n in sorted(s.first_vendor.items()))
+        print(f"{s.name}: measured calls by the vendor they were handed to first: {handed}")
+    if not silent.first_vendor.get(PRIMARY):
+        print(f"NOTE: the router handed no measured call to {PRIMARY} in 'primary silent' (it was skipping it")
+        print("already, after a missed answer target): that scenario measured the secondary alone.")
+    for s in scenarios:
         for x in s.human.over_budget[:3]:
             print(f"  {s.name}, e.g. {x.format()}")
     for name, path in (("bare", bare), *((s.name, s.routed) for s in scenarios)):
@@ -360,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--stand-in-vendor"]:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(stand_in_vendor(argv[1]))
+            asyncio.run(stand_in_vendor(argv[1], argv[2]))
         return 0
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
