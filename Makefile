@@ -50,6 +50,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/roundtrip.py
 	$(BIN)/python benchmarks/call_router_routing.py
+	$(BIN)/python benchmarks/call_router_time_to_human.py
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
 

@@ -160,8 +160,8 @@ async def answer_calls(bootstrap: str) -> None:
 
     try:
         async for record in consumer:
-            if dict(record.headers).get("ce_type") != b"call.overflowed":
-                continue  # a call.withdrawn: another vendor answered first
+            if next((v for k, v in record.headers if k == "ce_type"), None) != b"call.overflowed":
+                continue  # anything else on a vendor's .calls topic (a page, a withdrawn offer) is no call to answer
             call = json.loads(record.value or b"{}")
             task = asyncio.create_task(answer(record.topic.split(".")[1], call["call_id"], call["clinic_id"]))
             answering.add(task)

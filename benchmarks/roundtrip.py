@@ -512,8 +512,13 @@ def timer_lateness(before: dict[str, float], after: dict[str, float]) -> tuple[i
 
 
 async def bench_frontdesk(
-    settings: Settings, bootstrap: str, clinics: list[ClinicConfig], service: ServiceProcess
+    settings: Settings,
+    bootstrap: str,
+    clinics: list[ClinicConfig],
+    service: ServiceProcess,
+    on_measuring: Callable[[], None] | None = None,
 ) -> PathResult:
+    """The Frontdesk path; `on_measuring()` is called as the measured records start (after the warm-up)."""
     sent_ns: dict[str, int] = {}
     metrics_before: list[dict[str, dict[str, float]]] = []
 
@@ -534,6 +539,8 @@ async def bench_frontdesk(
 
     async def before_measuring() -> None:
         metrics_before.append(await asyncio.to_thread(service_metrics, service.ops_url))
+        if on_measuring is not None:
+            on_measuring()
 
     spec = PathSpec(
         name="frontdesk",
@@ -702,6 +709,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def quiet_logging() -> None:
+    """The libraries' and the stack's logs: warnings only, and on stderr, so stdout is just the results."""
+    configure_logging("bench", "WARNING", json_output=False)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.passthrough:
@@ -709,11 +724,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(stats_file).write_text(json.dumps(asyncio.run(passthrough(*where))))
         return 0
     settings = Settings(args.rate, args.count, args.warmup, args.drain_timeout)
-    # The libraries' and the stack's logs: warnings only, and on stderr, so stdout is just the results.
-    configure_logging("bench", "WARNING", json_output=False)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+    quiet_logging()
     with tempfile.TemporaryDirectory(prefix="frontdesk-bench-", ignore_cleanup_errors=True) as tmp:
         # Honours KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL: only what they do not supply is started.
         stack = LocalStack.ephemeral(Path(tmp))

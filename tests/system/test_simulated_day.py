@@ -5,21 +5,37 @@ breaks and after-hours calls, bookings, reminders and replies, visits, no-shows,
 promise: every call reached a human target (never voicemail), no booking overlaps another, every
 completed visit has exactly one check-in plan and one review request or recorded skip, no message went
 out in quiet hours, and no side effect happened twice; the services' HTTP APIs agree with the events.
+And every caller reached a human within the clinic's ring budget, or missed it for a reason the router
+does not control (frontdesk.tools.time_to_human): with receptionists who miss offers, vendors that
+answer after a random delay (sometimes past their answer target), and the primary vendor of every
+clinic silent for part of the day (FRONTDESK_SIM_SILENT_WINDOW, default 0.4-0.6 of the day; `none`
+turns the silence off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from frontdesk.tools.simulate import SimConfig, Simulator, make_plan
+import pytest
+
+from frontdesk.tools.simulate import SimConfig, Simulator, make_plan, parse_window
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-DAY = SimConfig(seed=11, clinics=4, calls_per_day=30, visits_per_day=6, speed=2880, settle_timeout=180)
+DAY = SimConfig(
+    seed=11,
+    clinics=4,
+    calls_per_day=30,
+    visits_per_day=6,
+    speed=2880,
+    settle_timeout=180,
+    silent_window=parse_window(os.environ.get("FRONTDESK_SIM_SILENT_WINDOW", "0.4-0.6")),
+)
 
 
 def _get(url: str, token: str) -> Any:
@@ -37,6 +53,16 @@ def test_the_same_seed_plans_the_same_day() -> None:
     zones = [c.timezone for c in a.clinics]
     assert len(set(zones)) == len(zones), "several time zones"
     assert make_plan(SimConfig(seed=4, run_id="fixed"), now).calls != a.calls
+    # Vendors answer within their answer target (12 s by default) mostly, after it sometimes.
+    delays = [d for c in a.calls for d in c.vendor_delays]
+    assert all(0 < d < 12 * 1.6 for d in delays) and 0.01 < sum(d > 12 for d in delays) / len(delays) < 0.15
+
+
+def test_a_silent_window_is_fractions_of_the_day() -> None:
+    assert parse_window("0.4-0.6") == (0.4, 0.6) and parse_window("none") is None
+    for bad in ("0.6-0.4", "1-2", "soon"):
+        with pytest.raises(ValueError):
+            parse_window(bad)
 
 
 async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: dict[str, ServiceProcess]) -> None:
@@ -66,3 +92,6 @@ async def test_a_simulated_day_keeps_every_promise(stack: LocalStack, running: d
                 break
             await asyncio.sleep(0.5)
         assert call["status"] in ("answered", "ended", "abandoned"), call
+    # Time to a human, measured for every call: none over its budget for a reason the router controls.
+    assert sum(t.calls for t in result.time_to_human.values()) == len(sim.calls)
+    assert not result.budget_breaches, [x.format() for x in result.budget_breaches]

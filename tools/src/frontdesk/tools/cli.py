@@ -91,11 +91,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         calls_per_day=args.calls_per_day,
         visits_per_day=args.visits_per_day,
         speed=args.speed,
+        vendor_slow_share=args.vendor_slow_share,
+        silent_window=args.silent_window,
     )
     token = stack.api_token(subject="frontdesk-simulator")
     result = asyncio.run(simulate(_bootstrap(args), urls, config, token=token, progress=not args.no_progress))
     print(result.format())
-    return 0 if result.ok else 1
+    # A broken promise, or a call over its ring budget for a reason the router controls, fails the run.
+    return 0 if result.ok and not result.budget_breaches else 1
+
+
+def _window(text: str) -> tuple[float, float] | None:
+    from .simulate import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -176,6 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--visits-per-day", type=int, default=8, help="per clinic")
     sim.add_argument("--speed", type=float, default=1440.0, help="simulated seconds per real second (1440: a day/min)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "--silent-window",
+        type=_window,
+        default=(0.4, 0.6),
+        metavar="FROM-TO",
+        help="fractions of the simulated day the primary vendor answers nothing (default 0.4-0.6; none: never)",
+    )
+    sim.add_argument(
+        "--vendor-slow-share",
+        type=float,
+        default=0.05,
+        help="share of vendor answers that come after the vendor's answer target (default 0.05)",
+    )
     sim.set_defaults(func=cmd_simulate)
     token = sub.add_parser("token", help="print a bearer token for the HTTP APIs")
     token.add_argument("--subject", default=os.environ.get("USER", "staff"), help="who the token is for (audited)")

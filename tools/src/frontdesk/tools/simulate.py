@@ -55,10 +55,12 @@ from frontdesk.common.contracts import (
     Event,
     vendor_events_topic,
 )
+from frontdesk.common.contracts.calls import Vendor
 from frontdesk.common.kafka import make_producer
 
 from .apply import ensure_vendor_topics, publish
 from .tap import EventTap
+from .time_to_human import Lateness, TimeToHuman, build_timelines, format_time_to_human, summarize
 
 SOURCE = "frontdesk/simulator"
 WEBHOOK_DEV_SECRET = "frontdesk-local-dev-secret"  # noqa: S105 - followup's local-stack default (FOLLOWUP_WEBHOOK_SECRETS)
@@ -124,7 +126,9 @@ OUTPUT_TOPICS = (
     "review.received",
     "review.escalated",
 )
-VENDORS = ("sim-nightowl", "sim-pacific")
+VENDORS = ("sim-nightowl", "sim-pacific")  # every simulated clinic's primary and secondary vendor
+SILENT_VENDOR = VENDORS[0]  # the one that answers nothing during SimConfig.silent_window
+PHONE_TOPICS = ("call.received", "call.answered", "call.abandoned", *(vendor_events_topic(v) for v in VENDORS))
 INPUT_DLQS = tuple(
     f"{t}.dlq"
     for t in (
@@ -149,7 +153,12 @@ class SimConfig:
     speed: float = 1440.0  # simulated seconds per real second: a day in one minute
     booking_share: float = 0.6  # of appointment / new-patient calls
     near_term_share: float = 0.3  # bookings made ~2 h ahead, so that their PT2H reminder fires in the run
-    answer_probability: float = 0.8  # a receptionist picks up an offer
+    answer_probability: float = 0.8  # a receptionist picks up an offer (else it rings out)
+    # The simulated vendors' answer_target_seconds; None: the contract's default, as a new user has it.
+    vendor_answer_target_seconds: float | None = None
+    vendor_slow_share: float = 0.05  # of a vendor's answers, the share that come after its answer target
+    # Fractions of the simulated day during which SILENT_VENDOR answers nothing (None: never silent).
+    silent_window: tuple[float, float] | None = (0.4, 0.6)
     mean_patience_seconds: float = 90.0  # real seconds a caller waits before hanging up
     no_show_share: float = 0.1
     feedback_share: float = 0.5
@@ -159,6 +168,19 @@ class SimConfig:
     @property
     def day_seconds(self) -> float:
         return 86_400 / self.speed
+
+
+def parse_window(text: str) -> tuple[float, float] | None:
+    """A silent window as `FROM-TO` (fractions of the simulated day, e.g. 0.4-0.6), or `none`."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        start, end = (float(x) for x in text.split("-"))
+    except ValueError:
+        raise ValueError(f"{text!r}: expected FROM-TO, fractions of the simulated day, or none") from None
+    if not 0 <= start < end <= 1:
+        raise ValueError(f"{text!r}: expected 0 <= FROM < TO <= 1")
+    return start, end
 
 
 # --- the plan (pure, seeded) ------------------------------------------------------------------------
@@ -174,7 +196,7 @@ class PlannedCall:
     patience: float
     answers: tuple[bool, ...]  # per offer made to the clinic's people, in order
     answer_delay: float
-    vendor_delay: float
+    vendor_delays: tuple[float, ...]  # per VENDORS: seconds from the hand-off to that vendor's answer
     handle: float
     books: bool
     near_term: bool
@@ -236,7 +258,10 @@ def choose_zones(n: int, now: datetime, rng: random.Random) -> list[str]:
     return zones
 
 
-def clinic_config(clinic_id: str, index: int, zone: str, receptionists: int, providers: int) -> ClinicConfig:
+def clinic_config(
+    clinic_id: str, index: int, zone: str, receptionists: int, providers: int, vendor_target: float | None = None
+) -> ClinicConfig:
+    target = {} if vendor_target is None else {"answer_target_seconds": vendor_target}
     recs = [f"{clinic_id}-rec-{k}" for k in range(receptionists)]
     return ClinicConfig.model_validate(
         {
@@ -249,7 +274,7 @@ def clinic_config(clinic_id: str, index: int, zone: str, receptionists: int, pro
                 "rings": 3,
                 "answering_service": VENDORS[0],
                 "secondary_answering_service": VENDORS[1],
-                "vendors": [{"vendor_id": v} for v in VENDORS],
+                "vendors": [{"vendor_id": v, **target} for v in VENDORS],
                 "receptionists": [
                     {"receptionist_id": r, "languages": ["en", "es"], "skills": ["new_patient_booking"]} for r in recs
                 ],
@@ -291,13 +316,25 @@ def _arrivals(rng: random.Random, per_day: float, profile: tuple[float, ...]) ->
     return times
 
 
+def _vendor_delay(rng: random.Random, config: SimConfig) -> float:
+    """Seconds a vendor takes to answer a call handed to it: mostly well within its answer target,
+    sometimes (vendor_slow_share) beyond it."""
+    target = config.vendor_answer_target_seconds or Vendor(vendor_id="any").answer_target_seconds
+    if rng.random() < config.vendor_slow_share:
+        return rng.uniform(target, target * 1.6)
+    return rng.uniform(min(1.0, target / 2), target * 0.9)
+
+
 def make_plan(config: SimConfig, now: datetime) -> Plan:
     """Everything the day will bring, drawn from the seed (the zones also depend on `now`)."""
     rng = random.Random(config.seed)
     run = config.run_id or f"{config.seed}x{uuid.uuid4().hex[:6]}"
     zones = choose_zones(config.clinics, now, rng)
     clinics = [
-        clinic_config(f"sim-{run}-{i}", i, zone, config.receptionists, config.providers) for i, zone in enumerate(zones)
+        clinic_config(
+            f"sim-{run}-{i}", i, zone, config.receptionists, config.providers, config.vendor_answer_target_seconds
+        )
+        for i, zone in enumerate(zones)
     ]
     scale = 1 / config.speed
     calls: list[PlannedCall] = []
@@ -327,7 +364,7 @@ def make_plan(config: SimConfig, now: datetime) -> Plan:
                     patience=max(2.0, rng.expovariate(1 / config.mean_patience_seconds)),
                     answers=tuple(rng.random() < config.answer_probability for _ in range(4)),
                     answer_delay=rng.uniform(1.0, 3.5),
-                    vendor_delay=rng.uniform(1.0, 5.0),
+                    vendor_delays=tuple(_vendor_delay(rng, config) for _ in VENDORS),
                     handle=max(0.3, rng.uniform(120, 420) * scale),  # talk time, compressed
                     books=books,
                     near_term=rng.random() < config.near_term_share,
@@ -372,7 +409,8 @@ class CallState:
     outcome_at: datetime | None = None
     answered_by: str | None = None
     offers_seen: set[int] = field(default_factory=set)
-    answering: bool = False
+    answering: bool = False  # someone is picking up: the caller waits for them
+    vendors_answering: set[str] = field(default_factory=set)  # vendors racing to answer (first one wins)
     request_id: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -392,10 +430,17 @@ class Result:
     per_clinic: dict[str, dict[str, Any]]
     problems: list[str]
     wall_seconds: float
+    time_to_human: dict[str, TimeToHuman] = field(default_factory=dict)  # per clinic
+    silent: str = ""  # when the silent vendor was silent, for the report
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def budget_breaches(self) -> list[Lateness]:
+        """Calls over their budget for a reason the router controls (time_to_human.classify)."""
+        return [x for t in self.time_to_human.values() for x in t.router_breaches]
 
     def format(self) -> str:
         lines = [
@@ -422,7 +467,12 @@ class Result:
             " aftr = routed as after hours; rem = reminders sent; plans = follow-ups planned;"
             " rev/skip/resp = review requests sent / skipped with a reason / answered."
         )
+        lines += ["", *format_time_to_human(self.clinics, self.time_to_human)]
+        if self.silent:
+            lines.append(self.silent)
         lines.append("All promises kept." if self.ok else "PROBLEMS:\n  " + "\n  ".join(self.problems))
+        if breaches := self.budget_breaches:
+            lines.append(f"OVER BUDGET FOR A REASON THE ROUTER CONTROLS: {len(breaches)} calls (listed above).")
         return "\n".join(lines)
 
 
@@ -474,6 +524,26 @@ class Simulator:
         self.problems: list[str] = []
         self._booked_waiters: dict[str, asyncio.Future[Any]] = {}
         self._last_pct = -1
+        self._started_ms = int(time.time() * 1000)  # reset when the day starts playing
+        self.phone: EventTap | None = None  # the phone side's own records, read back for their timestamps
+
+    # -- the silent vendor --
+    def _silent_span(self) -> tuple[int, int] | None:
+        """The silent window in epoch milliseconds."""
+        if self.config.silent_window is None:
+            return None
+        day_ms = self.config.day_seconds * 1000
+        start, end = self.config.silent_window
+        return self._started_ms + int(start * day_ms), self._started_ms + int(end * day_ms)
+
+    def silent_between(self, vendor: str, start_ms: int, end_ms: int) -> bool:
+        """Whether `vendor` was silent at some moment between the two instants."""
+        span = self._silent_span()
+        return vendor == SILENT_VENDOR and span is not None and start_ms < span[1] and span[0] <= end_ms
+
+    def _silent_now(self, vendor: str) -> bool:
+        now = int(time.time() * 1000)
+        return self.silent_between(vendor, now, now)
 
     # -- plumbing --
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -694,11 +764,14 @@ class Simulator:
                 self._spawn(self._answer(state, kind, target, state.plan.answer_delay, state.plan.handle))
         elif t == "call.overflowed":
             state = self.calls.get(d.call_id)  # type: ignore[attr-defined]
-            if state is not None and state.outcome is None and not state.answering:
-                vendor = d.vendor_id  # type: ignore[attr-defined]
-                self._spawn(
-                    self._answer(state, "answering_service", vendor, state.plan.vendor_delay, state.plan.handle)
-                )
+            vendor = d.vendor_id  # type: ignore[attr-defined]
+            # Vendors offered the same call race (the first answer wins); a silent one never answers.
+            already = state is not None and (state.outcome is not None or vendor in state.vendors_answering)
+            if state is not None and not already and not self._silent_now(vendor):
+                state.vendors_answering.add(vendor)
+                # 3 s for a vendor the simulator does not plan for (every simulated clinic names only VENDORS)
+                delay = dict(zip(VENDORS, state.plan.vendor_delays, strict=True)).get(vendor, 3.0)
+                self._spawn(self._answer(state, "answering_service", vendor, delay, state.plan.handle))
         elif t == "agent.auto_paused":
             self._spawn(self._after_pause(clinic, d.receptionist_id))  # type: ignore[attr-defined]
         elif t in ("appointment.booked", "appointment.rejected"):
@@ -724,6 +797,8 @@ class Simulator:
     async def _pump(self, tap: EventTap) -> None:
         while True:
             await tap.poll(0.1)
+            if self.phone is not None:
+                await self.phone.poll(0.01)
             while self._seen < len(tap.events):
                 self._react(tap.events[self._seen])
                 self._seen += 1
@@ -768,7 +843,10 @@ class Simulator:
             await ensure_vendor_topics(self.bootstrap, self.plan.clinics)  # a vendor answers on its own
             await publish(self.bootstrap, self.plan.clinics)
             await self._wait_projection()
-            async with EventTap(self.bootstrap, [*OUTPUT_TOPICS, *INPUT_DLQS]) as tap:
+            async with (
+                EventTap(self.bootstrap, [*OUTPUT_TOPICS, *INPUT_DLQS]) as tap,
+                EventTap(self.bootstrap, PHONE_TOPICS) as self.phone,
+            ):
                 self.producer = make_producer(self.bootstrap, client_id="frontdesk-simulator")
                 await self.producer.start()
                 pump = asyncio.create_task(self._pump(tap))
@@ -781,6 +859,7 @@ class Simulator:
                         task.cancel()
                     await asyncio.gather(pump, *self._tasks, return_exceptions=True)
                     await self.producer.stop()
+                await self.phone.settle(1.0)  # the last answers the simulator itself sent
                 if self.progress and sys.stderr.isatty():
                     print(file=sys.stderr)
                 return self._result(tap, time.monotonic() - started)
@@ -792,6 +871,7 @@ class Simulator:
         actions.sort(key=lambda a: (a[0], a[1]))
         total = self.config.day_seconds
         t0 = time.monotonic()
+        self._started_ms = int(time.time() * 1000)
         next_hook = 0.0
         for at, _, action in actions:
             while (wait := at - (time.monotonic() - t0)) > 0:
@@ -946,6 +1026,14 @@ class Simulator:
         if failed_visits:
             problems.append(f"{len(failed_visits)} visits could not be booked/completed: {failed_visits[:3]}")
         per_clinic = {c.clinic_id: self._clinic_report(c, by_type) for c in self.plan.clinics}
+        timelines = build_timelines(
+            [*(self.phone.stamped() if self.phone else []), *tap.stamped()],
+            {c.clinic_id: c for c in self.plan.clinics},
+            self.silent_between,
+        )
+        time_to_human = {
+            c.clinic_id: summarize([t for t in timelines if t.clinic_id == c.clinic_id]) for c in self.plan.clinics
+        }
         return Result(
             run_id=self.plan.run_id,
             clinics=self.plan.clinics,
@@ -958,6 +1046,17 @@ class Simulator:
             per_clinic=per_clinic,
             problems=problems,
             wall_seconds=wall,
+            time_to_human=time_to_human,
+            silent=self._describe_silence(),
+        )
+
+    def _describe_silence(self) -> str:
+        if (window := self.config.silent_window) is None or (span := self._silent_span()) is None:
+            return "No vendor was silent."
+        start, end = (datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S") for ms in span)
+        return (
+            f"{SILENT_VENDOR} (every clinic's primary vendor) answered nothing from {start} to {end} UTC"
+            f" ({window[0]:.0%}-{window[1]:.0%} of the simulated day)."
         )
 
     def _clinic_report(self, clinic: ClinicConfig, by_type: dict[str, list[Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class EventTap:
     from_beginning: bool = False
     security: KafkaSecurity | None = None  # default: the process's KAFKA_* identity
     events: list[Envelope[Event]] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)  # each event's record timestamp (ms since the epoch)
     raw: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
     _consumer: AIOKafkaConsumer | None = None
 
@@ -55,6 +56,11 @@ class EventTap:
                 self.raw.append(record)
                 with contextlib.suppress(MalformedEvent):  # a malformed record stays in `raw` only
                     self.events.append(decode(record.topic, record.value, record.headers))
+                    self.timestamps.append(record.timestamp)
+
+    def stamped(self) -> list[tuple[int, Envelope[Event]]]:
+        """Each event with its record timestamp (the broker's clock, as every consumer sees it)."""
+        return list(zip(self.timestamps, self.events, strict=True))
 
     def matching(self, predicate: Callable[[Envelope[Event]], bool]) -> list[Envelope[Event]]:
         return [e for e in self.events if predicate(e)]
