@@ -6,6 +6,7 @@ frontdesk demo                          feed demo traffic to a running stack and
 frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
 frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
 frontdesk audit verify [SERVICE ...]    check each service's audit trail hash chain
+frontdesk audit deps                    pip-audit the dependency locks (live OSV, else the shipped snapshot)
 """
 
 from __future__ import annotations
@@ -136,6 +137,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if intact else 1
 
 
+def cmd_audit_deps(args: argparse.Namespace) -> int:
+    from . import depaudit
+
+    locks = [repo_root() / name for name in depaudit.LOCKS]
+    if args.refresh_from:
+        written = depaudit.refresh(Path(args.refresh_from), locks)
+        print(f"{written} advisories written to {depaudit.ADVISORIES}; set the snapshot date in its README.md")
+        return 0
+    return depaudit.audit(locks, args.osv_url)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
     stack = _stack(args)
@@ -219,6 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--database-url", help="the database to check (with one service)")
     verify.add_argument("--anchor", action="append", help="chain:seq:hash from an earlier run (repeat)")
     verify.set_defaults(func=cmd_audit_verify)
+    deps = audit_sub.add_parser(
+        "deps",
+        help="pip-audit the hashed dependency locks; exit 1 on a known-vulnerable pin",
+        description="Asks the live OSV database, else the advisories shipped in security/advisories "
+        "(and says so). docs/operations.md, 'Dependencies'.",
+    )
+    deps.add_argument("--osv-url", default="https://api.osv.dev/v1/query", help="the live OSV query endpoint")
+    deps.add_argument("--refresh-from", help="a folder of OSV records (e.g. the PyPA advisory database) to copy")
+    deps.set_defaults(func=cmd_audit_deps)
     run = stack_sub.choices["run"]
     run.set_defaults(network=str(DEMO_NETWORK))
 
