@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -55,7 +56,8 @@ async def login(stack: LocalStack) -> AsyncIterator[Login]:
 
 @pytest.fixture
 async def app(login: Login) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(login.app_url, size=10)
+    """One connection: its rows all go to one of the service's chains (by backend), so a test knows which."""
+    pool = await create_pool(login.app_url, size=1)
     try:
         await migrate(pool, SCHEDULER.migrations)
         yield pool
@@ -75,9 +77,10 @@ async def superuser(stack: LocalStack, login: Login) -> AsyncIterator[asyncpg.Co
 
 
 async def reports(url: str, anchors: list[Anchor] | None = None) -> list[ChainReport]:
+    """The chains that have rows, and the broken ones."""
     conn = await asyncpg.connect(url)
     try:
-        return await verify(conn, anchors or [])
+        return [r for r in await verify(conn, anchors or []) if r.rows or not r.intact]
     finally:
         await conn.close()
 
@@ -94,8 +97,8 @@ async def test_issue16_item8_an_untouched_chain_verifies_with_awkward_content(lo
     await app.execute(INSERT, *row(1, service="followup"))  # another service's rows: its own chain
     [followup, scheduler] = await reports(login.app_url)
     assert scheduler.intact and followup.intact, (scheduler, followup)
-    assert (scheduler.chain, scheduler.rows, scheduler.head_seq) == ("scheduler", 3, 3)
-    assert (followup.chain, followup.rows) == ("followup", 1)
+    assert scheduler.chain.startswith("scheduler/") and (scheduler.rows, scheduler.head_seq) == (3, 3)
+    assert followup.chain.startswith("followup/") and followup.rows == 1
     stored = await app.fetch("SELECT chain_seq, prev_hash, row_hash FROM audit.log WHERE service = 'scheduler'")
     chain = sorted((r["chain_seq"], bytes(r["prev_hash"]), bytes(r["row_hash"])) for r in stored)
     assert chain[0][1] == bytes(32) and [c[1] for c in chain[1:]] == [c[2] for c in chain[:-1]]
@@ -145,6 +148,13 @@ async def test_issue16_item8_verify_detects_the_newest_row_deleted(
     assert not report.intact and report.broken_row is None
     assert "the head names row 3 but the chain ends at row 2" in (report.problem or "")
 
+    # A whole chain deleted, head and all: every chain of a service has a head from its first row on.
+    chain = await app.fetchval("SELECT chain FROM audit.log LIMIT 1")
+    await superuser.execute("DELETE FROM audit.log WHERE chain = $1", chain)
+    await superuser.execute("DELETE FROM audit.chain_head WHERE chain = $1", chain)
+    [report] = await reports(login.app_url)
+    assert (report.chain, report.intact, report.problem) == (chain, False, "the chain's head is gone (deleted)")
+
 
 async def test_issue16_item8_verify_detects_an_inserted_row(
     login: Login, app: asyncpg.Pool, superuser: asyncpg.Connection
@@ -156,8 +166,9 @@ async def test_issue16_item8_verify_detects_an_inserted_row(
     await superuser.execute("SET session_replication_role = replica")
     forged = await superuser.fetchval(
         "INSERT INTO audit.log (occurred_at, service, subject, action, method, route, status,"
-        " chain_seq, prev_hash, row_hash)"
-        " SELECT occurred_at, service, 'intruder', action, method, route, 200, chain_seq + 1, row_hash, row_hash"
+        " chain, chain_seq, prev_hash, row_hash)"
+        " SELECT occurred_at, service, 'intruder', action, method, route, 200, chain, chain_seq + 1, row_hash,"
+        " row_hash"
         " FROM audit.log WHERE id = $1 RETURNING id",
         third,
     )
@@ -171,8 +182,8 @@ async def test_issue16_item8_verify_detects_an_inserted_row(
     await superuser.execute("DROP INDEX audit.log_chain")
     await superuser.execute("SET session_replication_role = replica")
     forged = await superuser.fetchval(
-        "INSERT INTO audit.log (service, subject, action, method, route, status, chain_seq, prev_hash, row_hash)"
-        " SELECT service, 'intruder', action, method, route, 200, 2, row_hash, row_hash FROM audit.log"
+        "INSERT INTO audit.log (service, subject, action, method, route, status, chain, chain_seq, prev_hash,"
+        " row_hash) SELECT service, 'intruder', action, method, route, 200, chain, 2, row_hash, row_hash FROM audit.log"
         " WHERE id = $1 RETURNING id",
         first,
     )
@@ -188,7 +199,7 @@ async def test_issue16_item8_an_anchor_catches_a_rewritten_chain(
     for n in range(3):
         await app.execute(INSERT, *row(n))
     [report] = await reports(login.app_url)
-    anchor = Anchor.parse(f"scheduler:{report.head_seq}:{report.head_hash}")
+    anchor = Anchor.parse(f"{report.chain}:{report.head_seq}:{report.head_hash}")
     await superuser.execute("UPDATE audit.log SET subject = 'nobody' WHERE chain_seq = 1")
     await superuser.execute("""
         DO $$ DECLARE r audit.log; prev bytea := decode(repeat('00', 32), 'hex'); BEGIN
@@ -196,7 +207,7 @@ async def test_issue16_item8_an_anchor_catches_a_rewritten_chain(
             UPDATE audit.log SET prev_hash = prev, row_hash = sha256(prev || audit.content(r)) WHERE id = r.id
               RETURNING row_hash INTO prev;
           END LOOP;
-          UPDATE audit.chain_head SET row_hash = prev;
+          UPDATE audit.chain_head SET row_hash = prev WHERE seq > 0;
         END $$""")
     [rewritten] = await reports(login.app_url)
     assert rewritten.intact  # the chain alone cannot tell
@@ -204,16 +215,21 @@ async def test_issue16_item8_an_anchor_catches_a_rewritten_chain(
     assert not report.intact and "anchor" in (report.problem or "")
 
 
-async def test_issue16_item8_concurrent_writers_keep_one_valid_chain(login: Login, app: asyncpg.Pool) -> None:
+async def test_issue16_item8_concurrent_writers_keep_valid_chains(login: Login) -> None:
     writers, per_writer = 10, 40
+    pool = await create_pool(login.app_url, size=writers)
+    try:
 
-    async def write(w: int) -> None:
-        for n in range(per_writer):
-            await app.execute(INSERT, *row(w * 1000 + n))
+        async def write(w: int) -> None:
+            for n in range(per_writer):
+                await pool.execute(INSERT, *row(w * 1000 + n))
 
-    await asyncio.gather(*(write(w) for w in range(writers)))
-    [report] = await reports(login.app_url)
-    assert report.intact and report.rows == report.head_seq == writers * per_writer, report
+        await asyncio.gather(*(write(w) for w in range(writers)))
+    finally:
+        await pool.close()
+    found = await reports(login.app_url)
+    assert all(r.intact and r.rows == r.head_seq for r in found), found
+    assert sum(r.rows for r in found) == writers * per_writer
 
 
 async def test_issue16_item8_the_cli_names_the_first_broken_row(
@@ -224,7 +240,7 @@ async def test_issue16_item8_the_cli_names_the_first_broken_row(
     argv = ["audit", "verify", "scheduler", "--database-url", login.app_url]
     assert await asyncio.to_thread(cli.main, argv) == 0
     out = capsys.readouterr().out
-    assert "scheduler: chain scheduler: intact, 3 rows, head 3:" in out
+    assert re.search(r"^scheduler: chain scheduler/\d: intact, 3 rows, head 3:[0-9a-f]{64}$", out, re.M), out
     victim = (await ids(app))[1]
     await superuser.execute("UPDATE audit.log SET clinic_id = 'c2' WHERE id = $1", victim)
     assert await asyncio.to_thread(cli.main, argv) == 1
@@ -243,7 +259,8 @@ async def test_issue16_item8_rows_written_before_the_chain_join_it(stack: LocalS
         await admin_pool.execute("DROP FUNCTION audit.chain_row(), audit.content(audit.log)")
         await admin_pool.execute("DROP INDEX audit.log_chain")
         await admin_pool.execute(
-            "ALTER TABLE audit.log DROP COLUMN chain_seq, DROP COLUMN prev_hash, DROP COLUMN row_hash"
+            "ALTER TABLE audit.log DROP COLUMN chain, DROP COLUMN chain_seq, DROP COLUMN prev_hash,"
+            " DROP COLUMN row_hash"
         )
         for n in range(4):
             await admin_pool.execute(INSERT, *row(n))
@@ -251,7 +268,7 @@ async def test_issue16_item8_rows_written_before_the_chain_join_it(stack: LocalS
         await admin_pool.close()
     await provision(stack.server_database_url, login.app_url)
     [report] = await reports(login.app_url)
-    assert report.intact and report.rows == 4, report
+    assert (report.chain, report.intact, report.rows) == ("scheduler/0", True, 4), report
 
 
 async def test_issue16_item8_readiness_fails_in_production_when_the_trail_is_not_append_only(

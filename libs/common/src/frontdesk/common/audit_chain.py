@@ -1,10 +1,10 @@
 """Verify the audit trail's hash chain (migrations/004_audit_chain.sql), outside the database.
 
-Each service's rows form one chain in chain_seq order: row n stores row n-1's hash as prev_hash and
-its own, sha256(prev_hash || content). `verify` reads every chain in that order, recomputes each hash
-from the row's columns and checks the links, the sequence and the chain's head, so it finds a row
-that was altered, deleted, or added with the trigger switched off, whoever did it. It reports the
-first broken row of each chain.
+A service's rows form CHAINS chains ('<service>/0' ..), each in chain_seq order: row n stores row
+n-1's hash as prev_hash and its own, sha256(prev_hash || content). `verify` reads every chain in that
+order, recomputes each hash from the row's columns and checks the links, the sequence, the chain's
+head and that every chain of a service has one, so it finds a row that was altered, deleted, or added
+with the trigger switched off, whoever did it. It reports the first broken row of each chain.
 
 What it cannot see alone: someone who may write the table as its owner and recomputes every hash
 after his change. Keep the head it prints (seq and hash) somewhere else and pass it back as an anchor
@@ -20,20 +20,24 @@ from dataclasses import dataclass
 import asyncpg
 
 GENESIS = bytes(32)  # the prev_hash of a chain's first row
+CHAINS = 8  # per service: the trigger's pg_backend_pid() % 8
 
 # The columns audit.content() hashes, as the same text, in the same order.
 _ROWS = """
 SELECT id, chain_seq, prev_hash, row_hash, ARRAY[
-           service, chain_seq::text, id::text,
+           chain, service, chain_seq::text, id::text,
            to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
            subject, action, method, route, resource::text, clinic_id, status::text, trace_id] AS fields
-FROM audit.log WHERE service = $1 ORDER BY chain_seq, id
+FROM audit.log WHERE chain = $1 ORDER BY chain_seq, id
 """
 _CHAINS = (
     "SELECT chain, seq, row_hash FROM audit.chain_head"
-    " UNION SELECT DISTINCT service, NULL::bigint, NULL::bytea FROM audit.log"
+    " UNION SELECT DISTINCT chain, NULL::bigint, NULL::bytea FROM audit.log WHERE chain IS NOT NULL"
 )
-_UNCHAINED = "SELECT id FROM audit.log WHERE chain_seq IS NULL OR prev_hash IS NULL OR row_hash IS NULL ORDER BY id"
+_UNCHAINED = (
+    "SELECT id FROM audit.log WHERE chain IS NULL OR chain_seq IS NULL OR prev_hash IS NULL OR row_hash IS NULL"
+    " ORDER BY id"
+)
 
 
 def content(fields: Sequence[str | None]) -> bytes:
@@ -114,8 +118,10 @@ async def _verify_chain(
         rows, expected_seq = rows + 1, expected_seq + 1
     if head is None:
         return broken(None, "the chain has rows but no head in audit.chain_head")
-    if head != (expected_seq - 1, prev):
+    if head[0] != expected_seq - 1:
         return broken(None, f"the head names row {head[0]} but the chain ends at row {expected_seq - 1} (deleted)")
+    if head[1] != prev:
+        return broken(None, "the newest row's hash is not the one its head recorded (altered)")
     if anchored:
         return broken(None, f"the anchored row {min(anchored)} is gone")
     return ChainReport(chain, rows, expected_seq - 1, prev.hex())
@@ -132,6 +138,10 @@ async def verify(conn: asyncpg.Connection, anchors: Sequence[Anchor] = ()) -> li
                 heads.setdefault(chain, None)
         reports = [await _verify_chain(conn, chain, heads[chain], anchors) for chain in sorted(heads)]
         unchained = await conn.fetch(_UNCHAINED)
+    for service in sorted({chain.rpartition("/")[0] for chain in heads}):
+        for chain in (f"{service}/{n}" for n in range(CHAINS)):
+            if chain not in heads:
+                reports.append(ChainReport(chain, 0, 0, "", None, "the chain's head is gone (deleted)"))
     for chain in sorted({a.chain for a in anchors} - set(heads)):
         reports.append(ChainReport(chain, 0, 0, "", None, "the anchored chain has no rows and no head (deleted)"))
     if unchained:
