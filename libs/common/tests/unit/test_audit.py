@@ -104,8 +104,10 @@ async def test_issue16_item8_the_clinic_of_a_json_body_and_a_fhir_search_are_rec
         await http.post("/v1/holds", content=b'{"clinic_id": "c9"}', headers={"content-type": "text/plain"})
         await http.post("/v1/holds", json={"clinic_id": "c9", "pad": "x" * 70_000})  # too large to look into
         await http.post("/v1/holds", content=b"{not json", headers={"content-type": "application/json"})
+        deep = b"[" * 40_000  # deeper than the JSON parser recurses (and under the 64 kB kept): still recorded
+        assert (await http.post("/v1/holds", content=deep, headers={"content-type": "application/json"})).is_success
         await http.get("/fhir/R4/Appointment?patient=Patient/p-7&date=ge2030-01-01&date=le2030-02-01")
     clinics = [row[6] for row in pool.rows]
-    assert clinics == ["c9", None, None, None, None, None]
+    assert clinics == ["c9", None, None, None, None, None, None]
     assert pool.rows[-1][5] == {"search": {"patient": ["Patient/p-7"], "date": ["ge2030-01-01", "le2030-02-01"]}}
     assert pool.rows[0][5] == {}  # the body's patient is not copied into the trail

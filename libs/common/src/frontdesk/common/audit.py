@@ -84,7 +84,7 @@ def _body_clinic(scope: Scope, body: bytes) -> str | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: no clinic to see
         return None
     clinic = document.get("clinic_id") if isinstance(document, dict) else None
     return str(clinic)[:MAX_VALUE] if isinstance(clinic, str) and clinic else None
