@@ -106,8 +106,12 @@ async def test_issue16_item8_the_clinic_of_a_json_body_and_a_fhir_search_are_rec
         await http.post("/v1/holds", content=b"{not json", headers={"content-type": "application/json"})
         deep = b"[" * 40_000  # deeper than the JSON parser recurses (and under the 64 kB kept): still recorded
         assert (await http.post("/v1/holds", content=deep, headers={"content-type": "application/json"})).is_success
+        await http.post("/v1/holds?clinic_id=c%00x", json={})  # NUL: PostgreSQL would refuse the row
+        await http.post("/v1/holds", content=b'{"clinic_id": "c\\ud800"}', headers={"content-type": "application/json"})
         await http.get("/fhir/R4/Appointment?patient=Patient/p-7&date=ge2030-01-01&date=le2030-02-01")
+        await http.get("/fhir/R4/Appointment?patient=%00")
     clinics = [row[6] for row in pool.rows]
-    assert clinics == ["c9", None, None, None, None, None, None]
-    assert pool.rows[-1][5] == {"search": {"patient": ["Patient/p-7"], "date": ["ge2030-01-01", "le2030-02-01"]}}
+    assert clinics == ["c9", None, None, None, None, None, "c\ufffdx", "c?", None, None]
+    assert pool.rows[-2][5] == {"search": {"patient": ["Patient/p-7"], "date": ["ge2030-01-01", "le2030-02-01"]}}
+    assert pool.rows[-1][5] == {"search": {"patient": ["\ufffd"]}}
     assert pool.rows[0][5] == {}  # the body's patient is not copied into the trail

@@ -51,18 +51,26 @@ INSERT = (
 )
 
 
+def _text(value: Any) -> str:
+    """What the request said, storable: capped, without NUL (PostgreSQL text and jsonb refuse it) and
+    without lone surrogates (JSON allows them, UTF-8 does not). A request is recorded whatever it holds:
+    an unstorable row would turn its answer into a 503."""
+    text = str(value)[:MAX_VALUE].replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _resource(scope: Scope, path_params: dict[str, Any]) -> dict[str, Any]:
     resource: dict[str, Any] = {
         name: ("sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16])
         if name in SECRET_PARAMS
-        else str(value)
+        else _text(value)
         for name, value in path_params.items()
     }
     if scope["path"].startswith(SEARCH_PREFIXES):
         query: bytes = scope.get("query_string", b"")
         search: dict[str, list[str]] = {}
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)[:MAX_PARAMS]:
-            search.setdefault(name[:MAX_VALUE], []).append(value[:MAX_VALUE])
+            search.setdefault(_text(name), []).append(_text(value))
         if search:
             resource["search"] = search
     return resource
@@ -70,11 +78,11 @@ def _resource(scope: Scope, path_params: dict[str, Any]) -> dict[str, Any]:
 
 def _clinic(scope: Scope, path_params: dict[str, Any], body: bytes) -> str | None:
     if "clinic_id" in path_params:
-        return str(path_params["clinic_id"])
+        return _text(path_params["clinic_id"])
     query: bytes = scope.get("query_string", b"")
     for name, value in parse_qsl(query.decode("latin-1")):
         if name == "clinic_id" and value:
-            return value[:MAX_VALUE]
+            return _text(value)
     return _body_clinic(scope, body)
 
 
@@ -87,7 +95,7 @@ def _body_clinic(scope: Scope, body: bytes) -> str | None:
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: no clinic to see
         return None
     clinic = document.get("clinic_id") if isinstance(document, dict) else None
-    return str(clinic)[:MAX_VALUE] if isinstance(clinic, str) and clinic else None
+    return _text(clinic) if isinstance(clinic, str) and clinic else None
 
 
 class AuditTrail:
