@@ -3,21 +3,33 @@
 #   docker build --build-arg SERVICE=scheduler -t frontdesk/scheduler .      (or: make images)
 # Runs as a non-root user, needs nothing writable but /tmp (mount an emptyDir there), serves its public
 # HTTP API on 8080 and its operations endpoints (probes, metrics, OpenAPI) on 8081.
+#
+# Supply chain (docs/operations.md, "Dependencies"): the base image is pinned by digest (BASE_IMAGE;
+# refresh it with the command there), every third-party package comes from requirements.lock with its
+# hashes (pip refuses anything else), and the workspace packages are built here without dependencies.
+ARG BASE_IMAGE=python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
 
-FROM python:3.11-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+COPY requirements.lock requirements-build.lock ./
 COPY libs/common libs/common
 COPY services/${SERVICE} services/${SERVICE}
-# Both local projects in one command: the service's "frontdesk-common" requirement resolves to ./libs/common.
+# Wheels of the two workspace projects, built by the locked build backend (no download at build time),
+# then the locked dependencies and those wheels into the venv the final stage copies.
 # `frontdesk-service` names the service's own console script, so the final stage needs no argument in CMD.
 RUN test -n "${SERVICE}" \
+ && python -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes --no-deps -r requirements-build.lock \
+ && /opt/build/bin/pip wheel --no-deps --no-build-isolation --no-index -w /wheels ./libs/common "./services/${SERVICE}" \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install ./libs/common "./services/${SERVICE}" \
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock \
+ && /opt/venv/bin/pip install --no-deps --no-index /wheels/*.whl \
+ && /opt/venv/bin/pip check \
  && ln -s "frontdesk-${SERVICE}" /opt/venv/bin/frontdesk-service
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 ARG SERVICE
 LABEL org.opencontainers.image.title="frontdesk-${SERVICE}" \
       org.opencontainers.image.source="services/${SERVICE}"

@@ -1,22 +1,26 @@
 # Frontdesk: the commands a newcomer needs. Everything runs from the workspace virtualenv (.venv).
 #   make run     start Kafka, PostgreSQL and the four services, play a short demo; Ctrl-C stops all
 #   make test    the whole test suite against a real broker and database (started for the tests)
+#   make lock    re-pin the dependencies (with hashes) after changing a pyproject.toml or requirements-*.txt
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run up down status demo test test-unit lint bench schemas docs clean
+.PHONY: install run up down status demo test test-unit lint bench schemas docs clean lock audit-deps
 
 install: $(INSTALLED)
 
-$(INSTALLED): requirements-dev.txt libs/common/pyproject.toml tools/pyproject.toml services/*/pyproject.toml deploy/local/kafka/pom.xml
+# Every third-party package from the hashed lock (pip refuses one whose hash differs), then the
+# workspace's own packages, editable, without dependencies (their build backend is in the lock too).
+$(INSTALLED): requirements-dev.lock requirements-dev.txt libs/common/pyproject.toml tools/pyproject.toml services/*/pyproject.toml deploy/local/kafka/pom.xml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	@command -v java >/dev/null || { echo "Java 17+ is required for the local Kafka broker"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation $$(grep '^-e ' requirements-dev.txt)
+	$(BIN)/pip check
 	$(BIN)/python -c 'from frontdesk.tools.stack import ensure_kafka_jars; ensure_kafka_jars()'
 	@touch $@
 
@@ -59,6 +63,25 @@ schemas: install
 
 clean:
 	rm -rf $(VENV) .local deploy/local/kafka/.cache
+
+# --- dependencies: hashed locks and their vulnerability audit (docs/operations.md, "Dependencies") ---
+#   make lock                                     pin what the inputs gained, keep every other pin
+#   make lock UPGRADE=1                           every package to its newest release
+#   make lock LOCK_ARGS="--upgrade-package h11"   one package to its newest release
+WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-tools
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	$(addprefix --no-emit-package ,$(WORKSPACE_PACKAGES)) $(if $(UPGRADE),--upgrade) $(LOCK_ARGS)
+
+lock: $(INSTALLED)
+	$(LOCK) requirements-dev.txt -o requirements-dev.lock
+	$(LOCK) requirements.in -c requirements-dev.lock -o requirements.lock
+	$(LOCK) requirements-build.in -c requirements-dev.lock -o requirements-build.lock
+	@echo "Locks written; run make install (and the tests), and make audit-deps"
+
+# pip-audit over the three locks: OSV's live database when it answers, else the advisories shipped in
+# security/advisories (a dated snapshot). Fails on a known-vulnerable pin, not on a missing network.
+audit-deps: install
+	$(BIN)/frontdesk audit deps
 
 # --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
 # kustomize renders deploy/k8s offline (tests/deploy); `make install` builds it from the Go module proxy.

@@ -60,6 +60,9 @@ KEDA_LAG_THRESHOLD = "50"
 KEDA_KAFKA_SETTINGS = "keda-kafka"  # the Secret with how KEDA connects (no password)
 KEDA_AUTH = "frontdesk-keda"  # the TriggerAuthentication every lag trigger uses
 MIN_REPLICAS = 2  # prod autoscalers never go below two (PDB maxUnavailable 1 keeps one up)
+# The database admin's URL: read by the provisioning Jobs only, never by a serving pod.
+DB_ADMIN_SECRET = "frontdesk-db-admin"  # noqa: S105 - the Secret's name, not its value
+PROVISION_TTL_SECONDS = 3600  # a finished Job goes away, so the next `kubectl apply` runs it again
 
 TOPIC_OPS_CONSUME = ("Read", "Describe")
 TOPIC_OPS_PRODUCE = ("Write", "Describe")
@@ -362,13 +365,75 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
     return [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for name, key in variables]
 
 
+def _db_env(service: str) -> dict[str, Any]:
+    return {"name": db_env_name(service), "valueFrom": {"secretKeyRef": {"name": f"{service}-db", "key": "uri"}}}
+
+
+_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": UID,
+    "fsGroup": UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def provision_job(service: str) -> dict[str, Any]:
+    """The admin step before the service's first rollout and each upgrade: its database role, database
+    and append-only, hash-chained audit trail (frontdesk.common.provision). A Job, not an init container,
+    so the admin's URL never reaches a serving pod; its own labels keep it out of the Service and PDB."""
+    labels = {
+        "app.kubernetes.io/name": f"{service}-provision",
+        "app.kubernetes.io/component": "provision",
+        "app.kubernetes.io/part-of": PART_OF,
+    }
+    admin_env = {"name": "DATABASE_ADMIN_URL", "valueFrom": {"secretKeyRef": {"name": DB_ADMIN_SECRET, "key": "uri"}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{service}-provision", "labels": labels},
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 600,
+            "ttlSecondsAfterFinished": PROVISION_TTL_SECONDS,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": service,
+                    "automountServiceAccountToken": False,
+                    "securityContext": _POD_SECURITY,
+                    "containers": [
+                        {
+                            "name": "provision",
+                            "image": f"frontdesk/{service}",
+                            "command": ["python", "-m", "frontdesk.common.provision", service],
+                            "env": [_db_env(service), admin_env, {"name": "FRONTDESK_LOG_LEVEL", "value": "INFO"}],
+                            "securityContext": _CONTAINER_SECURITY,
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                },
+            },
+        },
+    }
+
+
 def deployment(service: str) -> dict[str, Any]:
     pkg = service.replace("-", "_")
     env_from = [{"configMapRef": {"name": f"{service}-config"}}]
-    db_env = {
-        "name": db_env_name(service),
-        "valueFrom": {"secretKeyRef": {"name": f"{service}-db", "key": "uri"}},
-    }
+    db_env = _db_env(service)
     # The service's own Kafka principal: the KafkaUser of the same name; Strimzi's User Operator
     # writes its SCRAM password into a Secret named after the user. The client verifies the brokers
     # against Strimzi's cluster CA, mounted read-only (only the app talks to Kafka, not `migrate`).
@@ -386,12 +451,7 @@ def deployment(service: str) -> dict[str, Any]:
         "name": "FRONTDESK_AUTH_PUBLIC_KEYS",
         "valueFrom": {"configMapKeyRef": {"name": "frontdesk-api-keys", "key": "public-keys.pem"}},
     }
-    container_security = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
+    container_security = _CONTAINER_SECURITY
     tmp_mount = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir, not a host path
     probe_port = {"port": "ops"}
     return {
@@ -416,13 +476,7 @@ def deployment(service: str) -> dict[str, Any]:
                     "serviceAccountName": service,
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": _POD_SECURITY,
                     # Migrations run before the app under PostgreSQL's advisory lock (one pod at a
                     # time); the app's own start-up migrate then finds nothing to do.
                     "initContainers": [
@@ -537,6 +591,7 @@ def service_resources(service: str) -> dict[str, dict[str, Any]]:
             "metadata": {"name": service, "labels": _labels(service)},
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(service)}},
         },
+        "provision-job.yaml": provision_job(service),
     }
 
 

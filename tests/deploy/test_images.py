@@ -51,7 +51,8 @@ def test_hadolint_really_lints(tmp_path: Path) -> None:
 
 def test_dockerfile_is_multistage_slim_nonroot_with_healthcheck() -> None:
     text = DOCKERFILE.read_text()
-    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    base = re.findall(r"^ARG BASE_IMAGE=(\S+)", text, re.M)
+    stages = [s.replace("${BASE_IMAGE}", base[0] if base else "") for s in re.findall(r"^FROM (\S+)", text, re.M)]
     assert len(stages) >= 2 and all("slim" in s for s in stages)
     users = re.findall(r"^USER (\S+)", text, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")

@@ -64,6 +64,15 @@ FORBIDDEN = [
     "SELECT setval(pg_get_serial_sequence('audit.log', 'id'), 1)",
     "ALTER ROLE CURRENT_USER SUPERUSER",
     "ALTER ROLE CURRENT_USER BYPASSRLS",
+    # the hash chain (issue 16, item 8): its columns, head, trigger and functions
+    "INSERT INTO audit.log (service, subject, action, method, route, status, chain_seq, prev_hash, row_hash)"
+    " VALUES ('s', 's', 'read', 'GET', '/', 200, 1, '', '')",
+    "UPDATE audit.chain_head SET seq = 0",
+    "DELETE FROM audit.chain_head",
+    "ALTER TABLE audit.log DISABLE TRIGGER chain",
+    "DROP TRIGGER chain ON audit.log",
+    "CREATE OR REPLACE FUNCTION audit.chain_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+    "ALTER FUNCTION audit.content(audit.log) OWNER TO CURRENT_USER",
 ]
 
 
@@ -263,6 +272,25 @@ async def test_provisioning_adopts_a_database_an_older_stack_made_as_the_admin(s
         assert await check_append_only(pool, "adopted-check") is True
     finally:
         await pool.close()
+
+
+async def test_issue16_item8_provisioning_takes_the_chain_s_functions_from_the_role(
+    stack: LocalStack, login: Login, app: asyncpg.Pool
+) -> None:
+    """A trail the role made itself (it owned the database before): it could replace the chain's
+    functions, so the start-up check says so, and provisioning hands them to the admin."""
+    await migrate(app, SCHEDULER.migrations)
+    assert await check_append_only(app, "chain-owner-check") is True
+    admin = await asyncpg.connect(login.admin_url)
+    try:
+        await admin.execute(f"ALTER FUNCTION audit.chain_row() OWNER TO {login.role}")
+        assert await check_append_only(app, "chain-owner-check") is False
+        await admin.execute("ALTER TABLE audit.log DISABLE TRIGGER chain")
+        assert await check_append_only(app, "chain-owner-check") is False
+        await provision(stack.server_database_url, login.app_url)  # the admin's again, and switched on
+    finally:
+        await admin.close()
+    assert await check_append_only(app, "chain-owner-check") is True
 
 
 async def test_an_admin_that_is_not_a_superuser_can_provision(stack: LocalStack) -> None:

@@ -78,3 +78,40 @@ async def test_no_answer_leaves_without_its_audit_record() -> None:
     assert response.status_code == 503
     assert response.json() == {"detail": "the audit trail is unavailable; try again"}
     assert "p-1" not in response.text
+
+
+def body_app(pool: FakePool) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/holds")
+    async def hold(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    @app.get("/fhir/R4/Appointment")
+    async def search() -> dict[str, str]:
+        return {"resourceType": "Bundle"}
+
+    app.add_middleware(AuditTrail, service="scheduler", pool=lambda: pool)  # type: ignore[arg-type]
+    return app
+
+
+async def test_issue16_item8_the_clinic_of_a_json_body_and_a_fhir_search_are_recorded() -> None:
+    pool = FakePool()
+    transport = httpx.ASGITransport(app=body_app(pool))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await http.post("/v1/holds", json={"clinic_id": "c9", "patient_id": "p-1"})
+        await http.post("/v1/holds", json={"clinic_id": 7})  # not a clinic id: nothing recorded
+        await http.post("/v1/holds", content=b'{"clinic_id": "c9"}', headers={"content-type": "text/plain"})
+        await http.post("/v1/holds", json={"clinic_id": "c9", "pad": "x" * 70_000})  # too large to look into
+        await http.post("/v1/holds", content=b"{not json", headers={"content-type": "application/json"})
+        deep = b"[" * 40_000  # deeper than the JSON parser recurses (and under the 64 kB kept): still recorded
+        assert (await http.post("/v1/holds", content=deep, headers={"content-type": "application/json"})).is_success
+        await http.post("/v1/holds?clinic_id=c%00x", json={})  # NUL: PostgreSQL would refuse the row
+        await http.post("/v1/holds", content=b'{"clinic_id": "c\\ud800"}', headers={"content-type": "application/json"})
+        await http.get("/fhir/R4/Appointment?patient=Patient/p-7&date=ge2030-01-01&date=le2030-02-01")
+        await http.get("/fhir/R4/Appointment?patient=%00")
+    clinics = [row[6] for row in pool.rows]
+    assert clinics == ["c9", None, None, None, None, None, "c\ufffdx", "c?", None, None]
+    assert pool.rows[-2][5] == {"search": {"patient": ["Patient/p-7"], "date": ["ge2030-01-01", "le2030-02-01"]}}
+    assert pool.rows[-1][5] == {"search": {"patient": ["\ufffd"]}}
+    assert pool.rows[0][5] == {}  # the body's patient is not copied into the trail

@@ -5,6 +5,8 @@ frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four
 frontdesk demo                          feed demo traffic to a running stack and show the outcome
 frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
 frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
+frontdesk audit verify [SERVICE ...]    check each service's audit trail hash chain
+frontdesk audit deps                    pip-audit the dependency locks (live OSV, else the shipped snapshot)
 """
 
 from __future__ import annotations
@@ -124,6 +126,43 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 1 and name the first broken row when any chain is broken (docs/operations.md)."""
+    import asyncpg
+
+    from frontdesk.common.audit_chain import Anchor, ChainReport, verify
+    from frontdesk.common.settings import ServiceSettings
+
+    anchors = [Anchor.parse(a) for a in args.anchor or ()]
+
+    async def check(url: str) -> list[ChainReport]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await verify(conn, anchors)
+        finally:
+            await conn.close()
+
+    intact = True
+    for service in args.service or SERVICES:
+        reports = asyncio.run(check(args.database_url or ServiceSettings.for_service(service).database_url))
+        intact = intact and all(r.intact for r in reports)
+        shown = [r.describe() for r in reports if r.rows or not r.intact]  # not the chains still empty
+        for line in shown or ["no audit rows yet"]:
+            print(f"{service}: {line}")
+    return 0 if intact else 1
+
+
+def cmd_audit_deps(args: argparse.Namespace) -> int:
+    from . import depaudit
+
+    locks = [repo_root() / name for name in depaudit.LOCKS]
+    if args.refresh_from:
+        written = depaudit.refresh(Path(args.refresh_from), locks)
+        print(f"{written} advisories written to {depaudit.ADVISORIES}; set the snapshot date in its README.md")
+        return 0
+    return depaudit.audit(locks, args.osv_url)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
     stack = _stack(args)
@@ -209,6 +248,27 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl-minutes", type=int, default=480)
     token.add_argument("--signing-key", help="an Ed25519 private key (PEM); default: the local stack's key")
     token.set_defaults(func=cmd_token)
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser(
+        "verify",
+        help="recompute every service's audit hash chain; exit 1 naming the first broken row",
+        description="Reads each service's database at <SERVICE>_DATABASE_URL (else DATABASE_URL, else the "
+        "local stack) or --database-url. Keep the heads it prints elsewhere and pass them back as --anchor.",
+    )
+    verify.add_argument("service", nargs="*", help=f"default: all of {', '.join(SERVICES)}")
+    verify.add_argument("--database-url", help="the database to check (with one service)")
+    verify.add_argument("--anchor", action="append", help="chain:seq:hash from an earlier run (repeat)")
+    verify.set_defaults(func=cmd_audit_verify)
+    deps = audit_sub.add_parser(
+        "deps",
+        help="pip-audit the hashed dependency locks; exit 1 on a known-vulnerable pin",
+        description="Asks the live OSV database, else the advisories shipped in security/advisories "
+        "(and says so). docs/operations.md, 'Dependencies'.",
+    )
+    deps.add_argument("--osv-url", default="https://api.osv.dev/v1/query", help="the live OSV query endpoint")
+    deps.add_argument("--refresh-from", help="a folder of OSV records (e.g. the PyPA advisory database) to copy")
+    deps.set_defaults(func=cmd_audit_deps)
     run = stack_sub.choices["run"]
     run.set_defaults(network=str(DEMO_NETWORK))
 

@@ -9,7 +9,8 @@ working login that can do everything the service needs and nothing that could er
   CONNECT, CREATE (schemas, trusted extensions such as btree_gist) and use TEMPORARY tables, and owns
   the `public` schema and everything in it, so its own migrations keep working; nobody else connects;
 - schema `audit` and table `audit.log`, owned by the admin: the role may read them and insert rows
-  (the server fills `id` and `occurred_at`), never update, delete, truncate, alter, drop or trigger.
+  (the server fills `id` and `occurred_at`), never update, delete, truncate, alter, drop or trigger;
+  the hash chain's trigger, functions and head table (`audit.chain_head`, read only) are the admin's too.
 
 Run it again at any time: it changes nothing that is already right (it resets the password).
 `check_append_only` is the service's start-up check that it runs as such a role.
@@ -35,7 +36,11 @@ from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
 
 log = get_logger(__name__)
-AUDIT_TABLE_DDL = (resources.files("frontdesk.common") / "migrations" / "002_audit.sql").read_text()
+# The trail and its hash chain, made by the admin so that the admin owns them (the same migrations).
+AUDIT_TABLE_DDL = [
+    (resources.files("frontdesk.common") / "migrations" / name).read_text()
+    for name in ("002_audit.sql", "004_audit_chain.sql")
+]
 # What the application may write: everything but the row's identity and time, which the server sets.
 AUDIT_INSERT_COLUMNS = "service, subject, action, method, route, resource, clinic_id, status, trace_id"
 AUDIT_APPEND_ONLY = Gauge(
@@ -141,13 +146,19 @@ async def _hand_over_schemas(conn: asyncpg.Connection, role: str) -> None:
     await _statement(conn, "ALTER SCHEMA public OWNER TO %I", role)
     for (statement,) in await conn.fetch(_NOT_OWNED, role):
         await conn.execute(statement)
-    await conn.execute(AUDIT_TABLE_DDL)
+    for ddl in AUDIT_TABLE_DDL:
+        await conn.execute(ddl)
     await conn.execute("ALTER SCHEMA audit OWNER TO CURRENT_USER")
-    await conn.execute("ALTER TABLE audit.log OWNER TO CURRENT_USER")
+    for table in ("audit.log", "audit.chain_head"):
+        await conn.execute(f"ALTER TABLE {table} OWNER TO CURRENT_USER")
+        await _statement(conn, f"REVOKE ALL ON TABLE {table} FROM PUBLIC, %I", role)
+        await _statement(conn, f"GRANT SELECT ON TABLE {table} TO %I", role)
+    # A function the role owned (it made the trail itself before) it could replace with one that forges.
+    for function in ("audit.content(audit.log)", "audit.chain_row()"):
+        await conn.execute(f"ALTER FUNCTION {function} OWNER TO CURRENT_USER")
+    await conn.execute("ALTER TABLE audit.log ENABLE TRIGGER chain")  # rows added while it was off stay unchained
     await _statement(conn, "REVOKE ALL ON SCHEMA audit FROM PUBLIC, %I", role)
-    await _statement(conn, "REVOKE ALL ON TABLE audit.log FROM PUBLIC, %I", role)
     await _statement(conn, "GRANT USAGE ON SCHEMA audit TO %I", role)
-    await _statement(conn, "GRANT SELECT ON TABLE audit.log TO %I", role)
     await _statement(conn, f"GRANT INSERT ({AUDIT_INSERT_COLUMNS}) ON TABLE audit.log TO %I", role)
 
 
@@ -175,23 +186,30 @@ async def provision(admin_url: str, app_url: str) -> None:
     log.info("database provisioned", role=role, database=database)
 
 
+# Whether the connection's role could rewrite the trail: as a superuser, as a member of the role owning
+# the table, its schema, the database or the chain's functions (it could replace them), through a
+# privilege beyond SELECT/INSERT, or because the chain's trigger is missing or switched off.
+_CAN_REWRITE = """
+SELECT coalesce(bool_or(
+           r.rolsuper OR pg_has_role(c.relowner, 'MEMBER') OR pg_has_role(n.nspowner, 'MEMBER')
+           OR pg_has_role(d.datdba, 'MEMBER')
+           OR has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE, TRIGGER')), true)
+       OR EXISTS (SELECT FROM pg_proc p WHERE p.pronamespace = 'audit'::regnamespace
+                  AND pg_has_role(p.proowner, 'MEMBER'))
+       OR NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = 'audit.log'::regclass
+                      AND t.tgname = 'chain' AND t.tgenabled IN ('O', 'A'))
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'audit'
+JOIN pg_roles r ON r.rolname = current_user
+JOIN pg_database d ON d.datname = current_database()
+WHERE c.relname IN ('log', 'chain_head')
+"""
+
+
 async def check_append_only(conn: asyncpg.Connection | asyncpg.Pool, service: str) -> bool:
-    """Whether this connection's role can only read and insert audit.log: not a superuser, not a member
-    of the role owning the table, its schema or the database, no UPDATE/DELETE/TRUNCATE/TRIGGER on it.
-    Sets the frontdesk_audit_append_only gauge and warns when it is not."""
-    can_rewrite = await conn.fetchval(
-        """
-        SELECT coalesce(bool_or(
-                   r.rolsuper OR pg_has_role(c.relowner, 'MEMBER') OR pg_has_role(n.nspowner, 'MEMBER')
-                   OR pg_has_role(d.datdba, 'MEMBER')
-                   OR has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE, TRIGGER')), true)
-        FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'audit'
-        JOIN pg_roles r ON r.rolname = current_user
-        JOIN pg_database d ON d.datname = current_database()
-        WHERE c.relname = 'log'
-        """
-    )
+    """Whether this connection's role can only read and insert audit.log (and only through its hash
+    chain's trigger). Sets the frontdesk_audit_append_only gauge and warns when it is not."""
+    can_rewrite = await conn.fetchval(_CAN_REWRITE)
     AUDIT_APPEND_ONLY.labels(service=service).set(0 if can_rewrite else 1)
     if can_rewrite:
         log.warning(

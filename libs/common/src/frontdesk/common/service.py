@@ -44,12 +44,13 @@ from .kafka import make_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .provision import check_append_only
-from .settings import ServiceSettings
+from .settings import ServiceSettings, is_loopback_stack
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
 INBOX_RETENTION_DAYS = 35
+AUDIT_RECHECK_SECONDS = 30  # readiness looks at the audit trail's privileges again this often
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class ServiceRuntime:
         self.timers: TimerWorker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
+        # In production a trail the service could rewrite keeps it out of rotation (readiness fails).
+        self.audit_append_only_required = not is_loopback_stack(self.settings)
+        self._audit_append_only: tuple[float, bool] | None = None  # (checked at, result)
 
     @property
     def source(self) -> str:
@@ -101,7 +105,7 @@ class ServiceRuntime:
         s = self.settings
         self.pool = await self._connect_database()
         await migrate(self.pool, self.definition.migrations)
-        await check_append_only(self.pool, s.service)
+        self._audit_append_only = (time.monotonic(), await check_append_only(self.pool, s.service))
         # The relay sends a whole batch and then waits for its acknowledgements: nothing more would
         # join a batch during a linger, which would only delay every event (and the next batch).
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service}-producer", linger_ms=0)
@@ -186,7 +190,18 @@ class ServiceRuntime:
         checks: dict[str, Any] = {"started": self.started}
         checks["database"] = await self._database_answers(timeout=2)
         checks["kafka"] = bool(self.consumer is not None and await self.consumer.ping(timeout=2))
+        if self.audit_append_only_required:
+            checks["audit_append_only"] = await self._audit_is_append_only()
         return checks
+
+    async def _audit_is_append_only(self) -> bool:
+        """The start-up check's answer, asked again every AUDIT_RECHECK_SECONDS (a grant can change)."""
+        last = self._audit_append_only
+        if self.pool is not None and (last is None or time.monotonic() - last[0] > AUDIT_RECHECK_SECONDS):
+            with contextlib.suppress(Exception):  # an unreachable database is the database check's to report
+                result = await asyncio.wait_for(check_append_only(self.pool, self.settings.service), 2)
+                self._audit_append_only = last = (time.monotonic(), result)
+        return bool(last and last[1])
 
     async def _database_answers(self, timeout: float) -> bool:
         """SELECT 1 within `timeout`. The probe answers on time even when the server hangs (SIGSTOP,

@@ -28,6 +28,17 @@ def local_database_url(service: str, port: int = LOCAL_POSTGRES_PORT, host: str 
     return f"postgresql://postgres@{host}:{port}/{database_name(service)}"
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_stack(settings: ServiceSettings) -> bool:
+    """Plainly a developer's machine: its database and every Kafka broker on loopback addresses.
+    Anything else is production, where the safe defaults are required rather than reported."""
+    db_host = urlsplit(settings.database_url).hostname or ""
+    kafka_hosts = {h.rsplit(":", 1)[0].strip("[]") for h in settings.kafka_bootstrap_servers.split(",")}
+    return db_host in LOOPBACK_HOSTS and kafka_hosts <= LOOPBACK_HOSTS
+
+
 def database_name(service: str) -> str:
     return "frontdesk_" + service.replace("-", "_")
 
