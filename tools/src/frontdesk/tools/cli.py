@@ -5,6 +5,7 @@ frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four
 frontdesk demo                          feed demo traffic to a running stack and show the outcome
 frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
 frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
+frontdesk kafka-env PRINCIPAL           exports that make a client PRINCIPAL on the secure local broker
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import time
@@ -39,6 +41,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"Nothing published; the file has problems:\n{exc}", file=sys.stderr)
         return 2
     print(describe(changes, args.dry_run))
+    return 0
+
+
+def cmd_kafka_env(args: argparse.Namespace) -> int:
+    """Shell exports that make a client `principal` on the secure local broker (docs/vendors.md)."""
+    from .access import principals
+
+    if args.principal not in principals():
+        known = ", ".join(principals())
+        print(f"unknown principal {args.principal!r}; deploy/access.yaml names: {known}", file=sys.stderr)
+        return 2
+    stack = LocalStack(Path(args.state_dir), secure=True)
+    if not stack.kafka.credentials.path.exists():
+        print("no credentials yet: start the secure stack first (FRONTDESK_KAFKA_SECURE=1 make up)", file=sys.stderr)
+        return 2
+    env = {"KAFKA_BOOTSTRAP_SERVERS": _bootstrap(args), **stack.kafka.credentials.env(args.principal)}
+    for name, value in env.items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 
@@ -175,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--speed", type=float, default=1440.0, help="simulated seconds per real second (1440: a day/min)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
+    kafka_env = sub.add_parser("kafka-env", help="print the exports that make a client PRINCIPAL on the secure stack")
+    kafka_env.add_argument("principal", help="e.g. vendor-nightowl-answering (deploy/access.yaml)")
+    kafka_env.set_defaults(func=cmd_kafka_env)
     token = sub.add_parser("token", help="print a bearer token for the HTTP APIs")
     token.add_argument("--subject", default=os.environ.get("USER", "staff"), help="who the token is for (audited)")
     token.add_argument("--clinic", action="append", help="a clinic the token may touch (repeat); default: every clinic")
