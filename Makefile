@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/call_router_routing.py
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
+	$(BIN)/python benchmarks/relay_publish.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
