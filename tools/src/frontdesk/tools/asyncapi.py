@@ -105,6 +105,8 @@ def _channels(event_types: Iterable[str], patterns: set[str], *, shared: bool = 
             by_address.setdefault(spec.topic.name, []).append(event_type)
             topics[spec.topic.name] = spec.topic
         for pattern in (p for p in spec.patterns if p in patterns):
+            if pattern not in VENDOR_ADDRESSES:
+                raise ValueError(f"{event_type}: no AsyncAPI channel address for the topic pattern {pattern!r}")
             address = VENDOR_ADDRESSES[pattern]
             by_address.setdefault(address, []).append(event_type)
             topics[address] = None
