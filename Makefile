@@ -2,13 +2,15 @@
 #   make run     start Kafka, PostgreSQL and the four services, play a short demo; Ctrl-C stops all
 #   make test    the whole test suite against a real broker and database (started for the tests)
 #   make lock    re-pin the dependencies (with hashes) after changing a pyproject.toml or requirements-*.txt
+# `make install` and `make run` need Python 3.11+, Java 17+ and Maven only. The tests also need Go (to build
+# kustomize for tests/deploy) and npm (the official AsyncAPI JSON schema): `make test-tools`, run by `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run up down status demo test test-unit lint bench schemas docs clean lock audit-deps
+.PHONY: install run up down status demo test test-unit test-tools lint bench schemas docs asyncapi clean lock audit-deps
 
 install: $(INSTALLED)
 
@@ -39,10 +41,10 @@ status: install
 demo: install
 	$(BIN)/frontdesk demo
 
-test: install
+test: install test-tools
 	$(BIN)/python -m pytest
 
-test-unit: install
+test-unit: install test-tools
 	$(BIN)/python -m pytest -m "not integration"
 
 lint: install
@@ -57,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/call_router_time_to_human.py
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
+	$(BIN)/python benchmarks/relay_publish.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
@@ -84,21 +87,30 @@ audit-deps: install
 	$(BIN)/frontdesk audit deps
 
 # --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
-# kustomize renders deploy/k8s offline (tests/deploy); `make install` builds it from the Go module proxy.
-KUSTOMIZE_VERSION := v5.8.0
-KUSTOMIZE := $(BIN)/kustomize
 IMAGE_PREFIX ?= frontdesk
 IMAGE_TAG ?= dev
 IMAGE_SERVICES := call-router scheduler followup reviews
+
+# --- what only the tests need (`make test`, .ci/run): kustomize and the AsyncAPI JSON schema ----------
+# kustomize renders deploy/k8s offline for tests/deploy; no registry ships its binary, so it is built with
+# Go from the Go module proxy. The AsyncAPI 3.0 schema comes from npm (@asyncapi/specs).
+KUSTOMIZE_VERSION := v5.8.0
+KUSTOMIZE := $(BIN)/kustomize
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+ASYNCAPI_SPECS_VERSION := 6.11.1
+ASYNCAPI_SCHEMA := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 
 .PHONY: k8s images
 
-install: $(KUSTOMIZE)
+test-tools: $(KUSTOMIZE) $(ASYNCAPI_SCHEMA)
 
 $(KUSTOMIZE): | $(INSTALLED)
-	@test -x "$(GO)" || { echo "Go is required to build kustomize (deploy/k8s, tests/deploy)"; exit 1; }
+	@test -x "$(GO)" || { echo "Go is required to build kustomize for the deploy tests (tests/deploy); make run does not need it"; exit 1; }
 	GOTOOLCHAIN=local GOFLAGS=-mod=mod GOBIN=$(abspath $(BIN)) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(ASYNCAPI_SCHEMA): | $(INSTALLED)
+	@command -v npm >/dev/null || { echo "npm (Node.js) is required to fetch the AsyncAPI schema for the tests; make run does not need it"; exit 1; }
+	npm install --no-save --no-audit --no-fund --prefix $(VENV)/npm @asyncapi/specs@$(ASYNCAPI_SPECS_VERSION)
 
 k8s: install
 	$(BIN)/python deploy/k8s/generate.py
@@ -109,8 +121,13 @@ images:
 	  docker build --build-arg SERVICE=$$svc -t $(IMAGE_PREFIX)/$$svc:$(IMAGE_TAG) . || exit 1; \
 	done
 
-docs: install
+# The README's event catalog and the AsyncAPI documents (docs/asyncapi/, and each service's packaged copy),
+# both from the contracts registry and deploy/access.yaml.
+docs: install asyncapi
 	$(BIN)/python -m frontdesk.tools.catalog
+
+asyncapi: install
+	$(BIN)/python -m frontdesk.tools.asyncapi --write
 
 # --- simulation: a compressed clinic-network day against the stack of `make up` (docs/faults.md) ------
 .PHONY: simulate

@@ -1,14 +1,16 @@
 """Fixtures for tests that run against the real stack.
 
-One Kafka broker and one PostgreSQL server are started for the whole session on free loopback ports
-(or taken from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), and the four services run as separate OS
-processes, exactly as `make up` runs them. Tests use their own clinic, patient and call ids, so they
+One Kafka broker and one PostgreSQL server serve the whole session: taken from KAFKA_BOOTSTRAP_SERVERS /
+DATABASE_URL, else started as containers when a Docker engine answers, else as local processes on free
+loopback ports (frontdesk.tools.testinfra; FRONTDESK_TEST_INFRA overrides), and the four services run
+as separate OS processes, exactly as `make up` runs them. Tests use their own clinic, patient and call ids, so they
 never see each other's events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.tools import testinfra
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
@@ -57,13 +60,17 @@ def stack() -> Iterator[LocalStack]:
     # Not under pytest's basetemp: pytest prunes old basetemp folders when another session starts,
     # which would pull the data folders from under a broker and database still in use.
     state_dir = Path(tempfile.mkdtemp(prefix="frontdesk-test-stack-"))
-    local = LocalStack.ephemeral(state_dir)
-    try:
-        local.start_infrastructure()
-        yield local
-    finally:
-        local.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+    # An external stack, containers when Docker answers, else local processes (docs/testing.md).
+    infra = testinfra.choose(os.environ, testinfra.docker_engine_answers)
+    with testinfra.servers(infra, os.environ) as servers:
+        local = LocalStack.ephemeral(state_dir)
+        local.external_kafka, local.external_database = servers.kafka, servers.database
+        try:
+            local.start_infrastructure()
+            yield local
+        finally:
+            local.stop()
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -132,6 +132,7 @@ def test_wheels_carry_code_migrations_and_entry_points(wheels: dict[str, zipfile
     names = wheels[f"frontdesk_{pkg}"].namelist()
     assert f"frontdesk/{pkg}/__main__.py" in names
     assert f"frontdesk/{pkg}/entrypoints/main.py" in names
+    assert f"frontdesk/{pkg}/asyncapi.json" in names  # served at /asyncapi.json (make asyncapi)
     src_migrations = sorted(
         p.name for p in (REPO / "services" / service / "src" / "frontdesk" / pkg / "migrations").glob("*.sql")
     )

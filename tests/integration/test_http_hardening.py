@@ -33,7 +33,7 @@ BODY_ROUTES = {
     "followup": "/v1/webhooks/sms",
     "reviews": "/v1/feedback/not-a-real-token",
 }
-OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/asyncapi.json")
 
 
 def memory_kib(proc: ServiceProcess) -> dict[str, int]:

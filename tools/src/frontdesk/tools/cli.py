@@ -7,6 +7,7 @@ frontdesk simulate [--clinics N ...]    play a compressed clinic-network day aga
 frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
 frontdesk audit verify [SERVICE ...]    check each service's audit trail hash chain
 frontdesk audit deps                    pip-audit the dependency locks (live OSV, else the shipped snapshot)
+frontdesk kafka-env PRINCIPAL           exports that make a client PRINCIPAL on the secure local broker
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import time
@@ -41,6 +43,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"Nothing published; the file has problems:\n{exc}", file=sys.stderr)
         return 2
     print(describe(changes, args.dry_run))
+    return 0
+
+
+def cmd_kafka_env(args: argparse.Namespace) -> int:
+    """Shell exports that make a client `principal` on the secure local broker (docs/vendors.md)."""
+    from .access import principals
+
+    if args.principal not in principals():
+        known = ", ".join(principals())
+        print(f"unknown principal {args.principal!r}; deploy/access.yaml names: {known}", file=sys.stderr)
+        return 2
+    stack = LocalStack(Path(args.state_dir), secure=True)
+    if not stack.kafka.credentials.path.exists():
+        print("no credentials yet: start the secure stack first (FRONTDESK_KAFKA_SECURE=1 make up)", file=sys.stderr)
+        return 2
+    env = {"KAFKA_BOOTSTRAP_SERVERS": _bootstrap(args), **stack.kafka.credentials.env(args.principal)}
+    for name, value in env.items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 
@@ -241,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         help="share of vendor answers that come after the vendor's answer target (default 0.05)",
     )
     sim.set_defaults(func=cmd_simulate)
+    kafka_env = sub.add_parser("kafka-env", help="print the exports that make a client PRINCIPAL on the secure stack")
+    kafka_env.add_argument("principal", help="e.g. vendor-nightowl-answering (deploy/access.yaml)")
+    kafka_env.set_defaults(func=cmd_kafka_env)
     token = sub.add_parser("token", help="print a bearer token for the HTTP APIs")
     token.add_argument("--subject", default=os.environ.get("USER", "staff"), help="who the token is for (audited)")
     token.add_argument("--clinic", action="append", help="a clinic the token may touch (repeat); default: every clinic")

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +276,9 @@ class ServiceRuntime:
 
     def create_ops_app(self, public: FastAPI) -> FastAPI:
         """The operations app, on its own port (never exposed to patients): liveness, readiness,
-        Prometheus metrics, and the public app's OpenAPI document with its browsable page."""
+        Prometheus metrics, the public app's OpenAPI document with its browsable page, and the AsyncAPI
+        document of the service's Kafka interface (no HTML page for it: faststream's loads its scripts
+        from a CDN)."""
         ops = FastAPI(title=f"Frontdesk {self.definition.name} operations", openapi_url=None, docs_url=None)
         down: dict[int | str, dict[str, Any]] = {
             503: {"description": "Not alive (a handler is stuck) or not ready (Kafka or PostgreSQL unreachable)"}
@@ -298,6 +301,18 @@ class ServiceRuntime:
         @ops.get("/openapi.json")
         async def openapi() -> JSONResponse:
             return JSONResponse(public.openapi())
+
+        @ops.get("/asyncapi.json", responses={404: {"description": "No AsyncAPI document in the package"}})
+        async def asyncapi() -> Response:
+            # Generated into the service's package with docs/asyncapi/ (`make asyncapi`), so it is in the image.
+            package = "frontdesk." + self.definition.name.replace("-", "_")
+            try:
+                document = resources.files(package) / "asyncapi.json"
+            except ModuleNotFoundError:
+                document = None
+            if document is None or not document.is_file():
+                return JSONResponse({"detail": "no AsyncAPI document"}, status_code=404)
+            return Response(document.read_bytes(), media_type="application/json")
 
         @ops.get("/docs", response_class=HTMLResponse)
         async def docs() -> HTMLResponse:
