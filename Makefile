@@ -65,7 +65,7 @@ KUSTOMIZE_VERSION := v5.8.0
 KUSTOMIZE := $(BIN)/kustomize
 IMAGE_PREFIX ?= frontdesk
 IMAGE_TAG ?= dev
-IMAGE_SERVICES := call-router scheduler followup reviews
+IMAGE_SERVICES := call-router scheduler followup reviews console
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
 .PHONY: k8s images
