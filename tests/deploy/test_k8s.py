@@ -17,7 +17,7 @@ from .conftest import KUBE_VERSIONS, OVERLAYS, VARIANTS
 
 ALL_RENDERINGS = (*OVERLAYS, *VARIANTS)
 CUSTOM_GROUPS = ("kafka.strimzi.io/", "keda.sh/")
-SERVICES = ("call-router", "scheduler", "followup", "reviews")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
 Docs = list[dict[str, Any]]
 
 
