@@ -70,6 +70,17 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
 .PHONY: k8s images
 
+# --- browser tests (tests/browser): axe-core pinned by tests/browser/package-lock.json; Chromium and
+# chromedriver are Debian packages (README, "Prerequisites"; .ci/run installs them) ---------------
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+install: $(AXE)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required for the browser tests' axe-core (tests/browser)"; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
 install: $(KUSTOMIZE)
 
 $(KUSTOMIZE): | $(INSTALLED)

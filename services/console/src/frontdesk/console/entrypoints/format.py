@@ -25,8 +25,19 @@ def local_stamp(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def local_clock(value: datetime | None, zone: str = "UTC") -> str:
+    return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S %Z")
+
+
 def label(value: str) -> str:
     return value.replace("_", " ")
 
 
-FILTERS = {"percent": percent, "seconds": seconds, "local_time": local_time, "local_stamp": local_stamp, "label": label}
+FILTERS = {
+    "percent": percent,
+    "seconds": seconds,
+    "local_time": local_time,
+    "local_stamp": local_stamp,
+    "label": label,
+    "local_clock": local_clock,
+}
