@@ -21,7 +21,7 @@ from frontdesk.console.settings import LOCAL_DEV_KEY
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import send_events, uid
+from ..integration.helpers import query, send_events, uid
 from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
@@ -141,7 +141,12 @@ def test_a_call_arrives_and_is_answered_live(browser: object, stack: LocalStack,
 
 
 def test_network_table_for_a_network_token(browser: object, stack: LocalStack, console: ServiceProcess) -> None:
-    # clinic B answers late today: below target, and marked so in words, not only colour
+    sign_in(browser, console, stack.api_token(None, scopes=("read",), subject="network-ops"))
+    wait_for(browser, "table.network")
+    assert browser.current_url.endswith("/network")  # type: ignore[attr-defined]
+    browser.execute_script("window.notReloaded = true")  # type: ignore[attr-defined]
+    wait_for(browser, "#live[data-stream=open]")
+    # clinic B answers late today: below target, marked so in words, not only colour, without a reload
     start = datetime.now(UTC) - timedelta(minutes=2)
     late = uid("call")
     send(
@@ -155,8 +160,8 @@ def test_network_table_for_a_network_token(browser: object, stack: LocalStack, c
             answered_by_id="rcp-b",
         ),
     )
-    sign_in(browser, console, stack.api_token(None, scopes=("read",), subject="network-ops"))
-    wait_for(browser, f'table.network tr[data-clinic="{CLINIC_B}"].below', timeout=5)
+    wait_for(browser, f'table.network tr[data-clinic="{CLINIC_B}"].below')
+    assert browser.execute_script("return window.notReloaded === true")  # type: ignore[attr-defined]
     rows = [r.get_attribute("data-clinic") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-clinic]")]  # type: ignore[attr-defined]
     assert {CLINIC_A, CLINIC_B} <= set(rows)
     flagged = browser.find_element(By.CSS_SELECTOR, f'tr[data-clinic="{CLINIC_B}"]').text  # type: ignore[attr-defined]
@@ -199,12 +204,39 @@ def http_session(console: ServiceProcess, token: str) -> Iterator[httpx.Client]:
 def test_pages_answer_403_for_another_clinic_and_render_without_javascript(
     stack: LocalStack, console: ServiceProcess
 ) -> None:
-    with http_session(console, stack.api_token([CLINIC_A], scopes=("read",))) as client:
+    with http_session(console, stack.api_token([CLINIC_A], scopes=("read",), subject="console-auditor")) as client:
         assert client.get(f"/clinics/{CLINIC_B}/now").status_code == 403
         assert client.get(f"/clinics/{CLINIC_B}/now/live").status_code == 403
-        page = client.get(f"/clinics/{CLINIC_A}/now")
+        # the answer arrives before the call itself (other topic): the page still ends with an answered call
+        call_id, at = uid("call"), datetime.now(UTC)
+        send(
+            stack,
+            CallAnswered(
+                call_id=call_id,
+                clinic_id=CLINIC_A,
+                answered_at=at + timedelta(seconds=3),
+                answered_by_kind="receptionist",
+                answered_by_id="rcp-2",
+            ),
+            CallReceived(call_id=call_id, clinic_id=CLINIC_A, received_at=at, caller_token=uid("caller")),
+        )
+        deadline = time.monotonic() + 20
+        while (
+            f'data-call="{call_id}" data-state="answered"' not in (page := client.get(f"/clinics/{CLINIC_A}/now")).text
+        ):
+            assert time.monotonic() < deadline, "the call never showed as answered"
+            time.sleep(0.2)
         assert page.status_code == 200 and "Last event received at" in page.text
         assert client.get("/network?sort=name").status_code == 422  # an unknown column is named, not a 500
+    audited = asyncio.run(
+        query(
+            stack.admin_database_url("console"),
+            "SELECT status FROM audit.log WHERE subject = $1 AND route = '/clinics/{clinic_id}/now' AND clinic_id = $2",
+            "console-auditor",
+            CLINIC_B,
+        )
+    )
+    assert [r["status"] for r in audited] == [403], "the refusal is in the audit trail, under the staff member's name"
 
 
 def test_sign_in_refuses_bad_tokens_and_forged_forms(stack: LocalStack, console: ServiceProcess) -> None:

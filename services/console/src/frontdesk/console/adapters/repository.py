@@ -192,8 +192,10 @@ async def versions(conn: Connection, clinic_ids: list[str] | None) -> dict[str, 
     return {r["clinic_id"]: r["version"] for r in rows}
 
 
-async def last_event_at(conn: Connection) -> datetime | None:
-    at: datetime | None = await conn.fetchval("SELECT max(last_event_at) FROM console_activity")
+async def last_event_at(conn: Connection, clinic_ids: list[str] | None) -> datetime | None:
+    at: datetime | None = await conn.fetchval(
+        "SELECT max(last_event_at) FROM console_activity WHERE $1::text[] IS NULL OR clinic_id = ANY($1)", clinic_ids
+    )
     return at
 
 

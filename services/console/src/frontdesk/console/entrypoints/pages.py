@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from frontdesk.common.auth import TokenVerifier
+from frontdesk.common.auth import READ, Principal, TokenVerifier
 from frontdesk.common.service import runtime_of
 
 from .. import screens
@@ -54,8 +54,12 @@ def _pool(request: Request) -> asyncpg.Pool:
 
 
 def current_session(request: Request) -> Session | None:
+    """The request's valid session, if any; its subject then signs the audit trail's row."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    return None if not cookie else sessions.decode_session(cookie, settings().session_keys, now())
+    session = None if not cookie else sessions.decode_session(cookie, settings().session_keys, now())
+    if session is not None:
+        request.state.principal = Principal(session.subject, session.clinics, frozenset({READ}))
+    return session
 
 
 def _to_sign_in() -> RedirectResponse:
@@ -198,30 +202,52 @@ async def now_live(request: Request, clinic_id: str) -> Response:
     return _stream(request, session, render, version)
 
 
+SortOrder = Annotated[str, Query(pattern="^(asc|desc)$")]
+
+
+async def _network(request: Request, session: Session, sort: screens.SortKey, order: str) -> dict[str, Any]:
+    visible = None if session.clinics is None else sorted(session.clinics)
+    async with _pool(request).acquire() as conn:
+        rows = await screens.network_screen(conn, visible, now(), sort, order == "desc")
+        last = await repository.last_event_at(conn, visible)
+    return {
+        "rows": rows,
+        "sort": sort,
+        "order": order,
+        "last_event_at": last,
+        "now": now(),
+        "target": SERVICE_LEVEL_TARGET,
+    }
+
+
 @router.get("/network", response_class=HTMLResponse)
 async def network_page(
-    request: Request,
-    sort: Annotated[screens.SortKey, Query()] = "service_level",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    request: Request, sort: Annotated[screens.SortKey, Query()] = "service_level", order: SortOrder = "asc"
 ) -> Response:
     session = current_session(request)
     if session is None:
         return _to_sign_in()
+    return _page(request, "network.html", session=session, **await _network(request, session, sort, order))
+
+
+@router.get("/network/live")
+async def network_live(
+    request: Request, sort: Annotated[screens.SortKey, Query()] = "service_level", order: SortOrder = "asc"
+) -> Response:
+    session = current_session(request)
+    if session is None:
+        raise HTTPException(401, "no valid session: sign in again")
     visible = None if session.clinics is None else sorted(session.clinics)
-    async with _pool(request).acquire() as conn:
-        rows = await screens.network_screen(conn, visible, now(), sort, order == "desc")
-        last = await repository.last_event_at(conn)
-    return _page(
-        request,
-        "network.html",
-        session=session,
-        rows=rows,
-        sort=sort,
-        order=order,
-        last_event_at=last,
-        now=now(),
-        target=SERVICE_LEVEL_TARGET,
-    )
+
+    async def render() -> str:
+        context = await _network(request, session, sort, order)
+        return templates.get_template("network_live.html").render(**context)
+
+    async def version() -> int:
+        async with _pool(request).acquire() as conn:
+            return sum((await repository.versions(conn, visible)).values())
+
+    return _stream(request, session, render, version)
 
 
 def _stream(request: Request, session: Session, render: Any, version: Any) -> StreamingResponse:
