@@ -27,6 +27,7 @@ from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
 pytestmark = pytest.mark.integration
 
 CLINIC_A, CLINIC_B = "console-test-a", "console-test-b"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 CLINICS = [
     ClinicConfig.model_validate(
         {
@@ -247,6 +248,10 @@ def test_sign_in_refuses_bad_tokens_and_forged_forms(stack: LocalStack, console:
         assert refused.status_code == 401 and "not a JWT" in refused.text
         forged = client.post("/sign-in", data={"token": stack.api_token([CLINIC_A]), "csrf": "guessed"})
         assert forged.status_code == 403 and "console_session" not in forged.headers.get("set-cookie", "")
+        crowded = client.post("/sign-in", content="&".join(f"f{i}=x" for i in range(50)), headers=FORM)
+        assert crowded.status_code == 400
+        assert client.post("/sign-in", content=b"\x00\xff", headers=FORM).status_code == 403  # no CSRF token
+        assert client.post("/sign-in", json={"token": "x"}).status_code == 415
     with http_session(console, stack.api_token([CLINIC_A])) as client:
         assert client.post("/sign-out", data={"csrf": "guessed"}).status_code == 403
 
