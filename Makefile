@@ -71,7 +71,7 @@ clean:
 #   make lock                                     pin what the inputs gained, keep every other pin
 #   make lock UPGRADE=1                           every package to its newest release
 #   make lock LOCK_ARGS="--upgrade-package h11"   one package to its newest release
-WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-tools
+WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-console frontdesk-tools
 LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	$(addprefix --no-emit-package ,$(WORKSPACE_PACKAGES)) $(if $(UPGRADE),--upgrade) $(LOCK_ARGS)
 
@@ -89,9 +89,9 @@ audit-deps: install
 # --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
 IMAGE_PREFIX ?= frontdesk
 IMAGE_TAG ?= dev
-IMAGE_SERVICES := call-router scheduler followup reviews
+IMAGE_SERVICES := call-router scheduler followup reviews console
 
-# --- what only the tests need (`make test`, .ci/run): kustomize and the AsyncAPI JSON schema ----------
+# --- what only the tests need (`make test`, .ci/run): kustomize, the AsyncAPI JSON schema, axe-core ----------
 # kustomize renders deploy/k8s offline for tests/deploy; no registry ships its binary, so it is built with
 # Go from the Go module proxy. The AsyncAPI 3.0 schema comes from npm (@asyncapi/specs).
 KUSTOMIZE_VERSION := v5.8.0
@@ -102,7 +102,16 @@ ASYNCAPI_SCHEMA := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 
 .PHONY: k8s images
 
-test-tools: $(KUSTOMIZE) $(ASYNCAPI_SCHEMA)
+test-tools: $(KUSTOMIZE) $(ASYNCAPI_SCHEMA) $(AXE)
+
+# The browser tests (tests/browser): axe-core pinned by tests/browser/package-lock.json; Chromium and
+# chromedriver are Debian packages (README, "Prerequisites"; .ci/run installs them).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required for the browser tests' axe-core (tests/browser); make run does not need it"; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
 
 $(KUSTOMIZE): | $(INSTALLED)
 	@test -x "$(GO)" || { echo "Go is required to build kustomize for the deploy tests (tests/deploy); make run does not need it"; exit 1; }

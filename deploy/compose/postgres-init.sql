@@ -5,3 +5,4 @@ CREATE DATABASE frontdesk_call_router;
 CREATE DATABASE frontdesk_scheduler;
 CREATE DATABASE frontdesk_followup;
 CREATE DATABASE frontdesk_reviews;
+CREATE DATABASE frontdesk_console;

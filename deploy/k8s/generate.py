@@ -39,6 +39,7 @@ HTTP_PORT = 8080  # public: patients, provider webhooks, API clients (the Servic
 OPS_PORT = 8081  # operations: probes, Prometheus, the OpenAPI document (not in the Service)
 FOLLOWUP_PROVIDER_SECRET = "followup-provider"  # noqa: S105 - a Secret's name; the operator creates it
 REVIEWS_LINKS_SECRET = "reviews-links"  # noqa: S105 - a Secret's name; the operator creates it
+CONSOLE_SESSIONS_SECRET = "console-sessions"  # noqa: S105 - a Secret's name; the operator creates it
 SHUTDOWN_TIMEOUT_SECONDS = 20  # the app's FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS
 PRESTOP_SLEEP_SECONDS = 5  # let endpoints drop the pod before SIGTERM
 TERMINATION_GRACE_SECONDS = 40  # > pre-stop sleep + the app's shutdown budget
@@ -341,7 +342,8 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
     """Secrets only one service holds: call-router's keys for callback numbers (its own key and each
     vendor's; docs/operations.md, "Callback-number keys"); followup's SMS/e-mail provider and one secret
     list per direction (docs/operations.md, "followup's provider and webhook secrets"); reviews' keys
-    for feedback links and the page's public address. Both services refuse to start without them."""
+    for feedback links and the page's public address; the console's session-signing keys. Each refuses
+    to start without them."""
     if service == "call-router":
         ref = {"name": "call-router-sealing-keys", "key": "keys.json"}
         return [{"name": "FRONTDESK_SEALING_KEYS", "valueFrom": {"secretKeyRef": ref}}]
@@ -358,6 +360,7 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
             REVIEWS_LINKS_SECRET,
             (("REVIEWS_LINK_SIGNING_KEYS", "signing-keys"), ("REVIEWS_PUBLIC_BASE_URL", "public-base-url")),
         ),
+        "console": (CONSOLE_SESSIONS_SECRET, (("CONSOLE_SESSION_KEYS", "session-keys"),)),
     }
     if service not in refs:
         return []

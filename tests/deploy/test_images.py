@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("call-router", "scheduler", "followup", "reviews")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
 
 
 def hadolint() -> str:

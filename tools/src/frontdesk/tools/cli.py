@@ -200,6 +200,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name in SERVICES:
             service = stack.service(name)
             print(f"  {name:<12} {service.url}   docs: {service.ops_url}/docs")
+        console = stack.service("console").url
+        print(f"\nStaff console: {console}/sign-in  (paste a token from `.venv/bin/frontdesk token`)")
         print("\nThe stack keeps running. Ctrl-C stops everything.", flush=True)
         # Handle both explicitly: a shell may start us with SIGINT ignored (a background job).
         signal.signal(signal.SIGTERM, on_signal)

@@ -47,7 +47,7 @@ from .tls import LocalTLS
 from .tokens import SigningKey
 
 T = TypeVar("T")
-SERVICES = ("call-router", "scheduler", "followup", "reviews")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
 MODULES = {name: "frontdesk." + name.replace("-", "_") for name in SERVICES}
 
 
@@ -618,10 +618,11 @@ class LocalStack:
         import secrets
 
         path = self.state_dir / "database-passwords.json"
-        if path.exists():
-            passwords: dict[str, str] = json.loads(path.read_text())
+        passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        if all(database_name(name) in passwords for name in SERVICES):
             return passwords
-        passwords = {database_name(name): secrets.token_urlsafe(18) for name in SERVICES}
+        # a state folder made before a service was added gets that service's password now
+        passwords = {database_name(name): secrets.token_urlsafe(18) for name in SERVICES} | passwords
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(passwords, f)

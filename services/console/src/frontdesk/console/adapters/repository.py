@@ -1,0 +1,206 @@
+"""The console's SQL: one home for every statement on its read model.
+
+Writes keep the first value of each column (COALESCE): a redelivered or late event never moves a
+fact the console already has, in whatever order a call's events arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from frontdesk.common.db import Connection
+
+from ..domain.board import Call
+
+_CALL_COLUMNS = (
+    "call_id, received_at, offered_at, offered_kind, offered_to, vendor_id, overflowed_at, vendor_answer_by,"
+    " answered_at, answered_by_kind, answered_by_id, abandoned_at, ended_at"
+)
+
+
+async def _upsert(conn: Connection, call_id: str, clinic_id: str, **columns: object) -> None:
+    names = list(columns)
+    values = [columns[n] for n in names]
+    placeholders = ", ".join(f"${i + 3}" for i in range(len(names)))
+    keep_first = ", ".join(f"{n} = COALESCE(console_calls.{n}, EXCLUDED.{n})" for n in names)
+    await conn.execute(
+        f"INSERT INTO console_calls (call_id, clinic_id, {', '.join(names)}) VALUES ($1, $2, {placeholders})"
+        f" ON CONFLICT (call_id) DO UPDATE SET {keep_first}",
+        call_id,
+        clinic_id,
+        *values,
+    )
+
+
+async def call_received(conn: Connection, call_id: str, clinic_id: str, at: datetime, intent: str) -> None:
+    await _upsert(conn, call_id, clinic_id, received_at=at, intent=intent)
+
+
+async def call_offered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, to: str) -> None:
+    # The latest offer is what rings now: this one column pair follows the newest offer.
+    await conn.execute(
+        "INSERT INTO console_calls (call_id, clinic_id, offered_at, offered_kind, offered_to)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET"
+        " offered_at = EXCLUDED.offered_at, offered_kind = EXCLUDED.offered_kind, offered_to = EXCLUDED.offered_to"
+        " WHERE console_calls.offered_at IS NULL OR console_calls.offered_at <= EXCLUDED.offered_at",
+        call_id,
+        clinic_id,
+        at,
+        kind,
+        to,
+    )
+
+
+async def call_overflowed(
+    conn: Connection, call_id: str, clinic_id: str, vendor_id: str, at: datetime, answer_by: datetime
+) -> None:
+    # A failover hands the call to the next vendor: the latest hand-over is the one that counts.
+    await conn.execute(
+        "INSERT INTO console_calls (call_id, clinic_id, vendor_id, overflowed_at, vendor_answer_by)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET vendor_id = EXCLUDED.vendor_id,"
+        " overflowed_at = LEAST(console_calls.overflowed_at, EXCLUDED.overflowed_at),"
+        " vendor_answer_by = EXCLUDED.vendor_answer_by"
+        " WHERE console_calls.vendor_answer_by IS NULL OR console_calls.vendor_answer_by <= EXCLUDED.vendor_answer_by",
+        call_id,
+        clinic_id,
+        vendor_id,
+        at,
+        answer_by,
+    )
+
+
+async def call_answered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str) -> None:
+    await _upsert(conn, call_id, clinic_id, answered_at=at, answered_by_kind=kind, answered_by_id=by)
+
+
+async def call_abandoned(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
+    await _upsert(conn, call_id, clinic_id, abandoned_at=at)
+
+
+async def call_ended(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
+    await _upsert(conn, call_id, clinic_id, ended_at=at)
+
+
+async def agent_status(
+    conn: Connection, clinic_id: str, receptionist_id: str, status: str, reason: str | None, at: datetime
+) -> None:
+    """The newest status wins; an older one arriving late changes nothing."""
+    await conn.execute(
+        "INSERT INTO console_agents (clinic_id, receptionist_id, status, reason, changed_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (clinic_id, receptionist_id) DO UPDATE SET"
+        " status = EXCLUDED.status, reason = EXCLUDED.reason, changed_at = EXCLUDED.changed_at"
+        " WHERE console_agents.changed_at <= EXCLUDED.changed_at",
+        clinic_id,
+        receptionist_id,
+        status,
+        reason,
+        at,
+    )
+
+
+async def callback_requested(
+    conn: Connection, callback_id: str, clinic_id: str, reason: str, urgency: str, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO console_callbacks (callback_id, clinic_id, reason, urgency, requested_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_id) DO NOTHING",
+        callback_id,
+        clinic_id,
+        reason,
+        urgency,
+        at,
+    )
+
+
+async def touch(conn: Connection, clinic_id: str) -> None:
+    """An event of this clinic arrived: live pages of the clinic refresh, and it is no longer stale."""
+    await conn.execute(
+        "INSERT INTO console_activity (clinic_id, version, last_event_at) VALUES ($1, 1, now())"
+        " ON CONFLICT (clinic_id) DO UPDATE SET version = console_activity.version + 1, last_event_at = now()",
+        clinic_id,
+    )
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agent:
+    receptionist_id: str
+    status: str
+    reason: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class Activity:
+    version: int
+    last_event_at: datetime | None
+
+
+def _call(row: object) -> Call:
+    return Call(**dict(row))  # type: ignore[call-overload]
+
+
+async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[Call]:
+    rows = await conn.fetch(
+        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3",
+        clinic_id,
+        start,
+        end,
+    )
+    return [_call(r) for r in rows]
+
+
+async def open_calls(conn: Connection, clinic_id: str, limit: int = 200) -> list[Call]:
+    """Calls not over yet (neither ended nor abandoned), oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND ended_at IS NULL"
+        " AND abandoned_at IS NULL ORDER BY received_at NULLS LAST, call_id LIMIT $2",
+        clinic_id,
+        limit,
+    )
+    return [_call(r) for r in rows]
+
+
+async def agents(conn: Connection, clinic_id: str) -> list[Agent]:
+    rows = await conn.fetch(
+        "SELECT receptionist_id, status, reason, changed_at FROM console_agents WHERE clinic_id = $1"
+        " ORDER BY receptionist_id",
+        clinic_id,
+    )
+    return [Agent(**dict(r)) for r in rows]
+
+
+async def callbacks_since(conn: Connection, clinic_id: str, since: datetime) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM console_callbacks WHERE clinic_id = $1 AND requested_at >= $2", clinic_id, since
+    )
+    return count
+
+
+async def activity(conn: Connection, clinic_id: str) -> Activity:
+    row = await conn.fetchrow("SELECT version, last_event_at FROM console_activity WHERE clinic_id = $1", clinic_id)
+    return Activity(0, None) if row is None else Activity(row["version"], row["last_event_at"])
+
+
+async def versions(conn: Connection, clinic_ids: list[str] | None) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT clinic_id, version FROM console_activity WHERE $1::text[] IS NULL OR clinic_id = ANY($1)", clinic_ids
+    )
+    return {r["clinic_id"]: r["version"] for r in rows}
+
+
+async def last_event_at(conn: Connection, clinic_ids: list[str] | None) -> datetime | None:
+    at: datetime | None = await conn.fetchval(
+        "SELECT max(last_event_at) FROM console_activity WHERE $1::text[] IS NULL OR clinic_id = ANY($1)", clinic_ids
+    )
+    return at
+
+
+async def clinic_ids(conn: Connection, visible: list[str] | None) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT clinic_id FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1) ORDER BY clinic_id", visible
+    )
+    return [r["clinic_id"] for r in rows]

@@ -1,0 +1,133 @@
+"""What the Now and Network screens show, computed from the read model's rows (no I/O).
+
+- A call's state follows from the facts known about it, whatever order they arrived in: ended or
+  abandoned (done), answered (talking), handed to a vendor, ringing someone, or waiting.
+- The day is the clinic's own local day (its zone, DST included), from local midnight to midnight.
+- SL(T) = answered within T / (offered - short abandons), T = the ring budget, from arrival; ASA =
+  total wait of answered calls / answered; abandonment = abandoned before answer / offered;
+  overflow = calls handed to a vendor / offered (domain.md, "Metrics").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+SHORT_ABANDON_SECONDS = 5.0
+# The network's target (domain.md: "90% within 3 rings"); a clinic below it is flagged.
+SERVICE_LEVEL_TARGET = 0.9
+
+CallState = Literal["waiting", "ringing", "with_vendor", "answered", "abandoned", "ended"]
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: str
+    received_at: datetime | None
+    offered_at: datetime | None = None
+    offered_kind: str | None = None
+    offered_to: str | None = None
+    vendor_id: str | None = None
+    overflowed_at: datetime | None = None
+    vendor_answer_by: datetime | None = None
+    answered_at: datetime | None = None
+    answered_by_kind: str | None = None
+    answered_by_id: str | None = None
+    abandoned_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def state(self) -> CallState:
+        if self.answered_at is not None:
+            return "ended" if self.ended_at is not None else "answered"
+        if self.abandoned_at is not None:
+            return "abandoned"
+        if self.ended_at is not None:
+            return "ended"
+        if self.overflowed_at is not None:
+            return "with_vendor"
+        return "ringing" if self.offered_at is not None else "waiting"
+
+    def waited_seconds(self, now: datetime) -> float | None:
+        if self.received_at is None:
+            return None
+        until = self.answered_at or self.abandoned_at or now
+        return max(0.0, (until - self.received_at).total_seconds())
+
+    def vendor_answered(self) -> bool:
+        return self.answered_at is not None and self.answered_by_kind == "answering_service"
+
+    def vendor_overdue(self, now: datetime) -> bool:
+        """Handed to a vendor whose answer is not reported by the time it was due."""
+        return self.state == "with_vendor" and self.vendor_answer_by is not None and now > self.vendor_answer_by
+
+
+@dataclass(frozen=True)
+class DayMetrics:
+    offered: int
+    answered: int
+    answered_within_budget: int
+    short_abandons: int
+    abandoned: int
+    overflowed: int
+    service_level: float | None
+    asa_seconds: float | None
+    abandonment_rate: float | None
+    overflow_rate: float | None
+
+    @property
+    def below_target(self) -> bool:
+        return self.service_level is not None and self.service_level < SERVICE_LEVEL_TARGET
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def day_metrics(calls: Iterable[Call], budget_seconds: float) -> DayMetrics:
+    """The metrics of the calls that arrived in one period (those whose arrival is known)."""
+    arrived = [c for c in calls if c.received_at is not None]
+    waits = [
+        (c.answered_at - c.received_at).total_seconds()
+        for c in arrived
+        if c.answered_at is not None and c.received_at is not None
+    ]
+    abandoned = [c for c in arrived if c.answered_at is None and c.abandoned_at is not None]
+    short = sum(
+        1
+        for c in abandoned
+        if c.abandoned_at is not None
+        and c.received_at is not None
+        and (c.abandoned_at - c.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
+    )
+    within = sum(1 for w in waits if w <= budget_seconds)
+    overflowed = sum(1 for c in arrived if c.overflowed_at is not None)
+    offered = len(arrived)
+    return DayMetrics(
+        offered=offered,
+        answered=len(waits),
+        answered_within_budget=within,
+        short_abandons=short,
+        abandoned=len(abandoned),
+        overflowed=overflowed,
+        service_level=_ratio(within, offered - short),
+        asa_seconds=_ratio(sum(waits), len(waits)),
+        abandonment_rate=_ratio(len(abandoned), offered),
+        overflow_rate=_ratio(overflowed, offered),
+    )
+
+
+def local_day(now: datetime, zone: ZoneInfo) -> tuple[date, datetime, datetime]:
+    """The clinic's current local date and its bounds as aware instants: [midnight, next midnight).
+    A DST day is 23 or 25 hours long; a zone whose midnight is skipped starts at the first instant."""
+    today = now.astimezone(zone).date()
+    return today, _start_of(today, zone), _start_of(today + timedelta(days=1), zone)
+
+
+def _start_of(day: date, zone: ZoneInfo) -> datetime:
+    # A skipped midnight (a DST jump at 00:00) resolves, with fold=0, to the offset before the jump:
+    # that instant is the first one of the local day (e.g. 01:00 in America/Santiago).
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

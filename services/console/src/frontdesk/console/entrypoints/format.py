@@ -1,0 +1,43 @@
+"""How numbers and instants read on the pages (Jinja filters)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    whole = round(value)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+
+
+def local_time(value: datetime | None, zone: str = "UTC") -> str:
+    return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S")
+
+
+def local_stamp(value: datetime | None, zone: str = "UTC") -> str:
+    return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def local_clock(value: datetime | None, zone: str = "UTC") -> str:
+    return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S %Z")
+
+
+def label(value: str) -> str:
+    return value.replace("_", " ")
+
+
+FILTERS = {
+    "percent": percent,
+    "seconds": seconds,
+    "local_time": local_time,
+    "local_stamp": local_stamp,
+    "label": label,
+    "local_clock": local_clock,
+}
