@@ -102,11 +102,11 @@ ASYNCAPI_SCHEMA := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 
 .PHONY: k8s images
 
-test-tools: $(KUSTOMIZE) $(ASYNCAPI_SCHEMA) $(AXE)
-
 # The browser tests (tests/browser): axe-core pinned by tests/browser/package-lock.json; Chromium and
 # chromedriver are Debian packages (README, "Prerequisites"; .ci/run installs them).
 AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+test-tools: $(KUSTOMIZE) $(ASYNCAPI_SCHEMA) $(AXE)
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is required for the browser tests' axe-core (tests/browser); make run does not need it"; exit 1; }

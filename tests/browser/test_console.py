@@ -37,6 +37,7 @@ CLINICS = [
             "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {
                 "answering_service": "console-test-vendor",
+                "rings": 10,  # a 60 s budget: the desk's 30 s offer rings out before the vendor's turn
                 "receptionists": [{"receptionist_id": "rcp-1"}, {"receptionist_id": "rcp-2"}],
                 "pools": [{"pool_id": "desk", "members": ["rcp-1", "rcp-2"], "offer_timeout_seconds": 30}],
             },
