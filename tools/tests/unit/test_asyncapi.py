@@ -100,7 +100,7 @@ def test_the_vendor_document_is_the_vendors_side() -> None:
     document = _document(asyncapi.VENDOR)
     received, sent = _operations(document, "receive"), _operations(document, "send")
     assert set(received) == {"vendor.{vendorId}.calls"}
-    vendor_shared = {t for v in yaml.safe_load(access_file().read_text())["vendors"] for t in v["produces"]}
+    vendor_shared = {t for v in yaml.safe_load(access_file().read_text())["vendors"] for t in v.get("produces", [])}
     assert set(sent) == {"vendor.{vendorId}.events", *vendor_shared}
 
 

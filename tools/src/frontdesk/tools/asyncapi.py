@@ -82,7 +82,9 @@ def interfaces() -> dict[str, ServiceInterface]:
         reads = {VENDOR_EVENTS_TOPIC} if any("Read" in ops for ops in grants) else set()
         writes = {VENDOR_CALLS_TOPIC} if any("Write" in ops for ops in grants) else set()
         receives = _channels(spec["consumes"], set()) + _channels(list(EVENTS), reads, shared=False)
-        out[name] = ServiceInterface(name, spec["group"], receives, _channels(spec["produces"], writes))
+        # Write on vendor.: every type the registry puts on vendor.<id>.calls (some have no shared topic).
+        sends = _channels(spec["produces"], set()) + _channels(list(EVENTS), writes, shared=False)
+        out[name] = ServiceInterface(name, spec["group"], receives, sends)
     # Every vendor has the same rights on its own prefix; `produces` lists the shared topics it may write.
     shared = sorted({t for vendor in access.get("vendors", []) for t in vendor.get("produces", [])})
     out[VENDOR] = ServiceInterface(
