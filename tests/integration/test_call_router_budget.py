@@ -140,7 +140,7 @@ async def _row(stack: LocalStack, sql: str, *args: Any, until: Any = bool, timeo
 
 async def _prometheus(router: ServiceProcess, name: str, **labels: str) -> float:
     async with httpx.AsyncClient(headers=router.auth_headers) as client:
-        text = (await client.get(router.url + "/metrics")).text
+        text = (await client.get(router.ops_url + "/metrics")).text
     wanted = [f'{k}="{v}"' for k, v in labels.items()]
     return sum(
         float(line.rsplit(" ", 1)[1])

@@ -69,12 +69,15 @@ async def _network(stack: LocalStack, fallback: NetworkFallback | None) -> None:
 
 @pytest.fixture
 async def fallback(stack: LocalStack, running: dict[str, ServiceProcess]) -> AsyncIterator[NetworkFallback]:
-    # Answer targets of 120 s: no deadline of these calls fires (and fails a vendor) during the tests.
+    # Answer targets of 120 s in a 300 s budget: no deadline or second-vendor offer of these calls
+    # fires (and fails a vendor) during the tests.
     a, b = uid("fb-a"), uid("fb-b")
     config = NetworkFallback(
         answering_service=a,
         secondary_answering_service=b,
         vendors=[{"vendor_id": a, "answer_target_seconds": 120}, {"vendor_id": b, "answer_target_seconds": 120}],
+        ring_seconds=30,
+        rings=10,
     )
     await _network(stack, config)
     await _vendor_ready(stack, a)
@@ -131,7 +134,7 @@ def _records(tap: EventTap, topic: str) -> dict[str, list[tuple[int, Any]]]:
 
 async def _counter(router: ServiceProcess, name: str, **labels: str) -> float:
     async with httpx.AsyncClient() as client:
-        text = (await client.get(router.url + "/metrics")).text
+        text = (await client.get(router.ops_url + "/metrics")).text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -202,7 +205,7 @@ async def test_unknown_clinics_go_to_the_fallback_at_once_and_never_hold_up_a_he
             fallback.answering_service,
             "unknown_clinic",
         )
-        assert (decision.answer_by - call.received_at).total_seconds() == 18
+        assert (decision.answer_by - call.received_at).total_seconds() == fallback.phone().ring_budget_seconds
         [(_, shared)] = overflowed[call.call_id]
         [(_, copy)] = own[call.call_id]
         assert shared.vendor_id == copy.vendor_id == fallback.answering_service and shared.reason == "unknown_clinic"
@@ -321,7 +324,16 @@ async def test_an_urgent_call_is_paged_until_acknowledged_at_the_second_escalati
     ]
     other = f"{clinic_id}-w"  # the clinic's secondary vendor: never handed this call
     vendors = [{"vendor_id": vendor, "answer_target_seconds": 120}, {"vendor_id": other}]
-    await _publish_clinic(stack, router, clinic_id, secondary_answering_service=other, vendors=vendors, on_call=on_call)
+    await _publish_clinic(
+        stack,
+        router,
+        clinic_id,
+        secondary_answering_service=other,
+        vendors=vendors,
+        on_call=on_call,
+        ring_seconds=30,  # a 300 s budget that the vendor's 120 s target fits: no deadline fires here
+        rings=10,
+    )
     await _vendor_ready(stack, vendor)
     await _vendor_ready(stack, other)
     call = _call(clinic_id, intent="urgent")

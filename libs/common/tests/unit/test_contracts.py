@@ -344,3 +344,13 @@ def test_a_network_fallback_follows_the_vendor_rules_of_a_phone_section() -> Non
         NetworkFallback(answering_service="vx", vendors=[{"vendor_id": "va"}])
     with pytest.raises(ValidationError, match="Extra inputs"):
         NetworkFallback.model_validate({"answering_service": "va", "pools": []})
+
+
+def test_a_network_fallback_whose_vendor_cannot_answer_within_its_budget_is_refused() -> None:
+    from frontdesk.common.contracts.calls import NetworkFallback
+
+    slow = [{"vendor_id": "fb-a", "answer_target_seconds": 30}]
+    refused = r"fallback cannot reach a live human .* vendor fb-a needs 30 s .* 12 s missing"
+    with pytest.raises(ValueError, match=refused):
+        NetworkFallback(answering_service="fb-a", vendors=slow)
+    assert NetworkFallback(answering_service="fb-a", vendors=slow, rings=5).phone().ring_budget_seconds == 30

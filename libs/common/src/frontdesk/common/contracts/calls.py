@@ -317,6 +317,7 @@ class NetworkFallback(Section):
             answering_service=self.answering_service,
             secondary_answering_service=self.secondary_answering_service,
             vendors=self.vendors,
+            chain=[ChainStep(kind="answering_service", target=self.answering_service)],
         )
 
     def vendor_ids(self) -> list[str]:
@@ -325,9 +326,15 @@ class NetworkFallback(Section):
     @model_validator(mode="after")
     def _consistent(self) -> NetworkFallback:
         try:
-            self.phone()  # the same vendor rules as a clinic's phone section
+            phone = self.phone()  # the same vendor rules as a clinic's phone section
         except ValidationError as exc:
             raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+        from .phone_checks import budget_problems  # here: phone_checks imports this module
+
+        if problems := budget_problems(phone):
+            raise ValueError(
+                "the network fallback cannot reach a live human within its ring budget: " + "; ".join(problems)
+            )
         return self
 
 
