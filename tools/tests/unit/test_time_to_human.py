@@ -91,6 +91,19 @@ def test_a_silent_primary_then_a_secondary_offered_past_the_budget_is_the_router
     assert SECONDARY in verdict.detail and "18.1" in verdict.detail
 
 
+def test_a_failover_after_a_live_vendor_missed_its_fair_chance_is_that_vendors() -> None:
+    """The secondary held the call from 0 s (the primary had failed recently, so it was skipped), was
+    slow past its 12 s target; the primary, recovered meanwhile, got the failover at 12 s: the miss is
+    the secondary's, not a late hand-off."""
+    late = call(
+        Offer(0.0, "answering_service", SECONDARY, 12.0),
+        Offer(12.0, "answering_service", PRIMARY, 12.0),
+        answered_at=18.7,
+    )
+    verdict = classify(late)
+    assert verdict is not None and verdict.reason == "vendor_slow" and not verdict.router_controlled
+
+
 def test_a_vendor_offered_too_late_for_its_answer_target_is_the_routers() -> None:
     """Handed over at 14 s with a 6 s target: even a vendor on target answers past 18 s."""
     verdict = classify(call(rec(0.1), rec(5.1), rec(10.1), vendor(15.1), answered_at=19.5))

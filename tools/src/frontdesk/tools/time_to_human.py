@@ -15,8 +15,11 @@ stand-in vendor) had it answering throughout the call's budget (slow or not), no
 of an over-budget call is the first of these that holds:
 
 - `routed_late` (router): its first `call.routed` came after the budget ended, or never;
-- `handoff_too_late` (router): a live vendor was offered the call, but too late for a fair chance;
-  or no vendor got a fair chance at all; or only silent ones did while a live one was configured;
+- `handoff_too_late` (router): a live vendor was offered the call, but too late for a fair chance
+  and before any live vendor had a fair one; or no vendor got a fair chance at all; or only silent
+  ones did while a live one was configured. (A live vendor offered late only after another live
+  vendor's fair chance, a failover, is the first vendor's miss: the router skips a vendor it last saw
+  fail, so it may not know that vendor has recovered.)
 - `vendors_silent` (vendor): nobody answered, though vendors had a fair chance (a live one among
   them, if any was live);
 - `vendor_slow` (vendor): a vendor answered late, though vendors had a fair chance as above;
@@ -129,13 +132,18 @@ def classify(call: CallTimeline) -> Lateness | None:
     first_offer: dict[str, Offer] = {}
     for o in sorted(vendor_offers, key=lambda o: o.at):
         first_offer.setdefault(o.target, o)
-    unfair_live = [o for o in first_offer.values() if o.target in call.live_vendors and not o.fair(budget)]
+    live_fair = [o.at for o in first_offer.values() if o.fair(budget) and o.target in call.live_vendors]
+    first_fair = min(live_fair, default=float("inf"))
+    unfair_live = [
+        o for o in first_offer.values() if o.target in call.live_vendors and not o.fair(budget) and o.at < first_fair
+    ]
     if unfair_live:
         o = unfair_live[0]
         return late(
             "handoff_too_late",
             f"{outcome}; live vendor {o.target} offered at {o.at:.1f} s, needs {o.answer_within:g} s:"
-            f" {o.at + o.answer_within - budget:.1f} s past the {budget:g} s budget",
+            f" {o.at + o.answer_within - budget:.1f} s past the {budget:g} s budget; offers: "
+            + ", ".join(f"{x.kind} {x.target} at {x.at:.1f} s" for x in call.offers),
         )
     fair = [o.target for o in first_offer.values() if o.fair(budget)]
     if not fair:
