@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +49,18 @@ def test_a_row_maps_onto_the_lifecycle() -> None:
     )
     assert answered.withdrawn == {"bolt"}
     assert lc.from_row(row(status="abandoned", vendor_id="acme")).withdrawn == {"acme"}
+
+
+def test_the_rules_still_taken_inside_sql_are_these() -> None:
+    # call_router_answer, _ring_timeout and _vendor_deadline decide under the lock, for one round trip
+    # (the module docstring): they must keep to the same rules until the decision moves out of SQL.
+    migrations = Path(lc.__file__).parents[1] / "migrations"
+    hedging = (migrations / "013_vendor_hedging.sql").read_text()
+    assert "o_call.status NOT IN ('ringing', 'with_vendor')" in hedging  # answer: WAITING
+    assert {"ringing" if s == Status.RECEIVED else s.value for s in lc.WAITING} == {"ringing", "with_vendor"}
+    assert "o_call.status <> 'with_vendor' OR NOT (" in hedging  # deadline: a holder of a handed-off call
+    ring = (migrations / "008_ring_timeout_function.sql").read_text()
+    assert "o_call.status <> 'ringing' OR o_call.attempt <> p_attempt" in ring
 
 
 # --- every state x every input -----------------------------------------------------------------------

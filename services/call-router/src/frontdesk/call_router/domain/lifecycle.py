@@ -88,10 +88,15 @@ def from_row(row: Mapping[str, Any] | None, early: frozenset[str] = frozenset())
     status = Status(row["status"])
     if status == Status.RINGING and row["attempt"] == 0:
         status = Status.RECEIVED
-    earlier = [t.removeprefix("vendor:") for t in row["tried"] if t.startswith("vendor:")]
-    holders = tuple(dict.fromkeys([*earlier, *([row["vendor_id"]] if row["vendor_id"] else [])]))
     kind, by = row.get("answered_by_kind"), row.get("answered_by_id")
-    return Call(status, row["attempt"], holders, (kind, by) if kind and by else None, early)
+    return Call(status, row["attempt"], holders_of(row), (kind, by) if kind and by else None, early)
+
+
+def holders_of(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The vendors a stored call was handed to: the earlier ones are in `tried`, the latest is
+    `vendor_id`."""
+    earlier = [t.removeprefix("vendor:") for t in row["tried"] if t.startswith("vendor:")]
+    return tuple(dict.fromkeys([*earlier, *([row["vendor_id"]] if row["vendor_id"] else [])]))
 
 
 # --- inputs ---------------------------------------------------------------------------------------
