@@ -4,8 +4,8 @@ Everything for one clinic runs under that clinic's advisory lock (repository.loc
 several replicas, the consumer and the timer worker never interleave on a clinic's calls and
 presence. A ring timeout, a vendor's answer deadline or the moment to offer the other vendor the
 call too (hedge) is a durable timer written in the same transaction as the offer: a router killed
-while a call rings fires it after restart, once. When a call is answered or abandoned, every other
-vendor holding it is withdrawn (call.withdrawn on its own topic).
+while a call rings fires it after restart, once. Which event or timer still applies to a call, and
+what follows (withdrawals, kept and replayed outcomes), is domain/lifecycle.py's decision.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import callbacks, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
 from .adapters import repository
-from .domain import Decision, Offer, ToVendor
+from .domain import Decision, Offer, ToVendor, lifecycle
 from .domain.metrics import SHORT_ABANDON_SECONDS
 from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
@@ -280,18 +280,24 @@ async def _hedge(
     await _to_vendor(uow, clinic, row, sorted(set(tried)), decision, vendor_id, now, then=[routed])
 
 
-async def _oldest_waiting(uow: UnitOfWork, clinic_id: str) -> None:
-    oldest = await repository.oldest_waiting(uow.conn, clinic_id)
-    telemetry.OLDEST_WAITING.labels(clinic_id).set(oldest.timestamp() if oldest else 0)
-
-
-async def _cancel_timers(uow: UnitOfWork, row: dict[str, Any]) -> None:
+async def _cancel_timers(uow: UnitOfWork, call_id: str, attempt: int, *, hedge: bool) -> None:
     # Timer keys carry the attempt: a timer handler that sets the next timer must not reuse the key
     # of the timer being fired (the worker deletes that row when the handler returns).
-    await uow.cancel_timer(f"ring:{row['call_id']}:{row['attempt']}")
-    await uow.cancel_timer(f"vendor:{row['call_id']}:{row['attempt']}")
-    if row["status"] == "with_vendor":
-        await uow.cancel_timer(f"hedge:{row['call_id']}")
+    await uow.cancel_timer(f"ring:{call_id}:{attempt}")
+    await uow.cancel_timer(f"vendor:{call_id}:{attempt}")
+    if hedge:
+        await uow.cancel_timer(f"hedge:{call_id}")
+
+
+async def replay_early(uow: UnitOfWork, early: dict[str, dict[str, Any]]) -> bool:
+    """Apply the outcomes that overtook a call just stored; False if there were none (route it)."""
+    step = lifecycle.transition(lifecycle.Call(lifecycle.Status.NONE, early=frozenset(early)), lifecycle.Received())
+    for effect in step.effects:
+        if isinstance(effect, lifecycle.ReplayEarly) and effect.outcome == lifecycle.ANSWERED:
+            await handle_call_answered(CallAnswered.model_validate(early[effect.outcome]), uow)
+        elif isinstance(effect, lifecycle.ReplayEarly):
+            await handle_call_abandoned(CallAbandoned.model_validate(early[effect.outcome]), uow)
+    return not any(isinstance(e, lifecycle.Route) for e in step.effects)
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -310,11 +316,7 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     if row is None:
         return  # this call was already routed (same call_id under another event id)
     telemetry.CALLS_RECEIVED.labels(event.clinic_id).inc()
-    if got.early:  # the outcome overtook the call (another topic): record it, ring nobody
-        if "call.answered" in got.early:
-            await handle_call_answered(CallAnswered.model_validate(got.early["call.answered"]), uow)
-        else:
-            await handle_call_abandoned(CallAbandoned.model_validate(got.early["call.abandoned"]), uow)
+    if await replay_early(uow, got.early):  # the outcome overtook the call (another topic): ring nobody
         return
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
     vendors = got.vendors if vendor_ids == guessed else await repository.vendors(uow.conn, vendor_ids)
@@ -342,17 +344,25 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
             answered_as_itself(vendor, event.answered_by_kind, event.answered_by_id),
             was_handed(vendor, got.row, event.clinic_id),
         )
-    if got.row is None:
-        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
-        return
-    if got.row["status"] not in repository.ACTIVE:
-        # already answered/abandoned: the first outcome wins (nothing was written). A vendor's answer
-        # after its withdrawal is recorded, never counted.
-        if vendor is not None:
-            await withdrawals.late_answer(uow, event.call_id, vendor, event.answered_at)
-        return
-    answerer = event.answered_by_id if event.answered_by_kind == "answering_service" else None
-    await withdrawals.withdraw(uow, got.row, answerer, "answered_elsewhere")
+    # call_router_answer recorded an accepted answer, cancelled the timers and released who rang
+    early = frozenset({lifecycle.ENDED}) if got.ended else frozenset()
+    answer = lifecycle.Answered(event.answered_by_kind, event.answered_by_id, vendor)
+    for effect in lifecycle.transition(lifecycle.from_row(got.row, early), answer).effects:
+        match effect:
+            case lifecycle.KeepEarly():
+                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+            case lifecycle.RecordLateAnswer(late):
+                await withdrawals.late_answer(uow, event.call_id, late, event.answered_at)
+            case lifecycle.RecordAnswer():
+                await _count_answer(uow, event, got)
+            case lifecycle.Withdraw(vendors, reason):
+                await withdrawals.withdraw(uow, event.call_id, event.clinic_id, vendors, reason)
+            case lifecycle.ReplayEarly():
+                await handle_call_ended(CallEnded.model_validate(got.ended), uow)
+
+
+async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.Answered) -> None:
+    assert got.row is not None
     if got.version is None:  # a call of an unknown clinic, handed to the network fallback
         within = event.answered_at <= got.row["answer_by"]
     else:
@@ -360,25 +370,33 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
         within = (event.answered_at - got.row["received_at"]).total_seconds() <= budget
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
-    if got.ended:
-        await handle_call_ended(CallEnded.model_validate(got.ended), uow)
 
 
 async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
-    if row is None:
-        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
-        return
-    if row["status"] not in (*repository.ACTIVE, repository.UNROUTED):
-        return
+    for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Abandoned()).effects:
+        match effect:
+            case lifecycle.KeepEarly():
+                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+            case lifecycle.RecordAbandon():
+                assert row is not None
+                await _record_abandon(uow, event, row)
+            case lifecycle.CancelTimers(attempt, hedge):
+                await _cancel_timers(uow, event.call_id, attempt, hedge=hedge)
+            case lifecycle.Withdraw(vendors, reason):
+                await withdrawals.withdraw(uow, event.call_id, event.clinic_id, vendors, reason)
+            case lifecycle.ReleaseRinging():
+                await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
+
+
+async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: dict[str, Any]) -> None:
+    """Mark the call abandoned and offer the caller a callback."""
     await repository.mark_abandoned(uow.conn, event.call_id, event.abandoned_at)
     short = (event.abandoned_at - row["received_at"]).total_seconds() <= SHORT_ABANDON_SECONDS
     telemetry.CALLS_ABANDONED.labels(event.clinic_id, str(short).lower()).inc()
-    await _oldest_waiting(uow, event.clinic_id)
-    await _cancel_timers(uow, row)
-    await withdrawals.withdraw(uow, row, None, "abandoned")
-    await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
+    oldest = await repository.oldest_waiting(uow.conn, event.clinic_id)
+    telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
     token = row["caller_token"]
     callback_id = f"cb-{event.call_id}"
     if token and await repository.open_callback(
@@ -403,14 +421,14 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
     if vendor is not None:
         isolation.check(event.event_type, vendor, event.clinic_id, answered_by(vendor, row, event.clinic_id))
-    if row is None or row["status"] in repository.ACTIVE:  # the answer has not been seen yet
-        await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
-        return
-    if row["status"] != "answered":
-        return
-    await repository.mark_ended(uow.conn, event.call_id, event.ended_at)
-    if row["answered_by_kind"] == "receptionist":
-        await repository.agent_idle_from(uow.conn, event.clinic_id, row["answered_by_id"], event.ended_at)
+    for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Ended()).effects:
+        match effect:
+            case lifecycle.KeepEarly():  # the answer has not been seen yet
+                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+            case lifecycle.RecordEnd(idle_receptionist):
+                await repository.mark_ended(uow.conn, event.call_id, event.ended_at)
+                if idle_receptionist is not None:
+                    await repository.agent_idle_from(uow.conn, event.clinic_id, idle_receptionist, event.ended_at)
 
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
@@ -459,7 +477,8 @@ async def _ring_timeout_slow(timer: Timer, uow: UnitOfWork) -> None:
     clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
-    if row is None or row["status"] != "ringing" or row["attempt"] != timer.payload["attempt"]:
+    timed_out = lifecycle.RingTimeout(timer.payload["attempt"])
+    if row is None or not lifecycle.transition(lifecycle.from_row(row), timed_out).accepted:
         return  # answered, abandoned or moved on meanwhile
     clinic = await _clinic(uow, clinic_id)
     now = _now()

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from frontdesk.common.contracts import CallAbandoned, CallAnswered, CallReceived, ClinicConfig, ClinicConfigured
+from frontdesk.common.contracts import CallReceived, ClinicConfig, ClinicConfigured
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
 from . import domain, handlers, network, telemetry, vendor_topics
 from .adapters import repository
+from .domain import lifecycle
 
 log = get_logger(__name__)
 UNROUTED_HOLD = timedelta(minutes=10)  # a held call older than this when its clinic arrives stays unrouted
@@ -36,12 +37,8 @@ async def route(event: CallReceived, uow: UnitOfWork) -> None:
     row = await repository.insert_call(uow.conn, event)
     if row is None:
         return  # this call was already handled (same call_id under another event id)
-    early = await repository.take_early(uow.conn, event.call_id, ["call.answered", "call.abandoned"])
-    if "call.answered" in early:
-        await handlers.handle_call_answered(CallAnswered.model_validate(early["call.answered"]), uow)
-        return
-    if "call.abandoned" in early:
-        await handlers.handle_call_abandoned(CallAbandoned.model_validate(early["call.abandoned"]), uow)
+    early = await repository.take_early(uow.conn, event.call_id, [lifecycle.ANSWERED, lifecycle.ABANDONED])
+    if await handlers.replay_early(uow, early):  # the outcome overtook the call: ring nobody
         return
     fallback = await network.fallback(uow)
     if fallback is None:

@@ -19,7 +19,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import domain, telemetry, unknown_clinics
 from .adapters import repository
-from .domain import Decision, ToVendor
+from .domain import Decision, ToVendor, lifecycle
 from .domain.routing import VENDOR_COOLDOWN
 from .handlers import _CONFIGS, _hedge, _now, _to_vendor
 
@@ -51,7 +51,7 @@ async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
     clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
-    if row is None or row["status"] != "with_vendor" or vendor_id not in repository.vendors_holding(row):
+    if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.VendorDeadline(vendor_id)).accepted:
         return  # answered or abandoned meanwhile
     clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
     if clinic is None:
@@ -74,7 +74,7 @@ async def _fail_over(
     and has not had this call yet."""
     telemetry.VENDOR_FAILOVERS.labels(vendor_id).inc()
     other = domain.failover_vendor(clinic.phone, vendor_id, vendors, now)
-    if other is not None and other in repository.vendors_holding(row):
+    if other is not None and other in lifecycle.holders_of(row):
         return  # the other vendor was offered the call too already (hedge)
     tried = set(row["tried"]) | {f"vendor:{vendor_id}", f"vendor:{row['vendor_id']}"}
     if other is None or f"vendor:{other}" in tried:
@@ -102,7 +102,7 @@ async def on_vendor_hedge(timer: Timer, uow: UnitOfWork) -> None:
     clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
-    if row is None or row["status"] != "with_vendor":
+    if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.HedgeDue()).accepted:
         return  # answered or abandoned meanwhile
     clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
     if clinic is None:

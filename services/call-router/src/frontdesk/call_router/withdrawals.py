@@ -9,8 +9,8 @@ operator does not pick up a dead line. An answer a vendor reports after that is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from frontdesk.common.contracts import CallWithdrawn, vendor_calls_topic
 from frontdesk.common.logging import get_logger
@@ -22,19 +22,14 @@ from .adapters import repository
 log = get_logger(__name__)
 
 
-async def withdraw(uow: UnitOfWork, row: dict[str, Any], answered_by: str | None, reason: str) -> None:
-    """Tell every vendor holding the call, except the one that answered it, that it is withdrawn."""
-    holders = [v for v in repository.vendors_holding(row) if v != answered_by]
-    if not holders:
-        return
+async def withdraw(uow: UnitOfWork, call_id: str, clinic_id: str, holders: Sequence[str], reason: str) -> None:
+    """Tell these vendors holding the call (domain/lifecycle.py says which) that it is withdrawn."""
     now = datetime.now(UTC)
-    ready = await repository.record_withdrawals(uow.conn, row["call_id"], holders, reason, now)
+    ready = await repository.record_withdrawals(uow.conn, call_id, list(holders), reason, now)
     await uow.emit_many(
         [
             (
-                CallWithdrawn(
-                    call_id=row["call_id"], clinic_id=row["clinic_id"], vendor_id=v, reason=reason, withdrawn_at=now
-                ),
+                CallWithdrawn(call_id=call_id, clinic_id=clinic_id, vendor_id=v, reason=reason, withdrawn_at=now),
                 vendor_calls_topic(v),
             )
             for v in holders

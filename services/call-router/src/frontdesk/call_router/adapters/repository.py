@@ -11,9 +11,6 @@ from frontdesk.common.db import Connection
 
 from ..domain import AgentState, CallState, VendorState
 
-ACTIVE = ("ringing", "with_vendor")
-UNROUTED = "unrouted"  # an unknown clinic's call with no network fallback: held for its configuration
-
 
 async def lock_clinic(conn: Connection, clinic_id: str) -> None:
     """Serialize everything done for one clinic (calls, presence, timers) across replicas."""
@@ -357,13 +354,6 @@ async def record_vendor(
     )
     assert r is not None
     return HandedOver(bool(r["topic_ready"]), r["caller_number"], r["oldest"])
-
-
-def vendors_holding(row: dict[str, Any]) -> list[str]:
-    """The vendors a call has been handed to (the latest is `vendor_id`; the earlier ones are in
-    `tried`): while it waits, each of them may answer it."""
-    earlier = [t.removeprefix("vendor:") for t in row["tried"] if t.startswith("vendor:")]
-    return list(dict.fromkeys([*earlier, *([row["vendor_id"]] if row["vendor_id"] else [])]))
 
 
 async def record_withdrawals(

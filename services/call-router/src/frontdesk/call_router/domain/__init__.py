@@ -1,4 +1,5 @@
-"""call-router's pure rules: routing decisions, metric formulas and Erlang C staffing. No I/O."""
+"""call-router's pure rules: routing decisions, the call lifecycle (lifecycle.py), metric formulas and
+Erlang C staffing. No I/O."""
 
 from .erlang import (
     HourOfWeek,

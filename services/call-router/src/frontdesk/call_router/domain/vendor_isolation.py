@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from .lifecycle import holders_of
+
 
 def names_itself(sender: str | None, vendor_id: str) -> str | None:
     """The vendor an event names must be the one whose topic carried it."""
@@ -29,7 +31,7 @@ def was_handed(vendor_id: str, call: dict[str, Any] | None, clinic_id: str) -> s
         return "the call is unknown to the router"
     if call["clinic_id"] != clinic_id:
         return "the call belongs to another clinic"
-    if call["vendor_id"] != vendor_id and f"vendor:{vendor_id}" not in call["tried"]:
+    if vendor_id not in holders_of(call):
         return "the call was not handed to this vendor"
     return None
 
