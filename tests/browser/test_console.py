@@ -95,6 +95,13 @@ def wait_for(driver: object, css: str, timeout: float = 20) -> None:
     )
 
 
+def clinic_rows(driver: object) -> list[str]:
+    """The clinics of the table, read in one script: the live stream may swap the rows at any moment,
+    so elements found in one call may be stale by the next."""
+    script = "return [...document.querySelectorAll('tr[data-clinic]')].map(r => r.dataset.clinic)"
+    return list(driver.execute_script(script))  # type: ignore[attr-defined]
+
+
 def test_sign_in_page_is_accessible(browser: object, console: ServiceProcess) -> None:
     browser.get(console.url + "/sign-in")  # type: ignore[attr-defined]
     no_serious_violations(browser)
@@ -164,12 +171,16 @@ def test_network_table_for_a_network_token(browser: object, stack: LocalStack, c
     )
     wait_for(browser, f'table.network tr[data-clinic="{CLINIC_B}"].below')
     assert browser.execute_script("return window.notReloaded === true")  # type: ignore[attr-defined]
-    rows = [r.get_attribute("data-clinic") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-clinic]")]  # type: ignore[attr-defined]
+    rows = clinic_rows(browser)
     assert {CLINIC_A, CLINIC_B} <= set(rows)
-    flagged = browser.find_element(By.CSS_SELECTOR, f'tr[data-clinic="{CLINIC_B}"]').text  # type: ignore[attr-defined]
+    flagged = browser.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelector(arguments[0]).innerText", f'tr[data-clinic="{CLINIC_B}"]'
+    )
     assert "below target" in flagged
     browser.find_element(By.LINK_TEXT, "Clinic").click()  # type: ignore[attr-defined]
-    rows = [r.get_attribute("data-clinic") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-clinic]")]  # type: ignore[attr-defined]
+    WebDriverWait(browser, 20, poll_frequency=0.1).until(lambda d: "sort=clinic" in d.current_url)  # type: ignore[attr-defined]
+    wait_for(browser, "table.network")
+    rows = clinic_rows(browser)
     assert rows == sorted(rows)
     no_serious_violations(browser)
     browser.get(console.url + "/network?sort=service_level&order=asc")  # type: ignore[attr-defined]
@@ -181,7 +192,7 @@ def test_a_clinic_token_sees_only_its_clinic(browser: object, stack: LocalStack,
     sign_in(browser, console, stack.api_token([CLINIC_A], scopes=("read",)))
     wait_for(browser, "#live .live")
     browser.get(console.url + "/network")  # type: ignore[attr-defined]
-    rows = [r.get_attribute("data-clinic") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-clinic]")]  # type: ignore[attr-defined]
+    rows = clinic_rows(browser)
     assert rows == [CLINIC_A]
     browser.get(console.url + f"/clinics/{CLINIC_B}/now")  # type: ignore[attr-defined]
     assert "Not your clinic" in browser.find_element(By.TAG_NAME, "h1").text  # type: ignore[attr-defined]
