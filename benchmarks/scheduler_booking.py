@@ -1,6 +1,6 @@
 """Booking throughput and latency of the scheduler's booking path, with and without contention.
 
-The scheduler's own booking command (`commands.book`: idempotency check, configuration checks, a plain
+The scheduler's own booking command (`booking.book`: idempotency check, configuration checks, a plain
 read that turns away clear losers, the per-provider advisory lock, the insert under the exclusion
 constraint, the outbox row for appointment.booked and the reminder timers, all in one transaction)
 runs in-process against a real PostgreSQL server, from N concurrent clients with their own pooled
@@ -48,7 +48,7 @@ from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import create_pool, migrate
 from frontdesk.common.uow import transaction
-from frontdesk.scheduler import commands
+from frontdesk.scheduler import booking
 from frontdesk.scheduler.entrypoints.main import DEFINITION
 from frontdesk.tools.stack import LocalStack
 
@@ -185,9 +185,9 @@ async def in_process(url: str, clients: int, attempts: int) -> list[Row]:
             async def book(job: tuple[str, datetime], clinic_id: str = clinic_id) -> int:
                 provider, start = job
                 async with pool.acquire() as conn, transaction(conn, "frontdesk/scheduler", TraceContext.new()) as uow:
-                    result = await commands.book(
+                    result = await booking.book(
                         uow,
-                        commands.BookCommand(
+                        booking.BookCommand(
                             request_id=uuid.uuid4().hex,
                             patient_id="pat-bench",
                             clinic_id=clinic_id,

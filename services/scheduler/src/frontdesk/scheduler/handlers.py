@@ -1,4 +1,4 @@
-"""Event and timer handlers: thin glue between events, the commands and the database."""
+"""Event and timer handlers: thin glue between events, the use cases and the database."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import commands, domain, waitlist
-from .adapters import repository
+from . import booking, domain, lifecycle, waitlist
+from .adapters import idempotency, repository
 
 log = get_logger(__name__)
 REJECT_REASONS = {
@@ -32,11 +32,11 @@ REJECT_REASONS = {
 
 
 async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfWork) -> None:
-    if await repository.request_seen(uow.conn, event.request_id):
+    if await idempotency.request_seen(uow.conn, event.request_id):
         return  # idempotency key: this request already has its answer
-    result = await commands.book(
+    result = await booking.book(
         uow,
-        commands.BookCommand(
+        booking.BookCommand(
             request_id=event.request_id,
             patient_id=event.patient_id,
             clinic_id=event.clinic_id,
@@ -48,7 +48,7 @@ async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfW
         hold=False,
         source="event",
     )
-    await repository.remember_request(uow.conn, event.request_id, "booked" if result.appointment else "rejected")
+    await idempotency.remember_request(uow.conn, event.request_id, "booked" if result.appointment else "rejected")
     if result.appointment is not None:
         if not result.changed:  # booked earlier (e.g. over HTTP with the same key): say so again
             row = result.appointment
@@ -89,7 +89,7 @@ async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork
     if event.reply == "confirm":
         await repository.mark_confirmed(uow.conn, event.appointment_id, event.received_at)
     elif event.reply == "cancel":
-        result = await commands.change(uow, event.appointment_id, "cancel", by="patient", now=event.received_at)
+        result = await lifecycle.change(uow, event.appointment_id, "cancel", by="patient", now=event.received_at)
         if result.reason is not None:  # e.g. the visit already happened: nothing to cancel
             log.info("cancel reply not applied", appointment_id=event.appointment_id, reason=result.reason)
     else:
@@ -101,7 +101,7 @@ async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
     row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"], for_update=True)
     if row is None or row["status"] != "pending":
         return
-    now = commands.now_utc()
+    now = booking.now_utc()
     await repository.set_status(
         uow.conn, row["appointment_id"], "cancelled", status_reason="hold_expired", cancelled_at=now
     )

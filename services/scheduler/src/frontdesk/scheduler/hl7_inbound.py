@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
-from . import commands, domain
-from .adapters import hl7v2, repository
+from . import booking, domain, lifecycle
+from .adapters import hl7_messages, hl7v2, repository
+from .adapters.clinics import clinic_of
 from .adapters.hl7v2 import Hl7Error, Hl7Message
 
 log = get_logger(__name__)
@@ -25,7 +25,7 @@ log = get_logger(__name__)
 
 async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     """Apply one message; return the ACK to send back."""
-    clinic = await commands.clinic_of(uow, clinic_id)
+    clinic = await clinic_of(uow, clinic_id)
     if clinic is None:
         return hl7v2.ack(text, "AR", f"unknown clinic {clinic_id}")
     try:
@@ -38,27 +38,11 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         provider_id=codes.hl7_providers.get(message.provider_id or "", message.provider_id),
         appointment_type=codes.hl7_services.get(message.appointment_type or "", message.appointment_type),
     )
-    seen = await uow.conn.fetchrow(
-        "SELECT ack_code, reason FROM hl7_messages WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
-        clinic_id,
-        message.sending_facility,
-        message.control_id,
-    )
+    seen = await hl7_messages.answer_of(uow.conn, clinic_id, message)
     if seen is not None:  # the same message again: the same answer, nothing applied twice
-        return hl7v2.ack(text, seen["ack_code"], seen["reason"] or "")
+        return hl7v2.ack(text, seen[0], seen[1] or "")
     outcome, code, reason = await _apply(uow, clinic_id, message)
-    await uow.conn.execute(
-        "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
-        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        clinic_id,
-        message.sending_facility,
-        message.control_id,
-        message.message_type,
-        outcome,
-        reason,
-        code,
-        text if outcome == "quarantined" else None,  # kept for staff review, in this database only
-    )
+    await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
     log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=code)
     return hl7v2.ack(text, code, reason or "")
 
@@ -86,11 +70,11 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
         if missing:
             return "rejected", "AR", "missing " + ", ".join(missing)
         assert message.patient_id and message.provider_id and message.appointment_type and message.starts_at
-        clinic = await commands.clinic_of(uow, clinic_id)
+        clinic = await clinic_of(uow, clinic_id)
         configured = clinic is not None and domain.find_type(clinic, message.appointment_type) is not None
-        result = await commands.book(
+        result = await booking.book(
             uow,
-            commands.BookCommand(
+            booking.BookCommand(
                 request_id=f"hl7:{clinic_id}:{message.external_id}",
                 patient_id=message.patient_id,
                 clinic_id=clinic_id,
@@ -110,15 +94,15 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
     if message.action in ("reschedule", "modify"):
         if message.starts_at is None or message.starts_at == existing["starts_at"]:
             return "applied", "AA", None  # nothing we track changed
-        return _outcome(await commands.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
+        return _outcome(await lifecycle.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
     if message.action == "cancel":
-        return _outcome(await commands.change(uow, appointment_id, "cancel", by="clinic"))
+        return _outcome(await lifecycle.change(uow, appointment_id, "cancel", by="clinic"))
     if message.action == "no_show":
-        return _outcome(await commands.change(uow, appointment_id, "no_show"))
+        return _outcome(await lifecycle.change(uow, appointment_id, "no_show"))
     return "rejected", "AR", f"unsupported action {message.action}"
 
 
-def _outcome(result: commands.Result) -> tuple[str, str, str | None]:
+def _outcome(result: booking.Result) -> tuple[str, str, str | None]:
     if result.reason is None:
         return ("applied" if result.changed else "duplicate"), "AA", None
     return "rejected", "AE", f"{result.reason}: {result.detail}"
@@ -128,28 +112,15 @@ async def _complete(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tup
     """ADT^A03: the visit ended. Matched to the patient's appointment around the discharge time."""
     if message.patient_id is None:
         return "rejected", "AR", "PID-3 carries no patient id"
-    if message.visit_number is not None:
-        done = await uow.conn.fetchval(
-            "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND visit_id = $2",
-            clinic_id,
-            message.visit_number,
-        )
-        if done is not None:
-            return "duplicate", "AA", None
-    discharged = message.discharged_at or commands.now_utc()
-    row: Any = await uow.conn.fetchrow(
-        "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND patient_id = $2"
-        " AND status IN ('booked', 'arrived', 'checked-in') AND starts_at BETWEEN $3 AND $4"
-        " ORDER BY abs(extract(epoch FROM starts_at - $5)) LIMIT 1",
-        clinic_id,
-        message.patient_id,
-        discharged - timedelta(hours=12),
-        discharged + timedelta(hours=1),
-        discharged,
+    if message.visit_number is not None and await repository.visit_recorded(uow.conn, clinic_id, message.visit_number):
+        return "duplicate", "AA", None
+    discharged = message.discharged_at or booking.now_utc()
+    appointment_id = await repository.open_appointment_near(
+        uow.conn, clinic_id, message.patient_id, discharged, before=timedelta(hours=12), after=timedelta(hours=1)
     )
-    if row is None:
+    if appointment_id is None:
         return "quarantined", "AE", "no open appointment of this patient around the discharge: quarantined"
-    result = await commands.change(
-        uow, row["appointment_id"], "complete", visit_id=message.visit_number, completed_at=message.discharged_at
+    result = await lifecycle.change(
+        uow, appointment_id, "complete", visit_id=message.visit_number, completed_at=message.discharged_at
     )
     return _outcome(result)

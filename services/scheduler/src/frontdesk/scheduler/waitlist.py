@@ -13,7 +13,9 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
-from .commands import BookCommand, Result, book, clinic_of, now_utc
+from .adapters import waitlist as store
+from .adapters.clinics import clinic_of
+from .booking import BookCommand, Result, book, now_utc
 from .domain.slots import Interval
 
 OFFER_TIMER = "offer_expiry"
@@ -29,21 +31,9 @@ async def join(
     priority: int,
     waitlist_id: str,
 ) -> dict[str, Any]:
-    await uow.conn.execute(
-        "INSERT INTO waitlist (waitlist_id, clinic_id, patient_id, appointment_type, provider_id, window_start,"
-        " window_end, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (waitlist_id) DO NOTHING",
-        waitlist_id,
-        clinic_id,
-        patient_id,
-        appointment_type,
-        provider_id,
-        window.start,
-        window.end,
-        priority,
+    return await store.join(
+        uow.conn, waitlist_id, clinic_id, patient_id, appointment_type, provider_id, window, priority
     )
-    row = await uow.conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1", waitlist_id)
-    assert row is not None
-    return dict(row)
 
 
 async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[str, Any], now: datetime) -> int:
@@ -73,20 +63,8 @@ async def _offer_batch(
     now: datetime,
 ) -> int:
     settings = clinic.scheduling
-    waiting = await uow.conn.fetch(
-        "SELECT w.* FROM waitlist w WHERE w.clinic_id = $1 AND w.status = 'waiting' AND w.appointment_type = $2"
-        " AND (w.provider_id IS NULL OR w.provider_id = $3) AND w.window_start <= $4 AND w.window_end >= $5"
-        " AND w.patient_id IS DISTINCT FROM $6"
-        " AND NOT EXISTS (SELECT 1 FROM waitlist_offers o WHERE o.waitlist_id = w.waitlist_id"
-        "   AND o.provider_id = $3 AND o.starts_at = $4)"
-        " ORDER BY w.priority DESC, w.created_at, w.waitlist_id LIMIT $7",
-        clinic_id,
-        appointment_type,
-        provider_id,
-        slot.start,
-        slot.end,
-        exclude_patient,
-        settings.waitlist_batch_size,
+    waiting = await store.waiting_for(
+        uow.conn, clinic_id, provider_id, appointment_type, slot, exclude_patient, settings.waitlist_batch_size
     )
     if not waiting:
         return 0
@@ -94,18 +72,8 @@ async def _offer_batch(
     expires = min(now + timedelta(seconds=settings.waitlist_offer_ttl_seconds), slot.start)
     for entry in waiting:
         offer_id = "offer-" + uuid.uuid4().hex[:16]
-        await uow.conn.execute(
-            "INSERT INTO waitlist_offers (offer_id, batch_id, waitlist_id, clinic_id, provider_id, appointment_type,"
-            " starts_at, ends_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            offer_id,
-            batch_id,
-            entry["waitlist_id"],
-            clinic_id,
-            provider_id,
-            appointment_type,
-            slot.start,
-            slot.end,
-            expires,
+        await store.add_offer(
+            uow.conn, offer_id, batch_id, entry["waitlist_id"], clinic_id, provider_id, appointment_type, slot, expires
         )
         await uow.emit(
             WaitlistOffered(
@@ -125,13 +93,8 @@ async def _offer_batch(
 
 
 async def _close(uow: UnitOfWork, offer: dict[str, Any], outcome: str, appointment_id: str | None = None) -> None:
-    await uow.conn.execute(
-        "UPDATE waitlist_offers SET status = $2, appointment_id = $3 WHERE offer_id = $1",
-        offer["offer_id"],
-        outcome,
-        appointment_id,
-    )
-    patient_id = await uow.conn.fetchval("SELECT patient_id FROM waitlist WHERE waitlist_id = $1", offer["waitlist_id"])
+    await store.close_offer(uow.conn, offer["offer_id"], outcome, appointment_id)
+    patient_id = await store.patient_of(uow.conn, offer["waitlist_id"])
     await uow.emit(
         WaitlistOfferClosed(
             offer_id=offer["offer_id"],
@@ -147,22 +110,21 @@ async def _close(uow: UnitOfWork, offer: dict[str, Any], outcome: str, appointme
 async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) -> Result:
     """The patient takes the offer: a hold through the ordinary hold path, then confirm as usual."""
     now = now or now_utc()
-    provider_id = await uow.conn.fetchval("SELECT provider_id FROM waitlist_offers WHERE offer_id = $1", offer_id)
+    provider_id = await store.provider_of_offer(uow.conn, offer_id)
     if provider_id is None:
         return Result(404, reason="not_found", detail=f"no offer {offer_id}")
     # The provider's writer lock first, then the offer rows: two patients accepting offers of the same
     # slot queue here instead of deadlocking (each holding its own offer row, wanting the lock).
     await repository.lock_provider(uow.conn, provider_id)
-    row = await uow.conn.fetchrow("SELECT * FROM waitlist_offers WHERE offer_id = $1 FOR UPDATE", offer_id)
-    assert row is not None
-    offer = dict(row)
+    offer = await store.lock_offer(uow.conn, offer_id)
+    assert offer is not None
     if offer["status"] == "accepted":
         appointment = await repository.get_appointment(uow.conn, offer["appointment_id"])
         assert appointment is not None
         return Result(200, appointment=appointment, changed=False)
     if offer["status"] != "open" or offer["expires_at"] <= now:
         return Result(409, reason="offer_closed", detail="the slot is no longer available")
-    entry = await uow.conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1 FOR UPDATE", offer["waitlist_id"])
+    entry = await store.lock_entry(uow.conn, offer["waitlist_id"])
     assert entry is not None
     result = await book(
         uow,
@@ -184,33 +146,20 @@ async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) ->
         return Result(409, reason="offer_closed", detail="the slot is no longer available", conflict=result.conflict)
     appointment_id = result.appointment["appointment_id"]
     await _close(uow, offer, "accepted", appointment_id)
-    await uow.conn.execute(
-        "UPDATE waitlist SET status = 'booked', appointment_id = $2 WHERE waitlist_id = $1",
-        offer["waitlist_id"],
-        appointment_id,
-    )
-    others = await uow.conn.fetch(
-        "SELECT * FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2 AND status = 'open'"
-        " AND offer_id <> $3 FOR UPDATE",
-        offer["provider_id"],
-        offer["starts_at"],
-        offer_id,
-    )
-    for other in others:
-        await _close(uow, dict(other), "taken")
+    await store.mark_booked(uow.conn, offer["waitlist_id"], appointment_id)
+    for other in await store.lock_other_open_offers(uow.conn, offer["provider_id"], offer["starts_at"], offer_id):
+        await _close(uow, other, "taken")
     return result
 
 
 async def on_offer_expiry(timer: Timer, uow: UnitOfWork) -> None:
     """A batch ran out of time: close its open offers and pass the slot to the next batch."""
-    rows = await uow.conn.fetch(
-        "SELECT * FROM waitlist_offers WHERE batch_id = $1 AND status = 'open' FOR UPDATE", timer.payload["batch_id"]
-    )
+    rows = await store.lock_open_batch(uow.conn, timer.payload["batch_id"])
     if not rows:
         return
     for row in rows:
-        await _close(uow, dict(row), "expired")
-    first = dict(rows[0])
+        await _close(uow, row, "expired")
+    first = rows[0]
     clinic = await clinic_of(uow, first["clinic_id"])
     now = now_utc()
     slot = Interval(first["starts_at"], first["ends_at"])
@@ -226,10 +175,7 @@ async def on_offer_expiry(timer: Timer, uow: UnitOfWork) -> None:
 async def reoffer_lapsed_hold(uow: UnitOfWork, appointment: dict[str, Any], now: datetime) -> int:
     """A waitlisted patient accepted but never confirmed: their hold expired. Their entry lapses and
     the slot goes to the next batch (patients already offered this slot are not asked again)."""
-    await uow.conn.execute(
-        "UPDATE waitlist SET status = 'lapsed' WHERE appointment_id = $1 AND status = 'booked'",
-        appointment["appointment_id"],
-    )
+    await store.lapse(uow.conn, appointment["appointment_id"])
     clinic = await clinic_of(uow, appointment["clinic_id"])
     if clinic is None or appointment["starts_at"] <= now:
         return 0

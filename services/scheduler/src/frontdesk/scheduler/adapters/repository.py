@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -44,47 +44,6 @@ class NewAppointment:
     source: str
     hold_expires_at: datetime | None = None
     external_id: str | None = None
-
-
-# --- idempotency keys of Kafka requests (the walking skeleton's table) ----------------------------
-
-
-async def request_seen(conn: Connection, request_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM booking_requests WHERE request_id = $1", request_id))
-
-
-async def remember_request(conn: Connection, request_id: str, outcome: str) -> None:
-    await conn.execute("INSERT INTO booking_requests (request_id, outcome) VALUES ($1, $2)", request_id, outcome)
-
-
-# --- idempotency keys of HTTP commands -----------------------------------------------------------
-
-
-async def claim_command(conn: Connection, key: str, request_hash: str) -> tuple[int, Any] | str | None:
-    """Claim `key` for this transaction. None: new, go ahead. (status, body): the answer it already
-    got. "mismatch": the key was used for a different request. A concurrent twin waits on the row
-    lock until the first commits, then sees its answer."""
-    inserted = await conn.fetchval(
-        "INSERT INTO command_results (idempotency_key, request_hash) VALUES ($1, $2)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
-        key,
-        request_hash,
-    )
-    if inserted:
-        return None
-    row = await conn.fetchrow(
-        "SELECT request_hash, status_code, body FROM command_results WHERE idempotency_key = $1", key
-    )
-    assert row is not None
-    if row["request_hash"] != request_hash:
-        return "mismatch"
-    return int(row["status_code"]), row["body"]
-
-
-async def save_command(conn: Connection, key: str, status_code: int, body: Any) -> None:
-    await conn.execute(
-        "UPDATE command_results SET status_code = $2, body = $3 WHERE idempotency_key = $1", key, status_code, body
-    )
 
 
 # --- the calendar --------------------------------------------------------------------------------
@@ -251,6 +210,38 @@ async def mark_confirmed(conn: Connection, appointment_id: str, at: datetime) ->
     )
 
 
+async def keep_hold(conn: Connection, appointment_id: str, hold_expires_at: datetime | None) -> None:
+    """A held slot moves with its hold (a move clears hold_expires_at): put the hold's expiry back."""
+    await conn.execute(
+        "UPDATE appointments SET hold_expires_at = $2 WHERE appointment_id = $1", appointment_id, hold_expires_at
+    )
+
+
+async def visit_recorded(conn: Connection, clinic_id: str, visit_id: str) -> bool:
+    """An appointment of the clinic was already completed as this visit."""
+    found = await conn.fetchval(
+        "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND visit_id = $2", clinic_id, visit_id
+    )
+    return found is not None
+
+
+async def open_appointment_near(
+    conn: Connection, clinic_id: str, patient_id: str, at: datetime, before: timedelta, after: timedelta
+) -> str | None:
+    """The patient's open appointment that starts closest to `at`, within [at - before, at + after]."""
+    appointment_id: str | None = await conn.fetchval(
+        "SELECT appointment_id FROM appointments WHERE clinic_id = $1 AND patient_id = $2"
+        " AND status IN ('booked', 'arrived', 'checked-in') AND starts_at BETWEEN $3 AND $4"
+        " ORDER BY abs(extract(epoch FROM starts_at - $5)) LIMIT 1",
+        clinic_id,
+        patient_id,
+        at - before,
+        at + after,
+        at,
+    )
+    return appointment_id
+
+
 async def appointments_of(
     conn: Connection, clinic_id: str, provider_id: str | None, window: Interval, limit: int = 500
 ) -> list[dict[str, Any]]:
@@ -262,6 +253,46 @@ async def appointments_of(
         window.start,
         window.end,
         limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def search_appointments(
+    conn: Connection,
+    patient_id: str | None,
+    provider_id: str | None,
+    window: Interval,
+    clinics: list[str] | None,
+    after: tuple[Any, ...],
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    """Appointments of a patient and/or a provider that overlap `window`, at `clinics` (None: all), by
+    start; `after` (starts_at, appointment_id) and `limit` page them."""
+    rows = await conn.fetch(
+        "SELECT * FROM appointments WHERE ($1::text IS NULL OR patient_id = $1)"
+        " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3"
+        " AND ($6::text[] IS NULL OR clinic_id = ANY($6))"
+        " AND ($7::timestamptz IS NULL OR (starts_at, appointment_id) > ($7, $8))"
+        " ORDER BY starts_at, appointment_id LIMIT $5",
+        patient_id,
+        provider_id,
+        window.start,
+        window.end,
+        limit,
+        clinics,
+        *after,
+    )
+    return [dict(r) for r in rows]
+
+
+async def occupied(conn: Connection, provider_id: str, window: Interval) -> list[dict[str, Any]]:
+    """The provider's active appointments that overlap `window` (starts_at, ends_at, status), by start."""
+    rows = await conn.fetch(
+        "SELECT starts_at, ends_at, status FROM appointments WHERE provider_id = $1"
+        f" AND status IN {ACTIVE_SQL} AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at",
+        provider_id,
+        window.start,
+        window.end,
     )
     return [dict(r) for r in rows]
 
@@ -334,6 +365,24 @@ async def remove_block(conn: Connection, provider_id: str, block_id: str) -> boo
     return deleted != "DELETE 0"
 
 
+async def save_template(conn: Connection, clinic_id: str, provider_id: str, availability: dict[str, list[str]]) -> None:
+    """A provider's weekly template set over HTTP (it replaces the configured one until deleted)."""
+    await conn.execute(
+        "INSERT INTO provider_templates (clinic_id, provider_id, availability) VALUES ($1, $2, $3)"
+        " ON CONFLICT (clinic_id, provider_id) DO UPDATE SET availability = EXCLUDED.availability,"
+        " updated_at = clock_timestamp()",
+        clinic_id,
+        provider_id,
+        availability,
+    )
+
+
+async def delete_template(conn: Connection, clinic_id: str, provider_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM provider_templates WHERE clinic_id = $1 AND provider_id = $2", clinic_id, provider_id
+    )
+
+
 # --- whose is it (object-level authorization) ------------------------------------------------------
 
 
@@ -364,63 +413,3 @@ async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
         provider_id,
     )
     return [r["clinic_id"] for r in rows]
-
-
-@dataclass(frozen=True)
-class PatientLinks:
-    """Who may do what with a patient (docs/patients.md)."""
-
-    registered: list[str]  # the clinics that registered them: the only ones that change their details
-    linked: list[str]  # every clinic with an appointment, a waitlist entry or a registration of theirs
-    on_file: bool  # this service holds their details (perhaps from a network-wide client)
-
-
-async def patient_links(conn: Connection, patient_id: str) -> PatientLinks:
-    row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1) AS on_file,"
-        " ARRAY(SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS registered, ARRAY("
-        " SELECT clinic_id FROM appointments WHERE patient_id = $1"
-        " UNION SELECT clinic_id FROM waitlist WHERE patient_id = $1"
-        " UNION SELECT clinic_id FROM patient_clinics WHERE patient_id = $1) AS linked",
-        patient_id,
-    )
-    assert row is not None
-    return PatientLinks(sorted(row["registered"]), sorted(row["linked"]), bool(row["on_file"]))
-
-
-async def lock_patient(conn: Connection, patient_id: str) -> None:
-    """Queue the writers of one patient (transaction-scoped): two clinics creating the same new patient
-    at once must not both take it for new."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('patient:' || $1))", patient_id)
-
-
-async def link_patient(conn: Connection, patient_id: str, clinic_ids: list[str]) -> None:
-    await conn.execute(
-        "INSERT INTO patient_clinics (patient_id, clinic_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-        patient_id,
-        clinic_ids,
-    )
-
-
-# --- patients (contact details stay in this database) ---------------------------------------------
-
-
-async def upsert_patient(
-    conn: Connection, patient_id: str, display_name: str | None, phone: str | None, email: str | None
-) -> None:
-    await conn.execute(
-        "INSERT INTO patients (patient_id, display_name, phone, email) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (patient_id) DO UPDATE SET display_name = EXCLUDED.display_name, phone = EXCLUDED.phone,"
-        " email = EXCLUDED.email, updated_at = now()",
-        patient_id,
-        display_name,
-        phone,
-        email,
-    )
-
-
-async def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT patient_id, display_name, phone, email FROM patients WHERE patient_id = $1", patient_id
-    )
-    return dict(row) if row else None

@@ -1,6 +1,6 @@
 """FHIR R4 read API (JSON): Appointment, Slot and Schedule, so an EHR or portal can read what we booked.
 
-Authorization as for /v1 (entrypoints/http.py): reads and searches see the token's clinics only; an
+Authorization as for /v1 (entrypoints/api.py): reads and searches see the token's clinics only; an
 appointment or schedule of another clinic is "not found", exactly as one that does not exist."""
 
 from __future__ import annotations
@@ -8,21 +8,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from frontdesk.common.api import ErrorBody, error_responses
 from frontdesk.common.auth import CurrentPrincipal
+from frontdesk.common.commands import Runtime
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import MAX_PAGE, PageRequest
-from frontdesk.common.service import ServiceRuntime
 
-from .. import commands, domain
+from .. import domain
 from ..adapters import repository
+from ..adapters.clinics import clinic_of
+from ..booking import now_utc
 from ..domain import fhir
 from ..domain.slots import Interval, generate_slots
-from .http import SLOT_SEARCH, current_runtime
+from .api import SLOT_SEARCH
 
 MEDIA = "application/fhir+json"
 
@@ -97,13 +99,11 @@ async def _clinic_of_provider(conn: Connection, provider_id: str, visible: list[
     clinic_id = next(
         (c for c in await repository.clinics_of_provider(conn, provider_id) if visible is None or c in visible), None
     )
-    return None if clinic_id is None else await commands.clinic_of(conn, clinic_id)
+    return None if clinic_id is None else await clinic_of(conn, clinic_id)
 
 
 @router.get("/Appointment/{appointment_id}")
-async def read_appointment(
-    appointment_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
-) -> JSONResponse:
+async def read_appointment(appointment_id: str, principal: CurrentPrincipal, runtime: Runtime) -> JSONResponse:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         row = await repository.get_appointment(conn, appointment_id)
@@ -116,12 +116,12 @@ async def read_appointment(
 async def search_appointments(
     principal: CurrentPrincipal,
     request: Request,
+    runtime: Runtime,
     patient: str | None = None,
     practitioner: str | None = None,
     date: Annotated[list[str] | None, Query()] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(alias="_cursor", max_length=1024)] = None,
-    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range;
     only appointments at the token's clinics. Paged: at most `_count` (500) per Bundle, whose link
@@ -142,29 +142,17 @@ async def search_appointments(
     patient_id = patient.removeprefix("Patient/") if patient else None
     provider_id = practitioner.removeprefix("Practitioner/") if practitioner else None
     assert runtime.pool is not None
-    rows = await runtime.pool.fetch(
-        "SELECT * FROM appointments WHERE ($1::text IS NULL OR patient_id = $1)"
-        " AND ($2::text IS NULL OR provider_id = $2) AND starts_at < $4 AND ends_at > $3"
-        " AND ($6::text[] IS NULL OR clinic_id = ANY($6))"
-        " AND ($7::timestamptz IS NULL OR (starts_at, appointment_id) > ($7, $8))"
-        " ORDER BY starts_at, appointment_id LIMIT $5",
-        patient_id,
-        provider_id,
-        window.start,
-        window.end,
-        page.fetch,
-        principal.visible_clinics(),
-        *after,
-    )
-    shown, next_cursor = page.cut([dict(r) for r in rows], lambda row: [row["starts_at"], row["appointment_id"]])
+    async with runtime.pool.acquire() as conn:
+        rows = await repository.search_appointments(
+            conn, patient_id, provider_id, window, principal.visible_clinics(), after, page.fetch
+        )
+    shown, next_cursor = page.cut(rows, lambda row: [row["starts_at"], row["appointment_id"]])
     next_url = str(request.url.include_query_params(_cursor=next_cursor)) if next_cursor else None
     return _json(fhir.bundle([fhir.appointment(r) for r in shown], next_url=next_url))
 
 
 @router.get("/Schedule/{provider_id}")
-async def read_schedule(
-    provider_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(current_runtime)
-) -> JSONResponse:
+async def read_schedule(provider_id: str, principal: CurrentPrincipal, runtime: Runtime) -> JSONResponse:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
@@ -180,9 +168,9 @@ async def search_slots(
     principal: CurrentPrincipal,
     schedule: str,
     start: Annotated[list[str], Query()],
+    runtime: Runtime,
     appointment_type: Annotated[str | None, Query(alias="appointment-type")] = None,
     status: str | None = None,
-    runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Slots of one Schedule (= provider) in a range: free ones for `appointment-type` (the
     clinic's first type if omitted), busy / busy-tentative / busy-unavailable for what is taken.
@@ -206,14 +194,7 @@ async def search_slots(
         if type_id and kind is None and clinic.scheduling.appointment_types:
             return _bad(f"unknown appointment-type {type_id}")
         rules = domain.rules_for(clinic, provider, kind)
-        taken = await conn.fetch(
-            "SELECT starts_at, ends_at, status FROM appointments WHERE provider_id = $1"
-            " AND status IN ('pending', 'booked', 'arrived', 'checked-in', 'fulfilled')"
-            " AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at",
-            provider_id,
-            window.start,
-            window.end,
-        )
+        taken = await repository.occupied(conn, provider_id, window)
         blocks = await repository.blocks_of(conn, provider_id)
         busy = await repository.busy(
             conn, provider_id, Interval(window.start - timedelta(hours=8), window.end + timedelta(hours=8))
@@ -230,8 +211,7 @@ async def search_slots(
         fhir.slot(provider_id, s, e, "busy-unavailable") for s, e in unavailable if s < window.end and e > window.start
     ]
     resources += [
-        fhir.slot(provider_id, s.start, s.end, "free", type_id)
-        for s in generate_slots(rules, window, busy, commands.now_utc())
+        fhir.slot(provider_id, s.start, s.end, "free", type_id) for s in generate_slots(rules, window, busy, now_utc())
     ]
     if status:
         resources = [r for r in resources if r["status"] == status]

@@ -7,18 +7,17 @@ from pathlib import Path
 from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from ..commands import HOLD_TIMER, REMINDER_TIMER
+from ..booking import HOLD_TIMER, REMINDER_TIMER
 from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
 from ..waitlist import OFFER_TIMER, on_offer_expiry
-from .fhir import router as fhir_router
-from .http import router
+from . import appointments, fhir, hl7, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
     handlers={AppointmentRequested: handle_appointment_requested, AppointmentReplyReceived: handle_reply_received},
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={HOLD_TIMER: on_hold_expiry, REMINDER_TIMER: on_reminder, OFFER_TIMER: on_offer_expiry},
-    routers=[router, fhir_router],
+    routers=[appointments.router, providers.router, patients.router, waitlist.router, hl7.router, fhir.router],
 )
 
 

@@ -1,0 +1,54 @@
+"""The clinic configurations this service reads, with the provider templates set over HTTP laid over them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts.scheduling import Provider
+from frontdesk.common.db import Connection
+from frontdesk.common.uow import UnitOfWork
+
+# Parsed clinic configurations (with the HTTP-set templates laid over their providers), reused while
+# neither the projection row nor the templates changed: one cheap read instead of decoding and
+# validating the whole document on every command.
+_clinics: dict[str, tuple[Any, ClinicConfig]] = {}
+
+
+async def clinic_of(conn: Connection | UnitOfWork, clinic_id: str) -> ClinicConfig | None:
+    if isinstance(conn, UnitOfWork):
+        conn = conn.conn
+    version = await conn.fetchrow(
+        "SELECT c.updated_at, t.n, t.latest FROM clinics c, LATERAL (SELECT count(*) AS n, max(updated_at) AS latest"
+        " FROM provider_templates WHERE clinic_id = c.clinic_id) t WHERE c.clinic_id = $1",
+        clinic_id,
+    )
+    if version is None:
+        return None
+    key = tuple(version.values())
+    cached = _clinics.get(clinic_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    clinic = await get_clinic(conn, clinic_id)
+    if clinic is None:
+        return None
+    if version["n"]:
+        overrides = {
+            r["provider_id"]: r["availability"]
+            for r in await conn.fetch(
+                "SELECT provider_id, availability FROM provider_templates WHERE clinic_id = $1", clinic_id
+            )
+        }
+        clinic = clinic.model_copy(
+            update={
+                "providers": [
+                    Provider.model_validate({**p.model_dump(mode="json"), "availability": overrides[p.provider_id]})
+                    if p.provider_id in overrides
+                    else p
+                    for p in clinic.providers
+                ]
+            }
+        )
+    _clinics[clinic_id] = (key, clinic)
+    return clinic

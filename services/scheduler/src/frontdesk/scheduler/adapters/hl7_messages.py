@@ -1,0 +1,53 @@
+"""HL7 v2 messages received: their answers (a repeat gets the same ACK) and the quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from frontdesk.common.db import Connection
+
+from .hl7v2 import Hl7Message
+
+
+async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> tuple[str, str | None] | None:
+    """(ACK code, reason) this message already got, if it came before."""
+    seen = await conn.fetchrow(
+        "SELECT ack_code, reason FROM hl7_messages WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
+        clinic_id,
+        message.sending_facility,
+        message.control_id,
+    )
+    return None if seen is None else (seen["ack_code"], seen["reason"])
+
+
+async def record(
+    conn: Connection, clinic_id: str, message: Hl7Message, outcome: str, reason: str | None, code: str, text: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
+        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        clinic_id,
+        message.sending_facility,
+        message.control_id,
+        message.message_type,
+        outcome,
+        reason,
+        code,
+        text if outcome == "quarantined" else None,  # kept for staff review, in this database only
+    )
+
+
+async def quarantined(
+    conn: Connection, clinics: list[str] | None, after: tuple[Any, ...], limit: int | None
+) -> list[dict[str, Any]]:
+    """Quarantined messages of `clinics` (None: all), newest first; `after` is the page's cursor."""
+    rows = await conn.fetch(
+        "SELECT clinic_id, sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
+        " WHERE outcome = 'quarantined' AND ($1::text[] IS NULL OR clinic_id = ANY($1)) AND ($2::timestamptz IS NULL"
+        " OR (received_at, clinic_id, sending_facility, control_id) < ($2, $3, $4, $5))"
+        " ORDER BY received_at DESC, clinic_id DESC, sending_facility DESC, control_id DESC LIMIT $6",
+        clinics,
+        *after,
+        limit,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,228 @@
+"""Booking: a hold or a direct booking, one implementation for HTTP, Kafka events, HL7 and the waitlist.
+
+Each command runs inside the caller's unit of work: its rows, the events it emits (outbox) and the
+timers it sets (hold expiry, reminders) commit or roll back together. The lifecycle that follows a
+booking (confirm, cancel, reschedule, check-in, no-show, complete) is in lifecycle.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from frontdesk.common.contracts import AppointmentBooked, ClinicConfig
+from frontdesk.common.uow import UnitOfWork
+
+from . import domain
+from .adapters import repository
+from .adapters.clinics import clinic_of
+from .adapters.repository import Conflict, NewAppointment
+from .domain.slots import Interval, generate_slots, template_intervals, unavailability
+
+HOLD_TIMER = "hold_expiry"
+REMINDER_TIMER = "reminder"
+# HTTP status for each reason a booking is refused.
+STATUS_OF_REASON = {
+    "slot_taken": 409,
+    "unknown_clinic": 404,
+    "unknown_provider": 404,
+    "unknown_appointment_type": 422,
+    "invalid": 422,
+    "unavailable": 422,
+    "too_soon": 422,
+}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class BookCommand:
+    request_id: str  # the idempotency key: one request names one appointment
+    patient_id: str
+    clinic_id: str
+    provider_id: str
+    appointment_type: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class Result:
+    """What a command came to: an appointment, or a refusal with its reason."""
+
+    status_code: int
+    appointment: dict[str, Any] | None = None
+    reason: str | None = None
+    detail: str = ""
+    conflict: Conflict | None = None
+    alternatives: list[Interval] = field(default_factory=list)
+    changed: bool = True
+
+    def body(self) -> dict[str, Any]:
+        if self.reason is None:
+            assert self.appointment is not None
+            return {**appointment_json(self.appointment), "changed": self.changed}
+        body: dict[str, Any] = {"detail": self.detail or self.reason, "reason": self.reason}
+        if self.conflict is not None:
+            body["conflict"] = self.conflict.as_json()
+        if self.alternatives:
+            body["alternatives"] = [
+                {"starts_at": a.start.isoformat(), "ends_at": a.end.isoformat()} for a in self.alternatives
+            ]
+        return body
+
+
+def refused(reason: str, detail: str, **extra: Any) -> Result:
+    return Result(STATUS_OF_REASON.get(reason, 409), reason=reason, detail=detail, **extra)
+
+
+def appointment_json(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "appointment_id",
+        "request_id",
+        "patient_id",
+        "clinic_id",
+        "provider_id",
+        "appointment_type",
+        "starts_at",
+        "ends_at",
+        "status",
+        "status_reason",
+        "hold_expires_at",
+        "confirmed_at",
+        "checked_in_at",
+        "completed_at",
+        "cancelled_at",
+        "visit_id",
+    )
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = row.get(key)
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+# --- booking -------------------------------------------------------------------------------------
+
+
+async def alternatives_for(
+    uow: UnitOfWork, clinic: ClinicConfig, plan: domain.BookingPlan, provider_id: str, now: datetime, count: int = 3
+) -> list[Interval]:
+    """Free windows of the same length near the one asked for (same provider), closest first."""
+    wanted = plan.window.start
+    search = Interval(max(now, wanted - timedelta(hours=12)), wanted + timedelta(days=3))
+    provider = domain.find_provider(clinic, provider_id)
+    if provider is None:
+        return []
+    if not template_intervals(plan.rules, search):
+        return []  # no template in range (e.g. a provider without hours): nothing to propose
+    busy = await repository.busy(uow.conn, provider_id, search) + domain.exception_intervals(provider)
+    slots = generate_slots(plan.rules, search, busy, now)
+    return sorted(slots, key=lambda s: (abs((s.start - wanted).total_seconds()), s.start))[:count]
+
+
+async def book(
+    uow: UnitOfWork, command: BookCommand, *, hold: bool, source: str, now: datetime | None = None
+) -> Result:
+    """Hold (status pending, with a TTL) or book directly. Never double books: see repository."""
+    now = now or now_utc()
+    appointment_id = domain.appointment_id_for(command.request_id)
+    clinic = await clinic_of(uow, command.clinic_id)
+    is_new: bool | None = None
+    kind = domain.find_type(clinic, command.appointment_type) if clinic else None
+    if kind is not None and kind.patients != "any":
+        is_new = await repository.patient_is_new(uow.conn, command.clinic_id, command.patient_id)
+    plan = domain.plan_booking(
+        clinic, command.provider_id, command.appointment_type, command.starts_at, command.ends_at, is_new
+    )
+    if isinstance(plan, tuple):
+        return refused(*plan)
+    assert clinic is not None
+    provider = domain.find_provider(clinic, command.provider_id)
+    assert provider is not None
+    exceptions = domain.exception_intervals(provider)
+    problem = unavailability(plan.rules, plan.window, [], now, check_template=plan.check_template)
+    if problem is not None:
+        return refused(*problem, alternatives=await alternatives_for(uow, clinic, plan, command.provider_id, now))
+    for exception in exceptions:
+        if plan.blocked.overlaps(exception):
+            blocked = Conflict(exception.start, exception.end, "block")
+            alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
+            return refused("slot_taken", blocked.detail(), conflict=blocked, alternatives=alternatives)
+    expires = now + timedelta(seconds=clinic.scheduling.hold_ttl_seconds) if hold else None
+    new = NewAppointment(
+        appointment_id=appointment_id,
+        request_id=command.request_id,
+        patient_id=command.patient_id,
+        clinic_id=command.clinic_id,
+        provider_id=command.provider_id,
+        appointment_type=command.appointment_type,
+        window=plan.window,
+        blocked=plan.blocked,
+        status="pending" if hold else "booked",
+        source=source,
+        hold_expires_at=expires,
+        external_id=command.external_id,
+    )
+    try:
+        conflict = await repository.insert_appointment(uow.conn, new)
+    except repository.Duplicate:  # the same request again: the same appointment, booked once
+        existing = await repository.get_appointment(uow.conn, appointment_id)
+        assert existing is not None
+        return Result(200, appointment=existing, changed=False)
+    if conflict is not None:
+        alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
+        return refused("slot_taken", conflict.detail(), conflict=conflict, alternatives=alternatives)
+    row = repository.row_of(new)
+    if hold:
+        assert expires is not None
+        await uow.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
+    else:
+        await announce_booked(uow, clinic, row, now, fresh=True)
+    return Result(201, appointment=row)
+
+
+async def announce_booked(
+    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, fresh: bool = False
+) -> None:
+    """The appointment is booked: say so and set its reminders."""
+    await uow.emit(
+        AppointmentBooked(
+            appointment_id=row["appointment_id"],
+            request_id=row["request_id"],
+            patient_id=row["patient_id"],
+            clinic_id=row["clinic_id"],
+            provider_id=row["provider_id"],
+            appointment_type=row["appointment_type"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+        )
+    )
+    await schedule_reminders(uow, clinic, row, now, fresh=fresh)
+
+
+# --- reminders (durable timers) ------------------------------------------------------------------
+
+
+async def schedule_reminders(
+    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, fresh: bool = False
+) -> None:
+    """(Re)create the reminder timers of an appointment; `fresh`: it never had any."""
+    if not fresh:
+        await cancel_reminders(uow, row["appointment_id"])
+    appointment_id = row["appointment_id"]
+    for offset, due in domain.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
+        await uow.set_timer(
+            f"reminder:{appointment_id}:{offset}",
+            REMINDER_TIMER,
+            due,
+            {"appointment_id": appointment_id, "offset": offset, "starts_at": row["starts_at"].isoformat()},
+        )
+
+
+async def cancel_reminders(uow: UnitOfWork, appointment_id: str) -> None:
+    await uow.cancel_timers(f"reminder:{appointment_id}:")

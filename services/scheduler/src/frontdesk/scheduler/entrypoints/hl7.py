@@ -1,0 +1,48 @@
+"""scheduler's HTTP API for HL7 v2 from an EHR: one message in, its ACK out; the quarantine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from frontdesk.common.auth import CurrentPrincipal
+from frontdesk.common.commands import Runtime
+from frontdesk.common.pagination import Page, array_page
+
+from .. import hl7_inbound
+from ..adapters import hl7_messages
+from .api import ERRORS, HL7, LIMITED
+
+router = APIRouter(prefix="/v1/hl7", tags=["interoperability"], responses=ERRORS)
+HL7_MEDIA = "x-application/hl7-v2+er7"
+
+
+@router.post("/{clinic_id}", response_class=Response, dependencies=[HL7], responses=LIMITED)
+async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime) -> Response:
+    """One ER7 message (SIU^S12/S13/S14/S15/S26, ADT^A03); the answer is an HL7 ACK (AA, AE or AR).
+    MSH-10 is the idempotency key: a repeated message gets the same ACK and changes nothing."""
+    principal.require_clinic(clinic_id)
+    raw = await request.body()
+    if len(raw) > 256_000:
+        raise HTTPException(413, "an HL7 message over HTTP is limited to 256 kB")
+    text = raw.decode("utf-8", errors="replace")
+    async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+        answer = await hl7_inbound.receive(uow, clinic_id, text)
+    return Response(answer, media_type=HL7_MEDIA)
+
+
+@router.get("/quarantine")
+async def hl7_quarantine(
+    principal: CurrentPrincipal, page: Page, request: Request, response: Response, runtime: Runtime
+) -> list[dict[str, Any]]:
+    """Quarantined messages of the token's clinics, newest first (control ids and reasons; the raw
+    messages stay in the database; a page: see `X-Next-Cursor`)."""
+    after = page.after(datetime.fromisoformat, str, str, str)
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        rows = await hl7_messages.quarantined(conn, principal.visible_clinics(), after, page.fetch)
+    key = ("received_at", "clinic_id", "sending_facility", "control_id")
+    return array_page(request, response, page, rows, lambda row: [row[k] for k in key])
