@@ -54,12 +54,12 @@ def test_a_row_maps_onto_the_lifecycle() -> None:
 def test_the_rules_still_taken_inside_sql_are_these() -> None:
     # call_router_answer, _ring_timeout and _vendor_deadline decide under the lock, for one round trip
     # (the module docstring): they must keep to the same rules until the decision moves out of SQL.
-    migrations = Path(lc.__file__).parents[1] / "migrations"
-    hedging = (migrations / "013_vendor_hedging.sql").read_text()
+    functions = (Path(lc.__file__).parents[1] / "functions.sql").read_text()
+    hedging = functions[functions.index("FUNCTION call_router_vendor_deadline") :]
     assert "o_call.status NOT IN ('ringing', 'with_vendor')" in hedging  # answer: WAITING
     assert {"ringing" if s == Status.RECEIVED else s.value for s in lc.WAITING} == {"ringing", "with_vendor"}
     assert "o_call.status <> 'with_vendor' OR NOT (" in hedging  # deadline: a holder of a handed-off call
-    ring = (migrations / "008_ring_timeout_function.sql").read_text()
+    ring = functions[functions.index("FUNCTION call_router_ring_timeout") :]
     assert "o_call.status <> 'ringing' OR o_call.attempt <> p_attempt" in ring
 
 

@@ -3,6 +3,11 @@
 Migrations are `NNN_name.sql` files applied in name order, each once, each in its own transaction.
 The shared tables (outbox, inbox, timers, clinic directory) come first from this package; a service's
 own files follow. An advisory lock makes concurrent replicas apply them one at a time.
+
+A service's SQL functions (PL/pgSQL) are not migrations: they live in one file, `functions.sql` beside
+its migrations directory, applied with CREATE OR REPLACE after the migrations at every start, so a
+change to a function is a diff of that function. Migrations keep tables, indexes and data changes (and
+the DROP of a function whose signature changes or that goes away: the file only creates and replaces).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ log = get_logger(__name__)
 # A connection as handlers see it: a plain one, or one borrowed from the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 COMMON_MIGRATIONS = resources.files("frontdesk.common") / "migrations"
+FUNCTIONS_FILE = "functions.sql"  # beside a service's migrations directory
 _MIGRATION_LOCK = 7_311_001  # arbitrary constant: one advisory lock id for "migrations running"
 
 # Errors that mean "the database is not reachable right now", as opposed to a bug or bad data.
@@ -56,8 +62,22 @@ def _migration_files(directory: Any) -> list[tuple[str, str]]:
     return [(f.name, f.read_text()) for f in sorted(files, key=lambda f: f.name)]
 
 
+def _has_statements(sql: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--") for line in sql.splitlines())
+
+
+def functions_file(service_migrations: Path | None) -> Path | None:
+    """The service's SQL functions file, if it has one."""
+    if service_migrations is None:
+        return None
+    path = service_migrations.parent / FUNCTIONS_FILE
+    return path if path.is_file() else None
+
+
 async def migrate(pool: asyncpg.Pool, service_migrations: Path | None) -> list[str]:
-    """Apply pending migrations (shared ones first); return the names applied now."""
+    """Apply pending migrations (shared ones first), then the service's functions file (every time:
+    it may reference any table the migrations made); return the names of the migrations applied now."""
+    functions = functions_file(service_migrations)
     scripts = [("common/" + n, sql) for n, sql in _migration_files(COMMON_MIGRATIONS)]
     if service_migrations is not None:
         scripts += [("service/" + n, sql) for n, sql in _migration_files(service_migrations)]
@@ -74,10 +94,14 @@ async def migrate(pool: asyncpg.Pool, service_migrations: Path | None) -> list[s
                 if name in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(sql)
+                    if _has_statements(sql):  # a migration whose functions moved to functions.sql is comments only
+                        await conn.execute(sql)
                     await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 applied_now.append(name)
                 log.info("migration applied", migration=name)
+            if functions is not None:
+                async with conn.transaction():
+                    await conn.execute(functions.read_text())
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now
