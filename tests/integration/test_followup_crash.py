@@ -6,6 +6,7 @@ still there)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -34,11 +35,15 @@ async def test_kill_9_between_sending_and_recording(
     patients = [uid("pat") for _ in range(4)]
     for patient in patients:
         await register(normal, patient, phone_for(patient))
-    # Restart followup with the fault hook armed: the first send after the marker appears dies.
+    # Restart followup with a channel that dies mid-send: the first send after the marker appears.
     marker = tmp_path / "crash-after-send"
     normal.stop()
     crashing = ServiceProcess(
-        "followup", normal.state_dir, normal.http_port, {**normal.env, "FOLLOWUP_FAULT_CRASH_AFTER_SEND": str(marker)}
+        "followup",
+        normal.state_dir,
+        normal.http_port,
+        {**normal.env, "CRASH_AFTER_SEND": str(marker)},
+        argv=[sys.executable, str(Path(__file__).with_name("crashing_followup.py"))],
     )
     try:
         crashing.start()
@@ -50,8 +55,8 @@ async def test_kill_9_between_sending_and_recording(
             while crashing.process.running():
                 assert time.monotonic() < deadline, "the fault hook never fired"
                 await asyncio.sleep(0.2)
-            assert not marker.exists()  # the hook consumed it: it fired exactly once
-            normal.start()  # same database, same consumer group, no fault hook
+            assert not marker.exists()  # the channel consumed it: it fired exactly once
+            normal.start()  # same database, same consumer group, the ordinary channel
             for req in requests:
                 await tap.wait_for(of(req.message_request_id), timeout=WAIT)
             await tap.settle(3)

@@ -31,8 +31,8 @@ from frontdesk.common.contracts import (
     MessageRequested,
     VisitCompleted,
 )
-from frontdesk.followup.inbound import sign
 from frontdesk.followup.settings import LOCAL_DEV_SECRET
+from frontdesk.followup.sms_replies import sign
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from frontdesk.followup.adapters.channels import Outgoing, WebhookProvider
-from frontdesk.followup.inbound import verify
+from frontdesk.followup.sms_replies import verify
 
 MESSAGE = Outgoing(idempotency_key="fd-reviews-msg-1", channel="sms", address="+15555550123", body="Maple: hi")
 

@@ -8,8 +8,8 @@ import pytest
 
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.followup.domain.quiet_hours import DailyWindow
-from frontdesk.followup.inbound import normalise_phone, sign, verify
 from frontdesk.followup.sending import recipient_rule
+from frontdesk.followup.sms_replies import normalise_phone, sign, verify
 
 SECRET = b"s3cret"
 SECRETS = [SECRET]

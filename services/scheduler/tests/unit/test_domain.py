@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from frontdesk.common.contracts import AppointmentBooked, AppointmentRejected, AppointmentRequested, ClinicConfig
-from frontdesk.scheduler.domain import appointment_id_for, validation_problem
+from frontdesk.scheduler.domain.booking import appointment_id_for, validation_problem
 
 STARTS = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]+$")

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from frontdesk.scheduler.domain import STATUSES, fhir
+from frontdesk.scheduler.domain import fhir
+from frontdesk.scheduler.domain.booking import STATUSES
 
 START = datetime(2026, 12, 7, 15, tzinfo=UTC)
 # FHIR R4 Appointment.status value set.

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.scheduler import domain
+from frontdesk.scheduler.domain import booking as domain
 from frontdesk.scheduler.domain.slots import Interval
 
 NY = ZoneInfo("America/New_York")

@@ -442,6 +442,7 @@ class ServiceProcess:
     env: dict[str, str]
     instance: str | None = None  # a replica's own name (pid and log file); default: the service's name
     token: str = ""  # a network-wide bearer token for this service's HTTP API
+    argv: Sequence[str] = ()  # what to run instead of `python -m frontdesk.<service>` (a test's variant)
     process: Process = field(init=False)
 
     def __post_init__(self) -> None:
@@ -477,7 +478,7 @@ class ServiceProcess:
     def start(self, wait: bool = True) -> None:
         if self.process.running():
             return
-        self.process.spawn([sys.executable, "-m", MODULES[self.name]], env=self.env)
+        self.process.spawn(list(self.argv) or [sys.executable, "-m", MODULES[self.name]], env=self.env)
         if wait:
             self.wait_ready()
 

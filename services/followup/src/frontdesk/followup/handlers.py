@@ -32,10 +32,10 @@ from . import sending
 from .adapters import repository
 from .domain import planning
 from .domain.templates import TEMPLATES, format_date, format_time
-from .metrics import PLANNED
+from .telemetry import PLANNED
 
 UTC_ZONE = ZoneInfo("UTC")
-CALLBACK_ESCALATION = "callback_escalate"
+ESCALATION_TIMER = "callback_escalate"
 
 
 def followup_id(kind: str, base: str) -> str:
@@ -318,7 +318,7 @@ async def handle_callback_requested(event: CallbackRequested, uow: UnitOfWork) -
         uow.conn, plan_id, "callback", patient_key, event.clinic_id, due, callback_id=event.callback_id
     )
     await uow.set_timer(
-        f"callback-escalate:{event.callback_id}", CALLBACK_ESCALATION, escalate_at, {"callback_id": event.callback_id}
+        f"callback-escalate:{event.callback_id}", ESCALATION_TIMER, escalate_at, {"callback_id": event.callback_id}
     )
     await uow.emit(
         FollowupScheduled(

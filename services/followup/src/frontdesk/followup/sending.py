@@ -10,8 +10,6 @@ is only deleted in the transaction that records the outcome.
 
 from __future__ import annotations
 
-import os
-import signal
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +23,7 @@ from frontdesk.common.contracts import (
     MessageSent,
     MessageSkipped,
 )
+from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
@@ -34,8 +33,8 @@ from .adapters.channels import Channel, DeliveryResult, Outgoing, get_channel
 from .domain import policy
 from .domain.clinic_limit import DailyLimit, day_start
 from .domain.quiet_hours import QuietRule, rule_for
-from .domain.templates import TEMPLATES, TemplateError, practice_name, render, shorten_links
-from .metrics import MESSAGES
+from .domain.templates import TEMPLATES, Rendered, TemplateError, practice_name, render, shorten_links
+from .telemetry import MESSAGES
 
 log = get_logger(__name__)
 SEND_TIMER = "send_message"
@@ -120,13 +119,15 @@ def recipient_rule(clinic: ClinicConfig, state: str | None) -> QuietRule:
 
 
 async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | None = None) -> None:
+    """Decide and, when it is time, send one pending message: its plan still wanted, its text rendered,
+    the contact policy asked, the channel called, the outcome recorded."""
     conn = uow.conn
     msg = await repository.lock_message(conn, message_request_id)
     if msg is None or msg["status"] != "pending":
         return  # already decided (a stale timer, or a redelivery)
     now = now or now_utc()
     # One patient's sends are decided one at a time, so two messages cannot both pass the cap.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + msg["patient_id"])
+    await repository.lock_patient_sends(conn, msg["patient_id"])
     clinic = await get_clinic(conn, msg["clinic_id"])
     if clinic is None:
         await _skip(uow, msg, "unknown_clinic", "clinic not configured", now)
@@ -136,41 +137,12 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
         if cancel_reason:
             await _cancel_plan(uow, msg, cancel_reason, now)
             return
-    try:
-        variables, links = shorten_links(msg["variables"], clinic.messaging.short_link_base)
-        rendered = render(
-            msg["template"],
-            practice_name(clinic.name, clinic.messaging.sender_name),
-            variables,
-            purpose=msg["purpose"],
-        )
-        await repository.save_short_links(conn, links)
-    except TemplateError as exc:
-        reason = "template_unknown" if msg["template"] not in TEMPLATES else "template_invalid"
-        await _skip(uow, msg, reason, str(exc)[:300], now)
+    rendered = await _render(uow, msg, clinic, now)
+    if rendered is None:
         return
     contact = await repository.get_contact(conn, msg["patient_id"])
     address, channel_name = _address(contact)
-    zone = ZoneInfo(contact["timezone"]) if contact and contact["timezone"] else clinic.zone
-    recipient = policy.Recipient(
-        reachable=address is not None,
-        zone=zone,
-        rule=recipient_rule(clinic, contact["state"] if contact else None),
-    )
-    decision = policy.decide(
-        now=now,
-        purpose=msg["purpose"],
-        ledger=await repository.ledger(conn, msg["patient_id"]),
-        recipient=recipient,
-        sent_same_purpose=await repository.sent_times(conn, msg["patient_id"], msg["purpose"], now - CAP_LOOKBACK),
-        not_before=msg["not_before"],
-        expires_at=msg["expires_at"],
-        clinic_limit=DailyLimit(
-            limit=clinic.messaging.daily_message_limit,
-            sent_today=await repository.clinic_sent_since(conn, clinic.clinic_id, day_start(now, clinic.zone)),
-            zone=clinic.zone,
-        ),
-    )
+    decision = await _decide(conn, msg, clinic, contact, address is not None, now)
     if decision.skip is not None:
         await _skip(uow, msg, decision.skip, decision.detail, now)
         return
@@ -187,11 +159,64 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
         body=rendered.sms,
         subject=rendered.email_subject if channel_name == "email" else None,
     )
-    result = await deliver(get_channel(), outgoing)
-    _fault_point("after_send")
+    await _record(uow, msg, channel_name, await deliver(get_channel(), outgoing), now)
+
+
+async def _render(uow: UnitOfWork, msg: dict[str, Any], clinic: ClinicConfig, now: datetime) -> Rendered | None:
+    """The message's text (its links shortened and stored); None: skipped, the template cannot render."""
+    try:
+        variables, links = shorten_links(msg["variables"], clinic.messaging.short_link_base)
+        rendered = render(
+            msg["template"],
+            practice_name(clinic.name, clinic.messaging.sender_name),
+            variables,
+            purpose=msg["purpose"],
+        )
+        await repository.save_short_links(uow.conn, links)
+    except TemplateError as exc:
+        reason = "template_unknown" if msg["template"] not in TEMPLATES else "template_invalid"
+        await _skip(uow, msg, reason, str(exc)[:300], now)
+        return None
+    return rendered
+
+
+async def _decide(
+    conn: Connection,
+    msg: dict[str, Any],
+    clinic: ClinicConfig,
+    contact: dict[str, Any] | None,
+    reachable: bool,
+    now: datetime,
+) -> policy.Decision:
+    """The contact policy's answer for this message now: skip, wait until, or send."""
+    zone = ZoneInfo(contact["timezone"]) if contact and contact["timezone"] else clinic.zone
+    recipient = policy.Recipient(
+        reachable=reachable, zone=zone, rule=recipient_rule(clinic, contact["state"] if contact else None)
+    )
+    return policy.decide(
+        now=now,
+        purpose=msg["purpose"],
+        ledger=await repository.ledger(conn, msg["patient_id"]),
+        recipient=recipient,
+        sent_same_purpose=await repository.sent_times(conn, msg["patient_id"], msg["purpose"], now - CAP_LOOKBACK),
+        not_before=msg["not_before"],
+        expires_at=msg["expires_at"],
+        clinic_limit=DailyLimit(
+            limit=clinic.messaging.daily_message_limit,
+            sent_today=await repository.clinic_sent_since(conn, clinic.clinic_id, day_start(now, clinic.zone)),
+            zone=clinic.zone,
+        ),
+    )
+
+
+async def _record(
+    uow: UnitOfWork, msg: dict[str, Any], channel_name: str, result: DeliveryResult, now: datetime
+) -> None:
+    """What the channel said: sent, retried later (transient, with backoff), or failed."""
+    message_request_id = msg["message_request_id"]
     if result.outcome == "delivered":
         await repository.finish_message(
-            conn,
+            uow.conn,
             message_request_id,
             "sent",
             at=now,
@@ -202,7 +227,7 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
         MESSAGES.labels("sent").inc()
         return
     if result.outcome == "transient":
-        attempts = await repository.count_attempt(conn, message_request_id, result.reason)
+        attempts = await repository.count_attempt(uow.conn, message_request_id, result.reason)
         if attempts < MAX_TRANSIENT_ATTEMPTS:
             delay = timedelta(seconds=min(2 ** (attempts - 1), 300))
             await _arm(uow, message_request_id, msg["timer_seq"], now + delay)
@@ -229,15 +254,6 @@ def _address(contact: dict[str, Any] | None) -> tuple[str | None, str | None]:
         if value:
             return value, channel
     return None, None
-
-
-def _fault_point(name: str) -> None:
-    """Test hook: FOLLOWUP_FAULT_CRASH_AFTER_SEND names a file; while it exists, the process kills
-    itself (SIGKILL) right after the provider accepted a message and before recording it."""
-    marker = os.environ.get("FOLLOWUP_FAULT_CRASH_" + name.upper())
-    if marker and os.path.exists(marker):
-        os.unlink(marker)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def plan_no_longer_wanted(conn: Any, followup_id: str, now: datetime) -> str | None:

@@ -27,14 +27,14 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain, metrics
+from . import domain, telemetry
 from .adapters import repository
 from .domain import links
 from .settings import current as settings
 
 log = get_logger(__name__)
 
-SEND_KIND = "review.send"
+SEND_TIMER = "review.send"
 # Pending and delivered requests count for the cap when a visit arrives; at send time only those that
 # really went to followup do (so that of two planned requests, the first to go wins).
 CAP_AT_VISIT = ("scheduled", "requested", "sent")
@@ -63,7 +63,7 @@ def send_timer_key(request_id: str, due_at: datetime) -> str:
 async def _skip(uow: UnitOfWork, row: dict[str, Any], reason: ReviewSkipReason, at: datetime) -> None:
     await repository.mark_skipped(uow.conn, row["review_request_id"], reason, "reviews", at)
     await uow.emit(ReviewSkipped(**_fact(row), reason=reason, skipped_at=at))
-    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
+    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
@@ -101,10 +101,10 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
                 skipped_at=at,
             )
         )
-        metrics.REQUESTS.labels(event.clinic_id, event.provider_id, "skipped", reason).inc()
+        telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "skipped", reason).inc()
         return
     await repository.record_request(uow.conn, request_id, event, send_at)
-    await uow.set_timer(send_timer_key(request_id, send_at), SEND_KIND, send_at, {"review_request_id": request_id})
+    await uow.set_timer(send_timer_key(request_id, send_at), SEND_TIMER, send_at, {"review_request_id": request_id})
     await uow.emit(
         ReviewScheduled(
             review_request_id=request_id,
@@ -115,7 +115,7 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
             send_at=send_at,
         )
     )
-    metrics.REQUESTS.labels(event.clinic_id, event.provider_id, "scheduled", "").inc()
+    telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "scheduled", "").inc()
 
 
 async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
@@ -136,7 +136,7 @@ async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
     section = clinic.reviews
     allowed = domain.shift_out_of_quiet_hours(at, clinic.zone, section.send_window_opens, section.send_window_closes)
     if allowed > at + timedelta(minutes=1):  # fired late into quiet hours, or the window changed
-        await uow.set_timer(send_timer_key(request_id, allowed), SEND_KIND, allowed, dict(timer.payload))
+        await uow.set_timer(send_timer_key(request_id, allowed), SEND_TIMER, allowed, dict(timer.payload))
         return
     reason = domain.skip_reason(
         visit_type=row["visit_type"] or "general",
@@ -184,7 +184,7 @@ async def handle_message_sent(event: MessageSent, uow: UnitOfWork) -> None:
             review_sites=list(row["review_sites"]),
         )
     )
-    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "requested", "").inc()
+    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "requested", "").inc()
 
 
 async def handle_message_skipped(event: MessageSkipped, uow: UnitOfWork) -> None:
@@ -200,7 +200,7 @@ async def handle_message_skipped(event: MessageSkipped, uow: UnitOfWork) -> None
     await uow.emit(
         ReviewSkipped(**_fact(row), reason=reason, decided_by="followup", delivery_reason=event.reason, skipped_at=at)
     )
-    metrics.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
+    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
 
 
 async def handle_preference_changed(event: ContactPreferenceChanged, uow: UnitOfWork) -> None:

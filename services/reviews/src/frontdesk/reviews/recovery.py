@@ -14,11 +14,11 @@ from frontdesk.common.contracts import RatingScale, RecoveryClosed, ReviewEscala
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import metrics
+from . import telemetry
 from .adapters import repository
 from .domain import feedback, links
 
-DEADLINE_KIND = "review.recovery_deadline"
+DEADLINE_TIMER = "review.recovery_deadline"
 DEFAULT_DEADLINE = timedelta(hours=24)
 
 
@@ -80,13 +80,13 @@ async def submit_feedback(
     at = now()
     await repository.record_response(uow.conn, row["token_id"], row["review_request_id"], scale, score, text, at)
     await uow.emit(ReviewReceived(**_fact(row), scale=scale, score=score, has_comment=text is not None, received_at=at))
-    metrics.RESPONSES.labels(row["clinic_id"], row["provider_id"], scale).inc()
-    metrics.SCORES.labels(row["clinic_id"], row["provider_id"], scale).observe(score)
+    telemetry.RESPONSES.labels(row["clinic_id"], row["provider_id"], scale).inc()
+    telemetry.SCORES.labels(row["clinic_id"], row["provider_id"], scale).observe(score)
     if feedback.is_low(scale, score):
         task_id = task_id_for(row["review_request_id"])
         due_at = at + await _deadline(uow, row["clinic_id"])
         if await repository.open_task(uow.conn, task_id, row, at, due_at):
-            await uow.set_timer(deadline_timer_key(task_id, due_at), DEADLINE_KIND, due_at, {"task_id": task_id})
+            await uow.set_timer(deadline_timer_key(task_id, due_at), DEADLINE_TIMER, due_at, {"task_id": task_id})
             await uow.emit(
                 ReviewEscalated(
                     **_fact(row),
@@ -98,7 +98,7 @@ async def submit_feedback(
                     escalated_at=at,
                 )
             )
-            metrics.ESCALATIONS.labels(row["clinic_id"], row["provider_id"], "1").inc()
+            telemetry.ESCALATIONS.labels(row["clinic_id"], row["provider_id"], "1").inc()
     return row
 
 
@@ -136,11 +136,11 @@ async def on_recovery_deadline(timer: Timer, uow: UnitOfWork) -> None:
                 escalated_at=at,
             )
         )
-        metrics.ESCALATIONS.labels(task["clinic_id"], task["provider_id"], str(level)).inc()
+        telemetry.ESCALATIONS.labels(task["clinic_id"], task["provider_id"], str(level)).inc()
     else:
         await repository.rearm_task(uow.conn, task_id, decision.next_check_at, at)
     key = deadline_timer_key(task_id, decision.next_check_at)
-    await uow.set_timer(key, DEADLINE_KIND, decision.next_check_at, {"task_id": task_id})
+    await uow.set_timer(key, DEADLINE_TIMER, decision.next_check_at, {"task_id": task_id})
 
 
 async def add_note(uow: UnitOfWork, task_id: str, author: str, note: str, *, close: bool) -> dict[str, Any]:
@@ -164,7 +164,7 @@ async def add_note(uow: UnitOfWork, task_id: str, author: str, note: str, *, clo
                 within_deadline=within,
             )
         )
-        metrics.RECOVERIES_CLOSED.labels(task["clinic_id"], task["provider_id"], str(within).lower()).inc()
+        telemetry.RECOVERIES_CLOSED.labels(task["clinic_id"], task["provider_id"], str(within).lower()).inc()
     updated = await repository.get_task(uow.conn, task_id)
     assert updated is not None
     return updated

@@ -11,11 +11,11 @@ from frontdesk.common.db import Connection
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import metrics
+from . import telemetry
 from .adapters import repository
 from .domain import reputation
 
-WEEKLY_KIND = "reputation.weekly"
+WEEKLY_TIMER = "reputation.weekly"
 WEEKLY_EVERY = timedelta(hours=1)  # checks hourly; each clinic's week ends at its own local midnight
 
 
@@ -42,7 +42,7 @@ async def publish(uow: UnitOfWork, clinic_id: str, week: str) -> ReputationSumma
         return None
     summary = await compute(uow.conn, clinic, week, datetime.now(UTC))
     await uow.emit(summary)
-    metrics.SUMMARIES.labels(clinic_id).inc()
+    telemetry.SUMMARIES.labels(clinic_id).inc()
     return summary
 
 
@@ -57,4 +57,4 @@ async def on_weekly_reputation(timer: Timer, uow: UnitOfWork) -> None:
         if await repository.mark_published(uow.conn, clinic_id, week):
             await publish(uow, clinic_id, week)
     following = at + WEEKLY_EVERY
-    await uow.set_timer(f"reputation-weekly:{int(following.timestamp())}", WEEKLY_KIND, following, {})
+    await uow.set_timer(f"reputation-weekly:{int(following.timestamp())}", WEEKLY_TIMER, following, {})

@@ -14,10 +14,10 @@ from typing import Any
 from frontdesk.common.contracts import AppointmentBooked, ClinicConfig
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain
 from .adapters import repository
 from .adapters.clinics import clinic_of
 from .adapters.repository import Conflict, NewAppointment
+from .domain import booking as booking_rules
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
 
 HOLD_TIMER = "hold_expiry"
@@ -110,17 +110,22 @@ def appointment_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def alternatives_for(
-    uow: UnitOfWork, clinic: ClinicConfig, plan: domain.BookingPlan, provider_id: str, now: datetime, count: int = 3
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    plan: booking_rules.BookingPlan,
+    provider_id: str,
+    now: datetime,
+    count: int = 3,
 ) -> list[Interval]:
     """Free windows of the same length near the one asked for (same provider), closest first."""
     wanted = plan.window.start
     search = Interval(max(now, wanted - timedelta(hours=12)), wanted + timedelta(days=3))
-    provider = domain.find_provider(clinic, provider_id)
+    provider = booking_rules.find_provider(clinic, provider_id)
     if provider is None:
         return []
     if not template_intervals(plan.rules, search):
         return []  # no template in range (e.g. a provider without hours): nothing to propose
-    busy = await repository.busy(uow.conn, provider_id, search) + domain.exception_intervals(provider)
+    busy = await repository.busy(uow.conn, provider_id, search) + booking_rules.exception_intervals(provider)
     slots = generate_slots(plan.rules, search, busy, now)
     return sorted(slots, key=lambda s: (abs((s.start - wanted).total_seconds()), s.start))[:count]
 
@@ -130,21 +135,21 @@ async def book(
 ) -> Result:
     """Hold (status pending, with a TTL) or book directly. Never double books: see repository."""
     now = now or now_utc()
-    appointment_id = domain.appointment_id_for(command.request_id)
+    appointment_id = booking_rules.appointment_id_for(command.request_id)
     clinic = await clinic_of(uow, command.clinic_id)
     is_new: bool | None = None
-    kind = domain.find_type(clinic, command.appointment_type) if clinic else None
+    kind = booking_rules.find_type(clinic, command.appointment_type) if clinic else None
     if kind is not None and kind.patients != "any":
         is_new = await repository.patient_is_new(uow.conn, command.clinic_id, command.patient_id)
-    plan = domain.plan_booking(
+    plan = booking_rules.plan_booking(
         clinic, command.provider_id, command.appointment_type, command.starts_at, command.ends_at, is_new
     )
     if isinstance(plan, tuple):
         return refused(*plan)
     assert clinic is not None
-    provider = domain.find_provider(clinic, command.provider_id)
+    provider = booking_rules.find_provider(clinic, command.provider_id)
     assert provider is not None
-    exceptions = domain.exception_intervals(provider)
+    exceptions = booking_rules.exception_intervals(provider)
     problem = unavailability(plan.rules, plan.window, [], now, check_template=plan.check_template)
     if problem is not None:
         return refused(*problem, alternatives=await alternatives_for(uow, clinic, plan, command.provider_id, now))
@@ -215,7 +220,7 @@ async def schedule_reminders(
     if not fresh:
         await cancel_reminders(uow, row["appointment_id"])
     appointment_id = row["appointment_id"]
-    for offset, due in domain.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
+    for offset, due in booking_rules.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
         await uow.set_timer(
             f"reminder:{appointment_id}:{offset}",
             REMINDER_TIMER,

@@ -16,8 +16,9 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import booking, domain, lifecycle, waitlist
+from . import booking, lifecycle, waitlist
 from .adapters import idempotency, repository
+from .domain import booking as booking_rules
 
 log = get_logger(__name__)
 REJECT_REASONS = {
@@ -123,7 +124,7 @@ async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
             patient_id=row["patient_id"],
             clinic_id=row["clinic_id"],
             provider_id=row["provider_id"],
-            reminder_id=domain.reminder_id(row["appointment_id"], offset, row["starts_at"]),
+            reminder_id=booking_rules.reminder_id(row["appointment_id"], offset, row["starts_at"]),
             starts_at=row["starts_at"],
             offset=offset,
         )

@@ -22,11 +22,11 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain
 from .adapters import repository
 from .adapters.clinics import clinic_of
 from .adapters.repository import Conflict
 from .booking import Result, alternatives_for, announce_booked, cancel_reminders, now_utc, refused, schedule_reminders
+from .domain import booking as booking_rules
 from .domain.slots import unavailability
 from .waitlist import offer_freed_slot
 
@@ -78,7 +78,7 @@ async def change(
     if row is None:
         return Result(404, reason="not_found", detail=f"no appointment {appointment_id}")
     status = row["status"]
-    target = domain.transition(command, status)
+    target = booking_rules.transition(command, status)
     if _already_done(command, row):
         return Result(200, appointment=row, changed=False)
     if target is None:
@@ -126,7 +126,7 @@ async def _cancel(c: Change) -> Result:
     row, status = c.row, c.row["status"]
     await c.uow.cancel_timer(f"hold:{c.appointment_id}")
     await cancel_reminders(c.uow, c.appointment_id)
-    late = domain.is_late_cancellation(row["starts_at"], c.now, c.clinic.scheduling.late_cancel_hours)
+    late = booking_rules.is_late_cancellation(row["starts_at"], c.now, c.clinic.scheduling.late_cancel_hours)
     reason = "hold_released" if status == "pending" else ("late_cancellation" if late else "cancelled")
     await repository.set_status(c.uow.conn, c.appointment_id, "cancelled", status_reason=reason, cancelled_at=c.now)
     if status != "pending":  # a hold was never booked: nobody downstream knew of it
@@ -170,17 +170,17 @@ async def _reschedule(c: Change) -> Result:
     if c.starts_at == row["starts_at"]:
         return Result(200, appointment=row, changed=False)
     duration = row["ends_at"] - row["starts_at"]
-    plan = domain.plan_booking(
+    plan = booking_rules.plan_booking(
         clinic, row["provider_id"], row["appointment_type"], c.starts_at, c.starts_at + duration, None
     )
     if isinstance(plan, tuple):
         return refused(*plan)
-    provider = domain.find_provider(clinic, row["provider_id"])
+    provider = booking_rules.find_provider(clinic, row["provider_id"])
     assert provider is not None
     problem = unavailability(plan.rules, plan.window, [], c.now, check_template=plan.check_template)
     if problem is not None:
         return refused(*problem)
-    for exception in domain.exception_intervals(provider):
+    for exception in booking_rules.exception_intervals(provider):
         if plan.blocked.overlaps(exception):
             blocked = Conflict(exception.start, exception.end, "block")
             return refused("slot_taken", blocked.detail(), conflict=blocked)

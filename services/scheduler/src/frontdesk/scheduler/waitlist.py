@@ -21,21 +21,6 @@ from .domain.slots import Interval
 OFFER_TIMER = "offer_expiry"
 
 
-async def join(
-    uow: UnitOfWork,
-    clinic_id: str,
-    patient_id: str,
-    appointment_type: str,
-    provider_id: str | None,
-    window: Interval,
-    priority: int,
-    waitlist_id: str,
-) -> dict[str, Any]:
-    return await store.join(
-        uow.conn, waitlist_id, clinic_id, patient_id, appointment_type, provider_id, window, priority
-    )
-
-
 async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[str, Any], now: datetime) -> int:
     """Offer a slot that a cancellation, no-show or reschedule freed; return how many offers went out."""
     if freed["starts_at"] <= now:

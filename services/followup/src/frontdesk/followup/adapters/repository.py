@@ -224,6 +224,11 @@ async def lock_message(conn: Connection, message_request_id: str) -> dict[str, A
     return dict(row) if row else None
 
 
+async def lock_patient_sends(conn: Connection, patient_id: str) -> None:
+    """Queue the send decisions of one patient (transaction-scoped)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+
+
 async def set_message_timer(conn: Connection, message_request_id: str, timer_key: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE messages SET timer_key = $2, timer_seq = timer_seq + 1, next_at = $3 WHERE message_request_id = $1",

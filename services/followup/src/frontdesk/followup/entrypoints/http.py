@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
@@ -30,8 +31,9 @@ from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.uow import UnitOfWork
 
-from .. import inbound
+from .. import sms_replies
 from ..adapters import repository
 from ..domain import consent
 from ..domain.consent import ConsentEntry, Purpose
@@ -42,6 +44,7 @@ router = APIRouter(prefix="/v1", tags=["followups"], responses=error_responses(4
 # Public: each request carries its own proof (an HMAC signature, or an unguessable short-link code).
 webhooks_router = APIRouter(prefix="/v1", tags=["provider webhooks"], responses=error_responses(401, 404, 422))
 links_router = APIRouter(tags=["short links"])
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
 # Changing contact details or consent can make messages go out: limited per token subject.
 contact_changes = rate_limited("contact-changes", per_minute=60)
 PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
@@ -294,60 +297,71 @@ async def clinic_tasks(
     return array_page(request, response, page, rows, _by("created_at", "task_id"))
 
 
-async def _verified_body(request: Request, timestamp: str | None, signature: str | None) -> bytes:
+@dataclass(frozen=True)
+class SignedWebhook:
+    """A provider's webhook whose signature checked out (HMAC-SHA256 of "<timestamp>.<body>")."""
+
+    body: bytes
+    signature: str
+    runtime: ServiceRuntime
+
+    def parse(self, model: type[BodyModel]) -> BodyModel:
+        try:
+            return model.model_validate(json.loads(self.body))
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(422, f"invalid body: {str(exc)[:300]}") from None
+
+    async def once(self, apply: Callable[[UnitOfWork], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Apply the webhook in a unit of work unless this very request (its signature) was seen."""
+        async with self.runtime.unit_of_work() as uow:
+            if await repository.seen_webhook(uow.conn, self.signature):
+                return {"duplicate": True}
+            return await apply(uow)
+
+
+async def signed_webhook(
+    request: Request,
+    runtime: ServiceRuntime = Depends(runtime_of),
+    x_frontdesk_timestamp: str | None = Header(None),
+    x_frontdesk_signature: str | None = Header(None),
+) -> SignedWebhook:
     body = await request.body()
-    problem = inbound.verify(settings().inbound_secrets(), timestamp, signature, body, time.time())
+    problem = sms_replies.verify(
+        settings().inbound_secrets(), x_frontdesk_timestamp, x_frontdesk_signature, body, time.time()
+    )
     if problem is not None:
         raise HTTPException(401, problem)
-    return body
+    assert x_frontdesk_signature is not None
+    return SignedWebhook(body, x_frontdesk_signature, runtime)
 
 
-def _parse(model: type[BaseModel], body: bytes) -> Any:
-    try:
-        return model.model_validate(json.loads(body))
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(422, f"invalid body: {str(exc)[:300]}") from None
+Webhook = Annotated[SignedWebhook, Depends(signed_webhook)]
 
 
 # No rate limit on the provider's signed webhooks: a 429 could lose a patient's STOP.
 @webhooks_router.post("/webhooks/sms")
-async def inbound_sms(
-    request: Request,
-    runtime: ServiceRuntime = Depends(runtime_of),
-    x_frontdesk_timestamp: str | None = Header(None),
-    x_frontdesk_signature: str | None = Header(None),
-) -> dict[str, Any]:
+async def inbound_sms(webhook: Webhook) -> dict[str, Any]:
     """An inbound SMS from the provider (signed: HMAC-SHA256 of "<timestamp>.<body>")."""
-    body = await _verified_body(request, x_frontdesk_timestamp, x_frontdesk_signature)
-    sms: InboundSms = _parse(InboundSms, body)
-    async with runtime.unit_of_work() as uow:
-        assert x_frontdesk_signature is not None
-        if await repository.seen_webhook(uow.conn, x_frontdesk_signature):
-            return {"duplicate": True}
-        received_at = sms.received_at or datetime.now(UTC)
-        return await inbound.apply_reply(uow, sms.from_, sms.text, received_at)
+    sms = webhook.parse(InboundSms)
+
+    async def apply(uow: UnitOfWork) -> dict[str, Any]:
+        return await sms_replies.apply_reply(uow, sms.from_, sms.text, sms.received_at or datetime.now(UTC))
+
+    return await webhook.once(apply)
 
 
 @webhooks_router.post("/webhooks/receipts")
-async def delivery_receipt(
-    request: Request,
-    runtime: ServiceRuntime = Depends(runtime_of),
-    x_frontdesk_timestamp: str | None = Header(None),
-    x_frontdesk_signature: str | None = Header(None),
-) -> dict[str, Any]:
+async def delivery_receipt(webhook: Webhook) -> dict[str, Any]:
     """A delivery receipt from the provider (signed like the SMS webhook)."""
-    body = await _verified_body(request, x_frontdesk_timestamp, x_frontdesk_signature)
-    receipt: Receipt = _parse(Receipt, body)
-    async with runtime.unit_of_work() as uow:
-        assert x_frontdesk_signature is not None
-        if await repository.seen_webhook(uow.conn, x_frontdesk_signature):
-            return {"duplicate": True}
-        known = await repository.record_receipt(
-            uow.conn, receipt.provider_message_id, receipt.status, datetime.now(UTC)
-        )
-        if not known:
+    receipt = webhook.parse(Receipt)
+
+    async def apply(uow: UnitOfWork) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        if not await repository.record_receipt(uow.conn, receipt.provider_message_id, receipt.status, now):
             raise HTTPException(404, "unknown provider_message_id")
         return {"recorded": True}
+
+    return await webhook.once(apply)
 
 
 @links_router.get(

@@ -35,7 +35,7 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
         sending.SEND_TIMER: sending.on_send_timer,
-        handlers.CALLBACK_ESCALATION: handlers.on_callback_escalate,
+        handlers.ESCALATION_TIMER: handlers.on_callback_escalate,
     },
     routers=[router],
     public_routers=[webhooks_router, links_router],

@@ -20,9 +20,9 @@ DEFINITION = ServiceDefinition(
         ContactPreferenceChanged: handlers.handle_preference_changed,
     },
     timer_handlers={
-        handlers.SEND_KIND: handlers.on_send_due,
-        recovery.DEADLINE_KIND: recovery.on_recovery_deadline,
-        reputation.WEEKLY_KIND: reputation.on_weekly_reputation,
+        handlers.SEND_TIMER: handlers.on_send_due,
+        recovery.DEADLINE_TIMER: recovery.on_recovery_deadline,
+        reputation.WEEKLY_TIMER: reputation.on_weekly_reputation,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],

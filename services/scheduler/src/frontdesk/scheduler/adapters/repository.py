@@ -92,9 +92,10 @@ class Duplicate(Exception):
 async def insert_appointment(conn: Connection, new: NewAppointment) -> Conflict | None:
     """Insert the appointment unless its buffered range overlaps anything; return the conflict if so.
 
-    One round trip (migrations/003): a plain read keeps clear losers out of the lock queue; under the
-    provider lock, blocks and appointments are checked again and the insert runs in a subtransaction,
-    where the exclusion constraint has the last word. Raises Duplicate if the request already booked."""
+    One round trip (scheduler_try_insert in functions.sql): a plain read keeps clear losers out of the
+    lock queue; under the provider lock, blocks and appointments are checked again and the insert runs
+    in a subtransaction, where the exclusion constraint has the last word. Raises Duplicate if the
+    request already booked."""
     row = await conn.fetchrow(
         "SELECT outcome, c_starts, c_ends, c_kind FROM scheduler_try_insert("
         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",

@@ -15,9 +15,10 @@ from frontdesk.common.commands import Runtime
 from frontdesk.common.contracts import Id
 from frontdesk.common.uow import UnitOfWork
 
-from .. import booking, domain, lifecycle
+from .. import booking, lifecycle
 from ..adapters import repository
 from ..adapters.clinics import clinic_of
+from ..domain import booking as booking_rules
 from ..domain.slots import Interval, generate_slots
 from .api import BOOKINGS, ERRORS, HOLDS, LIMITED, SLOT_SEARCH, Body, Command, appointment_owner, respond
 
@@ -111,26 +112,28 @@ async def search_slots(
         clinic = await clinic_of(conn, clinic_id)
         if clinic is None:
             raise HTTPException(404, f"unknown clinic {clinic_id}")
-        kind = domain.find_type(clinic, appointment_type)
+        kind = booking_rules.find_type(clinic, appointment_type)
         if kind is None and clinic.scheduling.appointment_types:
             raise HTTPException(422, f"the clinic has no appointment type {appointment_type}")
         if provider_id is not None:
-            provider = domain.find_provider(clinic, provider_id)
+            provider = booking_rules.find_provider(clinic, provider_id)
             if provider is None:
                 raise HTTPException(404, f"provider {provider_id} does not work at {clinic_id}")
             providers = [provider]
         else:
-            providers = [p for p in clinic.providers if domain.offers_type(p, appointment_type)]
+            providers = [p for p in clinic.providers if booking_rules.offers_type(p, appointment_type)]
         duration = timedelta(minutes=duration_minutes) if duration_minutes else None
         out: list[dict[str, Any]] = []
         for provider in providers:
-            if not domain.offers_type(provider, appointment_type):
+            if not booking_rules.offers_type(provider, appointment_type):
                 continue
-            rules = domain.rules_for(clinic, provider, kind, duration)
+            rules = booking_rules.rules_for(clinic, provider, kind, duration)
             margin = Interval(
                 start - rules.buffer_after - timedelta(hours=8), end + rules.buffer_before + timedelta(hours=8)
             )
-            busy = await repository.busy(conn, provider.provider_id, margin) + domain.exception_intervals(provider)
+            busy = await repository.busy(conn, provider.provider_id, margin) + booking_rules.exception_intervals(
+                provider
+            )
             for slot in generate_slots(rules, window, busy, now, limit=limit):
                 out.append(
                     {

@@ -18,10 +18,10 @@ from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import MAX_PAGE, PageRequest
 
-from .. import domain
 from ..adapters import repository
 from ..adapters.clinics import clinic_of
 from ..booking import now_utc
+from ..domain import booking as booking_rules
 from ..domain import fhir
 from ..domain.slots import Interval, generate_slots
 from .api import SLOT_SEARCH
@@ -158,9 +158,9 @@ async def read_schedule(provider_id: str, principal: CurrentPrincipal, runtime: 
         clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
     if clinic is None:
         return _not_found(f"Schedule/{provider_id}")
-    provider = domain.find_provider(clinic, provider_id)
+    provider = booking_rules.find_provider(clinic, provider_id)
     assert provider is not None
-    return _json(fhir.schedule(provider_id, clinic.clinic_id, domain.provider_zone(clinic, provider).key))
+    return _json(fhir.schedule(provider_id, clinic.clinic_id, booking_rules.provider_zone(clinic, provider).key))
 
 
 @router.get("/Slot", dependencies=[SLOT_SEARCH], responses={429: _plain(429)})
@@ -185,27 +185,27 @@ async def search_slots(
         clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
         if clinic is None:
             return _not_found(f"Schedule/{provider_id}")
-        provider = domain.find_provider(clinic, provider_id)
+        provider = booking_rules.find_provider(clinic, provider_id)
         assert provider is not None
         type_id = appointment_type or (
             clinic.scheduling.appointment_types[0].type_id if clinic.scheduling.appointment_types else None
         )
-        kind = domain.find_type(clinic, type_id) if type_id else None
+        kind = booking_rules.find_type(clinic, type_id) if type_id else None
         if type_id and kind is None and clinic.scheduling.appointment_types:
             return _bad(f"unknown appointment-type {type_id}")
-        rules = domain.rules_for(clinic, provider, kind)
+        rules = booking_rules.rules_for(clinic, provider, kind)
         taken = await repository.occupied(conn, provider_id, window)
         blocks = await repository.blocks_of(conn, provider_id)
         busy = await repository.busy(
             conn, provider_id, Interval(window.start - timedelta(hours=8), window.end + timedelta(hours=8))
         )
-    busy += domain.exception_intervals(provider)
+    busy += booking_rules.exception_intervals(provider)
     resources = [
         fhir.slot(provider_id, r["starts_at"], r["ends_at"], "busy-tentative" if r["status"] == "pending" else "busy")
         for r in taken
     ]
     unavailable = [(b["starts_at"], b["ends_at"]) for b in blocks] + [
-        (e.start, e.end) for e in domain.exception_intervals(provider)
+        (e.start, e.end) for e in booking_rules.exception_intervals(provider)
     ]
     resources += [
         fhir.slot(provider_id, s, e, "busy-unavailable") for s, e in unavailable if s < window.end and e > window.start

@@ -12,8 +12,8 @@ from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.commands import Runtime
 from frontdesk.common.pagination import Page, array_page
 
-from .. import hl7_inbound
 from ..adapters import hl7_messages
+from ..hl7 import receive
 from .api import ERRORS, HL7, LIMITED
 
 router = APIRouter(prefix="/v1/hl7", tags=["interoperability"], responses=ERRORS)
@@ -30,7 +30,7 @@ async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrinci
         raise HTTPException(413, "an HL7 message over HTTP is limited to 256 kB")
     text = raw.decode("utf-8", errors="replace")
     async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
-        answer = await hl7_inbound.receive(uow, clinic_id, text)
+        answer = await receive(uow, clinic_id, text)
     return Response(answer, media_type=HL7_MEDIA)
 
 

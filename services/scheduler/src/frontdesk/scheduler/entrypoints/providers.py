@@ -19,9 +19,9 @@ from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.uow import UnitOfWork
 
-from .. import domain
 from ..adapters import repository
 from ..adapters.clinics import clinic_of
+from ..domain import booking as booking_rules
 from ..domain.slots import Interval
 from .api import ERRORS, Body, Command
 
@@ -64,7 +64,7 @@ async def add_block(provider_id: str, body: BlockBody, command: Command) -> JSON
 
     async def do(uow: UnitOfWork) -> tuple[int, Any]:
         clinic = await clinic_of(uow, body.clinic_id)
-        if clinic is None or domain.find_provider(clinic, provider_id) is None:
+        if clinic is None or booking_rules.find_provider(clinic, provider_id) is None:
             return 404, {"detail": f"provider {provider_id} is not known at {body.clinic_id}"}
         block_id = "block-" + hashlib.sha256(command.key.encode()).hexdigest()[:16]
         window = Interval(body.starts_at, body.ends_at)
@@ -123,7 +123,7 @@ async def put_availability(provider_id: str, body: AvailabilityBody, command: Co
 
     async def do(uow: UnitOfWork) -> tuple[int, Any]:
         clinic = await clinic_of(uow, body.clinic_id)
-        if clinic is None or domain.find_provider(clinic, provider_id) is None or not clinic.providers:
+        if clinic is None or booking_rules.find_provider(clinic, provider_id) is None or not clinic.providers:
             return 404, {"detail": f"provider {provider_id} is not listed at {body.clinic_id}"}
         await repository.save_template(uow.conn, body.clinic_id, provider_id, template)
         return 200, {"clinic_id": body.clinic_id, "provider_id": provider_id, "availability": template}
@@ -140,7 +140,7 @@ async def get_availability(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         clinic = await clinic_of(conn, clinic_id)
-    provider = domain.find_provider(clinic, provider_id) if clinic else None
+    provider = booking_rules.find_provider(clinic, provider_id) if clinic else None
     if provider is None:
         raise HTTPException(404, f"provider {provider_id} is not known at {clinic_id}")
     return {"clinic_id": clinic_id, "provider_id": provider_id, "availability": _template(provider)}

@@ -18,6 +18,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from .. import waitlist
 from ..adapters import repository
+from ..adapters import waitlist as store
 from ..adapters.clinics import clinic_of
 from ..domain.slots import Interval
 from .api import ERRORS, Body, Command, respond
@@ -56,15 +57,15 @@ async def join_waitlist(body: WaitlistBody, command: Command) -> JSONResponse:
             return 404, {"detail": f"unknown clinic {body.clinic_id}"}
         waitlist_id = "wl-" + hashlib.sha256(command.key.encode()).hexdigest()[:16]
         window = Interval(body.window_start, body.window_end)
-        row = await waitlist.join(
-            uow,
+        row = await store.join(
+            uow.conn,
+            waitlist_id,
             body.clinic_id,
             body.patient_id,
             body.appointment_type,
             body.provider_id,
             window,
             body.priority,
-            waitlist_id,
         )
         return 201, json.loads(json.dumps(row, default=_iso))
 

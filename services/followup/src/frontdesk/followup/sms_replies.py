@@ -21,7 +21,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 from .domain import consent
 from .domain.replies import classify
-from .metrics import REPLIES
+from .telemetry import REPLIES
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 

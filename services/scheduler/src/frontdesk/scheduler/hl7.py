@@ -15,10 +15,11 @@ from datetime import timedelta
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
-from . import booking, domain, lifecycle
+from . import booking, lifecycle
 from .adapters import hl7_messages, hl7v2, repository
 from .adapters.clinics import clinic_of
 from .adapters.hl7v2 import Hl7Error, Hl7Message
+from .domain import booking as booking_rules
 
 log = get_logger(__name__)
 
@@ -71,7 +72,7 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
             return "rejected", "AR", "missing " + ", ".join(missing)
         assert message.patient_id and message.provider_id and message.appointment_type and message.starts_at
         clinic = await clinic_of(uow, clinic_id)
-        configured = clinic is not None and domain.find_type(clinic, message.appointment_type) is not None
+        configured = clinic is not None and booking_rules.find_type(clinic, message.appointment_type) is not None
         result = await booking.book(
             uow,
             booking.BookCommand(

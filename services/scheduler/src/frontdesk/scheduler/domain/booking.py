@@ -1,0 +1,218 @@
+"""Booking rules that need no I/O. The no-double-booking guarantee itself is the database's
+exclusion constraint (see migrations); this module decides what to ask for and how to answer.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from frontdesk.common.contracts import AppointmentRequested, ClinicConfig
+from frontdesk.common.contracts.scheduling import AppointmentType, Provider
+
+from .slots import WEEKDAY_NAMES, Interval, SlotRules
+
+# FHIR Appointment.status values we store. "Active" ones hold their time on the calendar (the
+# exclusion constraint's WHERE clause lists the same set).
+ACTIVE = frozenset({"pending", "booked", "arrived", "checked-in", "fulfilled"})
+STATUSES = ACTIVE | {"cancelled", "noshow", "entered-in-error"}
+
+
+def appointment_id_for(request_id: str) -> str:
+    """Deterministic id: the same request always names the same appointment."""
+    return "appt-" + uuid.uuid5(uuid.NAMESPACE_URL, "frontdesk:appointment:" + request_id).hex[:20]
+
+
+def validation_problem(clinic: ClinicConfig | None, request: AppointmentRequested) -> tuple[str, str] | None:
+    """Why a request cannot be booked before touching the calendar, as (reason, detail), or None."""
+    if clinic is None:
+        return "unknown_clinic", "the clinic has no configuration"
+    if clinic.providers and request.provider_id not in {p.provider_id for p in clinic.providers}:
+        return "unknown_provider", "the provider does not work at this clinic"
+    return None
+
+
+# --- configuration -> rules ----------------------------------------------------------------------
+
+
+def find_provider(clinic: ClinicConfig, provider_id: str) -> Provider | None:
+    """The provider's configuration; a clinic that lists no providers accepts any provider id."""
+    for provider in clinic.providers:
+        if provider.provider_id == provider_id:
+            return provider
+    return None if clinic.providers else Provider(provider_id=provider_id)
+
+
+def find_type(clinic: ClinicConfig, type_id: str) -> AppointmentType | None:
+    for kind in clinic.scheduling.appointment_types:
+        if kind.type_id == type_id:
+            return kind
+    return None
+
+
+def provider_zone(clinic: ClinicConfig, provider: Provider) -> ZoneInfo:
+    if provider.timezone:
+        return ZoneInfo(provider.timezone)
+    for location in clinic.scheduling.locations:
+        if location.location_id == provider.location_id and location.timezone:
+            return ZoneInfo(location.timezone)
+    return clinic.zone
+
+
+def offers_type(provider: Provider, type_id: str) -> bool:
+    return not provider.appointment_types or type_id in provider.appointment_types
+
+
+def rules_for(
+    clinic: ClinicConfig, provider: Provider, kind: AppointmentType | None, duration: timedelta | None = None
+) -> SlotRules:
+    """Slot rules for one provider and type. A provider without a template of their own uses the
+    clinic's opening hours; an unconfigured type (clinics that list none) takes `duration`."""
+    template: dict[str, list[tuple[time, time]]]
+    if provider.availability is not None:
+        template = {day: [(i.starts, i.ends) for i in ivs] for day, ivs in provider.availability.items()}
+    else:
+        template = {day: [(i.opens, i.closes) for i in ivs] for day, ivs in clinic.hours.items()}
+    length = timedelta(minutes=kind.duration_minutes) if kind else (duration or timedelta(minutes=30))
+    return SlotRules(
+        zone=provider_zone(clinic, provider),
+        template={d: template.get(d, []) for d in WEEKDAY_NAMES},
+        duration=length,
+        step=timedelta(minutes=clinic.scheduling.slot_step_minutes),
+        buffer_before=timedelta(minutes=kind.buffer_before_minutes) if kind else timedelta(0),
+        buffer_after=timedelta(minutes=kind.buffer_after_minutes) if kind else timedelta(0),
+        min_notice=timedelta(minutes=kind.min_notice_minutes) if kind else timedelta(0),
+        closures=frozenset(clinic.closures),
+    )
+
+
+def exception_intervals(provider: Provider) -> list[Interval]:
+    return [Interval(e.starts_at, e.ends_at) for e in provider.exceptions]
+
+
+@dataclass(frozen=True)
+class BookingPlan:
+    """A request checked against the configuration: the window, what it blocks, and the rules."""
+
+    window: Interval
+    blocked: Interval
+    rules: SlotRules
+    check_template: bool
+
+
+def plan_booking(
+    clinic: ClinicConfig | None,
+    provider_id: str,
+    type_id: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    patient_is_new: bool | None = None,
+) -> BookingPlan | tuple[str, str]:
+    """Check a booking command against the configuration; return the plan or (reason, detail)."""
+    if clinic is None:
+        return "unknown_clinic", "the clinic has no configuration"
+    provider = find_provider(clinic, provider_id)
+    if provider is None:
+        return "unknown_provider", "the provider does not work at this clinic"
+    kind = find_type(clinic, type_id)
+    if kind is None and clinic.scheduling.appointment_types:
+        return "unknown_appointment_type", f"the clinic has no appointment type {type_id}"
+    if not offers_type(provider, type_id):
+        return "unknown_appointment_type", f"the provider does not offer {type_id}"
+    if kind is not None:
+        expected = starts_at + timedelta(minutes=kind.duration_minutes)
+        if ends_at is not None and ends_at != expected:
+            return "invalid", f"{type_id} lasts {kind.duration_minutes} minutes"
+        ends_at = expected
+        if patient_is_new is not None and kind.patients != "any":
+            if kind.patients == "new" and not patient_is_new:
+                return "invalid", f"{type_id} is for new patients"
+            if kind.patients == "existing" and patient_is_new:
+                return "invalid", f"{type_id} is for existing patients"
+    if ends_at is None:
+        return "invalid", "ends_at is needed for an appointment type without a configured duration"
+    if ends_at <= starts_at:
+        return "invalid", "ends_at must be after starts_at"
+    rules = rules_for(clinic, provider, kind, ends_at - starts_at)
+    window = Interval(starts_at, ends_at)
+    return BookingPlan(window, rules.blocked(window), rules, provider.availability is not None)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+def is_late_cancellation(starts_at: datetime, cancelled_at: datetime, late_cancel_hours: int = 24) -> bool:
+    """Cancelled less than `late_cancel_hours` before the start (elapsed time)."""
+    return starts_at - cancelled_at < timedelta(hours=late_cancel_hours)
+
+
+_ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+def parse_offset(offset: str) -> timedelta:
+    match = _ISO.match(offset)
+    if not match or offset in ("P", "PT"):
+        raise ValueError(f"not an ISO 8601 duration: {offset!r}")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def reminder_schedule(starts_at: datetime, offsets: list[str], now: datetime) -> list[tuple[str, datetime]]:
+    """(offset, due_at) for each reminder still in the future. A reminder whose moment has passed
+    (booked two hours before a 7-day reminder would fire) is skipped, not sent late."""
+    out = []
+    for offset in offsets:
+        due = starts_at - parse_offset(offset)
+        if due > now:
+            out.append((offset, due))
+    return sorted(out, key=lambda item: item[1])
+
+
+def reminder_id(appointment_id: str, offset: str, starts_at: datetime) -> str:
+    """Stable per appointment, offset and start: a rescheduled appointment gets fresh reminder ids."""
+    return f"rem-{appointment_id}-{offset}-{starts_at.strftime('%Y%m%dT%H%MZ')}"
+
+
+# Lifecycle commands: which statuses each may start from, and the status it leads to.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "confirm": (frozenset({"pending"}), "booked"),
+    "cancel": (frozenset({"pending", "booked", "arrived", "checked-in"}), "cancelled"),
+    "reschedule": (frozenset({"pending", "booked"}), "booked"),
+    "check_in": (frozenset({"booked", "arrived"}), "checked-in"),
+    "no_show": (frozenset({"booked"}), "noshow"),
+    "left_without_visit": (frozenset({"arrived", "checked-in"}), "noshow"),
+    "complete": (frozenset({"booked", "arrived", "checked-in"}), "fulfilled"),
+}
+
+
+def transition(command: str, status: str) -> str | None:
+    """The status `command` leads to from `status`, or None if it is not allowed from there."""
+    sources, target = TRANSITIONS[command]
+    return target if status in sources else None
+
+
+__all__ = [
+    "ACTIVE",
+    "STATUSES",
+    "TRANSITIONS",
+    "BookingPlan",
+    "Interval",
+    "SlotRules",
+    "appointment_id_for",
+    "exception_intervals",
+    "find_provider",
+    "find_type",
+    "is_late_cancellation",
+    "offers_type",
+    "parse_offset",
+    "plan_booking",
+    "provider_zone",
+    "reminder_id",
+    "reminder_schedule",
+    "rules_for",
+    "transition",
+    "validation_problem",
+]
