@@ -9,7 +9,7 @@ Timestamps without an offset are the clinic's local time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -145,6 +145,15 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
         message = hl7.parse(text)
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
+    header = _header(message)
+    if header.action == "complete":
+        return _discharge(message, header, zone)
+    return _schedule(message, header, zone)
+
+
+def _header(message: hl7.Message) -> Hl7Message:
+    """What MSH (and PID) say: who sent it, its control id, its type and our action for it (the
+    rest is filled in by _discharge or _schedule)."""
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
     facility = _get(message, "MSH.F4.R1.C1") or "unknown"
     control_id = _get(message, "MSH.F10")
@@ -157,35 +166,42 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     action = SUPPORTED.get((kind, trigger))
     if action is None:
         raise Hl7Error(f"unsupported message type {kind}^{trigger}")
-    patient = _clean_id(_get(message, "PID.F3.R1.C1")) if _has(message, "PID") else None
-    if action == "complete":
-        provider = _clean_id(_get(message, "PV1.F7.R1.C1")) if _has(message, "PV1") else None
-        return Hl7Message(
-            sending_application=_get(message, "MSH.F3.R1.C1"),
-            sending_facility=facility,
-            control_id=control_id,
-            message_type=f"{kind}^{trigger}",
-            action=action,
-            external_id=None,
-            patient_id=patient,
-            provider_id=provider,
-            appointment_type=None,
-            starts_at=None,
-            ends_at=None,
-            filler_status=None,
-            visit_number=_clean_id(_get(message, "PV1.F19.R1.C1")) if _has(message, "PV1") else None,
-            discharged_at=(
-                parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone, "PV1-45 discharge")
-                if _has(message, "PV1")
-                else None
-            ),
-            parsed=message,
-        )
+    return Hl7Message(
+        sending_application=_get(message, "MSH.F3.R1.C1"),
+        sending_facility=facility,
+        control_id=control_id,
+        message_type=f"{kind}^{trigger}",
+        action=action,
+        external_id=None,
+        patient_id=_clean_id(_get(message, "PID.F3.R1.C1")) if _has(message, "PID") else None,
+        provider_id=None,
+        appointment_type=None,
+        starts_at=None,
+        ends_at=None,
+        filler_status=None,
+        visit_number=None,
+        discharged_at=None,
+        parsed=message,
+    )
+
+
+def _discharge(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Message:
+    """ADT^A03: the visit (PV1-19), its provider (PV1-7) and when the patient left (PV1-45)."""
+    visit = _has(message, "PV1")
+    return replace(
+        header,
+        provider_id=_clean_id(_get(message, "PV1.F7.R1.C1")) if visit else None,
+        visit_number=_clean_id(_get(message, "PV1.F19.R1.C1")) if visit else None,
+        discharged_at=parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone, "PV1-45 discharge") if visit else None,
+    )
+
+
+def _schedule(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Message:
+    """SIU: the appointment (SCH-2 filler id, else SCH-1 placer id), its provider, service and time."""
     if not _has(message, "SCH"):
         raise Hl7Error("an SIU message needs an SCH segment")
     filler = _get(message, "SCH.F2.R1.C1")
     placer = _get(message, "SCH.F1.R1.C1")
-    external = _clean_id(filler or placer)
     start, end = _appointment_timing(message, zone)
     provider = None
     if _has(message, "AIP"):
@@ -195,23 +211,14 @@ def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     appointment_type = None
     if _has(message, "AIS"):
         appointment_type = _clean_id(_get(message, "AIS.F3.R1.C1"))
-    appointment_type = appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1"))
-    return Hl7Message(
-        sending_application=_get(message, "MSH.F3.R1.C1"),
-        sending_facility=facility,
-        control_id=control_id,
-        message_type=f"{kind}^{trigger}",
-        action=action,
-        external_id=external,
-        patient_id=patient,
+    return replace(
+        header,
+        external_id=_clean_id(filler or placer),
         provider_id=provider,
-        appointment_type=appointment_type,
+        appointment_type=appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1")),
         starts_at=start,
         ends_at=end,
         filler_status=_get(message, "SCH.F25.R1.C1") or None,
-        visit_number=None,
-        discharged_at=None,
-        parsed=message,
     )
 
 
