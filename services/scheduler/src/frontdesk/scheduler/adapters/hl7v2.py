@@ -43,16 +43,16 @@ class Hl7Message:
     control_id: str
     message_type: str  # e.g. "SIU^S12"
     action: str  # book, reschedule, modify, cancel, no_show, complete
-    external_id: str | None  # the source's appointment id (filler id, else placer id)
     patient_id: str | None
-    provider_id: str | None
-    appointment_type: str | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    filler_status: str | None
-    visit_number: str | None
-    discharged_at: datetime | None
     parsed: hl7.Message
+    external_id: str | None = None  # the source's appointment id (filler id, else placer id)
+    provider_id: str | None = None
+    appointment_type: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    filler_status: str | None = None
+    visit_number: str | None = None  # ADT^A03 only, as discharged_at
+    discharged_at: datetime | None = None
 
 
 def _clean_id(value: str) -> str | None:
@@ -124,8 +124,8 @@ def _duration(amount: str, unit: str, field: str) -> timedelta | None:
         seconds = number
     else:
         raise Hl7Error(f"{field}: unknown duration unit {_quote(unit)}")
-    # also refuses NaN and infinities
-    if not 0 < seconds <= MAX_DURATION.total_seconds():
+    # also refuses NaN and infinities, and what rounds to no time at all (1E-10 minutes)
+    if not 0 < seconds <= MAX_DURATION.total_seconds() or timedelta(seconds=seconds) <= timedelta(0):
         raise Hl7Error(f"{field} {_quote(amount)} {unit or 'min'}: a duration must be more than 0 and at most 24 hours")
     return timedelta(seconds=seconds)
 
@@ -172,15 +172,7 @@ def _header(message: hl7.Message) -> Hl7Message:
         control_id=control_id,
         message_type=f"{kind}^{trigger}",
         action=action,
-        external_id=None,
         patient_id=_clean_id(_get(message, "PID.F3.R1.C1")) if _has(message, "PID") else None,
-        provider_id=None,
-        appointment_type=None,
-        starts_at=None,
-        ends_at=None,
-        filler_status=None,
-        visit_number=None,
-        discharged_at=None,
         parsed=message,
     )
 
