@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from frontdesk.common.contracts import all_topics
@@ -30,14 +30,15 @@ class PartitionState:
 
 async def partitions(bootstrap: str, topics: list[str] | None = None) -> dict[TopicPartition, PartitionState]:
     """Each partition's leader, replicas and in-sync replicas, as the cluster's metadata says; asked
-    again (up to 30 s) while a broker the client happened to pick is down."""
+    again (up to 30 s) while the broker the client happened to pick is down or frozen (a frozen
+    broker still accepts connections: each attempt gets 3 s)."""
     names = topics or [t.name for t in all_topics()]
     deadline = time.monotonic() + 30
     while True:
         admin = make_admin(bootstrap, "fault-test-describe")
         try:
-            await admin.start()
-            described = await admin.describe_topics(names)
+            await asyncio.wait_for(admin.start(), 3)
+            described = await asyncio.wait_for(admin.describe_topics(names), 3)
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -143,3 +144,21 @@ def latency_during(routing: list[tuple[float, float]], start: float, end: float)
 def cluster_of(stack: LocalStack) -> KafkaCluster:
     assert stack.cluster is not None, "not a cluster stack"
     return stack.cluster
+
+
+async def group_coordinator(bootstrap: str, group: str) -> int:
+    """The broker coordinating a consumer group (its offsets' partition leader)."""
+    admin = make_admin(bootstrap, "fault-test-coordinator")
+    await admin.start()
+    try:
+        return int(await admin.find_coordinator(group))
+    finally:
+        await admin.close()
+
+
+async def acknowledged_write(producer: AIOKafkaProducer, topic: str) -> float:
+    """Write one record; return the seconds until the cluster acknowledged it (raises if the producer
+    gives up). The producer is started beforehand: starting one needs a working cluster."""
+    started = time.monotonic()
+    await producer.send_and_wait(topic, b"probe")
+    return round(time.monotonic() - started, 2)

@@ -11,12 +11,27 @@ line of docs/faults.md (FRONTDESK_FAULT_REPORT).
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from typing import Any
+
 from aiokafka.admin.config_resource import ConfigResourceType
 
 from frontdesk.common.contracts.registry import CLUSTER_BROKER_CONFIG, REPLICATION_FACTOR, all_topics
-from frontdesk.tools.stack import LocalStack
+from frontdesk.tools.stack import SERVICES, LocalStack
 
-from .cluster_helpers import cluster_of, configs, partitions
+from .cluster_helpers import (
+    busiest_leader,
+    cluster_of,
+    configs,
+    fully_replicated,
+    latency_during,
+    partitions,
+    signal_node,
+    start_node,
+)
+from .helpers import Action, Schedule, all_ready, play, record
 
 
 async def test_cluster_runs_with_production_replication(cluster_healthy: LocalStack) -> None:
@@ -32,3 +47,65 @@ async def test_cluster_runs_with_production_replication(cluster_healthy: LocalSt
     for i, _ in enumerate(cluster_of(cluster_healthy).nodes, 1):
         broker = await configs(bootstrap, ConfigResourceType.BROKER, str(i))
         assert {k: broker[k] for k in CLUSTER_BROKER_CONFIG} == CLUSTER_BROKER_CONFIG, i
+
+
+def _assert_recovered_by_themselves(stack: LocalStack) -> None:
+    for name in SERVICES:
+        assert stack.service(name).process.running(), f"{name} had to be restarted"
+        assert stack.service(name).ready(), f"{name} is not ready after the fault"
+
+
+def _new_leaders(stack: LocalStack, victim: dict[str, Any]) -> Action:
+    """Wait until no partition of the victim's is led by it or leaderless: the time to fail over."""
+
+    async def action() -> None:
+        wanted = victim["partitions"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = await partitions(stack.bootstrap, sorted({tp.topic for tp in wanted}))
+            if all(state[tp].leader not in (victim["node"], -1) for tp in wanted):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"broker {victim['node']} still leads some of its partitions after 60 s")
+
+    return action
+
+
+def _in_sync(stack: LocalStack) -> Action:
+    async def action() -> None:
+        await fully_replicated(stack.bootstrap)
+
+    return action
+
+
+async def test_leader_of_busiest_partitions_sigkilled_and_restarted(cluster_healthy: LocalStack) -> None:
+    stack = cluster_healthy
+    cluster = cluster_of(stack)
+    victim: dict[str, Any] = {}
+
+    async def find_busiest_leader() -> dict[str, Any]:
+        leader, busiest = await busiest_leader(stack.bootstrap)
+        victim.update(node=leader, partitions=busiest)
+        return {"broker": leader, "partitions": [f"{tp.topic}-{tp.partition}" for tp in busiest]}
+
+    async def kill() -> None:
+        await signal_node(cluster.node(victim["node"]), signal.SIGKILL)()
+
+    async def restart() -> None:
+        await start_node(cluster.node(victim["node"]))()
+
+    schedule = Schedule(
+        [
+            (0.05, "busiest partitions' leader", find_busiest_leader),
+            (0.2, "SIGKILL it", kill),
+            (0.2, "new leaders elected", _new_leaders(stack, victim)),
+            (0.2, "services ready", all_ready(stack)),
+            (0.5, "broker restarted", restart),
+            (0.5, "every replica back in sync", _in_sync(stack)),
+        ]
+    )
+    result = await play(stack, schedule)
+    routing = latency_during(result.routing, schedule.began["SIGKILL it"], schedule.began["broker restarted"])
+    record("cluster: busiest leader SIGKILL + restart", result, schedule, routing=routing)
+    assert result.ok, result.problems
+    _assert_recovered_by_themselves(stack)
