@@ -26,12 +26,15 @@ from .cluster_helpers import (
     cluster_of,
     configs,
     fully_replicated,
+    group_coordinator,
     latency_during,
     partitions,
     signal_node,
     start_node,
 )
 from .helpers import Action, Schedule, all_ready, play, record
+
+FREEZE_SECONDS = 15.0  # past broker.session.timeout.ms (9 s) and the consumers' session.timeout.ms (10 s)
 
 
 async def test_cluster_runs_with_production_replication(cluster_healthy: LocalStack) -> None:
@@ -107,5 +110,46 @@ async def test_leader_of_busiest_partitions_sigkilled_and_restarted(cluster_heal
     result = await play(stack, schedule)
     routing = latency_during(result.routing, schedule.began["SIGKILL it"], schedule.began["broker restarted"])
     record("cluster: busiest leader SIGKILL + restart", result, schedule, routing=routing)
+    assert result.ok, result.problems
+    _assert_recovered_by_themselves(stack)
+
+
+async def test_broker_frozen_past_the_session_timeouts_then_resumed(cluster_healthy: LocalStack) -> None:
+    """SIGSTOP the coordinator of call-router's consumer group for 15 s: past the brokers' session
+    with the controller (9 s, then it is fenced and its partitions get new leaders) and the consumers'
+    session (10 s, then the group finds a new coordinator). Then SIGCONT: it catches up and rejoins."""
+    stack = cluster_healthy
+    cluster = cluster_of(stack)
+    victim: dict[str, Any] = {}
+
+    async def find_coordinator() -> dict[str, Any]:
+        node = await group_coordinator(stack.bootstrap, "frontdesk.call-router")
+        state = await partitions(stack.bootstrap)
+        victim.update(node=node, partitions=[tp for tp, p in state.items() if p.leader == node])
+        return {"broker": node, "partitions_led": len(victim["partitions"])}
+
+    async def freeze() -> None:
+        await signal_node(cluster.node(victim["node"]), signal.SIGSTOP)()
+
+    async def frozen() -> None:
+        await asyncio.sleep(FREEZE_SECONDS)
+
+    async def resume() -> None:
+        await signal_node(cluster.node(victim["node"]), signal.SIGCONT)()
+
+    schedule = Schedule(
+        [
+            (0.15, "group coordinator", find_coordinator),
+            (0.2, "SIGSTOP it", freeze),
+            (0.2, "new leaders elected", _new_leaders(stack, victim)),
+            (0.2, "frozen (from SIGSTOP)", frozen),
+            (0.2, "SIGCONT", resume),
+            (0.2, "every replica back in sync", _in_sync(stack)),
+            (0.2, "services ready", all_ready(stack)),
+        ]
+    )
+    result = await play(stack, schedule)
+    routing = latency_during(result.routing, schedule.began["SIGSTOP it"], schedule.began["SIGCONT"])
+    record(f"cluster: broker SIGSTOP {FREEZE_SECONDS:.0f} s + SIGCONT", result, schedule, routing=routing)
     assert result.ok, result.problems
     _assert_recovered_by_themselves(stack)
