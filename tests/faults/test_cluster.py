@@ -12,6 +12,7 @@ line of docs/faults.md (FRONTDESK_FAULT_REPORT).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import time
 from typing import Any
@@ -31,8 +32,9 @@ from .cluster_helpers import (
     partitions,
     signal_node,
     start_node,
+    stop_node,
 )
-from .helpers import Action, Schedule, all_ready, play, record
+from .helpers import FAULT_DAY, Action, Schedule, all_ready, play, record
 
 FREEZE_SECONDS = 15.0  # past broker.session.timeout.ms (9 s) and the consumers' session.timeout.ms (10 s)
 
@@ -152,4 +154,25 @@ async def test_broker_frozen_past_the_session_timeouts_then_resumed(cluster_heal
     routing = latency_during(result.routing, schedule.began["SIGSTOP it"], schedule.began["SIGCONT"])
     record(f"cluster: broker SIGSTOP {FREEZE_SECONDS:.0f} s + SIGCONT", result, schedule, routing=routing)
     assert result.ok, result.problems
+    _assert_recovered_by_themselves(stack)
+
+
+async def test_rolling_restart_of_all_three_brokers(cluster_healthy: LocalStack) -> None:
+    """One broker at a time, as an upgrade does: a clean stop (its leaderships move first), a start,
+    and the next only once every partition has all three replicas in sync again."""
+    stack = cluster_healthy
+    steps: list[tuple[float, str, Action]] = []
+    for node in cluster_of(stack).nodes:
+        steps += [
+            (0.1, f"{node.name} clean stop", stop_node(node)),
+            (0.1, f"{node.name} start", start_node(node)),
+            (0.1, f"{node.name} back in sync", _in_sync(stack)),
+        ]
+    schedule = Schedule(steps)
+    result = await play(stack, schedule, dataclasses.replace(FAULT_DAY, speed=FAULT_DAY.speed / 2))
+    last = cluster_of(stack).nodes[-1].name
+    routing = latency_during(result.routing, schedule.began[steps[0][1]], schedule.began[f"{last} back in sync"])
+    record("cluster: rolling restart of all three brokers", result, schedule, routing=routing)
+    assert result.ok, result.problems
+    assert len(schedule.timings) == len(steps), "the whole rolling restart happened during the day"
     _assert_recovered_by_themselves(stack)
