@@ -19,10 +19,12 @@ from typing import Any
 
 from aiokafka.admin.config_resource import ConfigResourceType
 
-from frontdesk.common.contracts.registry import CLUSTER_BROKER_CONFIG, REPLICATION_FACTOR, all_topics
+from frontdesk.common.contracts.registry import CLUSTER_BROKER_CONFIG, REPLICATION_FACTOR, TopicSpec, all_topics
+from frontdesk.common.kafka import ensure_topics, make_producer
 from frontdesk.tools.stack import SERVICES, LocalStack
 
 from .cluster_helpers import (
+    acknowledged_write,
     busiest_leader,
     cluster_of,
     configs,
@@ -34,9 +36,11 @@ from .cluster_helpers import (
     start_node,
     stop_node,
 )
-from .helpers import FAULT_DAY, Action, Schedule, all_ready, play, record
+from .helpers import FAULT_DAY, Action, Schedule, all_ready, not_ready_seen, play, record
 
 FREEZE_SECONDS = 15.0  # past broker.session.timeout.ms (9 s) and the consumers' session.timeout.ms (10 s)
+OUTAGE_SECONDS = 10.0  # two brokers down, then one restarts (~20 s more): producers wait, they do not fail
+PROBE = TopicSpec("fault-test.probe", partitions=1)  # a topic no service reads: the test's own writes
 
 
 async def test_cluster_runs_with_production_replication(cluster_healthy: LocalStack) -> None:
@@ -175,4 +179,63 @@ async def test_rolling_restart_of_all_three_brokers(cluster_healthy: LocalStack)
     record("cluster: rolling restart of all three brokers", result, schedule, routing=routing)
     assert result.ok, result.problems
     assert len(schedule.timings) == len(steps), "the whole rolling restart happened during the day"
+    _assert_recovered_by_themselves(stack)
+
+
+async def test_two_brokers_down_writes_wait_for_replicas_then_recover(cluster_healthy: LocalStack) -> None:
+    """Two of three brokers SIGKILLed together: no write can reach min.insync.replicas=2 (and the one
+    left has no controller quorum), so a producer's acknowledgement must not come until a second broker
+    is back; the services say they are not ready meanwhile and recover by themselves."""
+    stack = cluster_healthy
+    cluster = cluster_of(stack)
+    await ensure_topics(stack.bootstrap, [PROBE])
+    producer = make_producer(stack.bootstrap, "fault-test-probe")  # the services' settings
+    await producer.start()
+    await acknowledged_write(producer, PROBE.name)
+    down = cluster.nodes[1:]
+    probe: dict[str, Any] = {}
+
+    async def kill_two() -> None:
+        await asyncio.gather(*(signal_node(node, signal.SIGKILL)() for node in down))
+        probe["task"] = asyncio.create_task(acknowledged_write(producer, PROBE.name))
+
+    async def outage() -> dict[str, Any]:
+        started = time.monotonic()
+        seen = await not_ready_seen(stack, "kafka", timeout=OUTAGE_SECONDS)()
+        await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - started)))
+        return seen
+
+    async def restart_one() -> None:
+        task: asyncio.Task[float] = probe["task"]
+        probe["acknowledged_while_two_down"] = task.done() and task.exception() is None
+        await start_node(down[0])()
+
+    async def probe_acknowledged() -> float:
+        return float(await probe["task"])  # seconds from the write to its acknowledgement
+
+    async def restart_other() -> None:
+        await start_node(down[1])()
+
+    schedule = Schedule(
+        [
+            (0.2, "SIGKILL two brokers", kill_two),
+            (0.2, "outage", outage),
+            (0.2, "first broker restarted", restart_one),
+            (0.2, "held write acknowledged", probe_acknowledged),
+            (0.2, "services ready", all_ready(stack)),
+            (0.2, "second broker restarted", restart_other),
+            (0.2, "every replica back in sync", _in_sync(stack)),
+        ]
+    )
+    try:
+        result = await play(stack, schedule)
+    finally:
+        await producer.stop()
+    routing = latency_during(
+        result.routing, schedule.began["SIGKILL two brokers"], schedule.began["held write acknowledged"]
+    )
+    record("cluster: two brokers down at once", result, schedule, routing=routing)
+    assert result.ok, result.problems
+    assert probe["acknowledged_while_two_down"] is False, "a write was acknowledged with one broker up"
+    assert schedule.values["outage"]["not_ready"] == sorted(SERVICES), "services said ready with two brokers down"
     _assert_recovered_by_themselves(stack)
