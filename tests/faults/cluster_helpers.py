@@ -4,6 +4,7 @@ what each broker runs with; and the faults they inject into one broker (a node o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -123,22 +124,21 @@ def stop_node(node: Kafka) -> Action:
 
 
 def latency_during(routing: list[tuple[float, float]], start: float, end: float) -> dict[str, Any]:
-    """Routing latency (seconds from call.received to call.routed) of calls received in [start, end],
-    next to the calls received outside it."""
+    """Routing latency (seconds from call.received to call.routed) of the calls in flight at some point
+    of [start, end], next to the others; and the longest time in that window in which no call.received
+    was written at all (the phone side's producer waiting for the cluster too)."""
 
     def summary(values: list[float]) -> dict[str, Any]:
         values = sorted(values)
         if not values:
             return {"calls": 0}
-        return {
-            "calls": len(values),
-            "p50": round(values[len(values) // 2], 3),
-            "max": round(values[-1], 3),
-        }
+        return {"calls": len(values), "p50": round(values[len(values) // 2], 3), "max": round(values[-1], 3)}
 
-    inside = [latency for at, latency in routing if start <= at <= end]
-    outside = [latency for at, latency in routing if not start <= at <= end]
-    return {"during": summary(inside), "otherwise": summary(outside)}
+    during = [latency for at, latency in routing if at <= end and at + latency >= start]
+    others = [latency for at, latency in routing if not (at <= end and at + latency >= start)]
+    arrivals = [start, *sorted(at for at, _ in routing if start <= at <= end), end]
+    no_intake = max(b - a for a, b in itertools.pairwise(arrivals))
+    return {"during": summary(during), "otherwise": summary(others), "no_call_received_s": round(no_intake, 1)}
 
 
 def cluster_of(stack: LocalStack) -> KafkaCluster:
