@@ -28,3 +28,21 @@ def test_cluster_on_a_port_in_use_fails_clearly_and_starts_nothing(tmp_path: Pat
         assert not node.process.pid_file.exists(), f"{node.name} was spawned"
         assert not port_open(node.port), node.name
     assert not stack.postgres.process.running()
+
+
+def test_stack_up_with_three_brokers_on_a_port_in_use_exits_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from frontdesk.tools import cli, cluster
+
+    ports = cluster.free_ports()
+    monkeypatch.setattr(cluster, "fixed_ports", lambda first=9092, nodes=3: ports)  # not 9092...: shared machine
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports[0][0]))
+        squatter.listen()
+        code = cli.main(["--state-dir", str(tmp_path), "stack", "up", "--brokers", "3"])
+    assert code == 2
+    assert f"{ports[0][0]} (kafka-1 client)" in capsys.readouterr().err
+    stack = LocalStack(tmp_path)
+    assert stack.cluster is not None and not stack.cluster.running()
+    assert not stack.postgres.process.running()
