@@ -26,7 +26,13 @@ from typing import Any
 import yaml
 
 from frontdesk.common.contracts.calls import check_vendor_id
-from frontdesk.common.contracts.registry import DLQ_SUFFIX, TopicSpec, all_topics, vendor_topics
+from frontdesk.common.contracts.registry import (
+    DLQ_SUFFIX,
+    REPLICATION_FACTOR,
+    TopicSpec,
+    all_topics,
+    vendor_topics,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -303,8 +309,8 @@ def kafka_topic(spec: TopicSpec) -> dict[str, Any]:
         "spec": {
             "topicName": spec.name,
             "partitions": spec.partitions,
-            "replicas": 3,
-            "config": {**spec.config(), "min.insync.replicas": "2"},
+            "replicas": REPLICATION_FACTOR,
+            "config": spec.replicated_config(),
         },
     }
 

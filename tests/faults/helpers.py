@@ -30,6 +30,7 @@ class Schedule:
 
     steps: list[tuple[float, str, Action]]
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds it took (recovery time)
+    began: dict[str, float] = field(default_factory=dict)  # step -> when it began (seconds since the epoch)
     values: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _started: set[str] = field(default_factory=set)
@@ -49,6 +50,7 @@ class Schedule:
         if after is not None:
             await after
         started = time.monotonic()
+        self.began[name] = time.time()
         value = await action()
         self.timings[name] = round(time.monotonic() - started, 2)
         if value is not None:

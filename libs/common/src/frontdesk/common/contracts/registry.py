@@ -18,6 +18,26 @@ from .clinic import ClinicConfigured
 DLQ_SUFFIX = ".dlq"
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
+# How production replicates: three brokers, every write on at least two before it is acknowledged
+# (acks=all), so one broker may be lost or restarted without losing or refusing anything. One source
+# for the Strimzi manifests (deploy/k8s: base/kafka/cluster.yaml, the generated topics.yaml) and the
+# local three-broker cluster (frontdesk.tools.cluster); tests/deploy/test_replication_settings.py
+# checks they agree.
+REPLICATION_FACTOR = 3
+MIN_INSYNC_REPLICAS = 2
+CLUSTER_BROKER_CONFIG: dict[str, str] = {
+    "auto.create.topics.enable": "false",
+    "default.replication.factor": str(REPLICATION_FACTOR),
+    "min.insync.replicas": str(MIN_INSYNC_REPLICAS),
+    "offsets.topic.replication.factor": str(REPLICATION_FACTOR),
+    "transaction.state.log.replication.factor": str(REPLICATION_FACTOR),
+    "transaction.state.log.min.isr": str(MIN_INSYNC_REPLICAS),
+    # Never elect a leader that is not in sync: it would silently drop acknowledged writes.
+    "unclean.leader.election.enable": "false",
+    # A dead letter carries the original record plus headers (see the registry's .dlq topics).
+    "message.max.bytes": "2200000",
+}
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -33,6 +53,10 @@ class TopicSpec:
             "retention.ms": "-1" if self.compacted else str(self.retention_ms),
             "max.message.bytes": str(self.max_message_bytes),
         }
+
+    def replicated_config(self, min_insync_replicas: int = MIN_INSYNC_REPLICAS) -> dict[str, str]:
+        """The topic's settings on a replicated cluster (what production's KafkaTopic carries)."""
+        return {**self.config(), "min.insync.replicas": str(min_insync_replicas)}
 
 
 @dataclass(frozen=True)
