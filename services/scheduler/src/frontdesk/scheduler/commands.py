@@ -28,6 +28,7 @@ from . import domain
 from .adapters import repository
 from .adapters.repository import Conflict, NewAppointment
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
+from .metrics import REFUSALS
 
 HOLD_TIMER = "hold_expiry"
 REMINDER_TIMER = "reminder"
@@ -130,6 +131,7 @@ class Result:
 
 
 def refused(reason: str, detail: str, **extra: Any) -> Result:
+    REFUSALS.labels(reason).inc()
     return Result(STATUS_OF_REASON.get(reason, 409), reason=reason, detail=detail, **extra)
 
 
