@@ -1,9 +1,13 @@
 """The shipped Prometheus alert rules: valid rule files, PromQL that parses, only metrics the code
-exports, and a runbook section in docs/operations.md for every alert."""
+exports, a runbook section in docs/operations.md for every alert, and promtool's unit tests of
+when each alert fires (deploy/prometheus/alerts.test.yaml)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "alerts.yaml"
+RULE_TESTS = REPO / "deploy" / "prometheus" / "alerts.test.yaml"
 OPERATIONS = REPO / "docs" / "operations.md"
 RULE_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 
@@ -87,3 +92,38 @@ def test_every_alert_has_a_runbook_section() -> None:
         path, _, anchor = url.partition("#")
         assert path == "docs/operations.md" and anchor in known, (rule["alert"], url)
         assert rule["alert"] in OPERATIONS.read_text(), f"{rule['alert']} is not explained in docs/operations.md"
+
+
+def promtool() -> str:
+    """promtool's path. Skipped only on a developer's machine without it; CI installs it and must run it."""
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing in CI: .ci/run installs Debian's `prometheus` package")
+        pytest.skip("promtool is not installed: `apt-get install prometheus` (Debian) to run the alert unit tests")
+    return path
+
+
+def test_promtool_accepts_the_rules() -> None:
+    result = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_of_the_alerts_pass() -> None:
+    result = subprocess.run(
+        [promtool(), "test", "rules", RULE_TESTS.name],
+        cwd=RULE_TESTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_promtool_test_that_fires_it() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text())
+    fired = {
+        case["alertname"] for group in tests["tests"] for case in group["alert_rule_test"] if case.get("exp_alerts")
+    }
+    missing = {r["alert"] for r in load_rules()} - fired
+    assert not missing, f"alerts no promtool test fires: {sorted(missing)}"
