@@ -48,8 +48,9 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry.trace import SpanKind
 
-from . import inbox
+from . import inbox, tracing
 from .cloudevents import Envelope, MalformedEvent, decode
 from .contracts import TOPIC_PATTERNS, Event, dlq_topic
 from .db import TRANSIENT_DB_ERRORS
@@ -379,10 +380,19 @@ class EventConsumer:
         """Run the handler in one transaction that also claims the event in the inbox, in its last
         statement (inbox.py). True if it was a duplicate: claimed before, so all of it rolled back."""
         claim = inbox.Claim(self.group_id, envelope.source, envelope.id)
+        attributes: tracing.Attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": envelope.topic or "",
+            "messaging.message.id": envelope.id,
+            "cloudevents.event_type": envelope.type,
+            "cloudevents.event_source": envelope.source,
+        }
         async with self._connection() as conn:
             try:
-                async with transaction(conn, self._source, envelope.trace.child(), envelope, claim) as uow:
-                    await self._handlers[envelope.type](envelope.data, uow)
+                with tracing.span(f"{envelope.type} process", envelope.trace, SpanKind.CONSUMER, attributes) as trace:
+                    async with transaction(conn, self._source, trace, envelope, claim) as uow:
+                        await self._handlers[envelope.type](envelope.data, uow)
             except inbox.AlreadyProcessed:
                 return True
             except TRANSIENT_DB_ERRORS:
