@@ -3,6 +3,8 @@
 A record's value is the event's JSON payload; the CloudEvents attributes travel as `ce_*` headers,
 next to `content-type: application/json` and `traceparent`. Any producer that writes these headers
 (kcat, a Java client, a vendor's system) is a first-class producer: nothing here is Python-specific.
+The tests hold us to the CloudEvents SDK's Kafka binding both ways (test_cloudevents_sdk.py): it reads
+every record we write, and we read every record it writes.
 """
 
 from __future__ import annotations
