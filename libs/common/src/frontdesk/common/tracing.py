@@ -24,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .cloudevents import TraceContext
 
@@ -32,12 +32,13 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_
 Attributes = dict[str, str | int]
 
 _provider: TracerProvider | None = None
+_tracer: trace.Tracer | None = None
 
 
 def configure(service: str, processor: SpanProcessor | None = None) -> TracerProvider:
     """Make spans as `service` from now on; export them over OTLP if an endpoint is configured.
     `processor` (tests: an in-memory exporter's) receives every span too."""
-    global _provider
+    global _provider, _tracer
     shutdown()
     provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "frontdesk"}))
     if any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
@@ -46,23 +47,25 @@ def configure(service: str, processor: SpanProcessor | None = None) -> TracerPro
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if processor is not None:
         provider.add_span_processor(processor)
-    _provider = provider
+    _provider, _tracer = provider, provider.get_tracer(__name__)
     return provider
 
 
 def shutdown() -> None:
     """Export what is batched and stop (graceful shutdown)."""
-    global _provider
+    global _provider, _tracer
     if _provider is not None:
         _provider.shutdown()
-        _provider = None
+        _provider = _tracer = None
 
 
-def _tracer() -> trace.Tracer:
-    global _provider
-    if _provider is None:
+def _current_tracer() -> trace.Tracer:
+    """The configured tracer; before `configure` (tools, tests), one that makes spans and drops them."""
+    global _provider, _tracer
+    if _tracer is None:
         _provider = TracerProvider(resource=Resource.create({"service.name": "frontdesk"}))
-    return _provider.get_tracer("frontdesk.common")
+        _tracer = _provider.get_tracer(__name__)
+    return _tracer
 
 
 def _context_of(parent: TraceContext | None) -> otel_context.Context:
@@ -84,11 +87,17 @@ def span(
     name: str, parent: TraceContext | None, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes | None = None
 ) -> Iterator[TraceContext]:
     """A span for a unit of work, child of `parent` (a new trace if None); yields its context, which
-    is what the work's emitted events and timers descend from. An exception is recorded on it."""
-    with _tracer().start_as_current_span(
-        name, context=_context_of(parent), kind=kind, attributes=attributes
-    ) as current:
+    is what the work's emitted events and timers descend from. An exception is recorded on it. (Not
+    made the current span: nothing here reads it, and attaching it costs on every record.)"""
+    current = _current_tracer().start_span(name, context=_context_of(parent), kind=kind, attributes=attributes)
+    try:
         yield _trace_context(current)
+    except Exception as exc:
+        current.record_exception(exc)
+        current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}"))
+        raise
+    finally:
+        current.end()
 
 
 def publish(event_type: str, parent: TraceContext, topic: str) -> TraceContext:
@@ -100,7 +109,8 @@ def publish(event_type: str, parent: TraceContext, topic: str) -> TraceContext:
         "messaging.destination.name": topic,
         "cloudevents.event_type": event_type,
     }
-    with _tracer().start_as_current_span(
+    current = _current_tracer().start_span(
         f"{event_type} create", context=_context_of(parent), kind=SpanKind.PRODUCER, attributes=attributes
-    ) as current:
-        return _trace_context(current)
+    )
+    current.end()
+    return _trace_context(current)
