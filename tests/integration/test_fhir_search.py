@@ -98,7 +98,9 @@ async def test_slot_search_as_an_ehr_sends_it(stack: LocalStack, running: dict[s
         assert wrong_type.status_code == 400 and "Schedule" in wrong_type.json()["issue"][0]["diagnostics"]
 
         # Appointment search: a date alone, in the practitioner's zone; the empty searchset is valid R4.
-        appointments = await fhir.get(
-            "/Appointment", params={"practitioner": f"Practitioner/{provider}", "date": f"{day}"}
-        )
+        search = {"practitioner": f"Practitioner/{provider}", "date": f"{day}"}
+        appointments = await fhir.get("/Appointment", params=search)
         assert appointments.status_code == 200 and Bundle.model_validate(appointments.json()).total == 0
+        # _count above the page size: FHIR lets the server return fewer, not refuse.
+        many = await fhir.get("/Appointment", params={**search, "_count": "5000"})
+        assert many.status_code == 200 and Bundle.model_validate(many.json()).type == "searchset"

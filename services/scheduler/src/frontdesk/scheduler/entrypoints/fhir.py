@@ -127,14 +127,14 @@ async def search_appointments(
     patient: str | None = None,
     practitioner: str | None = None,
     date: Annotated[list[str] | None, Query()] = None,
-    count: Annotated[int, Query(alias="_count", ge=1, le=MAX_PAGE)] = 100,
+    count: Annotated[int, Query(alias="_count", ge=1)] = 100,
     cursor: Annotated[str | None, Query(alias="_cursor", max_length=1024)] = None,
     runtime: ServiceRuntime = Depends(current_runtime),
 ) -> JSONResponse:
     """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range;
     only appointments at the token's clinics. Paged: at most `_count` (500) per Bundle, whose link
-    "next" carries the `_cursor` of the next page."""
-    page = PageRequest(count, cursor)
+    "next" carries the `_cursor` of the next page; FHIR: a larger `_count` gets 500, not an error."""
+    page = PageRequest(min(count, MAX_PAGE), cursor)
     try:
         after = page.after(datetime.fromisoformat, str)
     except HTTPException as exc:
