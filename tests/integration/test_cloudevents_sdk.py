@@ -51,7 +51,8 @@ async def test_an_sdk_producer_and_an_sdk_consumer_talk_to_call_router(
         "call.routed",
         "frontdesk/call-router",
     )
-    assert routed.get_id() and routed.get_time() is not None and routed.get_time().tzinfo is not None
+    when = routed.get_time()
+    assert routed.get_id() and when is not None and when.tzinfo is not None
     assert routed.get_dataschema() == dataschema("call.routed", CallRouted.version)
     assert routed.get_datacontenttype() == "application/json"
     data = routed.get_data()

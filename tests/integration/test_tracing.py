@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from frontdesk.common.cloudevents import TraceContext
-from frontdesk.common.contracts import CallReceived, ClinicConfig, VisitCompleted
+from frontdesk.common.cloudevents import Envelope, TraceContext
+from frontdesk.common.contracts import CallReceived, ClinicConfig, Event, VisitCompleted
 from frontdesk.tools.apply import publish
 from frontdesk.tools.otlp import OtlpReceiver, ReceivedSpan
 from frontdesk.tools.stack import LocalStack, ServiceProcess
@@ -27,6 +27,7 @@ from frontdesk.tools.tap import EventTap
 from .helpers import send_events, uid
 
 TRACED = ("call-router", "followup", "reviews")
+ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 WAIT = 90.0
 PRODUCER, CONSUMER, INTERNAL = 4, 5, 1  # OTLP span kinds
 
@@ -34,22 +35,26 @@ PRODUCER, CONSUMER, INTERNAL = 4, 5, 1  # OTLP span kinds
 @pytest.fixture(scope="module")
 def receiver(services: dict[str, ServiceProcess]) -> Iterator[OtlpReceiver]:
     """The traced services restarted to export to a receiver; restarted as before afterwards."""
+    settings = {"OTEL_BSP_SCHEDULE_DELAY": "200"}  # milliseconds: export soon after each span
+    before = {name: {k: services[name].env.get(k) for k in (*settings, ENDPOINT)} for name in TRACED}
     with OtlpReceiver() as otlp:
         for name in TRACED:
-            proc = services[name]
-            proc.stop()
-            proc.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.endpoint
-            proc.env["OTEL_BSP_SCHEDULE_DELAY"] = "200"  # milliseconds: export soon after each span
-            proc.start()
+            restart(services[name], {**settings, ENDPOINT: otlp.endpoint})
         try:
             yield otlp
         finally:
             for name in TRACED:
-                proc = services[name]
-                proc.stop()
-                proc.env.pop("OTEL_EXPORTER_OTLP_ENDPOINT")
-                proc.env.pop("OTEL_BSP_SCHEDULE_DELAY")
-                proc.start()
+                restart(services[name], before[name])
+
+
+def restart(proc: ServiceProcess, env: Mapping[str, str | None]) -> None:
+    proc.stop()
+    for key, value in env.items():
+        if value is None:
+            proc.env.pop(key, None)
+        else:
+            proc.env[key] = value
+    proc.start()
 
 
 def wait_child(otlp: OtlpReceiver, parent: str, service: str, name: str, topic: str | None = None) -> ReceivedSpan:
@@ -71,7 +76,10 @@ async def test_a_call_s_trace_runs_from_call_received_to_the_vendor_hand_over(
     phone = TraceContext.new()  # the phone system's span that published call.received
     async with EventTap(stack.bootstrap, ["call.routed", "vendor.test-vendor-2.calls"]) as tap:
         await send_events(stack.bootstrap, [call], trace=phone)
-        mine = lambda e: getattr(e.data, "call_id", None) == call.call_id  # noqa: E731
+
+        def mine(e: Envelope[Event]) -> bool:
+            return getattr(e.data, "call_id", None) == call.call_id
+
         [routed] = await tap.wait_for(lambda e: e.type == "call.routed" and mine(e), timeout=WAIT)
         [handed] = await tap.wait_for(lambda e: e.type == "call.overflowed" and mine(e), timeout=WAIT)
 
