@@ -100,7 +100,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 ASYNCAPI_SPECS_VERSION := 6.11.1
 ASYNCAPI_SCHEMA := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 
-.PHONY: k8s images
+.PHONY: k8s grafana images
 
 # The browser tests (tests/browser): axe-core pinned by tests/browser/package-lock.json; Chromium and
 # chromedriver are Debian packages (README, "Prerequisites"; .ci/run installs them).
@@ -123,6 +123,9 @@ $(ASYNCAPI_SCHEMA): | $(INSTALLED)
 
 k8s: install
 	$(BIN)/python deploy/k8s/generate.py
+
+grafana: install
+	$(BIN)/python deploy/grafana/generate.py
 
 images:
 	@command -v docker >/dev/null || { echo "make images needs a Docker engine (none on this machine)"; exit 1; }

@@ -10,14 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+import promql_parser
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -190,3 +192,47 @@ def crd_errors(validators: dict[tuple[str, str], Any], doc: dict[str, Any]) -> l
 def crd_check() -> Callable[[dict[str, Any]], list[str]]:
     validators = load_crd_validators()
     return lambda doc: crd_errors(validators, doc)
+
+
+# --- metrics the code exports, and the ones a PromQL expression names ------------------------------
+
+SERVICES = ("call-router", "scheduler", "followup", "reviews")
+PROMETHEUS_OWN = {"up"}  # series Prometheus itself writes per scrape target
+
+
+def _exported_metrics() -> set[str]:
+    """Every series name the services' code registers, once all of their modules are imported."""
+    for service in SERVICES:
+        importlib.import_module(f"frontdesk.{service.replace('-', '_')}.entrypoints.main")
+    importlib.import_module("frontdesk.common.metrics")
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        names.add(family.name)
+        suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+        names.update(family.name + s for s in suffixes.get(family.type, ()))
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def _metric_names(node: Any) -> Iterator[str]:
+    if isinstance(node, promql_parser.VectorSelector):
+        if node.name:
+            yield node.name
+        return
+    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
+        child = getattr(node, attr, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            yield from _metric_names(child)
+    for arg in getattr(node, "args", None) or ():
+        yield from _metric_names(arg)
+
+
+@pytest.fixture(scope="session")
+def exported_metrics() -> set[str]:
+    return _exported_metrics() | PROMETHEUS_OWN
+
+
+@pytest.fixture(scope="session")
+def promql_metrics() -> Callable[[str], set[str]]:
+    """The metric names a PromQL expression selects (ValueError if it does not parse)."""
+    return lambda expr: set(_metric_names(promql_parser.parse(expr)))

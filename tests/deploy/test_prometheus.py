@@ -1,24 +1,24 @@
 """The shipped Prometheus alert rules: valid rule files, PromQL that parses, only metrics the code
-exports, and a runbook section in docs/operations.md for every alert."""
+exports, a runbook section in docs/operations.md for every alert, and promtool's unit tests of
+when each alert fires (deploy/prometheus/alerts.test.yaml)."""
 
 from __future__ import annotations
 
-import importlib
+import os
 import re
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
-from prometheus_client import REGISTRY
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "alerts.yaml"
+RULE_TESTS = REPO / "deploy" / "prometheus" / "alerts.test.yaml"
 OPERATIONS = REPO / "docs" / "operations.md"
-SERVICES = ("call-router", "scheduler", "followup", "reviews")
-PROMETHEUS_OWN = {"up"}  # series Prometheus itself writes per scrape target
 RULE_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 
 
@@ -30,33 +30,6 @@ def load_rules() -> list[dict[str, Any]]:
         assert set(group) <= {"name", "interval", "rules", "limit"} and group["name"]
         rules.extend(group["rules"])
     return rules
-
-
-def exported_metrics() -> set[str]:
-    """Every series name the services' code registers, once all of their modules are imported."""
-    for service in SERVICES:
-        importlib.import_module(f"frontdesk.{service.replace('-', '_')}.entrypoints.main")
-    importlib.import_module("frontdesk.common.metrics")
-    names: set[str] = set()
-    for family in REGISTRY.collect():
-        names.add(family.name)
-        suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
-        names.update(family.name + s for s in suffixes.get(family.type, ()))
-        names.update(sample.name for sample in family.samples)
-    return names
-
-
-def metric_names(node: Any) -> Iterator[str]:
-    if isinstance(node, promql_parser.VectorSelector):
-        if node.name:
-            yield node.name
-        return
-    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, (str, int, float)):
-            yield from metric_names(child)
-    for arg in getattr(node, "args", None) or ():
-        yield from metric_names(arg)
 
 
 def anchors(markdown: str) -> set[str]:
@@ -80,20 +53,23 @@ def test_rules_are_well_formed() -> None:
             assert re.fullmatch(r"\d+[smh]", rule["for"])
 
 
-def test_every_expression_parses_and_names_only_exported_metrics() -> None:
-    exported = exported_metrics() | PROMETHEUS_OWN
+def test_every_expression_parses_and_names_only_exported_metrics(
+    exported_metrics: set[str], promql_metrics: Callable[[str], set[str]]
+) -> None:
+    exported = exported_metrics
     for rule in load_rules():
-        expr = promql_parser.parse(rule["expr"])
-        used = set(metric_names(expr))
+        used = promql_metrics(rule["expr"])
         assert used, rule["alert"]
         assert used <= exported, f"{rule['alert']}: no code exports {sorted(used - exported)}"
 
 
-def test_the_parser_and_the_metric_check_can_fail() -> None:
+def test_the_parser_and_the_metric_check_can_fail(
+    exported_metrics: set[str], promql_metrics: Callable[[str], set[str]]
+) -> None:
     with pytest.raises(ValueError):
-        promql_parser.parse("sum by (service (frontdesk_consumer_lag)")
-    used = set(metric_names(promql_parser.parse("rate(frontdesk_no_such_metric_total[5m]) > 0")))
-    assert used == {"frontdesk_no_such_metric_total"} and not used <= exported_metrics()
+        promql_metrics("sum by (service (frontdesk_consumer_lag)")
+    used = promql_metrics("rate(frontdesk_no_such_metric_total[5m]) > 0")
+    assert used == {"frontdesk_no_such_metric_total"} and not used <= exported_metrics
 
 
 def test_the_issue_s_alerts_are_shipped() -> None:
@@ -116,3 +92,38 @@ def test_every_alert_has_a_runbook_section() -> None:
         path, _, anchor = url.partition("#")
         assert path == "docs/operations.md" and anchor in known, (rule["alert"], url)
         assert rule["alert"] in OPERATIONS.read_text(), f"{rule['alert']} is not explained in docs/operations.md"
+
+
+def promtool() -> str:
+    """promtool's path. Skipped only on a developer's machine without it; CI installs it and must run it."""
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing in CI: .ci/run installs Debian's `prometheus` package")
+        pytest.skip("promtool is not installed: `apt-get install prometheus` (Debian) to run the alert unit tests")
+    return path
+
+
+def test_promtool_accepts_the_rules() -> None:
+    result = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_of_the_alerts_pass() -> None:
+    result = subprocess.run(
+        [promtool(), "test", "rules", RULE_TESTS.name],
+        cwd=RULE_TESTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_promtool_test_that_fires_it() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text())
+    fired = {
+        case["alertname"] for group in tests["tests"] for case in group["alert_rule_test"] if case.get("exp_alerts")
+    }
+    missing = {r["alert"] for r in load_rules()} - fired
+    assert not missing, f"alerts no promtool test fires: {sorted(missing)}"

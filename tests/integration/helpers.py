@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from frontdesk.common.cloudevents import encode
+from frontdesk.common.cloudevents import TraceContext, encode
 from frontdesk.common.contracts import Event
 from frontdesk.common.kafka import KafkaSecurity, make_producer
 
@@ -23,15 +23,16 @@ async def send_events(
     source: str = "tests/integration",
     security: KafkaSecurity | None = None,
     topic: str | None = None,
+    trace: TraceContext | None = None,
 ) -> list[str]:
-    """Publish events with our own encoder (on their registry topic, or `topic`, e.g. a vendor's own);
-    return their event ids."""
+    """Publish events with our own encoder (on their registry topic, or `topic`, e.g. a vendor's own),
+    in the trace `trace` if given; return their event ids."""
     producer = make_producer(bootstrap, client_id="tests", security=security)
     await producer.start()
     ids = []
     try:
         for event in events:
-            record = encode(event, source=source, topic=topic)
+            record = encode(event, source=source, topic=topic, trace=trace)
             await producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
             ids.append(dict(record.headers)["ce_id"].decode())
     finally:

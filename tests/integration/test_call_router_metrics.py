@@ -96,6 +96,11 @@ async def test_hourly_metrics_prometheus_and_the_staffing_forecast(
         prometheus = (await client.get(router.ops_url + "/metrics")).text
         assert f'frontdesk_calls_received_total{{clinic_id="{clinic_id}"}} 4.0' in prometheus
         assert f'frontdesk_calls_answered_total{{clinic_id="{clinic_id}",within_budget="true"}} 1.0' in prometheus
+        # Time to a human (the dashboards' quantiles): answered after 4 s and after 25 s.
+        waited = f'frontdesk_call_time_to_human_seconds_bucket{{clinic_id="{clinic_id}",le='
+        assert f'{waited}"4.0"}} 1.0' in prometheus and f'{waited}"24.0"}} 1.0' in prometheus
+        assert f'{waited}"30.0"}} 2.0' in prometheus
+        assert f'frontdesk_call_time_to_human_seconds_sum{{clinic_id="{clinic_id}"}} 29.0' in prometheus
 
         staffing = (await client.get(f"/v1/clinics/{clinic_id}/staffing", params={"weeks": 1})).json()
         assert len(staffing["hours"]) == 168 and staffing["target_seconds"] == 18

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -237,6 +238,12 @@ async def test_skips_say_why(stack: LocalStack, running: dict[str, ServiceProces
     assert reasons[unknown.message_request_id] == ("message.skipped", "no_contact_details")
     assert reasons[marketing.message_request_id] == ("message.skipped", "no_consent")
     assert reasons[bad_template.message_request_id] == ("message.skipped", "template_unknown")
+    # The dashboards' skips by reason (the counter lives as long as the process: at least these).
+    async with httpx.AsyncClient(timeout=10) as http:
+        exposed = (await http.get(followup.ops_url + "/metrics")).text
+    for reason in ("no_contact_details", "no_consent", "template_unknown"):
+        found = re.search(rf'^frontdesk_followup_skips_total{{reason="{reason}"}} (\S+)$', exposed, re.M)
+        assert found and float(found.group(1)) >= 1, reason
 
 
 async def test_quiet_hours_defer_to_the_next_allowed_minute(

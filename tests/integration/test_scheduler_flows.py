@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -333,6 +334,11 @@ async def test_requested_events_book_or_reject_with_alternatives(
     alternatives = taken.data.alternatives  # type: ignore[attr-defined]
     assert alternatives and all(a.starts_at >= won.ends_at or a.ends_at <= won.starts_at for a in alternatives)
     assert by_request[outside.request_id].data.reason == "unavailable"  # type: ignore[attr-defined]
+    # The dashboards' booking conflicts (the counter lives as long as the process: at least this one).
+    async with httpx.AsyncClient(timeout=10) as http:
+        exposed = (await http.get(running["scheduler"].ops_url + "/metrics")).text
+    conflicts = re.search(r'^frontdesk_scheduler_refusals_total\{reason="slot_taken"\} (\S+)$', exposed, re.M)
+    assert conflicts and float(conflicts.group(1)) >= 1
 
 
 async def test_cancellation_offers_the_slot_to_the_waitlist_first_accept_wins(

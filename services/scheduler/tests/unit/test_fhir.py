@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+from pydantic import ValidationError
 
 from frontdesk.scheduler.domain import fhir
 from frontdesk.scheduler.domain.booking import STATUSES
@@ -76,3 +80,66 @@ def test_slots_schedules_and_bundles() -> None:
     assert schedule["extension"][0]["valueCode"] == "America/New_York"
     bundle = fhir.bundle([slot, schedule])
     assert bundle["total"] == 2 and bundle["entry"][0]["fullUrl"] == f"Slot/{slot['id']}"
+
+
+# --- against the official R4 models (fhir.resources, R4B: R4's resources as published, same
+# Appointment, Slot, Schedule, Bundle and OperationOutcome) -------------------------------------------
+
+
+def r4_problems(resource: dict[str, Any]) -> list[str]:
+    """What the official models refuse in `resource`: structure and types (pydantic, unknown
+    elements refused), and codes outside their required value sets (which the models list but do
+    not enforce)."""
+    try:
+        model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except ValidationError as exc:
+        return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return list(_codes_outside_value_sets(model, resource["resourceType"]))
+
+
+def _codes_outside_value_sets(model: FHIRAbstractModel, path: str) -> Iterator[str]:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        allowed = (
+            (field.json_schema_extra or {}).get("enum_values") if isinstance(field.json_schema_extra, dict) else None
+        )
+        for item in value if isinstance(value, list) else [value]:
+            if allowed and item is not None and item not in allowed:
+                yield f"{path}.{name}: {item!r} is not one of {allowed}"
+            if isinstance(item, FHIRAbstractModel):
+                yield from _codes_outside_value_sets(item, f"{path}.{name}")
+
+
+def every_resource_we_make() -> Iterator[dict[str, Any]]:
+    for status in sorted(STATUSES):
+        for reason in (None, "late_cancellation", "hold_expired", "left_without_visit"):
+            yield fhir.appointment(row(status=status, status_reason=reason, external_id="EHR-1"))
+    yield fhir.appointment(row(status="pending", hold_expires_at=START + timedelta(minutes=10)))
+    for status in sorted(fhir.SLOT_STATUSES - {"entered-in-error"}):
+        yield fhir.slot("dr-lee", START, START + timedelta(minutes=30), status, "checkup")
+    yield fhir.schedule("dr-lee", "clinic-1", "Pacific/Chatham")
+    yield fhir.operation_outcome("not-found", "Schedule/x not found")
+    yield fhir.operation_outcome("invalid", "bad date parameter")
+
+
+def test_every_resource_we_make_is_valid_r4() -> None:
+    resources = list(every_resource_we_make())
+    for resource in resources:
+        assert not r4_problems(resource), (resource, r4_problems(resource))
+    searchset = [r for r in resources if r["resourceType"] in ("Appointment", "Slot")]
+    assert not r4_problems(fhir.bundle(searchset))
+    assert not r4_problems(fhir.bundle(searchset[:2], next_url="https://api.example/fhir/R4/Appointment?_cursor=x"))
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"status": "double-booked"},  # not an Appointment.status
+        {"start": "2027-01-10T09:00:00"},  # an instant needs its offset
+        {"minutesDuration": "thirty"},
+        {"participant": [{"actor": {"reference": "Patient/p"}, "status": "maybe"}]},
+        {"practitioner": "dr-lee"},  # no such element
+    ],
+)
+def test_the_r4_check_can_fail(broken: dict[str, Any]) -> None:
+    assert r4_problems({**fhir.appointment(row()), **broken})

@@ -48,8 +48,9 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry.trace import SpanKind
 
-from . import inbox
+from . import inbox, tracing
 from .cloudevents import Envelope, MalformedEvent, decode
 from .contracts import TOPIC_PATTERNS, Event, dlq_topic
 from .db import TRANSIENT_DB_ERRORS
@@ -379,20 +380,22 @@ class EventConsumer:
         """Run the handler in one transaction that also claims the event in the inbox, in its last
         statement (inbox.py). True if it was a duplicate: claimed before, so all of it rolled back."""
         claim = inbox.Claim(self.group_id, envelope.source, envelope.id)
+        span = tracing.span(f"{envelope.type} process", envelope.trace, SpanKind.CONSUMER, _attributes(envelope))
         async with self._connection() as conn:
-            try:
-                async with transaction(conn, self._source, envelope.trace.child(), envelope, claim) as uow:
-                    await self._handlers[envelope.type](envelope.data, uow)
-            except inbox.AlreadyProcessed:
-                return True
-            except TRANSIENT_DB_ERRORS:
-                raise
-            except Exception:
-                # A repeat may fail on what its first run left (say, a row that now exists); it is
-                # still a repeat, not a failure to retry and dead-letter.
-                if await inbox.seen(conn, *claim.args()):
+            with span as trace:  # a duplicate is no error of the span's: caught inside it
+                try:
+                    async with transaction(conn, self._source, trace, envelope, claim) as uow:
+                        await self._handlers[envelope.type](envelope.data, uow)
+                except inbox.AlreadyProcessed:
                     return True
-                raise
+                except TRANSIENT_DB_ERRORS:
+                    raise
+                except Exception:
+                    # A repeat may fail on what its first run left (say, a row that now exists); it is
+                    # still a repeat, not a failure to retry and dead-letter.
+                    if await inbox.seen(conn, *claim.args()):
+                        return True
+                    raise
         return False
 
     @contextlib.asynccontextmanager
@@ -454,3 +457,15 @@ class EventConsumer:
             position = await asyncio.wait_for(consumer.position(tp), timeout=5)
             lag = highwater - position + len(p.queue)
             CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(lag, 0))
+
+
+def _attributes(envelope: Envelope[Event]) -> tracing.Attributes:
+    """The span attributes of a consumed record: where it came from and what it is, no payload."""
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": envelope.topic or "",
+        "messaging.message.id": envelope.id,
+        "cloudevents.event_type": envelope.type,
+        "cloudevents.event_source": envelope.source,
+    }

@@ -28,10 +28,11 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import ratelimit
+from . import ratelimit, tracing
 from .api import error_responses
 from .audit import AuditTrail
 from .auth import CurrentPrincipal, TokenVerifier, authenticate
@@ -104,6 +105,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        tracing.configure(s.service)
         self.pool = await self._connect_database()
         await migrate(self.pool, self.definition.migrations)
         self._audit_append_only = (time.monotonic(), await check_append_only(self.pool, s.service))
@@ -138,9 +140,9 @@ class ServiceRuntime:
         """One transaction for a command that arrives over HTTP: its writes, the events it emits and
         the timers it sets commit together, exactly as for an event handler."""
         assert self.pool is not None
-        trace = TraceContext.parse(traceparent) or TraceContext.new()
-        async with self.pool.acquire() as conn, transaction(conn, self.source, trace) as uow:
-            yield uow
+        with tracing.span("command", TraceContext.parse(traceparent), SpanKind.SERVER) as trace:
+            async with self.pool.acquire() as conn, transaction(conn, self.source, trace) as uow:
+                yield uow
 
     async def _prune_inbox(self) -> None:
         """Forget processed event ids once no redelivery can bring them back: older than the longest
@@ -185,6 +187,7 @@ class ServiceRuntime:
             await self.producer.stop()  # flushes anything still batched
         if self.pool is not None:
             await self.pool.close()
+        tracing.shutdown()  # exports the spans still batched
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from . import tracing
 from .cloudevents import TraceContext
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .logging import get_logger
@@ -117,10 +118,12 @@ class TimerWorker:
                 TIMER_LATENESS.labels(self._service, timer.kind).observe(
                     max((datetime.now(UTC) - timer.due_at).total_seconds(), 0.0)
                 )
-                trace = TraceContext.parse(row["traceparent"]) or TraceContext.new()
-                uow.trace = trace.child()  # the timer's own trace, known once it is claimed
-                structlog.contextvars.bind_contextvars(trace_id=trace.trace_id, timer=timer.key)
-                await self._handlers[timer.kind](timer, uow)
+                # The timer continues the trace of the work that set it, known once it is claimed.
+                parent = TraceContext.parse(row["traceparent"])
+                with tracing.span(f"timer {timer.kind}", parent, attributes={"frontdesk.timer.kind": timer.kind}) as t:
+                    uow.trace = t
+                    structlog.contextvars.bind_contextvars(trace_id=t.trace_id, timer=timer.key)
+                    await self._handlers[timer.kind](timer, uow)
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import inbox
-from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id
+from . import inbox, tracing
+from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id, topic_of
 from .contracts import Event
 from .db import Connection
 
@@ -90,7 +90,8 @@ class UnitOfWork:
 
         `topic` overrides the registry topic (for per-vendor topics)."""
         event_id = event_id or new_event_id()
-        record = encode(event, source=self.source, event_id=event_id, trace=self.trace.child(), topic=topic)
+        trace = tracing.publish(event.event_type, self.trace, topic_of(event, topic))
+        record = encode(event, source=self.source, event_id=event_id, trace=trace, topic=topic)
         self._events.append((record, event_id))
         return event_id
 

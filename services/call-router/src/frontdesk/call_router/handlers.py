@@ -369,6 +369,8 @@ async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.An
         budget = (await _clinic_at(uow, event.clinic_id, got.version)).phone.ring_budget_seconds
         within = (event.answered_at - got.row["received_at"]).total_seconds() <= budget
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
+    waited = (event.answered_at - got.row["received_at"]).total_seconds()
+    telemetry.TIME_TO_HUMAN.labels(event.clinic_id).observe(max(waited, 0.0))
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
 
 

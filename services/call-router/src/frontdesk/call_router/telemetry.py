@@ -44,6 +44,12 @@ CALLS_ANSWERED = Counter(
     "Calls answered, by whether the answer came within the ring budget (from received_at).",
     ["clinic_id", "within_budget"],
 )
+TIME_TO_HUMAN = Histogram(
+    "frontdesk_call_time_to_human_seconds",
+    "From a call's received_at to its first answer by a live human (receptionist or vendor).",
+    ["clinic_id"],
+    buckets=(1, 2, 4, 6, 9, 12, 15, 18, 24, 30, 45, 60, 120),
+)
 CALLS_ABANDONED = Counter(
     "frontdesk_calls_abandoned_total",
     "Calls abandoned before an answer, short (<= 5 s) or not.",

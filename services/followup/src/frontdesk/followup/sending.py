@@ -34,7 +34,7 @@ from .domain import policy
 from .domain.clinic_limit import DailyLimit, day_start
 from .domain.quiet_hours import QuietRule, rule_for
 from .domain.templates import TEMPLATES, Rendered, TemplateError, practice_name, render, shorten_links
-from .telemetry import MESSAGES
+from .telemetry import MESSAGES, SKIPS
 
 log = get_logger(__name__)
 SEND_TIMER = "send_message"
@@ -277,6 +277,7 @@ async def _skip(uow: UnitOfWork, msg: dict[str, Any], reason: str, detail: str, 
         uow.conn, msg["message_request_id"], "skipped", at=now, reason=reason, detail=detail
     )
     MESSAGES.labels("skipped").inc()
+    SKIPS.labels(reason).inc()
     if msg["requested_by"] != SELF:
         await _emit_skipped(uow, msg, reason, detail)
     if msg["followup_id"]:
@@ -288,6 +289,7 @@ async def _fail(uow: UnitOfWork, msg: dict[str, Any], detail: str, now: datetime
         uow.conn, msg["message_request_id"], "failed", at=now, reason="permanent_failure", detail=detail[:300]
     )
     MESSAGES.labels("failed").inc()
+    SKIPS.labels("permanent_failure").inc()
     if msg["requested_by"] != SELF:
         await _emit_skipped(uow, msg, "permanent_failure", detail)
     if msg["followup_id"]:

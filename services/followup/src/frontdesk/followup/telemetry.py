@@ -9,5 +9,10 @@ MESSAGES = Counter(
     "Message decisions: sent, skipped, failed, deferred, retry, cancelled.",
     ["outcome"],
 )
+SKIPS = Counter(
+    "frontdesk_followup_skips_total",
+    "Messages not sent, by reason (quiet hours passed, opted out, no consent, ...; failed = permanent_failure).",
+    ["reason"],
+)
 PLANNED = Counter("frontdesk_followup_planned_total", "Follow-ups planned, by kind.", ["kind"])
 REPLIES = Counter("frontdesk_followup_replies_total", "Inbound replies, by meaning.", ["meaning"])

@@ -19,6 +19,7 @@ from .adapters.clinics import clinic_of
 from .adapters.repository import Conflict, NewAppointment
 from .domain import booking as booking_rules
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
+from .metrics import REFUSALS
 
 HOLD_TIMER = "hold_expiry"
 REMINDER_TIMER = "reminder"
@@ -77,6 +78,7 @@ class Result:
 
 
 def refused(reason: str, detail: str, **extra: Any) -> Result:
+    REFUSALS.labels(reason).inc()
     return Result(STATUS_OF_REASON.get(reason, 409), reason=reason, detail=detail, **extra)
 
 

@@ -67,7 +67,7 @@ class ClinicConfig(Section):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name ("America") with tzdata installed
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 

@@ -21,7 +21,7 @@ def _zone(value: str | None) -> str | None:
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name ("America") with tzdata installed
         raise ValueError(f"unknown IANA time zone {value!r}") from None
     return value
 

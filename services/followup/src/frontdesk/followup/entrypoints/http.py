@@ -69,7 +69,7 @@ class ContactIn(BaseModel):
         if value is not None:
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" with tzdata installed
                 raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 

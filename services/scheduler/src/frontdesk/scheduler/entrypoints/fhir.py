@@ -5,7 +5,7 @@ appointment or schedule of another clinic is "not found", exactly as one that do
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -70,28 +70,24 @@ def _bad(text: str) -> JSONResponse:
     return _json(fhir.operation_outcome("invalid", text), 400)
 
 
-def _range(values: list[str]) -> Interval | str:
-    """FHIR date search prefixes: ge/gt (from) and le/lt (until); both are required here."""
-    start = end = None
-    for value in values:
-        prefix, rest = value[:2], value[2:]
-        try:
-            moment = datetime.fromisoformat(rest)
-        except ValueError:
-            return f"bad date parameter {value!r}"
-        if moment.tzinfo is None:
-            return f"date {value!r} needs a time zone offset"
-        if prefix in ("ge", "gt"):
-            start = moment
-        elif prefix in ("le", "lt"):
-            end = moment
-        else:
-            return f"date parameter {value!r} needs a ge/gt/le/lt prefix"
-    if start is None or end is None or end <= start:
-        return "give a range: one ge/gt and one le/lt date"
-    if end - start > MAX_RANGE:
-        return f"search at most {MAX_RANGE.days} days at a time"
-    return Interval(start, end)
+def _range(values: list[str], zone: tzinfo) -> Interval | str:
+    """FHIR date search values (domain/fhir.py says which); without an offset, read in `zone`."""
+    found = fhir.date_range(values, zone, MAX_RANGE.days)
+    return found if isinstance(found, str) else Interval(*found)
+
+
+def _modifier(request: Request, names: tuple[str, ...]) -> JSONResponse | None:
+    """FHIR: a search parameter with a modifier the server does not support is refused, not ignored."""
+    for key in request.query_params:
+        name, colon, modifier = key.partition(":")
+        if colon and name in names:
+            return _bad(f"search parameter {key!r}: the modifier {modifier!r} is not supported")
+    return None
+
+
+def _reference(value: str, resource_type: str) -> str | JSONResponse:
+    found = fhir.reference_id(value, resource_type)
+    return _bad(f"{value!r} is not a reference to a {resource_type}") if found is None else found
 
 
 async def _clinic_of_provider(conn: Connection, provider_id: str, visible: list[str] | None) -> ClinicConfig | None:
@@ -100,6 +96,18 @@ async def _clinic_of_provider(conn: Connection, provider_id: str, visible: list[
         (c for c in await repository.clinics_of_provider(conn, provider_id) if visible is None or c in visible), None
     )
     return None if clinic_id is None else await clinic_of(conn, clinic_id)
+
+
+async def _zone_of(runtime: ServiceRuntime, provider_id: str | None, visible: list[str] | None) -> tzinfo:
+    """The zone dates without an offset are read in: the practitioner's, else UTC."""
+    assert runtime.pool is not None
+    if provider_id is not None:
+        async with runtime.pool.acquire() as conn:
+            clinic = await _clinic_of_provider(conn, provider_id, visible)
+        provider = booking_rules.find_provider(clinic, provider_id) if clinic else None
+        if clinic is not None and provider is not None:
+            return booking_rules.provider_zone(clinic, provider)
+    return UTC
 
 
 @router.get("/Appointment/{appointment_id}")
@@ -120,28 +128,34 @@ async def search_appointments(
     patient: str | None = None,
     practitioner: str | None = None,
     date: Annotated[list[str] | None, Query()] = None,
-    count: Annotated[int, Query(alias="_count", ge=1, le=MAX_PAGE)] = 100,
+    count: Annotated[int, Query(alias="_count", ge=1)] = 100,
     cursor: Annotated[str | None, Query(alias="_cursor", max_length=1024)] = None,
 ) -> JSONResponse:
     """Search by patient and/or practitioner (ids or Patient/x, Practitioner/x), optional date range;
     only appointments at the token's clinics. Paged: at most `_count` (500) per Bundle, whose link
-    "next" carries the `_cursor` of the next page."""
-    page = PageRequest(count, cursor)
+    "next" carries the `_cursor` of the next page; FHIR: a larger `_count` gets 500, not an error."""
+    page = PageRequest(min(count, MAX_PAGE), cursor)
     try:
         after = page.after(datetime.fromisoformat, str)
     except HTTPException as exc:
         return _bad(str(exc.detail))
+    if refused := _modifier(request, ("patient", "practitioner", "date")):
+        return refused
     if not patient and not practitioner:
         return _bad("search by patient or practitioner")
+    patient_id = _reference(patient, "Patient") if patient else None
+    if isinstance(patient_id, JSONResponse):
+        return patient_id
+    provider_id = _reference(practitioner, "Practitioner") if practitioner else None
+    if isinstance(provider_id, JSONResponse):
+        return provider_id
+    assert runtime.pool is not None
     window = EVERYTHING
     if date:
-        found = _range(date)
+        found = _range(date, await _zone_of(runtime, provider_id, principal.visible_clinics()))
         if isinstance(found, str):
             return _bad(found)
         window = found
-    patient_id = patient.removeprefix("Patient/") if patient else None
-    provider_id = practitioner.removeprefix("Practitioner/") if practitioner else None
-    assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         rows = await repository.search_appointments(
             conn, patient_id, provider_id, window, principal.visible_clinics(), after, page.fetch
@@ -163,9 +177,29 @@ async def read_schedule(provider_id: str, principal: CurrentPrincipal, runtime: 
     return _json(fhir.schedule(provider_id, clinic.clinic_id, booking_rules.provider_zone(clinic, provider).key))
 
 
+def _slot_filters(
+    request: Request, schedule: str, appointment_type: str | None, status: str | None
+) -> tuple[str, str | None, set[str] | None] | JSONResponse:
+    """The Slot search's schedule id, appointment type code and statuses (FHIR tokens; a comma is an
+    OR), or the 400 that says which is wrong."""
+    if refused := _modifier(request, ("schedule", "start", "appointment-type", "status")):
+        return refused
+    provider_id = _reference(schedule, "Schedule")
+    if isinstance(provider_id, JSONResponse):
+        return provider_id
+    statuses = set(status.split(",")) if status else None
+    if statuses is not None and not statuses <= fhir.SLOT_STATUSES:
+        return _bad(f"unknown Slot status {', '.join(sorted(statuses - fhir.SLOT_STATUSES))}")
+    type_code = fhir.token_code(appointment_type, fhir.TYPE_SYSTEM) if appointment_type else None
+    if appointment_type and type_code is None:
+        return _bad(f"appointment-type {appointment_type!r}: give a code, or {fhir.TYPE_SYSTEM}|code")
+    return provider_id, type_code, statuses
+
+
 @router.get("/Slot", dependencies=[SLOT_SEARCH], responses={429: _plain(429)})
 async def search_slots(
     principal: CurrentPrincipal,
+    request: Request,
     schedule: str,
     start: Annotated[list[str], Query()],
     runtime: Runtime,
@@ -175,11 +209,12 @@ async def search_slots(
     """Slots of one Schedule (= provider) in a range: free ones for `appointment-type` (the
     clinic's first type if omitted), busy / busy-tentative / busy-unavailable for what is taken.
     The schedule must be at one of the token's clinics. What is taken is the provider's whole calendar
-    (times only, no appointments): their time at another clinic is not free here either."""
-    window = _range(start)
-    if isinstance(window, str):
-        return _bad(window)
-    provider_id = schedule.removeprefix("Schedule/")
+    (times only, no appointments): their time at another clinic is not free here either. A date
+    without an offset (`start=2027-01-10`: that whole day) is read in the schedule's time zone."""
+    filters = _slot_filters(request, schedule, appointment_type, status)
+    if isinstance(filters, JSONResponse):
+        return filters
+    provider_id, requested_type, statuses = filters
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
@@ -187,7 +222,10 @@ async def search_slots(
             return _not_found(f"Schedule/{provider_id}")
         provider = booking_rules.find_provider(clinic, provider_id)
         assert provider is not None
-        type_id = appointment_type or (
+        window = _range(start, booking_rules.provider_zone(clinic, provider))
+        if isinstance(window, str):
+            return _bad(window)
+        type_id = requested_type or (
             clinic.scheduling.appointment_types[0].type_id if clinic.scheduling.appointment_types else None
         )
         kind = booking_rules.find_type(clinic, type_id) if type_id else None
@@ -213,7 +251,7 @@ async def search_slots(
     resources += [
         fhir.slot(provider_id, s.start, s.end, "free", type_id) for s in generate_slots(rules, window, busy, now_utc())
     ]
-    if status:
-        resources = [r for r in resources if r["status"] == status]
+    if statuses is not None:  # FHIR: a comma-separated token list is an OR
+        resources = [r for r in resources if r["status"] in statuses]
     resources.sort(key=lambda r: (r["start"], r["status"]))
     return _json(fhir.bundle(resources))
