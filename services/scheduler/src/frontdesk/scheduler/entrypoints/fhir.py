@@ -98,7 +98,7 @@ async def _clinic_of_provider(conn: Connection, provider_id: str, visible: list[
     return None if clinic_id is None else await clinic_of(conn, clinic_id)
 
 
-async def _zone_of(runtime: ServiceRuntime, provider_id: str | None, visible: list[str] | None) -> tzinfo:
+async def _zone_of(runtime: Runtime, provider_id: str | None, visible: list[str] | None) -> tzinfo:
     """The zone dates without an offset are read in: the practitioner's, else UTC."""
     assert runtime.pool is not None
     if provider_id is not None:
