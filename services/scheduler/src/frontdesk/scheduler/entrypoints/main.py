@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested
 from frontdesk.common.service import ServiceDefinition, run_service
 
@@ -12,6 +13,7 @@ from ..handlers import handle_appointment_requested, handle_reply_received, on_h
 from ..waitlist import OFFER_TIMER, on_offer_expiry
 from .fhir import router as fhir_router
 from .http import router
+from .patient_pages import router as patient_router
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
@@ -19,8 +21,10 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={HOLD_TIMER: on_hold_expiry, REMINDER_TIMER: on_reminder, OFFER_TIMER: on_offer_expiry},
     routers=[router, fhir_router],
+    public_routers=[patient_router],
 )
 
 
 def main() -> None:
+    patient_links.current("scheduler")  # refuse to start without the keys of the patients' links
     run_service(DEFINITION)

@@ -1,0 +1,183 @@
+"""The patient's side of the loops, over the real broker, databases and services: a waitlist offer
+reaches each offered patient as an SMS with a signed link; the patient books on the scheduler's page;
+the first acceptance wins and the others are told the slot has been taken."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from frontdesk.common import patient_links
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.tools.apply import publish
+from frontdesk.tools.stack import LocalStack, ServiceProcess
+
+from .helpers import query, uid
+from .test_followup_messaging import zone_where_local_hour_in
+
+WAIT = 90.0
+
+
+def loop_clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
+    """Open all day in a zone where it is daytime now (no quiet hours in the way); dr-b has no template
+    of its own, so any explicit window is bookable."""
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": clinic_id,
+            "name": "Lakeside Family Practice",
+            "timezone": zone,
+            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "phone": {"answering_service": "test-vendor"},
+            "providers": [{"provider_id": f"{clinic_id}-dr-b"}],
+            "scheduling": {
+                "appointment_types": [{"type_id": "checkup", "duration_minutes": 30}],
+                "waitlist_batch_size": 3,
+            },
+            "messaging": {"daily_message_limit": 1000, **messaging},
+        }
+    )
+
+
+async def known_everywhere(stack: LocalStack, services: dict[str, ServiceProcess], config: ClinicConfig) -> None:
+    await publish(stack.bootstrap, [config])
+    deadline = time.monotonic() + WAIT
+    for name in ("scheduler", "followup"):
+        while config.clinic_id not in await asyncio.to_thread(services[name].known_clinics):
+            assert time.monotonic() < deadline, f"{name} never learned the clinic"
+            await asyncio.sleep(0.2)
+
+
+def phone_of(n: int) -> str:
+    """A number of this run's own (never ending in 000 or 999: the local sink fails those on purpose)."""
+    return f"+1555{int(time.time() * 1000) % 100_000:05d}{n % 9 + 1}5"
+
+
+async def offers_sent(stack: LocalStack, phones: list[str]) -> dict[str, str]:
+    """phone -> the SMS body of its waitlist offer, once all have gone out."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        rows = await query(
+            stack.database_url("followup"),
+            "SELECT d.address, d.body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
+            " WHERE m.template = 'waitlist-offer' AND d.address = ANY($1::text[])",
+            phones,
+        )
+        if len(rows) >= len(phones):
+            return {r["address"]: r["body"] for r in rows}
+        assert time.monotonic() < deadline, f"offers delivered: {len(rows)} of {len(phones)}"
+        await asyncio.sleep(0.3)
+
+
+async def page_link(followup: ServiceProcess, scheduler: ServiceProcess, body: str) -> str:
+    """The SMS's short link, followed to the scheduler's page (the tests talk to its plain-http port;
+    in production a TLS terminator fronts FRONTDESK_PATIENT_PAGES_URL)."""
+    [short] = [w for w in body.split() if w.startswith("https://")]
+    async with httpx.AsyncClient(timeout=10) as http:
+        redirect = await http.get(f"{followup.url}/l/{short.rsplit('/', 1)[1]}")
+    assert redirect.status_code == 302
+    return scheduler.url + urlsplit(redirect.headers["location"]).path
+
+
+async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    scheduler, followup = running["scheduler"], running["followup"]
+    zone = zone_where_local_hour_in(10, 18)
+    config = loop_clinic(uid("loop"), zone)
+    clinic, provider = config.clinic_id, f"{config.clinic_id}-dr-b"
+    await known_everywhere(stack, running, config)
+    local = datetime.now(ZoneInfo(zone)) + timedelta(days=3)
+    starts = local.replace(hour=10, minute=0, second=0, microsecond=0)
+    patients = [uid("pat") for _ in range(3)]
+    phones = [phone_of(n) for n in range(3)]
+    async with scheduler.client(timeout=30) as api, httpx.AsyncClient(timeout=30, headers=followup.auth_headers) as fu:
+        for patient, phone in zip(patients, phones, strict=True):
+            contact = {"phone": phone, "timezone": zone, "consents": {"treatment": True}}
+            assert (await fu.put(f"{followup.url}/v1/patients/{patient}/contact", json=contact)).status_code == 200
+            joined = await api.post(
+                "/v1/waitlist",
+                json={
+                    "clinic_id": clinic,
+                    "patient_id": patient,
+                    "appointment_type": "checkup",
+                    "window_start": (starts - timedelta(days=1)).isoformat(),
+                    "window_end": (starts + timedelta(days=1)).isoformat(),
+                },
+                headers={"Idempotency-Key": uid("k")},
+            )
+            assert joined.status_code == 201, joined.text
+        booking = {
+            "patient_id": uid("pat"),
+            "clinic_id": clinic,
+            "provider_id": provider,
+            "appointment_type": "checkup",
+            "starts_at": starts.isoformat(),
+        }
+        booked = await api.post("/v1/appointments", json=booking, headers={"Idempotency-Key": uid("k")})
+        assert booked.status_code == 201, booked.text
+        appointment_id = booked.json()["appointment_id"]
+        cancelled = await api.post(
+            f"/v1/appointments/{appointment_id}/cancel", json={"by": "patient"}, headers={"Idempotency-Key": uid("k")}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+
+    bodies = await offers_sent(stack, phones)
+    for body in bodies.values():  # the practice, the time and a short link; nothing about the patient
+        assert body.startswith("Lakeside Family Practice: a time opened ") and "10:00 AM" in body
+        assert len(body) <= 160 and "STOP" in body
+    links = [await page_link(followup, scheduler, bodies[p]) for p in phones]
+    for link, patient in zip(links, patients, strict=True):
+        assert patient not in link and clinic not in link and provider not in link
+
+    async with httpx.AsyncClient(timeout=30) as browser:  # a patient has no token
+        form = await browser.get(links[0])
+        assert form.status_code == 200 and "Book this time" in form.text and "10:00 AM" in form.text
+        assert form.headers["cache-control"] == "no-store" and "<script" not in form.text
+        # Two patients press "Book this time" at once: exactly one gets the slot.
+        first, second = await asyncio.gather(browser.post(links[0]), browser.post(links[1]))
+        answers = sorted([first, second], key=lambda r: r.status_code)
+        assert [r.status_code for r in answers] == [200, 409], [r.text for r in answers]
+        assert "You are booked" in answers[0].text and "this slot has been taken" in answers[1].text
+        winner = links[0] if first.status_code == 200 else links[1]
+        # The third patient, later: taken too. The winner again: already booked, nothing changes.
+        third = await browser.get(links[2])
+        assert third.status_code == 409 and "this slot has been taken" in third.text
+        assert (await browser.post(links[2])).status_code == 409
+        again = await browser.post(winner)
+        assert again.status_code == 410 and "already booked" in again.text
+        # A tampered link and an expired one: a clear page, nothing changes.
+        token = winner.rsplit("/", 1)[1]
+        tampered = winner[: -len(token)] + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        bad = await browser.post(tampered)
+        assert bad.status_code == 404 and "not valid" in bad.text
+        offer_id = token.split(".")[0]
+        stale = patient_links.sign(
+            "offer", offer_id, datetime.now(UTC) - timedelta(minutes=1), patient_links.LOCAL_DEV_KEY.encode()
+        )
+        expired = await browser.post(winner[: -len(token)] + stale)
+        assert expired.status_code == 410 and "expired" in expired.text
+        wrong_purpose = await browser.get(scheduler.url + "/p/reschedule/" + token)
+        assert wrong_purpose.status_code in (404, 405)
+
+    rows = await query(
+        stack.database_url("scheduler"),
+        "SELECT patient_id, status, source FROM appointments WHERE provider_id = $1 AND starts_at = $2"
+        " AND status <> 'cancelled'",
+        provider,
+        starts.astimezone(UTC),
+    )
+    assert len(rows) == 1 and rows[0]["status"] == "booked" and rows[0]["source"] == "waitlist"
+    assert rows[0]["patient_id"] in patients[:2]
+    offers = await query(
+        stack.database_url("scheduler"),
+        "SELECT o.status FROM waitlist_offers o JOIN waitlist w ON w.waitlist_id = o.waitlist_id"
+        " WHERE w.patient_id = ANY($1::text[])",
+        patients,
+    )
+    assert sorted(o["status"] for o in offers) == ["accepted", "taken", "taken"]
