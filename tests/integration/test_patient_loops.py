@@ -1,11 +1,16 @@
 """The patient's side of the loops, over the real broker, databases and services: a waitlist offer
 reaches each offered patient as an SMS with a signed link; the patient books on the scheduler's page;
-the first acceptance wins and the others are told the slot has been taken."""
+the first acceptance wins and the others are told the slot has been taken. A "3" reply brings a link to
+a page with the next open times (a time taken meanwhile: the others offered, never a double booking),
+and becomes a staff task with its deadline when the patient does nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,11 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from frontdesk.common import patient_links
-from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.contracts import AppointmentReplyReceived, ClinicConfig
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
+from frontdesk.tools.tap import EventTap
 
-from .helpers import query, uid
+from .helpers import query, send_events, uid
 from .test_followup_messaging import zone_where_local_hour_in
 
 WAIT = 90.0
@@ -58,15 +64,16 @@ def phone_of(n: int) -> str:
     return f"+1555{int(time.time() * 1000) % 100_000:05d}{n % 9 + 1}5"
 
 
-async def offers_sent(stack: LocalStack, phones: list[str]) -> dict[str, str]:
-    """phone -> the SMS body of its waitlist offer, once all have gone out."""
+async def offers_sent(stack: LocalStack, phones: list[str], template: str = "waitlist-offer") -> dict[str, str]:
+    """phone -> the SMS body of its `template` message, once all have gone out."""
     deadline = time.monotonic() + WAIT
     while True:
         rows = await query(
             stack.database_url("followup"),
             "SELECT d.address, d.body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
-            " WHERE m.template = 'waitlist-offer' AND d.address = ANY($1::text[])",
+            " WHERE m.template = $2 AND d.address = ANY($1::text[])",
             phones,
+            template,
         )
         if len(rows) >= len(phones):
             return {r["address"]: r["body"] for r in rows}
@@ -181,3 +188,131 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
         patients,
     )
     assert sorted(o["status"] for o in offers) == ["accepted", "taken", "taken"]
+
+
+async def _booked_patient(
+    stack: LocalStack, running: dict[str, ServiceProcess], **scheduling: Any
+) -> tuple[ClinicConfig, dict[str, Any], str]:
+    """A clinic where it is daytime, a patient with a phone and a booked appointment in 3 days."""
+    zone = zone_where_local_hour_in(10, 18)
+    config = loop_clinic(uid("loop"), zone)
+    config = config.model_copy(update={"scheduling": config.scheduling.model_copy(update=scheduling)})
+    await known_everywhere(stack, running, config)
+    patient, phone = uid("pat"), phone_of(7)
+    starts = (datetime.now(ZoneInfo(zone)) + timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+    async with (
+        running["scheduler"].client(timeout=30) as api,
+        httpx.AsyncClient(timeout=30, headers=running["followup"].auth_headers) as fu,
+    ):
+        contact = {"phone": phone, "timezone": zone, "consents": {"treatment": True}}
+        assert (await fu.put(f"{running['followup'].url}/v1/patients/{patient}/contact", json=contact)).is_success
+        booking = {
+            "patient_id": patient,
+            "clinic_id": config.clinic_id,
+            "provider_id": f"{config.clinic_id}-dr-b",
+            "appointment_type": "checkup",
+            "starts_at": starts.isoformat(),
+        }
+        booked = await api.post("/v1/appointments", json=booking, headers={"Idempotency-Key": uid("k")})
+        assert booked.status_code == 201, booked.text
+    return config, booked.json(), phone
+
+
+def of(kind: str, appointment: dict[str, Any]) -> Callable[[Any], bool]:
+    return lambda e: e.type == kind and getattr(e.data, "appointment_id", None) == appointment["appointment_id"]
+
+
+async def _reply_three(stack: LocalStack, appointment: dict[str, Any]) -> None:
+    reply = AppointmentReplyReceived(
+        appointment_id=appointment["appointment_id"],
+        patient_id=appointment["patient_id"],
+        clinic_id=appointment["clinic_id"],
+        provider_id=appointment["provider_id"],
+        reply="reschedule",
+        received_at=datetime.now(UTC),
+    )
+    await send_events(stack.bootstrap, [reply])  # followup turns the patient's "3" into this
+
+
+async def test_a_3_reply_leads_to_a_self_service_reschedule_that_is_conflict_safe(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    scheduler, followup = running["scheduler"], running["followup"]
+    config, appointment, phone = await _booked_patient(stack, running)
+    async with EventTap(stack.bootstrap, ["appointment.reschedule_requested", "appointment.rescheduled"]) as tap:
+        await _reply_three(stack, appointment)
+        body = (await offers_sent(stack, [phone], "reschedule-link"))[phone]
+        assert body.startswith("Lakeside Family Practice: pick a new time for your ") and "11:00 AM" in body
+        link = await page_link(followup, scheduler, body)
+        assert appointment["patient_id"] not in link and appointment["appointment_id"] not in link
+        async with httpx.AsyncClient(timeout=30) as browser:
+            form = await browser.get(link)
+            assert form.status_code == 200 and "Choose a new time" in form.text and "<script" not in form.text
+            times = re.findall(r'name=starts_at value="([^"]+)"', form.text)
+            assert len(times) >= 3
+            # Someone else books the first time meanwhile: the patient is told and offered what is open.
+            async with scheduler.client(timeout=30) as api:
+                other = {**{k: appointment[k] for k in ("clinic_id", "provider_id", "appointment_type")}}
+                taken = await api.post(
+                    "/v1/appointments",
+                    json={**other, "patient_id": uid("pat"), "starts_at": html.unescape(times[0])},
+                    headers={"Idempotency-Key": uid("k")},
+                )
+                assert taken.status_code == 201, taken.text
+            clash = await browser.post(link, data={"starts_at": html.unescape(times[0])})
+            assert clash.status_code == 409 and "just taken" in clash.text
+            still_open = re.findall(r'name=starts_at value="([^"]+)"', clash.text)
+            assert still_open and times[0] not in still_open  # the taken time is no longer offered
+            pick = still_open[0]
+            moved = await browser.post(link, data={"starts_at": html.unescape(pick)})
+            assert moved.status_code == 200 and "has been moved" in moved.text
+            again = await browser.post(link, data={"starts_at": html.unescape(pick)})
+            assert again.status_code == 410 and "has been moved" in again.text  # idempotent: nothing changes
+            other_pick = await browser.post(link, data={"starts_at": html.unescape(times[-1])})
+            assert other_pick.status_code == 410
+            garbage = await browser.post(link, data={"starts_at": "tomorrow"})
+            assert garbage.status_code in (410, 422)
+        [rescheduled] = await tap.wait_for(of("appointment.rescheduled", appointment), timeout=WAIT)
+        await tap.settle(2)
+    assert rescheduled.data.starts_at == datetime.fromisoformat(html.unescape(pick))  # type: ignore[attr-defined]
+    assert len(tap.matching(of("appointment.rescheduled", appointment))) == 1  # moved once
+    [row] = await query(
+        stack.database_url("scheduler"),
+        "SELECT status, starts_at FROM appointments WHERE appointment_id = $1",
+        appointment["appointment_id"],
+    )
+    assert row["status"] == "booked" and row["starts_at"] == datetime.fromisoformat(html.unescape(pick))
+    metrics = (await httpx.AsyncClient(timeout=10).get(scheduler.ops_url + "/metrics")).text
+    assert (
+        f'frontdesk_scheduler_reschedule_requests_total{{clinic_id="{config.clinic_id}",handled_by="patient"}} 1.0'
+        in metrics
+    )
+
+
+async def test_a_3_reply_nobody_acts_on_becomes_a_staff_task_with_its_deadline(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    _, appointment, phone = await _booked_patient(stack, running, reschedule_staff_hours=2)
+    async with EventTap(stack.bootstrap, ["appointment.reschedule_requested", "appointment.reschedule_task"]) as tap:
+        await _reply_three(stack, appointment)
+        [requested] = await tap.wait_for(of("appointment.reschedule_requested", appointment), timeout=WAIT)
+        body = (await offers_sent(stack, [phone], "reschedule-link"))[phone]
+        link = await page_link(running["followup"], running["scheduler"], body)
+        # The window passes untouched. (The test moves the durable timer, not the clock.)
+        await query(
+            stack.database_url("scheduler"),
+            "UPDATE timers SET due_at = now() WHERE kind = 'reschedule_window' AND payload->>'reschedule_id' = $1",
+            requested.data.reschedule_id,  # type: ignore[attr-defined]
+        )
+        [task] = await tap.wait_for(of("appointment.reschedule_task", appointment), timeout=WAIT)
+    assert task.data.due_at - task.data.opened_at == timedelta(hours=2)  # type: ignore[attr-defined]
+    assert task.data.patient_id == appointment["patient_id"]  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(timeout=30) as browser:  # the link no longer moves anything
+        closed = await browser.post(link, data={"starts_at": appointment["starts_at"]})
+        assert closed.status_code == 410 and "no longer open" in closed.text
+    [row] = await query(
+        stack.database_url("scheduler"),
+        "SELECT starts_at FROM appointments WHERE appointment_id = $1",
+        appointment["appointment_id"],
+    )
+    assert row["starts_at"] == datetime.fromisoformat(appointment["starts_at"])

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
 from . import commands, waitlist
+from .metrics import REFILL_SECONDS, REFILLS
 
 OfferState = Literal["open", "booked", "taken", "expired"]
 _HELD = ("pending", "booked", "arrived", "checked-in", "fulfilled")
@@ -55,4 +56,18 @@ async def book(uow: UnitOfWork, offer_id: str, now: datetime) -> commands.Result
     accepted = await waitlist.accept(uow, offer_id, now)
     if accepted.appointment is None or accepted.appointment["status"] != "pending":
         return accepted  # refused, or already accepted and confirmed before: nothing changes
-    return await commands.change(uow, accepted.appointment["appointment_id"], "confirm", now=now, by="patient")
+    confirmed = await commands.change(uow, accepted.appointment["appointment_id"], "confirm", now=now, by="patient")
+    if confirmed.reason is None:
+        await _count_refill(uow.conn, confirmed.appointment or {}, now)
+    return confirmed
+
+
+async def _count_refill(conn: Connection, appointment: dict[str, Any], now: datetime) -> None:
+    first_offered = await conn.fetchval(
+        "SELECT min(created_at) FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2",
+        appointment["provider_id"],
+        appointment["starts_at"],
+    )
+    REFILLS.labels(appointment["clinic_id"]).inc()
+    if first_offered is not None:
+        REFILL_SECONDS.labels(appointment["clinic_id"]).observe(max(0.0, (now - first_offered).total_seconds()))

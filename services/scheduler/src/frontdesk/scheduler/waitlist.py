@@ -15,6 +15,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 from .commands import BookCommand, Result, book, clinic_of, now_utc
 from .domain.slots import Interval
+from .metrics import SLOTS_OFFERED
 
 OFFER_TIMER = "offer_expiry"
 
@@ -50,7 +51,7 @@ async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[st
     """Offer a slot that a cancellation, no-show or reschedule freed; return how many offers went out."""
     if freed["starts_at"] <= now:
         return 0  # the time has come and gone: nothing to offer
-    return await _offer_batch(
+    offered = await _offer_batch(
         uow,
         clinic,
         freed["clinic_id"],
@@ -60,6 +61,9 @@ async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[st
         exclude_patient=freed["patient_id"],
         now=now,
     )
+    if offered:
+        SLOTS_OFFERED.labels(freed["clinic_id"]).inc()
+    return offered
 
 
 async def _offer_batch(

@@ -31,6 +31,7 @@ SAFE_VARIABLES: Mapping[str, tuple[int, re.Pattern[str]]] = {
     "feedback_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "review_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "offer_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
+    "reschedule_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
 }
 # Request variable -> template variable it becomes once shortened. `review_links` may list several
 # public review URLs (space-separated, in the clinic's order): an SMS has room for the first one,
@@ -39,6 +40,7 @@ SHORTENED: Mapping[str, str] = {
     "feedback_link": "feedback_link",
     "review_links": "review_link",
     "offer_link": "offer_link",
+    "reschedule_link": "reschedule_link",
 }
 SHORT_CODE_LENGTH = 9
 _BASE62 = string.digits + string.ascii_letters
@@ -123,6 +125,11 @@ TEMPLATES: Mapping[str, Template] = {
             "waitlist-taken",
             "treatment",
             "{practice}: the {date} {time} opening was taken. You stay on our waitlist. " + OPT_OUT_HINT,
+        ),
+        _t(
+            "reschedule-link",
+            "treatment",
+            "{practice}: pick a new time for your {date} {time} visit: {reschedule_link} " + OPT_OUT_HINT,
         ),
         _t(
             "review-request",

@@ -13,13 +13,14 @@ from frontdesk.common.contracts import (
     AppointmentRescheduled,
     CallbackRequested,
     MessageRequested,
+    RescheduleRequested,
     VisitCompleted,
     WaitlistOfferClosed,
     WaitlistOffered,
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers, offers, sending
+from .. import handlers, offers, reschedules, sending
 from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
@@ -35,6 +36,7 @@ DEFINITION = ServiceDefinition(
         AppointmentNoShow: handlers.handle_no_show,
         CallbackRequested: handlers.handle_callback_requested,
         WaitlistOffered: offers.handle_offer,
+        RescheduleRequested: reschedules.handle_reschedule_requested,
         WaitlistOfferClosed: offers.handle_offer_closed,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",

@@ -10,6 +10,7 @@ from frontdesk.common.service import ServiceDefinition, run_service
 
 from ..commands import HOLD_TIMER, REMINDER_TIMER
 from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
+from ..reschedule_requests import WINDOW_TIMER, on_window_closed
 from ..waitlist import OFFER_TIMER, on_offer_expiry
 from .fhir import router as fhir_router
 from .http import router
@@ -19,7 +20,12 @@ DEFINITION = ServiceDefinition(
     name="scheduler",
     handlers={AppointmentRequested: handle_appointment_requested, AppointmentReplyReceived: handle_reply_received},
     migrations=Path(__file__).resolve().parent.parent / "migrations",
-    timer_handlers={HOLD_TIMER: on_hold_expiry, REMINDER_TIMER: on_reminder, OFFER_TIMER: on_offer_expiry},
+    timer_handlers={
+        HOLD_TIMER: on_hold_expiry,
+        REMINDER_TIMER: on_reminder,
+        OFFER_TIMER: on_offer_expiry,
+        WINDOW_TIMER: on_window_closed,
+    },
     routers=[router, fhir_router],
     public_routers=[patient_router],
 )

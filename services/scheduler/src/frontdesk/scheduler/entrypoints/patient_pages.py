@@ -4,11 +4,15 @@ gets a page that says so and changes nothing; the token never reaches a log, and
 no scripts and are kept out of caches, referrers and search engines.
 
 - GET/POST /p/offer/{token}: a waitlist offer (patient_offers)
+- GET/POST /p/reschedule/{token}: a reschedule request (reschedule_requests)
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -19,7 +23,8 @@ from frontdesk.common.db import Connection
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
-from .. import commands, patient_offers
+from .. import commands, patient_offers, reschedule_requests
+from ..adapters import repository
 from . import patient_html as html
 
 router = APIRouter(
@@ -40,6 +45,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
 }
 UNKNOWN = "This link is not valid. Please use the link from your latest message, or call the practice."
+CLOSED = "This link is no longer open. The practice will contact you about your appointment."
 EXPIRED = "This offer has expired. You stay on the waitlist; we will message you when another time opens."
 
 
@@ -102,3 +108,76 @@ async def offer_book(token: str, request: Request, runtime: ServiceRuntime = Dep
         return page(html.problem_page(UNKNOWN), 404)
     booked_now = result.reason is None and result.changed
     return await _offer_answer(runtime, offer_id, f"/p/offer/{token}", "booked" if booked_now else "again")
+
+
+# --- a reschedule request -------------------------------------------------------------------------
+
+
+async def _reschedule_page(
+    runtime: ServiceRuntime, reschedule_id: str, action: str, problem: str = "", status: int = 200
+) -> HTMLResponse:
+    """The request's page as it stands: the next open times while it is open, else what became of it."""
+    assert runtime.pool is not None
+    now = commands.now_utc()
+    async with runtime.pool.acquire() as conn:
+        request = await reschedule_requests.get(conn, reschedule_id)
+        appointment = await repository.get_appointment(conn, request.appointment_id) if request else None
+        if request is None or appointment is None:
+            return page(html.problem_page(UNKNOWN), 404)
+        practice, zone = await _practice(conn, request.clinic_id)
+        times = await reschedule_requests.next_open_times(conn, appointment, now) if request.status == "open" else []
+    zone = zone or ZoneInfo("UTC")
+    current = html.when(appointment["starts_at"], zone)
+    if request.status == "moved":
+        return page(html.moved_page(practice, current), status)
+    if request.status != "open" or request.expires_at <= now:
+        return page(html.problem_page(CLOSED), 410)
+    choices = [html.Choice(t.start.isoformat(), html.when(t.start, zone)) for t in times]
+    return page(html.choose_page(practice, current, choices, action, problem), status)
+
+
+@router.get("/reschedule/{token}", response_class=HTMLResponse)
+async def reschedule_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+    reschedule_id = verified("reschedule", token)
+    if isinstance(reschedule_id, HTMLResponse):
+        return reschedule_id
+    return await _reschedule_page(runtime, reschedule_id, f"/p/reschedule/{token}")
+
+
+async def _picked(request: Request) -> datetime | None:
+    raw = await request.body()
+    values = parse_qs(raw[:4096].decode("utf-8", "replace")).get("starts_at", [])
+    try:
+        picked = datetime.fromisoformat(values[0]) if values else None
+    except ValueError:
+        return None
+    return picked if picked is not None and picked.tzinfo is not None else None
+
+
+@router.post("/reschedule/{token}", response_class=HTMLResponse)
+async def reschedule_choose(
+    token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)
+) -> HTMLResponse:
+    reschedule_id = verified("reschedule", token)
+    if isinstance(reschedule_id, HTMLResponse):
+        return reschedule_id
+    action = f"/p/reschedule/{token}"
+    picked = await _picked(request)
+    if picked is None:
+        return await _reschedule_page(runtime, reschedule_id, action, "Please choose one of the times below.", 422)
+    async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+        result = await reschedule_requests.choose(uow, reschedule_id, picked, commands.now_utc())
+    if result.reason == "not_found":
+        return page(html.problem_page(UNKNOWN), 404)
+    if result.reason == "invalid_transition":  # cancelled or already seen meanwhile
+        return page(html.problem_page(CLOSED), 410)
+    if result.reason == "request_closed" or (result.reason is None and not result.changed):
+        return await _reschedule_page(runtime, reschedule_id, action, status=410)
+    if result.reason is not None:  # taken meanwhile, or not bookable: the times still open
+        problem = (
+            "Sorry, that time was just taken. Please choose another."
+            if result.status_code == 409
+            else ("That time cannot be booked. Please choose one of the times below.")
+        )
+        return await _reschedule_page(runtime, reschedule_id, action, problem, result.status_code)
+    return await _reschedule_page(runtime, reschedule_id, action)
