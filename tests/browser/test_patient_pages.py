@@ -1,14 +1,14 @@
 """The patient's pages in a real headless Chromium against the real stack, at phone and desktop width:
 a waitlist offer booked with one tap (a plain form, no scripts), the same slot seen by a second patient
-("this slot has been taken"), and a tampered link; axe-core on every page; screenshots into
-docs/patient-pages."""
+("this slot has been taken"), a tampered link, and a reschedule picked from the next open times;
+axe-core on every page; screenshots into docs/patient-pages."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,9 +16,10 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from frontdesk.common import patient_links
+from frontdesk.common.contracts import AppointmentReplyReceived
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, uid
+from ..integration.helpers import query, send_events, uid
 from ..integration.test_patient_loops import known_everywhere, loop_clinic
 from .browser import DESKTOP, PHONE, REPO, chromium, screenshot, serious_violations
 
@@ -122,3 +123,60 @@ def test_a_waitlist_offer_booked_in_the_browser_and_taken_for_the_next(
     no_serious_violations(driver)
     shoot(driver, "link-not-valid")
     assert httpx.get(first, timeout=10).status_code == 200  # looking again shows the booking
+
+
+async def _reschedule_link(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
+    """A booked patient who replied "3": the link followup sends, on the scheduler's own port."""
+    config = loop_clinic(uid("page"), "America/Chicago", hours="08:00-17:00")
+    await known_everywhere(stack, services, config)
+    starts = (datetime.now(ZoneInfo("America/Chicago")) + timedelta(days=5)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    booking = {
+        "patient_id": uid("pat"),
+        "clinic_id": config.clinic_id,
+        "provider_id": f"{config.clinic_id}-dr-b",
+        "appointment_type": "checkup",
+        "starts_at": starts.isoformat(),
+    }
+    async with services["scheduler"].client(timeout=30) as api:
+        booked = (await api.post("/v1/appointments", json=booking, headers={"Idempotency-Key": uid("k")})).json()
+    reply = AppointmentReplyReceived(
+        appointment_id=booked["appointment_id"],
+        patient_id=booked["patient_id"],
+        clinic_id=config.clinic_id,
+        provider_id=booked["provider_id"],
+        reply="reschedule",
+        received_at=datetime.now(UTC),
+    )
+    await send_events(stack.bootstrap, [reply])
+    deadline = time.monotonic() + 60
+    while True:
+        rows = await query(
+            stack.database_url("scheduler"),
+            "SELECT reschedule_id, expires_at FROM reschedule_requests WHERE appointment_id = $1",
+            booked["appointment_id"],
+        )
+        if rows:
+            break
+        assert time.monotonic() < deadline, "no reschedule request"
+        await asyncio.sleep(0.2)
+    token = patient_links.sign("reschedule", rows[0]["reschedule_id"], rows[0]["expires_at"], KEY)
+    return f"{services['scheduler'].url}/p/reschedule/{token}"
+
+
+def test_a_reschedule_chosen_in_the_browser(
+    stack: LocalStack, services: dict[str, ServiceProcess], browser: object
+) -> None:
+    link = asyncio.run(_reschedule_link(stack, services))
+    driver = browser
+    driver.get(link)  # type: ignore[attr-defined]
+    main = driver.find_element(By.TAG_NAME, "main")  # type: ignore[attr-defined]
+    assert "Choose a new time" in main.text and "2:00 PM" in main.text
+    no_serious_violations(driver)
+    shoot(driver, "reschedule")
+    driver.set_window_size(*PHONE)  # type: ignore[attr-defined]
+    driver.find_elements(By.CSS_SELECTOR, "button.slot")[1].click()  # type: ignore[attr-defined]
+    assert "has been moved" in driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    no_serious_violations(driver)
+    shoot(driver, "reschedule-moved")

@@ -30,15 +30,15 @@ from .test_followup_messaging import zone_where_local_hour_in
 WAIT = 90.0
 
 
-def loop_clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
-    """Open all day in a zone where it is daytime now (no quiet hours in the way); dr-b has no template
-    of its own, so any explicit window is bookable."""
+def loop_clinic(clinic_id: str, zone: str, hours: str = "00:00-23:59", **messaging: Any) -> ClinicConfig:
+    """Open every day (all day by default) in `zone`; dr-b has no template of its own: the clinic's
+    hours give the open times, and any explicit window is bookable."""
     return ClinicConfig.model_validate(
         {
             "clinic_id": clinic_id,
             "name": "Lakeside Family Practice",
             "timezone": zone,
-            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "hours": {d: [hours] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"answering_service": "test-vendor"},
             "providers": [{"provider_id": f"{clinic_id}-dr-b"}],
             "scheduling": {
@@ -96,7 +96,7 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
 ) -> None:
     scheduler, followup = running["scheduler"], running["followup"]
     zone = zone_where_local_hour_in(10, 18)
-    config = loop_clinic(uid("loop"), zone)
+    config = loop_clinic(uid("loop"), zone, waitlist_taken_notice=True)
     clinic, provider = config.clinic_id, f"{config.clinic_id}-dr-b"
     await known_everywhere(stack, running, config)
     local = datetime.now(ZoneInfo(zone)) + timedelta(days=3)
@@ -188,6 +188,26 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
         patients,
     )
     assert sorted(o["status"] for o in offers) == ["accepted", "taken", "taken"]
+    # This clinic asked for it: the two others are also to be told by SMS that the slot went, as any
+    # message: within the daily cap on treatment messages, which today's offer already used up.
+    losers = [p for p, link in zip(patients, links, strict=True) if link != winner]
+    deadline = time.monotonic() + WAIT
+    while True:
+        notices = await query(
+            stack.database_url("followup"),
+            "SELECT status, reason FROM messages WHERE template = 'waitlist-taken' AND patient_id = ANY($1::text[])",
+            losers,
+        )
+        if len(notices) == 2 and all(n["status"] != "pending" for n in notices):
+            break
+        assert time.monotonic() < deadline, notices
+        await asyncio.sleep(0.3)
+    assert {(n["status"], n["reason"]) for n in notices} == {("skipped", "frequency_cap")}
+    # The loop's metrics: one freed slot offered, refilled from the waitlist.
+    async with httpx.AsyncClient(timeout=10) as ops:
+        metrics = (await ops.get(scheduler.ops_url + "/metrics")).text
+    for name in ("waitlist_slots_offered_total", "waitlist_refills_total", "waitlist_refill_seconds_count"):
+        assert f'frontdesk_scheduler_{name}{{clinic_id="{clinic}"}} 1.0' in metrics, name
 
 
 async def _booked_patient(
@@ -282,7 +302,8 @@ async def test_a_3_reply_leads_to_a_self_service_reschedule_that_is_conflict_saf
         appointment["appointment_id"],
     )
     assert row["status"] == "booked" and row["starts_at"] == datetime.fromisoformat(html.unescape(pick))
-    metrics = (await httpx.AsyncClient(timeout=10).get(scheduler.ops_url + "/metrics")).text
+    async with httpx.AsyncClient(timeout=10) as ops:
+        metrics = (await ops.get(scheduler.ops_url + "/metrics")).text
     assert (
         f'frontdesk_scheduler_reschedule_requests_total{{clinic_id="{config.clinic_id}",handled_by="patient"}} 1.0'
         in metrics

@@ -5,6 +5,7 @@ whose offer went to someone else is told by SMS only if the clinic asks for it (
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from frontdesk.common import patient_links
@@ -18,6 +19,7 @@ from .domain.templates import format_date, format_time
 
 OFFER_TEMPLATE = "waitlist-offer"
 TAKEN_TEMPLATE = "waitlist-taken"
+NOTICE_TTL = timedelta(hours=12)
 
 
 def offer_message_id(offer_id: str) -> str:
@@ -69,4 +71,7 @@ async def handle_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> No
         purpose="treatment",
         template=TAKEN_TEMPLATE,
         variables={k: offer["variables"][k] for k in ("date", "time")},
+        # News of a lost slot is worth little the next day; the daily cap on treatment messages
+        # (the offer itself counted) usually means it is skipped, which is the cap doing its job.
+        expires_at=sending.now_utc() + NOTICE_TTL,
     )
