@@ -30,12 +30,22 @@ from . import patient_html as html
 router = APIRouter(
     prefix="/p",
     tags=["patient"],
-    include_in_schema=False,
     dependencies=[
         rate_limited("patient-pages", per_minute=60, key=by_path_param("token")),
         rate_limited("patient-page-clients", per_minute=600, key=by_client),
     ],
-    responses=error_responses(429),
+    responses={
+        **error_responses(429),
+        **{
+            code: {"description": text, "content": {"text/html": {"schema": {"type": "string"}}}}
+            for code, text in (
+                (404, "Unknown, forged or altered link"),
+                (409, "The slot was taken, or the time picked was taken meanwhile"),
+                (410, "Expired link, or one already used"),
+                (422, "No usable time picked"),
+            )
+        },
+    },
 )
 _HEADERS = {
     "Cache-Control": "no-store",
