@@ -210,6 +210,81 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
         assert f'frontdesk_scheduler_{name}{{clinic_id="{clinic}"}} 1.0' in metrics, name
 
 
+async def test_an_offer_closed_before_its_message_left_withdraws_the_message(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    """Night at the clinic: the offer messages wait for the morning (quiet hours). One patient books on
+    the page meanwhile (a link from an earlier message, say): neither waiting message goes out."""
+    zone = zone_where_local_hour_in(0, 5)
+    config = loop_clinic(uid("loop"), zone)
+    config = config.model_copy(
+        update={"scheduling": config.scheduling.model_copy(update={"waitlist_offer_ttl_seconds": 86400})}
+    )
+    await known_everywhere(stack, running, config)
+    starts = (datetime.now(ZoneInfo(zone)) + timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
+    patients = [uid("pat"), uid("pat")]
+    async with (
+        running["scheduler"].client(timeout=30) as api,
+        httpx.AsyncClient(timeout=30, headers=running["followup"].auth_headers) as fu,
+    ):
+        for n, patient in enumerate(patients):
+            contact = {"phone": phone_of(n + 3), "timezone": zone, "consents": {"treatment": True}}
+            assert (await fu.put(f"{running['followup'].url}/v1/patients/{patient}/contact", json=contact)).is_success
+            await api.post(
+                "/v1/waitlist",
+                json={
+                    "clinic_id": config.clinic_id,
+                    "patient_id": patient,
+                    "appointment_type": "checkup",
+                    "window_start": (starts - timedelta(days=1)).isoformat(),
+                    "window_end": (starts + timedelta(days=1)).isoformat(),
+                },
+                headers={"Idempotency-Key": uid("k")},
+            )
+        booking = {
+            "patient_id": uid("pat"),
+            "clinic_id": config.clinic_id,
+            "provider_id": f"{config.clinic_id}-dr-b",
+            "appointment_type": "checkup",
+            "starts_at": starts.isoformat(),
+        }
+        booked = (await api.post("/v1/appointments", json=booking, headers={"Idempotency-Key": uid("k")})).json()
+        await api.post(
+            f"/v1/appointments/{booked['appointment_id']}/cancel", json={}, headers={"Idempotency-Key": uid("k")}
+        )
+    waiting = await _messages(stack, patients, lambda rows: len(rows) == 2)
+    assert all(m["status"] == "pending" for m in waiting), waiting  # deferred to the morning
+    offer = await query(
+        stack.database_url("scheduler"),
+        "SELECT o.offer_id, o.expires_at FROM waitlist_offers o JOIN waitlist w USING (waitlist_id)"
+        " WHERE w.patient_id = $1",
+        patients[0],
+    )
+    token = patient_links.sign(
+        "offer", offer[0]["offer_id"], offer[0]["expires_at"], patient_links.LOCAL_DEV_KEY.encode()
+    )
+    async with httpx.AsyncClient(timeout=30) as browser:
+        assert (await browser.post(f"{running['scheduler'].url}/p/offer/{token}")).status_code == 200
+    done = await _messages(stack, patients, lambda rows: all(r["status"] != "pending" for r in rows))
+    assert {(m["status"], m["reason"]) for m in done} == {("cancelled", "cancelled")}, done
+
+
+async def _messages(
+    stack: LocalStack, patients: list[str], ready: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + WAIT
+    while True:
+        rows = await query(
+            stack.database_url("followup"),
+            "SELECT status, reason FROM messages WHERE template = 'waitlist-offer' AND patient_id = ANY($1::text[])",
+            patients,
+        )
+        if rows and ready(rows):
+            return rows
+        assert time.monotonic() < deadline, rows
+        await asyncio.sleep(0.3)
+
+
 async def _booked_patient(
     stack: LocalStack, running: dict[str, ServiceProcess], **scheduling: Any
 ) -> tuple[ClinicConfig, dict[str, Any], str]:

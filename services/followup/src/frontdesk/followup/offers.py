@@ -53,11 +53,10 @@ async def handle_offer(event: WaitlistOffered, uow: UnitOfWork) -> None:
 
 
 async def handle_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> None:
-    if event.outcome == "accepted":
-        return  # the patient is booked: appointment.booked does the rest
+    # Whatever the outcome, an offer message still waiting (quiet hours, a cap) has nothing left to offer.
     withdrawn = await sending.cancel(uow, offer_message_id(event.offer_id), f"offer {event.outcome}")
     if withdrawn or event.outcome != "taken":
-        return  # the patient never heard of the slot, or it merely ran out of time
+        return  # never heard of the slot, booked it (appointment.booked does the rest), or it ran out
     clinic = await get_clinic(uow.conn, event.clinic_id)
     offer = await repository.lock_message(uow.conn, offer_message_id(event.offer_id))
     if clinic is None or not clinic.messaging.waitlist_taken_notice or offer is None or offer["status"] != "sent":
