@@ -156,6 +156,13 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
         third = await browser.get(links[2])
         assert third.status_code == 409 and "this slot has been taken" in third.text
         assert (await browser.post(links[2])).status_code == 409
+        # ...and is offered the provider's other open times in their window: one tap books one.
+        others = re.findall(r'name=starts_at value="([^"]+)"', third.text)
+        assert others and starts.isoformat() not in [html.unescape(o) for o in others]
+        alternative = await browser.post(links[2], data={"starts_at": html.unescape(others[0])})
+        assert alternative.status_code == 200 and "You are booked" in alternative.text, alternative.text
+        twice = await browser.post(links[2], data={"starts_at": html.unescape(others[-1])})
+        assert twice.status_code == 410 and "already booked" in twice.text  # one booking per offer
         again = await browser.post(winner)
         assert again.status_code == 410 and "already booked" in again.text
         # A tampered link and an expired one: a clear page, nothing changes.
@@ -181,6 +188,12 @@ async def test_a_cancelled_slot_offered_to_three_two_accept_at_once_one_booking(
     )
     assert len(rows) == 1 and rows[0]["status"] == "booked" and rows[0]["source"] == "waitlist"
     assert rows[0]["patient_id"] in patients[:2]
+    third_booked = await query(
+        stack.database_url("scheduler"),
+        "SELECT starts_at FROM appointments WHERE patient_id = $1 AND status = 'booked'",
+        patients[2],
+    )
+    assert [r["starts_at"] for r in third_booked] == [datetime.fromisoformat(html.unescape(others[0]))]
     offers = await query(
         stack.database_url("scheduler"),
         "SELECT o.status FROM waitlist_offers o JOIN waitlist w ON w.waitlist_id = o.waitlist_id"

@@ -1,7 +1,8 @@
 """A waitlisted patient answers an offer from the link in their message. The page shows the slot;
 "Book this time" takes the ordinary path in one transaction: waitlist.accept (a hold, first acceptance
 wins under the provider's lock) and confirm. Whoever comes second finds the offer closed ("this slot
-has been taken") and stays on the waitlist; a repeated answer changes nothing."""
+has been taken") and is shown the provider's other open times within their waitlist window; picking
+one books it the ordinary way (hold + confirm, once per offer). A repeated answer changes nothing."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from typing import Any, Literal
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
-from . import commands, waitlist
+from . import commands, open_times, waitlist
+from .adapters import repository
+from .domain.slots import Interval
 from .metrics import REFILL_SECONDS, REFILLS
 
 OfferState = Literal["open", "booked", "taken", "expired"]
 _HELD = ("pending", "booked", "arrived", "checked-in", "fulfilled")
+
+
+def alternative_request(offer_id: str) -> str:
+    """The request id of the one booking an offer's alternatives may make (idempotency)."""
+    return f"waitlist-alternative:{offer_id}"
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class OfferView:
     clinic_id: str
     starts_at: datetime
     appointment_id: str | None
+    alternatives: tuple[Interval, ...] = ()
 
 
 async def view(conn: Connection, offer_id: str, now: datetime) -> OfferView | None:
@@ -38,8 +47,42 @@ async def view(conn: Connection, offer_id: str, now: datetime) -> OfferView | No
     )
     if row is None:
         return None
-    return OfferView(_state(row["status"], row["expires_at"], row["appointment_status"], now), row["clinic_id"],
-                     row["starts_at"], row["appointment_id"])  # fmt: skip
+    state = _state(row["status"], row["expires_at"], row["appointment_status"], now)
+    if state in ("taken", "expired"):
+        other = await conn.fetchrow(
+            "SELECT appointment_id, starts_at, status FROM appointments WHERE request_id = $1",
+            alternative_request(offer_id),
+        )
+        if other is not None and other["status"] in _HELD:  # the patient booked another time instead
+            return OfferView("booked", row["clinic_id"], other["starts_at"], other["appointment_id"])
+    alternatives = await _alternatives(conn, offer_id, now) if state == "taken" else []
+    return OfferView(state, row["clinic_id"], row["starts_at"], row["appointment_id"], tuple(alternatives))
+
+
+async def _entry(conn: Connection, offer_id: str, lock: bool = False) -> dict[str, Any] | None:
+    """The offer with its waitlist entry (the patient's window and whether they are still waiting)."""
+    row = await conn.fetchrow(
+        "SELECT o.offer_id, o.status, o.clinic_id, o.provider_id, o.appointment_type, o.starts_at, o.ends_at,"
+        " w.waitlist_id, w.patient_id, w.status AS entry_status, w.window_start, w.window_end"
+        " FROM waitlist_offers o JOIN waitlist w USING (waitlist_id) WHERE o.offer_id = $1"
+        + (" FOR UPDATE OF o, w" if lock else ""),
+        offer_id,
+    )
+    return dict(row) if row else None
+
+
+async def _alternatives(conn: Connection, offer_id: str, now: datetime) -> list[Interval]:
+    entry = await _entry(conn, offer_id)
+    if entry is None or entry["entry_status"] != "waiting":
+        return []
+    return await open_times.next_open_times(
+        conn,
+        entry["clinic_id"],
+        entry["provider_id"],
+        entry["appointment_type"],
+        entry["ends_at"] - entry["starts_at"],
+        Interval(max(now, entry["window_start"]), entry["window_end"]),
+    )
 
 
 def _state(status: str, expires_at: datetime, appointment_status: str | None, now: datetime) -> OfferState:
@@ -71,3 +114,43 @@ async def _count_refill(conn: Connection, appointment: dict[str, Any], now: date
     REFILLS.labels(appointment["clinic_id"]).inc()
     if first_offered is not None:
         REFILL_SECONDS.labels(appointment["clinic_id"]).observe(max(0.0, (now - first_offered).total_seconds()))
+
+
+async def book_alternative(uow: UnitOfWork, offer_id: str, starts_at: datetime, now: datetime) -> commands.Result:
+    """The offer was taken: book another open time of the same provider and type within the patient's
+    waitlist window, by hold + confirm. One booking per offer (its request id), whatever is picked."""
+    first = await _entry(uow.conn, offer_id)
+    if first is None:
+        return commands.Result(404, reason="not_found", detail="unknown offer")
+    await repository.lock_provider(uow.conn, first["provider_id"])  # the provider first, as waitlist.accept
+    entry = await _entry(uow.conn, offer_id, lock=True)
+    assert entry is not None
+    if entry["status"] not in ("taken", "expired") or entry["entry_status"] != "waiting":
+        return commands.Result(410, reason="offer_closed", detail="nothing left to book on this offer")
+    length = entry["ends_at"] - entry["starts_at"]
+    if not (entry["window_start"] <= starts_at and starts_at + length <= entry["window_end"]):
+        return commands.Result(422, reason="invalid", detail="outside the waitlist window")
+    held = await commands.book(
+        uow,
+        commands.BookCommand(
+            request_id=alternative_request(offer_id),
+            patient_id=entry["patient_id"],
+            clinic_id=entry["clinic_id"],
+            provider_id=entry["provider_id"],
+            appointment_type=entry["appointment_type"],
+            starts_at=starts_at,
+        ),
+        hold=True,
+        source="waitlist",
+        now=now,
+    )
+    if held.appointment is None or held.appointment["status"] != "pending":
+        return held
+    booked = await commands.change(uow, held.appointment["appointment_id"], "confirm", now=now, by="patient")
+    if booked.reason is None:
+        await uow.conn.execute(
+            "UPDATE waitlist SET status = 'booked', appointment_id = $2 WHERE waitlist_id = $1",
+            entry["waitlist_id"],
+            held.appointment["appointment_id"],
+        )
+    return booked

@@ -17,15 +17,14 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import commands, domain
+from . import commands, open_times
 from .adapters import repository
-from .domain.slots import Interval, generate_slots
+from .domain.slots import Interval
 from .metrics import RESCHEDULE_REQUESTS
 
 log = get_logger(__name__)
 WINDOW_TIMER = "reschedule_window"
 SEARCH_DAYS = 14
-CHOICES = 6
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,14 @@ async def open_request(uow: UnitOfWork, appointment: dict[str, Any]) -> None:
 
 async def next_open_times(conn: Connection, appointment: dict[str, Any], now: datetime) -> list[Interval]:
     """The next open times of the appointment's provider and type (same length), soonest first."""
-    clinic = await commands.clinic_of(conn, appointment["clinic_id"])
-    provider = domain.find_provider(clinic, appointment["provider_id"]) if clinic else None
-    if clinic is None or provider is None:
-        return []
-    kind = domain.find_type(clinic, appointment["appointment_type"])
-    rules = domain.rules_for(clinic, provider, kind, appointment["ends_at"] - appointment["starts_at"])
-    search = Interval(now, now + timedelta(days=SEARCH_DAYS))
-    busy = await repository.busy(conn, provider.provider_id, Interval(now - timedelta(hours=8), search.end))
-    busy += domain.exception_intervals(provider)
-    return generate_slots(rules, search, busy, now, limit=CHOICES)
+    return await open_times.next_open_times(
+        conn,
+        appointment["clinic_id"],
+        appointment["provider_id"],
+        appointment["appointment_type"],
+        appointment["ends_at"] - appointment["starts_at"],
+        Interval(now, now + timedelta(days=SEARCH_DAYS)),
+    )
 
 
 async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: datetime) -> commands.Result:

@@ -68,15 +68,25 @@ def booked_page(practice: str, slot: str, already: bool = False) -> str:
     return _page(f"Booked - {practice}", body)
 
 
-def taken_page(practice: str, others: Sequence[Choice] = ()) -> str:
+def _time_buttons(choices: Sequence[Choice], action: str) -> str:
+    buttons = "".join(
+        f'<button class=slot type=submit name=starts_at value="{escape(c.value, quote=True)}">'
+        f"{escape(c.label)}</button>"
+        for c in choices
+    )
+    return f'<form method=post action="{escape(action, quote=True)}">{buttons}</form>'
+
+
+def taken_page(practice: str, others: Sequence[Choice] = (), action: str = "", problem: str = "") -> str:
+    """The slot went to someone else: the other open times in the patient's window, if any."""
+    alert = f"<p class=error role=alert>{escape(problem)}</p>" if problem else ""
     listed = ""
-    if others:
-        items = "".join(f"<li>{escape(c.label)}</li>" for c in others)
-        listed = f"<p>Other open times (call the practice to book one):</p><ul>{items}</ul>"
+    if others and action:
+        listed = f"<p>These times are open, one tap books one:</p>{_time_buttons(others, action)}"
     body = (
-        f"<h1>{escape(practice)}</h1><p class=error role=alert>Sorry, this slot has been taken.</p>"
-        "<p>Another patient booked it first. You stay on the waitlist and we will message you when"
-        f" another time opens.</p>{listed}"
+        f"<h1>{escape(practice)}</h1><p class=error role=alert>Sorry, this slot has been taken.</p>{alert}"
+        f"<p>Another patient booked it first.</p>{listed}"
+        "<p>You stay on the waitlist and we will message you when another time opens.</p>"
     )
     return _page(f"Slot taken - {practice}", body)
 
@@ -85,12 +95,7 @@ def choose_page(practice: str, current: str, choices: Sequence[Choice], action: 
     """The reschedule page: the next open times, one button each (a plain form, no scripts)."""
     alert = f"<p class=error role=alert>{escape(problem)}</p>" if problem else ""
     if choices:
-        buttons = "".join(
-            f'<button class=slot type=submit name=starts_at value="{escape(c.value, quote=True)}">'
-            f"{escape(c.label)}</button>"
-            for c in choices
-        )
-        pick = f'<p>Choose a new time:</p><form method=post action="{escape(action, quote=True)}">{buttons}</form>'
+        pick = f"<p>Choose a new time:</p>{_time_buttons(choices, action)}"
     else:
         pick = "<p>There is no open time in the next weeks. Please call the practice; we will also call you.</p>"
     body = (

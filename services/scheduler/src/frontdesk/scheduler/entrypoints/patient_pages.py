@@ -81,7 +81,9 @@ async def _practice(conn: Connection, clinic_id: str) -> tuple[str, Any]:
     return clinic.name, clinic.zone
 
 
-async def _offer_answer(runtime: ServiceRuntime, offer_id: str, action: str, post: str = "") -> HTMLResponse:
+async def _offer_answer(
+    runtime: ServiceRuntime, offer_id: str, action: str, post: str = "", problem: str = ""
+) -> HTMLResponse:
     """The offer's page as it stands; `post`: "booked" (this answer booked it) or "again" (a repeat)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
@@ -95,7 +97,10 @@ async def _offer_answer(runtime: ServiceRuntime, offer_id: str, action: str, pos
     if offer.state == "booked":
         return page(html.booked_page(practice, slot, already=post != "booked"), 410 if post == "again" else 200)
     if offer.state == "taken":
-        return page(html.taken_page(practice), 409)
+        others = (
+            [html.Choice(t.start.isoformat(), html.when(t.start, zone)) for t in offer.alternatives] if zone else []
+        )
+        return page(html.taken_page(practice, others, action, problem), 409)
     return page(html.problem_page(EXPIRED), 410)
 
 
@@ -112,12 +117,22 @@ async def offer_book(token: str, request: Request, runtime: ServiceRuntime = Dep
     offer_id = verified("offer", token)
     if isinstance(offer_id, HTMLResponse):
         return offer_id
+    form = await _form(request)
+    picked = _aware(form.get("starts_at"))
     async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
-        result = await patient_offers.book(uow, offer_id, commands.now_utc())
+        if "starts_at" not in form:
+            result = await patient_offers.book(uow, offer_id, commands.now_utc())
+        elif picked is None:
+            result = commands.Result(422, reason="invalid", detail="no time picked")
+        else:  # one of the alternatives shown after the slot was taken
+            result = await patient_offers.book_alternative(uow, offer_id, picked, commands.now_utc())
     if result.reason == "not_found":
         return page(html.problem_page(UNKNOWN), 404)
     booked_now = result.reason is None and result.changed
-    return await _offer_answer(runtime, offer_id, f"/p/offer/{token}", "booked" if booked_now else "again")
+    problem = (
+        "" if result.reason in (None, "offer_closed") else "Sorry, that time is no longer open. Please pick another."
+    )
+    return await _offer_answer(runtime, offer_id, f"/p/offer/{token}", "booked" if booked_now else "again", problem)
 
 
 # --- a reschedule request -------------------------------------------------------------------------
@@ -154,11 +169,16 @@ async def reschedule_form(token: str, runtime: ServiceRuntime = Depends(runtime_
     return await _reschedule_page(runtime, reschedule_id, f"/p/reschedule/{token}")
 
 
-async def _picked(request: Request) -> datetime | None:
-    raw = await request.body()
-    values = parse_qs(raw[:4096].decode("utf-8", "replace")).get("starts_at", [])
+async def _form(request: Request) -> dict[str, str]:
+    """The first value of each field of a small form post (anything beyond 4 KiB is ignored)."""
+    raw = (await request.body())[:4096].decode("utf-8", "replace")
+    return {name: values[0] for name, values in parse_qs(raw).items() if values}
+
+
+def _aware(value: str | None) -> datetime | None:
+    """A picked time, as the page sent it (ISO 8601 with its offset); None if it is not one."""
     try:
-        picked = datetime.fromisoformat(values[0]) if values else None
+        picked = datetime.fromisoformat(value) if value else None
     except ValueError:
         return None
     return picked if picked is not None and picked.tzinfo is not None else None
@@ -172,7 +192,7 @@ async def reschedule_choose(
     if isinstance(reschedule_id, HTMLResponse):
         return reschedule_id
     action = f"/p/reschedule/{token}"
-    picked = await _picked(request)
+    picked = _aware((await _form(request)).get("starts_at"))
     if picked is None:
         return await _reschedule_page(runtime, reschedule_id, action, "Please choose one of the times below.", 422)
     async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
