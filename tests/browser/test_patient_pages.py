@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived
@@ -40,6 +42,13 @@ def browser() -> Iterator[object]:
 def no_serious_violations(driver: object) -> None:
     violations = serious_violations(driver)  # type: ignore[arg-type]
     assert not violations, violations
+
+
+def shows(driver: object, text: str) -> None:
+    """Wait for the page a form post leads to (the click returns before the new page may be there)."""
+    WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(  # type: ignore[arg-type]
+        lambda d: text in d.find_element(By.TAG_NAME, "main").text
+    )
 
 
 def shoot(driver: object, name: str) -> None:
@@ -109,7 +118,7 @@ def test_a_waitlist_offer_booked_in_the_browser_and_taken_for_the_next(
     shoot(driver, "offer")
     driver.set_window_size(*PHONE)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "form button").click()  # type: ignore[attr-defined]
-    assert "You are booked" in driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    shows(driver, "You are booked")
     no_serious_violations(driver)
     shoot(driver, "offer-booked")
 
@@ -177,6 +186,6 @@ def test_a_reschedule_chosen_in_the_browser(
     shoot(driver, "reschedule")
     driver.set_window_size(*PHONE)  # type: ignore[attr-defined]
     driver.find_elements(By.CSS_SELECTOR, "button.slot")[1].click()  # type: ignore[attr-defined]
-    assert "has been moved" in driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    shows(driver, "has been moved")
     no_serious_violations(driver)
     shoot(driver, "reschedule-moved")
