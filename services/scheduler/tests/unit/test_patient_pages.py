@@ -53,3 +53,11 @@ def test_every_value_is_escaped_and_no_page_has_a_script(practice: str, slot: st
 def test_the_taken_page_says_so_and_keeps_the_patient_on_the_waitlist() -> None:
     page = html.taken_page("Lakeside")
     assert "this slot has been taken" in page and "stay on the waitlist" in page
+
+
+def test_a_picked_time_must_carry_its_offset() -> None:
+    from frontdesk.scheduler.entrypoints.patient_pages import _aware
+
+    assert _aware("2026-03-09T09:30:00-05:00") == datetime(2026, 3, 9, 14, 30, tzinfo=UTC)
+    for bad in (None, "", "tomorrow", "2026-03-09T09:30:00", "2026-13-40T99:00:00+00:00", "x" * 5000):
+        assert _aware(bad) is None

@@ -153,8 +153,8 @@ async def _reschedule_page(
         times = await reschedule_requests.next_open_times(conn, appointment, now) if request.status == "open" else []
     zone = zone or ZoneInfo("UTC")
     current = html.when(appointment["starts_at"], zone)
-    if request.status == "moved":
-        return page(html.moved_page(practice, current), status)
+    if request.status == "moved":  # shown again, or answered again: nothing changes (410 for a repeat)
+        return page(html.moved_page(practice, current), 200 if status == 200 else 410)
     if request.status != "open" or request.expires_at <= now:
         return page(html.problem_page(CLOSED), 410)
     choices = [html.Choice(t.start.isoformat(), html.when(t.start, zone)) for t in times]
