@@ -46,6 +46,7 @@ OPS_PORT = 8081  # operations: probes, Prometheus, the OpenAPI document (not in 
 FOLLOWUP_PROVIDER_SECRET = "followup-provider"  # noqa: S105 - a Secret's name; the operator creates it
 REVIEWS_LINKS_SECRET = "reviews-links"  # noqa: S105 - a Secret's name; the operator creates it
 CONSOLE_SESSIONS_SECRET = "console-sessions"  # noqa: S105 - a Secret's name; the operator creates it
+PATIENT_LINKS_SECRET = "patient-links"  # noqa: S105 - a Secret's name; the operator creates it
 SHUTDOWN_TIMEOUT_SECONDS = 20  # the app's FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS
 PRESTOP_SLEEP_SECONDS = 5  # let endpoints drop the pod before SIGTERM
 TERMINATION_GRACE_SECONDS = 40  # > pre-stop sleep + the app's shutdown budget
@@ -348,8 +349,9 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
     """Secrets only one service holds: call-router's keys for callback numbers (its own key and each
     vendor's; docs/operations.md, "Callback-number keys"); followup's SMS/e-mail provider and one secret
     list per direction (docs/operations.md, "followup's provider and webhook secrets"); reviews' keys
-    for feedback links and the page's public address; the console's session-signing keys. Each refuses
-    to start without them."""
+    for feedback links and the page's public address; the console's session-signing keys; the keys of the
+    links to the scheduler's patient pages (followup signs, the scheduler checks). Each refuses to start
+    without them."""
     if service == "call-router":
         ref = {"name": "call-router-sealing-keys", "key": "keys.json"}
         return [{"name": "FRONTDESK_SEALING_KEYS", "valueFrom": {"secretKeyRef": ref}}]
@@ -368,9 +370,16 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
         ),
         "console": (CONSOLE_SESSIONS_SECRET, (("CONSOLE_SESSION_KEYS", "session-keys"),)),
     }
-    if service not in refs:
-        return []
-    secret, variables = refs[service]
+    env = _secret_env(*refs[service]) if service in refs else []
+    if service in ("scheduler", "followup"):  # followup signs the patients' page links, the scheduler checks them
+        env += _secret_env(
+            PATIENT_LINKS_SECRET,
+            (("FRONTDESK_PATIENT_LINK_KEYS", "link-keys"), ("FRONTDESK_PATIENT_PAGES_URL", "pages-url")),
+        )
+    return env
+
+
+def _secret_env(secret: str, variables: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     return [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for name, key in variables]
 
 

@@ -1,5 +1,5 @@
-"""A real headless Chromium for the console's tests (Debian's chromium + chromedriver, via Selenium),
-axe-core injected from this folder's pinned npm package, and the screenshots kept under docs/console."""
+"""A real headless Chromium for the browser tests (Debian's chromium + chromedriver, via Selenium), axe-core
+injected from this folder's pinned npm package, and the screenshots kept under docs/ (console, patient-pages)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SCREENSHOTS = REPO / "docs" / "console"
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-DESKTOP, TABLET = (1280, 900), (768, 1024)
+DESKTOP, TABLET, PHONE = (1280, 900), (768, 1024), (390, 844)
 PREREQUISITES = (
     "the browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
     " and axe-core (npm ci in tests/browser); .ci/run installs both"
@@ -46,11 +46,11 @@ def serious_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
-def screenshot(driver: webdriver.Chrome, name: str, size: tuple[int, int]) -> Path:
-    """The page at `size` (viewport width), saved as docs/console/<name>.png."""
+def screenshot(driver: webdriver.Chrome, name: str, size: tuple[int, int], folder: Path = SCREENSHOTS) -> Path:
+    """The page at `size` (viewport width), saved as <folder>/<name>.png (docs/console by default)."""
     driver.set_window_size(*size)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(size[0], max(size[1], min(int(height) + 120, 2400)))
     tmp = path.with_suffix(".tmp.png")

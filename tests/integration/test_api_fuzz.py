@@ -60,6 +60,7 @@ RAW_BODY_OPERATIONS = {
     ("followup", "POST /v1/webhooks/sms"): "the SMS provider's form-encoded inbound-message webhook",
     ("followup", "POST /v1/webhooks/receipts"): "the SMS provider's form-encoded delivery-receipt webhook",
     ("reviews", "POST /v1/feedback/{token}"): "the patient's feedback form (form-encoded or JSON)",
+    ("scheduler", "POST /p/reschedule/{token}"): "the patient's reschedule form (form-encoded)",
 }
 
 

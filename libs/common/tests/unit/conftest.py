@@ -39,6 +39,8 @@ from frontdesk.common.contracts import (
     MessageRequested,
     MessageSent,
     MessageSkipped,
+    RescheduleRequested,
+    RescheduleTaskOpened,
     ReviewRequested,
     StaffingForecast,
     StaffingHour,
@@ -251,6 +253,17 @@ def _samples() -> dict[str, Event]:
             appointment_id="appt-1", starts_at=window["starts_at"], cancelled_at=T0, late=False, **people
         ),
         AppointmentRescheduled(appointment_id="appt-1", previous_starts_at=window["starts_at"], **people, **window),
+        RescheduleRequested(
+            reschedule_id="rs-1", appointment_id="appt-1", starts_at=window["starts_at"], expires_at=T0, **people
+        ),
+        RescheduleTaskOpened(
+            reschedule_id="rs-1",
+            appointment_id="appt-1",
+            starts_at=window["starts_at"],
+            opened_at=T0,
+            due_at=T0,
+            **people,
+        ),
         AppointmentCheckedIn(appointment_id="appt-1", checked_in_at=T0, **people),
         AppointmentNoShow(appointment_id="appt-1", starts_at=window["starts_at"], **people),
         AppointmentReminderDue(

@@ -31,9 +31,12 @@ LONGEST = {
     "practice": "W" * SAFE_VARIABLES["practice"][0],
     "date": "Wed Sep 30",
     "time": "12:45 PM",
-    "link": "https://" + "w" * (SAFE_VARIABLES["link"][0] - len("https://")),
-    "feedback_link": "https://" + "w" * (SAFE_VARIABLES["feedback_link"][0] - len("https://")),
-    "review_link": "https://" + "w" * (SAFE_VARIABLES["review_link"][0] - len("https://")),
+    # Every link variable at its longest.
+    **{
+        name: "https://" + "w" * (limit - len("https://"))
+        for name, (limit, _) in SAFE_VARIABLES.items()
+        if name.endswith("link")
+    },
 }
 
 

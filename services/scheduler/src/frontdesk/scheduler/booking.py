@@ -19,7 +19,7 @@ from .adapters.clinics import clinic_of
 from .adapters.repository import Conflict, NewAppointment
 from .domain import booking as booking_rules
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
-from .metrics import REFUSALS
+from .telemetry import REFUSALS
 
 HOLD_TIMER = "hold_expiry"
 REMINDER_TIMER = "reminder"

@@ -16,7 +16,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import booking, lifecycle, waitlist
+from . import booking, lifecycle, reschedule_requests, waitlist
 from .adapters import idempotency, repository
 from .domain import booking as booking_rules
 
@@ -82,7 +82,7 @@ async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfW
 
 async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork) -> None:
     """A patient answered a reminder: confirm marks it confirmed, cancel cancels it (by the patient).
-    A reschedule request is left to staff (logged, nothing changes)."""
+    A reschedule request opens the patient's self-service window (reschedule_requests)."""
     row = await repository.get_appointment(uow.conn, event.appointment_id)
     if row is None:
         log.warning("reply for an unknown appointment", appointment_id=event.appointment_id)
@@ -94,7 +94,7 @@ async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork
         if result.reason is not None:  # e.g. the visit already happened: nothing to cancel
             log.info("cancel reply not applied", appointment_id=event.appointment_id, reason=result.reason)
     else:
-        log.info("patient asked to reschedule", appointment_id=event.appointment_id)
+        await reschedule_requests.open_request(uow, row)
 
 
 async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:

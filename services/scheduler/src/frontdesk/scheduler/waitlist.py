@@ -17,6 +17,7 @@ from .adapters import waitlist as store
 from .adapters.clinics import clinic_of
 from .booking import BookCommand, Result, book, now_utc
 from .domain.slots import Interval
+from .telemetry import SLOTS_OFFERED
 
 OFFER_TIMER = "offer_expiry"
 
@@ -25,7 +26,7 @@ async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[st
     """Offer a slot that a cancellation, no-show or reschedule freed; return how many offers went out."""
     if freed["starts_at"] <= now:
         return 0  # the time has come and gone: nothing to offer
-    return await _offer_batch(
+    offered = await _offer_batch(
         uow,
         clinic,
         freed["clinic_id"],
@@ -35,6 +36,9 @@ async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[st
         exclude_patient=freed["patient_id"],
         now=now,
     )
+    if offered:
+        SLOTS_OFFERED.labels(freed["clinic_id"]).inc()
+    return offered
 
 
 async def _offer_batch(

@@ -49,6 +49,11 @@ class MessagingSection(Section):
     care_templates: dict[Id, Id] = Field(
         default_factory=dict, description="visit_type -> check-in template (default check-in-general)."
     )
+    waitlist_taken_notice: bool = Field(
+        False,
+        description="Tell a waitlisted patient by SMS when a slot they were offered went to someone else"
+        " (otherwise they learn it only if they open the offer's link).",
+    )
     link_base: str = Field("https://frontdesk.example/p", max_length=40, pattern=r"^https://[^\s]+$")
     short_link_base: str = Field(
         "https://fdsk.example/l",

@@ -110,6 +110,16 @@ class SchedulingSection(Section):
     hl7_services: dict[str, Id] = Field(default_factory=dict)
     waitlist_batch_size: int = Field(3, ge=1, le=50)
     waitlist_offer_ttl_seconds: int = Field(900, ge=30, le=86400)
+    reschedule_self_service_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 14,
+        description="How long a patient who asked to reschedule may pick a new time on their page (never past the"
+        " appointment's start); then it becomes a staff task",
+    )
+    reschedule_staff_hours: int = Field(
+        4, ge=1, le=24 * 14, description="The staff task's deadline after it opens (never past the appointment)"
+    )
 
     @field_validator("reminder_offsets")
     @classmethod
@@ -305,6 +315,38 @@ class WaitlistOfferClosed(Event):
     appointment_id: Id | None = None
 
 
+class RescheduleRequested(Event):
+    """A patient asked to move an appointment (a "3" reply): followup sends them a link to a page with the
+    next open times, usable until expires_at; after that the request is a staff task."""
+
+    event_type: ClassVar[str] = "appointment.reschedule_requested"
+    key_field: ClassVar[str] = "patient_id"
+
+    reschedule_id: Id
+    appointment_id: Id
+    patient_id: Id
+    clinic_id: Id
+    provider_id: Id
+    starts_at: Timestamp = Field(description="The appointment's current start")
+    expires_at: Timestamp
+
+
+class RescheduleTaskOpened(Event):
+    """The patient did not pick a new time within the clinic's window: staff must reschedule by due_at."""
+
+    event_type: ClassVar[str] = "appointment.reschedule_task"
+    key_field: ClassVar[str] = "patient_id"
+
+    reschedule_id: Id
+    appointment_id: Id
+    patient_id: Id
+    clinic_id: Id
+    provider_id: Id
+    starts_at: Timestamp
+    opened_at: Timestamp
+    due_at: Timestamp
+
+
 EVENTS: tuple[type[Event], ...] = (
     AppointmentRequested,
     AppointmentBooked,
@@ -318,6 +360,8 @@ EVENTS: tuple[type[Event], ...] = (
     VisitCompleted,
     WaitlistOffered,
     WaitlistOfferClosed,
+    RescheduleRequested,
+    RescheduleTaskOpened,
 )
 __all__ = [
     "AppointmentBooked",
@@ -334,6 +378,8 @@ __all__ = [
     "AvailabilityInterval",
     "Location",
     "Provider",
+    "RescheduleRequested",
+    "RescheduleTaskOpened",
     "SchedulingSection",
     "SlotWindow",
     "VisitCompleted",

@@ -30,11 +30,18 @@ SAFE_VARIABLES: Mapping[str, tuple[int, re.Pattern[str]]] = {
     # short_link_base (<= 22 characters) + "/" + a 9-character code.
     "feedback_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "review_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
+    "offer_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
+    "reschedule_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
 }
 # Request variable -> template variable it becomes once shortened. `review_links` may list several
 # public review URLs (space-separated, in the clinic's order): an SMS has room for the first one,
 # which is the same for every patient (no review gating).
-SHORTENED: Mapping[str, str] = {"feedback_link": "feedback_link", "review_links": "review_link"}
+SHORTENED: Mapping[str, str] = {
+    "feedback_link": "feedback_link",
+    "review_links": "review_link",
+    "offer_link": "offer_link",
+    "reschedule_link": "reschedule_link",
+}
 SHORT_CODE_LENGTH = 9
 _BASE62 = string.digits + string.ascii_letters
 _URL = re.compile(r"^https://[^\s]{1,2040}$")
@@ -108,6 +115,21 @@ TEMPLATES: Mapping[str, Template] = {
             "no-show",
             "treatment",
             "{practice}: we missed you today. Reply 3 or call us to book a new time. " + OPT_OUT_HINT,
+        ),
+        _t(
+            "waitlist-offer",
+            "treatment",
+            "{practice}: a time opened {date} at {time}. First to book gets it: {offer_link} " + OPT_OUT_HINT,
+        ),
+        _t(
+            "waitlist-taken",
+            "treatment",
+            "{practice}: the {date} {time} opening was taken. You stay on our waitlist. " + OPT_OUT_HINT,
+        ),
+        _t(
+            "reschedule-link",
+            "treatment",
+            "{practice}: pick a new time for your {date} {time} visit: {reschedule_link} " + OPT_OUT_HINT,
         ),
         _t(
             "review-request",

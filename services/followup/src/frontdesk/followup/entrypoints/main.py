@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frontdesk.common import patient_links
 from frontdesk.common.contracts import (
     AppointmentBooked,
     AppointmentCancelled,
@@ -12,11 +13,14 @@ from frontdesk.common.contracts import (
     AppointmentRescheduled,
     CallbackRequested,
     MessageRequested,
+    RescheduleRequested,
     VisitCompleted,
+    WaitlistOfferClosed,
+    WaitlistOffered,
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers, sending
+from .. import handlers, offers, reschedules, sending
 from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
@@ -31,6 +35,9 @@ DEFINITION = ServiceDefinition(
         AppointmentRescheduled: handlers.handle_rescheduled,
         AppointmentNoShow: handlers.handle_no_show,
         CallbackRequested: handlers.handle_callback_requested,
+        WaitlistOffered: offers.handle_offer,
+        RescheduleRequested: reschedules.handle_reschedule_requested,
+        WaitlistOfferClosed: offers.handle_offer_closed,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
@@ -44,4 +51,5 @@ DEFINITION = ServiceDefinition(
 
 def main() -> None:
     settings()  # refuse to start without the provider and its secrets (outside the local stack)
+    patient_links.current("followup")  # ... or without the keys that sign links to the patient pages
     run_service(DEFINITION)

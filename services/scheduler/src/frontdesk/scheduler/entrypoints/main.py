@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested
 from frontdesk.common.service import ServiceDefinition, run_service
 
 from ..booking import HOLD_TIMER, REMINDER_TIMER
 from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
+from ..reschedule_requests import WINDOW_TIMER, on_window_closed
 from ..waitlist import OFFER_TIMER, on_offer_expiry
-from . import appointments, fhir, hl7, patients, providers, waitlist
+from . import appointments, fhir, hl7, patient_pages, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
     handlers={AppointmentRequested: handle_appointment_requested, AppointmentReplyReceived: handle_reply_received},
     migrations=Path(__file__).resolve().parent.parent / "migrations",
-    timer_handlers={HOLD_TIMER: on_hold_expiry, REMINDER_TIMER: on_reminder, OFFER_TIMER: on_offer_expiry},
+    timer_handlers={
+        HOLD_TIMER: on_hold_expiry,
+        REMINDER_TIMER: on_reminder,
+        OFFER_TIMER: on_offer_expiry,
+        WINDOW_TIMER: on_window_closed,
+    },
     routers=[appointments.router, providers.router, patients.router, waitlist.router, hl7.router, fhir.router],
+    public_routers=[patient_pages.router],
 )
 
 
 def main() -> None:
+    patient_links.current("scheduler")  # refuse to start without the keys of the patients' links
     run_service(DEFINITION)

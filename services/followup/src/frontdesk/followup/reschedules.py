@@ -1,0 +1,38 @@
+"""A patient who replied "3" gets a link to the scheduler's reschedule page: appointment.reschedule_requested
+-> a message (consent, quiet hours and caps as for every message) that expires with the request's window."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from frontdesk.common import patient_links
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts import RescheduleRequested
+from frontdesk.common.uow import UnitOfWork
+
+from . import sending
+from .domain.templates import format_date, format_time
+
+TEMPLATE = "reschedule-link"
+
+
+async def handle_reschedule_requested(event: RescheduleRequested, uow: UnitOfWork) -> None:
+    clinic = await get_clinic(uow.conn, event.clinic_id)
+    zone = clinic.zone if clinic else ZoneInfo("UTC")  # an unknown clinic: sending skips it with that reason
+    links = patient_links.current("followup")
+    token = patient_links.sign("reschedule", event.reschedule_id, event.expires_at, links.keys()[0])
+    await sending.request(
+        uow,
+        message_request_id=f"reschedule:{event.reschedule_id}",
+        requested_by=sending.SELF,
+        patient_id=event.patient_id,
+        clinic_id=event.clinic_id,
+        purpose="treatment",
+        template=TEMPLATE,
+        variables={
+            "date": format_date(event.starts_at, zone),
+            "time": format_time(event.starts_at, zone),
+            "reschedule_link": links.url("reschedule", token),
+        },
+        expires_at=event.expires_at,
+    )
