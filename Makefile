@@ -65,7 +65,7 @@ schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
 
 clean:
-	rm -rf $(VENV) .local deploy/local/kafka/.cache
+	rm -rf $(VENV) .local deploy/local/kafka/.cache deploy/local/oidc/.cache
 
 # --- dependencies: hashed locks and their vulnerability audit (docs/operations.md, "Dependencies") ---
 #   make lock                                     pin what the inputs gained, keep every other pin

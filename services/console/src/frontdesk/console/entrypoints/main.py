@@ -21,6 +21,7 @@ from frontdesk.common.service import ServiceDefinition, run_service
 
 from .. import handlers
 from ..settings import current as settings
+from .oidc import router as oidc
 from .pages import router as pages
 
 DEFINITION = ServiceDefinition(
@@ -41,7 +42,7 @@ DEFINITION = ServiceDefinition(
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.
-    public_routers=[pages],
+    public_routers=[pages, oidc],
 )
 
 
