@@ -26,7 +26,7 @@ from frontdesk.tools.apply import publish
 from frontdesk.tools.oidc import MockOidcProvider
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import chromium, serious_violations
+from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +103,8 @@ def test_staff_sign_in_through_the_providers_form_and_land_on_now(
     try:
         driver.get(console.url + "/sign-in")
         assert not serious_violations(driver)
+        screenshot(driver, "sign-in-oidc-desktop", DESKTOP)
+        screenshot(driver, "sign-in-oidc-tablet", TABLET)
         driver.find_element(By.ID, "sign-in-oidc").click()
         WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(provider.issuer))
         driver.find_element(By.NAME, "username").send_keys("ana.front")
