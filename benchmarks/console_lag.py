@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import random
 import re
 import sys
@@ -396,6 +397,7 @@ async def run(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]:
     lags, bare_lags, group_lags = await lag, await bare, await group
     sent_rate = load.calls / load.sending_seconds if load.sending_seconds else float("nan")
     result = {
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "rate": args.rate,
         "offered_calls": load.calls,
         "achieved_rate": round(sent_rate, 1),
@@ -430,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"calls: {result['offered_calls']} at {result['achieved_rate']}/s offered")
-    print(f"month seeded: {result['seeded_calls']} calls")
+    print(f"month seeded: {result['seeded_calls']} calls; load average at the end {result['load_average_1m_at_end']}")
     for name, key in (("lag to the read model", "lag_read_model"), ("bare consumer (baseline)", "lag_bare_consumer")):
         lag = result[key]
         print(f"{name:>26}: {lag['n']} probes, p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms")

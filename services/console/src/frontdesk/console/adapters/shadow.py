@@ -44,12 +44,12 @@ async def use_live(conn: Connection) -> None:
 async def swap(conn: Connection, tables: list[str]) -> None:
     """The live tables take the shadow's rows, all in one transaction: pages see the old model until
     the commit, then the rebuilt one. The shadow schema is dropped with it."""
+    facts = await _parents_first(conn, [t for t in tables if t != ACTIVITY])
     async with conn.transaction():
-        facts = [t for t in tables if t != ACTIVITY]
         quoted = ", ".join(f'public."{t}"' for t in facts)
         await conn.execute(f"LOCK TABLE {quoted} IN ACCESS EXCLUSIVE MODE")
+        await conn.execute(f"TRUNCATE {quoted}")  # one statement: foreign keys among them allow it
         for table in facts:
-            await conn.execute(f'TRUNCATE public."{table}"')
             await conn.execute(f'INSERT INTO public."{table}" SELECT * FROM {SHADOW}."{table}"')
         if ACTIVITY in tables:
             await conn.execute(
@@ -58,6 +58,22 @@ async def swap(conn: Connection, tables: list[str]) -> None:
                 f" ON CONFLICT (clinic_id) DO UPDATE SET version = public.{ACTIVITY}.version + 1"
             )
         await conn.execute(f"DROP SCHEMA {SHADOW} CASCADE")
+
+
+async def _parents_first(conn: Connection, tables: list[str]) -> list[str]:
+    """The tables ordered so that a table referenced by a foreign key is filled before its referrers."""
+    rows = await conn.fetch(
+        "SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent FROM pg_constraint c"
+        " WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace"
+    )
+    parents = {t: {r["parent"].strip('"') for r in rows if r["child"].strip('"') == t} for t in tables}
+    ordered: list[str] = []
+    while len(ordered) < len(tables):
+        ready = [t for t in tables if t not in ordered and parents[t] <= {*ordered, t} | (parents[t] - set(tables))]
+        if not ready:
+            raise RuntimeError(f"the read model's foreign keys form a cycle: {sorted(set(tables) - set(ordered))}")
+        ordered.extend(ready)
+    return ordered
 
 
 async def drop_shadow(conn: Connection) -> None:
