@@ -195,81 +195,59 @@ class Load:
     sending_seconds: float = 0.0
 
 
+def a_call(n: int, now: datetime) -> tuple[list[Event], list[tuple[float, Event]]]:
+    """Call n's events: those sent at once, and (delay in seconds, event) for the later ones."""
+    clinic, call = CLINICS[n % len(CLINICS)], f"live-{n}"
+    ids = {"call_id": call, "clinic_id": clinic}
+    offer = {**ids, "target_kind": "pool", "target_id": "desk"}
+    at_once: list[Event] = [
+        CallReceived(**ids, received_at=now, caller_token=f"tok-{n}"),
+        CallRouted(**offer, reason="bench", answer_by=now + timedelta(seconds=30)),
+        CallOffered(**offer, ring_timeout_seconds=20, offered_at=now, attempt=1),
+    ]
+    if n % 10 == 3:  # one call in ten hangs up before an answer
+        return at_once, [(ABANDON_AFTER, CallAbandoned(**ids, abandoned_at=now + timedelta(seconds=ABANDON_AFTER)))]
+    answered = CallAnswered(
+        **ids,
+        answered_at=now + timedelta(seconds=ANSWER_AFTER),
+        answered_by_kind="receptionist",
+        answered_by_id=f"rcp-{n % RECEPTIONISTS}",
+    )
+    return at_once, [
+        (ANSWER_AFTER, answered),
+        (END_AFTER, CallEnded(**ids, ended_at=now + timedelta(seconds=END_AFTER))),
+    ]
+
+
 async def send_calls(bootstrap: str, load: Load) -> None:
     """Calls at a constant offered rate; each call's later events when they fall due."""
     producer = make_producer(bootstrap, client_id="bench-console-load", linger_ms=5)
     await producer.start()
-    # one queue per delay, so each is in due order
-    answers: collections.deque[tuple[float, Event]] = collections.deque()
-    abandons: collections.deque[tuple[float, Event]] = collections.deque()
-    ends: collections.deque[tuple[float, Event]] = collections.deque()
+    later: dict[float, collections.deque[tuple[float, Event]]] = {
+        delay: collections.deque() for delay in (ANSWER_AFTER, ABANDON_AFTER, END_AFTER)
+    }  # one queue per delay, so each is in due order
     pending: list[asyncio.Future[Any]] = []
 
     def send(event: Event) -> None:
         record = encode(event, source=SOURCE)
-        pending.append(
-            asyncio.ensure_future(producer.send(record.topic, record.value, key=record.key, headers=record.headers))
-        )
+        sent = producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+        pending.append(asyncio.ensure_future(sent))
 
     started, total = time.monotonic(), int(load.rate * (load.warmup + load.seconds))
-    measure_from = load.warmup * load.rate
     try:
         while load.calls < total:
             now_mono, now = time.monotonic(), datetime.now(UTC)
-            due = min(total, int((now_mono - started) * load.rate))
-            while load.calls < due:
+            while load.calls < min(total, int((now_mono - started) * load.rate)):
                 n, intended = load.calls, started + load.calls / load.rate
-                clinic, call = CLINICS[n % len(CLINICS)], f"live-{n}"
-                if n >= measure_from and n % PROBE_EVERY == 0:
-                    load.sent_probes[call] = intended
-                send(CallReceived(call_id=call, clinic_id=clinic, received_at=now, caller_token=f"tok-{n}"))
-                send(
-                    CallRouted(
-                        call_id=call,
-                        clinic_id=clinic,
-                        target_kind="pool",
-                        target_id="desk",
-                        reason="bench",
-                        answer_by=now + timedelta(seconds=30),
-                    )
-                )
-                send(
-                    CallOffered(
-                        call_id=call,
-                        clinic_id=clinic,
-                        target_kind="pool",
-                        target_id="desk",
-                        ring_timeout_seconds=20,
-                        offered_at=now,
-                        attempt=1,
-                    )
-                )
-                if n % 10 == 3:
-                    abandons.append(
-                        (
-                            intended + ABANDON_AFTER,
-                            CallAbandoned(
-                                call_id=call, clinic_id=clinic, abandoned_at=now + timedelta(seconds=ABANDON_AFTER)
-                            ),
-                        )
-                    )
-                else:
-                    answered = CallAnswered(
-                        call_id=call,
-                        clinic_id=clinic,
-                        answered_at=now + timedelta(seconds=ANSWER_AFTER),
-                        answered_by_kind="receptionist",
-                        answered_by_id=f"rcp-{n % RECEPTIONISTS}",
-                    )
-                    answers.append((intended + ANSWER_AFTER, answered))
-                    ends.append(
-                        (
-                            intended + END_AFTER,
-                            CallEnded(call_id=call, clinic_id=clinic, ended_at=now + timedelta(seconds=END_AFTER)),
-                        )
-                    )
+                if n >= load.warmup * load.rate and n % PROBE_EVERY == 0:
+                    load.sent_probes[f"live-{n}"] = intended
+                at_once, afterwards = a_call(n, now)
+                for event in at_once:
+                    send(event)
+                for delay, event in afterwards:
+                    later[delay].append((intended + delay, event))
                 load.calls += 1
-            for queue in (answers, abandons, ends):
+            for queue in later.values():
                 while queue and queue[0][0] <= now_mono:
                     send(queue.popleft()[1])
             if len(pending) > 2000:
