@@ -134,6 +134,11 @@ def test_outside_the_local_stack_staff_sign_in_only_through_the_provider() -> No
         console_settings.resolve(key, _service(local=False))
     remote = console_settings.resolve(key, _service(local=False), PROVIDER)
     assert remote.oidc == PROVIDER and not remote.token_sign_in and remote.secure_cookies
+    plain = console_settings.OidcSettings(
+        "http://id.example.org", CLIENT, None, "https://c/cb", "openid", "c", "s", "O"
+    )
+    with pytest.raises(console_settings.MissingSignInProvider, match="https"):
+        console_settings.resolve(key, _service(local=False), plain)
     local = console_settings.resolve(None, _service(local=True))
     assert local.token_sign_in and local.oidc is None
 

@@ -85,6 +85,8 @@ def resolve(session_keys: str | None, service: ServiceSettings, oidc: OidcSettin
             "CONSOLE_OIDC_ISSUER, CONSOLE_OIDC_CLIENT_ID and CONSOLE_OIDC_REDIRECT_URL are required"
             " outside the local stack (staff sign in through the organisation's OpenID Connect provider)"
         )
+    if oidc is not None and not local and not all(u.startswith("https://") for u in (oidc.issuer, oidc.redirect_url)):
+        raise MissingSignInProvider("CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_REDIRECT_URL must be https:// URLs")
     return ConsoleSettings(session_keys=keys, secure_cookies=not local, oidc=oidc, token_sign_in=local)
 
 
