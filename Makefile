@@ -60,12 +60,13 @@ bench: install
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
 	$(BIN)/python benchmarks/relay_publish.py
+	$(BIN)/python benchmarks/console_lag.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
 
 clean:
-	rm -rf $(VENV) .local deploy/local/kafka/.cache
+	rm -rf $(VENV) .local deploy/local/kafka/.cache deploy/local/oidc/.cache
 
 # --- dependencies: hashed locks and their vulnerability audit (docs/operations.md, "Dependencies") ---
 #   make lock                                     pin what the inputs gained, keep every other pin

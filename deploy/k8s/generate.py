@@ -349,9 +349,9 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
     """Secrets only one service holds: call-router's keys for callback numbers (its own key and each
     vendor's; docs/operations.md, "Callback-number keys"); followup's SMS/e-mail provider and one secret
     list per direction (docs/operations.md, "followup's provider and webhook secrets"); reviews' keys
-    for feedback links and the page's public address; the console's session-signing keys; the keys of the
-    links to the scheduler's patient pages (followup signs, the scheduler checks). Each refuses to start
-    without them."""
+    for feedback links and the page's public address; the console's session-signing keys and its OpenID
+    Connect client (issuer, client id and secret, redirect URL); the keys of the links to the scheduler's
+    patient pages (followup signs, the scheduler checks). Each refuses to start without them."""
     if service == "call-router":
         ref = {"name": "call-router-sealing-keys", "key": "keys.json"}
         return [{"name": "FRONTDESK_SEALING_KEYS", "valueFrom": {"secretKeyRef": ref}}]
@@ -368,7 +368,16 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
             REVIEWS_LINKS_SECRET,
             (("REVIEWS_LINK_SIGNING_KEYS", "signing-keys"), ("REVIEWS_PUBLIC_BASE_URL", "public-base-url")),
         ),
-        "console": (CONSOLE_SESSIONS_SECRET, (("CONSOLE_SESSION_KEYS", "session-keys"),)),
+        "console": (
+            CONSOLE_SESSIONS_SECRET,
+            (
+                ("CONSOLE_SESSION_KEYS", "session-keys"),
+                ("CONSOLE_OIDC_ISSUER", "oidc-issuer"),
+                ("CONSOLE_OIDC_CLIENT_ID", "oidc-client-id"),
+                ("CONSOLE_OIDC_CLIENT_SECRET", "oidc-client-secret"),
+                ("CONSOLE_OIDC_REDIRECT_URL", "oidc-redirect-url"),
+            ),
+        ),
     }
     env = _secret_env(*refs[service]) if service in refs else []
     if service in ("scheduler", "followup"):  # followup signs the patients' page links, the scheduler checks them

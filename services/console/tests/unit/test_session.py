@@ -14,7 +14,7 @@ from frontdesk.console.domain.session import (
     encode_session,
     new_session,
 )
-from frontdesk.console.settings import MissingSessionKey, resolve
+from frontdesk.console.settings import MissingSessionKey, OidcSettings, resolve
 
 KEY = b"k" * 32
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -68,7 +68,10 @@ def test_keys_required_outside_the_local_stack() -> None:
         resolve(None, remote)
     with pytest.raises(MissingSessionKey):
         resolve("short", remote)
-    resolved = resolve("s" * 32, remote)
+    provider = OidcSettings(
+        "https://id.example.org", "console", None, "https://c/cb", "openid", "clinics", "scope", "IdP"
+    )
+    resolved = resolve("s" * 32, remote, provider)
     assert resolved.secure_cookies and resolved.session_keys == (b"s" * 32,)
     local = ServiceSettings(database_url="postgresql://127.0.0.1/x", kafka_bootstrap_servers="127.0.0.1:9092")
     assert not resolve(None, local).secure_cookies

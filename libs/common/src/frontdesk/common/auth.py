@@ -140,14 +140,16 @@ class TokenVerifier:
             raise HTTPException(401, "the bearer token has expired", _CHALLENGE) from None
         except jwt.PyJWTError as exc:
             raise HTTPException(401, f"the bearer token is not valid: {exc}", _CHALLENGE) from None
-        principal = _principal(claims)
+        principal = principal_from_claims(claims)
         needed = READ if method in _READ_METHODS else WRITE
         if needed not in principal.scopes:
             raise HTTPException(403, f"this token lacks the '{needed}' scope")
         return principal
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Who the verified claims name: `sub`, `clinics` (ids, or ["*"]), `scope` (default read). Also the
+    console's mapping of an OpenID Connect provider's ID token, so both sign-ins grant the same."""
     clinics = claims.get("clinics")
     if not isinstance(clinics, list) or not clinics or not all(isinstance(c, str) and c for c in clinics):
         raise HTTPException(401, "the bearer token names no clinics", _CHALLENGE)

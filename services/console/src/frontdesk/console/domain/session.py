@@ -49,6 +49,24 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
+def sign(body: dict[str, Any], key: bytes) -> str:
+    """`<payload>.<signature>`: compact JSON, URL-safe base64, HMAC-SHA256 (the session, the OIDC sign-in)."""
+    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+    return f"{payload}.{_mac(key, payload)}"
+
+
+def unsign(cookie: str, keys: Sequence[bytes]) -> dict[str, Any] | None:
+    """The signed JSON object, or None when the signature is missing, wrong or the payload is not JSON."""
+    payload, _, signature = cookie.partition(".")
+    if not payload or not signature or not any(hmac.compare_digest(_mac(k, payload), signature) for k in keys):
+        return None
+    try:
+        body = json.loads(_unb64(payload))
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def encode_session(session: Session, key: bytes) -> str:
     body: dict[str, Any] = {
         "sub": session.subject,
@@ -56,16 +74,14 @@ def encode_session(session: Session, key: bytes) -> str:
         "exp": session.expires_at,
         "csrf": session.csrf,
     }
-    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-    return f"{payload}.{_mac(key, payload)}"
+    return sign(body, key)
 
 
 def decode_session(cookie: str, keys: Sequence[bytes], now: datetime) -> Session | None:
-    payload, _, signature = cookie.partition(".")
-    if not payload or not signature or not any(hmac.compare_digest(_mac(k, payload), signature) for k in keys):
+    body = unsign(cookie, keys)
+    if body is None:
         return None
     try:
-        body = json.loads(_unb64(payload))
         clinics = body["clinics"]
         session = Session(
             subject=str(body["sub"]),

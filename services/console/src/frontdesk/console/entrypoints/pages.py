@@ -1,7 +1,8 @@
 """The console's pages: sign-in, Now per clinic, Network, their live streams and static files.
 
-Every page but /sign-in needs a session cookie (domain/session.py) made at sign-in from a Frontdesk
-token, verified with the same keys as the APIs. No session, an altered or expired one: back to
+Every page but /sign-in needs a session cookie (domain/session.py) made at sign-in: through the
+organisation's OpenID Connect provider (entrypoints/oidc.py), or on the local stack from a Frontdesk
+token verified with the same keys as the APIs. No session, an altered or expired one: back to
 /sign-in (a live stream answers 401). A clinic the session may not see: 403. Forms carry a CSRF
 token. Pages render the state at load without JavaScript; /static/live.js applies what the live
 stream (server-sent events) pushes: the page's live region, re-rendered when the clinic changes.
@@ -102,9 +103,26 @@ async def home(request: Request) -> Response:
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request) -> Response:
     csrf = sessions.new_session("", frozenset(), now(), 0).csrf
-    response = _page(request, "sign_in.html", csrf=csrf, error=None, session=None)
-    _set_cookie(response, SIGN_IN_CSRF_COOKIE, csrf, max_age=3600)
+    response = _sign_in_form(request, 200, csrf, None)
+    if settings().token_sign_in:
+        _set_cookie(response, SIGN_IN_CSRF_COOKIE, csrf, max_age=3600)
     return response
+
+
+def _sign_in_form(request: Request, status: int, csrf: str, error: str | None) -> HTMLResponse:
+    """The provider's button when one is configured; the token form on the local stack only."""
+    oidc = settings().oidc
+    provider = None if oidc is None else oidc.provider_name
+    return _page(
+        request,
+        "sign_in.html",
+        status,
+        csrf=csrf,
+        error=error,
+        session=None,
+        provider=provider,
+        token_form=settings().token_sign_in,
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -119,6 +137,15 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request) -> Response:
+    if not settings().token_sign_in:
+        return _page(
+            request,
+            "error.html",
+            403,
+            session=None,
+            title="Sign in with your organisation",
+            message="Signing in with a Frontdesk token is for the local stack only.",
+        )
     form = await _form(request)
     csrf = request.cookies.get(SIGN_IN_CSRF_COOKIE, "")
     if not sessions.csrf_matches(csrf, form.get("csrf")):
@@ -135,7 +162,7 @@ async def sign_in(request: Request) -> Response:
     try:
         principal = verifier.verify(token, "GET")
     except HTTPException as refused:
-        return _page(request, "sign_in.html", 401, csrf=csrf, error=str(refused.detail), session=None)
+        return _sign_in_form(request, 401, csrf, str(refused.detail))
     token_expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
     session = sessions.new_session(principal.subject, principal.clinics, now(), token_expires)
     signed_in = RedirectResponse("/", status_code=303)
