@@ -19,9 +19,10 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers
+from .. import handlers, worklists
 from ..settings import current as settings
 from .pages import router as pages
+from .worklist_pages import router as worklist_pages
 
 DEFINITION = ServiceDefinition(
     name="console",
@@ -38,10 +39,11 @@ DEFINITION = ServiceDefinition(
         AgentStatusChanged: handlers.handle_agent_status_changed,
         AgentAutoPaused: handlers.handle_agent_auto_paused,
         CallbackRequested: handlers.handle_callback_requested,
+        **worklists.HANDLERS,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.
-    public_routers=[pages],
+    public_routers=[pages, worklist_pages],
 )
 
 
