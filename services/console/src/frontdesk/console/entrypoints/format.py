@@ -21,6 +21,10 @@ def local_time(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S")
 
 
+def local_hm(value: datetime | None, zone: str = "UTC") -> str:
+    return "?" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+
+
 def local_stamp(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -51,4 +55,5 @@ FILTERS = {
     "label": label,
     "local_clock": local_clock,
     "iso_local": iso_local,
+    "local_hm": local_hm,
 }

@@ -19,9 +19,10 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers, worklists
+from .. import handlers, schedule, worklists
 from ..settings import current as settings
 from .pages import router as pages
+from .screen_pages import router as screen_pages
 from .worklist_pages import router as worklist_pages
 
 DEFINITION = ServiceDefinition(
@@ -40,10 +41,11 @@ DEFINITION = ServiceDefinition(
         AgentAutoPaused: handlers.handle_agent_auto_paused,
         CallbackRequested: handlers.handle_callback_requested,
         **worklists.HANDLERS,
+        **schedule.HANDLERS,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.
-    public_routers=[pages, worklist_pages],
+    public_routers=[pages, worklist_pages, screen_pages],
 )
 
 
