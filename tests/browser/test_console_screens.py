@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -17,8 +18,16 @@ from frontdesk.common.contracts import (
     AppointmentCancelled,
     AppointmentCheckedIn,
     AppointmentNoShow,
+    CallAnswered,
+    CallEnded,
+    CallReceived,
     ClinicConfig,
     Event,
+    ProviderReputation,
+    ReputationFigures,
+    ReputationSummary,
+    StaffingForecast,
+    StaffingHour,
     VisitCompleted,
 )
 from frontdesk.tools.apply import publish
@@ -30,6 +39,7 @@ from .browser import DESKTOP, TABLET, chromium, screenshot
 from .test_console import no_serious_violations, send, sign_in, wait_for
 
 pytestmark = pytest.mark.integration
+ZONES: dict[str, ZoneInfo] = {}  # each test clinic's zone
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +53,7 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
             "phone": {"front_desk_pool": "sc-desk", "answering_service": "sc-vendor"},
         }
     )
+    ZONES[clinic_id] = ZoneInfo(config.timezone)
     asyncio.run(publish(stack.bootstrap, [config]))
     deadline = time.monotonic() + WAIT
     while clinic_id not in services["console"].known_clinics():
@@ -130,3 +141,125 @@ def test_todays_schedule_per_provider(
     no_serious_violations(browser)
     screenshot(browser, "schedule-desktop", DESKTOP)  # type: ignore[arg-type]
     screenshot(browser, "schedule-tablet", TABLET)  # type: ignore[arg-type]
+
+
+def weeks_of_calls(clinic: str, now: datetime) -> list[Event]:
+    """Two weeks of weekday calls, one an hour from 8 to 17 clinic time, answered after 4 to 40 s."""
+    events: list[Event] = []
+    for n in range(1, 15):
+        day = (now - timedelta(days=n)).astimezone(ZONES[clinic]).replace(minute=10, second=0, microsecond=0)
+        if day.weekday() >= 5:
+            continue
+        for hour in range(8, 18):
+            at, call_id = day.replace(hour=hour), uid("call")
+            answered = at + timedelta(seconds=4 + (hour * 7 + n * 3) % 37)
+            events += [
+                CallReceived(call_id=call_id, clinic_id=clinic, received_at=at, caller_token=uid("caller")),
+                CallAnswered(
+                    call_id=call_id,
+                    clinic_id=clinic,
+                    answered_at=answered,
+                    answered_by_kind="receptionist",
+                    answered_by_id="rcp-1",
+                ),
+                CallEnded(call_id=call_id, clinic_id=clinic, ended_at=answered + timedelta(minutes=3)),
+            ]
+    return events
+
+
+def forecast(clinic: str, now: datetime) -> StaffingForecast:
+    hours = [
+        StaffingHour(
+            weekday=d,
+            hour=h,
+            arrivals_per_hour=0.6 + 0.1 * (h % 4),
+            aht_seconds=180,
+            agents=1 + h % 2,
+            scheduled=2,
+            service_level=0.86 + 0.02 * (h % 4),
+        )
+        for d in range(5)
+        for h in range(8, 18)
+    ]
+    return StaffingForecast(
+        forecast_id=uid("fc"),
+        clinic_id=clinic,
+        generated_at=now,
+        weeks=4,
+        target_service_level=0.9,
+        target_seconds=30,
+        shrinkage=0.3,
+        hours=hours,
+    )
+
+
+def reputation(clinic: str, now: datetime) -> list[Event]:
+    summaries: list[Event] = []
+    for n in range(6):
+        year, week, _ = (now - timedelta(weeks=n)).isocalendar()
+
+        def figures(sent: int, answered: int, stars: float, nps: float) -> dict[str, object]:
+            return {
+                "requests_sent": sent,
+                "responses": answered,
+                "response_rate": answered / sent,
+                "average_rating": stars,
+                "nps": nps,
+                "escalations": 1,
+            }
+
+        summaries.append(
+            ReputationSummary(
+                clinic_id=clinic,
+                week=f"{year}-W{week:02d}",
+                clinic=ReputationFigures(**figures(40, 14 + n, 4.1 + 0.1 * (n % 3), 35 - 6 * n)),
+                providers=[
+                    ProviderReputation(provider_id="dr-okafor", **figures(22, 9, 4.4, 48 - 5 * n)),
+                    ProviderReputation(provider_id="dr-nguyen", **figures(18, 5 + n % 2, 3.9, 20 - 7 * n)),
+                ],
+                computed_at=now,
+            )
+        )
+    return summaries
+
+
+def past_appointments(clinic: str, now: datetime) -> list[Event]:
+    """Six past weeks of appointments, a no-show in some."""
+    events: list[Event] = []
+    for week in range(1, 7):
+        for i in range(5):
+            b = booked(clinic, "dr-okafor", now - timedelta(weeks=week, hours=i * 5))
+            fact = {"appointment_id": b.appointment_id, "patient_id": b.patient_id, "clinic_id": clinic}
+            missed = i < week % 3
+            outcome: Event = (
+                AppointmentNoShow(**fact, provider_id="dr-okafor", starts_at=b.starts_at)
+                if missed
+                else AppointmentCheckedIn(**fact, provider_id="dr-okafor", checked_in_at=b.starts_at)
+            )
+            events += [b, outcome]
+    return events
+
+
+def test_trends_against_the_forecast(
+    browser: object, stack: LocalStack, services: dict[str, ServiceProcess], clinic: str
+) -> None:
+    console, now = services["console"], datetime.now(UTC)
+    send(stack, *weeks_of_calls(clinic, now), forecast(clinic, now), *reputation(clinic, now))
+    send(stack, *past_appointments(clinic, now))
+    sign_in(browser, console, stack.api_token([clinic], scopes=("read",), subject="practice-manager"))
+    browser.get(f"{console.url}/clinics/{clinic}/trends")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + WAIT
+    while True:
+        text = browser.find_element(By.ID, "live").text  # type: ignore[attr-defined]
+        if "Erlang C staffing forecast" in text and "dr-nguyen" in text and text.count("no data") <= 6:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.5)
+        browser.refresh()  # type: ignore[attr-defined]
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart[role=img]")  # type: ignore[attr-defined]
+    assert len(charts) == 6
+    bars = browser.find_elements(By.CSS_SELECTOR, "#live svg.chart rect")  # type: ignore[attr-defined]
+    assert len(bars) >= 50  # calls and service level drawn per hour
+    no_serious_violations(browser)
+    screenshot(browser, "trends-desktop", DESKTOP)  # type: ignore[arg-type]
+    screenshot(browser, "trends-tablet", TABLET)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers, schedule, worklists
+from .. import handlers, schedule, trends, worklists
 from ..settings import current as settings
 from .pages import router as pages
 from .screen_pages import router as screen_pages
@@ -42,6 +42,7 @@ DEFINITION = ServiceDefinition(
         CallbackRequested: handlers.handle_callback_requested,
         **worklists.HANDLERS,
         **schedule.HANDLERS,
+        **trends.HANDLERS,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.

@@ -13,15 +13,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from frontdesk.common.db import Connection
 
-from .. import schedule
+from .. import schedule, trends
 from ..adapters import repository
 from .pages import _forbidden, _page, _pool, _stream, _to_sign_in, current_session, now, templates
+from .trend_charts import trend_charts
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 Build = Callable[[Connection, str, datetime], Awaitable[Any]]
 SCREENS: dict[str, tuple[Build, str]] = {
     "schedule": (schedule.schedule_screen, "schedule"),
+    "trends": (trends.trends_screen, "trends"),
 }
+templates.env.globals["trend_charts"] = trend_charts
 
 
 async def _screen_page(request: Request, clinic_id: str, name: str) -> Response:
@@ -67,3 +70,13 @@ async def schedule_page(request: Request, clinic_id: str) -> Response:
 @router.get("/clinics/{clinic_id}/schedule/live")
 async def schedule_live(request: Request, clinic_id: str) -> Response:
     return await _screen_live(request, clinic_id, "schedule")
+
+
+@router.get("/clinics/{clinic_id}/trends", response_class=HTMLResponse)
+async def trends_page(request: Request, clinic_id: str) -> Response:
+    return await _screen_page(request, clinic_id, "trends")
+
+
+@router.get("/clinics/{clinic_id}/trends/live")
+async def trends_live(request: Request, clinic_id: str) -> Response:
+    return await _screen_live(request, clinic_id, "trends")
