@@ -263,3 +263,39 @@ def test_trends_against_the_forecast(
     no_serious_violations(browser)
     screenshot(browser, "trends-desktop", DESKTOP)  # type: ignore[arg-type]
     screenshot(browser, "trends-tablet", TABLET)  # type: ignore[arg-type]
+
+
+def test_network_heat_map_of_service_level_by_hour(
+    browser: object, stack: LocalStack, services: dict[str, ServiceProcess], clinic: str
+) -> None:
+    console, now = services["console"], datetime.now(UTC)
+    events: list[Event] = []
+    for hours_ago, waits in ((3, (5, 8, 9)), (2, (6, 70, 80)), (1, (4, 5, 25))):  # the clinic's hour is 6-19
+        for wait in waits:
+            at, call_id = now - timedelta(hours=hours_ago), uid("call")
+            events += [
+                CallReceived(call_id=call_id, clinic_id=clinic, received_at=at, caller_token=uid("caller")),
+                CallAnswered(
+                    call_id=call_id,
+                    clinic_id=clinic,
+                    answered_at=at + timedelta(seconds=wait),
+                    answered_by_kind="receptionist",
+                    answered_by_id="rcp-1",
+                ),
+            ]
+    send(stack, *events)
+    sign_in(browser, console, stack.api_token(None, scopes=("read",), subject="network-ops"))
+    wait_for(browser, "table.heat")
+    local = now.astimezone(ZONES[clinic]).hour
+    expected = {local - 3: "100", local - 2: "33▼", local - 1: "67▼"}  # ring budget 18 s
+    script = (
+        "return [...document.querySelectorAll(`tr[data-heat='${arguments[0]}'] td`)].map(td => td.textContent.trim())"
+    )
+    deadline = time.monotonic() + WAIT
+    while {h: (cells := browser.execute_script(script, clinic) or [""] * 24)[h] for h in expected} != expected:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, cells
+        time.sleep(0.5)
+    assert all(c == "" for c in cells[local + 1 :]), "hours to come are empty"
+    no_serious_violations(browser)
+    screenshot(browser, "network-heatmap-desktop", DESKTOP)  # type: ignore[arg-type]
+    screenshot(browser, "network-heatmap-tablet", TABLET)  # type: ignore[arg-type]

@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 from frontdesk.console.domain.board import Call
 from frontdesk.console.domain.schedule import Appointment
-from frontdesk.console.domain.trends import ForecastHour, by_hour_of_week, iso_week, no_show_by_week
+from frontdesk.console.domain.trends import (
+    ForecastHour,
+    by_hour_of_week,
+    iso_week,
+    no_show_by_week,
+    service_level_by_local_hour,
+)
 from frontdesk.console.entrypoints.charts import Scale, Series, hours_of_week, weeks
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -66,3 +72,11 @@ def test_charts_are_titled_images_with_gaps_for_missing_values() -> None:
     line = weeks("w", "NPS", "d", ["W1", "W2", "W3"], [Series("nps", [10.0, None, -40.0], "line")], Scale(-100, 100))
     assert line.count("<polyline") == 2 and line.count("<circle") == 2  # the missing week breaks the line
     assert ">-100<" in line and ">100<" in line
+
+
+def test_the_heat_map_day_is_the_clinics_wall_clock_hours() -> None:
+    # 1 November 2026, Chicago falls back: 01:00-02:00 CDT and CST are both local hour 1
+    first, second = datetime(2026, 11, 1, 6, 30, tzinfo=UTC), datetime(2026, 11, 1, 7, 30, tzinfo=UTC)
+    hours = service_level_by_local_hour([answered(first, 5), answered(second, 50)], CHICAGO, 30)
+    assert len(hours) == 24 and hours[1] == 0.5
+    assert hours[0] is None and hours[2] is None

@@ -84,6 +84,17 @@ def by_hour_of_week(
     return cells
 
 
+def service_level_by_local_hour(calls: Iterable[Call], zone: ZoneInfo, budget_seconds: float) -> list[float | None]:
+    """24 service levels, one per local wall-clock hour of the calls' arrival (the network's heat map
+    of a day): None for an hour without calls. On a DST day a repeated hour holds both of its
+    instants, a skipped one stays empty."""
+    grouped: dict[int, list[Call]] = defaultdict(list)
+    for call in calls:
+        if call.received_at is not None:
+            grouped[call.received_at.astimezone(zone).hour].append(call)
+    return [day_metrics(grouped.get(hour, []), budget_seconds).service_level for hour in range(24)]
+
+
 @dataclass(frozen=True)
 class WeekRate:
     week: str
