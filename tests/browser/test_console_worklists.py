@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -20,6 +21,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.helpers import query, uid
 from ..integration.test_authz_reviews import _answered_low
+from ..integration.test_authz_scheduler import HL7_MEDIA, hl7_update
 from ..integration.test_reviews_flow import SITES, WAIT, zone_where
 from .browser import DESKTOP, TABLET, chromium, screenshot
 from .test_console import http_session, no_serious_violations, send, sign_in, wait_for
@@ -48,7 +50,7 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
     )
     asyncio.run(publish(stack.bootstrap, [config]))
     deadline = time.monotonic() + WAIT
-    while not all(clinic_id in services[s].known_clinics() for s in ("console", "followup", "reviews")):
+    while not all(clinic_id in services[s].known_clinics() for s in ("console", "followup", "reviews", "scheduler")):
         assert time.monotonic() < deadline, "a service never learned the test clinic"
         time.sleep(0.2)
     return clinic_id
@@ -103,9 +105,15 @@ def test_complete_a_callback(
             expires_at=now + timedelta(minutes=12),
         ),
     )
+    control_id = uid("MSG")
+    with httpx.Client(base_url=services["scheduler"].url, timeout=30) as scheduler:
+        token = {"authorization": f"Bearer {stack.api_token([clinic])}", "content-type": HL7_MEDIA}
+        refused = scheduler.post(f"/v1/hl7/{clinic}", content=hl7_update(control_id), headers=token)
+        assert "|AE|" in refused.text  # an update of an appointment the scheduler never saw: quarantined
     sign_in(browser, console, stack.api_token([clinic], subject=STAFF))
     browser.get(f"{console.url}/clinics/{clinic}/worklists")  # type: ignore[attr-defined]
     wait_for(browser, f'li[data-callback="{newer}"]', timeout=WAIT)
+    assert control_id in browser.find_element(By.ID, "hl7-h").find_element(By.XPATH, "..").text  # type: ignore[attr-defined]
     wait_for(browser, "li[data-offer]", timeout=WAIT)
     order = browser.execute_script(  # type: ignore[attr-defined]
         "return [...document.querySelectorAll('li[data-callback]')].map(li => li.dataset.callback)"

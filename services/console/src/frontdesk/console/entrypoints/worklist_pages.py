@@ -12,9 +12,9 @@ model changes only when the owner's event arrives (callback.completed, review.re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from frontdesk.common.clinics import get_clinic
@@ -39,7 +39,8 @@ from .pages import (
 )
 
 router = APIRouter(tags=["console"], include_in_schema=False)
-ID = r"^[A-Za-z0-9._:@-]{1,128}$"
+# Ids travel into the owner's URL path: only the characters ids are made of (422 otherwise).
+ItemId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:@-]{1,128}$")]
 NOTICES = {
     "callback": "Callback marked done in followup. It leaves the list when followup's event arrives.",
     "recovery": "Recovery task closed in reviews. It leaves the list when reviews' event arrives.",
@@ -64,12 +65,13 @@ async def _quarantine(token: str | None, clinic_id: str) -> dict[str, Any]:
     if token is None:
         return {"rows": [], "problem": "sign in again to load them"}
     try:
-        answer = await owners.call("scheduler", "GET", "/v1/hl7/quarantine", token, params={"limit": 100})
+        params = {"clinic_id": clinic_id, "limit": 100}
+        answer = await owners.call("scheduler", "GET", "/v1/hl7/quarantine", token, params=params)
     except owners.OwnerUnavailable as exc:
         return {"rows": [], "problem": str(exc)}
-    if not answer.ok:
+    if not answer.ok or not isinstance(answer.body, list):
         return {"rows": [], "problem": f"the scheduler refused: {answer.reason}"}
-    return {"rows": [r for r in answer.body if r.get("clinic_id") == clinic_id], "problem": None}
+    return {"rows": [r for r in answer.body if isinstance(r, dict)], "problem": None}
 
 
 @router.get("/clinics/{clinic_id}/worklists", response_class=HTMLResponse)
@@ -138,7 +140,7 @@ async def _owner_says(
 
 
 @router.post("/clinics/{clinic_id}/callbacks/{callback_id}/complete")
-async def complete_callback(request: Request, clinic_id: str, callback_id: str) -> Response:
+async def complete_callback(request: Request, clinic_id: str, callback_id: ItemId) -> Response:
     acting = await _acting(request, clinic_id)
     if isinstance(acting, Response):
         return acting
@@ -150,7 +152,7 @@ async def complete_callback(request: Request, clinic_id: str, callback_id: str) 
 
 
 @router.get("/clinics/{clinic_id}/recovery-tasks/{task_id}", response_class=HTMLResponse)
-async def recovery_task_page(request: Request, clinic_id: str, task_id: str) -> Response:
+async def recovery_task_page(request: Request, clinic_id: str, task_id: ItemId) -> Response:
     session = current_session(request)
     if session is None:
         return _to_sign_in()
@@ -163,7 +165,7 @@ async def recovery_task_page(request: Request, clinic_id: str, task_id: str) -> 
         answer = await owners.call("reviews", "GET", f"/v1/recovery-tasks/{task_id}", token)
     except owners.OwnerUnavailable as exc:
         return _refused(request, session, 503, "Reviews unavailable", f"{exc}. Try again shortly.")
-    if not answer.ok or answer.body.get("clinic_id") != clinic_id:
+    if not answer.ok or not isinstance(answer.body, dict) or answer.body.get("clinic_id") != clinic_id:
         status = answer.status if not answer.ok else 404
         return _refused(request, session, status, "No such task", f"reviews says: {answer.reason}")
     async with _pool(request).acquire() as conn:
@@ -173,7 +175,7 @@ async def recovery_task_page(request: Request, clinic_id: str, task_id: str) -> 
 
 
 @router.post("/clinics/{clinic_id}/recovery-tasks/{task_id}/close")
-async def close_recovery_task(request: Request, clinic_id: str, task_id: str) -> Response:
+async def close_recovery_task(request: Request, clinic_id: str, task_id: ItemId) -> Response:
     acting = await _acting(request, clinic_id)
     if isinstance(acting, Response):
         return acting

@@ -718,9 +718,14 @@ async def hl7_quarantine(
     request: Request,
     response: Response,
     runtime: ServiceRuntime = Depends(current_runtime),
+    clinic_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> list[dict[str, Any]]:
-    """Quarantined messages of the token's clinics, newest first (control ids and reasons; the raw
-    messages stay in the database; a page: see `X-Next-Cursor`)."""
+    """Quarantined messages of the token's clinics (or of `clinic_id`, which the token must see),
+    newest first (control ids and reasons; the raw messages stay in the database; a page: see
+    `X-Next-Cursor`)."""
+    if clinic_id is not None:
+        principal.require_clinic(clinic_id)
+    clinics = [clinic_id] if clinic_id is not None else principal.visible_clinics()
     after = page.after(datetime.fromisoformat, str, str, str)
     assert runtime.pool is not None
     rows = await runtime.pool.fetch(
@@ -728,7 +733,7 @@ async def hl7_quarantine(
         " WHERE outcome = 'quarantined' AND ($1::text[] IS NULL OR clinic_id = ANY($1)) AND ($2::timestamptz IS NULL"
         " OR (received_at, clinic_id, sending_facility, control_id) < ($2, $3, $4, $5))"
         " ORDER BY received_at DESC, clinic_id DESC, sending_facility DESC, control_id DESC LIMIT $6",
-        principal.visible_clinics(),
+        clinics,
         *after,
         page.fetch,
     )
