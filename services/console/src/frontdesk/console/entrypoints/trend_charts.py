@@ -22,32 +22,10 @@ class TrendCharts:
 
 
 def trend_charts(screen: TrendsScreen) -> TrendCharts:
-    hours, n = screen.hours, screen.history_weeks
-    target = screen.forecast.target_service_level if screen.forecast else SERVICE_LEVEL_TARGET
-    calls = hours_of_week(
-        "calls",
-        "Calls by hour of the week",
-        f"Bars: calls that arrived per hour, averaged over the last {n} weeks. Dashed line: the Erlang C"
-        " forecast's arrivals per hour.",
-        [
-            Series("calls per hour", [h.calls_per_week for h in hours], "bars"),
-            Series("forecast", [h.forecast_calls for h in hours], "dashed"),
-        ],
-    )
-    service_level = hours_of_week(
-        "service-level",
-        "Service level by hour of the week",
-        f"Bars: share of calls answered within the ring budget, last {n} weeks. Dashed line: the level the"
-        f" forecast's staffing reaches. Dotted grey line: the {target * 100:.0f}% target.",
-        [
-            Series("service level", [h.service_level for h in hours], "bars"),
-            Series("forecast", [h.forecast_service_level for h in hours], "dashed"),
-            Series("target", [target] * len(hours), "target"),
-        ],
-        percent=True,
-    )
+    calls, service_level = _hour_charts(screen)
     labels = [w.split("-")[1] for w in screen.weeks]
     clinic = [screen.clinic_reputation.get(w) for w in screen.weeks]
+    no_shows = [w.rate if (w := screen.no_shows.get(k)) else None for k in screen.weeks]
     return TrendCharts(
         calls=calls,
         service_level=service_level,
@@ -80,7 +58,36 @@ def trend_charts(screen: TrendsScreen) -> TrendCharts:
             "No-show rate by week",
             "Share of appointments with a known outcome that were no-shows, per week.",
             labels,
-            [Series("no-show rate", [w.rate if (w := screen.no_shows.get(k)) else None for k in screen.weeks], "line")],
+            [Series("no-show rate", no_shows, "line")],
             Scale(0, 1, percent=True),
         ),
     )
+
+
+def _hour_charts(screen: TrendsScreen) -> tuple[Markup, Markup]:
+    """Calls and service level over the 168 hours of the week, against the forecast."""
+    hours, n = screen.hours, screen.history_weeks
+    target = screen.forecast.target_service_level if screen.forecast else SERVICE_LEVEL_TARGET
+    calls = hours_of_week(
+        "calls",
+        "Calls by hour of the week",
+        f"Bars: calls that arrived per hour, averaged over the last {n} weeks. Dashed line: the Erlang C"
+        " forecast's arrivals per hour.",
+        [
+            Series("calls per hour", [h.calls_per_week for h in hours], "bars"),
+            Series("forecast", [h.forecast_calls for h in hours], "dashed"),
+        ],
+    )
+    service_level = hours_of_week(
+        "service-level",
+        "Service level by hour of the week",
+        f"Bars: share of calls answered within the ring budget, last {n} weeks. Dashed line: the level the"
+        f" forecast's staffing reaches. Dotted grey line: the {target * 100:.0f}% target.",
+        [
+            Series("service level", [h.service_level for h in hours], "bars"),
+            Series("forecast", [h.forecast_service_level for h in hours], "dashed"),
+            Series("target", [target] * len(hours), "target"),
+        ],
+        percent=True,
+    )
+    return calls, service_level
