@@ -122,6 +122,7 @@ def test_todays_schedule_per_provider(
     console = services["console"]
     events, expected = day_of_appointments(clinic, datetime.now(UTC))
     sign_in(browser, console, stack.api_token([clinic], scopes=("read",), subject="practice-manager"))
+    wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/schedule")  # type: ignore[attr-defined]
     wait_for(browser, "#live[data-stream=open]")
     send(stack, *events)
@@ -247,6 +248,7 @@ def test_trends_against_the_forecast(
     send(stack, *weeks_of_calls(clinic, now), forecast(clinic, now), *reputation(clinic, now))
     send(stack, *past_appointments(clinic, now))
     sign_in(browser, console, stack.api_token([clinic], scopes=("read",), subject="practice-manager"))
+    wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/trends")  # type: ignore[attr-defined]
     deadline = time.monotonic() + WAIT
     while True:
@@ -285,6 +287,7 @@ def test_network_heat_map_of_service_level_by_hour(
             ]
     send(stack, *events)
     sign_in(browser, console, stack.api_token(None, scopes=("read",), subject="network-ops"))
+    wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     wait_for(browser, "table.heat")
     local = now.astimezone(ZONES[clinic]).hour
     expected = {local - 3: "100", local - 2: "33▼", local - 1: "67▼"}  # ring budget 18 s

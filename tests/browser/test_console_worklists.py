@@ -65,6 +65,16 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
+def text_of(driver: object, css: str) -> str:
+    """The element's text, read in one script: the live stream may swap the list at any moment, so an
+    element found in one call may be stale by the next."""
+    return str(driver.execute_script("return document.querySelector(arguments[0]).innerText", css))  # type: ignore[attr-defined]
+
+
+def click(driver: object, css: str) -> None:
+    driver.execute_script("document.querySelector(arguments[0]).click()", css)  # type: ignore[attr-defined]
+
+
 def gone(driver: object, css: str, timeout: float = WAIT) -> None:
     WebDriverWait(driver, timeout, poll_frequency=0.2).until(
         lambda d: not d.find_elements(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
@@ -111,6 +121,7 @@ def test_complete_a_callback(
         refused = scheduler.post(f"/v1/hl7/{clinic}", content=hl7_update(control_id), headers=token)
         assert "|AE|" in refused.text  # an update of an appointment the scheduler never saw: quarantined
     sign_in(browser, console, stack.api_token([clinic], subject=STAFF))
+    wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/worklists")  # type: ignore[attr-defined]
     wait_for(browser, f'li[data-callback="{newer}"]', timeout=WAIT)
     assert control_id in browser.find_element(By.ID, "hl7-h").find_element(By.XPATH, "..").text  # type: ignore[attr-defined]
@@ -120,13 +131,11 @@ def test_complete_a_callback(
     )
     assert order.index(older) < order.index(newer), "oldest first"
     # the urgent one's 15 min target passed 25 min ago: overdue, said in words
-    overdue = browser.find_element(By.CSS_SELECTOR, f'li[data-callback="{older}"]').text  # type: ignore[attr-defined]
+    overdue = text_of(browser, f'li[data-callback="{older}"]')
     assert "overdue" in overdue and "deadline" in overdue
     no_serious_violations(browser)
 
-    browser.find_element(  # type: ignore[attr-defined]
-        By.CSS_SELECTOR, f'li[data-callback="{older}"] button'
-    ).click()
+    click(browser, f'li[data-callback="{older}"] button')
     wait_for(browser, "p.notice")
     gone(browser, f'li[data-callback="{older}"]')  # followup's callback.completed reached the read model
     assert browser.find_elements(By.CSS_SELECTOR, f'li[data-callback="{newer}"]')  # type: ignore[attr-defined]
@@ -146,14 +155,15 @@ def test_close_a_recovery_task(
     console = services["console"]
     [answered] = asyncio.run(_answered_low(stack, services, clinic, 1))
     sign_in(browser, console, stack.api_token([clinic], subject=STAFF))
+    wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/worklists")  # type: ignore[attr-defined]
     task = f'li[data-recovery-task="{answered.task_id}"]'
     wait_for(browser, task, timeout=WAIT)
-    assert "1 ★ of 5" in browser.find_element(By.CSS_SELECTOR, task).text  # type: ignore[attr-defined]
+    assert "1 ★ of 5" in text_of(browser, task)
     no_serious_violations(browser)
     screenshot(browser, "worklists-desktop", DESKTOP)  # type: ignore[arg-type]
     screenshot(browser, "worklists-tablet", TABLET)  # type: ignore[arg-type]
-    browser.find_element(By.CSS_SELECTOR, f"{task} a").click()  # type: ignore[attr-defined]
+    click(browser, f"{task} a")
     wait_for(browser, "form.note-form")
     page = browser.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
     assert "reviews serves it to you now" in page and "stores none of it" in page
