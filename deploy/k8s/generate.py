@@ -588,8 +588,13 @@ def config_map(service: str) -> dict[str, Any]:
             "FRONTDESK_OPS_PORT": str(OPS_PORT),
             "FRONTDESK_LOG_LEVEL": "INFO",
             "FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT_SECONDS),
+            **(CONSOLE_OWNER_URLS if service == "console" else {}),
         },
     }
+
+
+# The console acts on worklists through the owning services' APIs (their Services, port 80).
+CONSOLE_OWNER_URLS = {f"CONSOLE_{o.upper()}_URL": f"http://{o}" for o in ("followup", "reviews", "scheduler")}
 
 
 def service_resources(service: str) -> dict[str, dict[str, Any]]:

@@ -513,8 +513,15 @@ async def test_callbacks_worklist_and_escalation(stack: LocalStack, running: dic
     assert escalated.data.reason == "callback_overdue"  # type: ignore[attr-defined]
     worklist = (await _http("GET", f"{followup.url}/v1/clinics/{clinic_id}/callbacks", timeout=10)).json()
     assert {fresh.callback_id, overdue.callback_id} <= {c["callback_id"] for c in worklist}
-    done = await _http("POST", f"{followup.url}/v1/callbacks/{fresh.callback_id}/complete", timeout=10)
-    assert done.status_code == 200
+    async with EventTap(stack.bootstrap, ["callback.completed"]) as tap:
+        done = await _http("POST", f"{followup.url}/v1/callbacks/{fresh.callback_id}/complete", timeout=10)
+        assert done.status_code == 200
+        [completed] = await tap.wait_for(
+            lambda e: getattr(e.data, "callback_id", None) == fresh.callback_id, timeout=WAIT
+        )
+    assert completed.data.clinic_id == clinic_id  # type: ignore[attr-defined]
+    again = await _http("POST", f"{followup.url}/v1/callbacks/{fresh.callback_id}/complete", timeout=10)
+    assert again.status_code == 200  # done already: no second event (the console's list is unchanged)
     worklist = (await _http("GET", f"{followup.url}/v1/clinics/{clinic_id}/callbacks", timeout=10)).json()
     assert fresh.callback_id not in {c["callback_id"] for c in worklist}
     timers = await query(

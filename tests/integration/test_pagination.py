@@ -161,6 +161,11 @@ async def test_issue16_item11_walking_the_pages_shows_every_row_once(
         quarantine = [
             [m for m in page if m["clinic_id"] == clinic_id] for page in await _walk(http, "/v1/hl7/quarantine")
         ]
+        only = await http.get("/v1/hl7/quarantine", params={"clinic_id": clinic_id})
+        assert only.status_code == 200 and [m["clinic_id"] for m in only.json()] == [clinic_id] * 3
+        other = {"authorization": f"Bearer {stack.api_token(['another-clinic'])}"}
+        refused = await http.get("/v1/hl7/quarantine", params={"clinic_id": clinic_id}, headers=other)
+        assert refused.status_code == 403  # one clinic's quarantine only for a token that sees it
         for i in range(3):
             booking = {
                 "patient_id": patient,

@@ -20,6 +20,7 @@ from frontdesk.common.contracts import (
     AppointmentRescheduled,
     CallAbandoned,
     CallAnswered,
+    CallbackCompleted,
     CallbackRequested,
     CallEnded,
     CallOffered,
@@ -300,6 +301,7 @@ def _samples() -> dict[str, Event]:
         FollowupEscalated(
             task_id="cb-1", clinic_id="clinic-1", reason="callback_overdue", urgency="urgent", escalated_at=T0
         ),
+        CallbackCompleted(callback_id="cb-1", clinic_id="clinic-1", completed_at=T0),
         MessageRequested(
             message_request_id="msg-1",
             requested_by="reviews",

@@ -23,3 +23,9 @@ def test_sort_by_service_level_worst_first_and_empty_last() -> None:
     assert next(r.clinic_id for r in sort_rows(rows, "callbacks", True)) == "c"
     assert [r.clinic_id for r in sort_rows(rows, "clinic", False)] == ["a", "b", "c", "idle"]
     assert [r.metrics.below_target for r in sort_rows(rows, "clinic", False)] == [False, True, False, False]
+
+
+def test_sort_by_open_worklist_items() -> None:
+    busy, calm = row("busy", 1, 0), row("calm", 1, 0)
+    rows = [NetworkRow(**{**busy.__dict__, "open_items": 7}), calm]
+    assert [r.clinic_id for r in sort_rows(rows, "open_items", True)] == ["busy", "calm"]

@@ -705,12 +705,20 @@ class LocalStack:
             "FRONTDESK_AUTH_PUBLIC_KEYS": self.signing_key.public_keys(),
             "PYTHONUNBUFFERED": "1",
             **({"FRONTDESK_SEALING_KEYS": self.sealing_keys()} if name == "call-router" else {}),
+            **(self.console_owner_urls() if name == "console" else {}),
             **self.client_env(service_principal(name)),
             **self.extra_env,
         }
         env.pop("DATABASE_URL", None)
         token = self.api_token(subject="local-admin")
         return ServiceProcess(name, self.state_dir, self.http_ports[name], env, token=token)
+
+    def console_owner_urls(self) -> dict[str, str]:
+        """Where the console reaches the services whose worklists staff act on (with their own token)."""
+        return {
+            f"CONSOLE_{owner.upper()}_URL": f"http://127.0.0.1:{self.http_ports[owner]}"
+            for owner in ("followup", "reviews", "scheduler")
+        }
 
     def replica(self, name: str, index: int) -> ServiceProcess:
         """Instance `index` of service `name`: index 0 is `service(name)`; the others share its database,

@@ -2,7 +2,8 @@
 
 now_screen(clinic)  -> open calls (waiting, ringing, with a vendor), today's hand-overs, presence,
                        today's metrics in the clinic's own zone, when its last event arrived.
-network_screen(ids) -> one row per clinic with today's metrics and callbacks, sorted as asked.
+network_screen(ids) -> one row per clinic with today's metrics, callbacks, open worklist items and
+                       service level per local hour (the heat map), sorted as asked.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.db import Connection
 
 from .adapters import repository
+from .adapters import worklists as worklist_store
 from .domain.board import SERVICE_LEVEL_TARGET, Call, DayMetrics, day_metrics, local_day
+from .domain.trends import service_level_by_local_hour
 
-SortKey = Literal["clinic", "service_level", "abandonment", "overflow", "callbacks"]
+SortKey = Literal["clinic", "service_level", "abandonment", "overflow", "callbacks", "open_items"]
 PRESENCE_ORDER = ("available", "busy", "wrap_up", "paused", "offline")
 
 
@@ -48,6 +51,9 @@ class NetworkRow:
     metrics: DayMetrics
     callbacks_today: int
     last_event_at: datetime | None
+    open_items: int = 0  # open callbacks and recovery tasks (worklists.py)
+    hourly_service_level: tuple[float | None, ...] = ()  # today, per local hour 0-23
+    local_hour: int = 23  # the clinic's current hour: later ones have not happened yet
 
 
 async def now_screen(conn: Connection, clinic_id: str, now: datetime) -> NowScreen | None:
@@ -86,6 +92,7 @@ async def network_screen(
     conn: Connection, visible: list[str] | None, now: datetime, sort: SortKey, descending: bool
 ) -> list[NetworkRow]:
     rows: list[NetworkRow] = []
+    open_items = await worklist_store.open_counts(conn, visible)
     for clinic_id in await repository.clinic_ids(conn, visible):
         clinic = await get_clinic(conn, clinic_id)
         if clinic is None:
@@ -100,6 +107,11 @@ async def network_screen(
                 metrics=day_metrics(calls, clinic.phone.ring_budget_seconds),
                 callbacks_today=await repository.callbacks_since(conn, clinic_id, start),
                 last_event_at=(await repository.activity(conn, clinic_id)).last_event_at,
+                open_items=open_items.get(clinic_id, 0),
+                hourly_service_level=tuple(
+                    service_level_by_local_hour(calls, clinic.zone, clinic.phone.ring_budget_seconds)
+                ),
+                local_hour=now.astimezone(clinic.zone).hour,
             )
         )
     return sort_rows(rows, sort, descending)
@@ -116,6 +128,7 @@ def sort_rows(rows: list[NetworkRow], sort: SortKey, descending: bool) -> list[N
             "abandonment": m.abandonment_rate,
             "overflow": m.overflow_rate,
             "callbacks": float(row.callbacks_today),
+            "open_items": float(row.open_items),
         }[sort]
 
     present = sorted((r for r in rows if value(r) is not None), key=lambda r: r.clinic_id)

@@ -134,14 +134,28 @@ class FollowupEscalated(Event):
     escalated_at: Timestamp
 
 
+class CallbackCompleted(Event):
+    """Staff marked a callback done (in followup's worklist): it leaves every worklist. Who did it
+    stays in followup's database."""
+
+    event_type: ClassVar[str] = "callback.completed"
+    key_field: ClassVar[str] = "clinic_id"
+
+    callback_id: Id
+    clinic_id: Id
+    completed_at: Timestamp
+
+
 EVENTS: tuple[type[Event], ...] = (
     FollowupScheduled,
     FollowupSent,
     FollowupFailed,
     FollowupCancelled,
     FollowupEscalated,
+    CallbackCompleted,
 )
 __all__ = [
+    "CallbackCompleted",
     "FollowupCancelled",
     "FollowupEscalated",
     "FollowupFailed",

@@ -104,7 +104,11 @@ async def callback_requested(
 ) -> None:
     await conn.execute(
         "INSERT INTO console_callbacks (callback_id, clinic_id, reason, urgency, requested_at)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_id) DO NOTHING",
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_id) DO UPDATE SET"
+        # its plan or completion may have arrived first (adapters/worklists.py): fill in the request
+        " reason = COALESCE(console_callbacks.reason, EXCLUDED.reason),"
+        " urgency = COALESCE(console_callbacks.urgency, EXCLUDED.urgency),"
+        " requested_at = COALESCE(console_callbacks.requested_at, EXCLUDED.requested_at)",
         callback_id,
         clinic_id,
         reason,

@@ -21,12 +21,26 @@ def local_time(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S")
 
 
+def local_hm(value: datetime | None, zone: str = "UTC") -> str:
+    return "?" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+
+
 def local_stamp(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def local_clock(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S %Z")
+
+
+def iso_local(value: str | None, zone: str = "UTC") -> str:
+    """An instant as another service's API sends it (ISO 8601), in the clinic's time."""
+    if not value:
+        return "never"
+    try:
+        return local_stamp(datetime.fromisoformat(str(value)), zone)
+    except ValueError:
+        return str(value)
 
 
 def label(value: str) -> str:
@@ -40,4 +54,6 @@ FILTERS = {
     "local_stamp": local_stamp,
     "label": label,
     "local_clock": local_clock,
+    "iso_local": iso_local,
+    "local_hm": local_hm,
 }

@@ -27,10 +27,12 @@ from frontdesk.common.logging import configure_logging
 from frontdesk.common.service import ServiceDefinition, run_service
 from frontdesk.common.settings import ServiceSettings
 
-from .. import handlers, rebuild
+from .. import handlers, rebuild, schedule, trends, worklists
 from ..settings import current as settings
 from .oidc import router as oidc
 from .pages import router as pages
+from .screen_pages import router as screen_pages
+from .worklist_pages import router as worklist_pages
 
 DEFINITION = ServiceDefinition(
     name="console",
@@ -47,10 +49,13 @@ DEFINITION = ServiceDefinition(
         AgentStatusChanged: handlers.handle_agent_status_changed,
         AgentAutoPaused: handlers.handle_agent_auto_paused,
         CallbackRequested: handlers.handle_callback_requested,
+        **worklists.HANDLERS,
+        **schedule.HANDLERS,
+        **trends.HANDLERS,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.
-    public_routers=[pages, oidc],
+    public_routers=[pages, oidc, worklist_pages, screen_pages],
 )
 
 

@@ -29,6 +29,7 @@ from frontdesk.common.service import runtime_of
 from .. import screens
 from ..adapters import repository
 from ..domain import session as sessions
+from ..domain import staff_token
 from ..domain.board import SERVICE_LEVEL_TARGET
 from ..domain.session import Session
 from ..settings import current as settings
@@ -39,6 +40,7 @@ templates = Jinja2Templates(directory=PACKAGE / "templates")
 templates.env.filters.update(FILTERS)
 STATIC = {"console.css": "text/css; charset=utf-8", "live.js": "text/javascript; charset=utf-8"}
 SESSION_COOKIE, SIGN_IN_CSRF_COOKIE = "console_session", "console_sign_in"
+STAFF_TOKEN_COOKIE = "console_token"  # noqa: S105 - a cookie name; it carries the staff token, sealed
 LIVE_POLL_SECONDS = 0.5
 LIVE_REFRESH_SECONDS = 10.0  # re-render anyway: waits and staleness grow without events
 router = APIRouter(tags=["console"], include_in_schema=False)
@@ -66,6 +68,7 @@ def current_session(request: Request) -> Session | None:
 def _to_sign_in() -> RedirectResponse:
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(STAFF_TOKEN_COOKIE, path="/")
     return response
 
 
@@ -166,12 +169,10 @@ async def sign_in(request: Request) -> Response:
     token_expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
     session = sessions.new_session(principal.subject, principal.clinics, now(), token_expires)
     signed_in = RedirectResponse("/", status_code=303)
-    _set_cookie(
-        signed_in,
-        SESSION_COOKIE,
-        sessions.encode_session(session, settings().session_keys[0]),
-        max_age=max(1, session.expires_at - int(now().timestamp())),
-    )
+    lifetime = max(1, session.expires_at - int(now().timestamp()))
+    key = settings().session_keys[0]
+    _set_cookie(signed_in, SESSION_COOKIE, sessions.encode_session(session, key), max_age=lifetime)
+    _set_cookie(signed_in, STAFF_TOKEN_COOKIE, staff_token.seal(token, key, session.csrf), max_age=lifetime)
     signed_in.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/")
     return signed_in
 

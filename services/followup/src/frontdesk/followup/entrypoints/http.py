@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
-from frontdesk.common.contracts import ContactPreferenceChanged, Id
+from frontdesk.common.contracts import CallbackCompleted, ContactPreferenceChanged, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
@@ -264,7 +264,8 @@ async def complete_callback(
     body: Annotated[CompleteIn | None, Body()] = None,
     runtime: ServiceRuntime = Depends(runtime_of),
 ) -> dict[str, Any]:
-    """Mark a callback done, by the token's subject (recorded as completed_by)."""
+    """Mark a callback done, by the token's subject (recorded as completed_by); emits
+    callback.completed (the console's worklists drop it). Completing it again changes nothing."""
     by = principal.author(body.by if body else None)
     async with _pool(runtime).acquire() as conn:
         principal.require_owner(await repository.clinic_of_callback(conn, callback_id), "callback")
@@ -273,9 +274,13 @@ async def complete_callback(
         if callback is None:
             raise HTTPException(404, f"no callback {callback_id}")
         if callback["status"] == "open":
-            await repository.complete_callback(uow.conn, callback_id, by, datetime.now(UTC))
+            completed_at = datetime.now(UTC)
+            await repository.complete_callback(uow.conn, callback_id, by, completed_at)
             await uow.cancel_timer(f"callback-escalate:{callback_id}")
             await repository.set_followup_status(uow.conn, followup_id("callback", callback_id), "done")
+            await uow.emit(
+                CallbackCompleted(callback_id=callback_id, clinic_id=callback["clinic_id"], completed_at=completed_at)
+            )
         return {"callback_id": callback_id, "status": "done"}
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from frontdesk.common.auth import CurrentPrincipal
@@ -36,13 +36,22 @@ async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrinci
 
 @router.get("/quarantine")
 async def hl7_quarantine(
-    principal: CurrentPrincipal, page: Page, request: Request, response: Response, runtime: Runtime
+    principal: CurrentPrincipal,
+    page: Page,
+    request: Request,
+    response: Response,
+    runtime: Runtime,
+    clinic_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> list[dict[str, Any]]:
-    """Quarantined messages of the token's clinics, newest first (control ids and reasons; the raw
-    messages stay in the database; a page: see `X-Next-Cursor`)."""
+    """Quarantined messages of the token's clinics (or of `clinic_id`, which the token must see),
+    newest first (control ids and reasons; the raw messages stay in the database; a page: see
+    `X-Next-Cursor`)."""
+    if clinic_id is not None:
+        principal.require_clinic(clinic_id)
+    clinics = [clinic_id] if clinic_id is not None else principal.visible_clinics()
     after = page.after(datetime.fromisoformat, str, str, str)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        rows = await hl7_messages.quarantined(conn, principal.visible_clinics(), after, page.fetch)
+        rows = await hl7_messages.quarantined(conn, clinics, after, page.fetch)
     key = ("received_at", "clinic_id", "sending_facility", "control_id")
     return array_page(request, response, page, rows, lambda row: [row[k] for k in key])

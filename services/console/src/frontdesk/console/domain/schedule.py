@@ -1,0 +1,75 @@
+"""What today's schedule and the no-show rate show, from an appointment's known facts (no I/O).
+
+An appointment's status follows from its facts, whatever order they arrived in: completed (the
+visit finished), no-show (or left without a visit), checked in, cancelled, or booked. The no-show
+rate of a period = no-shows / appointments of the period whose outcome is known (checked in,
+completed or no-show; cancelled ones and those still only booked do not count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Status = Literal["booked", "checked_in", "completed", "no_show", "cancelled"]
+STATUSES: tuple[Status, ...] = ("booked", "checked_in", "completed", "no_show", "cancelled")
+
+
+@dataclass(frozen=True)
+class Appointment:
+    appointment_id: str
+    provider_id: str | None
+    appointment_type: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    rescheduled: bool = False
+    cancelled_at: datetime | None = None
+    late_cancel: bool | None = None
+    checked_in_at: datetime | None = None
+    no_show: str | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def status(self) -> Status:
+        if self.completed_at is not None:
+            return "completed"
+        if self.no_show is not None:
+            return "no_show"
+        if self.checked_in_at is not None:
+            return "checked_in"
+        if self.cancelled_at is not None:
+            return "cancelled"
+        return "booked"
+
+    def late(self, now: datetime) -> bool:
+        """Booked, its start passed, and nobody checked in (yet): the desk may want to call."""
+        return self.status == "booked" and self.starts_at is not None and self.starts_at < now
+
+
+@dataclass
+class ProviderDay:
+    provider_id: str
+    appointments: list[Appointment] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for a in self.appointments if a.status == status)
+
+
+def by_provider(appointments: Iterable[Appointment]) -> list[ProviderDay]:
+    """The day's appointments per provider (by provider id), each provider's in start order."""
+    days: dict[str, ProviderDay] = {}
+    for appointment in appointments:
+        provider = appointment.provider_id or "unknown provider"
+        days.setdefault(provider, ProviderDay(provider)).appointments.append(appointment)
+    for day in days.values():
+        day.appointments.sort(key=lambda a: (a.starts_at is None, a.starts_at or datetime.min, a.appointment_id))
+    return [days[p] for p in sorted(days)]
+
+
+def no_show_rate(appointments: Iterable[Appointment]) -> tuple[int, int, float | None]:
+    """(no-shows, appointments with a known outcome, rate)."""
+    held = [a for a in appointments if a.status != "cancelled" and a.status != "booked"]
+    missed = sum(1 for a in held if a.status == "no_show")
+    return missed, len(held), (missed / len(held) if held else None)

@@ -1,0 +1,84 @@
+"""What the worklists show, from the read model's rows (no I/O).
+
+- A callback is due when followup plans it (the clinic's next opening after the request) and its
+  deadline is when followup escalates it: due + the clinic's callback target (the urgent target for
+  an urgent callback). Before followup's plan arrives, the request's time stands in for "due".
+- A recovery task's deadline is the one of its newest escalation (reviews: 24 h by default).
+- Every deadline reads as overdue, due soon or on time; "soon" depends on the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+DeadlineState = Literal["overdue", "due_soon", "on_time"]
+CALLBACK_SOON = timedelta(minutes=15)
+RECOVERY_SOON = timedelta(hours=4)
+WAITLIST_SOON = timedelta(minutes=5)
+
+
+def deadline_state(deadline: datetime | None, now: datetime, soon: timedelta) -> DeadlineState:
+    if deadline is None:
+        return "on_time"
+    if now >= deadline:
+        return "overdue"
+    return "due_soon" if deadline - now <= soon else "on_time"
+
+
+@dataclass(frozen=True)
+class Callback:
+    callback_id: str
+    reason: str | None
+    urgency: str | None
+    requested_at: datetime | None
+    due_at: datetime | None
+    escalated_at: datetime | None
+
+    def deadline(self, routine_minutes: int, urgent_minutes: int) -> datetime | None:
+        """When followup escalates it: its due time plus the clinic's target for its urgency."""
+        start = self.due_at or self.requested_at
+        if start is None:
+            return None
+        return start + timedelta(minutes=urgent_minutes if self.urgency == "urgent" else routine_minutes)
+
+    def state(self, now: datetime, routine_minutes: int, urgent_minutes: int) -> DeadlineState:
+        if self.escalated_at is not None:
+            return "overdue"
+        return deadline_state(self.deadline(routine_minutes, urgent_minutes), now, CALLBACK_SOON)
+
+
+@dataclass(frozen=True)
+class RecoveryTask:
+    recovery_task_id: str
+    provider_id: str | None
+    level: int | None
+    scale: str | None
+    score: int | None
+    due_at: datetime | None
+    escalated_at: datetime | None
+
+    def state(self, now: datetime) -> DeadlineState:
+        return deadline_state(self.due_at, now, RECOVERY_SOON)
+
+
+@dataclass(frozen=True)
+class FollowupTask:
+    task_id: str
+    reason: str
+    urgency: str
+    escalated_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitlistOffer:
+    offer_id: str
+    provider_id: str | None
+    appointment_type: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    expires_at: datetime | None
+
+    def state(self, now: datetime) -> DeadlineState:
+        return deadline_state(self.expires_at, now, WAITLIST_SOON)

@@ -1,0 +1,139 @@
+"""Today's schedule: scheduler's appointment events (and visit.completed) into the read model, and
+the screen per provider (booked / checked in / completed / no-show, cancelled ones apart).
+
+appointment.booked / .rescheduled / .cancelled / .checked_in / .no_show, visit.completed (with an
+appointment id) -> console_appointments. Each marks its clinic changed (live pages refresh).
+Holds travel on no topic: scheduler keeps them to itself, so they are not on this screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from frontdesk.common.clinics import get_clinic
+from frontdesk.common.consumer import Handler
+from frontdesk.common.contracts import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentNoShow,
+    AppointmentRescheduled,
+    Event,
+    VisitCompleted,
+)
+from frontdesk.common.db import Connection
+from frontdesk.common.uow import UnitOfWork
+
+from .adapters import repository
+from .adapters import schedule as store
+from .domain.board import local_day
+from .domain.schedule import ProviderDay, Status, by_provider
+
+
+async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
+    await store.fact(
+        uow.conn,
+        event.appointment_id,
+        event.clinic_id,
+        provider_id=event.provider_id,
+        appointment_type=event.appointment_type,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> None:
+    await store.rescheduled(
+        uow.conn, event.appointment_id, event.clinic_id, event.provider_id, event.starts_at, event.ends_at
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:
+    await store.fact(
+        uow.conn,
+        event.appointment_id,
+        event.clinic_id,
+        provider_id=event.provider_id,
+        cancelled_at=event.cancelled_at,
+        late_cancel=event.late,
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_checked_in(event: AppointmentCheckedIn, uow: UnitOfWork) -> None:
+    await store.fact(
+        uow.conn,
+        event.appointment_id,
+        event.clinic_id,
+        provider_id=event.provider_id,
+        checked_in_at=event.checked_in_at,
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
+    await store.fact(
+        uow.conn,
+        event.appointment_id,
+        event.clinic_id,
+        provider_id=event.provider_id,
+        starts_at=event.starts_at,
+        no_show=event.kind,
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
+    if event.appointment_id is None:
+        return  # a walk-in's visit is on no schedule
+    await store.fact(
+        uow.conn, event.appointment_id, event.clinic_id, provider_id=event.provider_id, completed_at=event.completed_at
+    )
+    await repository.touch(uow.conn, event.clinic_id)
+
+
+HANDLERS: dict[type[Event], Handler] = {
+    AppointmentBooked: handle_booked,
+    AppointmentRescheduled: handle_rescheduled,
+    AppointmentCancelled: handle_cancelled,
+    AppointmentCheckedIn: handle_checked_in,
+    AppointmentNoShow: handle_no_show,
+    VisitCompleted: handle_visit_completed,
+}
+
+
+@dataclass(frozen=True)
+class ScheduleScreen:
+    clinic_id: str
+    clinic_name: str
+    timezone: str
+    today: date
+    now: datetime
+    providers: list[ProviderDay]
+    version: int
+    last_event_at: datetime | None
+
+    def total(self, status: Status) -> int:
+        return sum(p.count(status) for p in self.providers)
+
+
+async def schedule_screen(conn: Connection, clinic_id: str, now: datetime) -> ScheduleScreen | None:
+    """None when the console has not seen this clinic's configuration."""
+    clinic = await get_clinic(conn, clinic_id)
+    if clinic is None:
+        return None
+    today, start, end = local_day(now, clinic.zone)
+    activity = await repository.activity(conn, clinic_id)
+    return ScheduleScreen(
+        clinic_id=clinic_id,
+        clinic_name=clinic.name,
+        timezone=clinic.timezone,
+        today=today,
+        now=now,
+        providers=by_provider(await store.starting_between(conn, clinic_id, start, end)),
+        version=activity.version,
+        last_event_at=activity.last_event_at,
+    )

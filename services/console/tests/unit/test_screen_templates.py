@@ -1,0 +1,61 @@
+"""The new screens' live regions render from their use cases' results alone (no database): every
+value present, and every value missing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from frontdesk.console.adapters.trends import Forecast, Reputation
+from frontdesk.console.domain.schedule import Appointment, by_provider
+from frontdesk.console.domain.session import new_session
+from frontdesk.console.domain.trends import ForecastHour, WeekRate, by_hour_of_week
+from frontdesk.console.domain.worklists import Callback, FollowupTask, RecoveryTask, WaitlistOffer
+from frontdesk.console.entrypoints.screen_pages import templates
+from frontdesk.console.schedule import ScheduleScreen
+from frontdesk.console.trends import TrendsScreen
+from frontdesk.console.worklists import WorklistsScreen
+
+NOW = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+ZONE = "America/Chicago"
+
+
+def render(name: str, **context: object) -> str:
+    return templates.get_template(name).render(**context)
+
+
+def test_trends_with_and_without_data() -> None:
+    week = "2026-W11"
+    figures = Reputation(week, "", 40, 12, 0.3, 4.2, 25.0)
+    full = TrendsScreen(
+        "c-1", "Clinic", ZONE, NOW, 18.0, 4,
+        by_hour_of_week([], ZoneInfo(ZONE), 18, 4, [ForecastHour(0, 9, 2.0, 1, 0.9)]),
+        Forecast("f-1", NOW, 4, 0.9, 30.0, [ForecastHour(0, 9, 2.0, 1, 0.9)]),
+        ["2026-W10", week], {week: figures}, {"dr-a": {week: Reputation(week, "dr-a", 10, 0, 0.0, None, None)}},
+        {week: WeekRate(week, 1, 4, 0.25)}, 3, NOW,
+    )  # fmt: skip
+    html = render("trends_live.html", screen=full)
+    assert html.count("<svg") == 6 and "Erlang C staffing forecast" in html and "dr-a" in html
+    empty = TrendsScreen(
+        "c-1", "Clinic", ZONE, NOW, 18.0, 4, by_hour_of_week([], ZoneInfo(ZONE), 18, 4), None, ["2026-W11"],
+        {}, {}, {}, 0, None,
+    )  # fmt: skip
+    assert "no staffing forecast yet" in render("trends_live.html", screen=empty)
+
+
+def test_schedule_and_worklists_render() -> None:
+    appointment = Appointment("a-1", "dr-a", "checkup", NOW - timedelta(minutes=5), NOW, no_show="left_without_visit")
+    screen = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, by_provider([appointment]), 1, NOW)
+    assert "left without visit" in render("schedule_live.html", screen=screen)
+    worklists = WorklistsScreen(
+        "c-1", "Clinic", ZONE, NOW, 60, 15,
+        [Callback("cb-1", None, None, None, NOW, None)],
+        [RecoveryTask("rt-1", "dr-a", 2, "nps", 3, NOW + timedelta(hours=1), NOW)],
+        [FollowupTask("t-1", "clinical_concern", "urgent", NOW)],
+        [WaitlistOffer("o-1", "dr-a", "checkup", NOW, NOW, NOW + timedelta(minutes=2))],
+        1, NOW,
+    )  # fmt: skip
+    session = new_session("ana", frozenset({"c-1"}), NOW, 2**40)
+    html = render("worklists_live.html", screen=worklists, session=session)
+    assert "reason not known yet" in html and "score 3/10" in html and "expires soon" in html
+    assert f'value="{session.csrf}"' in html
