@@ -71,7 +71,7 @@ clean:
 #   make lock                                     pin what the inputs gained, keep every other pin
 #   make lock UPGRADE=1                           every package to its newest release
 #   make lock LOCK_ARGS="--upgrade-package h11"   one package to its newest release
-WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-console frontdesk-tools
+WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-console frontdesk-phone-bridge frontdesk-tools
 LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	$(addprefix --no-emit-package ,$(WORKSPACE_PACKAGES)) $(if $(UPGRADE),--upgrade) $(LOCK_ARGS)
 
@@ -89,7 +89,7 @@ audit-deps: install
 # --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
 IMAGE_PREFIX ?= frontdesk
 IMAGE_TAG ?= dev
-IMAGE_SERVICES := call-router scheduler followup reviews console
+IMAGE_SERVICES := call-router scheduler followup reviews console phone-bridge
 
 # --- what only the tests need (`make test`, .ci/run): kustomize, the AsyncAPI JSON schema, axe-core ----------
 # kustomize renders deploy/k8s offline for tests/deploy; no registry ships its binary, so it is built with
