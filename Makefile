@@ -26,8 +26,9 @@ $(INSTALLED): requirements-dev.lock requirements-dev.txt libs/common/pyproject.t
 	$(BIN)/python -c 'from frontdesk.tools.stack import ensure_kafka_jars; ensure_kafka_jars()'
 	@touch $@
 
+# SIP=1 also starts the SIP rig (Kamailio on udp 127.0.0.1:5070 and SIPp phones; deploy/sip/README.md).
 run: install
-	$(BIN)/frontdesk stack run
+	$(BIN)/frontdesk stack run $(if $(SIP),--sip)
 
 up: install
 	$(BIN)/frontdesk stack up

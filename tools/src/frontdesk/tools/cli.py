@@ -187,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
     stack = _stack(args)
     stopping = False
+    rig = None
 
     def on_signal(*_: object) -> None:
         nonlocal stopping
@@ -196,6 +197,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd_up(args)
         print()
         cmd_demo(args)
+        if args.sip:  # Kamailio + SIPp phones: a real SIP call rings a receptionist (deploy/sip/README.md)
+            from . import sip_demo
+
+            rig = sip_demo.start(stack)
         print("\nHTTP APIs (public port; OpenAPI docs, probes and metrics on the operations port):")
         for name in SERVICES:
             service = stack.service(name)
@@ -212,6 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pass
     finally:
         print("\nStopping...", flush=True)
+        if rig is not None:
+            rig.stop()
         stack.stop()
         print("Stopped.")
     return 0
@@ -237,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     stack = sub.add_parser("stack", help="the local stack")
     stack_sub = stack.add_subparsers(dest="action", required=True)
     for action, func in (("up", cmd_up), ("down", cmd_down), ("status", cmd_status), ("run", cmd_run)):
-        stack_sub.add_parser(action).set_defaults(func=func)
+        action_parser = stack_sub.add_parser(action)
+        action_parser.set_defaults(func=func, sip=False)
+        if action == "run":
+            action_parser.add_argument(
+                "--sip", action="store_true", help="also start the SIP rig (Kamailio + SIPp phones) and ring a desk"
+            )
 
     demo = sub.add_parser("demo", help="feed demo traffic to a running stack")
     demo.add_argument("--network", default=str(DEMO_NETWORK))
