@@ -251,3 +251,22 @@ async def test_sip_a_silent_primary_vendor_leaves_the_secondary_time_to_answer(
     assert [h.data.vendor_id for h in handed] == [va.name, vb.name]  # type: ignore[attr-defined]
     assert handed[1].data.reason == "vendor_hedge"  # type: ignore[attr-defined]
     assert (answered.data.answered_by_kind, answered.data.answered_by_id) == ("answering_service", vb.name)  # type: ignore[attr-defined]
+
+
+async def test_sip_the_bridge_killed_sends_callers_to_the_fallback_answering_service(
+    stack: LocalStack, running: dict[str, ServiceProcess], tmp_path: Path
+) -> None:
+    """No bridge to ask: the proxy's fallback answering service takes the call at once, never silence
+    (the `running` fixture restarts the bridge for the tests after this one)."""
+    sip = SipRig(tmp_path / "rig", stack.bridge_sip_port)
+    try:
+        fallback = sip.phone("fallback", "answers", answer_after_ms=1000)
+        sip.fallback_uri = fallback.uri
+        sip.start_proxy()
+        running["phone-bridge"].kill()
+        result = await asyncio.to_thread(sip.call, "test-always-open")
+    finally:
+        sip.stop()
+    # 500 ms without the bridge's 100 Trying (BRIDGE_TRYING_MS), then the fallback's 1 s to answer
+    measured = _within_budget(result, 1000 + 500, "bridge killed")
+    assert measured <= 1000 + 500 + 1000

@@ -65,9 +65,11 @@ class SipRig:
     _proxy: subprocess.Popen[bytes] | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
     def start_proxy(self) -> None:
         """Kamailio with the repository's configuration, its settings defined ahead of it."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
         defines = {
             "PROXY_LISTEN": f"udp:127.0.0.1:{self.proxy_port}",
             "BRIDGE_URI": f'"sip:127.0.0.1:{self.bridge_port}"',
