@@ -270,3 +270,20 @@ async def test_sip_the_bridge_killed_sends_callers_to_the_fallback_answering_ser
     # 500 ms without the bridge's 100 Trying (BRIDGE_TRYING_MS), then the fallback's 1 s to answer
     measured = _within_budget(result, 1000 + 500, "bridge killed")
     assert measured <= 1000 + 500 + 1000
+
+
+async def test_sip_the_routing_question_over_http_answers_and_checks_who_asks(
+    stack: LocalStack, running: dict[str, ServiceProcess], rig: SipRig
+) -> None:
+    va = rig.phone(uid("v"), "never_answers")
+    clinic_id = await _clinic(stack, running, open_=False, vendors=[(va, 6)])
+    bridge = running["phone-bridge"]
+    url = bridge.url + "/v1/sip/route"
+    question = {"sip_call_id": uid("http-call") + "@pbx", "dialled": clinic_id, "caller": "+15551230000"}
+    other = {"Authorization": f"Bearer {stack.api_token(clinics=['test-always-open'])}"}
+    async with bridge.client(timeout=10) as client:
+        assert (await client.post(url, json={**question, "dialled": "+1 555"})).status_code == 422
+        assert (await client.post(url, json={**question, "dialled": "no-such-clinic"})).status_code == 404
+        assert (await client.post(url, json=question, headers=other)).status_code == 403
+        answer = (await client.post(url, json=question)).json()
+    assert answer["action"] == "ring" and answer["uris"] == [va.uri] and answer["timeout_ms"] > 0
