@@ -26,8 +26,9 @@ $(INSTALLED): requirements-dev.lock requirements-dev.txt libs/common/pyproject.t
 	$(BIN)/python -c 'from frontdesk.tools.stack import ensure_kafka_jars; ensure_kafka_jars()'
 	@touch $@
 
+# SIP=1 also starts the SIP rig (Kamailio on udp 127.0.0.1:5070 and SIPp phones; deploy/sip/README.md).
 run: install
-	$(BIN)/frontdesk stack run
+	$(BIN)/frontdesk stack run $(if $(SIP),--sip)
 
 up: install
 	$(BIN)/frontdesk stack up
@@ -61,6 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/followup_planning.py
 	$(BIN)/python benchmarks/relay_publish.py
 	$(BIN)/python benchmarks/console_lag.py
+	$(BIN)/python benchmarks/phone_bridge_sip.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write
@@ -72,7 +74,7 @@ clean:
 #   make lock                                     pin what the inputs gained, keep every other pin
 #   make lock UPGRADE=1                           every package to its newest release
 #   make lock LOCK_ARGS="--upgrade-package h11"   one package to its newest release
-WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-console frontdesk-tools
+WORKSPACE_PACKAGES := frontdesk-common frontdesk-call-router frontdesk-scheduler frontdesk-followup frontdesk-reviews frontdesk-console frontdesk-phone-bridge frontdesk-tools
 LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	$(addprefix --no-emit-package ,$(WORKSPACE_PACKAGES)) $(if $(UPGRADE),--upgrade) $(LOCK_ARGS)
 
@@ -90,7 +92,7 @@ audit-deps: install
 # --- deploy: images and Kubernetes manifests (docs/operations.md) ------------------------------------
 IMAGE_PREFIX ?= frontdesk
 IMAGE_TAG ?= dev
-IMAGE_SERVICES := call-router scheduler followup reviews console
+IMAGE_SERVICES := call-router scheduler followup reviews console phone-bridge
 
 # --- what only the tests need (`make test`, .ci/run): kustomize, the AsyncAPI JSON schema, axe-core ----------
 # kustomize renders deploy/k8s offline for tests/deploy; no registry ships its binary, so it is built with

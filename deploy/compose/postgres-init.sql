@@ -6,3 +6,4 @@ CREATE DATABASE frontdesk_scheduler;
 CREATE DATABASE frontdesk_followup;
 CREATE DATABASE frontdesk_reviews;
 CREATE DATABASE frontdesk_console;
+CREATE DATABASE frontdesk_phone_bridge;

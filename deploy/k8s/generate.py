@@ -47,6 +47,7 @@ FOLLOWUP_PROVIDER_SECRET = "followup-provider"  # noqa: S105 - a Secret's name; 
 REVIEWS_LINKS_SECRET = "reviews-links"  # noqa: S105 - a Secret's name; the operator creates it
 CONSOLE_SESSIONS_SECRET = "console-sessions"  # noqa: S105 - a Secret's name; the operator creates it
 PATIENT_LINKS_SECRET = "patient-links"  # noqa: S105 - a Secret's name; the operator creates it
+PHONE_BRIDGE_SECRET = "phone-bridge-caller-tokens"  # noqa: S105 - a Secret's name; the operator creates it
 SHUTDOWN_TIMEOUT_SECONDS = 20  # the app's FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS
 PRESTOP_SLEEP_SECONDS = 5  # let endpoints drop the pod before SIGTERM
 TERMINATION_GRACE_SECONDS = 40  # > pre-stop sleep + the app's shutdown budget
@@ -68,6 +69,9 @@ KEDA_LAG_THRESHOLD = "50"
 KEDA_KAFKA_SETTINGS = "keda-kafka"  # the Secret with how KEDA connects (no password)
 KEDA_AUTH = "frontdesk-keda"  # the TriggerAuthentication every lag trigger uses
 MIN_REPLICAS = 2  # prod autoscalers never go below two (PDB maxUnavailable 1 keeps one up)
+# Services whose routing state lives in one process's memory (phone-bridge: one per SIP proxy): one
+# replica, never autoscaled (a second replica would see only some partitions of the router's decisions).
+SINGLE_INSTANCE = frozenset({"phone-bridge"})
 # The database admin's URL: read by the provisioning Jobs only, never by a serving pod.
 DB_ADMIN_SECRET = "frontdesk-db-admin"  # noqa: S105 - the Secret's name, not its value
 PROVISION_TTL_SECONDS = 3600  # a finished Job goes away, so the next `kubectl apply` runs it again
@@ -378,6 +382,7 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
                 ("CONSOLE_OIDC_REDIRECT_URL", "oidc-redirect-url"),
             ),
         ),
+        "phone-bridge": (PHONE_BRIDGE_SECRET, (("PHONE_BRIDGE_CALLER_TOKEN_KEY", "caller-token-key"),)),
     }
     env = _secret_env(*refs[service]) if service in refs else []
     if service in ("scheduler", "followup"):  # followup signs the patients' page links, the scheduler checks them
@@ -777,7 +782,8 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
         for filename, doc in resources.items():
             files[Path("base") / name / filename] = _dump([doc], "the service table in generate.py")
         files[Path("base") / name / "kustomization.yaml"] = _kustomization(list(resources), "generate.py")
-    consuming = [p for _, p in sorted(access.services.items()) if p.consumes]
+    scaled = [p for name, p in sorted(access.services.items()) if name not in SINGLE_INSTANCE]
+    consuming = [p for p in scaled if p.consumes]
     files[Path("components/keda/scaledobjects.yaml")] = _dump(
         [scaled_object(p, partitions) for p in consuming], f"{access_src} and {registry_src}"
     )
@@ -785,7 +791,7 @@ def render_all(access: Access | None = None, topics: list[TopicSpec] | None = No
         [keda_kafka_secret(access), trigger_authentication(access)], access_src
     )
     files[Path("components/hpa-cpu/hpas.yaml")] = _dump(
-        [cpu_hpa(p, partitions) for _, p in sorted(access.services.items())], f"{access_src} and {registry_src}"
+        [cpu_hpa(p, partitions) for p in scaled], f"{access_src} and {registry_src}"
     )
     return files
 

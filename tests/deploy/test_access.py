@@ -16,7 +16,7 @@ from frontdesk.common.contracts.registry import DLQ_SUFFIX, EVENTS, all_topics
 
 REPO = Path(__file__).resolve().parents[2]
 
-SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console", "phone-bridge")
 
 
 def test_access_lists_every_service(access: Any) -> None:

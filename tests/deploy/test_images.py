@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console", "phone-bridge")
 
 
 def hadolint() -> str:

@@ -20,7 +20,7 @@ CONFIG_TOPICS = {t.name for t in all_topics() if t.compacted}
 
 ALL_RENDERINGS = (*OVERLAYS, *VARIANTS)
 CUSTOM_GROUPS = ("kafka.strimzi.io/", "keda.sh/")
-SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console", "phone-bridge")
 Docs = list[dict[str, Any]]
 
 

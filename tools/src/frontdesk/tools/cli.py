@@ -194,6 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Everything in the foreground: start, demo, then keep serving until Ctrl-C."""
     stack = _stack(args)
     stopping = False
+    rig = None
 
     def on_signal(*_: object) -> None:
         nonlocal stopping
@@ -203,6 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd_up(args)
         print()
         cmd_demo(args)
+        if args.sip:  # Kamailio + SIPp phones: a real SIP call rings a receptionist (deploy/sip/README.md)
+            from . import sip_demo
+
+            rig = sip_demo.start(stack)
         print("\nHTTP APIs (public port; OpenAPI docs, probes and metrics on the operations port):")
         for name in SERVICES:
             service = stack.service(name)
@@ -219,6 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pass
     finally:
         print("\nStopping...", flush=True)
+        if rig is not None:
+            rig.stop()
         stack.stop()
         print("Stopped.")
     return 0
@@ -245,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     stack_sub = stack.add_subparsers(dest="action", required=True)
     for action, func in (("up", cmd_up), ("down", cmd_down), ("status", cmd_status), ("run", cmd_run)):
         action_parser = stack_sub.add_parser(action)
-        action_parser.set_defaults(func=func)
+        action_parser.set_defaults(func=func, sip=False)
+        if action == "run":
+            action_parser.add_argument(
+                "--sip", action="store_true", help="also start the SIP rig (Kamailio + SIPp phones) and ring a desk"
+            )
         if action in ("up", "run"):
             action_parser.add_argument(
                 "--brokers",

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .cluster import KafkaCluster
 
 T = TypeVar("T")
-SERVICES = ("call-router", "scheduler", "followup", "reviews", "console")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console", "phone-bridge")
 MODULES = {name: "frontdesk." + name.replace("-", "_") for name in SERVICES}
 
 
@@ -94,6 +94,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 def free_port() -> int:
     with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -535,6 +541,8 @@ class LocalStack:
     external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     external_database: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # phone-bridge's SIP socket (UDP), where the SIP proxy asks where calls ring (deploy/sip)
+    bridge_sip_port: int = 5071
     # FRONTDESK_KAFKA_SECURE=1: the local broker authenticates every client (SCRAM-SHA-512) and
     # authorises every operation by the ACLs of deploy/access.yaml; each service runs as its own principal.
     secure: bool = field(default_factory=lambda: os.environ.get("FRONTDESK_KAFKA_SECURE") == "1")
@@ -580,6 +588,7 @@ class LocalStack:
             secure=secure,
             brokers=brokers,
             cluster_ports=free_ports() if brokers == 3 else None,
+            bridge_sip_port=free_udp_port(),
         )
         if own_servers:
             stack.external_kafka = stack.external_database = None
@@ -706,6 +715,7 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
             **({"FRONTDESK_SEALING_KEYS": self.sealing_keys()} if name == "call-router" else {}),
             **(self.console_owner_urls() if name == "console" else {}),
+            **({"PHONE_BRIDGE_SIP_PORT": str(self.bridge_sip_port)} if name == "phone-bridge" else {}),
             **self.client_env(service_principal(name)),
             **self.extra_env,
         }

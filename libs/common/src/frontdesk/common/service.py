@@ -15,7 +15,7 @@ import contextlib
 import gc
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -68,6 +68,9 @@ class ServiceDefinition:
     # for callers without one, whose requests carry their own proof: signed webhooks, signed links.
     routers: Sequence[APIRouter] = ()
     public_routers: Sequence[APIRouter] = ()
+    # Long-running parts besides the consumer (e.g. phone-bridge's SIP socket): each started once the
+    # consumer and the relay run, cancelled at shutdown before the producer is flushed.
+    tasks: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
 
 
 class ServiceRuntime:
@@ -125,6 +128,8 @@ class ServiceRuntime:
                 self.pool, s.service, self.definition.timer_handlers, poll_seconds=s.timer_poll_seconds
             )
             self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
+        for run in self.definition.tasks:
+            self._tasks.append(asyncio.create_task(run(self), name="service-task"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self._report_lag(), name="lag"))
         self._tasks.append(asyncio.create_task(self._prune_inbox(), name="inbox-pruning"))
         # What exists now (code, settings, clients) lives as long as the process: keep it out of the
@@ -178,7 +183,7 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:
-            if task.get_name() in ("lag", "inbox-pruning"):
+            if task.get_name() in ("lag", "inbox-pruning", "service-task"):
                 task.cancel()
         _, pending = await asyncio.wait(self._tasks, timeout=timeout / 2) if self._tasks else (set(), set())
         for task in pending:

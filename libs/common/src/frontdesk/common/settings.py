@@ -17,8 +17,22 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_HTTP_PORTS = {"call-router": 8001, "scheduler": 8002, "followup": 8003, "reviews": 8004, "console": 8005}
-DEFAULT_OPS_PORTS = {"call-router": 9001, "scheduler": 9002, "followup": 9003, "reviews": 9004, "console": 9005}
+DEFAULT_HTTP_PORTS = {
+    "call-router": 8001,
+    "scheduler": 8002,
+    "followup": 8003,
+    "reviews": 8004,
+    "console": 8005,
+    "phone-bridge": 8006,
+}
+DEFAULT_OPS_PORTS = {
+    "call-router": 9001,
+    "scheduler": 9002,
+    "followup": 9003,
+    "reviews": 9004,
+    "console": 9005,
+    "phone-bridge": 9006,
+}
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_POSTGRES_PORT = 54329

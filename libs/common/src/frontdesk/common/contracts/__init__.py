@@ -44,3 +44,4 @@ from .registry import (
 )
 from .reviews import *  # noqa: F403
 from .scheduling import *  # noqa: F403
+from .sip import SipSection as SipSection

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema, mod
 
 from ..sealing import Keyring, SealedField
 from .base import Event, Id, Section, Timestamp, Window
+from .sip import SipSection
 
 CallIntent = Literal["new_patient", "appointment", "prescription", "billing", "results", "urgent", "other"]
 RouteTargetKind = Literal["receptionist", "pool", "sister_clinic", "answering_service", "on_call"]
@@ -203,6 +204,9 @@ class PhoneSection(Section):
         " longest answer target of the vendors the call may go to, so each can answer inside the budget;"
         " a larger value gives the primary time alone before the secondary is offered the call too.",
     )
+    sip: SipSection | None = Field(
+        None, description="Where each target rings on SIP (phone-bridge); every vendor needs a SIP URI."
+    )
 
     @property
     def ring_budget_seconds(self) -> float:
@@ -290,8 +294,9 @@ class PhoneSection(Section):
                 )
         if not problems:  # the checks below assume the references above resolve
             from .phone_checks import skill_problems  # it reads this module's types
+            from .sip import sip_problems
 
-            problems += skill_problems(self)
+            problems += skill_problems(self) + sip_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self

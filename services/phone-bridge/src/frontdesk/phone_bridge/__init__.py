@@ -1,0 +1,1 @@
+"""phone-bridge: a SIP proxy rings the people the call-router picks."""

@@ -1,0 +1,29 @@
+"""The router's decisions and the clinics' SIP directories, from the events into the switchboard's memory.
+
+Each handler only updates memory (the consumer's inbox still makes a redelivered event a no-op, and
+the switchboard ignores a decision it already has). Nothing here is on the proxy's call path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from frontdesk.common.clinics import project_clinic
+from frontdesk.common.contracts import CallOffered, CallOverflowed, ClinicConfigured, Event
+from frontdesk.common.uow import UnitOfWork
+
+from .switchboard import Switchboard
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+def handlers(switchboard: Switchboard) -> dict[type[Event], Handler]:
+    async def clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> None:
+        await project_clinic(event, uow)  # read back at start-up (clinics.configured is compacted)
+        switchboard.learn_clinic(event.config)
+
+    async def router_decided(event: CallOffered | CallOverflowed, uow: UnitOfWork) -> None:
+        switchboard.router_decided(event)
+
+    return {ClinicConfigured: clinic_configured, CallOffered: router_decided, CallOverflowed: router_decided}

@@ -1,0 +1,189 @@
+"""The bridge's use cases, answered from memory: the proxy asks where a call rings; it reports answers,
+hang-ups and ends; the router's decisions arrive from the consumer.
+
+1. A new call: call.received is published (in the background) and the proxy's question waits, in
+   memory, for the router's first decision; past `router_wait_seconds` the clinic's vendors ring.
+2. Each later question gets the router's next decision (domain.next_ring) as soon as it is known.
+3. The proxy's reports become call.answered / call.abandoned / call.ended, each once (event ids
+   derived from the call), published without holding the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from frontdesk.common.contracts import (
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
+    CallReceived,
+    ClinicConfig,
+    Event,
+)
+from frontdesk.common.logging import get_logger
+
+from . import telemetry
+from .domain import calls
+from .domain.calls import CallState, DeskOffer, Hangup, Next, Ring, Target, VendorHandover, Wait
+from .domain.directory import Directory, directory
+
+log = get_logger(__name__)
+Publish = Callable[[Event, str], None]  # (event, event id): queued for the outbox, never blocks
+FORGET_AFTER = timedelta(hours=2)  # calls older than this leave memory (no call rings that long)
+
+
+@dataclass(frozen=True)
+class Question:
+    """The proxy asks where a call rings now."""
+
+    sip_call_id: str
+    dialled: str  # the Request-URI's user part
+    caller: str  # the From URI's user part: only ever kept as a keyed hash (caller_token)
+
+
+class Switchboard:
+    def __init__(
+        self, publish: Publish, *, caller_key: bytes, router_wait_seconds: float, clock: Callable[[], datetime]
+    ) -> None:
+        self._publish = publish
+        self._caller_key = caller_key
+        self._router_wait = router_wait_seconds
+        self._now = clock
+        self._clinics: dict[str, Directory] = {}  # by what callers dial
+        self._calls: dict[str, CallState] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+
+    # --- what the bridge learns from the events ---------------------------------------------------
+
+    def learn_clinic(self, config: ClinicConfig) -> None:
+        self._clinics = {n: d for n, d in self._clinics.items() if d.clinic_id != config.clinic_id}
+        if (found := directory(config)) is not None:
+            self._clinics |= {number: found for number in found.numbers}
+
+    def clinic_of(self, dialled: str) -> str | None:
+        found = self._clinics.get(dialled)
+        return None if found is None else found.clinic_id
+
+    def router_decided(self, event: CallOffered | CallOverflowed) -> None:
+        state = self._calls.get(event.call_id)
+        if state is None:
+            return  # not a call this bridge took
+        if isinstance(event, CallOffered):
+            until = event.offered_at + timedelta(seconds=event.ring_timeout_seconds)
+            decision: calls.Decision = DeskOffer(Target(event.target_kind, event.target_id), event.attempt, until)
+        else:
+            decision = VendorHandover(event.vendor_id, event.overflowed_at, event.answer_by)
+        self._calls[event.call_id] = state.decide(decision)
+        self._changed.setdefault(event.call_id, asyncio.Event()).set()
+
+    # --- what the proxy asks and reports ------------------------------------------------------------
+
+    async def route(self, question: Question) -> Next:
+        """The next thing to ring for this call (waits in memory for the router's decision)."""
+        call_id = calls.call_id_for(question.sip_call_id)
+        found = self._clinics.get(question.dialled)
+        if found is None:
+            log.warning("call for a number no clinic has", call_id=call_id)
+            return Hangup("unknown_number")
+        if call_id not in self._calls:
+            self._receive(call_id, found, question)
+        asked = time.monotonic()
+        deadline = asked + self._router_wait
+        while True:
+            started = time.perf_counter()
+            answer, state = calls.next_ring(self._calls[call_id], found, self._now())
+            self._calls[call_id] = state
+            telemetry.DECISION_SECONDS.observe(time.perf_counter() - started)
+            if not isinstance(answer, Wait):
+                telemetry.ROUTER_WAIT_SECONDS.observe(time.monotonic() - asked)
+                return answer
+            changed = self._changed.setdefault(call_id, asyncio.Event())
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=max(deadline - time.monotonic(), 0))
+            except TimeoutError:
+                return self._router_silent(call_id, found)
+
+    def _router_silent(self, call_id: str, found: Directory) -> Next:
+        telemetry.ROUTER_SILENT.inc()
+        log.warning("no routing decision in time: ringing the clinic's vendors", call_id=call_id)
+        ring = calls.fallback_ring(found)
+        if ring is None:
+            return Hangup("no_vendor_uri")
+        state = self._calls[call_id]
+        self._calls[call_id] = replace(state, rung=(*state.rung, *ring.branches))
+        return ring
+
+    def _receive(self, call_id: str, found: Directory, question: Question) -> None:
+        self._forget_old()
+        now = self._now()
+        self._calls[call_id] = CallState(call_id=call_id, clinic_id=found.clinic_id, received_at=now)
+        token = hmac.new(self._caller_key, question.caller.encode(), hashlib.sha256).hexdigest()[:32]
+        event = CallReceived(call_id=call_id, clinic_id=found.clinic_id, received_at=now, caller_token=f"sip-{token}")
+        self._publish(event, f"{call_id}:received")
+        telemetry.CALLS.labels("received").inc()
+
+    def answered(self, sip_call_id: str, uri: str | None) -> None:
+        call_id = calls.call_id_for(sip_call_id)
+        state = self._calls.get(call_id)
+        after = None if state is None else calls.answered(state, uri, self._now())
+        if after is None or after.answered_by is None or after.outcome_at is None:
+            return
+        self._calls[call_id] = after
+        by = after.answered_by
+        event = CallAnswered(
+            call_id=call_id,
+            clinic_id=after.clinic_id,
+            answered_at=after.outcome_at,
+            answered_by_kind=by.kind,
+            answered_by_id=by.target_id,
+        )
+        self._publish(event, f"{call_id}:answered")
+        telemetry.CALLS.labels("answered").inc()
+
+    def abandoned(self, sip_call_id: str) -> None:
+        call_id = calls.call_id_for(sip_call_id)
+        state = self._calls.get(call_id)
+        after = None if state is None else calls.abandoned(state, self._now())
+        if after is None or after.outcome_at is None:
+            return
+        self._calls[call_id] = after
+        self._publish(
+            CallAbandoned(call_id=call_id, clinic_id=after.clinic_id, abandoned_at=after.outcome_at),
+            f"{call_id}:abandoned",
+        )
+        self._changed.setdefault(call_id, asyncio.Event()).set()  # a question still waiting hangs up
+        telemetry.CALLS.labels("abandoned").inc()
+
+    def ended(self, sip_call_id: str) -> None:
+        call_id = calls.call_id_for(sip_call_id)
+        state = self._calls.get(call_id)
+        after = None if state is None else calls.ended(state, self._now())
+        if after is None or after.outcome_at is None:
+            return
+        self._calls[call_id] = after
+        self._publish(
+            CallEnded(call_id=call_id, clinic_id=after.clinic_id, ended_at=after.outcome_at), f"{call_id}:ended"
+        )
+        telemetry.CALLS.labels("ended").inc()
+
+    def _forget_old(self) -> None:
+        oldest = self._now() - FORGET_AFTER
+        for call_id in [c for c, s in self._calls.items() if s.received_at < oldest]:
+            del self._calls[call_id]
+            self._changed.pop(call_id, None)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["Question", "Ring", "Switchboard", "utc_now"]

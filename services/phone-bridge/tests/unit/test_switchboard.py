@@ -1,0 +1,89 @@
+"""The switchboard answers the proxy from memory: it waits for the router's decision, falls back to the
+vendors when the router is silent, and publishes each outcome once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from frontdesk.common.contracts import CallAbandoned, CallAnswered, CallEnded, CallOffered, CallReceived, Event
+from frontdesk.phone_bridge.domain.calls import Hangup, Ring, call_id_for
+from frontdesk.phone_bridge.switchboard import Question, Switchboard
+
+from .clinics import clinic
+
+T0 = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+
+
+def _board(wait: float = 1.0) -> tuple[Switchboard, list[tuple[Event, str]]]:
+    published: list[tuple[Event, str]] = []
+    board = Switchboard(
+        lambda e, i: published.append((e, i)), caller_key=b"k" * 32, router_wait_seconds=wait, clock=lambda: T0
+    )
+    board.learn_clinic(clinic())
+    return board, published
+
+
+def _offer(call_id: str) -> CallOffered:
+    return CallOffered(
+        call_id=call_id,
+        clinic_id="c1",
+        target_kind="receptionist",
+        target_id="r1",
+        ring_timeout_seconds=4,
+        offered_at=T0,
+        attempt=1,
+    )
+
+
+async def test_a_question_waits_for_the_routers_decision() -> None:
+    board, published = _board()
+    asked = asyncio.create_task(board.route(Question("abc", "+15550100", "+15551234567")))
+    await asyncio.sleep(0.05)
+    assert not asked.done()
+    received = published[0][0]
+    assert isinstance(received, CallReceived) and received.call_id == call_id_for("abc")
+    assert "5551234567" not in received.model_dump_json()  # the caller is a keyed hash only
+    board.router_decided(_offer(received.call_id))
+    answer = await asyncio.wait_for(asked, 1)
+    assert isinstance(answer, Ring) and answer.uris == ("sip:r1@127.0.0.1:5081",)
+
+
+async def test_a_silent_router_rings_the_vendors() -> None:
+    board, _ = _board(wait=0.05)
+    answer = await board.route(Question("abc", "c1", "x"))
+    assert isinstance(answer, Ring) and len(answer.uris) == 2
+
+
+async def test_an_unknown_number_hangs_up_and_publishes_nothing() -> None:
+    board, published = _board()
+    assert await board.route(Question("abc", "+19990000", "x")) == Hangup("unknown_number")
+    assert published == []
+
+
+async def test_each_outcome_is_published_once_with_a_stable_event_id() -> None:
+    board, published = _board()
+    asked = asyncio.create_task(board.route(Question("abc", "c1", "x")))
+    await asyncio.sleep(0)
+    board.router_decided(_offer(call_id_for("abc")))
+    await asked
+    board.answered("abc", "sip:r1@127.0.0.1:5081")
+    board.answered("abc", "sip:r1@127.0.0.1:5081")
+    board.abandoned("abc")
+    board.ended("abc")
+    board.ended("abc")
+    kinds = [(type(e).__name__, i.rsplit(":", 1)[1]) for e, i in published]
+    assert kinds == [("CallReceived", "received"), ("CallAnswered", "answered"), ("CallEnded", "ended")]
+    answered = published[1][0]
+    assert isinstance(answered, CallAnswered) and answered.answered_by_id == "r1"
+    assert not any(isinstance(e, CallAbandoned | CallEnded) and e.call_id != call_id_for("abc") for e, _ in published)
+
+
+async def test_a_hang_up_ends_a_waiting_question() -> None:
+    board, published = _board(wait=5)
+    asked = asyncio.create_task(board.route(Question("abc", "c1", "x")))
+    await asyncio.sleep(0.01)
+    board.abandoned("abc")
+    assert await asyncio.wait_for(asked, 1) == Hangup("abandoned")
+    assert isinstance(published[-1][0], CallAbandoned)
+    assert published[-1][0].abandoned_at <= T0 + timedelta(seconds=1)

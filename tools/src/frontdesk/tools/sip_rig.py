@@ -1,0 +1,186 @@
+"""A SIP rig on loopback: Kamailio (deploy/sip/kamailio.cfg) asking phone-bridge where calls ring,
+SIPp phones (deploy/sip/scenarios) that answer after a delay, never answer or are busy, and SIPp
+callers whose INVITE -> 200 OK time SIPp measures itself (-trace_rtt).
+
+Every process binds 127.0.0.1 only, on free ports (SIPp's media and control ports too), keeps its
+pid and runtime files under the rig's folder, and is stopped by its own pid (`stop`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from .stack import free_udp_port
+
+SIP_DIR = Path(__file__).resolve().parents[4] / "deploy" / "sip"
+Behaviour = Literal["answers", "never_answers", "busy"]
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+@dataclass
+class Phone:
+    """A SIPp user agent server standing for a desk phone or a vendor's line."""
+
+    name: str
+    behaviour: Behaviour
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.name}@127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    sip_call_id: str
+    ok: bool  # SIPp's exit status: the scenario ran to its end
+    invite_to_200_ms: float | None  # SIPp's own measurement (None: no 200 OK)
+
+
+@dataclass
+class SipRig:
+    workdir: Path
+    bridge_port: int
+    proxy_port: int = field(default_factory=free_udp_port)
+    fallback_uri: str = "sip:fallback@127.0.0.1:5099"
+    phones: list[Phone] = field(default_factory=list)
+    _proxy: subprocess.Popen[bytes] | None = None
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    def start_proxy(self) -> None:
+        """Kamailio with the repository's configuration, its settings defined ahead of it."""
+        defines = {
+            "PROXY_LISTEN": f"udp:127.0.0.1:{self.proxy_port}",
+            "BRIDGE_URI": f'"sip:127.0.0.1:{self.bridge_port}"',
+            "FALLBACK_URI": f'"{self.fallback_uri}"',
+        }
+        config = self.workdir / "kamailio.cfg"
+        body = (SIP_DIR / "kamailio.cfg").read_text()
+        head, _, rest = body.partition("\n")  # the #!KAMAILIO line stays first
+        config.write_text(head + "\n" + "".join(f"#!define {k} {v}\n" for k, v in defines.items()) + rest)
+        run = self.workdir / "kamailio-run"
+        run.mkdir(exist_ok=True)
+        log = self._log("kamailio")
+        self._proxy = subprocess.Popen(
+            ["kamailio", "-DD", "-E", "-f", str(config), "-P", str(run / "kamailio.pid"), "-Y", str(run)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        self._wait_listening(self.proxy_port, self._proxy, "kamailio")
+
+    def phone(self, name: str, behaviour: Behaviour, *, answer_after_ms: int = 0) -> Phone:
+        """A SIPp phone on its own port: `answers` after `answer_after_ms` of ringing, `never_answers`, `busy`."""
+        port = free_udp_port()
+        process = self._sipp(
+            name,
+            ["-sf", str(SIP_DIR / "scenarios" / f"{behaviour}.xml"), "-p", str(port), "-d", str(answer_after_ms)],
+        )
+        self._wait_listening(port, process, name)
+        phone = Phone(name, behaviour, port, process)
+        self.phones.append(phone)
+        return phone
+
+    def call(self, dialled: str, *, hang_up_after_ms: int | None = None, timeout: float = 60) -> CallResult:
+        """One call from a SIPp caller to `dialled`, run to its end: answered and hung up after 300 ms of
+        talk, or cancelled once `hang_up_after_ms` pass without a new 180 Ringing."""
+        token = "rig-" + secrets.token_hex(6)
+        folder = self.workdir / token
+        folder.mkdir()
+        scenario = SIP_DIR / "scenarios" / "caller.xml"
+        if hang_up_after_ms is not None:
+            scenario = folder / "caller_hangs_up.xml"
+            template = (SIP_DIR / "scenarios" / "caller_hangs_up.xml").read_text()
+            scenario.write_text(template.replace("HANG_UP_MS", str(hang_up_after_ms)))
+        args = ["-sf", str(scenario), "-s", dialled, "-m", "1", "-l", "1", "-d", "300"]
+        args += ["-cid_str", f"{token}-%u@%s", "-trace_rtt", "-rtt_freq", "1", "-timeout", f"{int(timeout)}s"]
+        args += ["-p", str(free_udp_port()), f"127.0.0.1:{self.proxy_port}"]
+        process = self._sipp(token, args, cwd=folder)
+        try:
+            process.wait(timeout + 10)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+        rtts = [line.split(";") for f in folder.glob("*_rtt.csv") for line in f.read_text().splitlines()[1:]]
+        measured = [float(row[1]) for row in rtts if len(row) >= 2 and row[1].strip()]
+        return CallResult(f"{token}-1@127.0.0.1", process.returncode == 0, measured[0] if measured else None)
+
+    def load(self, dialled: str, *, count: int, rate_per_second: float, timeout: float = 120) -> list[float]:
+        """`count` answered calls to `dialled` at a constant rate from one SIPp caller; each call's
+        INVITE -> 200 OK (ms, SIPp's measurement) for those answered."""
+        token = "load-" + secrets.token_hex(6)
+        folder = self.workdir / token
+        folder.mkdir()
+        args = ["-sf", str(SIP_DIR / "scenarios" / "caller.xml"), "-s", dialled, "-m", str(count), "-d", "300"]
+        args += ["-r", str(rate_per_second), "-rp", "1000", "-l", str(max(count, 1))]
+        args += ["-cid_str", f"{token}-%u@%s", "-trace_rtt", "-rtt_freq", "1", "-timeout", f"{int(timeout)}s"]
+        args += ["-p", str(free_udp_port()), f"127.0.0.1:{self.proxy_port}"]
+        process = self._sipp(token, args, cwd=folder)
+        try:
+            process.wait(timeout + 10)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+        rows = [line.split(";") for f in folder.glob("*_rtt.csv") for line in f.read_text().splitlines()[1:]]
+        return [float(row[1]) for row in rows if len(row) >= 2 and row[1].strip()]
+
+    def stop(self) -> None:
+        for phone in self.phones:
+            _stop(phone.process)
+        self.phones.clear()
+        if self._proxy is not None:
+            _stop(self._proxy)
+            self._proxy = None
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def _sipp(self, name: str, args: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        # Loopback only, every port chosen here: SIPp would otherwise bind its media ports and its
+        # control port (8888) on all interfaces.
+        base = ["sipp", "-i", "127.0.0.1", "-mp", str(free_udp_port()), "-cp", str(free_udp_port()), "-nostdin"]
+        return subprocess.Popen(
+            [*base, "-aa", "-deadcall_wait", "1000", *args],
+            stdout=self._log(name),
+            stderr=subprocess.STDOUT,
+            cwd=cwd or self.workdir,
+            env={**os.environ, "TERM": "dumb"},
+        )
+
+    def _log(self, name: str) -> IO[bytes]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self._logs.append(log)
+        return log
+
+    @staticmethod
+    def _wait_listening(port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited at start (status {process.returncode})")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    return  # taken: the process is listening
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} never listened on udp 127.0.0.1:{port}")
