@@ -30,7 +30,7 @@ async def test_sigkill_each_service_at_random_points_under_load(healthy: LocalSt
     rng = random.Random(5)
     steps = []
     for i, name in enumerate(SERVICES):
-        at = 0.1 + 0.2 * i + rng.uniform(0, 0.06)
+        at = 0.08 + 0.8 / len(SERVICES) * i + rng.uniform(0, 0.06)  # every service dies and returns in the day
         proc = healthy.service(name)
         steps += [(at, f"kill {name}", kill_service(proc)), (at + 0.05, f"restart {name}", start_service(proc))]
     schedule = Schedule(steps)

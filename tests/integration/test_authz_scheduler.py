@@ -27,6 +27,11 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 from .helpers import query, uid
 
 WAIT = 90.0
+# The patient's pages: the signed link is the proof (no bearer token); forged links are checked below and
+# the pages themselves in test_patient_loops.py.
+PUBLIC = frozenset(
+    {"GET /p/offer/{token}", "POST /p/offer/{token}", "GET /p/reschedule/{token}", "POST /p/reschedule/{token}"}
+)
 HL7_MEDIA = "x-application/hl7-v2+er7"
 
 
@@ -379,7 +384,17 @@ async def test_every_operation_has_a_row(world: World) -> None:
         for method in item
         if method in ("get", "put", "post", "delete", "patch", "head", "options")
     }
-    assert {r.operation for r in world.rows()} == operations
+    assert {r.operation for r in world.rows()} | PUBLIC == operations
+
+
+async def test_public_pages_refuse_forged_links_with_a_bearer_token_or_without(world: World) -> None:
+    forged = "v1.not-a-signature"
+    for operation in sorted(PUBLIC):
+        method, path = operation.split(" ")
+        url = path.replace("{token}", forged)
+        for token in (None, world.token_a):
+            response = await world.send(Call(method, url), token)
+            assert response.status_code == 404, f"{operation} with token={token is not None}: {response.status_code}"
 
 
 async def test_the_authorization_matrix(world: World) -> None:
