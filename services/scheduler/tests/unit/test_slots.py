@@ -215,3 +215,12 @@ def test_unavailability_explains_why() -> None:
     assert unavailability(rules, late, [], now) == ("unavailable", "outside the provider's availability")
     assert unavailability(rules, late, [], now, check_template=False) is None
     assert unavailability(rules, ok, [ok], now)[0] == "slot_taken"  # type: ignore[index]
+
+
+def test_a_template_opening_inside_the_spring_forward_gap_offers_nothing_before_it_opens() -> None:
+    # 02:30 does not exist in New York on 2026-03-08; the interval opens at 02:30 EST = 03:30 EDT.
+    rules = SlotRules(zone=NY, template={"sun": [(t(2, 30), t(4))]}, duration=timedelta(minutes=15))
+    day = Interval(datetime(2026, 3, 8, 5, tzinfo=UTC), datetime(2026, 3, 8, 10, tzinfo=UTC))
+    offered = generate_slots(rules, day, [], datetime(2026, 3, 1, tzinfo=UTC))
+    assert [s.start.astimezone(NY).strftime("%H:%M") for s in offered] == ["03:30", "03:45"]
+    assert all(unavailability(rules, s, [], datetime(2026, 3, 1, tzinfo=UTC)) is None for s in offered)

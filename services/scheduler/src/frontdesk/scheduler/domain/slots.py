@@ -118,7 +118,9 @@ def generate_slots(
                 candidate = Interval(start, start + rules.duration)
                 if candidate.end > occurrence.span.end:
                     break
-                if start >= earliest and window.contains(candidate) and _free(candidate, rules, busy_list):
+                # A template opening inside a spring-forward gap opens after it: no slot before its span.
+                opened = start >= occurrence.span.start and start >= earliest
+                if opened and window.contains(candidate) and _free(candidate, rules, busy_list):
                     found.add(candidate)
             wall += rules.step
     slots = sorted(found)
