@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from . import tracing
 from .cloudevents import TraceContext
@@ -36,6 +37,12 @@ log = get_logger(__name__)
 BATCH = 100  # timers fired on one connection before it goes back to the pool
 MIN_WAIT = 0.025  # seconds: the shortest sleep, so a steady flow of timers is fired a few at a time
 CONCURRENCY = 2  # connections firing timers at once, per replica
+# How many timers are due now (at most $2) and in how many seconds the next one falls due.
+_DUE_SQL = (
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM timers WHERE due_at <= now() AND dead_at IS NULL"
+    " AND kind = ANY($1::text[]) LIMIT $2) d)::int,"
+    " extract(epoch FROM (SELECT min(due_at) FROM timers WHERE dead_at IS NULL AND kind = ANY($1::text[])) - now())"
+)
 
 
 @dataclass(frozen=True)
@@ -70,31 +77,31 @@ class TimerWorker:
 
     async def fire_due(self, limit: int = BATCH) -> int:
         """Run the timers that are due, one transaction each, up to `limit`; return how many fired."""
-        fired, _ = await self._fire_batch(limit)
+        async with self._pool.acquire() as conn:
+            fired, _ = await self._fire_batch(conn, limit)
         return fired
 
-    async def _fire_batch(self, limit: int) -> tuple[int, float]:
+    async def _fire_batch(self, conn: Connection, limit: int) -> tuple[int, float]:
         """Fire up to `limit` due timers. Return how many fired and how long to sleep before the
-        next batch: not at all when `limit` ran (more may be due), else until the next timer falls
-        due, between MIN_WAIT and the poll interval."""
-        fired = ran = 0
-        # One connection for the whole run: handing it back to the pool after each timer would cost
-        # a round trip (asyncpg resets the session) for nothing.
-        async with self._pool.acquire() as conn:
-            while ran < limit and not self._stopping.is_set():
-                outcome = await self._fire_one(conn)
-                if outcome is None:
-                    next_due_in = await conn.fetchval(
-                        "SELECT extract(epoch FROM min(due_at) - now()) FROM timers"
-                        " WHERE dead_at IS NULL AND kind = ANY($1::text[])",
-                        list(self._handlers),
-                    )
-                    if next_due_in is None:
-                        return fired, self._poll_seconds
-                    # A timer due now but skipped (another replica holds it) also waits MIN_WAIT.
-                    return fired, min(max(float(next_due_in), MIN_WAIT), self._poll_seconds)
-                fired += outcome
-                ran += 1
+        next batch: not at all when some fired (more may be due), else until the next timer falls
+        due, between MIN_WAIT and the poll interval. One round trip finds what is due, so a poll
+        with nothing due opens no transaction."""
+        row = await conn.fetchrow(_DUE_SQL, list(self._handlers), limit)
+        assert row is not None
+        due, next_due_in = row
+        if not due:
+            if next_due_in is None:
+                return 0, self._poll_seconds
+            # A timer due now but skipped (another replica holds it) also waits MIN_WAIT.
+            return 0, min(max(float(next_due_in), MIN_WAIT), self._poll_seconds)
+        fired = 0
+        for _ in range(due):
+            if self._stopping.is_set():
+                break
+            outcome = await self._fire_one(conn)
+            if outcome is None:
+                return fired, MIN_WAIT  # the rest were taken by another worker or replica
+            fired += outcome
         return fired, 0.0
 
     async def _fire_one(self, conn: Connection) -> int | None:
@@ -161,10 +168,15 @@ class TimerWorker:
         await asyncio.gather(*(self._fire_until_stopped() for _ in range(CONCURRENCY)))
 
     async def _fire_until_stopped(self) -> None:
+        # One connection kept from batch to batch: handing it back to the pool costs a round trip
+        # (asyncpg resets the session) for session state our transactions never leave. A failure
+        # hands it back, so the reset (or, for a broken connection, a new one) follows.
         backoff = 0.2
+        conn: PoolConnectionProxy[asyncpg.Record] | None = None
         while not self._stopping.is_set():
             try:
-                _, wait = await self._fire_batch(BATCH)
+                conn = conn or await self._pool.acquire()
+                _, wait = await self._fire_batch(conn, BATCH)
                 backoff = 0.2
                 if wait:
                     await self._sleep(wait)
@@ -172,8 +184,15 @@ class TimerWorker:
                 raise
             except Exception as exc:  # noqa: BLE001 - outages are retried
                 log.warning("timer worker interrupted", error=repr(exc)[:300], retry_in=backoff)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(conn)
+                    conn = None
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
