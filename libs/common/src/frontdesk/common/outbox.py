@@ -2,10 +2,10 @@
 
 The relay holds a session advisory lock so exactly one replica of a service publishes at a time;
 that keeps each record key's events in the order they were committed. It reads rows in id order,
-sends them all, waits for Kafka's acknowledgements, then deletes them. A crash between the
-acknowledgement and the deletion republishes the batch with the same event ids, which consumers
-drop through their inbox. Each commit of an outbox row notifies the relay (LISTEN/NOTIFY), so it
-publishes at once, not at its next poll.
+sends them all, waits for Kafka's acknowledgements, then deletes them with its next read (at the
+latest at its next poll). A crash between the acknowledgement and the deletion republishes the
+batch with the same event ids, which consumers drop through their inbox. Each commit of an outbox
+row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its next poll.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 log = get_logger(__name__)
 _RELAY_LOCK_KEY = "frontdesk-outbox-relay"
 BACKLOG_EVERY = 1.0  # seconds between refreshes of the backlog gauge
+# The oldest rows not yet published ($1 at most), deleting those the last batch published ($2). The
+# deletion and the read see the same snapshot, hence the read's filter.
+_NEXT_BATCH = (
+    "WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))"
+    " SELECT id, topic, record_key, headers, payload FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"
+)
 
 
 class OutboxRelay:
@@ -45,16 +51,17 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.is_leader = False
+        self._published: list[int] = []  # acknowledged by Kafka, deleted by the next read
 
     async def publish_batch(self, conn: Connection) -> int:
         """Publish up to one batch; return how many rows were published.
 
-        Read the oldest rows, send them all, wait for Kafka's acknowledgement of every one, then
-        delete them (two round trips, no transaction: only the leader deletes, and the advisory
-        lock makes it the only one reading). A failed send leaves the rows for the next batch."""
-        rows = await conn.fetch(
-            "SELECT id, topic, record_key, headers, payload FROM outbox ORDER BY id LIMIT $1", self._batch_size
-        )
+        Read the oldest rows, send them all and wait for Kafka's acknowledgement of every one. The
+        rows are deleted by the next read, in the same statement (no transaction: only the leader
+        deletes, and the advisory lock makes it the only one reading), so a steady flow costs one
+        round trip per batch. A failed send leaves the rows for the next batch."""
+        rows = await conn.fetch(_NEXT_BATCH, self._batch_size, self._published)
+        self._published = []
         if not rows:
             return 0
         # send() only appends to the producer's batch in call order; the idempotent producer
@@ -69,19 +76,27 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*futures)
-        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows])
+        self._published = [row["id"] for row in rows]
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
-    async def drain(self, conn: Connection) -> int:
+    async def _publish_until_short(self, conn: Connection) -> int:
         """Publish until a batch comes back short: rows committed after its read notify the relay,
-        which then drains again (so an empty read is not needed to know it is done)."""
+        which then publishes again (so an empty read is not needed to know it is done)."""
         total = 0
         while True:
             published = await self.publish_batch(conn)
             total += published
             if published < self._batch_size:
                 return total
+
+    async def drain(self, conn: Connection) -> int:
+        """Publish everything there is and delete it."""
+        total = await self._publish_until_short(conn)
+        if self._published:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published)
+            self._published = []
+        return total
 
     def wake(self, *_: Any) -> None:
         self._wake.set()
@@ -120,9 +135,12 @@ class OutboxRelay:
                 counted = 0.0
                 while not self._stopping.is_set():
                     self._wake.clear()
-                    await self.drain(conn)
+                    await self._publish_until_short(conn)
                     if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
-                        OUTBOX_BACKLOG.labels(self._service).set(await conn.fetchval("SELECT count(*) FROM outbox"))
+                        backlog = await conn.fetchval(
+                            "SELECT count(*) FROM outbox WHERE id <> ALL($1::bigint[])", self._published
+                        )
+                        OUTBOX_BACKLOG.labels(self._service).set(backlog)
                         counted = time.monotonic()
                     await self._sleep(self._poll_seconds)
                 # Graceful shutdown: publish whatever committed transactions left behind.
