@@ -192,3 +192,28 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
         timers = {r["timer_key"] for r in await conn.fetch("SELECT timer_key FROM timers WHERE kind = 'none'")}
     assert outbox == {emitted[0], emitted[2]}  # the repeat's event rolled back with it
     assert {f"inbox-{first}", f"inbox-{other}"} <= timers and f"inbox-{repeat}" not in timers
+
+
+async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims_nothing(pool: asyncpg.Pool) -> None:
+    """inbox.claiming and UnitOfWork.take_claim: the hot path's first statement claims the event (a
+    repeat raises there and rolls back whole); the flush, with nothing queued, sends no statement."""
+    claim = inbox.Claim("tests", "src", uid("evt"))
+    marker = uid("claimed")
+
+    async def handle(conn: asyncpg.Connection) -> None:
+        async with transaction(conn, "tests/inbox", TraceContext.new(), claim=claim) as uow:
+            taken = uow.take_claim()
+            assert taken == claim and uow.take_claim() is None
+            row = await conn.fetchrow(inbox.claiming("SELECT $1::text AS marker", 2), marker, *taken.args())
+            assert row is not None and row["marker"] == marker
+            if not row["claimed"]:
+                raise inbox.AlreadyProcessed(taken.event_id)
+            await conn.execute("INSERT INTO timer_effects VALUES ($1, 'claimed')", marker)
+
+    await pool.execute("CREATE TABLE IF NOT EXISTS timer_effects (timer_key text PRIMARY KEY, worker text)")
+    async with pool.acquire() as conn:
+        await handle(conn)
+        with pytest.raises(inbox.AlreadyProcessed):
+            await handle(conn)
+        assert await conn.fetchval("SELECT count(*) FROM timer_effects WHERE timer_key = $1", marker) == 1
+        assert await inbox.seen(conn, *claim.args())

@@ -7,6 +7,10 @@ the first run left, and is then rolled back whole when its claim finds the row (
 or, should the handler fail on that state, recognised by `seen`. Consumer handlers only touch the
 database (anything with an outside effect, such as sending a message, runs from a durable timer),
 so nothing of a repeat survives its rollback.
+
+A handler whose first statement is on the hot path (call-router's call.answered) claims the event
+in that statement instead (`claiming`, UnitOfWork.take_claim): the flush then often has nothing
+left to write, and the transaction is one round trip shorter.
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ def claim_sql(n: int) -> str:
         f"INSERT INTO inbox (consumer, event_source, event_id) VALUES (${n}, ${n + 1}, ${n + 2})"
         " ON CONFLICT DO NOTHING RETURNING 1"
     )
+
+
+def claiming(statement: str, n: int) -> str:
+    """`statement` (a query returning one row) that also claims the event, with parameters
+    $n..$n+2, and says whether it did in the column `claimed`. Both run in one snapshot."""
+    claimed = "EXISTS (SELECT 1 FROM claimed) AS claimed"
+    return f"WITH claimed AS ({claim_sql(n)}) SELECT {claimed}, s.* FROM ({statement}) s"
 
 
 @dataclass(frozen=True)

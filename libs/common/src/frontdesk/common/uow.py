@@ -116,6 +116,12 @@ class UnitOfWork:
             del self._timers[key]
         await self.conn.execute("DELETE FROM timers WHERE starts_with(timer_key, $1)", key_prefix)
 
+    def take_claim(self) -> inbox.Claim | None:
+        """The inbox claim, for a statement of the handler's that makes it (inbox.claiming) and raises
+        inbox.AlreadyProcessed for a repeat; the flush then claims nothing."""
+        claim, self.claim = self.claim, None
+        return claim
+
     async def flush(self) -> None:
         """Write the queued events and timers, and the inbox claim (one round trip); called just
         before the commit. Raises inbox.AlreadyProcessed if the event was claimed before."""

@@ -334,7 +334,13 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
     # of a call handed to it. A refusal raises, which rolls back what call_router_answer wrote.
     vendor = isolation.sender(uow)
     got = await repository.answer_call(
-        uow.conn, event.call_id, event.clinic_id, event.answered_at, event.answered_by_kind, event.answered_by_id
+        uow.conn,
+        event.call_id,
+        event.clinic_id,
+        event.answered_at,
+        event.answered_by_kind,
+        event.answered_by_id,
+        uow.take_claim(),
     )
     if vendor is not None:
         isolation.check(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from frontdesk.common import inbox
 from frontdesk.common.contracts import CallReceived
 from frontdesk.common.db import Connection
 
@@ -235,12 +236,21 @@ class Answered:
     ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
 
 
-async def answer_call(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str) -> Answered:
+async def answer_call(
+    conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str, claim: inbox.Claim | None
+) -> Answered:
     """Lock the clinic; if the call still waits, record the answer, cancel its ring or vendor timer,
     release who rang, mark a receptionist busy, close the caller's callbacks, take an early
-    call.ended, and read the oldest waiting call: the statements of the answer path in one round trip.
-    (Timers set earlier in the same unit of work are not seen; none is, on this path.)"""
-    r = await conn.fetchrow("SELECT * FROM call_router_answer($1, $2, $3, $4, $5)", call_id, clinic_id, at, kind, by)
+    call.ended, and read the oldest waiting call: the statements of the answer path in one round trip,
+    which also claims the event in the inbox (`claim`, if given). (Timers set earlier in the same unit
+    of work are not seen; none is, on this path.)"""
+    answer = "SELECT * FROM call_router_answer($1, $2, $3, $4, $5)"
+    if claim is None:
+        r = await conn.fetchrow(answer, call_id, clinic_id, at, kind, by)
+    else:
+        r = await conn.fetchrow(inbox.claiming(answer, 6), call_id, clinic_id, at, kind, by, *claim.args())
+        if r is not None and not r["claimed"]:
+            raise inbox.AlreadyProcessed(claim.event_id)
     assert r is not None
     return Answered(_row(r["o_call"]), r["o_version"], r["o_oldest"], r["o_ended"])
 
