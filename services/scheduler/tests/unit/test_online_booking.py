@@ -33,7 +33,9 @@ def test_names_and_codes() -> None:
     assert rules.normalize_name("x" * 101) is None
     assert rules.same_name("ana  lópez", "Ana López")
     assert rules.clean_code(" 123-456 ") == "123456"
-    assert rules.clean_code("12345") is None and rules.clean_code("12345a") is None and rules.clean_code("١٢٣٤٥٦") is None
+    assert (
+        rules.clean_code("12345") is None and rules.clean_code("12345a") is None and rules.clean_code("١٢٣٤٥٦") is None
+    )
 
 
 # --- the code ------------------------------------------------------------------------------------

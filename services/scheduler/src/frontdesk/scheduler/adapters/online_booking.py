@@ -91,8 +91,8 @@ async def settle_verification(
     patient_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "UPDATE booking_verifications SET status = $2, attempts = $3, patient_id = coalesce($5, patient_id),"
-        " resolved_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $4 END WHERE verification_id = $1",
+        "UPDATE booking_verifications SET status = $2, attempts = $3, patient_id = coalesce($5::text, patient_id),"
+        " resolved_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $4::timestamptz END WHERE verification_id = $1",
         verification_id,
         status,
         attempts,
