@@ -332,6 +332,12 @@ async def test_too_many_wrong_codes_release_the_time_and_bad_forms_change_nothin
             headers={"Origin": "https://evil.example", "X-Forwarded-For": p.addr},
         )
         assert cross.status_code == 403
+        fetched = await client.post(
+            pages.url + "/p/book/times",
+            data={"entry": entry, "claim": "new", "type": "checkup"},
+            headers={"Sec-Fetch-Site": "cross-site", "Origin": "null", "X-Forwarded-For": p.addr},
+        )
+        assert fetched.status_code == 403
         mismatch = await p.post("/p/book/times", {"entry": entry, "claim": "new", "type": "follow-up"})
         assert mismatch.status_code == 422 and "for existing patients" in mismatch.text
         bad_phone = await hold(p, entry, slots(times)[1], "Rae Diaz", "555")

@@ -59,13 +59,16 @@ START_AGAIN = "This page has expired. Please open the booking page again."
 
 
 def cross_site(request: Request) -> bool:
-    """A post from another site's page (the browser says so), which these forms never are."""
-    if request.headers.get("sec-fetch-site", "") == "cross-site":
-        return True
+    """A post from another site's page, which these forms never are. Browsers say where a request
+    comes from (Fetch Metadata); without that, an Origin naming another host. (With the pages'
+    `Referrer-Policy: no-referrer` a browser sends `Origin: null` even for its own form.)"""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return False
-    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
+    return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 def _zone(clinic: ClinicConfig) -> ZoneInfo:
