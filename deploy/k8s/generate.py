@@ -388,7 +388,12 @@ def service_secrets_env(service: str) -> list[dict[str, Any]]:
     if service in ("scheduler", "followup"):  # followup signs the patients' page links, the scheduler checks them
         env += _secret_env(
             PATIENT_LINKS_SECRET,
-            (("FRONTDESK_PATIENT_LINK_KEYS", "link-keys"), ("FRONTDESK_PATIENT_PAGES_URL", "pages-url")),
+            (
+                ("FRONTDESK_PATIENT_LINK_KEYS", "link-keys"),
+                ("FRONTDESK_PATIENT_PAGES_URL", "pages-url"),
+                # the booking page's codes, sealed by the scheduler for followup (only that recipient's keys)
+                ("FRONTDESK_SEALING_KEYS", "booking-codes-keys"),
+            ),
         )
     return env
 

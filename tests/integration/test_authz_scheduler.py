@@ -32,6 +32,18 @@ WAIT = 90.0
 PUBLIC = frozenset(
     {"GET /p/offer/{token}", "POST /p/offer/{token}", "GET /p/reschedule/{token}", "POST /p/reschedule/{token}"}
 )
+# The clinics' booking pages (tests/integration/test_online_booking.py): a clinic's public page, a signed
+# booking link, and the steps, whose forms carry the signed entry of the page they came from.
+BOOKING_PUBLIC = frozenset(
+    {
+        "GET /p/clinics/{clinic_id}/book",
+        "GET /p/book/{token}",
+        "POST /p/book/start",
+        "POST /p/book/times",
+        "POST /p/book/hold",
+        "POST /p/book/code",
+    }
+)
 HL7_MEDIA = "x-application/hl7-v2+er7"
 
 
@@ -50,7 +62,10 @@ def clinic_config(clinic_id: str, shared_provider: str) -> ClinicConfig:
                 {"provider_id": f"{clinic_id}-dr-w"},
                 {"provider_id": shared_provider},
             ],
-            "scheduling": {"appointment_types": [{"type_id": "checkup", "duration_minutes": 30}]},
+            "scheduling": {
+                "appointment_types": [{"type_id": "checkup", "duration_minutes": 30}],
+                "online_booking": "link",  # booking links may be issued; no public page
+            },
         }
     )
 
@@ -343,6 +358,11 @@ class World:
             ),
             Row("PUT /v1/patients/{patient_id}", "object", put_patient),
             Row("POST /v1/waitlist", "clinic", join_waitlist),
+            Row(
+                "POST /v1/clinics/{clinic_id}/booking-links",
+                "clinic",
+                fixed(Call("POST", f"/v1/clinics/{a}/booking-links")),
+            ),
             Row("POST /v1/waitlist/offers/{offer_id}/accept", "object", accept),
             Row("POST /v1/hl7/{clinic_id}", "clinic", hl7),
             Row(
@@ -384,7 +404,7 @@ async def test_every_operation_has_a_row(world: World) -> None:
         for method in item
         if method in ("get", "put", "post", "delete", "patch", "head", "options")
     }
-    assert {r.operation for r in world.rows()} | PUBLIC == operations
+    assert {r.operation for r in world.rows()} | PUBLIC | BOOKING_PUBLIC == operations
 
 
 async def test_public_pages_refuse_forged_links_with_a_bearer_token_or_without(world: World) -> None:
@@ -395,6 +415,28 @@ async def test_public_pages_refuse_forged_links_with_a_bearer_token_or_without(w
         for token in (None, world.token_a):
             response = await world.send(Call(method, url), token)
             assert response.status_code == 404, f"{operation} with token={token is not None}: {response.status_code}"
+
+
+async def test_booking_pages_open_nothing_without_a_signed_entry_with_a_bearer_token_or_without(
+    world: World,
+) -> None:
+    """A token is no way in: clinic A's page is not public (link only), a forged link is not valid, and a
+    step posted without the signed entry of a page is refused, changing nothing."""
+    before = await world.snapshot()
+    expected = {
+        f"GET /p/clinics/{world.a}/book": 404,
+        "GET /p/book/v1.not-a-signature": 404,
+        "POST /p/book/start": 410,
+        "POST /p/book/times": 410,
+        "POST /p/book/hold": 410,
+        "POST /p/book/code": 410,
+    }
+    for operation, status in expected.items():
+        method, url = operation.split(" ")
+        for token in (None, world.token_a):
+            response = await world.send(Call(method, url), token)
+            assert response.status_code == status, f"{operation} with token={token is not None}: {response.status_code}"
+    assert await world.snapshot() == before
 
 
 async def test_the_authorization_matrix(world: World) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from frontdesk.common.contracts import (
+    BOOKING_CODES_RECIPIENT,
     AgentAutoPaused,
     AgentStatusChanged,
     AppointmentBooked,
@@ -18,6 +19,7 @@ from frontdesk.common.contracts import (
     AppointmentReplyReceived,
     AppointmentRequested,
     AppointmentRescheduled,
+    BookingCodeRequested,
     CallAbandoned,
     CallAnswered,
     CallbackCompleted,
@@ -48,6 +50,7 @@ from frontdesk.common.contracts import (
     VisitCompleted,
     WaitlistOfferClosed,
     WaitlistOffered,
+    booking_code_aad,
 )
 from frontdesk.common.contracts.calls import (
     MessageAcknowledged,
@@ -71,6 +74,7 @@ from frontdesk.common.contracts.reviews import (
     ReviewScheduled,
     ReviewSkipped,
 )
+from frontdesk.common.sealing import Keyring
 
 T0 = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
 
@@ -272,6 +276,18 @@ def _samples() -> dict[str, Event]:
         ),
         AppointmentReplyReceived(appointment_id="appt-1", reply="confirm", received_at=T0, **people),
         # followup samples (new followup and messaging events go here)
+        BookingCodeRequested(
+            verification_id="bk-1",
+            clinic_id="clinic-1",
+            expires_at=T0,
+            sealed=Keyring()
+            .rotated(BOOKING_CODES_RECIPIENT, "k1", b"k" * 32)
+            .seal(
+                BOOKING_CODES_RECIPIENT,
+                '{"phone": "+14155550123", "code": "123456"}',
+                booking_code_aad("clinic-1", "bk-1"),
+            ),
+        ),
         FollowupSent(
             followup_id="fu-1",
             patient_id="patient-7",

@@ -31,6 +31,7 @@ LONGEST = {
     "practice": "W" * SAFE_VARIABLES["practice"][0],
     "date": "Wed Sep 30",
     "time": "12:45 PM",
+    "code": "999999",
     # Every link variable at its longest.
     **{
         name: "https://" + "w" * (limit - len("https://"))

@@ -608,24 +608,30 @@ class LocalStack:
         """A bearer token for this stack's HTTP APIs (`clinics=None`: every clinic)."""
         return self.signing_key.token(subject, clinics, scopes, ttl_seconds)
 
-    def sealing_keys(self) -> str:
-        """FRONTDESK_SEALING_KEYS for call-router: dev keys (its own and one per vendor of the demo
-        network) generated once into `sealing-keys.json` (mode 0600) in the state folder."""
+    def sealing_keys(self, service: str = "call-router") -> str:
+        """FRONTDESK_SEALING_KEYS for `service`: dev keys generated once into `sealing-keys.json` (mode
+        0600) in the state folder; call-router gets its own and one per vendor of the demo network, the
+        scheduler and followup the booking page's codes recipient (each only the keys it needs)."""
+        from frontdesk.common.contracts import BOOKING_CODES_RECIPIENT
         from frontdesk.common.sealing import Keyring
 
         from .apply import load_clinics
 
         path = self.state_dir / "sealing-keys.json"
-        if not path.exists():
-            clinics = load_clinics(repo_root() / "deploy" / "local" / "demo-network.yaml")
-            vendors = sorted({v.vendor_id for c in clinics for v in c.phone.effective_vendors()})
-            keyring = Keyring()
-            for recipient in ("call-router", *vendors):
+        keyring = Keyring.from_json(path.read_text()) if path.exists() else Keyring()
+        clinics = load_clinics(repo_root() / "deploy" / "local" / "demo-network.yaml")
+        vendors = sorted({v.vendor_id for c in clinics for v in c.phone.effective_vendors()})
+        missing = [r for r in ("call-router", *vendors, BOOKING_CODES_RECIPIENT) if not keyring.has(r)]
+        if missing:  # a state folder made before a recipient was added gets its key now
+            for recipient in missing:
                 keyring = keyring.rotated(recipient, "dev-1")
             path.parent.mkdir(parents=True, exist_ok=True)
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 f.write(keyring.to_json())
-        return path.read_text()
+        if service in ("scheduler", "followup"):
+            return keyring.only([BOOKING_CODES_RECIPIENT]).to_json()
+        everyone_else = set(json.loads(keyring.to_json())) - {BOOKING_CODES_RECIPIENT}
+        return keyring.only(everyone_else).to_json()
 
     def configure_network(self) -> bool:
         """Configure the demo network's fallback (one of its own vendors) unless a network document
@@ -713,7 +719,11 @@ class LocalStack:
             "FRONTDESK_OPS_PORT": str(self.ops_ports[name]),
             "FRONTDESK_AUTH_PUBLIC_KEYS": self.signing_key.public_keys(),
             "PYTHONUNBUFFERED": "1",
-            **({"FRONTDESK_SEALING_KEYS": self.sealing_keys()} if name == "call-router" else {}),
+            **(
+                {"FRONTDESK_SEALING_KEYS": self.sealing_keys(name)}
+                if name in ("call-router", "scheduler", "followup")
+                else {}
+            ),
             **(self.console_owner_urls() if name == "console" else {}),
             **({"PHONE_BRIDGE_SIP_PORT": str(self.bridge_sip_port)} if name == "phone-bridge" else {}),
             **self.client_env(service_principal(name)),

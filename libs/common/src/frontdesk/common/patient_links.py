@@ -1,4 +1,5 @@
-"""Signed, expiring links to the scheduler's patient pages (a waitlist offer, a reschedule request).
+"""Signed, expiring links to the scheduler's patient pages (a waitlist offer, a reschedule request, a
+clinic's booking page sent to a caller).
 
 followup signs the link it sends; the scheduler, which serves the page, verifies it. Both read the
 same keys (FRONTDESK_PATIENT_LINK_KEYS, comma-separated: the first signs, all verify, for rotation;
@@ -29,9 +30,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .settings import ServiceSettings
 
-Purpose = Literal["offer", "reschedule"]
+Purpose = Literal["offer", "reschedule", "booking"]
 # The path under FRONTDESK_PATIENT_PAGES_URL where each purpose's page lives.
-PAGE_PATHS: dict[Purpose, str] = {"offer": "/p/offer", "reschedule": "/p/reschedule"}
+PAGE_PATHS: dict[Purpose, str] = {"offer": "/p/offer", "reschedule": "/p/reschedule", "booking": "/p/book"}
 LOCAL_DEV_KEY = "frontdesk-patient-links-local-stack-only"  # deliberately public: loopback stacks only
 LOCAL_PAGES_URL = "https://127.0.0.1:8002"  # the scheduler of `make run`, behind a local TLS terminator
 MIN_KEY_LENGTH = 32

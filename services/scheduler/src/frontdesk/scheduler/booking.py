@@ -49,6 +49,9 @@ class BookCommand:
     starts_at: datetime
     ends_at: datetime | None = None
     external_id: str | None = None
+    # Whether the patient is new to the clinic, as they said on the booking page (their record is found
+    # only once their code proves the number; the page checks again then). None: from their visits.
+    patient_is_new: bool | None = None
 
 
 @dataclass
@@ -142,7 +145,9 @@ async def book(
     is_new: bool | None = None
     kind = booking_rules.find_type(clinic, command.appointment_type) if clinic else None
     if kind is not None and kind.patients != "any":
-        is_new = await repository.patient_is_new(uow.conn, command.clinic_id, command.patient_id)
+        is_new = command.patient_is_new
+        if is_new is None:
+            is_new = await repository.patient_is_new(uow.conn, command.clinic_id, command.patient_id)
     plan = booking_rules.plan_booking(
         clinic, command.provider_id, command.appointment_type, command.starts_at, command.ends_at, is_new
     )

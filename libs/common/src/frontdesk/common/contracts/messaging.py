@@ -9,11 +9,17 @@ names, phone numbers or clinical text.
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from ..sealing import Keyring, SealedField
 from .base import Event, Id, Timestamp
+
+# The recipient (in FRONTDESK_SEALING_KEYS) of what the scheduler's booking page seals for followup: the
+# scheduler holds only this recipient's keys (to seal), followup the same (to open); nobody else does.
+BOOKING_CODES_RECIPIENT = "booking-codes"
 
 Purpose = Literal["treatment", "feedback", "marketing"]
 Channel = Literal["sms", "email"]
@@ -85,8 +91,51 @@ class ContactPreferenceChanged(Event):
     source: Literal["reply", "staff", "import"] = "reply"
 
 
-EVENTS: tuple[type[Event], ...] = (MessageRequested, MessageSent, MessageSkipped, ContactPreferenceChanged)
+def booking_code_aad(clinic_id: str, verification_id: str) -> str:
+    """What a sealed booking code is bound to: this attempt at this clinic."""
+    return f"booking.code_requested/{clinic_id}/{verification_id}"
+
+
+class BookingCodeRequested(Event):
+    """Someone on a clinic's booking page holds a slot and asks for the one-time code that confirms it.
+
+    The number they typed and the code are sealed for followup (AES-256-GCM, recipient
+    BOOKING_CODES_RECIPIENT, AAD `booking.code_requested/<clinic_id>/<verification_id>`): no patient is
+    known yet, and neither the number nor the code may travel readable on a shared topic. followup
+    opens it, sends the code through its channel (an opted-out number gets nothing) and keeps neither.
+    """
+
+    event_type: ClassVar[str] = "booking.code_requested"
+    key_field: ClassVar[str] = "verification_id"
+
+    verification_id: Id = Field(description="The scheduler's opaque id of the booking attempt (one code each)")
+    clinic_id: Id
+    expires_at: Timestamp = Field(description="The code expires with the hold: not sent after this")
+    sealed: SealedField = Field(description='JSON {"phone": E.164, "code": digits}, sealed for followup')
+
+    def aad(self) -> str:
+        return booking_code_aad(self.clinic_id, self.verification_id)
+
+    def open(self, keyring: Keyring) -> tuple[str, str]:
+        """For followup: (phone, code). Raises SealingError when it does not open, ValueError when the
+        content is not what the scheduler seals."""
+        content = json.loads(keyring.open(BOOKING_CODES_RECIPIENT, self.sealed, self.aad()))
+        phone, code = content.get("phone"), content.get("code")
+        if not isinstance(phone, str) or not isinstance(code, str) or not code.isdigit():
+            raise ValueError("a sealed booking code without a phone and a code")
+        return phone, code
+
+
+EVENTS: tuple[type[Event], ...] = (
+    MessageRequested,
+    MessageSent,
+    MessageSkipped,
+    ContactPreferenceChanged,
+    BookingCodeRequested,
+)
 __all__ = [
+    "BOOKING_CODES_RECIPIENT",
+    "BookingCodeRequested",
     "Channel",
     "ContactPreferenceChanged",
     "MessageRequested",
@@ -94,4 +143,5 @@ __all__ = [
     "MessageSkipped",
     "Purpose",
     "SkipReason",
+    "booking_code_aad",
 ]

@@ -75,6 +75,7 @@ class AppointmentType(Section):
     """What can be booked: how long it lasts, who may book it, and the time it needs around it."""
 
     type_id: Id
+    label: str | None = Field(None, max_length=60, description="How the patients' booking page names it")
     duration_minutes: int = Field(ge=5, le=480)
     patients: Literal["any", "new", "existing"] = "any"
     buffer_before_minutes: int = Field(0, ge=0, le=240)
@@ -120,6 +121,11 @@ class SchedulingSection(Section):
     reschedule_staff_hours: int = Field(
         4, ge=1, le=24 * 14, description="The staff task's deadline after it opens (never past the appointment)"
     )
+    online_booking: Literal["off", "link", "public"] = Field(
+        "off",
+        description="The patients' booking page: off; only through a signed booking link (issued to a caller by"
+        " the answering service or the callback flow); or also public at /p/clinics/<clinic_id>/book",
+    )
 
     @field_validator("reminder_offsets")
     @classmethod
@@ -139,6 +145,7 @@ class SchedulingSection(Section):
 
 class Provider(Section):
     provider_id: Id
+    display_name: str | None = Field(None, max_length=60, description="How the patients' booking page names them")
     timezone: str | None = None
     location_id: Id | None = None
     # Weekly template, provider-local time. None: no template of their own (slot search uses the

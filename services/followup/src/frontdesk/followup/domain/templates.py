@@ -32,6 +32,8 @@ SAFE_VARIABLES: Mapping[str, tuple[int, re.Pattern[str]]] = {
     "review_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "offer_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "reschedule_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
+    # The one-time code of the scheduler's booking page: never stored, only put in the SMS it goes in.
+    "code": (6, re.compile(r"^\d{6}$")),
 }
 # Request variable -> template variable it becomes once shortened. `review_links` may list several
 # public review URLs (space-separated, in the clinic's order): an SMS has room for the first one,
@@ -130,6 +132,12 @@ TEMPLATES: Mapping[str, Template] = {
             "reschedule-link",
             "treatment",
             "{practice}: pick a new time for your {date} {time} visit: {reschedule_link} " + OPT_OUT_HINT,
+        ),
+        _t(
+            "booking-code",
+            "treatment",
+            "{practice}: your booking code is {code}. It expires at {time}. If you did not ask for it, ignore this. "
+            + OPT_OUT_HINT,
         ),
         _t(
             "review-request",

@@ -11,6 +11,7 @@ from frontdesk.common.contracts import (
     AppointmentNoShow,
     AppointmentReminderDue,
     AppointmentRescheduled,
+    BookingCodeRequested,
     CallbackRequested,
     MessageRequested,
     RescheduleRequested,
@@ -20,7 +21,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import handlers, offers, reschedules, sending
+from .. import booking_codes, handlers, offers, reschedules, sending
 from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
@@ -38,6 +39,7 @@ DEFINITION = ServiceDefinition(
         WaitlistOffered: offers.handle_offer,
         RescheduleRequested: reschedules.handle_reschedule_requested,
         WaitlistOfferClosed: offers.handle_offer_closed,
+        BookingCodeRequested: booking_codes.handle_code_requested,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={

@@ -12,7 +12,7 @@ from ..booking import HOLD_TIMER, REMINDER_TIMER
 from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
 from ..reschedule_requests import WINDOW_TIMER, on_window_closed
 from ..waitlist import OFFER_TIMER, on_offer_expiry
-from . import appointments, fhir, hl7, patient_pages, patients, providers, waitlist
+from . import appointments, booking_links, booking_pages, fhir, hl7, patient_pages, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
@@ -24,8 +24,16 @@ DEFINITION = ServiceDefinition(
         OFFER_TIMER: on_offer_expiry,
         WINDOW_TIMER: on_window_closed,
     },
-    routers=[appointments.router, providers.router, patients.router, waitlist.router, hl7.router, fhir.router],
-    public_routers=[patient_pages.router],
+    routers=[
+        appointments.router,
+        providers.router,
+        patients.router,
+        waitlist.router,
+        booking_links.router,
+        hl7.router,
+        fhir.router,
+    ],
+    public_routers=[patient_pages.router, booking_pages.router],
 )
 
 

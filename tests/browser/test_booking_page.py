@@ -1,0 +1,89 @@
+"""A clinic's booking page in a real headless Chromium against the real stack, at phone and desktop
+width: what to book, a time (in the clinic's own zone, here one with a half-hour offset), the one-time
+code (a wrong one first), booked. Plain forms, no scripts; axe-core on every page; screenshots into
+docs/patient-pages."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from frontdesk.tools.stack import LocalStack, ServiceProcess
+
+from ..integration.helpers import query, uid
+from ..integration.test_online_booking import booking_clinic
+from ..integration.test_patient_loops import known_everywhere, phone_of
+from .test_patient_pages import browser, no_serious_violations, shoot, shows
+
+pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture, shared
+
+
+async def _clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
+    config = booking_clinic(uid("page"), zone="America/St_Johns")  # UTC-3:30 (-2:30 in summer)
+    await known_everywhere(stack, services, config)
+    return config.clinic_id
+
+
+async def _code(stack: LocalStack, phone: str) -> str:
+    deadline = time.monotonic() + 60
+    while True:
+        rows = await query(
+            stack.database_url("followup"),
+            "SELECT body FROM sink_deliveries WHERE address = $1 AND idempotency_key LIKE 'fd-booking-code-%'",
+            phone,
+        )
+        if rows:
+            return re.findall(r"code is (\d{6})", rows[0]["body"])[0]
+        assert time.monotonic() < deadline, "no code sent"
+        await asyncio.sleep(0.3)
+
+
+def test_a_new_patient_books_on_the_page_with_the_code_from_their_phone(
+    stack: LocalStack, services: dict[str, ServiceProcess], browser: object
+) -> None:
+    clinic_id = asyncio.run(_clinic(stack, services))
+    driver = browser
+    driver.get(f"{services['scheduler'].url}/p/clinics/{clinic_id}/book")  # type: ignore[attr-defined]
+    assert "<script" not in driver.page_source  # type: ignore[attr-defined]
+    no_serious_violations(driver)
+    shoot(driver, "booking-start")
+
+    driver.find_element(By.CSS_SELECTOR, "input[name=claim][value=new]").click()  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "input[name=type][value=checkup]").click()  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "Choose a time")
+    main = driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    assert "America/St Johns time" in main and "with Dr. Rivera" in main
+    assert re.search(r"\b\d{1,2}:\d{2} [AP]M with Dr\. (Rivera|Chen)", main)
+    no_serious_violations(driver)
+    shoot(driver, "booking-times")
+
+    phone = phone_of(40)
+    driver.find_elements(By.CSS_SELECTOR, "input[name=slot]")[1].click()  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "name").send_keys("Ana María López")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "phone").send_keys(f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}")  # type: ignore[attr-defined]
+    driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/hold'] button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "holding this time")
+    assert phone not in driver.current_url and "Ana" not in driver.current_url  # type: ignore[attr-defined]
+    no_serious_violations(driver)
+    shoot(driver, "booking-code")
+
+    code = asyncio.run(_code(stack, phone))
+    driver.find_element(By.ID, "code").send_keys(f"{(int(code) + 1) % 1_000_000:06d}")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "That code is not right")
+    no_serious_violations(driver)
+    shoot(driver, "booking-wrong-code")
+
+    driver.find_element(By.ID, "code").send_keys(code)  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "You are booked")
+    assert "with Dr. Rivera" in driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    no_serious_violations(driver)
+    shoot(driver, "booking-booked")
