@@ -1,4 +1,5 @@
-"""The router's decisions and the clinics' SIP directories, from the events into the switchboard's memory.
+"""The router's decisions, the clinics' SIP directories and the receptionists' presence, from the events
+into the switchboard's memory.
 
 Each handler only updates memory (the consumer's inbox still makes a redelivered event a no-op, and
 the switchboard ignores a decision it already has). Nothing here is on the proxy's call path.
@@ -10,7 +11,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from frontdesk.common.clinics import project_clinic
-from frontdesk.common.contracts import CallOffered, CallOverflowed, ClinicConfigured, Event
+from frontdesk.common.contracts import (
+    AgentAutoPaused,
+    AgentStatusChanged,
+    CallOffered,
+    CallOverflowed,
+    ClinicConfigured,
+    Event,
+)
 from frontdesk.common.uow import UnitOfWork
 
 from .switchboard import Switchboard
@@ -26,4 +34,16 @@ def handlers(switchboard: Switchboard) -> dict[type[Event], Handler]:
     async def router_decided(event: CallOffered | CallOverflowed, uow: UnitOfWork) -> None:
         switchboard.router_decided(event)
 
-    return {ClinicConfigured: clinic_configured, CallOffered: router_decided, CallOverflowed: router_decided}
+    async def status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
+        switchboard.learn_presence(event.clinic_id, event.receptionist_id, event.status, event.changed_at)
+
+    async def auto_paused(event: AgentAutoPaused, uow: UnitOfWork) -> None:
+        switchboard.learn_presence(event.clinic_id, event.receptionist_id, "paused", event.paused_at)
+
+    return {
+        ClinicConfigured: clinic_configured,
+        CallOffered: router_decided,
+        CallOverflowed: router_decided,
+        AgentStatusChanged: status_changed,  # the presence the bridge rings by when the router is silent
+        AgentAutoPaused: auto_paused,
+    }

@@ -19,6 +19,7 @@ from ..switchboard import Switchboard, utc_now
 from .http import router
 
 log = get_logger(__name__)
+REGISTRATION_TICK_SECONDS = 0.1
 _OUTGOING: asyncio.Queue[tuple[Event, str]] | None = None
 
 
@@ -70,12 +71,19 @@ async def _serve_sip(runtime: ServiceRuntime) -> None:
             transport.close()
 
 
+async def _expire_registrations(runtime: ServiceRuntime) -> None:
+    """Desk phones that stop refreshing their registration go offline within this tick."""
+    while True:
+        await asyncio.sleep(REGISTRATION_TICK_SECONDS)
+        SWITCHBOARD.expire_registrations()
+
+
 DEFINITION = ServiceDefinition(
     name="phone-bridge",
     handlers=handlers.handlers(SWITCHBOARD),
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],
-    tasks=[_serve_sip, _write_outbox],
+    tasks=[_serve_sip, _write_outbox, _expire_registrations],
 )
 
 
