@@ -1,11 +1,14 @@
 """The bridge's use cases, answered from memory: the proxy asks where a call rings; it reports answers,
-hang-ups and ends; the router's decisions arrive from the consumer.
+hang-ups and ends; desk phones register; the router's decisions and presence arrive from the consumer.
 
 1. A new call: call.received is published (in the background) and the proxy's question waits, in
-   memory, for the router's first decision; past `router_wait_seconds` the clinic's vendors ring.
-2. Each later question gets the router's next decision (domain.next_ring) as soon as it is known.
+   memory, for the router's first decision; past `router_wait_seconds` the desks last known
+   available ring, then the clinic's vendors (domain.calls.silent_ring).
+2. Each later question gets the router's next decision (domain.next_ring) as soon as it is known;
+   one asked because the desks refused before their ring timeout publishes call.declined first.
 3. The proxy's reports become call.answered / call.abandoned / call.ended, each once (event ids
    derived from the call), published without holding the proxy.
+4. A desk phone's REGISTER (or its expiry) becomes agent.status_changed when it changes presence.
 """
 
 from __future__ import annotations
