@@ -323,6 +323,14 @@ async def test_sip_desk_phones_registering_are_available_and_offline_when_unregi
         (r2.name, "offline"),
         (r1.name, "offline"),
     ]
+    # the bridge keeps each desk's last presence for a restart (what it rings by when the router is silent)
+    kept = "SELECT receptionist_id, status FROM desk_presence WHERE clinic_id = $1"
+    deadline = time.monotonic() + 30
+    while sorted(
+        (r["receptionist_id"], r["status"]) for r in await query(stack.database_url("phone-bridge"), kept, clinic_id)
+    ) != sorted([(r1.name, "offline"), (r2.name, "offline")]):
+        assert time.monotonic() < deadline, "phone-bridge never stored the desks' presence"
+        await asyncio.sleep(0.1)
 
 
 async def test_sip_nobody_free_rings_the_vendor_within_the_budget(

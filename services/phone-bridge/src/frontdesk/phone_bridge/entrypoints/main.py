@@ -13,7 +13,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.service import ServiceDefinition, ServiceRuntime, run_service
 
 from .. import handlers
-from ..adapters import sip_server
+from ..adapters import presence_store, sip_server
 from ..settings import current as settings
 from ..switchboard import Switchboard, utc_now
 from .http import router
@@ -61,6 +61,9 @@ async def _serve_sip(runtime: ServiceRuntime) -> None:
     assert runtime.pool is not None
     for row in await runtime.pool.fetch("SELECT config FROM clinics"):  # memory after a restart
         SWITCHBOARD.learn_clinic(ClinicConfig.model_validate(row["config"]))
+    async with runtime.pool.acquire() as conn:
+        for desk in await presence_store.load(conn):
+            SWITCHBOARD.learn_presence(desk.clinic_id, desk.receptionist_id, desk.status, desk.changed_at)
     s = settings()
     transport, _ = await sip_server.serve(SWITCHBOARD, s.sip_host, s.sip_port)
     log.info("SIP socket listening", host=s.sip_host, port=s.sip_port)
