@@ -37,6 +37,17 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
             process.wait(timeout)
 
 
+def _ports_apart(count: int, taken: set[int]) -> list[int]:
+    """Free UDP ports, none within 4 of another or of `taken`: the OS may hand the same free port out
+    twice, and SIPp binds its media port and the three above it (RTCP, video)."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = free_udp_port()
+        if all(abs(port - other) > 4 for other in (*taken, *chosen)):
+            chosen.append(port)
+    return chosen
+
+
 @dataclass
 class Phone:
     """A SIPp user agent server standing for a desk phone or a vendor's line."""
@@ -201,7 +212,9 @@ class SipRig:
     def _sipp(self, name: str, args: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
         # Loopback only, every port chosen here: SIPp would otherwise bind its media ports and its
         # control port (8888) on all interfaces.
-        base = ["sipp", "-i", "127.0.0.1", "-mp", str(free_udp_port()), "-cp", str(free_udp_port()), "-nostdin"]
+        sip_port = int(args[args.index("-p") + 1]) if "-p" in args else 0
+        media, control = _ports_apart(2, {sip_port})
+        base = ["sipp", "-i", "127.0.0.1", "-mp", str(media), "-cp", str(control), "-nostdin"]
         return subprocess.Popen(
             [*base, "-aa", "-deadcall_wait", "1000", *args],
             stdout=self._log(name),
