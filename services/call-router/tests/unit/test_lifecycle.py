@@ -82,6 +82,8 @@ INPUTS: dict[str, lc.Input] = {
     "handed_off": lc.HandedOff("bolt", 3),
     "ring_timeout": lc.RingTimeout(2),
     "stale_ring_timeout": lc.RingTimeout(1),
+    "declined": lc.Declined(2),
+    "stale_declined": lc.Declined(1),
     "vendor_deadline": lc.VendorDeadline("acme"),
     "deadline_of_other": lc.VendorDeadline("bolt"),
     "hedge_due": lc.HedgeDue(),
@@ -108,6 +110,7 @@ ACCEPTED = {
     **{(s, "offered"): RI for s in (RE, UN, RI)},
     **{(s, "handed_off"): WV for s in (RE, UN, RI, WV)},
     (RI, "ring_timeout"): RI,
+    (RI, "declined"): RI,
     (WV, "vendor_deadline"): WV,
     (WV, "hedge_due"): WV,
     **{(s, a): AN for s in (RE, RI, WV) for a in ("answered", "vendor_answered")},
@@ -148,6 +151,12 @@ def test_the_end_of_a_receptionists_call_makes_her_idle() -> None:
     assert lc.transition(answered, lc.Ended()).effects == (lc.RecordEnd("r1"),)
 
 
+def test_a_declined_offer_moves_on_at_once_and_pauses_nobody() -> None:
+    step = lc.transition(lc.Call(Status.RINGING, 3), lc.Declined(3))
+    assert step.effects == (lc.CancelTimers(3, hedge=False), lc.ReleaseRinging(), lc.Route(missed=True))
+    assert not any(isinstance(e, lc.RecordMissed) for e in step.effects)
+
+
 def test_an_abandon_withdraws_every_holder() -> None:
     step = lc.transition(lc.Call(Status.WITH_VENDOR, 2, ("acme", "bolt")), lc.Abandoned())
     assert step.effects == (
@@ -175,6 +184,7 @@ EXTERNAL = st.one_of(
     st.builds(lc.Answered, st.just("receptionist"), st.sampled_from(["r1", "r2"])),
     st.sampled_from(VENDORS).map(lambda v: lc.Answered("answering_service", v, sender=v)),
     st.integers(0, 4).map(lc.RingTimeout),
+    st.integers(0, 4).map(lc.Declined),
     st.sampled_from(VENDORS).map(lc.VendorDeadline),
     st.just(lc.HedgeDue()),
 )
@@ -193,7 +203,7 @@ class Run:
 
     def apply(self, event: lc.Input) -> None:
         step = lc.transition(self.call, event)
-        if isinstance(event, lc.RingTimeout | lc.VendorDeadline | lc.HedgeDue):
+        if isinstance(event, lc.RingTimeout | lc.Declined | lc.VendorDeadline | lc.HedgeDue):
             assert step.call == self.call  # timers change nothing by themselves
         self.call = step.call
         self.statuses.append(step.call.status)

@@ -151,3 +151,38 @@ def test_no_branch_outlives_the_routers_step_and_each_step_rings_once(steps: lis
             else:
                 assert MIN_RING_SECONDS <= ring.timeout_seconds <= VENDOR_RING_SECONDS
     assert len(state.rung) == sum(len(r.branches) for r in seen)
+
+
+# --- a refusal before the ring timeout (486 Busy, 603 Decline) ------------------------------------------
+
+
+def test_a_desk_offer_refused_before_its_timeout_is_reported_once() -> None:
+    _, state = calls.next_ring(_call(_desk("r1", 1, 0.0)), _dir(), _at(0.1))
+    attempt, state = calls.refused(state, _at(0.2))
+    assert attempt == 1 and state.declined == {1}
+    assert calls.refused(state, _at(0.3))[0] is None  # once per attempt
+
+
+def test_a_failure_at_the_ring_timeout_is_the_timeout_not_a_refusal() -> None:
+    _, state = calls.next_ring(_call(_desk("r1", 1, 0.0)), _dir(), _at(0.1))
+    assert calls.refused(state, _at(4.0) - calls.REFUSAL_MARGIN / 2)[0] is None
+
+
+def test_nothing_is_refused_before_it_was_handed_over_nor_for_a_vendor() -> None:
+    assert calls.refused(_call(_desk("r1", 1, 0.0)), _at(0.2))[0] is None
+    _, vendor = calls.next_ring(_call(_vendor("va", 0.0)), _dir(), _at(0.1))
+    assert calls.refused(vendor, _at(0.2))[0] is None
+    _, desk = calls.next_ring(_call(_desk("r1", 1, 0.0)), _dir(), _at(0.1))
+    moved_on = desk.decide(_desk("r2", 2, 0.5))  # the router moved on already: nothing to report
+    assert calls.refused(moved_on, _at(0.6))[0] is None
+
+
+def test_sip_statuses_map_to_decline_reasons() -> None:
+    assert [calls.decline_reason(s) for s in (486, 600, 603, 404, 480, 503)] == [
+        "busy",
+        "busy",
+        "declined",
+        "unavailable",
+        "unavailable",
+        "unavailable",
+    ]

@@ -7,7 +7,7 @@ import asyncio
 import socket
 from datetime import UTC, datetime
 
-from frontdesk.common.contracts import CallOverflowed
+from frontdesk.common.contracts import AgentStatusChanged, CallOverflowed
 from frontdesk.phone_bridge.adapters import sip_server
 from frontdesk.phone_bridge.domain.calls import call_id_for
 from frontdesk.phone_bridge.switchboard import Switchboard
@@ -85,3 +85,33 @@ async def test_a_cancelled_question_gets_200_and_487() -> None:
     finally:
         transport.close()
         client.close()
+
+
+def _register(to: str, contact: str, expires: str = "", branch: str = "z9hG4bK-reg") -> bytes:
+    return (
+        f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n"
+        f"From: <{to}>;tag=p\r\nTo: <{to}>\r\nCall-ID: reg-1@test\r\nCSeq: 1 REGISTER\r\n"
+        f"Contact: {contact}\r\n{expires}Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+async def test_a_desk_phone_registers_and_unregisters_and_an_unknown_one_is_not_found() -> None:
+    published: list[object] = []
+    board = Switchboard(
+        lambda e, i: published.append(e), caller_key=b"k" * 32, router_wait_seconds=5, clock=lambda: datetime.now(UTC)
+    )
+    board.learn_clinic(clinic())
+    transport, client, address = await _serve(board)
+    try:
+        client.sendto(_register("sip:r1@127.0.0.1", "<sip:r1@127.0.0.1:6000>;expires=30"), address)
+        ok = await _receive(client)
+        assert ok.startswith("SIP/2.0 200") and "Expires: 30" in ok and "<sip:r1@127.0.0.1:6000>;expires=30" in ok
+        client.sendto(_register("sip:r1@127.0.0.1", "*", "Expires: 0\r\n", "z9hG4bK-unreg"), address)
+        assert "Expires: 0" in await _receive(client)
+        client.sendto(_register("sip:nobody@127.0.0.1", "<sip:nobody@127.0.0.1:6001>"), address)
+        assert (await _receive(client)).startswith("SIP/2.0 404")
+    finally:
+        transport.close()
+        client.close()
+    statuses = [(e.receptionist_id, e.status) for e in published if isinstance(e, AgentStatusChanged)]
+    assert statuses == [("r1", "available"), ("r1", "offline")]

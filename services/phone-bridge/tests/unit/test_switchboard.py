@@ -6,7 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from frontdesk.common.contracts import CallAbandoned, CallAnswered, CallEnded, CallOffered, CallReceived, Event
+from frontdesk.common.contracts import (
+    AgentStatusChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallDeclined,
+    CallEnded,
+    CallOffered,
+    CallReceived,
+    Event,
+)
 from frontdesk.phone_bridge.domain.calls import Hangup, Ring, call_id_for
 from frontdesk.phone_bridge.switchboard import Question, Switchboard
 
@@ -87,3 +96,51 @@ async def test_a_hang_up_ends_a_waiting_question() -> None:
     assert await asyncio.wait_for(asked, 1) == Hangup("abandoned")
     assert isinstance(published[-1][0], CallAbandoned)
     assert published[-1][0].abandoned_at <= T0 + timedelta(seconds=1)
+
+
+async def test_a_busy_desk_is_reported_declined_once_and_the_question_waits_for_the_next_offer() -> None:
+    board, published = _board()
+    asked = asyncio.create_task(board.route(Question("abc", "c1", "x")))
+    await asyncio.sleep(0)
+    board.router_decided(_offer(call_id_for("abc")))
+    await asked
+    again = asyncio.create_task(board.route(Question("abc", "c1", "x", refused_with=486)))
+    await asyncio.sleep(0.05)
+    assert not again.done()  # the router decides what rings next
+    [declined] = [(e, i) for e, i in published if isinstance(e, CallDeclined)]
+    assert declined[1].endswith(":declined:1")
+    assert (declined[0].attempt, declined[0].reason) == (1, "busy")
+    nxt = _offer(call_id_for("abc")).model_copy(update={"target_id": "r2", "attempt": 2})
+    board.router_decided(nxt)
+    answer = await asyncio.wait_for(again, 1)
+    assert isinstance(answer, Ring) and answer.uris == ("sip:r2@127.0.0.1:5082",)
+
+
+async def test_a_silent_router_rings_the_desks_last_known_available_then_the_vendors() -> None:
+    board, published = _board(wait=0.05)
+    board.learn_presence("c1", "r2", "available", T0 - timedelta(minutes=5))
+    board.learn_presence("c1", "r1", "available", T0 - timedelta(minutes=9))
+    board.learn_presence("c1", "r1", "paused", T0 - timedelta(minutes=1))  # newer: r1 paused
+    desks = await board.route(Question("abc", "c1", "x"))
+    assert isinstance(desks, Ring) and desks.uris == ("sip:r2@127.0.0.1:5082",)
+    assert desks.timeout_seconds == 18 - 12  # until the router would hand the call to a vendor (12 s lead)
+    vendors = await board.route(Question("abc", "c1", "x"))  # rang out: the vendors at once, no second wait
+    assert isinstance(vendors, Ring) and vendors.uris == ("sip:va@127.0.0.1:5091", "sip:vb@127.0.0.1:5092")
+    board.answered("abc", "sip:r2@127.0.0.1:5082")
+    answered = published[-1][0]
+    assert isinstance(answered, CallAnswered) and (answered.answered_by_kind, answered.answered_by_id) == (
+        "receptionist",
+        "r2",
+    )
+    # r2 is on that call: another call with the router silent goes to the vendors
+    other = await board.route(Question("def", "c1", "x"))
+    assert isinstance(other, Ring) and other.uris[0].startswith("sip:va@")
+
+
+async def test_a_registered_desk_phone_is_rung_when_the_router_is_silent() -> None:
+    board, published = _board(wait=0.05)
+    assert board.registered("r1@127.0.0.1", 60) == 60
+    assert board.registered("nobody@127.0.0.1", 60) is None
+    answer = await board.route(Question("abc", "c1", "x"))
+    assert isinstance(answer, Ring) and answer.uris == ("sip:r1@127.0.0.1:5081",)
+    assert [e.status for e, _ in published if isinstance(e, AgentStatusChanged)] == ["available"]

@@ -1,6 +1,7 @@
 """A SIP rig on loopback: Kamailio (deploy/sip/kamailio.cfg) asking phone-bridge where calls ring,
-SIPp phones (deploy/sip/scenarios) that answer after a delay, never answer or are busy, and SIPp
-callers whose INVITE -> 200 OK time SIPp measures itself (-trace_rtt).
+SIPp phones (deploy/sip/scenarios) that answer after a delay, never answer or are busy, desk phones
+that register (or unregister), and SIPp callers whose INVITE -> 200 OK time SIPp measures itself
+(-trace_rtt).
 
 Every process binds 127.0.0.1 only, on free ports (SIPp's media and control ports too), keeps its
 pid and runtime files under the rig's folder, and is stopped by its own pid (`stop`).
@@ -9,12 +10,14 @@ pid and runtime files under the rig's folder, and is stopped by its own pid (`st
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Literal
 
@@ -32,6 +35,17 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+
+
+def _ports_apart(count: int, taken: set[int]) -> list[int]:
+    """Free UDP ports, none within 4 of another or of `taken`: the OS may hand the same free port out
+    twice, and SIPp binds its media port and the three above it (RTCP, video)."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = free_udp_port()
+        if all(abs(port - other) > 4 for other in (*taken, *chosen)):
+            chosen.append(port)
+    return chosen
 
 
 @dataclass
@@ -53,6 +67,30 @@ class CallResult:
     sip_call_id: str
     ok: bool  # SIPp's exit status: the scenario ran to its end
     invite_to_200_ms: float | None  # SIPp's own measurement (None: no 200 OK)
+    # When each phone started ringing, as the caller heard it: its first 180, in ms after the INVITE
+    # (SIPp's message trace; a phone is known by the process id in its To tag).
+    ringing_ms: dict[str, float] = field(default_factory=dict)
+
+
+_TRACE_HEAD = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$", re.MULTILINE)
+_SIPP_TAG = re.compile(r"^To:.*;tag=(\d+)SIPpTag", re.MULTILINE)
+
+
+def ringing_from_trace(trace: str, phones: dict[int, str]) -> dict[str, float]:
+    """From a SIPp caller's message trace (-trace_msg): each phone's first 180 Ringing, in ms after the
+    INVITE was sent, by phone name (`phones`: SIPp process id -> name)."""
+    parts = _TRACE_HEAD.split(trace)[1:]
+    sent_at: datetime | None = None
+    ringing: dict[str, float] = {}
+    for stamp, body in zip(parts[::2], parts[1::2], strict=True):
+        at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f")
+        first = body.split("\n\n", 1)[-1].lstrip().split("\r\n", 1)[0].split("\n", 1)[0]
+        if sent_at is None and first.startswith("INVITE "):
+            sent_at = at
+        elif sent_at is not None and first.startswith("SIP/2.0 180") and (tag := _SIPP_TAG.search(body)):
+            name = phones.get(int(tag.group(1)), f"pid-{tag.group(1)}")
+            ringing.setdefault(name, (at - sent_at).total_seconds() * 1000)
+    return ringing
 
 
 @dataclass
@@ -115,7 +153,7 @@ class SipRig:
             scenario.write_text(template.replace("HANG_UP_MS", str(hang_up_after_ms)))
         args = ["-sf", str(scenario), "-s", dialled, "-m", "1", "-l", "1", "-d", "300"]
         args += ["-cid_str", f"{token}-%u@%s", "-trace_rtt", "-rtt_freq", "1", "-timeout", f"{int(timeout)}s"]
-        args += ["-p", str(free_udp_port()), f"127.0.0.1:{self.proxy_port}"]
+        args += ["-trace_msg", "-p", str(free_udp_port()), f"127.0.0.1:{self.proxy_port}"]
         process = self._sipp(token, args, cwd=folder)
         try:
             process.wait(timeout + 10)
@@ -123,7 +161,24 @@ class SipRig:
             _stop(process)
         rtts = [line.split(";") for f in folder.glob("*_rtt.csv") for line in f.read_text().splitlines()[1:]]
         measured = [float(row[1]) for row in rtts if len(row) >= 2 and row[1].strip()]
-        return CallResult(f"{token}-1@127.0.0.1", process.returncode == 0, measured[0] if measured else None)
+        trace = "".join(f.read_text(errors="replace") for f in folder.glob("*_messages.log"))
+        ringing = ringing_from_trace(trace, {p.process.pid: p.name for p in self.phones})
+        return CallResult(f"{token}-1@127.0.0.1", process.returncode == 0, measured[0] if measured else None, ringing)
+
+    def register(self, user: str, *, expires_seconds: int, timeout: float = 10) -> bool:
+        """A desk phone's REGISTER of sip:<user>@127.0.0.1 through the proxy (0 unregisters): True on 200 OK."""
+        token = "reg-" + secrets.token_hex(6)
+        folder = self.workdir / token
+        folder.mkdir()
+        args = ["-sf", str(SIP_DIR / "scenarios" / "register.xml"), "-s", user, "-m", "1", "-l", "1"]
+        args += ["-key", "expires", str(expires_seconds), "-timeout", f"{int(timeout)}s"]
+        args += ["-p", str(free_udp_port()), f"127.0.0.1:{self.proxy_port}"]
+        process = self._sipp(token, args, cwd=folder)
+        try:
+            process.wait(timeout + 10)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+        return process.returncode == 0
 
     def load(self, dialled: str, *, count: int, rate_per_second: float, timeout: float = 120) -> list[float]:
         """`count` answered calls to `dialled` at a constant rate from one SIPp caller; each call's
@@ -157,7 +212,9 @@ class SipRig:
     def _sipp(self, name: str, args: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
         # Loopback only, every port chosen here: SIPp would otherwise bind its media ports and its
         # control port (8888) on all interfaces.
-        base = ["sipp", "-i", "127.0.0.1", "-mp", str(free_udp_port()), "-cp", str(free_udp_port()), "-nostdin"]
+        sip_port = int(args[args.index("-p") + 1]) if "-p" in args else 0
+        media, control = _ports_apart(2, {sip_port})
+        base = ["sipp", "-i", "127.0.0.1", "-mp", str(media), "-cp", str(control), "-nostdin"]
         return subprocess.Popen(
             [*base, "-aa", "-deadcall_wait", "1000", *args],
             stdout=self._log(name),

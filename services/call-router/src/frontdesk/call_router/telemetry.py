@@ -15,6 +15,11 @@ ROUTED = Counter(
     ["clinic_id", "target_kind", "reason"],
 )
 MISSED_OFFERS = Counter("frontdesk_call_offers_missed_total", "Offers that rang out unanswered.", ["clinic_id"])
+DECLINED_OFFERS = Counter(
+    "frontdesk_call_offers_declined_total",
+    "Offers refused before their ring timeout (busy, declined), by reason.",
+    ["clinic_id", "reason"],
+)
 VENDOR_FAILOVERS = Counter(
     "frontdesk_vendor_failovers_total", "Calls moved off a vendor that missed its answer target.", ["vendor_id"]
 )

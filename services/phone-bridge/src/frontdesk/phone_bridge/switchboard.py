@@ -1,11 +1,14 @@
 """The bridge's use cases, answered from memory: the proxy asks where a call rings; it reports answers,
-hang-ups and ends; the router's decisions arrive from the consumer.
+hang-ups and ends; desk phones register; the router's decisions and presence arrive from the consumer.
 
 1. A new call: call.received is published (in the background) and the proxy's question waits, in
-   memory, for the router's first decision; past `router_wait_seconds` the clinic's vendors ring.
-2. Each later question gets the router's next decision (domain.next_ring) as soon as it is known.
+   memory, for the router's first decision; past `router_wait_seconds` the desks last known
+   available ring, then the clinic's vendors (domain.calls.silent_ring).
+2. Each later question gets the router's next decision (domain.next_ring) as soon as it is known;
+   one asked because the desks refused before their ring timeout publishes call.declined first.
 3. The proxy's reports become call.answered / call.abandoned / call.ended, each once (event ids
    derived from the call), published without holding the proxy.
+4. A desk phone's REGISTER (or its expiry) becomes agent.status_changed when it changes presence.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import (
+    AgentStatus,
+    AgentStatusChanged,
     CallAbandoned,
     CallAnswered,
+    CallDeclined,
     CallEnded,
     CallOffered,
     CallOverflowed,
@@ -31,7 +37,7 @@ from frontdesk.common.contracts import (
 from frontdesk.common.logging import get_logger
 
 from . import telemetry
-from .domain import calls
+from .domain import calls, presence
 from .domain.calls import CallState, DeskOffer, Hangup, Next, Ring, Target, VendorHandover, Wait
 from .domain.directory import Directory, directory
 
@@ -47,6 +53,7 @@ class Question:
     sip_call_id: str
     dialled: str  # the Request-URI's user part
     caller: str  # the From URI's user part: only ever kept as a keyed hash (caller_token)
+    refused_with: int | None = None  # the proxy asks again because what it rang failed with this status
 
 
 class Switchboard:
@@ -60,6 +67,8 @@ class Switchboard:
         self._clinics: dict[str, Directory] = {}  # by what callers dial
         self._calls: dict[str, CallState] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._presence: dict[presence.Desk, presence.Presence] = {}  # the last status known per desk
+        self._registered: dict[presence.Desk, datetime] = {}  # desk phones' registrations, to expiry
 
     # --- what the bridge learns from the events ---------------------------------------------------
 
@@ -67,6 +76,37 @@ class Switchboard:
         self._clinics = {n: d for n, d in self._clinics.items() if d.clinic_id != config.clinic_id}
         if (found := directory(config)) is not None:
             self._clinics |= {number: found for number in found.numbers}
+
+    def learn_presence(self, clinic_id: str, receptionist_id: str, status: AgentStatus, at: datetime) -> None:
+        """agent.status_changed / agent.auto_paused, or a registration: the latest status wins."""
+        desk = (clinic_id, receptionist_id)
+        self._presence = presence.learn(self._presence, desk, presence.Presence(status, at))
+
+    def registered(self, address: str, expires_seconds: int) -> int | None:
+        """A desk phone's REGISTER for its address of record (`user@host`): the seconds granted, or
+        None when no clinic has a receptionist at that address."""
+        desks = {(d.clinic_id, r) for d in self._clinics.values() if (r := d.desk_aors.get(address)) is not None}
+        if not desks:
+            return None
+        self._registered, changes = presence.register(self._registered, sorted(desks), expires_seconds, self._now())
+        self._presence_changed(changes)
+        return max(min(expires_seconds, presence.MAX_REGISTRATION_SECONDS), 0)
+
+    def expire_registrations(self) -> None:
+        """Desk phones whose registration ran out without a refresh are offline."""
+        self._registered, changes = presence.expire(self._registered, self._now())
+        self._presence_changed(changes)
+
+    def _presence_changed(self, changes: list[presence.Change]) -> None:
+        for change in changes:
+            clinic_id, receptionist_id = change.desk
+            self.learn_presence(clinic_id, receptionist_id, change.status, change.changed_at)
+            event = AgentStatusChanged(
+                clinic_id=clinic_id, receptionist_id=receptionist_id, status=change.status, changed_at=change.changed_at
+            )
+            at = f"{change.changed_at.timestamp():.6f}"
+            self._publish(event, f"sip-presence:{clinic_id}:{receptionist_id}:{change.status}:{at}")
+            log.info("desk phone presence", clinic_id=clinic_id, receptionist_id=receptionist_id, status=change.status)
 
     def clinic_of(self, dialled: str) -> str | None:
         found = self._clinics.get(dialled)
@@ -95,6 +135,8 @@ class Switchboard:
             return Hangup("unknown_number")
         if call_id not in self._calls:
             self._receive(call_id, found, question)
+        elif question.refused_with is not None:
+            self._refused(call_id, question.refused_with)
         asked = time.monotonic()
         deadline = asked + self._router_wait
         while True:
@@ -105,6 +147,8 @@ class Switchboard:
             if not isinstance(answer, Wait):
                 telemetry.ROUTER_WAIT_SECONDS.observe(time.monotonic() - asked)
                 return answer
+            if calls.SILENT in state.handed and not state.decisions:
+                return self._router_silent(call_id, found)  # still silent: no second wait
             changed = self._changed.setdefault(call_id, asyncio.Event())
             changed.clear()
             try:
@@ -113,14 +157,36 @@ class Switchboard:
                 return self._router_silent(call_id, found)
 
     def _router_silent(self, call_id: str, found: Directory) -> Next:
+        """No router decision in time: the desks last known available, then the vendors (a live human,
+        never silence)."""
         telemetry.ROUTER_SILENT.inc()
-        log.warning("no routing decision in time: ringing the clinic's vendors", call_id=call_id)
-        ring = calls.fallback_ring(found)
+        on_call = {
+            s.answered_by.target_id
+            for s in self._calls.values()
+            if s.outcome == "answered" and s.clinic_id == found.clinic_id and s.answered_by is not None
+        }
+        desks = presence.available(self._presence, found.clinic_id, on_call)
+        ring, state = calls.silent_ring(self._calls[call_id], found, desks, self._now())
         if ring is None:
             return Hangup("no_vendor_uri")
-        state = self._calls[call_id]
-        self._calls[call_id] = replace(state, rung=(*state.rung, *ring.branches))
+        self._calls[call_id] = state
+        rang = "desks" if ring.branches[0][1].kind == "receptionist" else "vendors"
+        log.warning("no routing decision in time: ringing by the bridge's memory", call_id=call_id, rang=rang)
         return ring
+
+    def _refused(self, call_id: str, sip_status: int) -> None:
+        """The router's offer failed before its timeout: tell the router, so the next target rings now."""
+        now = self._now()
+        attempt, state = calls.refused(self._calls[call_id], now)
+        if attempt is None:
+            return
+        self._calls[call_id] = state
+        reason = calls.decline_reason(sip_status)
+        event = CallDeclined(
+            call_id=call_id, clinic_id=state.clinic_id, attempt=attempt, reason=reason, declined_at=now
+        )
+        self._publish(event, f"{call_id}:declined:{attempt}")
+        telemetry.CALLS.labels("declined").inc()
 
     def _receive(self, call_id: str, found: Directory, question: Question) -> None:
         self._forget_old()

@@ -403,6 +403,24 @@ class CallOffered(Event):
     attempt: int = Field(ge=1)
 
 
+DeclineReason = Literal["busy", "declined", "unavailable"]
+
+
+class CallDeclined(Event):
+    """An offer refused before its ring timeout: every target of the attempt answered busy (SIP 486/600),
+    declined (603) or could not ring (any other failure). The router moves on at once, as at the offer's
+    timeout, but nobody is paused for it (the desk is in use, not absent)."""
+
+    event_type: ClassVar[str] = "call.declined"
+    key_field: ClassVar[str] = "clinic_id"
+
+    call_id: Id
+    clinic_id: Id
+    attempt: int = Field(ge=1, description="The attempt of the call.offered refused")
+    reason: DeclineReason
+    declined_at: Timestamp
+
+
 class CallOverflowed(Event):
     """A call handed to an answering-service vendor (after hours, budget running out, urgent, failover)."""
 
@@ -717,6 +735,7 @@ EVENTS: tuple[type[Event], ...] = (
     CallRouted,
     CallbackRequested,
     CallOffered,
+    CallDeclined,
     CallOverflowed,
     CallWithdrawn,
     CallAnswered,
@@ -745,6 +764,7 @@ __all__ = [
     "AgentStatusChanged",
     "CallAbandoned",
     "CallAnswered",
+    "CallDeclined",
     "CallEnded",
     "CallIntent",
     "CallOffered",
@@ -754,6 +774,7 @@ __all__ = [
     "CallWithdrawn",
     "CallbackRequested",
     "ChainStep",
+    "DeclineReason",
     "MessageAcknowledged",
     "MessageCategory",
     "MessageDigestReleased",

@@ -133,6 +133,13 @@ class RingTimeout:
 
 
 @dataclass(frozen=True)
+class Declined:
+    """call.declined: every target of this attempt refused the offer before its ring timeout."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
 class VendorDeadline:
     vendor: str
 
@@ -160,7 +167,17 @@ class Ended:
 
 
 Input = (
-    Received | Unrouted | Offered | HandedOff | RingTimeout | VendorDeadline | HedgeDue | Answered | Abandoned | Ended
+    Received
+    | Unrouted
+    | Offered
+    | HandedOff
+    | RingTimeout
+    | Declined
+    | VendorDeadline
+    | HedgeDue
+    | Answered
+    | Abandoned
+    | Ended
 )
 
 
@@ -336,6 +353,9 @@ def _routing(call: Call, event: Input) -> Step:
             return Step(new, (RecordHandOff(vendor, attempt),))
         case RingTimeout(attempt) if call.status == Status.RINGING and attempt == call.attempt:
             return Step(call, (RecordMissed(), Route(missed=True)))
+        case Declined(attempt) if call.status == Status.RINGING and attempt == call.attempt:
+            # Moves on as a ring timeout does, at once; a busy desk is not missed (nobody is paused).
+            return Step(call, (CancelTimers(attempt, hedge=False), ReleaseRinging(), Route(missed=True)))
         case VendorDeadline(vendor) if call.status == Status.WITH_VENDOR and vendor in call.holders:
             return Step(call, (FailOver(vendor),))
         case HedgeDue() if call.status == Status.WITH_VENDOR:

@@ -9,6 +9,7 @@ from frontdesk.common.contracts import (
     AgentStatusChanged,
     CallAbandoned,
     CallAnswered,
+    CallDeclined,
     CallEnded,
     CallReceived,
     ClinicConfigured,
@@ -22,6 +23,7 @@ from frontdesk.common.contracts import (
 from frontdesk.common.service import ServiceDefinition, run_service
 
 from ..callbacks import PRUNE, on_prune
+from ..declines import handle_call_declined
 from ..handlers import (
     RING_TIMEOUT,
     VENDOR_ANSWER,
@@ -60,6 +62,7 @@ DEFINITION = ServiceDefinition(
         CallReceived: handle_call_received,
         CallAnswered: handle_call_answered,
         CallAbandoned: handle_call_abandoned,
+        CallDeclined: handle_call_declined,
         CallEnded: handle_call_ended,
         AgentStatusChanged: handle_agent_status_changed,
         VendorMessageTaken: handle_message_taken,

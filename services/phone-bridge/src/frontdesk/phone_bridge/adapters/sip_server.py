@@ -3,7 +3,9 @@
 An INVITE gets 100 Trying at once (the proxy then stops retransmitting), then 302/480 when the
 switchboard has an answer; the question waits in memory, never holding the socket. A CANCEL of a
 question still pending gets 200 and the INVITE 487. A retransmitted INVITE gets the last response
-again. MESSAGE reports get 200 (after the switchboard has taken them). Anything else: 405.
+again. MESSAGE reports get 200 (after the switchboard has taken them). A REGISTER of a desk phone (its To
+names a receptionist's SIP address) gets 200 with the expiry granted, and makes the receptionist
+available (or offline: Expires 0, or no refresh in time); any other address 404. Anything else: 405.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, cast
 from frontdesk.common.logging import get_logger
 
 from ..domain.calls import Hangup, Ring
+from ..domain.directory import aor
+from ..domain.presence import DEFAULT_REGISTRATION_SECONDS
 from ..switchboard import Question, Switchboard
 from . import sip_wire
 
@@ -50,6 +54,8 @@ class SipServer(asyncio.DatagramProtocol):
                 self._cancel(request, addr)
             case "MESSAGE":
                 self._report(request, addr)
+            case "REGISTER":
+                self._register(request, addr)
             case "ACK":
                 pass  # the proxy's ACK of our 302/480/487: nothing to do
             case "OPTIONS":
@@ -63,7 +69,7 @@ class SipServer(asyncio.DatagramProtocol):
             self._send(self._last[key], addr)
             return
         self._respond(key, sip_wire.response(request, 100, to_tag=self._tag), addr)
-        question = Question(request.call_id, request.dialled, request.caller)
+        question = Question(request.call_id, request.dialled, request.caller, _status(request.header("x-ring-refused")))
         task = asyncio.create_task(self._answer(key, request, question, addr))
         self._pending[key] = task
         task.add_done_callback(lambda _: self._pending.pop(key, None))
@@ -104,6 +110,20 @@ class SipServer(asyncio.DatagramProtocol):
             return
         self._send(sip_wire.response(request, 200, to_tag=self._tag), addr)
 
+    def _register(self, request: sip_wire.Request, addr: Address) -> None:
+        """A desk phone registers (relayed by the proxy): the bridge is its registrar for presence."""
+        address = aor(sip_wire.uri_in(request.header("to") or ""))
+        asked = sip_wire.requested_expiry(request, DEFAULT_REGISTRATION_SECONDS)
+        granted = None if address is None else self._switchboard.registered(address, asked)
+        if granted is None:
+            self._send(sip_wire.response(request, 404, to_tag=self._tag), addr)
+            return
+        extra: tuple[tuple[str, str], ...] = (("Expires", str(granted)),)
+        contact = request.header("contact") or ""
+        if granted > 0 and contact.strip() != "*":
+            extra = (("Contact", f"<{sip_wire.uri_in(contact)}>;expires={granted}"), *extra)
+        self._send(sip_wire.response(request, 200, to_tag=self._tag, extra=extra), addr)
+
     def _respond(self, key: str, data: bytes, addr: Address) -> None:
         self._last[key] = data
         self._last.move_to_end(key)
@@ -117,6 +137,12 @@ class SipServer(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.info("SIP socket error", error=repr(exc)[:200])
+
+
+def _status(header: str | None) -> int | None:
+    """X-Ring-Refused: the SIP status the targets the proxy rang failed with before their timeout."""
+    value = (header or "").strip()
+    return int(value) if value.isdigit() and 300 <= int(value) < 700 else None
 
 
 def _as_invite(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:

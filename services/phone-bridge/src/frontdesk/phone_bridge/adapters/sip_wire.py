@@ -18,6 +18,7 @@ REASONS = {
     200: "OK",
     302: "Moved Temporarily",
     400: "Bad Request",
+    404: "Not Found",
     480: "Temporarily Unavailable",
     487: "Request Terminated",
     405: "Method Not Allowed",
@@ -67,6 +68,21 @@ def user_of(uri_or_header: str) -> str | None:
     inner = _URI_IN_ANGLES.search(uri_or_header)
     match = _USER.match((inner.group(1) if inner else uri_or_header).strip())
     return match.group(1) if match else None
+
+
+def uri_in(header: str) -> str:
+    """The URI of a From/To/Contact value (inside <...> when there is one)."""
+    inner = _URI_IN_ANGLES.search(header)
+    return (inner.group(1) if inner else header.split(";", 1)[0]).strip()
+
+
+def requested_expiry(request: Request, default: int) -> int:
+    """How long a REGISTER asks to stay registered (seconds): the Contact's expires parameter, else
+    the Expires header, else `default`; 0 unregisters (also `Contact: *`)."""
+    contact = request.header("contact") or ""
+    match = re.search(r";\s*expires\s*=\s*(\d+)", contact.split(">", 1)[-1] if "<" in contact else contact)
+    value = match.group(1) if match else (request.header("expires") or "").strip()
+    return int(value) if value.isdigit() else default
 
 
 def parse_request(data: bytes) -> Request:

@@ -18,12 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from frontdesk.common.contracts import RouteTargetKind
+from frontdesk.common.contracts import DeclineReason, RouteTargetKind
 
 from .directory import Directory
 
 MIN_RING_SECONDS = 1.0  # a branch shorter than this would be cancelled before the phone rang once
 VENDOR_RING_SECONDS = 120.0  # a vendor nobody can replace rings until it answers (the proxy's limit)
+# A ring that failed this close to its end is its timeout (the proxy's timer fires up to ~60 ms early),
+# not a refusal: the router's own ring timeout moves the call on.
+REFUSAL_MARGIN = timedelta(seconds=0.25)
 Outcome = Literal["ringing", "answered", "abandoned", "ended"]
 
 
@@ -98,6 +101,7 @@ class CallState:
     outcome: Outcome = "ringing"
     outcome_at: datetime | None = None
     answered_by: Target | None = field(default=None)
+    declined: frozenset[int] = frozenset()  # the desk attempts reported refused (call.declined)
 
     def decide(self, decision: Decision) -> CallState:
         """Record a router decision (a redelivered one is a no-op)."""
@@ -165,6 +169,50 @@ def vendor_ring_seconds(held: list[VendorHandover], directory: Directory, now: d
         moments += [v.overflowed_at + timedelta(seconds=directory.answer_target(v.vendor_id)) for v in held]
     future = [(m - now).total_seconds() for m in moments if m > now]
     return max(min(future), MIN_RING_SECONDS) if future else VENDOR_RING_SECONDS
+
+
+def refused(state: CallState, now: datetime) -> tuple[int | None, CallState]:
+    """The proxy says what it rang failed before its ring timeout (busy, declined): the router's desk
+    attempt to report refused, once, and the state with it recorded (None: nothing to report, e.g. the
+    router moved on already, it rang out, or it was not a router's offer)."""
+    if state.outcome != "ringing" or not state.decisions:
+        return None, state
+    key, step = _step(state)
+    offers = [d for d in step if isinstance(d, DeskOffer)]
+    if key not in state.handed or not offers or offers[0].attempt in state.declined:
+        return None, state
+    if min(o.ring_until for o in offers) - now < REFUSAL_MARGIN:
+        return None, state
+    attempt = offers[0].attempt
+    return attempt, replace(state, declined=state.declined | {attempt})
+
+
+def decline_reason(sip_status: int) -> DeclineReason:
+    """486 Busy Here / 600 Busy Everywhere: busy; 603 Decline: declined; any other failure: unavailable."""
+    if sip_status in (486, 600):
+        return "busy"
+    return "declined" if sip_status == 603 else "unavailable"
+
+
+SILENT = "silent"  # the step key of what rang because the router was silent
+
+
+def silent_ring(
+    state: CallState, directory: Directory, available: list[str], now: datetime
+) -> tuple[Ring | None, CallState]:
+    """The router has not answered in time (the broker frozen): the desks last known available ring
+    at once until the moment the router would hand the call to a vendor, then every vendor; a call
+    rung so already goes straight to the vendors. None: nothing with a SIP URI to ring."""
+    until = state.received_at + timedelta(seconds=directory.desks_ring_seconds)
+    left = (until - now).total_seconds()
+    desks = tuple(
+        (uri, target) for r in available if (uri := directory.uri(target := Target("receptionist", r))) is not None
+    )
+    first = SILENT not in state.handed
+    ring = Ring(desks, left) if first and desks and left >= MIN_RING_SECONDS else fallback_ring(directory)
+    if ring is None:
+        return None, state
+    return ring, replace(state, handed=state.handed | {SILENT}, rung=(*state.rung, *ring.branches))
 
 
 def fallback_ring(directory: Directory) -> Ring | None:

@@ -1,6 +1,6 @@
 """The routing question over HTTP, for proxies that ask by HTTP rather than by SIP redirect.
 
-POST /v1/sip/route {sip_call_id, dialled, caller} -> {action: ring|hangup, uris, timeout_ms, reason}:
+POST /v1/sip/route {sip_call_id, dialled, caller, refused_with?} -> {action: ring|hangup, uris, timeout_ms, reason}:
 the same switchboard answer as the SIP socket's 302/480 (it may wait for the router's decision).
 """
 
@@ -27,6 +27,9 @@ class RouteQuestion(BaseModel):
     sip_call_id: str = Field(min_length=1, max_length=256, description="The SIP Call-ID of the caller's INVITE")
     dialled: str = Field(pattern=DIALLED_PATTERN, description="The Request-URI's user part")
     caller: str = Field(min_length=1, max_length=128, description="The From URI's user part (hashed, never kept)")
+    refused_with: int | None = Field(
+        None, ge=300, le=699, description="Asked again because what rang failed with this SIP status before its timeout"
+    )
 
 
 class RouteAnswer(BaseModel):
@@ -45,7 +48,8 @@ async def route(question: RouteQuestion, principal: CurrentPrincipal) -> RouteAn
     if clinic_id is None:
         raise HTTPException(404, "no clinic answers this number on SIP (phone.sip.numbers or its clinic_id)")
     principal.require_clinic(clinic_id)
-    answer = await switchboard.route(Question(question.sip_call_id, question.dialled, question.caller))
+    asked = Question(question.sip_call_id, question.dialled, question.caller, question.refused_with)
+    answer = await switchboard.route(asked)
     if isinstance(answer, Ring):
         return RouteAnswer(action="ring", uris=list(answer.uris), timeout_ms=int(answer.timeout_seconds * 1000))
     return RouteAnswer(action="hangup", reason=getattr(answer, "reason", None))

@@ -13,12 +13,13 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.service import ServiceDefinition, ServiceRuntime, run_service
 
 from .. import handlers
-from ..adapters import sip_server
+from ..adapters import presence_store, sip_server
 from ..settings import current as settings
 from ..switchboard import Switchboard, utc_now
 from .http import router
 
 log = get_logger(__name__)
+REGISTRATION_TICK_SECONDS = 0.1
 _OUTGOING: asyncio.Queue[tuple[Event, str]] | None = None
 
 
@@ -60,6 +61,9 @@ async def _serve_sip(runtime: ServiceRuntime) -> None:
     assert runtime.pool is not None
     for row in await runtime.pool.fetch("SELECT config FROM clinics"):  # memory after a restart
         SWITCHBOARD.learn_clinic(ClinicConfig.model_validate(row["config"]))
+    async with runtime.pool.acquire() as conn:
+        for desk in await presence_store.load(conn):
+            SWITCHBOARD.learn_presence(desk.clinic_id, desk.receptionist_id, desk.status, desk.changed_at)
     s = settings()
     transport, _ = await sip_server.serve(SWITCHBOARD, s.sip_host, s.sip_port)
     log.info("SIP socket listening", host=s.sip_host, port=s.sip_port)
@@ -70,12 +74,19 @@ async def _serve_sip(runtime: ServiceRuntime) -> None:
             transport.close()
 
 
+async def _expire_registrations(runtime: ServiceRuntime) -> None:
+    """Desk phones that stop refreshing their registration go offline within this tick."""
+    while True:
+        await asyncio.sleep(REGISTRATION_TICK_SECONDS)
+        SWITCHBOARD.expire_registrations()
+
+
 DEFINITION = ServiceDefinition(
     name="phone-bridge",
     handlers=handlers.handlers(SWITCHBOARD),
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],
-    tasks=[_serve_sip, _write_outbox],
+    tasks=[_serve_sip, _write_outbox, _expire_registrations],
 )
 
 
