@@ -162,6 +162,9 @@ class Passthrough:
                 self._argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
 
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def check(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             raise RuntimeError(f"the passthrough exited ({self._proc.returncode}); see {self.log_file}")
@@ -306,6 +309,7 @@ class PathResult:
     busy_ms: float | None = None  # mean time one record is in the consumer's hands (see the module doc)
     sequential: bool = True  # one record at a time (so 1000/busy is its ceiling)
     timers: tuple[int, str] | None = None  # durable timers fired while measuring, p99 lateness under
+    cpu_ms: float | None = None  # CPU the process under test used while measuring, per measured record
 
     @property
     def received(self) -> int:
@@ -340,6 +344,7 @@ class PathResult:
             "throughput_per_s": round(self.throughput, 1),
             "saturated": self.saturated(rate),
             "consumer_busy_ms_per_record": None if self.busy_ms is None else round(self.busy_ms, 3),
+            "cpu_ms_per_record": None if self.cpu_ms is None else round(self.cpu_ms, 3),
             "sent": self.sent,
             "received": self.received,
             "duplicates": self.duplicates,
@@ -402,7 +407,18 @@ class PathSpec:
     identify: Callable[[ConsumerRecord[bytes, bytes]], str | None]  # output record -> ident
     latency_ns: Callable[[str, int, ConsumerRecord[bytes, bytes]], int]  # (ident, arrival ns, record)
     alive: Callable[[], None]  # raises if the process under test died
+    pid: Callable[[], int | None]  # the process under test
     before_measuring: Callable[[], Awaitable[None]] | None = None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU a process has used (Linux /proc), None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -439,12 +455,17 @@ async def run_path(spec: PathSpec, settings: Settings, bootstrap: str) -> PathRe
             if spec.before_measuring is not None:
                 await spec.before_measuring()
             log(f"{spec.label}: measuring {settings.count} records at {settings.rate:g}/s")
+            cpu_before = cpu_seconds(spec.pid())
             with collector_paused():
                 load = await send_paced(producer, measured, settings.rate, spec.build)
                 seen = await sink.wait_for(measured, timeout=settings.drain_timeout, alive=spec.alive)
+            cpu_after = cpu_seconds(spec.pid())
             if seen < len(measured):
                 log(f"{spec.label}: WARNING only {seen}/{len(measured)} arrived within {settings.drain_timeout:g} s")
-            return summarise(spec.name, spec.label, load, sink, spec.latency_ns)
+            result = summarise(spec.name, spec.label, load, sink, spec.latency_ns)
+            if cpu_before is not None and cpu_after is not None:
+                result.cpu_ms = (cpu_after - cpu_before) * 1000 / len(measured)
+            return result
     finally:
         await producer.stop()
 
@@ -473,6 +494,7 @@ async def bench_bare(
             identify=lambda record: header(record, ID_HEADER),
             latency_ns=latency_ns,
             alive=forwarder.check,
+            pid=forwarder.pid,
         )
         result = await run_path(spec, settings, bootstrap)
         await asyncio.to_thread(forwarder.stop)  # it writes its busy times as it exits
@@ -550,6 +572,7 @@ async def bench_frontdesk(
         identify=identify,
         latency_ns=lambda ident, arrival, _record: arrival - sent_ns[ident],
         alive=alive,
+        pid=service.process.pid,
         before_measuring=before_measuring,
     )
     result = await run_path(spec, settings, bootstrap)
@@ -637,14 +660,15 @@ def report(results: list[PathResult], settings: Settings, infra: dict[str, str],
         f"producers acks=all, idempotent; linger_ms=2 for the load, 0 for the services and the passthrough."
     )
     columns = f"{'path':<28}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}{'max ms':>10}{'records/s':>11}{'received':>11}"
-    columns += f"{'busy ms':>9}"
+    columns += f"{'busy ms':>9}{'cpu ms':>8}"
     print("\n" + columns + "\n" + "-" * len(columns))
     for r in results:
         s = r.stats()
         busy = "n/a" if r.busy_ms is None else f"{r.busy_ms:.2f}"
+        cpu = "n/a" if r.cpu_ms is None else f"{r.cpu_ms:.2f}"
         print(
             f"{r.label:<28}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}{s['p99_9_ms']:>10.2f}{s['max_ms']:>10.2f}"
-            f"{r.throughput:>11.1f}{f'{r.received}/{r.sent}':>11}{busy:>9}"
+            f"{r.throughput:>11.1f}{f'{r.received}/{r.sent}':>11}{busy:>9}{cpu:>8}"
         )
     print("-" * len(columns))
     p50, p99, tput = f"{ratios['p50']:.2f}x", f"{ratios['p99']:.2f}x", f"{ratios['throughput']:.3f}x"
@@ -653,6 +677,8 @@ def report(results: list[PathResult], settings: Settings, infra: dict[str, str],
         "\nbusy ms: mean time one record is in its consumer's hands. The bare passthrough takes one record at a"
         " time, fetch to offset commit (1000/busy is its ceiling); Frontdesk handles several partitions' records"
         " at once, start to database commit (offsets are committed in the background)."
+        "\ncpu ms: CPU (user + system) the process under test used while measuring, per measured record: for a"
+        " service everything it did meanwhile (timers, answers, its outbox relay), not its database's or broker's."
     )
     for r in results:
         if r.timers is not None:
