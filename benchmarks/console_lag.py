@@ -2,8 +2,9 @@
 data in its read model while calls flow at 200 calls/s.
 
 - A month of history is seeded into the read model directly (COPY: 50 clinics x 30 days x
-  --calls-per-day calls, each answered, abandoned or handed to a vendor; presence; callbacks), then
-  ANALYZEd; the clinics themselves are published on `clinic.configured`, as `frontdesk apply` does.
+  --calls-per-day calls, each answered, abandoned or handed to a vendor; presence; callbacks), its
+  hour summaries counted from those calls as the console counts them, then ANALYZEd; the clinics
+  themselves are published on `clinic.configured`, as `frontdesk apply` does.
 - Calls then flow at --rate per second (constant offered rate, from the intended send times: no
   coordinated omission), spread over the 50 clinics, with the events call-router and the phone
   system publish for each: call.received, call.routed and call.offered at once, then call.answered
@@ -59,6 +60,7 @@ from frontdesk.common.contracts import (
     Event,
 )
 from frontdesk.common.kafka import make_producer
+from frontdesk.console import projection
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
@@ -176,6 +178,8 @@ async def seed_month(url: str, calls_per_day: int) -> int:
             records=callbacks,
             columns=["callback_id", "clinic_id", "reason", "urgency", "requested_at"],
         )
+        for clinic in CLINICS:  # the rows went around the projector: its hour summaries are counted once
+            await projection.count_again(conn, clinic)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

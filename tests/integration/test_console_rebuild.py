@@ -33,7 +33,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.db import create_pool
 from frontdesk.common.settings import ServiceSettings
-from frontdesk.console import rebuild
+from frontdesk.console import projection, rebuild
 from frontdesk.console.adapters import shadow
 from frontdesk.console.adapters.replay import TopicReader
 from frontdesk.console.entrypoints.main import DEFINITION
@@ -183,7 +183,7 @@ async def build_shadow(settings: ServiceSettings) -> None:
     pool = await create_pool(settings.database_url, size=1)
     try:
         async with pool.acquire() as conn, TopicReader(settings, rebuild.topics(HANDLERS)) as reader:
-            tally, _ = await rebuild.build_shadow(conn, reader, HANDLERS)
+            tally, _ = await rebuild.build_shadow(conn, reader, HANDLERS, projection.batch_scope)
             assert tally.records > 0 and "console_calls" in tally.tables and "clinics" in tally.tables
     finally:
         await pool.close()
@@ -198,6 +198,7 @@ def test_the_model_rebuilt_from_the_topics_equals_the_live_one(
     live = settled(admin, expected_calls=12)
     assert len(live["console_callbacks"]) == 12 and len(live["console_agents"]) == 4
     assert len(live["clinics"]) == 2
+    assert live["console_call_hours"], "the calls' hour summaries are part of the model"
 
     settings = ServiceSettings(
         service="console", database_url=stack.database_url("console"), kafka_bootstrap_servers=stack.bootstrap

@@ -2,7 +2,7 @@
 the screen per provider (booked / checked in / completed / no-show, cancelled ones apart).
 
 appointment.booked / .rescheduled / .cancelled / .checked_in / .no_show, visit.completed (with an
-appointment id) -> console_appointments. Each marks its clinic changed (live pages refresh).
+appointment id) -> console_appointments.
 Holds travel on no topic: scheduler keeps them to itself, so they are not on this screen.
 """
 
@@ -41,14 +41,12 @@ async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
         starts_at=event.starts_at,
         ends_at=event.ends_at,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> None:
     await store.rescheduled(
         uow.conn, event.appointment_id, event.clinic_id, event.provider_id, event.starts_at, event.ends_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:
@@ -60,7 +58,6 @@ async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None
         cancelled_at=event.cancelled_at,
         late_cancel=event.late,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_checked_in(event: AppointmentCheckedIn, uow: UnitOfWork) -> None:
@@ -71,7 +68,6 @@ async def handle_checked_in(event: AppointmentCheckedIn, uow: UnitOfWork) -> Non
         provider_id=event.provider_id,
         checked_in_at=event.checked_in_at,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
@@ -83,7 +79,6 @@ async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
         starts_at=event.starts_at,
         no_show=event.kind,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
@@ -92,7 +87,6 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
     await store.fact(
         uow.conn, event.appointment_id, event.clinic_id, provider_id=event.provider_id, completed_at=event.completed_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 HANDLERS: dict[type[Event], Handler] = {

@@ -3,7 +3,7 @@
 callback.requested (handlers.py) / followup.scheduled (kind callback: due) / followup.escalated /
 callback.completed -> console_callbacks and console_followup_tasks; review.escalated /
 review.recovery_closed -> console_recovery_tasks; waitlist.offer / waitlist.offer_closed ->
-console_waitlist_offers. Every event marks its clinic changed (live pages refresh).
+console_waitlist_offers.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ async def handle_followup_scheduled(event: FollowupScheduled, uow: UnitOfWork) -
     if event.kind != "callback" or event.callback_id is None:
         return  # other plans are the patients' messages, not staff work
     await store.callback_fact(uow.conn, event.callback_id, event.clinic_id, "due_at", event.due_at)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_followup_escalated(event: FollowupEscalated, uow: UnitOfWork) -> None:
@@ -46,12 +45,10 @@ async def handle_followup_escalated(event: FollowupEscalated, uow: UnitOfWork) -
     await store.followup_escalated(
         uow.conn, event.task_id, event.clinic_id, event.reason, event.urgency, event.escalated_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_callback_completed(event: CallbackCompleted, uow: UnitOfWork) -> None:
     await store.callback_fact(uow.conn, event.callback_id, event.clinic_id, "completed_at", event.completed_at)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_review_escalated(event: ReviewEscalated, uow: UnitOfWork) -> None:
@@ -65,14 +62,12 @@ async def handle_review_escalated(event: ReviewEscalated, uow: UnitOfWork) -> No
         escalated_at=event.escalated_at,
     )
     await store.recovery_escalated(uow.conn, task, event.clinic_id, event.review_request_id)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_recovery_closed(event: RecoveryClosed, uow: UnitOfWork) -> None:
     await store.recovery_closed(
         uow.conn, event.recovery_task_id, event.clinic_id, event.provider_id, event.closed_at, event.within_deadline
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_waitlist_offered(event: WaitlistOffered, uow: UnitOfWork) -> None:
@@ -85,12 +80,10 @@ async def handle_waitlist_offered(event: WaitlistOffered, uow: UnitOfWork) -> No
         expires_at=event.expires_at,
     )
     await store.waitlist_offered(uow.conn, event.clinic_id, offer)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_waitlist_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> None:
     await store.waitlist_closed(uow.conn, event.offer_id, event.clinic_id, event.outcome)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 HANDLERS: dict[type[Event], Handler] = {

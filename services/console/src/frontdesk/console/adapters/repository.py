@@ -117,12 +117,14 @@ async def callback_requested(
     )
 
 
-async def touch(conn: Connection, clinic_id: str) -> None:
-    """An event of this clinic arrived: live pages of the clinic refresh, and it is no longer stale."""
+async def touch(conn: Connection, clinic_ids: list[str]) -> None:
+    """Events of these clinics arrived: their live pages refresh, and they are no longer stale. One
+    bump per clinic and batch, in clinic order (writers never wait on each other in a cycle)."""
     await conn.execute(
-        "INSERT INTO console_activity (clinic_id, version, last_event_at) VALUES ($1, 1, now())"
+        "INSERT INTO console_activity (clinic_id, version, last_event_at)"
+        " SELECT c, 1, now() FROM unnest($1::text[]) AS c ORDER BY c"
         " ON CONFLICT (clinic_id) DO UPDATE SET version = console_activity.version + 1, last_event_at = now()",
-        clinic_id,
+        sorted(clinic_ids),
     )
 
 
@@ -157,6 +159,32 @@ async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: 
     return [_call(r) for r in rows]
 
 
+async def calls_by_id(conn: Connection, call_ids: list[str]) -> dict[str, tuple[str, Call]]:
+    """call id -> (its clinic, the call) for those the read model has."""
+    rows = await conn.fetch(
+        f"SELECT clinic_id, {_CALL_COLUMNS} FROM console_calls WHERE call_id = ANY($1::text[])", call_ids
+    )
+    return {r["call_id"]: (r["clinic_id"], _call({k: v for k, v in r.items() if k != "clinic_id"})) for r in rows}
+
+
+async def clinic_calls(conn: Connection, clinic_id: str) -> list[Call]:
+    rows = await conn.fetch(f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1", clinic_id)
+    return [_call(r) for r in rows]
+
+
+async def handed_over(conn: Connection, clinic_id: str, start: datetime, end: datetime, limit: int = 50) -> list[Call]:
+    """The calls of a period handed to a vendor, newest hand-over first."""
+    rows = await conn.fetch(
+        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3"
+        " AND overflowed_at IS NOT NULL ORDER BY overflowed_at DESC, call_id LIMIT $4",
+        clinic_id,
+        start,
+        end,
+        limit,
+    )
+    return [_call(r) for r in rows]
+
+
 async def open_calls(conn: Connection, clinic_id: str, limit: int = 200) -> list[Call]:
     """Calls not over yet (neither ended nor abandoned), oldest first."""
     rows = await conn.fetch(
@@ -182,6 +210,27 @@ async def callbacks_since(conn: Connection, clinic_id: str, since: datetime) -> 
         "SELECT count(*) FROM console_callbacks WHERE clinic_id = $1 AND requested_at >= $2", clinic_id, since
     )
     return count
+
+
+async def callbacks_since_each(conn: Connection, since: dict[str, datetime]) -> dict[str, int]:
+    """Per clinic: callbacks asked for since its own instant (its local midnight)."""
+    clinics = sorted(since)
+    rows = await conn.fetch(
+        "SELECT c.clinic_id, count(*) AS n FROM console_callbacks c JOIN unnest($1::text[], $2::timestamptz[])"
+        " AS d(clinic_id, since) ON c.clinic_id = d.clinic_id AND c.requested_at >= d.since GROUP BY c.clinic_id",
+        clinics,
+        [since[c] for c in clinics],
+    )
+    return {r["clinic_id"]: r["n"] for r in rows}
+
+
+async def activities(conn: Connection, clinic_ids: list[str] | None) -> dict[str, Activity]:
+    rows = await conn.fetch(
+        "SELECT clinic_id, version, last_event_at FROM console_activity"
+        " WHERE $1::text[] IS NULL OR clinic_id = ANY($1)",
+        clinic_ids,
+    )
+    return {r["clinic_id"]: Activity(r["version"], r["last_event_at"]) for r in rows}
 
 
 async def activity(conn: Connection, clinic_id: str) -> Activity:

@@ -1,0 +1,94 @@
+"""SQL of the call summaries (console_call_hours: per clinic and local hour) and of the clinic
+settings they are counted with."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from datetime import date
+
+import asyncpg
+
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.db import Connection
+
+from ..domain.board import COUNT_COLUMNS, CallCounts
+from ..domain.summary import HourCounts, HourKey
+
+_COLUMNS = ", ".join(COUNT_COLUMNS)
+_TYPES = ["int", "int", "int", "bigint", "int", "int", "int"]
+assert len(_TYPES) == len(COUNT_COLUMNS)
+_UNNEST = ", ".join(f"${n + 4}::{t}[]" for n, t in enumerate(_TYPES))
+_ADD = ", ".join(f"{c} = console_call_hours.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(config: str) -> ClinicConfig:
+    return ClinicConfig.model_validate(json.loads(config))
+
+
+async def clinic_configs(conn: Connection, clinic_ids: list[str] | None) -> dict[str, ClinicConfig]:
+    """The clinics' configurations (all when None), each parsed once per version (not per page or batch)."""
+    rows = await conn.fetch(
+        "SELECT clinic_id, config::text AS config FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1)"
+        " ORDER BY clinic_id",
+        clinic_ids,
+    )
+    return {r["clinic_id"]: _parsed(r["config"]) for r in rows}
+
+
+async def add(conn: Connection, changes: Mapping[tuple[str, date, int], CallCounts]) -> None:
+    """Add each change to its hour's row, in key order (writers taking the same rows never wait on
+    each other in a cycle)."""
+    if not changes:
+        return
+    keys = sorted(changes)
+    await conn.execute(
+        f"INSERT INTO console_call_hours (clinic_id, local_date, local_hour, {_COLUMNS})"
+        f" SELECT * FROM unnest($1::text[], $2::date[], $3::smallint[], {_UNNEST})"
+        f" ON CONFLICT (clinic_id, local_date, local_hour) DO UPDATE SET {_ADD}",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        *([getattr(changes[k], c) for k in keys] for c in COUNT_COLUMNS),
+    )
+
+
+async def replace(conn: Connection, clinic_id: str, hours: list[HourCounts]) -> None:
+    """The clinic's hours, counted again from its calls (its zone or ring budget may have moved)."""
+    await conn.execute("DELETE FROM console_call_hours WHERE clinic_id = $1", clinic_id)
+    await add(conn, {(clinic_id, h.local_date, h.local_hour): h.counts for h in hours})
+
+
+def _hour(row: asyncpg.Record) -> HourCounts:
+    counts = CallCounts(*(row[c] for c in COUNT_COLUMNS))
+    return HourCounts(row["local_date"], row["local_hour"], counts)
+
+
+async def days(conn: Connection, day_of: Mapping[str, date]) -> dict[str, list[HourCounts]]:
+    """Each clinic's hours of one local date (its today)."""
+    clinics = sorted(day_of)
+    rows = await conn.fetch(
+        f"SELECT h.clinic_id, local_date, local_hour, {_COLUMNS} FROM console_call_hours h"
+        " JOIN unnest($1::text[], $2::date[]) AS d(clinic_id, day)"
+        " ON h.clinic_id = d.clinic_id AND h.local_date = d.day",
+        clinics,
+        [day_of[c] for c in clinics],
+    )
+    hours: dict[str, list[HourCounts]] = {c: [] for c in clinics}
+    for r in rows:
+        hours[r["clinic_id"]].append(_hour(r))
+    return hours
+
+
+async def hours_after(conn: Connection, clinic_id: str, first: HourKey) -> list[HourCounts]:
+    """The clinic's hours after local (date, hour) `first`."""
+    rows = await conn.fetch(
+        f"SELECT local_date, local_hour, {_COLUMNS} FROM console_call_hours"
+        " WHERE clinic_id = $1 AND (local_date, local_hour) > ($2::date, $3::smallint) ORDER BY local_date, local_hour",
+        clinic_id,
+        first[0],
+        first[1],
+    )
+    return [_hour(r) for r in rows]

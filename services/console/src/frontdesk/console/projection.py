@@ -1,0 +1,113 @@
+"""The console's projector: the events into the read model, a batch of them per transaction.
+
+The consumer hands over a partition's queued events in one transaction (frontdesk.common.batches).
+Each event's handler writes its own facts (handlers.py, worklists.py, schedule.py, trends.py), and
+`batch_scope` settles, once per batch, what the batch changes as a whole:
+- the hour summaries (console_call_hours) of the calls it touched: each call's share before the
+  batch and after it (domain/summary.py), the difference added to its hours' rows. A call's facts
+  only fill in, so a replayed event changes no share: nothing is counted twice, and the summaries
+  are the sums over the calls as they stand, whatever order the events came in;
+- a clinic configured in the batch (its zone or ring budget may have moved) has its hours counted
+  again from its calls (and a call of a clinic not configured yet counts once it is);
+- each clinic with an event gets one version bump (console_activity): its live pages refresh.
+Writers of one read model take turns (a transaction-scoped advisory lock per schema): the live
+consumer, a second replica during a rebalance, a rebuild's catch-up. So the share read before the
+batch is the share the summaries hold, and no two writers wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import date
+
+from frontdesk.common.consumer import Handler
+from frontdesk.common.contracts import (
+    AgentAutoPaused,
+    AgentStatusChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
+    CallReceived,
+    CallRouted,
+    ClinicConfigured,
+    Event,
+)
+from frontdesk.common.db import Connection
+
+from . import handlers, schedule, trends, worklists
+from .adapters import repository, summaries
+from .domain.board import Call, CallCounts
+from .domain.summary import hour_counts, share_changes
+
+HANDLERS: dict[type[Event], Handler] = {
+    # replaces the default projection handler of clinic.configured (the same, here in a batch)
+    ClinicConfigured: handlers.handle_clinic_configured,
+    CallReceived: handlers.handle_call_received,
+    CallRouted: handlers.handle_call_routed,
+    CallOffered: handlers.handle_call_offered,
+    CallOverflowed: handlers.handle_call_overflowed,
+    CallAnswered: handlers.handle_call_answered,
+    CallAbandoned: handlers.handle_call_abandoned,
+    CallEnded: handlers.handle_call_ended,
+    AgentStatusChanged: handlers.handle_agent_status_changed,
+    AgentAutoPaused: handlers.handle_agent_auto_paused,
+    CallbackRequested: handlers.handle_callback_requested,
+    **worklists.HANDLERS,
+    **schedule.HANDLERS,
+    **trends.HANDLERS,
+}
+CALL_FACTS = (CallReceived, CallOffered, CallOverflowed, CallAnswered, CallAbandoned, CallEnded)
+_TURNS = "frontdesk.console.projection"  # the advisory lock's name (hashed with the schema)
+
+
+@asynccontextmanager
+async def batch_scope(conn: Connection, events: Sequence[Event]) -> AsyncIterator[None]:
+    """Around the handlers of one batch, inside its transaction (see the module's docstring)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", _TURNS)
+    call_ids = sorted({e.call_id for e in events if isinstance(e, CALL_FACTS)})
+    before = await repository.calls_by_id(conn, call_ids)
+    yield
+    configured = sorted({e.clinic_id for e in events if isinstance(e, ClinicConfigured)})
+    after = await repository.calls_by_id(conn, call_ids)
+    await _count_changes(conn, before, after, set(configured))
+    for clinic_id in configured:
+        await count_again(conn, clinic_id)
+    await repository.touch(conn, sorted({clinic_of(e) for e in events}))
+
+
+def clinic_of(event: Event) -> str:
+    clinic_id: str = getattr(event, "clinic_id")  # noqa: B009 - every event the console reads has one
+    return clinic_id
+
+
+async def _count_changes(
+    conn: Connection,
+    before: dict[str, tuple[str, Call]],
+    after: dict[str, tuple[str, Call]],
+    counted_again: set[str],
+) -> None:
+    by_clinic: dict[str, list[str]] = {}
+    for call_id, (clinic_id, _) in after.items():
+        if clinic_id not in counted_again:
+            by_clinic.setdefault(clinic_id, []).append(call_id)
+    configs = await summaries.clinic_configs(conn, sorted(by_clinic))
+    changes: dict[tuple[str, date, int], CallCounts] = {}
+    for clinic_id, config in configs.items():
+        pairs = [(before[c][1] if c in before else None, after[c][1]) for c in by_clinic[clinic_id]]
+        budget = config.phone.ring_budget_seconds
+        for (day, hour), change in share_changes(pairs, config.zone, budget).items():
+            changes[(clinic_id, day, hour)] = change
+    await summaries.add(conn, changes)
+
+
+async def count_again(conn: Connection, clinic_id: str) -> None:
+    """The clinic's hour summaries counted from its calls (after its configuration changed, or after
+    calls were written around the handlers, as the benchmark's seeded month is)."""
+    config = (await summaries.clinic_configs(conn, [clinic_id])).get(clinic_id)
+    calls = await repository.clinic_calls(conn, clinic_id)
+    hours = [] if config is None else hour_counts(calls, config.zone, config.phone.ring_budget_seconds)
+    await summaries.replace(conn, clinic_id, hours)
