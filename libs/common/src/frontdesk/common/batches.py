@@ -1,14 +1,15 @@
 """Batched consumption for a pure projector: a partition's queued records in one transaction.
 
 A service whose handlers only write its own read model (nothing emitted, no timers, no outside
-effect) sets `ServiceDefinition.batch_scope`. Its consumer then takes a partition's queued records
-(up to BATCH_MAX, as fetched: it never waits for more) and handles them in one transaction:
+effect) sets `ServiceDefinition.batch_scope`. Its consumer then takes the records its partitions
+have queued (up to BATCH_MAX, as fetched: it never waits for more; each partition's in order) and
+handles them in one transaction:
 1. it claims them all in the inbox in one statement; those claimed before are repeats, skipped;
 2. it runs the handlers of the others in partition order, each with its own unit of work on the
    batch's transaction (its cause the event), inside the batch scope, which settles what the batch
    changes as a whole once (a projector's summaries, its clinics' versions);
-3. it commits; the partition's offset may then pass the batch (committed in the background, as
-   for single records: never before the commit).
+3. it commits; each partition's offset may then pass its records (committed in the background,
+   as for single records: never before the commit).
 Batches run one at a time: a projector's writes cross partitions (a clinic's summary rows), and one
 writer never deadlocks with itself. A record that cannot be decoded ends the batch before it. A
 batch that fails rolls back whole and its records are then handled one at a time by the per-record
@@ -55,13 +56,14 @@ class BatchConsumer(EventConsumer):
         topic_patterns: Sequence[str] = (),
     ) -> None:
         self._scope = scope
-        alone = {model: self._alone(handler) for model, handler in handlers.items()}
+        alone = {model: self._one_by_one(handler) for model, handler in handlers.items()}
         super().__init__(settings, pool, producer, alone, topic_patterns)
         self._batch_handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self._alone: dict[_Partition, int] = {}  # records to handle one at a time: their batch failed
         self.concurrency = 1
         self._slots = asyncio.Semaphore(1)
 
-    def _alone(self, handler: Handler) -> Handler:
+    def _one_by_one(self, handler: Handler) -> Handler:
         """The per-record path's handler: the scope around the one record."""
 
         async def handle(event: Event, uow: UnitOfWork) -> None:
@@ -71,7 +73,6 @@ class BatchConsumer(EventConsumer):
         return handle
 
     async def _work(self, p: _Partition) -> None:
-        alone = 0  # records to handle one at a time: their batch failed
         while not p.stopped.is_set():
             if not p.queue:
                 p.ready.clear()
@@ -80,23 +81,45 @@ class BatchConsumer(EventConsumer):
             async with self._slots:
                 if p.stopped.is_set():
                     return
-                if alone:
+                if not p.queue:
+                    continue  # another partition's batch took its records meanwhile
+                if self._alone.get(p, 0):
                     done = 1 if await self._run(p.queue[0], p) else 0
-                    alone -= done
+                    self._alone[p] -= done
+                    self._advance(p, done)
                 else:
-                    done, alone = await self._run_batch(p)
-            self._advance(p, done)
+                    await self._run_batch(p)
 
-    async def _run_batch(self, p: _Partition) -> tuple[int, int]:
-        """The partition's queued records in one transaction: (records done, records to handle alone)."""
-        envelopes: list[Envelope[Event]] = []
-        for record in itertools.islice(p.queue, BATCH_MAX):
-            try:
-                envelopes.append(decode(record.topic, record.value, record.headers))
-            except MalformedEvent:
-                break  # the per-record path dead-letters it, once the records before it are done
-        if not envelopes:
-            return 0, 1
+    def _gather(self, p: _Partition) -> list[tuple[_Partition, list[Envelope[Event]]]]:
+        """Records for one batch: this partition's queued ones first, then those other partitions
+        have queued (their workers wait for the same turn), each partition's in order, each up to
+        its first record that cannot be decoded."""
+        others = [q for q in self._partitions.values() if q is not p and q.queue and not q.stopped.is_set()]
+        taken: list[tuple[_Partition, list[Envelope[Event]]]] = []
+        room = BATCH_MAX
+        for q in [p, *(q for q in others if not self._alone.get(q, 0))]:
+            envelopes: list[Envelope[Event]] = []
+            for record in itertools.islice(q.queue, room):
+                try:
+                    envelopes.append(decode(record.topic, record.value, record.headers))
+                except MalformedEvent:
+                    break  # the per-record path dead-letters it, once the records before it are done
+            if q is p and not envelopes:
+                return []
+            if envelopes:
+                taken.append((q, envelopes))
+                room -= len(envelopes)
+            if not room:
+                break
+        return taken
+
+    async def _run_batch(self, p: _Partition) -> None:
+        """Queued records in one transaction; on a failure, their partitions go one record at a time."""
+        taken = self._gather(p)
+        if not taken:
+            self._alone[p] = 1  # its first record cannot be decoded
+            return
+        envelopes = [e for _, batch in taken for e in batch]
         p.in_flight_since, started, outage = time.monotonic(), time.perf_counter(), 0
         try:
             while True:
@@ -109,20 +132,21 @@ class BatchConsumer(EventConsumer):
                     delay = self._backoff(outage)
                     log.warning("database unavailable, retrying the batch", error=repr(exc)[:200], retry_in=delay)
                     if await self._sleep(delay, p):
-                        return 0, 0
+                        return
                 except Exception as exc:  # noqa: BLE001 - the per-record path retries and dead-letters
                     reason = f"{type(exc).__name__}: {exc}"[:300]
-                    log.warning(
-                        "batch failed; its records are handled one at a time", records=len(envelopes), reason=reason
-                    )
-                    return 0, len(envelopes)
+                    log.warning("batch failed; its records go one at a time", records=len(envelopes), reason=reason)
+                    for q, batch in taken:
+                        self._alone[q] = len(batch)
+                    return
         finally:
             p.in_flight_since = None
         HANDLER_SECONDS.labels(self._service, p.tp.topic).observe(time.perf_counter() - started)
-        EVENTS_CONSUMED.labels(self._service, p.tp.topic, "processed").inc(len(envelopes) - repeats)
+        for q, batch in taken:
+            self._advance(q, len(batch))
+            EVENTS_CONSUMED.labels(self._service, q.tp.topic, "processed").inc(len(batch))
         if repeats:
             EVENTS_CONSUMED.labels(self._service, p.tp.topic, "duplicate").inc(repeats)
-        return len(envelopes), 0
 
     async def _handle_batch(self, envelopes: list[Envelope[Event]]) -> int:
         """Claim, handle the events not seen before inside the scope, commit; how many were repeats."""

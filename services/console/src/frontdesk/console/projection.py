@@ -69,14 +69,16 @@ async def batch_scope(conn: Connection, events: Sequence[Event]) -> AsyncIterato
     """Around the handlers of one batch, inside its transaction (see the module's docstring)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", _TURNS)
     call_ids = sorted({e.call_id for e in events if isinstance(e, CALL_FACTS)})
-    before = await repository.calls_by_id(conn, call_ids)
+    before = await repository.calls_by_id(conn, call_ids) if call_ids else {}
     yield
     configured = sorted({e.clinic_id for e in events if isinstance(e, ClinicConfigured)})
-    after = await repository.calls_by_id(conn, call_ids)
-    await _count_changes(conn, before, after, set(configured))
+    if call_ids:
+        after = await repository.calls_by_id(conn, call_ids)
+        await _count_changes(conn, before, after, set(configured))
     for clinic_id in configured:
         await count_again(conn, clinic_id)
-    await repository.touch(conn, sorted({clinic_of(e) for e in events}))
+    if events:
+        await repository.touch(conn, sorted({clinic_of(e) for e in events}))
 
 
 def clinic_of(event: Event) -> str:
@@ -94,6 +96,8 @@ async def _count_changes(
     for call_id, (clinic_id, _) in after.items():
         if clinic_id not in counted_again:
             by_clinic.setdefault(clinic_id, []).append(call_id)
+    if not by_clinic:
+        return
     configs = await summaries.clinic_configs(conn, sorted(by_clinic))
     changes: dict[tuple[str, date, int], CallCounts] = {}
     for clinic_id, config in configs.items():

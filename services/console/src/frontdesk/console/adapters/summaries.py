@@ -3,7 +3,6 @@ settings they are counted with."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from datetime import date
@@ -23,19 +22,26 @@ _UNNEST = ", ".join(f"${n + 4}::{t}[]" for n, t in enumerate(_TYPES))
 _ADD = ", ".join(f"{c} = console_call_hours.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS)
 
 
-@functools.lru_cache(maxsize=1024)
-def _parsed(config: str) -> ClinicConfig:
-    return ClinicConfig.model_validate(json.loads(config))
+_CONFIGS: dict[str, tuple[str, ClinicConfig]] = {}  # clinic id -> (digest of its configuration, parsed)
 
 
 async def clinic_configs(conn: Connection, clinic_ids: list[str] | None) -> dict[str, ClinicConfig]:
-    """The clinics' configurations (all when None), each parsed once per version (not per page or batch)."""
+    """The clinics' configurations (all when None), parsed once per version, not per page or batch:
+    the digests are read each time, a configuration only when its digest is new."""
     rows = await conn.fetch(
-        "SELECT clinic_id, config::text AS config FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1)"
+        "SELECT clinic_id, md5(config::text) AS digest FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1)"
         " ORDER BY clinic_id",
         clinic_ids,
     )
-    return {r["clinic_id"]: _parsed(r["config"]) for r in rows}
+    stale = [r["clinic_id"] for r in rows if _CONFIGS.get(r["clinic_id"], ("",))[0] != r["digest"]]
+    if stale:
+        for r in await conn.fetch(
+            "SELECT clinic_id, md5(config::text) AS digest, config::text AS config FROM clinics"
+            " WHERE clinic_id = ANY($1::text[])",
+            stale,
+        ):
+            _CONFIGS[r["clinic_id"]] = (r["digest"], ClinicConfig.model_validate(json.loads(r["config"])))
+    return {r["clinic_id"]: _CONFIGS[r["clinic_id"]][1] for r in rows if r["clinic_id"] in _CONFIGS}
 
 
 async def add(conn: Connection, changes: Mapping[tuple[str, date, int], CallCounts]) -> None:
