@@ -9,6 +9,8 @@ Each event's handler writes its own facts (handlers.py, worklists.py, schedule.p
   are the sums over the calls as they stand, whatever order the events came in;
 - a clinic configured in the batch (its zone or ring budget may have moved) has its hours counted
   again from its calls (and a call of a clinic not configured yet counts once it is);
+- each clinic's open worklist items (console_open_items) move by what the batch did to its
+  callbacks' and recovery tasks' openness (counted among those items before and after the batch);
 - each clinic with an event gets one version bump (console_activity): its live pages refresh.
 Writers of one read model take turns (a transaction-scoped advisory lock per schema): the live
 consumer, a second replica during a rebalance, a rebuild's catch-up. So the share read before the
@@ -27,6 +29,7 @@ from frontdesk.common.contracts import (
     AgentStatusChanged,
     CallAbandoned,
     CallAnswered,
+    CallbackCompleted,
     CallbackRequested,
     CallEnded,
     CallOffered,
@@ -35,6 +38,8 @@ from frontdesk.common.contracts import (
     CallRouted,
     ClinicConfigured,
     Event,
+    RecoveryClosed,
+    ReviewEscalated,
 )
 from frontdesk.common.db import Connection
 
@@ -69,12 +74,16 @@ async def batch_scope(conn: Connection, events: Sequence[Event]) -> AsyncIterato
     """Around the handlers of one batch, inside its transaction (see the module's docstring)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", _TURNS)
     call_ids = sorted({e.call_id for e in events if isinstance(e, CALL_FACTS)})
+    items = _worklist_items(events)
     before = await repository.calls_by_id(conn, call_ids) if call_ids else {}
+    open_before = await summaries.open_items_among(conn, *items) if items != ([], []) else {}
     yield
     configured = sorted({e.clinic_id for e in events if isinstance(e, ClinicConfigured)})
     if call_ids:
         after = await repository.calls_by_id(conn, call_ids)
         await _count_changes(conn, before, after, set(configured))
+    if items != ([], []):
+        await _count_open_items(conn, events, open_before, await summaries.open_items_among(conn, *items))
     for clinic_id in configured:
         await count_again(conn, clinic_id)
     if events:
@@ -108,10 +117,31 @@ async def _count_changes(
     await summaries.add(conn, changes)
 
 
+def _worklist_items(events: Sequence[Event]) -> tuple[list[str], list[str]]:
+    """The callbacks and recovery tasks whose opening or closing the batch may carry."""
+    callbacks = {e.callback_id for e in events if isinstance(e, CallbackRequested | CallbackCompleted)}
+    tasks = {e.recovery_task_id for e in events if isinstance(e, ReviewEscalated | RecoveryClosed)}
+    return sorted(callbacks), sorted(tasks)
+
+
+async def _count_open_items(
+    conn: Connection, events: Sequence[Event], before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> None:
+    """Each clinic's open items move by what its items' openness did in the batch."""
+    kinds = CallbackRequested | CallbackCompleted | ReviewEscalated | RecoveryClosed
+    clinics = {clinic_of(e) for e in events if isinstance(e, kinds)} | set(before) | set(after)
+    changes = {}
+    for clinic_id in clinics:
+        (b_callbacks, b_tasks), (a_callbacks, a_tasks) = before.get(clinic_id, (0, 0)), after.get(clinic_id, (0, 0))
+        changes[clinic_id] = (a_callbacks - b_callbacks, a_tasks - b_tasks)
+    await summaries.add_open_items(conn, changes)
+
+
 async def count_again(conn: Connection, clinic_id: str) -> None:
-    """The clinic's hour summaries counted from its calls (after its configuration changed, or after
-    calls were written around the handlers, as the benchmark's seeded month is)."""
+    """The clinic's summaries counted from its rows (after its configuration changed, or after rows
+    were written around the handlers, as the benchmark's seeded month is)."""
     config = (await summaries.clinic_configs(conn, [clinic_id])).get(clinic_id)
     calls = await repository.clinic_calls(conn, clinic_id)
     hours = [] if config is None else hour_counts(calls, config.zone, config.phone.ring_budget_seconds)
     await summaries.replace(conn, clinic_id, hours)
+    await summaries.count_open_items_again(conn, clinic_id)

@@ -17,7 +17,6 @@ from typing import Literal
 from frontdesk.common.db import Connection
 
 from .adapters import repository, summaries
-from .adapters import worklists as worklist_store
 from .domain.board import NO_CALLS, SERVICE_LEVEL_TARGET, Call, DayMetrics, local_day, metrics_of
 from .domain.trends import levels_by_local_hour
 
@@ -96,7 +95,7 @@ async def network_screen(
     hours = await summaries.days(conn, {clinic_id: day[0] for clinic_id, day in days.items()})
     callbacks = await repository.callbacks_since_each(conn, {clinic_id: day[1] for clinic_id, day in days.items()})
     activities = await repository.activities(conn, visible)
-    open_items = await worklist_store.open_counts(conn, visible)
+    open_items = await summaries.open_items(conn, visible)
     rows = []
     for clinic_id, clinic in clinics.items():
         activity = activities.get(clinic_id)

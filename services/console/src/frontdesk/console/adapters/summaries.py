@@ -1,5 +1,5 @@
-"""SQL of the call summaries (console_call_hours: per clinic and local hour) and of the clinic
-settings they are counted with."""
+"""SQL of the summaries the projector keeps: the calls per clinic and local hour (console_call_hours),
+each clinic's open worklist items (console_open_items), and the clinic settings they are counted with."""
 
 from __future__ import annotations
 
@@ -98,3 +98,60 @@ async def hours_after(conn: Connection, clinic_id: str, first: HourKey) -> list[
         first[1],
     )
     return [_hour(r) for r in rows]
+
+
+# What makes a worklist item open (the Network's "open items"): a callback asked for and not done, a
+# recovery task opened and not closed. The same conditions count them at first (migrations/007).
+_OPEN_CALLBACK = "requested_at IS NOT NULL AND completed_at IS NULL"
+_OPEN_TASK = "due_at IS NOT NULL AND closed_at IS NULL"
+
+
+async def open_items_among(
+    conn: Connection, callback_ids: list[str], task_ids: list[str]
+) -> dict[str, tuple[int, int]]:
+    """Per clinic: how many of these callbacks and recovery tasks are open now."""
+    rows = await conn.fetch(
+        "SELECT clinic_id, count(*) FILTER (WHERE kind = 'c') AS callbacks,"
+        " count(*) FILTER (WHERE kind = 't') AS tasks FROM (SELECT clinic_id, 'c' AS kind FROM console_callbacks"
+        f" WHERE callback_id = ANY($1::text[]) AND {_OPEN_CALLBACK}"
+        " UNION ALL SELECT clinic_id, 't' FROM console_recovery_tasks"
+        f" WHERE recovery_task_id = ANY($2::text[]) AND {_OPEN_TASK}) AS items GROUP BY clinic_id",
+        callback_ids,
+        task_ids,
+    )
+    return {r["clinic_id"]: (r["callbacks"], r["tasks"]) for r in rows}
+
+
+async def add_open_items(conn: Connection, changes: Mapping[str, tuple[int, int]]) -> None:
+    """Add each clinic's change (a row for every clinic named, even unchanged: rebuilt == live), in clinic order."""
+    clinics = sorted(changes)
+    await conn.execute(
+        "INSERT INTO console_open_items (clinic_id, callbacks, recovery_tasks)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) ON CONFLICT (clinic_id) DO UPDATE SET"
+        " callbacks = console_open_items.callbacks + EXCLUDED.callbacks,"
+        " recovery_tasks = console_open_items.recovery_tasks + EXCLUDED.recovery_tasks",
+        clinics,
+        [changes[c][0] for c in clinics],
+        [changes[c][1] for c in clinics],
+    )
+
+
+async def count_open_items_again(conn: Connection, clinic_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO console_open_items (clinic_id, callbacks, recovery_tasks) SELECT $1::text,"
+        f" (SELECT count(*) FROM console_callbacks WHERE clinic_id = $1 AND {_OPEN_CALLBACK}),"
+        f" (SELECT count(*) FROM console_recovery_tasks WHERE clinic_id = $1 AND {_OPEN_TASK})"
+        " ON CONFLICT (clinic_id) DO UPDATE SET callbacks = EXCLUDED.callbacks,"
+        " recovery_tasks = EXCLUDED.recovery_tasks",
+        clinic_id,
+    )
+
+
+async def open_items(conn: Connection, clinic_ids: list[str] | None) -> dict[str, int]:
+    """Per clinic: open callbacks + open recovery tasks (the Network table's "open worklist items")."""
+    rows = await conn.fetch(
+        "SELECT clinic_id, callbacks + recovery_tasks AS n FROM console_open_items"
+        " WHERE $1::text[] IS NULL OR clinic_id = ANY($1)",
+        clinic_ids,
+    )
+    return {r["clinic_id"]: r["n"] for r in rows}
