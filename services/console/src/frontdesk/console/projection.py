@@ -3,6 +3,8 @@
 The consumer hands over a partition's queued events in one transaction (frontdesk.common.batches).
 Each event's handler writes its own facts (handlers.py, worklists.py, schedule.py, trends.py), and
 `batch_scope` settles, once per batch, what the batch changes as a whole:
+- the calls' rows: the batch's call events applied to the rows read before it (domain/call_facts.py),
+  the changed rows written in one statement (not one per event);
 - the hour summaries (console_call_hours) of the calls it touched: each call's share before the
   batch and after it (domain/summary.py), the difference added to its hours' rows. A call's facts
   only fill in, so a replayed event changes no share: nothing is counted twice, and the summaries
@@ -27,14 +29,8 @@ from frontdesk.common.consumer import Handler
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
-    CallAbandoned,
-    CallAnswered,
     CallbackCompleted,
     CallbackRequested,
-    CallEnded,
-    CallOffered,
-    CallOverflowed,
-    CallReceived,
     CallRouted,
     ClinicConfigured,
     Event,
@@ -45,19 +41,16 @@ from frontdesk.common.db import Connection
 
 from . import handlers, schedule, trends, worklists
 from .adapters import repository, summaries
-from .domain.board import Call, CallCounts
+from .domain import call_facts
+from .domain.board import CallCounts
+from .domain.call_facts import CALL_FACTS, CallRow
 from .domain.summary import hour_counts, share_changes
 
 HANDLERS: dict[type[Event], Handler] = {
     # replaces the default projection handler of clinic.configured (the same, here in a batch)
     ClinicConfigured: handlers.handle_clinic_configured,
-    CallReceived: handlers.handle_call_received,
+    **dict.fromkeys(CALL_FACTS, handlers.handle_call_fact),
     CallRouted: handlers.handle_call_routed,
-    CallOffered: handlers.handle_call_offered,
-    CallOverflowed: handlers.handle_call_overflowed,
-    CallAnswered: handlers.handle_call_answered,
-    CallAbandoned: handlers.handle_call_abandoned,
-    CallEnded: handlers.handle_call_ended,
     AgentStatusChanged: handlers.handle_agent_status_changed,
     AgentAutoPaused: handlers.handle_agent_auto_paused,
     CallbackRequested: handlers.handle_callback_requested,
@@ -65,7 +58,6 @@ HANDLERS: dict[type[Event], Handler] = {
     **schedule.HANDLERS,
     **trends.HANDLERS,
 }
-CALL_FACTS = (CallReceived, CallOffered, CallOverflowed, CallAnswered, CallAbandoned, CallEnded)
 _TURNS = "frontdesk.console.projection"  # the advisory lock's name (hashed with the schema)
 
 
@@ -75,13 +67,18 @@ async def batch_scope(conn: Connection, events: Sequence[Event]) -> AsyncIterato
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", _TURNS)
     call_ids = sorted({e.call_id for e in events if isinstance(e, CALL_FACTS)})
     items = _worklist_items(events)
-    before = await repository.calls_by_id(conn, call_ids) if call_ids else {}
+    before = await repository.call_rows(conn, call_ids) if call_ids else {}
     open_before = await summaries.open_items_among(conn, *items) if items != ([], []) else {}
     yield
     configured = sorted({e.clinic_id for e in events if isinstance(e, ClinicConfigured)})
     if call_ids:
-        after = await repository.calls_by_id(conn, call_ids)
-        await _count_changes(conn, before, after, set(configured))
+        after = dict(before)
+        for event in events:
+            if isinstance(event, CALL_FACTS):
+                after[event.call_id] = call_facts.apply(after.get(event.call_id), event)
+        changed = {c: row for c, row in after.items() if row != before.get(c)}
+        await repository.write_calls(conn, list(changed.values()))
+        await _count_changes(conn, before, changed, set(configured))
     if items != ([], []):
         await _count_open_items(conn, events, open_before, await summaries.open_items_among(conn, *items))
     for clinic_id in configured:
@@ -96,21 +93,18 @@ def clinic_of(event: Event) -> str:
 
 
 async def _count_changes(
-    conn: Connection,
-    before: dict[str, tuple[str, Call]],
-    after: dict[str, tuple[str, Call]],
-    counted_again: set[str],
+    conn: Connection, before: dict[str, CallRow], after: dict[str, CallRow], counted_again: set[str]
 ) -> None:
     by_clinic: dict[str, list[str]] = {}
-    for call_id, (clinic_id, _) in after.items():
-        if clinic_id not in counted_again:
-            by_clinic.setdefault(clinic_id, []).append(call_id)
+    for call_id, row in after.items():
+        if row.clinic_id not in counted_again:
+            by_clinic.setdefault(row.clinic_id, []).append(call_id)
     if not by_clinic:
         return
     configs = await summaries.clinic_configs(conn, sorted(by_clinic))
     changes: dict[tuple[str, date, int], CallCounts] = {}
     for clinic_id, config in configs.items():
-        pairs = [(before[c][1] if c in before else None, after[c][1]) for c in by_clinic[clinic_id]]
+        pairs = [(before[c].call if c in before else None, after[c].call) for c in by_clinic[clinic_id]]
         budget = config.phone.ring_budget_seconds
         for (day, hour), change in share_changes(pairs, config.zone, budget).items():
             changes[(clinic_id, day, hour)] = change

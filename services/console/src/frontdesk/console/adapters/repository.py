@@ -1,7 +1,8 @@
 """The console's SQL: one home for every statement on its read model.
 
-Writes keep the first value of each column (COALESCE): a redelivered or late event never moves a
-fact the console already has, in whatever order a call's events arrive.
+A call's rows are computed by the projector from its events (domain/call_facts.py) and written per
+batch; the other writes keep the first (or newest) value of each fact in SQL: a redelivered or late
+event never moves a fact the console already has, in whatever order the events arrive.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from frontdesk.common.db import Connection
 
 from ..domain.board import Call
+from ..domain.call_facts import ROW_COLUMNS, CallRow
 
 _CALL_COLUMNS = (
     "call_id, received_at, offered_at, offered_kind, offered_to, vendor_id, overflowed_at, vendor_answer_by,"
@@ -19,67 +21,30 @@ _CALL_COLUMNS = (
 )
 
 
-async def _upsert(conn: Connection, call_id: str, clinic_id: str, **columns: object) -> None:
-    names = list(columns)
-    values = [columns[n] for n in names]
-    placeholders = ", ".join(f"${i + 3}" for i in range(len(names)))
-    keep_first = ", ".join(f"{n} = COALESCE(console_calls.{n}, EXCLUDED.{n})" for n in names)
-    await conn.execute(
-        f"INSERT INTO console_calls (call_id, clinic_id, {', '.join(names)}) VALUES ($1, $2, {placeholders})"
-        f" ON CONFLICT (call_id) DO UPDATE SET {keep_first}",
-        call_id,
-        clinic_id,
-        *values,
+_TIMES = {"received_at", "offered_at", "overflowed_at", "vendor_answer_by", "answered_at", "abandoned_at", "ended_at"}
+_UNNEST = ", ".join(f"${n + 1}::{'timestamptz' if name in _TIMES else 'text'}[]" for n, name in enumerate(ROW_COLUMNS))
+_SET_ALL = ", ".join(f"{name} = EXCLUDED.{name}" for name in ROW_COLUMNS if name not in ("call_id", "clinic_id"))
+
+
+async def call_rows(conn: Connection, call_ids: list[str]) -> dict[str, CallRow]:
+    """The rows of these calls that the read model has."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM console_calls WHERE call_id = ANY($1::text[])", call_ids
     )
+    return {r["call_id"]: CallRow(*r) for r in rows}
 
 
-async def call_received(conn: Connection, call_id: str, clinic_id: str, at: datetime, intent: str) -> None:
-    await _upsert(conn, call_id, clinic_id, received_at=at, intent=intent)
-
-
-async def call_offered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, to: str) -> None:
-    # The latest offer is what rings now: this one column pair follows the newest offer.
+async def write_calls(conn: Connection, rows: list[CallRow]) -> None:
+    """The calls' rows as the projector computed them (it read them under its turn: nobody wrote
+    them since), in one statement, in call order."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda r: r.call_id)
     await conn.execute(
-        "INSERT INTO console_calls (call_id, clinic_id, offered_at, offered_kind, offered_to)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET"
-        " offered_at = EXCLUDED.offered_at, offered_kind = EXCLUDED.offered_kind, offered_to = EXCLUDED.offered_to"
-        " WHERE console_calls.offered_at IS NULL OR console_calls.offered_at <= EXCLUDED.offered_at",
-        call_id,
-        clinic_id,
-        at,
-        kind,
-        to,
+        f"INSERT INTO console_calls ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest({_UNNEST})"
+        f" ON CONFLICT (call_id) DO UPDATE SET {_SET_ALL}",
+        *([getattr(r, name) for r in ordered] for name in ROW_COLUMNS),
     )
-
-
-async def call_overflowed(
-    conn: Connection, call_id: str, clinic_id: str, vendor_id: str, at: datetime, answer_by: datetime
-) -> None:
-    # A failover hands the call to the next vendor: the latest hand-over is the one that counts.
-    await conn.execute(
-        "INSERT INTO console_calls (call_id, clinic_id, vendor_id, overflowed_at, vendor_answer_by)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET vendor_id = EXCLUDED.vendor_id,"
-        " overflowed_at = LEAST(console_calls.overflowed_at, EXCLUDED.overflowed_at),"
-        " vendor_answer_by = EXCLUDED.vendor_answer_by"
-        " WHERE console_calls.vendor_answer_by IS NULL OR console_calls.vendor_answer_by <= EXCLUDED.vendor_answer_by",
-        call_id,
-        clinic_id,
-        vendor_id,
-        at,
-        answer_by,
-    )
-
-
-async def call_answered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str) -> None:
-    await _upsert(conn, call_id, clinic_id, answered_at=at, answered_by_kind=kind, answered_by_id=by)
-
-
-async def call_abandoned(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
-    await _upsert(conn, call_id, clinic_id, abandoned_at=at)
-
-
-async def call_ended(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
-    await _upsert(conn, call_id, clinic_id, ended_at=at)
 
 
 async def agent_status(
@@ -157,14 +122,6 @@ async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: 
         end,
     )
     return [_call(r) for r in rows]
-
-
-async def calls_by_id(conn: Connection, call_ids: list[str]) -> dict[str, tuple[str, Call]]:
-    """call id -> (its clinic, the call) for those the read model has."""
-    rows = await conn.fetch(
-        f"SELECT clinic_id, {_CALL_COLUMNS} FROM console_calls WHERE call_id = ANY($1::text[])", call_ids
-    )
-    return {r["call_id"]: (r["clinic_id"], _call({k: v for k, v in r.items() if k != "clinic_id"})) for r in rows}
 
 
 async def clinic_calls(conn: Connection, clinic_id: str) -> list[Call]:
