@@ -197,6 +197,7 @@ class Load:
     sent_probes: dict[str, float] = field(default_factory=dict)  # call id -> intended send (monotonic)
     calls: int = 0
     sending_seconds: float = 0.0
+    sent_all: bool = False  # every call's first events are sent (no probe is added after)
 
 
 def a_call(n: int, now: datetime) -> tuple[list[Event], list[tuple[float, Event]]]:
@@ -261,6 +262,7 @@ async def send_calls(bootstrap: str, load: Load) -> None:
         load.sending_seconds = time.monotonic() - started
         await asyncio.gather(*pending)
     finally:
+        load.sent_all = True
         await producer.stop()
 
 
@@ -269,7 +271,8 @@ async def watch_read_model(url: str, load: Load, until: float) -> list[float]:
     conn = await asyncpg.connect(url)
     seen: dict[str, float] = {}
     try:
-        while time.monotonic() < until or len(seen) < len(load.sent_probes):
+        # Until the sender is done too: a sender running late still adds probes after `until`.
+        while not load.sent_all or time.monotonic() < until or len(seen) < len(load.sent_probes):
             waiting = [c for c in load.sent_probes if c not in seen]
             if waiting:
                 rows = await conn.fetch("SELECT call_id FROM console_calls WHERE call_id = ANY($1)", waiting)

@@ -114,16 +114,6 @@ def _call(row: object) -> Call:
     return Call(**dict(row))  # type: ignore[call-overload]
 
 
-async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[Call]:
-    rows = await conn.fetch(
-        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3",
-        clinic_id,
-        start,
-        end,
-    )
-    return [_call(r) for r in rows]
-
-
 async def clinic_calls(conn: Connection, clinic_id: str) -> list[Call]:
     rows = await conn.fetch(f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1", clinic_id)
     return [_call(r) for r in rows]
@@ -207,10 +197,3 @@ async def last_event_at(conn: Connection, clinic_ids: list[str] | None) -> datet
         "SELECT max(last_event_at) FROM console_activity WHERE $1::text[] IS NULL OR clinic_id = ANY($1)", clinic_ids
     )
     return at
-
-
-async def clinic_ids(conn: Connection, visible: list[str] | None) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT clinic_id FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1) ORDER BY clinic_id", visible
-    )
-    return [r["clinic_id"] for r in rows]

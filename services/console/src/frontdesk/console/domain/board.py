@@ -148,6 +148,11 @@ def hour_of(call: Call, zone: ZoneInfo) -> tuple[date, int] | None:
     return local.date(), local.hour
 
 
+def service_level_of(c: CallCounts) -> float | None:
+    """SL(T) = answered within T / (offered - short abandons)."""
+    return _ratio(c.answered_within_budget, c.offered - c.short_abandons)
+
+
 def metrics_of(counts: CallCounts) -> DayMetrics:
     c = counts
     return DayMetrics(
@@ -157,7 +162,7 @@ def metrics_of(counts: CallCounts) -> DayMetrics:
         short_abandons=c.short_abandons,
         abandoned=c.abandoned,
         overflowed=c.overflowed,
-        service_level=_ratio(c.answered_within_budget, c.offered - c.short_abandons),
+        service_level=service_level_of(c),
         asa_seconds=_ratio(c.wait_ms / 1000, c.answered),
         abandonment_rate=_ratio(c.abandoned, c.offered),
         overflow_rate=_ratio(c.overflowed, c.offered),

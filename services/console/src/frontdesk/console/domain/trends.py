@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .board import NO_CALLS, Call, CallCounts, metrics_of
+from .board import NO_CALLS, Call, CallCounts, metrics_of, service_level_of
 from .schedule import Appointment, no_show_rate
 from .summary import HourCounts, hour_counts
 
@@ -99,7 +99,7 @@ def levels_by_local_hour(hours: Iterable[HourCounts]) -> list[float | None]:
     grouped: dict[int, CallCounts] = defaultdict(CallCounts)
     for h in hours:
         grouped[h.local_hour] += h.counts
-    return [metrics_of(grouped.get(hour, NO_CALLS)).service_level for hour in range(24)]
+    return [service_level_of(grouped[hour]) if hour in grouped else None for hour in range(24)]
 
 
 @dataclass(frozen=True)
