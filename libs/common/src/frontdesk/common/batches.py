@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind
 
 from . import inbox, tracing
 from .cloudevents import Envelope, MalformedEvent, decode
-from .consumer import EventConsumer, Handler, _Partition
+from .consumer import EventConsumer, Handler, Record, _Partition
 from .contracts import Event
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .logging import get_logger
@@ -41,6 +41,7 @@ from .uow import UnitOfWork
 log = get_logger(__name__)
 
 BATCH_MAX = 500  # records per transaction at most (a long backlog is taken in steps of this)
+DECODE_STEP = 50  # records decoded between two turns of the event loop
 # What wraps the handlers of one batch, inside its transaction: given the batch's new events.
 BatchScope = Callable[[Connection, Sequence[Event]], AbstractAsyncContextManager[None]]
 
@@ -90,7 +91,7 @@ class BatchConsumer(EventConsumer):
                 else:
                     await self._run_batch(p)
 
-    def _gather(self, p: _Partition) -> list[tuple[_Partition, list[Envelope[Event]]]]:
+    async def _gather(self, p: _Partition) -> list[tuple[_Partition, list[Envelope[Event]]]]:
         """Records for one batch: this partition's queued ones first, then those other partitions
         have queued (their workers wait for the same turn), each partition's in order, each up to
         its first record that cannot be decoded."""
@@ -98,12 +99,7 @@ class BatchConsumer(EventConsumer):
         taken: list[tuple[_Partition, list[Envelope[Event]]]] = []
         room = BATCH_MAX
         for q in [p, *(q for q in others if not self._alone.get(q, 0))]:
-            envelopes: list[Envelope[Event]] = []
-            for record in itertools.islice(q.queue, room):
-                try:
-                    envelopes.append(decode(record.topic, record.value, record.headers))
-                except MalformedEvent:
-                    break  # the per-record path dead-letters it, once the records before it are done
+            envelopes = await self._decoded(list(itertools.islice(q.queue, room)))
             if q is p and not envelopes:
                 return []
             if envelopes:
@@ -113,9 +109,24 @@ class BatchConsumer(EventConsumer):
                 break
         return taken
 
+    @staticmethod
+    async def _decoded(records: list[Record]) -> list[Envelope[Event]]:
+        """The records decoded, up to the first that cannot be (the per-record path dead-letters it,
+        once the records before it are done). Decoding is CPU: the event loop gets a turn every
+        DECODE_STEP records, so that pages served by the same process do not wait for a whole batch."""
+        envelopes: list[Envelope[Event]] = []
+        for n, record in enumerate(records):
+            if n and not n % DECODE_STEP:
+                await asyncio.sleep(0)
+            try:
+                envelopes.append(decode(record.topic, record.value, record.headers))
+            except MalformedEvent:
+                break
+        return envelopes
+
     async def _run_batch(self, p: _Partition) -> None:
         """Queued records in one transaction; on a failure, their partitions go one record at a time."""
-        taken = self._gather(p)
+        taken = await self._gather(p)
         if not taken:
             self._alone[p] = 1  # its first record cannot be decoded
             return
