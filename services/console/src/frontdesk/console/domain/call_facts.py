@@ -58,30 +58,28 @@ def _keep_first(row: CallRow, **facts: datetime | str | None) -> CallRow:
 def apply(row: CallRow | None, event: CallFact) -> CallRow:
     """The row after `event` (None: the call is not known yet)."""
     row = row or CallRow(event.call_id, event.clinic_id)
-    match event:
-        case CallReceived():
-            return _keep_first(row, received_at=event.received_at, intent=event.intent)
-        case CallOffered():
-            if row.offered_at is not None and row.offered_at > event.offered_at:
-                return row  # an older offer arriving late
-            return dataclasses.replace(
-                row, offered_at=event.offered_at, offered_kind=event.target_kind, offered_to=event.target_id
-            )
-        case CallOverflowed():
-            first = min(event.overflowed_at, row.overflowed_at or event.overflowed_at)  # in any order
-            if row.vendor_answer_by is not None and row.vendor_answer_by > event.answer_by:
-                return dataclasses.replace(row, overflowed_at=first)  # an older hand-over arriving late
-            return dataclasses.replace(
-                row, vendor_id=event.vendor_id, overflowed_at=first, vendor_answer_by=event.answer_by
-            )
-        case CallAnswered():
-            return _keep_first(
-                row,
-                answered_at=event.answered_at,
-                answered_by_kind=event.answered_by_kind,
-                answered_by_id=event.answered_by_id,
-            )
-        case CallAbandoned():
-            return _keep_first(row, abandoned_at=event.abandoned_at)
-        case CallEnded():
-            return _keep_first(row, ended_at=event.ended_at)
+    if isinstance(event, CallReceived):
+        return _keep_first(row, received_at=event.received_at, intent=event.intent)
+    if isinstance(event, CallOffered):
+        if row.offered_at is not None and row.offered_at > event.offered_at:
+            return row  # an older offer arriving late
+        return dataclasses.replace(
+            row, offered_at=event.offered_at, offered_kind=event.target_kind, offered_to=event.target_id
+        )
+    if isinstance(event, CallOverflowed):
+        first = min(event.overflowed_at, row.overflowed_at or event.overflowed_at)  # in any order
+        if row.vendor_answer_by is not None and row.vendor_answer_by > event.answer_by:
+            return dataclasses.replace(row, overflowed_at=first)  # an older hand-over arriving late
+        return dataclasses.replace(
+            row, vendor_id=event.vendor_id, overflowed_at=first, vendor_answer_by=event.answer_by
+        )
+    if isinstance(event, CallAnswered):
+        return _keep_first(
+            row,
+            answered_at=event.answered_at,
+            answered_by_kind=event.answered_by_kind,
+            answered_by_id=event.answered_by_id,
+        )
+    if isinstance(event, CallAbandoned):
+        return _keep_first(row, abandoned_at=event.abandoned_at)
+    return _keep_first(row, ended_at=event.ended_at)
