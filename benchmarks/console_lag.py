@@ -2,8 +2,9 @@
 data in its read model while calls flow at 200 calls/s.
 
 - A month of history is seeded into the read model directly (COPY: 50 clinics x 30 days x
-  --calls-per-day calls, each answered, abandoned or handed to a vendor; presence; callbacks), then
-  ANALYZEd; the clinics themselves are published on `clinic.configured`, as `frontdesk apply` does.
+  --calls-per-day calls, each answered, abandoned or handed to a vendor; presence; callbacks), its
+  hour summaries counted from those calls as the console counts them, then ANALYZEd; the clinics
+  themselves are published on `clinic.configured`, as `frontdesk apply` does.
 - Calls then flow at --rate per second (constant offered rate, from the intended send times: no
   coordinated omission), spread over the 50 clinics, with the events call-router and the phone
   system publish for each: call.received, call.routed and call.offered at once, then call.answered
@@ -59,6 +60,7 @@ from frontdesk.common.contracts import (
     Event,
 )
 from frontdesk.common.kafka import make_producer
+from frontdesk.console import projection
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
@@ -176,6 +178,8 @@ async def seed_month(url: str, calls_per_day: int) -> int:
             records=callbacks,
             columns=["callback_id", "clinic_id", "reason", "urgency", "requested_at"],
         )
+        for clinic in CLINICS:  # the rows went around the projector: its hour summaries are counted once
+            await projection.count_again(conn, clinic)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -193,6 +197,7 @@ class Load:
     sent_probes: dict[str, float] = field(default_factory=dict)  # call id -> intended send (monotonic)
     calls: int = 0
     sending_seconds: float = 0.0
+    sent_all: bool = False  # every call's first events are sent (no probe is added after)
 
 
 def a_call(n: int, now: datetime) -> tuple[list[Event], list[tuple[float, Event]]]:
@@ -257,6 +262,7 @@ async def send_calls(bootstrap: str, load: Load) -> None:
         load.sending_seconds = time.monotonic() - started
         await asyncio.gather(*pending)
     finally:
+        load.sent_all = True
         await producer.stop()
 
 
@@ -265,7 +271,8 @@ async def watch_read_model(url: str, load: Load, until: float) -> list[float]:
     conn = await asyncpg.connect(url)
     seen: dict[str, float] = {}
     try:
-        while time.monotonic() < until or len(seen) < len(load.sent_probes):
+        # Until the sender is done too: a sender running late still adds probes after `until`.
+        while not load.sent_all or time.monotonic() < until or len(seen) < len(load.sent_probes):
             waiting = [c for c in load.sent_probes if c not in seen]
             if waiting:
                 rows = await conn.fetch("SELECT call_id FROM console_calls WHERE call_id = ANY($1)", waiting)

@@ -604,7 +604,7 @@ def config_map(service: str) -> dict[str, Any]:
 
 
 # The console acts on worklists through the owning services' APIs (their Services, port 80).
-CONSOLE_OWNER_URLS = {f"CONSOLE_{o.upper()}_URL": f"http://{o}" for o in ("followup", "reviews", "scheduler")}
+CONSOLE_OWNER_URLS = {f"CONSOLE_{o.upper()}_URL": f"http://{o}" for o in ("followup", "reviews")}
 
 
 def service_resources(service: str) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from frontdesk.common.contracts import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
+    AppointmentHeld,
     AppointmentNoShow,
     CallAnswered,
     CallEnded,
@@ -84,6 +85,19 @@ def booked(clinic: str, provider: str, start: datetime, kind: str = "checkup") -
     )
 
 
+def held(clinic: str, provider: str, start: datetime, expires_at: datetime) -> AppointmentHeld:
+    return AppointmentHeld(
+        appointment_id=uid("appt"),
+        clinic_id=clinic,
+        provider_id=provider,
+        appointment_type="new_patient",
+        starts_at=start,
+        ends_at=start + timedelta(minutes=40),
+        held_at=expires_at - timedelta(minutes=10),
+        expires_at=expires_at,
+    )
+
+
 def day_of_appointments(clinic: str, now: datetime) -> tuple[list[Event], dict[str, str]]:
     """Two providers' day: each booked; then checked in, completed, no-show, cancelled or left booked."""
     events: list[Event] = []
@@ -120,7 +134,16 @@ def test_todays_schedule_per_provider(
     browser: object, stack: LocalStack, services: dict[str, ServiceProcess], clinic: str
 ) -> None:
     console = services["console"]
-    events, expected = day_of_appointments(clinic, datetime.now(UTC))
+    now = datetime.now(UTC)
+    events, expected = day_of_appointments(clinic, now)
+    holds = [
+        held(clinic, provider, now + timedelta(hours=hours), now + timedelta(minutes=minutes))
+        for provider, hours, minutes in (("dr-okafor", 3, 9), ("dr-nguyen", 4, 4), ("dr-nguyen", 2, 6))
+    ]
+    confirmed = holds[2]  # booked meanwhile: no longer a hold
+    update = {"appointment_id": confirmed.appointment_id, "ends_at": confirmed.ends_at}
+    events += [*holds, booked(clinic, "dr-nguyen", confirmed.starts_at, "new_patient").model_copy(update=update)]
+    expected[confirmed.appointment_id] = "booked"  # on the schedule now, no longer among the holds
     sign_in(browser, console, stack.api_token([clinic], scopes=("read",), subject="practice-manager"))
     wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/schedule")  # type: ignore[attr-defined]
@@ -138,7 +161,10 @@ def test_todays_schedule_per_provider(
         time.sleep(0.2)
     text = browser.find_element(By.ID, "live").text  # type: ignore[attr-defined]
     assert "dr-okafor" in text and "dr-nguyen" in text and "not checked in" in text
-    assert "Holds are not shown" in text
+    shown_holds = browser.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('tr[data-hold]')].map(r => r.dataset.hold)"
+    )
+    assert shown_holds == [holds[1].appointment_id, holds[0].appointment_id], "soonest to lapse first, confirmed gone"
     no_serious_violations(browser)
     screenshot(browser, "schedule-desktop", DESKTOP)  # type: ignore[arg-type]
     screenshot(browser, "schedule-tablet", TABLET)  # type: ignore[arg-type]

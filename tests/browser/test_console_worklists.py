@@ -124,7 +124,7 @@ def test_complete_a_callback(
     wait_for(browser, "#live .live")  # signed in: landed on Now or Network
     browser.get(f"{console.url}/clinics/{clinic}/worklists")  # type: ignore[attr-defined]
     wait_for(browser, f'li[data-callback="{newer}"]', timeout=WAIT)
-    assert control_id in browser.find_element(By.ID, "hl7-h").find_element(By.XPATH, "..").text  # type: ignore[attr-defined]
+    wait_for(browser, f'tr[data-hl7="{control_id}"]', timeout=WAIT)  # the scheduler's hl7.quarantined, live
     wait_for(browser, "li[data-offer]", timeout=WAIT)
     order = browser.execute_script(  # type: ignore[attr-defined]
         "return [...document.querySelectorAll('li[data-callback]')].map(li => li.dataset.callback)"

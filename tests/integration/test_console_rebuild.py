@@ -20,6 +20,7 @@ from frontdesk.common.consumer import Handler
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
+    AppointmentHeld,
     CallAbandoned,
     CallAnswered,
     CallbackRequested,
@@ -30,10 +31,11 @@ from frontdesk.common.contracts import (
     ClinicConfig,
     ClinicConfigured,
     Event,
+    Hl7Quarantined,
 )
 from frontdesk.common.db import create_pool
 from frontdesk.common.settings import ServiceSettings
-from frontdesk.console import rebuild
+from frontdesk.console import projection, rebuild
 from frontdesk.console.adapters import shadow
 from frontdesk.console.adapters.replay import TopicReader
 from frontdesk.console.entrypoints.main import DEFINITION
@@ -135,6 +137,29 @@ def a_day_of_events(clinic: str, start: datetime) -> list[Event]:
             )
         )
     events.append(AgentAutoPaused(clinic_id=clinic, receptionist_id="rcp-2", call_id=uid("call"), paused_at=start))
+    slot = start + timedelta(days=1)
+    events.append(
+        AppointmentHeld(
+            appointment_id=uid("appt"),
+            clinic_id=clinic,
+            provider_id="dr-a",
+            appointment_type="checkup",
+            starts_at=slot,
+            ends_at=slot + timedelta(minutes=30),
+            held_at=start,
+            expires_at=start + timedelta(days=2),
+        )
+    )
+    events.append(
+        Hl7Quarantined(
+            clinic_id=clinic,
+            sending_facility="EHR",
+            control_id=uid("MSG"),
+            message_type="SIU^S13",
+            reason="unknown appointment E-1: quarantined for review",
+            received_at=start,
+        )
+    )
     events.reverse()  # the latest facts first
     return events + events[::4]  # and a quarter of them again
 
@@ -183,7 +208,7 @@ async def build_shadow(settings: ServiceSettings) -> None:
     pool = await create_pool(settings.database_url, size=1)
     try:
         async with pool.acquire() as conn, TopicReader(settings, rebuild.topics(HANDLERS)) as reader:
-            tally, _ = await rebuild.build_shadow(conn, reader, HANDLERS)
+            tally, _ = await rebuild.build_shadow(conn, reader, HANDLERS, projection.batch_scope)
             assert tally.records > 0 and "console_calls" in tally.tables and "clinics" in tally.tables
     finally:
         await pool.close()
@@ -198,6 +223,9 @@ def test_the_model_rebuilt_from_the_topics_equals_the_live_one(
     live = settled(admin, expected_calls=12)
     assert len(live["console_callbacks"]) == 12 and len(live["console_agents"]) == 4
     assert len(live["clinics"]) == 2
+    assert live["console_call_hours"], "the calls' hour summaries are part of the model"
+    assert len(live["console_open_items"]) == 2 and len(live["console_holds"]) == 2
+    assert len(live["console_hl7_quarantine"]) == 2
 
     settings = ServiceSettings(
         service="console", database_url=stack.database_url("console"), kafka_bootstrap_servers=stack.bootstrap

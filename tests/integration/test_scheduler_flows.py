@@ -100,7 +100,7 @@ async def test_slots_hold_confirm_and_conflicts(
         "appointment_type": "checkup",
         "starts_at": monday.replace(hour=10).isoformat(),
     }
-    async with EventTap(stack.bootstrap, ["appointment.booked"]) as tap:
+    async with EventTap(stack.bootstrap, ["appointment.booked", "appointment.held"]) as tap:
         held = await client.post("/v1/holds", json=body, headers=(k := key()))
         assert held.status_code == 201, held.text
         appointment = held.json()
@@ -123,10 +123,16 @@ async def test_slots_hold_confirm_and_conflicts(
         assert clash.json()["alternatives"]
         confirmed = await client.post(f"/v1/holds/{appointment['appointment_id']}/confirm", headers=key())
         assert confirmed.status_code == 200 and confirmed.json()["status"] == "booked"
-        [booked] = await tap.wait_for(
-            lambda e: getattr(e.data, "appointment_id", None) == appointment["appointment_id"], timeout=WAIT
+        events = await tap.wait_for(
+            lambda e: getattr(e.data, "appointment_id", None) == appointment["appointment_id"], count=2, timeout=WAIT
         )
+        [booked, held_event] = sorted(events, key=lambda e: e.type)
     assert booked.data.request_id == appointment["request_id"]  # type: ignore[attr-defined]
+    # The hold was announced once (the repeat changed nothing), with its expiry and no patient.
+    assert held_event.type == "appointment.held" and booked.type == "appointment.booked"
+    expires = datetime.fromisoformat(appointment["hold_expires_at"])
+    assert held_event.data.expires_at == expires  # type: ignore[attr-defined]
+    assert "patient_id" not in held_event.data.model_dump()
     slots_after = (
         await client.get(
             "/v1/slots", params={"clinic_id": clinic, "appointment_type": "checkup", "provider_id": dr_a, **window}

@@ -7,10 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from frontdesk.console.adapters.trends import Forecast, Reputation
-from frontdesk.console.domain.schedule import Appointment, by_provider
+from frontdesk.console.domain.schedule import Appointment, Hold, by_provider
 from frontdesk.console.domain.session import new_session
 from frontdesk.console.domain.trends import ForecastHour, WeekRate, by_hour_of_week
-from frontdesk.console.domain.worklists import Callback, FollowupTask, RecoveryTask, WaitlistOffer
+from frontdesk.console.domain.worklists import (
+    Callback,
+    FollowupTask,
+    QuarantinedMessage,
+    RecoveryTask,
+    WaitlistOffer,
+)
 from frontdesk.console.entrypoints.screen_pages import templates
 from frontdesk.console.schedule import ScheduleScreen
 from frontdesk.console.trends import TrendsScreen
@@ -45,17 +51,32 @@ def test_trends_with_and_without_data() -> None:
 
 def test_schedule_and_worklists_render() -> None:
     appointment = Appointment("a-1", "dr-a", "checkup", NOW - timedelta(minutes=5), NOW, no_show="left_without_visit")
-    screen = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, by_provider([appointment]), 1, NOW)
-    assert "left without visit" in render("schedule_live.html", screen=screen)
+
+    def hold(hold_id: str, kind: str, starts: timedelta, left: timedelta) -> Hold:
+        return Hold(hold_id, f"dr-{hold_id}", kind, NOW + starts, NOW + starts + timedelta(minutes=30), NOW, NOW + left)
+
+    holds = [
+        hold("h-1", "new_patient", timedelta(hours=2), timedelta(seconds=40)),
+        hold("h-2", "checkup", timedelta(days=1), timedelta(minutes=4)),
+    ]
+    screen = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, by_provider([appointment]), holds, 1, NOW)
+    html = render("schedule_live.html", screen=screen)
+    assert "left without visit" in html and "Holds about to expire (2)" in html
+    assert "(in 0:40)" in html and html.count("⚠ under a minute") == 1  # h-2 has four minutes left
+    assert "Tue 10 Mar 10:00" in html and "new patient" in html  # the slot in the clinic's zone (CDT)
+    empty = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, [], [], 0, None)
+    assert "No slot held." in render("schedule_live.html", screen=empty)
     worklists = WorklistsScreen(
         "c-1", "Clinic", ZONE, NOW, 60, 15,
         [Callback("cb-1", None, None, None, NOW, None)],
         [RecoveryTask("rt-1", "dr-a", 2, "nps", 3, NOW + timedelta(hours=1), NOW)],
         [FollowupTask("t-1", "clinical_concern", "urgent", NOW)],
         [WaitlistOffer("o-1", "dr-a", "checkup", NOW, NOW, NOW + timedelta(minutes=2))],
+        [QuarantinedMessage("EHR-1", "MSG-7", "SIU^S13", "unknown appointment E-1: quarantined for review", NOW)],
         1, NOW,
     )  # fmt: skip
     session = new_session("ana", frozenset({"c-1"}), NOW, 2**40)
     html = render("worklists_live.html", screen=worklists, session=session)
     assert "reason not known yet" in html and "score 3/10" in html and "expires soon" in html
     assert f'value="{session.csrf}"' in html
+    assert 'data-hl7="MSG-7"' in html and "Mon 09 Mar 10:00" in html  # received, in the clinic's zone

@@ -737,7 +737,7 @@ class LocalStack:
         """Where the console reaches the services whose worklists staff act on (with their own token)."""
         return {
             f"CONSOLE_{owner.upper()}_URL": f"http://127.0.0.1:{self.http_ports[owner]}"
-            for owner in ("followup", "reviews", "scheduler")
+            for owner in ("followup", "reviews")
         }
 
     def replica(self, name: str, index: int) -> ServiceProcess:

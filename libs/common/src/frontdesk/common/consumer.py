@@ -299,14 +299,17 @@ class EventConsumer:
                 if p.stopped.is_set():
                     return
                 done = await self._run(record, p)
-            if not done:
-                continue  # tried again, unless the partition is stopping
-            p.queue.popleft()
-            p.done = record.offset + 1
-            if p.paused and len(p.queue) <= PAUSE_AT // 2 and not p.stopped.is_set():
-                assert self._consumer is not None
-                self._consumer.resume(p.tp)
-                p.paused = False
+            if done:  # else tried again, unless the partition is stopping
+                self._advance(p, 1)
+
+    def _advance(self, p: _Partition, count: int) -> None:
+        """The first `count` queued records are done: their offsets may be committed."""
+        for _ in range(count):
+            p.done = p.queue.popleft().offset + 1
+        if p.paused and len(p.queue) <= PAUSE_AT // 2 and not p.stopped.is_set():
+            assert self._consumer is not None
+            self._consumer.resume(p.tp)
+            p.paused = False
 
     async def _run(self, record: Record, p: _Partition) -> bool:
         p.in_flight_since = time.monotonic()

@@ -61,3 +61,18 @@ async def seen(conn: Connection, consumer: str, event_source: str, event_id: str
         event_id,
     )
     return found is not None
+
+
+async def claim_many(conn: Connection, consumer: str, events: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Claim several events (event source, event id) in one statement, in a sorted order (two
+    transactions claiming overlapping events wait for each other, never in a cycle); returns those
+    claimed now. One claimed by a transaction not committed yet waits for it: claimed by neither twice."""
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_source, event_id)"
+        " SELECT $1, s, i FROM unnest($2::text[], $3::text[]) AS e(s, i) ORDER BY s, i"
+        " ON CONFLICT DO NOTHING RETURNING event_source, event_id",
+        consumer,
+        [source for source, _ in events],
+        [event_id for _, event_id in events],
+    )
+    return {(r["event_source"], r["event_id"]) for r in rows}

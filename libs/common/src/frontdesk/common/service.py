@@ -36,6 +36,7 @@ from . import ratelimit, tracing
 from .api import error_responses
 from .audit import AuditTrail
 from .auth import CurrentPrincipal, TokenVerifier, authenticate
+from .batches import BatchConsumer, BatchScope
 from .bodylimit import BodyLimit
 from .clinics import project_clinic
 from .cloudevents import TraceContext
@@ -71,6 +72,9 @@ class ServiceDefinition:
     # Long-running parts besides the consumer (e.g. phone-bridge's SIP socket): each started once the
     # consumer and the relay run, cancelled at shutdown before the producer is flushed.
     tasks: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    # A pure projector (handlers write its own read model only) sets this: its consumer handles a
+    # partition's queued records in one transaction, this scope around them (batches.py).
+    batch_scope: BatchScope | None = None
 
 
 class ServiceRuntime:
@@ -117,7 +121,11 @@ class ServiceRuntime:
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service}-producer", linger_ms=0)
         await self.producer.start()
         handlers: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
-        self.consumer = EventConsumer(s, self.pool, self.producer, handlers, self.definition.topic_patterns)
+        patterns, scope = self.definition.topic_patterns, self.definition.batch_scope
+        if scope is None:
+            self.consumer = EventConsumer(s, self.pool, self.producer, handlers, patterns)
+        else:
+            self.consumer = BatchConsumer(s, self.pool, self.producer, handlers, scope, patterns)
         await self.consumer.start()
         self.relay = OutboxRelay(
             self.pool, self.producer, s.service, batch_size=s.outbox_batch_size, poll_seconds=s.outbox_poll_seconds

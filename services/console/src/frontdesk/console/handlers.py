@@ -1,8 +1,10 @@
-"""Event handlers: each event of a clinic writes its own facts into the read model and marks the
-clinic changed (its live pages then refresh). Nothing here decides anything: the screens derive a
-call's state and the day's metrics from these facts (domain/board.py).
-call.* -> console_calls;  agent.* -> console_agents;  callback.requested -> console_callbacks;
-clinic.configured -> the shared clinic directory. Every one -> console_activity (version, last event).
+"""Event handlers: each event of a clinic writes its own facts into the read model. Nothing here
+decides anything: the screens derive a call's state and the day's metrics from these facts
+(domain/board.py). What a batch of events changes as a whole is settled once per batch by
+projection.py: the calls' rows (call.* -> console_calls, domain/call_facts.py), the hour summaries,
+each clinic's version.
+agent.* -> console_agents;  callback.requested -> console_callbacks;  clinic.configured -> the shared
+clinic directory.
 """
 
 from __future__ import annotations
@@ -11,83 +13,42 @@ from frontdesk.common.clinics import project_clinic
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
-    CallAbandoned,
-    CallAnswered,
     CallbackRequested,
-    CallEnded,
-    CallOffered,
-    CallOverflowed,
-    CallReceived,
     CallRouted,
     ClinicConfigured,
 )
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
+from .domain.call_facts import CallFact
 
 
-async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
-    await repository.call_received(uow.conn, event.call_id, event.clinic_id, event.received_at, event.intent)
-    await repository.touch(uow.conn, event.clinic_id)
+async def handle_call_fact(event: CallFact, uow: UnitOfWork) -> None:
+    """A call's events change its row, computed per batch: projection.batch_scope applies them to the
+    rows it read (domain/call_facts.py) and writes the changed rows in one statement."""
 
 
 async def handle_call_routed(event: CallRouted, uow: UnitOfWork) -> None:
-    # Where the call went is shown by its offers and hand-overs; a routing decision only marks activity.
-    await repository.touch(uow.conn, event.clinic_id)
-
-
-async def handle_call_offered(event: CallOffered, uow: UnitOfWork) -> None:
-    await repository.call_offered(
-        uow.conn, event.call_id, event.clinic_id, event.offered_at, event.target_kind, event.target_id
-    )
-    await repository.touch(uow.conn, event.clinic_id)
-
-
-async def handle_call_overflowed(event: CallOverflowed, uow: UnitOfWork) -> None:
-    await repository.call_overflowed(
-        uow.conn, event.call_id, event.clinic_id, event.vendor_id, event.overflowed_at, event.answer_by
-    )
-    await repository.touch(uow.conn, event.clinic_id)
-
-
-async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
-    await repository.call_answered(
-        uow.conn, event.call_id, event.clinic_id, event.answered_at, event.answered_by_kind, event.answered_by_id
-    )
-    await repository.touch(uow.conn, event.clinic_id)
-
-
-async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
-    await repository.call_abandoned(uow.conn, event.call_id, event.clinic_id, event.abandoned_at)
-    await repository.touch(uow.conn, event.clinic_id)
-
-
-async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
-    await repository.call_ended(uow.conn, event.call_id, event.clinic_id, event.ended_at)
-    await repository.touch(uow.conn, event.clinic_id)
+    """Where the call went is shown by its offers and hand-overs: a routing decision is activity only."""
 
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
     await repository.agent_status(
         uow.conn, event.clinic_id, event.receptionist_id, event.status, None, event.changed_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_agent_auto_paused(event: AgentAutoPaused, uow: UnitOfWork) -> None:
     await repository.agent_status(
         uow.conn, event.clinic_id, event.receptionist_id, "paused", event.reason, event.paused_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_callback_requested(event: CallbackRequested, uow: UnitOfWork) -> None:
     await repository.callback_requested(
         uow.conn, event.callback_id, event.clinic_id, event.reason, event.urgency, event.requested_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> None:
     await project_clinic(event, uow)
-    await repository.touch(uow.conn, event.clinic_id)

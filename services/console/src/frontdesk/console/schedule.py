@@ -2,8 +2,8 @@
 the screen per provider (booked / checked in / completed / no-show, cancelled ones apart).
 
 appointment.booked / .rescheduled / .cancelled / .checked_in / .no_show, visit.completed (with an
-appointment id) -> console_appointments. Each marks its clinic changed (live pages refresh).
-Holds travel on no topic: scheduler keeps them to itself, so they are not on this screen.
+appointment id) -> console_appointments; appointment.held -> console_holds (a held slot and when
+the hold lapses: the screen lists those still in force, soonest first).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from frontdesk.common.contracts import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
+    AppointmentHeld,
     AppointmentNoShow,
     AppointmentRescheduled,
     Event,
@@ -28,7 +29,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 from .adapters import schedule as store
 from .domain.board import local_day
-from .domain.schedule import ProviderDay, Status, by_provider
+from .domain.schedule import Hold, ProviderDay, Status, by_provider
 
 
 async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
@@ -41,14 +42,25 @@ async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
         starts_at=event.starts_at,
         ends_at=event.ends_at,
     )
-    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_held(event: AppointmentHeld, uow: UnitOfWork) -> None:
+    hold = Hold(
+        appointment_id=event.appointment_id,
+        provider_id=event.provider_id,
+        appointment_type=event.appointment_type,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        held_at=event.held_at,
+        expires_at=event.expires_at,
+    )
+    await store.held(uow.conn, event.clinic_id, hold)
 
 
 async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> None:
     await store.rescheduled(
         uow.conn, event.appointment_id, event.clinic_id, event.provider_id, event.starts_at, event.ends_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:
@@ -60,7 +72,6 @@ async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None
         cancelled_at=event.cancelled_at,
         late_cancel=event.late,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_checked_in(event: AppointmentCheckedIn, uow: UnitOfWork) -> None:
@@ -71,7 +82,6 @@ async def handle_checked_in(event: AppointmentCheckedIn, uow: UnitOfWork) -> Non
         provider_id=event.provider_id,
         checked_in_at=event.checked_in_at,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
@@ -83,7 +93,6 @@ async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
         starts_at=event.starts_at,
         no_show=event.kind,
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
@@ -92,11 +101,11 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
     await store.fact(
         uow.conn, event.appointment_id, event.clinic_id, provider_id=event.provider_id, completed_at=event.completed_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 HANDLERS: dict[type[Event], Handler] = {
     AppointmentBooked: handle_booked,
+    AppointmentHeld: handle_held,
     AppointmentRescheduled: handle_rescheduled,
     AppointmentCancelled: handle_cancelled,
     AppointmentCheckedIn: handle_checked_in,
@@ -113,6 +122,7 @@ class ScheduleScreen:
     today: date
     now: datetime
     providers: list[ProviderDay]
+    holds: list[Hold]  # held slots (any day) still in force, the soonest to lapse first
     version: int
     last_event_at: datetime | None
 
@@ -134,6 +144,7 @@ async def schedule_screen(conn: Connection, clinic_id: str, now: datetime) -> Sc
         today=today,
         now=now,
         providers=by_provider(await store.starting_between(conn, clinic_id, start, end)),
+        holds=await store.holds_in_force(conn, clinic_id, now),
         version=activity.version,
         last_event_at=activity.last_event_at,
     )

@@ -4,6 +4,8 @@ now_screen(clinic)  -> open calls (waiting, ringing, with a vendor), today's han
                        today's metrics in the clinic's own zone, when its last event arrived.
 network_screen(ids) -> one row per clinic with today's metrics, callbacks, open worklist items and
                        service level per local hour (the heat map), sorted as asked.
+Today's metrics are summed from the day's hour summaries (console_call_hours, kept by the
+projector), not from the calls: a page reads at most 25 rows per clinic.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from frontdesk.common.clinics import get_clinic
 from frontdesk.common.db import Connection
 
-from .adapters import repository
-from .adapters import worklists as worklist_store
-from .domain.board import SERVICE_LEVEL_TARGET, Call, DayMetrics, day_metrics, local_day
-from .domain.trends import service_level_by_local_hour
+from .adapters import repository, summaries
+from .domain.board import NO_CALLS, SERVICE_LEVEL_TARGET, Call, DayMetrics, local_day, metrics_of
+from .domain.trends import levels_by_local_hour
 
 SortKey = Literal["clinic", "service_level", "abandonment", "overflow", "callbacks", "open_items"]
 PRESENCE_ORDER = ("available", "busy", "wrap_up", "paused", "offline")
@@ -58,17 +58,15 @@ class NetworkRow:
 
 async def now_screen(conn: Connection, clinic_id: str, now: datetime) -> NowScreen | None:
     """None when the console has not seen this clinic's configuration."""
-    clinic = await get_clinic(conn, clinic_id)
+    clinic = (await summaries.clinic_configs(conn, [clinic_id])).get(clinic_id)
     if clinic is None:
         return None
     today, start, end = local_day(now, clinic.zone)
-    calls = await repository.calls_between(conn, clinic_id, start, end)
+    hours = (await summaries.days(conn, {clinic_id: today}))[clinic_id]
     open_calls = await repository.open_calls(conn, clinic_id)
     agents: dict[str, list[repository.Agent]] = {status: [] for status in PRESENCE_ORDER}
     for agent in await repository.agents(conn, clinic_id):
         agents.setdefault(agent.status, []).append(agent)
-    handed = [c for c in calls if c.overflowed_at is not None]
-    handed.sort(key=lambda c: c.overflowed_at or now, reverse=True)
     activity = await repository.activity(conn, clinic_id)
     return NowScreen(
         clinic_id=clinic_id,
@@ -77,10 +75,10 @@ async def now_screen(conn: Connection, clinic_id: str, now: datetime) -> NowScre
         today=today,
         now=now,
         budget_seconds=clinic.phone.ring_budget_seconds,
-        metrics=day_metrics(calls, clinic.phone.ring_budget_seconds),
+        metrics=metrics_of(sum((h.counts for h in hours), NO_CALLS)),
         waiting=[c for c in open_calls if c.state in ("waiting", "ringing")],
         talking=[c for c in open_calls if c.state == "answered"],
-        handed_over=handed[:50],
+        handed_over=await repository.handed_over(conn, clinic_id, start, end),
         agents=agents,
         callbacks_today=await repository.callbacks_since(conn, clinic_id, start),
         version=activity.version,
@@ -91,26 +89,26 @@ async def now_screen(conn: Connection, clinic_id: str, now: datetime) -> NowScre
 async def network_screen(
     conn: Connection, visible: list[str] | None, now: datetime, sort: SortKey, descending: bool
 ) -> list[NetworkRow]:
-    rows: list[NetworkRow] = []
-    open_items = await worklist_store.open_counts(conn, visible)
-    for clinic_id in await repository.clinic_ids(conn, visible):
-        clinic = await get_clinic(conn, clinic_id)
-        if clinic is None:
-            continue
-        _, start, end = local_day(now, clinic.zone)
-        calls = await repository.calls_between(conn, clinic_id, start, end)
+    """One row per clinic from a few statements for all of them: the day's hours from the summaries."""
+    clinics = await summaries.clinic_configs(conn, visible)
+    days = {clinic_id: local_day(now, clinic.zone) for clinic_id, clinic in clinics.items()}
+    hours = await summaries.days(conn, {clinic_id: day[0] for clinic_id, day in days.items()})
+    callbacks = await repository.callbacks_since_each(conn, {clinic_id: day[1] for clinic_id, day in days.items()})
+    activities = await repository.activities(conn, visible)
+    open_items = await summaries.open_items(conn, visible)
+    rows = []
+    for clinic_id, clinic in clinics.items():
+        activity = activities.get(clinic_id)
         rows.append(
             NetworkRow(
                 clinic_id=clinic_id,
                 clinic_name=clinic.name,
                 timezone=clinic.timezone,
-                metrics=day_metrics(calls, clinic.phone.ring_budget_seconds),
-                callbacks_today=await repository.callbacks_since(conn, clinic_id, start),
-                last_event_at=(await repository.activity(conn, clinic_id)).last_event_at,
+                metrics=metrics_of(sum((h.counts for h in hours[clinic_id]), NO_CALLS)),
+                callbacks_today=callbacks.get(clinic_id, 0),
+                last_event_at=activity.last_event_at if activity else None,
                 open_items=open_items.get(clinic_id, 0),
-                hourly_service_level=tuple(
-                    service_level_by_local_hour(calls, clinic.zone, clinic.phone.ring_budget_seconds)
-                ),
+                hourly_service_level=tuple(levels_by_local_hour(hours[clinic_id])),
                 local_hour=now.astimezone(clinic.zone).hour,
             )
         )

@@ -12,17 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from frontdesk.common.clinics import get_clinic
 from frontdesk.common.consumer import Handler
 from frontdesk.common.contracts import Event, ReputationSummary, StaffingForecast
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import repository, summaries
 from .adapters import schedule as appointments
 from .adapters import trends as store
 from .adapters.trends import CLINIC, Forecast, Reputation
-from .domain.trends import ForecastHour, HourOfWeek, WeekRate, by_hour_of_week, iso_week, no_show_by_week
+from .domain.trends import ForecastHour, HourOfWeek, WeekRate, iso_week, no_show_by_week, week_of_hours
 
 HISTORY_WEEKS = 4  # calls by hour of the week: the last four weeks, as the forecast's default history
 TREND_WEEKS = 8  # reputation and no-shows
@@ -34,7 +33,6 @@ async def handle_staffing_forecast(event: StaffingForecast, uow: UnitOfWork) -> 
         event.forecast_id, event.generated_at, event.weeks, event.target_service_level, event.target_seconds, hours
     )
     await store.save_forecast(uow.conn, event.clinic_id, forecast)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_reputation_summary(event: ReputationSummary, uow: UnitOfWork) -> None:
@@ -44,7 +42,6 @@ async def handle_reputation_summary(event: ReputationSummary, uow: UnitOfWork) -
             event.week, provider_id, f.requests_sent, f.responses, f.response_rate, f.average_rating, f.nps
         )
         await store.save_reputation(uow.conn, event.clinic_id, figures, event.computed_at)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 HANDLERS: dict[type[Event], Handler] = {
@@ -73,11 +70,13 @@ class TrendsScreen:
 
 async def trends_screen(conn: Connection, clinic_id: str, now: datetime) -> TrendsScreen | None:
     """None when the console has not seen this clinic's configuration."""
-    clinic = await get_clinic(conn, clinic_id)
+    clinic = (await summaries.clinic_configs(conn, [clinic_id])).get(clinic_id)
     if clinic is None:
         return None
     zone, budget = clinic.zone, clinic.phone.ring_budget_seconds
-    calls = await repository.calls_between(conn, clinic_id, now - timedelta(weeks=HISTORY_WEEKS), now)
+    # the hours that began after the local hour four weeks ago (the hour summaries, not the calls)
+    began = (now - timedelta(weeks=HISTORY_WEEKS)).astimezone(zone)
+    history = await summaries.hours_after(conn, clinic_id, (began.date(), began.hour))
     forecast = await store.forecast(conn, clinic_id)
     weeks = [iso_week(now - timedelta(weeks=n), zone) for n in reversed(range(TREND_WEEKS))]
     clinic_reputation: dict[str, Reputation] = {}
@@ -97,7 +96,7 @@ async def trends_screen(conn: Connection, clinic_id: str, now: datetime) -> Tren
         now=now,
         budget_seconds=budget,
         history_weeks=HISTORY_WEEKS,
-        hours=by_hour_of_week(calls, zone, budget, HISTORY_WEEKS, forecast.hours if forecast else ()),
+        hours=week_of_hours(history, HISTORY_WEEKS, forecast.hours if forecast else ()),
         forecast=forecast,
         weeks=weeks,
         clinic_reputation=clinic_reputation,

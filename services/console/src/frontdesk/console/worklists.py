@@ -3,7 +3,7 @@
 callback.requested (handlers.py) / followup.scheduled (kind callback: due) / followup.escalated /
 callback.completed -> console_callbacks and console_followup_tasks; review.escalated /
 review.recovery_closed -> console_recovery_tasks; waitlist.offer / waitlist.offer_closed ->
-console_waitlist_offers. Every event marks its clinic changed (live pages refresh).
+console_waitlist_offers; hl7.quarantined -> console_hl7_quarantine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from frontdesk.common.contracts import (
     Event,
     FollowupEscalated,
     FollowupScheduled,
+    Hl7Quarantined,
     RecoveryClosed,
     ReviewEscalated,
     WaitlistOfferClosed,
@@ -28,7 +29,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
 from .adapters import worklists as store
-from .domain.worklists import Callback, FollowupTask, RecoveryTask, WaitlistOffer
+from .domain.worklists import Callback, FollowupTask, QuarantinedMessage, RecoveryTask, WaitlistOffer
 
 FOLLOWUP_TASK_DAYS = 7  # followup keeps its tasks' state; the console lists a week of escalations
 
@@ -37,7 +38,6 @@ async def handle_followup_scheduled(event: FollowupScheduled, uow: UnitOfWork) -
     if event.kind != "callback" or event.callback_id is None:
         return  # other plans are the patients' messages, not staff work
     await store.callback_fact(uow.conn, event.callback_id, event.clinic_id, "due_at", event.due_at)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_followup_escalated(event: FollowupEscalated, uow: UnitOfWork) -> None:
@@ -46,12 +46,10 @@ async def handle_followup_escalated(event: FollowupEscalated, uow: UnitOfWork) -
     await store.followup_escalated(
         uow.conn, event.task_id, event.clinic_id, event.reason, event.urgency, event.escalated_at
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_callback_completed(event: CallbackCompleted, uow: UnitOfWork) -> None:
     await store.callback_fact(uow.conn, event.callback_id, event.clinic_id, "completed_at", event.completed_at)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_review_escalated(event: ReviewEscalated, uow: UnitOfWork) -> None:
@@ -65,14 +63,12 @@ async def handle_review_escalated(event: ReviewEscalated, uow: UnitOfWork) -> No
         escalated_at=event.escalated_at,
     )
     await store.recovery_escalated(uow.conn, task, event.clinic_id, event.review_request_id)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_recovery_closed(event: RecoveryClosed, uow: UnitOfWork) -> None:
     await store.recovery_closed(
         uow.conn, event.recovery_task_id, event.clinic_id, event.provider_id, event.closed_at, event.within_deadline
     )
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_waitlist_offered(event: WaitlistOffered, uow: UnitOfWork) -> None:
@@ -85,12 +81,17 @@ async def handle_waitlist_offered(event: WaitlistOffered, uow: UnitOfWork) -> No
         expires_at=event.expires_at,
     )
     await store.waitlist_offered(uow.conn, event.clinic_id, offer)
-    await repository.touch(uow.conn, event.clinic_id)
 
 
 async def handle_waitlist_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> None:
     await store.waitlist_closed(uow.conn, event.offer_id, event.clinic_id, event.outcome)
-    await repository.touch(uow.conn, event.clinic_id)
+
+
+async def handle_hl7_quarantined(event: Hl7Quarantined, uow: UnitOfWork) -> None:
+    message = QuarantinedMessage(
+        event.sending_facility, event.control_id, event.message_type, event.reason, event.received_at
+    )
+    await store.quarantined(uow.conn, event.clinic_id, message)
 
 
 HANDLERS: dict[type[Event], Handler] = {
@@ -101,6 +102,7 @@ HANDLERS: dict[type[Event], Handler] = {
     RecoveryClosed: handle_recovery_closed,
     WaitlistOffered: handle_waitlist_offered,
     WaitlistOfferClosed: handle_waitlist_offer_closed,
+    Hl7Quarantined: handle_hl7_quarantined,
 }
 
 
@@ -116,6 +118,7 @@ class WorklistsScreen:
     recovery_tasks: list[RecoveryTask]
     followup_tasks: list[FollowupTask]
     offers: list[WaitlistOffer]
+    quarantine: list[QuarantinedMessage]  # HL7 messages the scheduler quarantined, newest first
     version: int
     last_event_at: datetime | None
 
@@ -143,6 +146,7 @@ async def worklists_screen(conn: Connection, clinic_id: str, now: datetime) -> W
         recovery_tasks=await store.open_recovery_tasks(conn, clinic_id),
         followup_tasks=await store.recent_followup_tasks(conn, clinic_id, now - timedelta(days=FOLLOWUP_TASK_DAYS)),
         offers=await store.offers_in_flight(conn, clinic_id, now),
+        quarantine=await store.quarantine(conn, clinic_id),
         version=activity.version,
         last_event_at=activity.last_event_at,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from frontdesk.common.contracts import AppointmentBooked, ClinicConfig
+from frontdesk.common.contracts import AppointmentBooked, AppointmentHeld, ClinicConfig
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
@@ -193,6 +193,18 @@ async def book(
     if hold:
         assert expires is not None
         await uow.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
+        await uow.emit(
+            AppointmentHeld(
+                appointment_id=appointment_id,
+                clinic_id=new.clinic_id,
+                provider_id=new.provider_id,
+                appointment_type=new.appointment_type,
+                starts_at=row["starts_at"],
+                ends_at=row["ends_at"],
+                held_at=now,
+                expires_at=expires,
+            )
+        )
     else:
         await announce_booked(uow, clinic, row, now, fresh=True)
     return Result(201, appointment=row)

@@ -4,7 +4,8 @@ Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10 per clini
 and on the source's appointment id (SCH-2 filler id, else SCH-1 placer id: a second S12 for the same
 appointment books nothing). An update (S13/S14/S15/S26) for an appointment we do not know, or an
 A03 we cannot match to an appointment, is quarantined with its reason and answered AE: it is never
-turned into a new booking.
+turned into a new booking. A quarantine is announced (hl7.quarantined: sender, control id, type and
+reason, not the message) for the staff's worklist.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from frontdesk.common.contracts import Hl7Quarantined
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
@@ -43,7 +45,18 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     if seen is not None:  # the same message again: the same answer, nothing applied twice
         return hl7v2.ack(text, seen[0], seen[1] or "")
     outcome, code, reason = await _apply(uow, clinic_id, message)
-    await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
+    received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
+    if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why
+        await uow.emit(
+            Hl7Quarantined(
+                clinic_id=clinic_id,
+                sending_facility=message.sending_facility,
+                control_id=message.control_id,
+                message_type=message.message_type,
+                reason=(reason or "")[:500],
+                received_at=received_at,
+            )
+        )
     log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=code)
     return hl7v2.ack(text, code, reason or "")
 

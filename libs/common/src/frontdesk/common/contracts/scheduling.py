@@ -197,6 +197,38 @@ class AppointmentBooked(Window):
     appointment_type: Id
 
 
+class AppointmentHeld(Window):
+    """A slot is held (FHIR Appointment pending) until `expires_at`: confirmed, it becomes
+    appointment.booked with the same appointment id; not confirmed by then, it lapses (no event).
+    No patient: the staff console shows holds about to expire per provider."""
+
+    event_type: ClassVar[str] = "appointment.held"
+    key_field: ClassVar[str] = "clinic_id"
+
+    appointment_id: Id
+    clinic_id: Id
+    provider_id: Id
+    appointment_type: Id
+    held_at: Timestamp
+    expires_at: Timestamp
+
+
+class Hl7Quarantined(Event):
+    """An HL7 v2 message from an EHR was quarantined for staff review (answered AE, nothing applied:
+    an update for an appointment not known, a discharge matching no visit). Its sender, control id,
+    type and reason only: the message itself stays in the scheduler's database."""
+
+    event_type: ClassVar[str] = "hl7.quarantined"
+    key_field: ClassVar[str] = "clinic_id"
+
+    clinic_id: Id
+    sending_facility: str = Field(min_length=1, max_length=200)
+    control_id: str = Field(min_length=1, max_length=200)
+    message_type: str = Field(min_length=1, max_length=20)  # e.g. "SIU^S13"
+    reason: str = Field(max_length=500)
+    received_at: Timestamp
+
+
 class AppointmentRejected(Event):
     event_type: ClassVar[str] = "appointment.rejected"
     key_field: ClassVar[str] = "patient_id"
@@ -357,6 +389,7 @@ class RescheduleTaskOpened(Event):
 EVENTS: tuple[type[Event], ...] = (
     AppointmentRequested,
     AppointmentBooked,
+    AppointmentHeld,
     AppointmentRejected,
     AppointmentCancelled,
     AppointmentRescheduled,
@@ -369,11 +402,13 @@ EVENTS: tuple[type[Event], ...] = (
     WaitlistOfferClosed,
     RescheduleRequested,
     RescheduleTaskOpened,
+    Hl7Quarantined,
 )
 __all__ = [
     "AppointmentBooked",
     "AppointmentCancelled",
     "AppointmentCheckedIn",
+    "AppointmentHeld",
     "AppointmentNoShow",
     "AppointmentRejected",
     "AppointmentReminderDue",
@@ -383,6 +418,7 @@ __all__ = [
     "AppointmentType",
     "AvailabilityException",
     "AvailabilityInterval",
+    "Hl7Quarantined",
     "Location",
     "Provider",
     "RescheduleRequested",

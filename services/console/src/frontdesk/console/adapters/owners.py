@@ -1,7 +1,7 @@
 """The owning services' HTTP APIs, called with the staff member's own token: followup (callbacks),
-reviews (recovery tasks and the patient's comment, read at view time), scheduler (HL7 quarantine).
+reviews (recovery tasks and the patient's comment, read at view time).
 
-Their addresses come from CONSOLE_FOLLOWUP_URL, CONSOLE_REVIEWS_URL and CONSOLE_SCHEDULER_URL. A
+Their addresses come from CONSOLE_FOLLOWUP_URL and CONSOLE_REVIEWS_URL. A
 refusal by the owner (4xx) is passed on with its reason; an owner that cannot be reached is an
 `OwnerUnavailable` (the console then says nothing was changed).
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Owner = Literal["followup", "reviews", "scheduler"]
+Owner = Literal["followup", "reviews"]
 TIMEOUT_SECONDS = 5.0
 
 
@@ -24,7 +24,6 @@ class _Urls(BaseSettings):
 
     followup_url: str | None = None
     reviews_url: str | None = None
-    scheduler_url: str | None = None
 
 
 @functools.cache

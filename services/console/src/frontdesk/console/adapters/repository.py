@@ -1,7 +1,8 @@
 """The console's SQL: one home for every statement on its read model.
 
-Writes keep the first value of each column (COALESCE): a redelivered or late event never moves a
-fact the console already has, in whatever order a call's events arrive.
+A call's rows are computed by the projector from its events (domain/call_facts.py) and written per
+batch; the other writes keep the first (or newest) value of each fact in SQL: a redelivered or late
+event never moves a fact the console already has, in whatever order the events arrive.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from frontdesk.common.db import Connection
 
 from ..domain.board import Call
+from ..domain.call_facts import ROW_COLUMNS, CallRow
 
 _CALL_COLUMNS = (
     "call_id, received_at, offered_at, offered_kind, offered_to, vendor_id, overflowed_at, vendor_answer_by,"
@@ -19,67 +21,30 @@ _CALL_COLUMNS = (
 )
 
 
-async def _upsert(conn: Connection, call_id: str, clinic_id: str, **columns: object) -> None:
-    names = list(columns)
-    values = [columns[n] for n in names]
-    placeholders = ", ".join(f"${i + 3}" for i in range(len(names)))
-    keep_first = ", ".join(f"{n} = COALESCE(console_calls.{n}, EXCLUDED.{n})" for n in names)
-    await conn.execute(
-        f"INSERT INTO console_calls (call_id, clinic_id, {', '.join(names)}) VALUES ($1, $2, {placeholders})"
-        f" ON CONFLICT (call_id) DO UPDATE SET {keep_first}",
-        call_id,
-        clinic_id,
-        *values,
+_TIMES = {"received_at", "offered_at", "overflowed_at", "vendor_answer_by", "answered_at", "abandoned_at", "ended_at"}
+_UNNEST = ", ".join(f"${n + 1}::{'timestamptz' if name in _TIMES else 'text'}[]" for n, name in enumerate(ROW_COLUMNS))
+_SET_ALL = ", ".join(f"{name} = EXCLUDED.{name}" for name in ROW_COLUMNS if name not in ("call_id", "clinic_id"))
+
+
+async def call_rows(conn: Connection, call_ids: list[str]) -> dict[str, CallRow]:
+    """The rows of these calls that the read model has."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM console_calls WHERE call_id = ANY($1::text[])", call_ids
     )
+    return {r["call_id"]: CallRow(*r) for r in rows}
 
 
-async def call_received(conn: Connection, call_id: str, clinic_id: str, at: datetime, intent: str) -> None:
-    await _upsert(conn, call_id, clinic_id, received_at=at, intent=intent)
-
-
-async def call_offered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, to: str) -> None:
-    # The latest offer is what rings now: this one column pair follows the newest offer.
+async def write_calls(conn: Connection, rows: list[CallRow]) -> None:
+    """The calls' rows as the projector computed them (it read them under its turn: nobody wrote
+    them since), in one statement, in call order."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda r: r.call_id)
     await conn.execute(
-        "INSERT INTO console_calls (call_id, clinic_id, offered_at, offered_kind, offered_to)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET"
-        " offered_at = EXCLUDED.offered_at, offered_kind = EXCLUDED.offered_kind, offered_to = EXCLUDED.offered_to"
-        " WHERE console_calls.offered_at IS NULL OR console_calls.offered_at <= EXCLUDED.offered_at",
-        call_id,
-        clinic_id,
-        at,
-        kind,
-        to,
+        f"INSERT INTO console_calls ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest({_UNNEST})"
+        f" ON CONFLICT (call_id) DO UPDATE SET {_SET_ALL}",
+        *([getattr(r, name) for r in ordered] for name in ROW_COLUMNS),
     )
-
-
-async def call_overflowed(
-    conn: Connection, call_id: str, clinic_id: str, vendor_id: str, at: datetime, answer_by: datetime
-) -> None:
-    # A failover hands the call to the next vendor: the latest hand-over is the one that counts.
-    await conn.execute(
-        "INSERT INTO console_calls (call_id, clinic_id, vendor_id, overflowed_at, vendor_answer_by)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE SET vendor_id = EXCLUDED.vendor_id,"
-        " overflowed_at = LEAST(console_calls.overflowed_at, EXCLUDED.overflowed_at),"
-        " vendor_answer_by = EXCLUDED.vendor_answer_by"
-        " WHERE console_calls.vendor_answer_by IS NULL OR console_calls.vendor_answer_by <= EXCLUDED.vendor_answer_by",
-        call_id,
-        clinic_id,
-        vendor_id,
-        at,
-        answer_by,
-    )
-
-
-async def call_answered(conn: Connection, call_id: str, clinic_id: str, at: datetime, kind: str, by: str) -> None:
-    await _upsert(conn, call_id, clinic_id, answered_at=at, answered_by_kind=kind, answered_by_id=by)
-
-
-async def call_abandoned(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
-    await _upsert(conn, call_id, clinic_id, abandoned_at=at)
-
-
-async def call_ended(conn: Connection, call_id: str, clinic_id: str, at: datetime) -> None:
-    await _upsert(conn, call_id, clinic_id, ended_at=at)
 
 
 async def agent_status(
@@ -117,12 +82,14 @@ async def callback_requested(
     )
 
 
-async def touch(conn: Connection, clinic_id: str) -> None:
-    """An event of this clinic arrived: live pages of the clinic refresh, and it is no longer stale."""
+async def touch(conn: Connection, clinic_ids: list[str]) -> None:
+    """Events of these clinics arrived: their live pages refresh, and they are no longer stale. One
+    bump per clinic and batch, in clinic order (writers never wait on each other in a cycle)."""
     await conn.execute(
-        "INSERT INTO console_activity (clinic_id, version, last_event_at) VALUES ($1, 1, now())"
+        "INSERT INTO console_activity (clinic_id, version, last_event_at)"
+        " SELECT c, 1, now() FROM unnest($1::text[]) AS c ORDER BY c"
         " ON CONFLICT (clinic_id) DO UPDATE SET version = console_activity.version + 1, last_event_at = now()",
-        clinic_id,
+        sorted(clinic_ids),
     )
 
 
@@ -147,12 +114,20 @@ def _call(row: object) -> Call:
     return Call(**dict(row))  # type: ignore[call-overload]
 
 
-async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[Call]:
+async def clinic_calls(conn: Connection, clinic_id: str) -> list[Call]:
+    rows = await conn.fetch(f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1", clinic_id)
+    return [_call(r) for r in rows]
+
+
+async def handed_over(conn: Connection, clinic_id: str, start: datetime, end: datetime, limit: int = 50) -> list[Call]:
+    """The calls of a period handed to a vendor, newest hand-over first."""
     rows = await conn.fetch(
-        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3",
+        f"SELECT {_CALL_COLUMNS} FROM console_calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3"
+        " AND overflowed_at IS NOT NULL ORDER BY overflowed_at DESC, call_id LIMIT $4",
         clinic_id,
         start,
         end,
+        limit,
     )
     return [_call(r) for r in rows]
 
@@ -184,6 +159,27 @@ async def callbacks_since(conn: Connection, clinic_id: str, since: datetime) -> 
     return count
 
 
+async def callbacks_since_each(conn: Connection, since: dict[str, datetime]) -> dict[str, int]:
+    """Per clinic: callbacks asked for since its own instant (its local midnight)."""
+    clinics = sorted(since)
+    rows = await conn.fetch(
+        "SELECT c.clinic_id, count(*) AS n FROM console_callbacks c JOIN unnest($1::text[], $2::timestamptz[])"
+        " AS d(clinic_id, since) ON c.clinic_id = d.clinic_id AND c.requested_at >= d.since GROUP BY c.clinic_id",
+        clinics,
+        [since[c] for c in clinics],
+    )
+    return {r["clinic_id"]: r["n"] for r in rows}
+
+
+async def activities(conn: Connection, clinic_ids: list[str] | None) -> dict[str, Activity]:
+    rows = await conn.fetch(
+        "SELECT clinic_id, version, last_event_at FROM console_activity"
+        " WHERE $1::text[] IS NULL OR clinic_id = ANY($1)",
+        clinic_ids,
+    )
+    return {r["clinic_id"]: Activity(r["version"], r["last_event_at"]) for r in rows}
+
+
 async def activity(conn: Connection, clinic_id: str) -> Activity:
     row = await conn.fetchrow("SELECT version, last_event_at FROM console_activity WHERE clinic_id = $1", clinic_id)
     return Activity(0, None) if row is None else Activity(row["version"], row["last_event_at"])
@@ -201,10 +197,3 @@ async def last_event_at(conn: Connection, clinic_ids: list[str] | None) -> datet
         "SELECT max(last_event_at) FROM console_activity WHERE $1::text[] IS NULL OR clinic_id = ANY($1)", clinic_ids
     )
     return at
-
-
-async def clinic_ids(conn: Connection, visible: list[str] | None) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT clinic_id FROM clinics WHERE $1::text[] IS NULL OR clinic_id = ANY($1) ORDER BY clinic_id", visible
-    )
-    return [r["clinic_id"] for r in rows]

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from frontdesk.common.db import Connection
 
-from ..domain.schedule import Appointment
+from ..domain.schedule import Appointment, Hold
 
 _COLUMNS = (
     "appointment_id, provider_id, appointment_type, starts_at, ends_at, rescheduled, cancelled_at, late_cancel,"
@@ -56,3 +56,32 @@ async def starting_between(conn: Connection, clinic_id: str, start: datetime, en
         end,
     )
     return [Appointment(**dict(r)) for r in rows]
+
+
+async def held(conn: Connection, clinic_id: str, hold: Hold) -> None:
+    """A hold's facts never change: a repeat changes nothing."""
+    await conn.execute(
+        "INSERT INTO console_holds (appointment_id, clinic_id, provider_id, appointment_type, starts_at, ends_at,"
+        " held_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (appointment_id) DO NOTHING",
+        hold.appointment_id,
+        clinic_id,
+        hold.provider_id,
+        hold.appointment_type,
+        hold.starts_at,
+        hold.ends_at,
+        hold.held_at,
+        hold.expires_at,
+    )
+
+
+async def holds_in_force(conn: Connection, clinic_id: str, now: datetime) -> list[Hold]:
+    """Holds not expired at `now` whose appointment has no later fact (booked, cancelled), soonest to lapse first."""
+    rows = await conn.fetch(
+        "SELECT h.appointment_id, h.provider_id, h.appointment_type, h.starts_at, h.ends_at, h.held_at, h.expires_at"
+        " FROM console_holds h WHERE h.clinic_id = $1 AND h.expires_at > $2 AND NOT EXISTS"
+        " (SELECT 1 FROM console_appointments a WHERE a.appointment_id = h.appointment_id)"
+        " ORDER BY h.expires_at, h.appointment_id LIMIT 200",
+        clinic_id,
+        now,
+    )
+    return [Hold(**dict(r)) for r in rows]

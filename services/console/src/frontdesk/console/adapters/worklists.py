@@ -11,7 +11,7 @@ from datetime import datetime
 
 from frontdesk.common.db import Connection
 
-from ..domain.worklists import Callback, FollowupTask, RecoveryTask, WaitlistOffer
+from ..domain.worklists import Callback, FollowupTask, QuarantinedMessage, RecoveryTask, WaitlistOffer
 
 FOLLOWUP_TASK_LIST_LIMIT = 100
 
@@ -156,13 +156,26 @@ async def offers_in_flight(conn: Connection, clinic_id: str, now: datetime) -> l
     return [WaitlistOffer(**dict(r)) for r in rows]
 
 
-async def open_counts(conn: Connection, clinic_ids: list[str] | None) -> dict[str, int]:
-    """Per clinic: open callbacks + open recovery tasks (the Network table's "open worklist items")."""
-    rows = await conn.fetch(
-        "SELECT clinic_id, count(*) AS n FROM ("
-        " SELECT clinic_id FROM console_callbacks WHERE completed_at IS NULL AND requested_at IS NOT NULL"
-        " UNION ALL SELECT clinic_id FROM console_recovery_tasks WHERE closed_at IS NULL AND due_at IS NOT NULL"
-        ") items WHERE $1::text[] IS NULL OR clinic_id = ANY($1) GROUP BY clinic_id",
-        clinic_ids,
+async def quarantined(conn: Connection, clinic_id: str, message: QuarantinedMessage) -> None:
+    """A message's quarantine never changes: a repeat changes nothing."""
+    await conn.execute(
+        "INSERT INTO console_hl7_quarantine (clinic_id, sending_facility, control_id, message_type, reason,"
+        " received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        clinic_id,
+        message.sending_facility,
+        message.control_id,
+        message.message_type,
+        message.reason,
+        message.received_at,
     )
-    return {r["clinic_id"]: r["n"] for r in rows}
+
+
+async def quarantine(conn: Connection, clinic_id: str, limit: int = 100) -> list[QuarantinedMessage]:
+    """The clinic's quarantined messages, newest first."""
+    rows = await conn.fetch(
+        "SELECT sending_facility, control_id, message_type, reason, received_at FROM console_hl7_quarantine"
+        " WHERE clinic_id = $1 ORDER BY received_at DESC, sending_facility, control_id LIMIT $2",
+        clinic_id,
+        limit,
+    )
+    return [QuarantinedMessage(**dict(r)) for r in rows]

@@ -5,13 +5,14 @@
 - The day is the clinic's own local day (its zone, DST included), from local midnight to midnight.
 - SL(T) = answered within T / (offered - short abandons), T = the ring budget, from arrival; ASA =
   total wait of answered calls / answered; abandonment = abandoned before answer / offered;
-  overflow = calls handed to a vendor / offered (domain.md, "Metrics").
+  overflow = calls handed to a vendor / offered (domain.md, "Metrics"). Each is a ratio of sums of
+  what each call adds (call_counts), so a period's metrics come from its hours' counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -87,37 +88,90 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+@dataclass(frozen=True)
+class CallCounts:
+    """What calls add up to: sums only, so a day's counts are the sum of its hours' (the read model
+    keeps them per clinic and local hour, console_call_hours). Waits are whole milliseconds: integer
+    sums come out the same in any order, so a rebuilt summary equals the live one."""
+
+    offered: int = 0
+    answered: int = 0
+    answered_within_budget: int = 0
+    wait_ms: int = 0  # total wait of the answered calls
+    short_abandons: int = 0
+    abandoned: int = 0
+    overflowed: int = 0
+
+    def values(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in COUNT_COLUMNS)
+
+    def __add__(self, other: CallCounts) -> CallCounts:
+        return CallCounts(*(a + b for a, b in zip(self.values(), other.values(), strict=True)))
+
+    def __sub__(self, other: CallCounts) -> CallCounts:
+        return CallCounts(*(a - b for a, b in zip(self.values(), other.values(), strict=True)))
+
+
+COUNT_COLUMNS = tuple(f.name for f in fields(CallCounts))
+NO_CALLS = CallCounts()
+
+
+def call_counts(call: Call, budget_seconds: float) -> CallCounts:
+    """One call's share of the counts of the hour it arrived in; nothing until its arrival is known."""
+    if call.received_at is None:
+        return NO_CALLS
+    answered = call.answered_at is not None
+    wait = (call.answered_at - call.received_at) if call.answered_at is not None else timedelta(0)
+    abandoned = not answered and call.abandoned_at is not None
+    short = (
+        call.abandoned_at is not None
+        and abandoned
+        and (call.abandoned_at - call.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
+    )
+    return CallCounts(
+        offered=1,
+        answered=int(answered),
+        answered_within_budget=int(answered and wait.total_seconds() <= budget_seconds),
+        wait_ms=wait // timedelta(milliseconds=1),
+        short_abandons=int(short),
+        abandoned=int(abandoned),
+        overflowed=int(call.overflowed_at is not None),
+    )
+
+
+def hour_of(call: Call, zone: ZoneInfo) -> tuple[date, int] | None:
+    """The clinic's local date and wall-clock hour of the call's arrival (a repeated DST hour is one
+    wall-clock hour: both of its instants fall into it)."""
+    if call.received_at is None:
+        return None
+    local = call.received_at.astimezone(zone)
+    return local.date(), local.hour
+
+
+def service_level_of(c: CallCounts) -> float | None:
+    """SL(T) = answered within T / (offered - short abandons)."""
+    return _ratio(c.answered_within_budget, c.offered - c.short_abandons)
+
+
+def metrics_of(counts: CallCounts) -> DayMetrics:
+    c = counts
+    return DayMetrics(
+        offered=c.offered,
+        answered=c.answered,
+        answered_within_budget=c.answered_within_budget,
+        short_abandons=c.short_abandons,
+        abandoned=c.abandoned,
+        overflowed=c.overflowed,
+        service_level=service_level_of(c),
+        asa_seconds=_ratio(c.wait_ms / 1000, c.answered),
+        abandonment_rate=_ratio(c.abandoned, c.offered),
+        overflow_rate=_ratio(c.overflowed, c.offered),
+    )
+
+
 def day_metrics(calls: Iterable[Call], budget_seconds: float) -> DayMetrics:
     """The metrics of the calls that arrived in one period (those whose arrival is known)."""
-    arrived = [c for c in calls if c.received_at is not None]
-    waits = [
-        (c.answered_at - c.received_at).total_seconds()
-        for c in arrived
-        if c.answered_at is not None and c.received_at is not None
-    ]
-    abandoned = [c for c in arrived if c.answered_at is None and c.abandoned_at is not None]
-    short = sum(
-        1
-        for c in abandoned
-        if c.abandoned_at is not None
-        and c.received_at is not None
-        and (c.abandoned_at - c.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
-    )
-    within = sum(1 for w in waits if w <= budget_seconds)
-    overflowed = sum(1 for c in arrived if c.overflowed_at is not None)
-    offered = len(arrived)
-    return DayMetrics(
-        offered=offered,
-        answered=len(waits),
-        answered_within_budget=within,
-        short_abandons=short,
-        abandoned=len(abandoned),
-        overflowed=overflowed,
-        service_level=_ratio(within, offered - short),
-        asa_seconds=_ratio(sum(waits), len(waits)),
-        abandonment_rate=_ratio(len(abandoned), offered),
-        overflow_rate=_ratio(overflowed, offered),
-    )
+    return metrics_of(sum((call_counts(c, budget_seconds) for c in calls), NO_CALLS))
 
 
 def local_day(now: datetime, zone: ZoneInfo) -> tuple[date, datetime, datetime]:

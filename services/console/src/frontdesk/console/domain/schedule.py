@@ -3,14 +3,15 @@
 An appointment's status follows from its facts, whatever order they arrived in: completed (the
 visit finished), no-show (or left without a visit), checked in, cancelled, or booked. The no-show
 rate of a period = no-shows / appointments of the period whose outcome is known (checked in,
-completed or no-show; cancelled ones and those still only booked do not count).
+completed or no-show; cancelled ones and those still only booked do not count). A hold is a slot
+held until it expires; the schedule lists those still held, the soonest to lapse first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 Status = Literal["booked", "checked_in", "completed", "no_show", "cancelled"]
@@ -46,6 +47,28 @@ class Appointment:
     def late(self, now: datetime) -> bool:
         """Booked, its start passed, and nobody checked in (yet): the desk may want to call."""
         return self.status == "booked" and self.starts_at is not None and self.starts_at < now
+
+
+SOON = timedelta(minutes=1)  # a hold this close to lapsing is flagged
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A slot held for a patient until `expires_at` (confirmed, it becomes a booked appointment)."""
+
+    appointment_id: str
+    provider_id: str
+    appointment_type: str
+    starts_at: datetime
+    ends_at: datetime
+    held_at: datetime
+    expires_at: datetime
+
+    def seconds_left(self, now: datetime) -> int:
+        return max(0, int((self.expires_at - now).total_seconds()))
+
+    def expiring_soon(self, now: datetime) -> bool:
+        return self.expires_at - now <= SOON
 
 
 @dataclass

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .board import Call, day_metrics
+from .board import NO_CALLS, Call, CallCounts, metrics_of, service_level_of
 from .schedule import Appointment, no_show_rate
+from .summary import HourCounts, hour_counts
 
 HOURS_OF_WEEK = [(weekday, hour) for weekday in range(7) for hour in range(24)]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -59,16 +60,19 @@ def iso_week(at: datetime, zone: ZoneInfo) -> str:
 def by_hour_of_week(
     calls: Iterable[Call], zone: ZoneInfo, budget_seconds: float, weeks: int, forecast: Iterable[ForecastHour] = ()
 ) -> list[HourOfWeek]:
+    return week_of_hours(hour_counts(calls, zone, budget_seconds), weeks, forecast)
+
+
+def week_of_hours(hours: Iterable[HourCounts], weeks: int, forecast: Iterable[ForecastHour] = ()) -> list[HourOfWeek]:
     """All 168 hours of the week, Monday 00:00 first: actual calls per week and service level, and
     the forecast's figures where the forecast has the hour."""
-    grouped: dict[tuple[int, int], list[Call]] = defaultdict(list)
-    for call in calls:
-        if call.received_at is not None:
-            grouped[hour_of_week(call.received_at, zone)].append(call)
+    grouped: dict[tuple[int, int], CallCounts] = defaultdict(CallCounts)
+    for h in hours:
+        grouped[(h.local_date.weekday(), h.local_hour)] += h.counts
     planned = {(f.weekday, f.hour): f for f in forecast}
     cells = []
     for key in HOURS_OF_WEEK:
-        metrics = day_metrics(grouped.get(key, []), budget_seconds)
+        metrics = metrics_of(grouped.get(key, NO_CALLS))
         f = planned.get(key)
         cells.append(
             HourOfWeek(
@@ -85,14 +89,17 @@ def by_hour_of_week(
 
 
 def service_level_by_local_hour(calls: Iterable[Call], zone: ZoneInfo, budget_seconds: float) -> list[float | None]:
-    """24 service levels, one per local wall-clock hour of the calls' arrival (the network's heat map
-    of a day): None for an hour without calls. On a DST day a repeated hour holds both of its
-    instants, a skipped one stays empty."""
-    grouped: dict[int, list[Call]] = defaultdict(list)
-    for call in calls:
-        if call.received_at is not None:
-            grouped[call.received_at.astimezone(zone).hour].append(call)
-    return [day_metrics(grouped.get(hour, []), budget_seconds).service_level for hour in range(24)]
+    return levels_by_local_hour(hour_counts(calls, zone, budget_seconds))
+
+
+def levels_by_local_hour(hours: Iterable[HourCounts]) -> list[float | None]:
+    """24 service levels, one per local wall-clock hour of a day (the network's heat map): None for
+    an hour without calls. On a DST day a repeated hour holds both of its instants, a skipped one
+    stays empty."""
+    grouped: dict[int, CallCounts] = defaultdict(CallCounts)
+    for h in hours:
+        grouped[h.local_hour] += h.counts
+    return [service_level_of(grouped[hour]) if hour in grouped else None for hour in range(24)]
 
 
 @dataclass(frozen=True)

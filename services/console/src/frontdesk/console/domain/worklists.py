@@ -82,3 +82,14 @@ class WaitlistOffer:
 
     def state(self, now: datetime) -> DeadlineState:
         return deadline_state(self.expires_at, now, WAITLIST_SOON)
+
+
+@dataclass(frozen=True)
+class QuarantinedMessage:
+    """An HL7 message the scheduler quarantined (its sender, control id, type and why; not the message)."""
+
+    sending_facility: str
+    control_id: str
+    message_type: str
+    reason: str
+    received_at: datetime

@@ -25,6 +25,10 @@ def local_hm(value: datetime | None, zone: str = "UTC") -> str:
     return "?" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
+def local_day_hm(value: datetime | None, zone: str = "UTC") -> str:
+    return "?" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
+
+
 def local_stamp(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -52,6 +56,7 @@ FILTERS = {
     "seconds": seconds,
     "local_time": local_time,
     "local_stamp": local_stamp,
+    "local_day_hm": local_day_hm,
     "label": label,
     "local_clock": local_clock,
     "iso_local": iso_local,

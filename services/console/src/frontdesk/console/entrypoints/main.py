@@ -9,25 +9,12 @@ from pathlib import Path
 
 from frontdesk.common.clinics import project_clinic
 from frontdesk.common.consumer import Handler
-from frontdesk.common.contracts import (
-    AgentAutoPaused,
-    AgentStatusChanged,
-    CallAbandoned,
-    CallAnswered,
-    CallbackRequested,
-    CallEnded,
-    CallOffered,
-    CallOverflowed,
-    CallReceived,
-    CallRouted,
-    ClinicConfigured,
-    Event,
-)
+from frontdesk.common.contracts import ClinicConfigured, Event
 from frontdesk.common.logging import configure_logging
 from frontdesk.common.service import ServiceDefinition, run_service
 from frontdesk.common.settings import ServiceSettings
 
-from .. import handlers, rebuild, schedule, trends, worklists
+from .. import projection, rebuild
 from ..settings import current as settings
 from .oidc import router as oidc
 from .pages import router as pages
@@ -36,23 +23,9 @@ from .worklist_pages import router as worklist_pages
 
 DEFINITION = ServiceDefinition(
     name="console",
-    handlers={
-        # replaces the default projection handler: projects the clinic, then marks it changed
-        ClinicConfigured: handlers.handle_clinic_configured,
-        CallReceived: handlers.handle_call_received,
-        CallRouted: handlers.handle_call_routed,
-        CallOffered: handlers.handle_call_offered,
-        CallOverflowed: handlers.handle_call_overflowed,
-        CallAnswered: handlers.handle_call_answered,
-        CallAbandoned: handlers.handle_call_abandoned,
-        CallEnded: handlers.handle_call_ended,
-        AgentStatusChanged: handlers.handle_agent_status_changed,
-        AgentAutoPaused: handlers.handle_agent_auto_paused,
-        CallbackRequested: handlers.handle_callback_requested,
-        **worklists.HANDLERS,
-        **schedule.HANDLERS,
-        **trends.HANDLERS,
-    },
+    handlers=projection.HANDLERS,
+    # a pure projector: a partition's queued events per transaction, the summaries settled per batch
+    batch_scope=projection.batch_scope,
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     # The pages carry their own proof (a signed session cookie), not a bearer token.
     public_routers=[pages, oidc, worklist_pages, screen_pages],
@@ -73,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         service = ServiceSettings.for_service("console")
         configure_logging(service.service, service.log_level, service.log_json)
         handlers_of: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **DEFINITION.handlers}
-        done = asyncio.run(rebuild.rebuild(service, handlers_of))
+        done = asyncio.run(rebuild.rebuild(service, handlers_of, projection.batch_scope))
         print(f"rebuilt {', '.join(done.tables)} from {done.records} events ({done.skipped} skipped)")
         return
     settings()  # refuse to start without session keys (outside the local stack)

@@ -1,7 +1,7 @@
 """The worklists' pages and the staff's actions on them, through the owning service's API.
 
 GET  /clinics/{c}/worklists (+ /live)              callbacks, recovery tasks, follow-up tasks, waitlist
-                                                    offers (read model), HL7 quarantine (scheduler, at view)
+                                                    offers, HL7 messages in quarantine (read model)
 POST /clinics/{c}/callbacks/{id}/complete          -> followup POST /v1/callbacks/{id}/complete
 GET  /clinics/{c}/recovery-tasks/{id}              the task as reviews serves it now (the patient's comment)
 POST /clinics/{c}/recovery-tasks/{id}/close        -> reviews POST /v1/recovery-tasks/{id}/close
@@ -60,20 +60,6 @@ def _refused(request: Request, session: Session, status: int, title: str, messag
     return _page(request, "error.html", status, session=session, title=title, message=message)
 
 
-async def _quarantine(token: str | None, clinic_id: str) -> dict[str, Any]:
-    """The clinic's quarantined HL7 messages, asked of the scheduler now (no event carries them)."""
-    if token is None:
-        return {"rows": [], "problem": "sign in again to load them"}
-    try:
-        params = {"clinic_id": clinic_id, "limit": 100}
-        answer = await owners.call("scheduler", "GET", "/v1/hl7/quarantine", token, params=params)
-    except owners.OwnerUnavailable as exc:
-        return {"rows": [], "problem": str(exc)}
-    if not answer.ok or not isinstance(answer.body, list):
-        return {"rows": [], "problem": f"the scheduler refused: {answer.reason}"}
-    return {"rows": [r for r in answer.body if isinstance(r, dict)], "problem": None}
-
-
 @router.get("/clinics/{clinic_id}/worklists", response_class=HTMLResponse)
 async def worklists_page(request: Request, clinic_id: str, done: str | None = None) -> Response:
     session = current_session(request)
@@ -85,9 +71,8 @@ async def worklists_page(request: Request, clinic_id: str, done: str | None = No
         screen = await worklists.worklists_screen(conn, clinic_id, now())
     if screen is None:
         return _unknown_clinic(request, session, clinic_id)
-    quarantine = await _quarantine(_token(request, session), clinic_id)
     notice = NOTICES.get(done or "")
-    return _page(request, "worklists.html", session=session, screen=screen, quarantine=quarantine, notice=notice)
+    return _page(request, "worklists.html", session=session, screen=screen, notice=notice)
 
 
 @router.get("/clinics/{clinic_id}/worklists/live")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from frontdesk.common.db import Connection
@@ -22,10 +23,11 @@ async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> tu
 
 async def record(
     conn: Connection, clinic_id: str, message: Hl7Message, outcome: str, reason: str | None, code: str, text: str
-) -> None:
-    await conn.execute(
+) -> datetime:
+    """Record the message and its answer; return when it was received."""
+    received_at: datetime = await conn.fetchval(
         "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
-        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING received_at",
         clinic_id,
         message.sending_facility,
         message.control_id,
@@ -35,6 +37,7 @@ async def record(
         code,
         text if outcome == "quarantined" else None,  # kept for staff review, in this database only
     )
+    return received_at
 
 
 async def quarantined(
