@@ -810,15 +810,19 @@ class Simulator:
         wanted = self.clinic_ids
         deadline = time.monotonic() + 120
         for name, url in self.urls.items():
+            last = "no answer"
             while True:
                 try:
-                    known = {c["clinic_id"] for c in (await self.http.get(url + "/v1/clinics")).json()}
-                    if wanted <= known:
+                    response = await self.http.get(url + "/v1/clinics")
+                    last = f"{response.status_code} {response.text[:200]}"
+                    # Anything but the list (a 503 while the service reconnects, say) is "not yet".
+                    clinics = response.json() if response.status_code == 200 else []
+                    if wanted <= {c["clinic_id"] for c in clinics if isinstance(c, dict)}:
                         break
-                except (httpx.HTTPError, ValueError):
-                    pass
+                except (httpx.HTTPError, ValueError) as exc:
+                    last = repr(exc)[:200]
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} did not learn the simulated clinics in time")
+                    raise TimeoutError(f"{name} did not learn the simulated clinics in time (last answer: {last})")
                 await asyncio.sleep(0.3)
 
     def _bar(self, elapsed: float, total: float, tap: EventTap) -> None:

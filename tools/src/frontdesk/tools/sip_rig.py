@@ -37,13 +37,25 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
             process.wait(timeout)
 
 
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _ports_apart(count: int, taken: set[int]) -> list[int]:
-    """Free UDP ports, none within 4 of another or of `taken`: the OS may hand the same free port out
-    twice, and SIPp binds its media port and the three above it (RTCP, video)."""
+    """Free UDP ports, none within 4 of another or of `taken`, each with the three above it free too:
+    the OS may hand the same free port out twice, and SIPp binds its media port and the three above it
+    (RTCP, video)."""
     chosen: list[int] = []
     while len(chosen) < count:
         port = free_udp_port()
-        if all(abs(port - other) > 4 for other in (*taken, *chosen)):
+        if all(abs(port - other) > 4 for other in (*taken, *chosen)) and all(
+            _udp_free(p) for p in range(port + 1, port + 4)
+        ):
             chosen.append(port)
     return chosen
 
@@ -130,12 +142,17 @@ class SipRig:
 
     def phone(self, name: str, behaviour: Behaviour, *, answer_after_ms: int = 0) -> Phone:
         """A SIPp phone on its own port: `answers` after `answer_after_ms` of ringing, `never_answers`, `busy`."""
-        port = free_udp_port()
-        process = self._sipp(
-            name,
-            ["-sf", str(SIP_DIR / "scenarios" / f"{behaviour}.xml"), "-p", str(port), "-d", str(answer_after_ms)],
-        )
-        self._wait_listening(port, process, name)
+        for attempt in range(3):  # another process may take one of its ports between the choice and the bind
+            port = free_udp_port()
+            scenario = str(SIP_DIR / "scenarios" / f"{behaviour}.xml")
+            process = self._sipp(name, ["-sf", scenario, "-p", str(port), "-d", str(answer_after_ms)])
+            try:
+                self._wait_listening(port, process, name)
+                break
+            except RuntimeError:
+                process.kill()
+                if attempt == 2:
+                    raise
         phone = Phone(name, behaviour, port, process)
         self.phones.append(phone)
         return phone
