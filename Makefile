@@ -1,5 +1,5 @@
 # Frontdesk: the commands a newcomer needs. Everything runs from the workspace virtualenv (.venv).
-#   make run     start Kafka, PostgreSQL and the four services, play a short demo; Ctrl-C stops all
+#   make run     start Kafka, PostgreSQL and the six services, play a short demo; Ctrl-C stops all
 #   make test    the whole test suite against a real broker and database (started for the tests)
 #   make lock    re-pin the dependencies (with hashes) after changing a pyproject.toml or requirements-*.txt
 # `make install` and `make run` need Python 3.11+, Java 17+ and Maven only. The tests also need Go (to build
