@@ -1,28 +1,88 @@
 """The clinic directory: each service's own projection of the compacted `clinic.configured` topic.
 
-Every service subscribes to `clinic.configured` through this handler and reads its clinics from its
-own table; no service asks another for configuration.
+Every service subscribes to `clinic.configured` through `project_clinic` and reads its clinics from
+its own table, through this module only; no service asks another for configuration. A row's
+`event_id` is its version: the parsed configuration is kept per clinic while the version is the same,
+so a read is one small round trip (the version, and the document only when it changed), and none
+when the caller already read the version under its own lock (`clinic_at`).
 """
 
 from __future__ import annotations
+
+import uuid
 
 from .contracts import ClinicConfig, ClinicConfigured
 from .db import Connection
 from .uow import UnitOfWork
 
+# Parsed configurations by clinic, with the version (projection event_id) they were parsed at.
+_parsed: dict[str, tuple[str, ClinicConfig]] = {}
+# The version, and the document only if it is not the version the caller already has ($2).
+_READ = (
+    "SELECT event_id, CASE WHEN event_id IS DISTINCT FROM $2 THEN config END AS config"
+    " FROM clinics WHERE clinic_id = $1"
+)
+
 
 async def project_clinic(event: ClinicConfigured, uow: UnitOfWork) -> None:
-    event_id = uow.cause.id if uow.cause else ""
+    # The event's id is the version; a write with no event behind it still gets a version of its own.
+    version = uow.cause.id if uow.cause else str(uuid.uuid4())
     await uow.conn.execute(
         "INSERT INTO clinics (clinic_id, config, event_id) VALUES ($1, $2, $3)"
         " ON CONFLICT (clinic_id) DO UPDATE SET config = EXCLUDED.config,"
         " event_id = EXCLUDED.event_id, updated_at = now()",
         event.clinic_id,
         event.config.model_dump(mode="json"),
-        event_id,
+        version,
     )
 
 
 async def get_clinic(conn: Connection, clinic_id: str) -> ClinicConfig | None:
-    config = await conn.fetchval("SELECT config FROM clinics WHERE clinic_id = $1", clinic_id)
-    return None if config is None else ClinicConfig.model_validate(config)
+    """The clinic's configuration as this service's projection holds it now, or None."""
+    return (await get_clinic_versioned(conn, clinic_id))[1]
+
+
+async def get_clinic_versioned(conn: Connection, clinic_id: str) -> tuple[str | None, ClinicConfig | None]:
+    """The clinic's configuration and its version (both None for a clinic not configured)."""
+    cached = _parsed.get(clinic_id)
+    row = await conn.fetchrow(_READ, clinic_id, cached[0] if cached else None)
+    if row is None:
+        return None, None
+    version: str = row["event_id"]
+    if row["config"] is None and cached is not None:
+        return version, cached[1]
+    return version, _parse(clinic_id, version, row["config"])
+
+
+async def clinic_at(conn: Connection, clinic_id: str, version: str) -> ClinicConfig | None:
+    """The clinic's configuration when its version was just read (under the caller's lock): no
+    round trip while the parsed one is of that version."""
+    cached = _parsed.get(clinic_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    row = await conn.fetchrow(_READ, clinic_id, None)
+    return None if row is None else _parse(clinic_id, row["event_id"], row["config"])
+
+
+def last_known(clinic_id: str) -> tuple[str, ClinicConfig] | None:
+    """The version and configuration this process parsed last for the clinic, without reading: a
+    guess, for a statement that checks the version under its lock (or to prefetch what it names)."""
+    return _parsed.get(clinic_id)
+
+
+class UnknownClinic(Exception):
+    """The clinic's configuration has not arrived (yet)."""
+
+
+async def require_clinic(conn: Connection, clinic_id: str, version: str | None = None) -> ClinicConfig:
+    """The clinic's configuration (at `version` when the caller just read it), or UnknownClinic."""
+    clinic = await (get_clinic(conn, clinic_id) if version is None else clinic_at(conn, clinic_id, version))
+    if clinic is None:
+        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+    return clinic
+
+
+def _parse(clinic_id: str, version: str, document: object) -> ClinicConfig:
+    clinic = ClinicConfig.model_validate(document)
+    _parsed[clinic_id] = (version, clinic)
+    return clinic

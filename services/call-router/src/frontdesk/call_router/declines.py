@@ -8,13 +8,14 @@ answered, the caller hung up) changes nothing.
 
 from __future__ import annotations
 
+from frontdesk.common.clinics import require_clinic
 from frontdesk.common.contracts import CallDeclined
 from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
 from .adapters import repository
 from .domain import lifecycle
-from .handlers import _cancel_timers, _clinic, _decide_and_apply, _now
+from .handlers import _cancel_timers, _decide_and_apply, _now
 
 
 async def handle_call_declined(event: CallDeclined, uow: UnitOfWork) -> None:
@@ -22,7 +23,7 @@ async def handle_call_declined(event: CallDeclined, uow: UnitOfWork) -> None:
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
     if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.Declined(event.attempt)).accepted:
         return
-    clinic = await _clinic(uow, event.clinic_id)
+    clinic = await require_clinic(uow.conn, event.clinic_id)
     await _cancel_timers(uow, event.call_id, event.attempt, hedge=False)
     await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
     telemetry.DECLINED_OFFERS.labels(event.clinic_id, event.reason).inc()

@@ -71,10 +71,9 @@ BEGIN
 END
 $$;
 
--- The ring-timeout path (an offer rang out) in one round trip: the same statements as
--- handlers.on_ring_timeout's slow path, in the same order, under the same advisory lock. The caller
--- passes the configuration version it has cached and the pools that do not auto-pause; on any other
--- version nothing is changed (o_stale) and the caller takes the slow path.
+-- The ring-timeout path (an offer rang out) in one round trip, under the clinic's advisory lock. The
+-- caller passes the configuration version it parsed last and the pools that do not auto-pause; on any
+-- other version nothing is changed (o_stale): the caller reads the configuration and calls again.
 CREATE OR REPLACE FUNCTION call_router_ring_timeout(
     p_call_id text, p_clinic_id text, p_attempt integer, p_version text, p_no_autopause text[],
     p_now timestamptz, p_vendor_ids text[],
@@ -112,10 +111,10 @@ BEGIN
 END
 $$;
 
--- The vendor-answer-deadline path (a vendor did not answer in time) in one round trip: the same
--- statements as handlers.on_vendor_answer_deadline's slow path, in the same order, under the same
--- advisory lock. As in call_router_ring_timeout, a configuration version other than the cached one
--- changes nothing (o_stale) and the caller takes the slow path.
+-- The vendor-answer-deadline path (a vendor did not answer in time) in one round trip, under the
+-- clinic's advisory lock. As in call_router_ring_timeout, a configuration version other than the one
+-- the caller parsed last changes nothing (o_stale). A NULL version stands for a clinic not configured
+-- (its call went to the network fallback).
 -- A vendor's answer deadline acts while that vendor still holds the call, also after the other
 -- vendor was offered it too (before, only while it was the call's latest vendor).
 CREATE OR REPLACE FUNCTION call_router_vendor_deadline(

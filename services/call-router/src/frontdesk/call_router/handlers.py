@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import UnknownClinic, get_clinic_versioned, last_known, require_clinic
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
@@ -46,35 +46,8 @@ VENDOR_ANSWER = "vendor_answer"
 VENDOR_HEDGE = "vendor_hedge"
 
 
-class UnknownClinic(Exception):
-    """The clinic's configuration has not arrived (yet)."""
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-# Parsed configurations by clinic, valid while the projection row's event_id is the same.
-_CONFIGS: dict[str, tuple[str, ClinicConfig]] = {}
-
-
-async def _clinic(uow: UnitOfWork, clinic_id: str) -> ClinicConfig:
-    version = await uow.conn.fetchval("SELECT event_id FROM clinics WHERE clinic_id = $1", clinic_id)
-    if version is None:
-        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
-    return await _clinic_at(uow, clinic_id, version)
-
-
-async def _clinic_at(uow: UnitOfWork, clinic_id: str, version: str) -> ClinicConfig:
-    """The clinic's configuration when its projection's event_id is already known."""
-    cached = _CONFIGS.get(clinic_id)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    clinic = await get_clinic(uow.conn, clinic_id)
-    if clinic is None:
-        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
-    _CONFIGS[clinic_id] = (version, clinic)
-    return clinic
 
 
 async def _sister_desks(uow: UnitOfWork, clinic: ClinicConfig) -> dict[str, domain.SisterDesk]:
@@ -84,7 +57,7 @@ async def _sister_desks(uow: UnitOfWork, clinic: ClinicConfig) -> dict[str, doma
     if not ids:
         return {}
     return {
-        clinic_id: domain.SisterDesk(await _clinic_at(uow, clinic_id, version), agents)
+        clinic_id: domain.SisterDesk(await require_clinic(uow.conn, clinic_id, version), agents)
         for clinic_id, version, agents in await repository.sister_desks(uow.conn, ids)
     }
 
@@ -306,12 +279,12 @@ async def replay_early(uow: UnitOfWork, early: dict[str, dict[str, Any]]) -> boo
 async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     # The hot path: lock, store the call and load presence, vendor health and cursors in one round
     # trip (migrations/007), decide, then record an offer in one more.
-    cached = _CONFIGS.get(event.clinic_id)
-    guessed = [v.vendor_id for v in cached[1].phone.effective_vendors()] if cached else []
+    known = last_known(event.clinic_id)
+    guessed = [v.vendor_id for v in known[1].phone.effective_vendors()] if known else []
     got = await repository.receive_call(uow.conn, event, guessed)
     if got.version is None:  # nothing was written; the clinic is locked
         return await unknown_clinics.route(event, uow)
-    clinic = await _clinic_at(uow, event.clinic_id, got.version)
+    clinic = await require_clinic(uow.conn, event.clinic_id, got.version)
     row = got.row
     if row is None:
         return  # this call was already routed (same call_id under another event id)
@@ -372,7 +345,7 @@ async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.An
     if got.version is None:  # a call of an unknown clinic, handed to the network fallback
         within = event.answered_at <= got.row["answer_by"]
     else:
-        budget = (await _clinic_at(uow, event.clinic_id, got.version)).phone.ring_budget_seconds
+        budget = (await require_clinic(uow.conn, event.clinic_id, got.version)).phone.ring_budget_seconds
         within = (event.answered_at - got.row["received_at"]).total_seconds() <= budget
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
     waited = (event.answered_at - got.row["received_at"]).total_seconds()
@@ -450,55 +423,42 @@ async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork
 async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
     """An offer rang out: count it missed, auto-pause who missed it, and route to the next step."""
     clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
-    cached = _CONFIGS.get(clinic_id)
-    if cached is None:
-        await _ring_timeout_slow(timer, uow)
-        return
-    version, clinic = cached
-    now = _now()
-    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    no_autopause = [p.pool_id for p in clinic.phone.effective_pools() if not p.autopause]
-    got = await repository.ring_timed_out(
-        uow.conn, call_id, clinic_id, timer.payload["attempt"], version, no_autopause, now, vendor_ids
-    )
-    if got.stale:  # the configuration changed since it was cached: nothing was written
-        await _ring_timeout_slow(timer, uow)
-        return
+    version, clinic = await _known_clinic(uow, clinic_id)
+    while True:
+        vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
+        no_autopause = [p.pool_id for p in clinic.phone.effective_pools() if not p.autopause]
+        paused_at = _now()
+        got = await repository.ring_timed_out(
+            uow.conn, call_id, clinic_id, timer.payload["attempt"], version, no_autopause, paused_at, vendor_ids
+        )
+        if not got.stale:
+            break
+        # The configuration changed since it was parsed: nothing was written; read it (under the
+        # lock the statement took) and go again.
+        version, clinic = await _known_clinic(uow, clinic_id, reread=True)
     row = got.row
     if row is None:
         return  # answered, abandoned or moved on meanwhile
     telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(row["ringing"]) or 1)
     await uow.emit_many(
         [
-            (AgentAutoPaused(clinic_id=clinic_id, receptionist_id=r, call_id=call_id, paused_at=now), None)
+            (AgentAutoPaused(clinic_id=clinic_id, receptionist_id=r, call_id=call_id, paused_at=paused_at), None)
             for r in got.paused
         ]
     )
-    state = repository.call_state(row, missed=True)
     now = _now()  # after the lock: the decision must see the real time left in the budget
+    state = repository.call_state(row, missed=True)
     decision = domain.decide(clinic, state, got.agents, got.vendors, now, got.cursors, await _sister_desks(uow, clinic))
     await _apply(uow, clinic, row, sorted(state.tried), decision, now)
 
 
-async def _ring_timeout_slow(timer: Timer, uow: UnitOfWork) -> None:
-    """on_ring_timeout one statement at a time (no cached configuration, or a stale one)."""
-    clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
-    await repository.lock_clinic(uow.conn, clinic_id)
-    row = await repository.get_call(uow.conn, call_id, for_update=True)
-    timed_out = lifecycle.RingTimeout(timer.payload["attempt"])
-    if row is None or not lifecycle.transition(lifecycle.from_row(row), timed_out).accepted:
-        return  # answered, abandoned or moved on meanwhile
-    clinic = await _clinic(uow, clinic_id)
-    now = _now()
-    missed = list(row["ringing"])
-    await repository.release_ringing(uow.conn, clinic_id, call_id)
-    await repository.count_missed(uow.conn, call_id, len(missed) or 1)
-    telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(missed) or 1)
-    pool = next((p for p in clinic.phone.effective_pools() if p.pool_id == row["offer_pool"]), None)
-    if missed and (pool is None or pool.autopause):
-        await repository.pause_agents(uow.conn, clinic_id, missed, now)
-        for receptionist_id in missed:
-            await uow.emit(
-                AgentAutoPaused(clinic_id=clinic_id, receptionist_id=receptionist_id, call_id=call_id, paused_at=now)
-            )
-    await _decide_and_apply(uow, clinic, row, now, missed=True)
+async def _known_clinic(uow: UnitOfWork, clinic_id: str, *, reread: bool = False) -> tuple[str, ClinicConfig]:
+    """The clinic's configuration and version as last parsed (read if none, or if `reread`), for a
+    statement that checks the version under the clinic's lock."""
+    known = None if reread else last_known(clinic_id)
+    if known is None:
+        version, clinic = await get_clinic_versioned(uow.conn, clinic_id)
+        if version is None or clinic is None:
+            raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+        known = version, clinic
+    return known

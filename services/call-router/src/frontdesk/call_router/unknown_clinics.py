@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from frontdesk.common.clinics import get_clinic, require_clinic
 from frontdesk.common.contracts import CallReceived, ClinicConfig, ClinicConfigured
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
@@ -78,19 +79,21 @@ async def _route_held_calls(uow: UnitOfWork, clinic_id: str) -> None:
     rows = await repository.held_calls(uow.conn, clinic_id, handlers._now() - UNROUTED_HOLD)
     if not rows:
         return
-    clinic = await handlers._clinic(uow, clinic_id)
+    clinic = await require_clinic(uow.conn, clinic_id)
     for row in rows:
         decision = await handlers._decide_and_apply(uow, clinic, row, handlers._now(), missed=False)
         log.info("held call routed", call_id=row["call_id"], target_kind=decision.target_kind)
 
 
 async def clinic_or_fallback(uow: UnitOfWork, clinic_id: str) -> ClinicConfig | None:
-    """The clinic's configuration; for a call handed to the network fallback while its clinic was
-    unknown, the fallback as a clinic (None: neither is configured now)."""
-    try:
-        return await handlers._clinic(uow, clinic_id)
-    except handlers.UnknownClinic:
-        fallback = await network.fallback(uow)
+    """The clinic's configuration, or for a clinic not configured the network fallback as a clinic."""
+    return await get_clinic(uow.conn, clinic_id) or await fallback_as_clinic(uow, clinic_id)
+
+
+async def fallback_as_clinic(uow: UnitOfWork, clinic_id: str) -> ClinicConfig | None:
+    """For a call handed to the network fallback while its clinic was unknown, the fallback as a
+    clinic (None: no fallback is configured now)."""
+    fallback = await network.fallback(uow)
     if fallback is None:
         log.warning("neither the clinic nor a network fallback is configured", clinic_id=clinic_id)
         return None

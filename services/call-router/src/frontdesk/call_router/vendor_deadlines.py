@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from frontdesk.common.clinics import get_clinic_versioned, last_known
 from frontdesk.common.contracts import CallRouted, ClinicConfig
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
@@ -21,7 +22,7 @@ from . import domain, telemetry, unknown_clinics
 from .adapters import repository
 from .domain import Decision, ToVendor, lifecycle
 from .domain.routing import VENDOR_COOLDOWN
-from .handlers import _CONFIGS, _hedge, _now, _to_vendor
+from .handlers import _hedge, _now, _to_vendor
 
 log = get_logger(__name__)
 
@@ -29,37 +30,32 @@ log = get_logger(__name__)
 async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
     """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
     clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
-    cached = _CONFIGS.get(clinic_id)
-    if cached is None:
-        await _vendor_deadline_slow(timer, uow)
-        return
-    version, clinic = cached
-    now = _now()
-    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    got = await repository.vendor_missed_deadline(
-        uow.conn, call_id, clinic_id, vendor_id, version, now + VENDOR_COOLDOWN, vendor_ids
-    )
-    if got.stale:  # the configuration changed since it was cached: nothing was written
-        await _vendor_deadline_slow(timer, uow)
-        return
-    if got.row is not None:
+    version, clinic = await _versioned_clinic(uow, clinic_id)
+    while True:
+        now = _now()
+        vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()] if clinic else []
+        got = await repository.vendor_missed_deadline(
+            uow.conn, call_id, clinic_id, vendor_id, version, now + VENDOR_COOLDOWN, vendor_ids
+        )
+        if not got.stale:
+            break
+        # The configuration changed since it was parsed: nothing was written; read it (under the
+        # lock the statement took) and go again.
+        version, clinic = await _versioned_clinic(uow, clinic_id, reread=True)
+    if got.row is not None and clinic is not None:  # None: neither the clinic nor a fallback (logged)
         await _fail_over(uow, clinic, got.row, vendor_id, got.vendors, now)
 
 
-async def _vendor_deadline_slow(timer: Timer, uow: UnitOfWork) -> None:
-    """on_vendor_answer_deadline one statement at a time (no cached configuration, or a stale one)."""
-    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
-    await repository.lock_clinic(uow.conn, clinic_id)
-    row = await repository.get_call(uow.conn, call_id, for_update=True)
-    if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.VendorDeadline(vendor_id)).accepted:
-        return  # answered or abandoned meanwhile
-    clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
-    if clinic is None:
-        return  # neither the clinic nor a fallback is configured now (logged)
-    now = _now()
-    await repository.mark_vendor_failed(uow.conn, vendor_id, now + VENDOR_COOLDOWN)
-    vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
-    await _fail_over(uow, clinic, row, vendor_id, await repository.vendors(uow.conn, vendor_ids), now)
+async def _versioned_clinic(
+    uow: UnitOfWork, clinic_id: str, *, reread: bool = False
+) -> tuple[str | None, ClinicConfig | None]:
+    """The clinic's version and configuration as last parsed (read if none, or if `reread`); for a
+    clinic not configured, no version and the network fallback as its configuration."""
+    known = None if reread else last_known(clinic_id)
+    if known is not None:
+        return known
+    version, clinic = await get_clinic_versioned(uow.conn, clinic_id)
+    return version, clinic or await unknown_clinics.fallback_as_clinic(uow, clinic_id)
 
 
 async def _fail_over(

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 
+from frontdesk.common.clinics import require_clinic
 from frontdesk.common.contracts import AppointmentRequested, VendorAppointmentRequested
 from frontdesk.common.uow import UnitOfWork
 
 from . import isolation
 from .domain.vendor_isolation import names_itself, serves_clinic
-from .handlers import _clinic
 
 
 def vendor_request_id(vendor_id: str, request_id: str) -> str:
@@ -31,7 +31,7 @@ def vendor_request_id(vendor_id: str, request_id: str) -> str:
 async def handle_appointment_requested(event: VendorAppointmentRequested, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     isolation.check(event.event_type, sender, event.clinic_id, names_itself(sender, event.vendor_id))
-    clinic = await _clinic(uow, event.clinic_id)  # a clinic not configured yet: retried, then dead-lettered
+    clinic = await require_clinic(uow.conn, event.clinic_id)  # a clinic not configured yet: retried, then dead-lettered
     vendors = {v.vendor_id for v in clinic.phone.effective_vendors()}
     isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, vendors))
     await uow.emit(

@@ -207,7 +207,7 @@ async def vendor_missed_deadline(
     call_id: str,
     clinic_id: str,
     vendor_id: str,
-    version: str,
+    version: str | None,  # None: the clinic is not configured (its call went to the network fallback)
     failed_until: datetime,
     vendor_ids: list[str],
 ) -> VendorMissed:
@@ -398,20 +398,6 @@ async def record_late_answer(conn: Connection, call_id: str, vendor_id: str, at:
 async def release_ringing(conn: Connection, clinic_id: str, call_id: str) -> None:
     await conn.execute(
         "UPDATE agents SET ringing_call_id = NULL WHERE clinic_id = $1 AND ringing_call_id = $2", clinic_id, call_id
-    )
-
-
-async def count_missed(conn: Connection, call_id: str, missed: int) -> None:
-    await conn.execute("UPDATE calls SET missed_offers = missed_offers + $2 WHERE call_id = $1", call_id, missed)
-
-
-async def pause_agents(conn: Connection, clinic_id: str, receptionist_ids: list[str], at: datetime) -> None:
-    await conn.execute(
-        "UPDATE agents SET status = 'paused', status_at = GREATEST(status_at, $3)"
-        " WHERE clinic_id = $1 AND receptionist_id = ANY($2::text[])",
-        clinic_id,
-        receptionist_ids,
-        at,
     )
 
 

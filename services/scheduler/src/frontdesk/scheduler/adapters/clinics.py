@@ -1,18 +1,18 @@
-"""The clinic configurations this service reads, with the provider templates set over HTTP laid over them."""
+"""The clinic configurations this service reads (libs/common's clinic directory), with the provider
+templates set over HTTP laid over them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import clinic_at
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
-# Parsed clinic configurations (with the HTTP-set templates laid over their providers), reused while
-# neither the projection row nor the templates changed: one cheap read instead of decoding and
-# validating the whole document on every command.
+# Clinic configurations with the HTTP-set templates laid over their providers, reused while neither
+# the configuration's version nor the templates changed: one cheap read per command.
 _clinics: dict[str, tuple[Any, ClinicConfig]] = {}
 
 
@@ -20,7 +20,7 @@ async def clinic_of(conn: Connection | UnitOfWork, clinic_id: str) -> ClinicConf
     if isinstance(conn, UnitOfWork):
         conn = conn.conn
     version = await conn.fetchrow(
-        "SELECT c.updated_at, t.n, t.latest FROM clinics c, LATERAL (SELECT count(*) AS n, max(updated_at) AS latest"
+        "SELECT c.event_id, t.n, t.latest FROM clinics c, LATERAL (SELECT count(*) AS n, max(updated_at) AS latest"
         " FROM provider_templates WHERE clinic_id = c.clinic_id) t WHERE c.clinic_id = $1",
         clinic_id,
     )
@@ -30,7 +30,7 @@ async def clinic_of(conn: Connection | UnitOfWork, clinic_id: str) -> ClinicConf
     cached = _clinics.get(clinic_id)
     if cached is not None and cached[0] == key:
         return cached[1]
-    clinic = await get_clinic(conn, clinic_id)
+    clinic = await clinic_at(conn, clinic_id, version["event_id"])
     if clinic is None:
         return None
     if version["n"]:
