@@ -18,7 +18,7 @@ label.field{display:block;font-weight:600;margin:.8rem 0 .3rem}
 input.text,select{width:100%;box-sizing:border-box;padding:.7rem;font-size:1.1rem;border:1px solid #5d6370;
 border-radius:8px;background:#fff;color:#1d2330} h2{font-size:1.05rem;margin:1.1rem 0 .3rem}
 button.secondary{background:#fff;color:#1f5fcf;border:1px solid #1f5fcf}
-p.notice{background:#eef3fc;border-radius:8px;padding:.7rem}
+p.notice{background:#eef3fc;border-radius:8px;padding:.7rem} .nowrap{white-space:nowrap}
 </style>"""
 
 
@@ -165,7 +165,7 @@ def not_texted_page(practice: str, entry: str, kept: dict[str, str], phone: str)
     """The code could not be texted: say so plainly, and offer the times again with the number to fix."""
     body = (
         f"<h1>{escape(practice)}</h1>"
-        f"<p class=error role=alert>We could not text a code to {escape(phone)}.</p>"
+        f"<p class=error role=alert>We could not text a code to <span class=nowrap>{escape(phone)}</span>.</p>"
         "<p>Please check the number: it must be a mobile number that can receive text messages. Then try"
         " again, or call the practice to book.</p>"
         "<p>The time we were holding for you has been released, so you can choose it again.</p>"

@@ -363,8 +363,8 @@ def _code_answer(
         )
         return page(booked, 200 if answer.answer == "booked" else 410)
     if answer.answer == "undelivered":
-        kept = {k: session[k] for k in ("claim", "type", "provider", "name", "phone", "slot")}
-        phone = rules.display_phone(session["phone"])
+        phone = rules.display_phone(session["phone"])  # as they would type it, to correct it
+        kept = {k: session[k] for k in ("claim", "type", "provider", "name", "slot")} | {"phone": phone}
         return page(forms.not_texted_page(clinic.name, _entry_token(entry), kept, phone), 410)
     if answer.answer == "waiting":
         assert answer.expires_at is not None
