@@ -1,16 +1,20 @@
 """A clinic's booking page in a real headless Chromium against the real stack, at phone and desktop
 width: what to book, a time (in the clinic's own zone, here one with a half-hour offset), the one-time
-code (a wrong one first), booked. Plain forms, no scripts; axe-core on every page; screenshots into
-docs/patient-pages."""
+code ("No code yet?" first, then a wrong one), booked; and a number the code cannot be texted to, said
+plainly, with the way back to the times. Plain forms, no scripts; axe-core on every page; screenshots
+into docs/patient-pages."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import time
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
@@ -75,6 +79,11 @@ def test_a_new_patient_books_on_the_page_with_the_code_from_their_phone(
     shoot(driver, "booking-code")
 
     code = asyncio.run(_code(stack, phone))
+    driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/status'] button").click()  # type: ignore[attr-defined]
+    shows(driver, "not been told of any problem")
+    no_serious_violations(driver)
+    shoot(driver, "booking-code-waiting")
+
     driver.find_element(By.ID, "code").send_keys(f"{(int(code) + 1) % 1_000_000:06d}")  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
     shows(driver, "That code is not right")
@@ -87,3 +96,45 @@ def test_a_new_patient_books_on_the_page_with_the_code_from_their_phone(
     assert "with Dr. Rivera" in driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
     no_serious_violations(driver)
     shoot(driver, "booking-booked")
+
+
+def _not_texted(driver: object) -> bool:
+    """Press "No code yet?" (again) until the page says the code could not be texted."""
+    main = driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    if "We could not text a code" in main:
+        return True
+    driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/status'] button").click()  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    return False
+
+
+def test_a_number_the_code_cannot_be_texted_to_is_said_plainly_with_the_way_back(
+    stack: LocalStack, services: dict[str, ServiceProcess], browser: object
+) -> None:
+    clinic_id = asyncio.run(_clinic(stack, services))
+    driver = browser
+    driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+    driver.get(f"{services['scheduler'].url}/p/clinics/{clinic_id}/book")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "input[name=claim][value=new]").click()  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "input[name=type][value=checkup]").click()  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "Choose a time")
+    phone = f"+1555{secrets.randbelow(10_000):04d}000"  # the local sink refuses it, as a provider a landline
+    driver.find_elements(By.CSS_SELECTOR, "input[name=slot]")[0].click()  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "name").send_keys("Ines Duarte")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "phone").send_keys(f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/hold'] button[type=submit]").click()  # type: ignore[attr-defined]
+    shows(driver, "holding this time")
+
+    WebDriverWait(driver, 60, ignored_exceptions=[StaleElementReferenceException]).until(_not_texted)  # type: ignore[arg-type]
+    main = driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    assert f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}" in main and "call the practice" in main
+    assert "<script" not in driver.page_source and phone not in driver.current_url  # type: ignore[attr-defined]
+    no_serious_violations(driver)
+    shoot(driver, "booking-not-texted")
+
+    driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/times'] button").click()  # type: ignore[attr-defined]
+    shows(driver, "Choose a time")
+    typed = driver.find_element(By.ID, "phone").get_attribute("value")  # type: ignore[attr-defined]
+    assert typed == f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}"
+    assert driver.find_elements(By.CSS_SELECTOR, "input[name=slot]:checked")  # type: ignore[attr-defined]

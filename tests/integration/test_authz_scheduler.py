@@ -42,6 +42,7 @@ BOOKING_PUBLIC = frozenset(
         "POST /p/book/times",
         "POST /p/book/hold",
         "POST /p/book/code",
+        "POST /p/book/status",
     }
 )
 HL7_MEDIA = "x-application/hl7-v2+er7"
@@ -430,6 +431,7 @@ async def test_booking_pages_open_nothing_without_a_signed_entry_with_a_bearer_t
         "POST /p/book/times": 410,
         "POST /p/book/hold": 410,
         "POST /p/book/code": 410,
+        "POST /p/book/status": 410,
     }
     for operation, status in expected.items():
         method, url = operation.split(" ")

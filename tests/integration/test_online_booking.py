@@ -27,13 +27,15 @@ from .test_patient_loops import WAIT, known_everywhere, phone_of
 pytestmark = pytest.mark.integration
 
 
-def booking_clinic(clinic_id: str, zone: str = "America/Denver", online: str = "public") -> ClinicConfig:
+def booking_clinic(
+    clinic_id: str, zone: str = "America/Denver", online: str = "public", hours: str = "08:00-17:00", **scheduling: Any
+) -> ClinicConfig:
     return ClinicConfig.model_validate(
         {
             "clinic_id": clinic_id,
             "name": "Lakeside Family Practice",
             "timezone": zone,
-            "hours": {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "hours": {d: [hours] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"answering_service": "test-vendor"},
             "providers": [
                 {"provider_id": f"{clinic_id}-dr-a", "display_name": "Dr. Rivera"},
@@ -47,6 +49,7 @@ def booking_clinic(clinic_id: str, zone: str = "America/Denver", online: str = "
                 ],
                 "online_booking": online,
                 "slot_step_minutes": 30,  # times that never overlap: each can be held by someone else
+                **scheduling,
             },
             "messaging": {"daily_message_limit": 1000},
         }

@@ -20,7 +20,9 @@ from frontdesk.common.contracts import (
     AppointmentReplyReceived,
     AppointmentRequested,
     AppointmentRescheduled,
+    BookingCodeFailed,
     BookingCodeRequested,
+    BookingContactVerified,
     CallAbandoned,
     CallAnswered,
     CallbackCompleted,
@@ -54,6 +56,7 @@ from frontdesk.common.contracts import (
     WaitlistOfferClosed,
     WaitlistOffered,
     booking_code_aad,
+    booking_contact_aad,
 )
 from frontdesk.common.contracts.calls import (
     MessageAcknowledged,
@@ -309,6 +312,20 @@ def _samples() -> dict[str, Event]:
                 booking_code_aad("clinic-1", "bk-1"),
             ),
         ),
+        BookingContactVerified(
+            verification_id="bk-1",
+            clinic_id="clinic-1",
+            patient_id="web-1",
+            appointment_id="appt-1",
+            registered_by=["clinic-1"],
+            verified_at=T0,
+            sealed=Keyring()
+            .rotated(BOOKING_CODES_RECIPIENT, "k1", b"k" * 32)
+            .seal(
+                BOOKING_CODES_RECIPIENT, '{"phone": "+14155550123"}', booking_contact_aad("clinic-1", "bk-1", "web-1")
+            ),
+        ),
+        BookingCodeFailed(verification_id="bk-1", clinic_id="clinic-1", reason="undeliverable", failed_at=T0),
         FollowupSent(
             followup_id="fu-1",
             patient_id="patient-7",

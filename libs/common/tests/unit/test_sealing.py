@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from frontdesk.common.contracts import CallOverflowed
+from frontdesk.common.contracts import (
+    BOOKING_CODES_RECIPIENT,
+    BookingContactVerified,
+    CallOverflowed,
+    booking_contact_aad,
+)
 from frontdesk.common.sealing import CannotOpen, Keyring, SealedField, SealingError, UnknownKey, new_key
 
 NUMBER = "+14155550123"
@@ -161,6 +166,26 @@ def test_the_vendor_opens_its_callback_from_the_event() -> None:
     with pytest.raises(CannotOpen):
         moved.callback_number(keys)
     assert SealedField.model_json_schema()["additionalProperties"] is False
+
+
+def test_followup_opens_a_verified_booking_number_only_for_its_own_attempt_and_patient() -> None:
+    keys = ring(BOOKING_CODES_RECIPIENT)
+    aad = booking_contact_aad("clinic-1", "bk-1", "web-1")
+    event = BookingContactVerified(
+        verification_id="bk-1",
+        clinic_id="clinic-1",
+        patient_id="web-1",
+        appointment_id="appt-1",
+        verified_at=datetime.now(UTC),
+        sealed=keys.seal(BOOKING_CODES_RECIPIENT, json.dumps({"phone": NUMBER}), aad),
+    )
+    decoded = BookingContactVerified.model_validate_json(event.model_dump_json())
+    assert decoded.open(keys) == NUMBER and NUMBER not in event.model_dump_json()
+    with pytest.raises(CannotOpen):  # the same sealed number copied onto another patient's booking
+        decoded.model_copy(update={"patient_id": "web-2"}).open(keys)
+    with pytest.raises(ValueError, match="without an E"):  # sealed right, but not a number
+        bad = keys.seal(BOOKING_CODES_RECIPIENT, json.dumps({"phone": "hello"}), aad)
+        decoded.model_copy(update={"sealed": bad}).open(keys)
 
 
 def _flip(b64: str) -> str:

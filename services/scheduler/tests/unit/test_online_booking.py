@@ -27,6 +27,14 @@ def test_phone_numbers_as_people_type_them() -> None:
         assert rules.normalize_phone(bad) is None, bad
 
 
+def test_a_number_read_back_to_its_owner() -> None:
+    assert rules.display_phone("+14155550123") == "(415) 555-0123"
+    assert rules.display_phone("+442079460000") == "+442079460000"  # outside North America, as E.164
+    for typed in ("(415) 555-0123", "+44 20 7946 0000"):
+        number = rules.normalize_phone(typed)
+        assert number is not None and rules.normalize_phone(rules.display_phone(number)) == number
+
+
 def test_names_and_codes() -> None:
     assert rules.normalize_name("  Ana   María  López ") == "Ana María López"
     assert rules.normalize_name("") is None and rules.normalize_name("a\x00b") is None
@@ -52,7 +60,7 @@ def test_a_code_is_six_digits_and_kept_only_as_a_keyed_digest() -> None:
 
 
 @given(
-    status=st.sampled_from(["pending", "confirmed", "locked", "expired", "released"]),
+    status=st.sampled_from(["pending", "confirmed", "locked", "expired", "released", "undelivered"]),
     attempts=st.integers(0, rules.MAX_ATTEMPTS - 1),
     matches=st.booleans(),
     seconds=st.integers(-600, 600),

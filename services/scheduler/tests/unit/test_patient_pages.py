@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frontdesk.scheduler.entrypoints import booking_html
 from frontdesk.scheduler.entrypoints import patient_html as html
 from frontdesk.scheduler.patient_offers import _state
 
@@ -44,10 +45,19 @@ def test_every_value_is_escaped_and_no_page_has_a_script(practice: str, slot: st
         html.choose_page(practice, slot, [html.Choice(slot, slot)], "/p/reschedule/t", problem=slot),
         html.moved_page(practice, slot),
         html.problem_page(slot),
+        booking_html.code_page(practice, "e", {"session": slot}, slot, slot, problem=slot, notice=slot),
+        booking_html.not_texted_page(practice, "e", {"name": slot, "phone": slot}, slot),
     ]
     for page in pages:
         assert "<script" not in page.lower()  # a value's "<" is always escaped
         assert 'name=viewport content="width=device-width' in page
+
+
+def test_a_code_that_could_not_be_texted_is_said_with_the_number_and_the_way_back() -> None:
+    page = booking_html.not_texted_page("Lakeside", "tok", {"name": "Ana", "phone": "(415) 555-0123"}, "(415) 555-0123")
+    assert "We could not text a code to <span class=nowrap>(415) 555-0123</span>" in page and "role=alert" in page
+    assert 'action="/p/book/times"' in page and 'name="phone" value="(415) 555-0123"' in page
+    assert "call the practice" in page and "released" in page
 
 
 def test_the_taken_page_says_so_and_keeps_the_patient_on_the_waitlist() -> None:

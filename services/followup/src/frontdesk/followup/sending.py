@@ -127,7 +127,7 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
         return  # already decided (a stale timer, or a redelivery)
     now = now or now_utc()
     # One patient's sends are decided one at a time, so two messages cannot both pass the cap.
-    await repository.lock_patient_sends(conn, msg["patient_id"])
+    await repository.lock_patient(conn, msg["patient_id"])
     clinic = await get_clinic(conn, msg["clinic_id"])
     if clinic is None:
         await _skip(uow, msg, "unknown_clinic", "clinic not configured", now)

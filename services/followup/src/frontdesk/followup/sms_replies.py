@@ -66,7 +66,7 @@ async def apply_reply(uow: UnitOfWork, phone: str, text: str, received_at: datet
         changed = 0
         for patient_id in patients:
             # A shared phone: every patient on it stops (or restarts) together.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
+            await repository.lock_patient(conn, patient_id)
             ledger = await repository.ledger(conn, patient_id)
             entries = (
                 consent.opt_out_all(ledger, received_at)

@@ -16,3 +16,14 @@ SKIPS = Counter(
 )
 PLANNED = Counter("frontdesk_followup_planned_total", "Follow-ups planned, by kind.", ["kind"])
 REPLIES = Counter("frontdesk_followup_replies_total", "Inbound replies, by meaning.", ["meaning"])
+VERIFIED_NUMBERS = Counter(
+    "frontdesk_followup_verified_numbers_total",
+    "Numbers patients proved on a booking page, by what became of them (number_added, already_on_file,"
+    " other_number_on_file, unreadable).",
+    ["outcome"],
+)
+BOOKING_CODE_FAILURES = Counter(
+    "frontdesk_followup_booking_code_failures_total",
+    "Booking codes that could not be texted and were reported to the page (booking.code_failed), by reason.",
+    ["reason"],
+)

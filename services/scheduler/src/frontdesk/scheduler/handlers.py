@@ -10,13 +10,14 @@ from frontdesk.common.contracts import (
     AppointmentReminderDue,
     AppointmentReplyReceived,
     AppointmentRequested,
+    BookingCodeFailed,
 )
 from frontdesk.common.contracts.scheduling import SlotWindow
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import booking, lifecycle, reschedule_requests, waitlist
+from . import booking, lifecycle, online_booking, reschedule_requests, waitlist
 from .adapters import idempotency, repository
 from .domain import booking as booking_rules
 
@@ -129,3 +130,8 @@ async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
             offset=offset,
         )
     )
+
+
+async def handle_code_failed(event: BookingCodeFailed, uow: UnitOfWork) -> None:
+    """followup could not text a booking page's code: the attempt ends, its hold is released."""
+    await online_booking.code_failed(uow, event.clinic_id, event.verification_id, event.reason, booking.now_utc())

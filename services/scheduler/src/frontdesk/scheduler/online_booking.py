@@ -5,7 +5,9 @@ the same exclusion constraint and provider lock, so two patients racing for one 
 
 The code travels to followup sealed (booking.code_requested), is kept here only as a keyed digest,
 allows a few wrong tries and expires with the hold. Nothing about the patient is looked up before their
-code is right, so the page answers the same whether a number is known or not.
+code is right, so the page answers the same whether a number is known or not. A right code hands the
+number it reached to followup, sealed the same way (booking.contact_verified): the patient's reminders
+and follow-ups go to it. A code followup could not text (booking.code_failed) ends the attempt at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from frontdesk.common import patient_links
-from frontdesk.common.contracts import BOOKING_CODES_RECIPIENT, BookingCodeRequested, ClinicConfig, booking_code_aad
+from frontdesk.common.contracts import (
+    BOOKING_CODES_RECIPIENT,
+    BookingCodeRequested,
+    BookingContactVerified,
+    ClinicConfig,
+    CodeFailure,
+    booking_code_aad,
+    booking_contact_aad,
+)
 from frontdesk.common.db import Connection
 from frontdesk.common.sealing import Keyring
 from frontdesk.common.uow import UnitOfWork
@@ -29,6 +39,7 @@ from .adapters.clinics import clinic_of
 from .domain import booking as booking_rules
 from .domain import online_booking as rules
 from .domain.slots import Interval, generate_slots
+from .telemetry import BOOKING_CODE_FAILURES
 
 KEYRING = Keyring.from_env()  # only the booking-codes recipient's keys (deploy: the scheduler's secret)
 SEARCH_DAYS = 14
@@ -190,7 +201,20 @@ async def hold_and_send_code(uow: UnitOfWork, request: HoldRequest, now: datetim
 
 # --- step 2: the code ----------------------------------------------------------------------------
 
-Answer = Literal["booked", "already_booked", "wrong", "locked", "expired", "closed", "not_found", "no_record", "type"]
+Answer = Literal[
+    "booked",
+    "already_booked",
+    "waiting",  # no code typed yet, and no word that it could not be texted
+    "wrong",
+    "locked",
+    "expired",
+    "undelivered",
+    "closed",
+    "not_found",
+    "no_record",
+    "type",
+]
+_OVER: dict[str, Answer] = {"expired": "expired", "locked": "locked", "undelivered": "undelivered"}  # else closed
 
 
 @dataclass(frozen=True)
@@ -219,7 +243,7 @@ async def confirm_code(
             return CodeAnswer(
                 "already_booked", await repository.get_appointment(uow.conn, v.appointment_id), 0, v.clinic_id
             )
-        return CodeAnswer("expired" if v.status == "expired" else "closed", clinic_id=v.clinic_id)
+        return CodeAnswer(_OVER.get(v.status, "closed"), clinic_id=v.clinic_id)
     await rows.settle_verification(uow.conn, v.verification_id, verdict.status, verdict.attempts, now)
     if verdict.outcome == "wrong":
         return CodeAnswer("wrong", attempts_left=verdict.attempts_left, clinic_id=v.clinic_id, expires_at=v.expires_at)
@@ -262,7 +286,60 @@ async def _book_for_patient(uow: UnitOfWork, v: rows.Verification, phone: str, n
     await rows.settle_verification(conn, v.verification_id, "confirmed", v.attempts, now, patient_id)
     if v.link_id is not None:
         await rows.use_link(conn, v.link_id, v.appointment_id, now)
+    await _hand_over_number(uow, v, patient_id, phone, now)
     return CodeAnswer("booked", confirmed.appointment, clinic_id=v.clinic_id)
+
+
+async def _hand_over_number(uow: UnitOfWork, v: rows.Verification, patient_id: str, phone: str, now: datetime) -> None:
+    """The number the code reached is the patient's: followup texts their reminders and follow-ups to
+    it. Sealed for followup as the code was, bound to this attempt and this patient."""
+    aad = booking_contact_aad(v.clinic_id, v.verification_id, patient_id)
+    links = await patients.patient_links(uow.conn, patient_id)
+    await uow.emit(
+        BookingContactVerified(
+            verification_id=v.verification_id,
+            clinic_id=v.clinic_id,
+            patient_id=patient_id,
+            appointment_id=v.appointment_id,
+            registered_by=links.registered,
+            verified_at=now,
+            sealed=KEYRING.seal(BOOKING_CODES_RECIPIENT, json.dumps({"phone": phone}), aad),
+        )
+    )
+
+
+# --- the code could not be texted ----------------------------------------------------------------
+
+
+async def code_failed(
+    uow: UnitOfWork, clinic_id: str, verification_id: str, reason: CodeFailure, now: datetime
+) -> bool:
+    """followup could not text the code: the attempt is over and its hold released at once (not left
+    to expire), so the person can try again with a corrected number, for the same time too, and nobody
+    else waits on a time that can no longer be confirmed. False: the attempt was over already (or was
+    confirmed: a late report about a code that did arrive changes nothing)."""
+    v = await rows.lock_verification(uow.conn, verification_id)
+    if v is None or v.clinic_id != clinic_id or v.status != "pending":
+        return False
+    await rows.mark_code_failed(uow.conn, v.verification_id, reason)
+    await _release(uow, v, "undelivered", now)
+    BOOKING_CODE_FAILURES.labels(v.clinic_id, reason).inc()
+    return True
+
+
+async def code_status(conn: Connection, verification_id: str, now: datetime) -> CodeAnswer:
+    """Where an attempt stands, for a person still waiting for their code (changes nothing)."""
+    v = await rows.get_verification(conn, verification_id)
+    if v is None:
+        return CodeAnswer("not_found")
+    if v.status == "confirmed":
+        return CodeAnswer("already_booked", await repository.get_appointment(conn, v.appointment_id), 0, v.clinic_id)
+    if v.status == "pending":
+        if now >= v.expires_at:
+            return CodeAnswer("expired", clinic_id=v.clinic_id)
+        left = rules.MAX_ATTEMPTS - v.attempts
+        return CodeAnswer("waiting", attempts_left=left, clinic_id=v.clinic_id, expires_at=v.expires_at)
+    return CodeAnswer(_OVER.get(v.status, "closed"), clinic_id=v.clinic_id)
 
 
 async def _patient(conn: Connection, v: rows.Verification, phone: str, name: str) -> str | None:

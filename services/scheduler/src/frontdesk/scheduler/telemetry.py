@@ -6,7 +6,8 @@ once more (metrics are not the record: the database is).
 - fill rate of freed slots from the waitlist: waitlist_refills_total / waitlist_slots_offered_total;
 - time from the cancellation to the refill: waitlist_refill_seconds;
 - reschedule requests settled by the patient (their page) or by staff (the window closed):
-  reschedule_requests_total{handled_by}.
+  reschedule_requests_total{handled_by};
+- booking codes followup could not text, by reason: booking_code_failures_total{reason}.
 """
 
 from __future__ import annotations
@@ -37,4 +38,9 @@ RESCHEDULE_REQUESTS = Counter(
     "frontdesk_scheduler_reschedule_requests_total",
     "Patients' reschedule requests settled, by who handled them: patient (self-service page) or staff (task).",
     ["clinic_id", "handled_by"],
+)
+BOOKING_CODE_FAILURES = Counter(
+    "frontdesk_scheduler_booking_code_failures_total",
+    "Booking-page attempts ended because followup could not text their code (booking.code_failed), by reason.",
+    ["clinic_id", "reason"],
 )

@@ -10,6 +10,7 @@ names, phone numbers or clinical text.
 from __future__ import annotations
 
 import json
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -88,7 +89,9 @@ class ContactPreferenceChanged(Event):
     opted_in: bool
     channel: Channel | None = None
     changed_at: Timestamp
-    source: Literal["reply", "staff", "import"] = "reply"
+    source: Literal["reply", "staff", "import", "self_service"] = Field(
+        "reply", description="self_service: the patient proved the number with a booking page's one-time code"
+    )
 
 
 def booking_code_aad(clinic_id: str, verification_id: str) -> str:
@@ -126,17 +129,88 @@ class BookingCodeRequested(Event):
         return phone, code
 
 
+def booking_contact_aad(clinic_id: str, verification_id: str, patient_id: str) -> str:
+    """What a verified number is bound to: this attempt at this clinic, and the patient it booked."""
+    return f"booking.contact_verified/{clinic_id}/{verification_id}/{patient_id}"
+
+
+class BookingContactVerified(Event):
+    """A booking from a clinic's booking page was confirmed with its one-time code: the number the code
+    went to is the patient's (they typed the code it carried), and they asked to be booked.
+
+    followup's evidence to text them about their care (consent source `self_service_verified`): it
+    records the number as the patient's contact unless another number is on file, and never overrides
+    an opt-out. The number is sealed for followup exactly as the code was (recipient
+    BOOKING_CODES_RECIPIENT), bound by the AAD `booking.contact_verified/<clinic_id>/<verification_id>/
+    <patient_id>` to this attempt and this patient, so it cannot be replayed onto another.
+    """
+
+    event_type: ClassVar[str] = "booking.contact_verified"
+    key_field: ClassVar[str] = "patient_id"
+
+    verification_id: Id = Field(description="The booking attempt whose code was confirmed (one event each)")
+    clinic_id: Id
+    patient_id: Id
+    appointment_id: Id
+    registered_by: list[Id] = Field(
+        default_factory=list,
+        description="The clinics that registered the patient with the scheduler (the page's clinic for a new"
+        " patient): followup records the same ones if it has none, so they, and only they, manage the contact",
+    )
+    verified_at: Timestamp
+    sealed: SealedField = Field(description='JSON {"phone": E.164}, sealed for followup')
+
+    def aad(self) -> str:
+        return booking_contact_aad(self.clinic_id, self.verification_id, self.patient_id)
+
+    def open(self, keyring: Keyring) -> str:
+        """For followup: the verified number (E.164). Raises SealingError when it does not open,
+        ValueError when the content is not what the scheduler seals."""
+        phone = json.loads(keyring.open(BOOKING_CODES_RECIPIENT, self.sealed, self.aad())).get("phone")
+        if not isinstance(phone, str) or not re.fullmatch(r"\+[1-9][0-9]{7,14}", phone):
+            raise ValueError("a sealed booking contact without an E.164 number")
+        return phone
+
+
+# Why a booking code could not be texted, as the booking page may learn it (never the number, and never
+# whether the number opted out: that would tell anyone who types a number whether it is a patient's).
+CodeFailure = Literal["undeliverable", "provider_unavailable", "clinic_limit", "expired", "not_configured"]
+
+
+class BookingCodeFailed(Event):
+    """followup could not text a booking page's one-time code: the page tells the person at once
+    (check the number, or call the practice) instead of leaving them waiting, and the scheduler
+    releases the hold. Not sent for a number that opted out (STOP): see CodeFailure."""
+
+    event_type: ClassVar[str] = "booking.code_failed"
+    key_field: ClassVar[str] = "verification_id"
+
+    verification_id: Id
+    clinic_id: Id
+    reason: CodeFailure = Field(
+        description="undeliverable: the provider refused the number or reported it undelivered; provider_unavailable:"
+        " the provider kept failing; clinic_limit: the clinic's daily message limit; expired: too late for the"
+        " hold; not_configured: the clinic or the sealing is not set up"
+    )
+    failed_at: Timestamp
+
+
 EVENTS: tuple[type[Event], ...] = (
     MessageRequested,
     MessageSent,
     MessageSkipped,
     ContactPreferenceChanged,
     BookingCodeRequested,
+    BookingContactVerified,
+    BookingCodeFailed,
 )
 __all__ = [
     "BOOKING_CODES_RECIPIENT",
+    "BookingCodeFailed",
     "BookingCodeRequested",
+    "BookingContactVerified",
     "Channel",
+    "CodeFailure",
     "ContactPreferenceChanged",
     "MessageRequested",
     "MessageSent",
@@ -144,4 +218,5 @@ __all__ = [
     "Purpose",
     "SkipReason",
     "booking_code_aad",
+    "booking_contact_aad",
 ]

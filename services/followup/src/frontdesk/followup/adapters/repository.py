@@ -1,4 +1,5 @@
-"""followup's own tables (contacts, consent ledger, messages, plans, appointments, callbacks, tasks)."""
+"""followup's own tables (contacts, consent ledger, messages, plans,
+appointments, callbacks, tasks)."""
 
 from __future__ import annotations
 
@@ -224,8 +225,9 @@ async def lock_message(conn: Connection, message_request_id: str) -> dict[str, A
     return dict(row) if row else None
 
 
-async def lock_patient_sends(conn: Connection, patient_id: str) -> None:
-    """Queue the send decisions of one patient (transaction-scoped)."""
+async def lock_patient(conn: Connection, patient_id: str) -> None:
+    """Queue what changes or reads one patient's contact, consents and sends (transaction-scoped): two
+    send decisions cannot both pass a cap, and a send never sees half a registration."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
 
 

@@ -15,7 +15,8 @@ from typing import Literal
 
 Purpose = Literal["treatment", "feedback", "marketing"]
 PURPOSES: tuple[Purpose, ...] = ("treatment", "feedback", "marketing")
-ConsentSource = Literal["registration", "staff", "reply", "import"]
+# self_service_verified: the patient typed, on a clinic's booking page, the code texted to the number.
+ConsentSource = Literal["registration", "staff", "reply", "import", "self_service_verified"]
 ConsentState = Literal["granted", "opted_out", "none"]
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
-from frontdesk.common.contracts import CallbackCompleted, ContactPreferenceChanged, Id
+from frontdesk.common.contracts import CallbackCompleted, Id
 from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
@@ -33,10 +33,10 @@ from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 from frontdesk.common.uow import UnitOfWork
 
-from .. import sms_replies
+from .. import booking_codes, contacts, sms_replies
 from ..adapters import repository
 from ..domain import consent
-from ..domain.consent import ConsentEntry, Purpose
+from ..domain.consent import ConsentSource, Purpose
 from ..handlers import followup_id
 from ..settings import current as settings
 
@@ -125,29 +125,6 @@ async def _claim_patient(conn: Connection, principal: Principal, patient_id: str
         await repository.link_patient(conn, patient_id, principal.clinics)
 
 
-async def _lock_patient(conn: Connection, patient_id: str) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-patient:" + patient_id)
-
-
-async def _record_consent(
-    uow: Any, patient_id: str, wanted: dict[Purpose, bool], source: Literal["registration", "staff"]
-) -> None:
-    now = datetime.now(UTC)
-    ledger = await repository.ledger(uow.conn, patient_id)
-    entries = [
-        ConsentEntry(purpose, opted_in, now, source)
-        for purpose, opted_in in wanted.items()
-        if consent.state(ledger, purpose) != ("granted" if opted_in else "opted_out")
-    ]
-    await repository.add_consent(uow.conn, patient_id, entries)
-    for entry in entries:
-        await uow.emit(
-            ContactPreferenceChanged(
-                patient_id=patient_id, purpose=entry.purpose, opted_in=entry.opted_in, changed_at=now, source="staff"
-            )
-        )
-
-
 @router.put("/patients/{patient_id}/contact", dependencies=[contact_changes], responses=error_responses(429))
 async def register_contact(
     patient_id: PatientId, body: ContactIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
@@ -157,14 +134,13 @@ async def register_contact(
     later: 403 for a clinic that only has appointments or messages of the patient, 404 for any other."""
     if body.phone is None and body.email is None:
         raise HTTPException(422, "give a phone number or an email address")
+    details = contacts.ContactDetails(body.phone, body.email, body.timezone, body.state, body.preferred_channel)
     async with runtime.unit_of_work() as uow:
-        await _lock_patient(uow.conn, patient_id)
+        await repository.lock_patient(uow.conn, patient_id)
         await _claim_patient(uow.conn, principal, patient_id)
         existing = await repository.get_contact(uow.conn, patient_id, lock=True)
-        await repository.upsert_contact(
-            uow.conn, patient_id, body.phone, body.email, body.timezone, body.state, body.preferred_channel
-        )
-        await _record_consent(uow, patient_id, dict(body.consents), "staff" if existing else "registration")
+        source: ConsentSource = "staff" if existing else "registration"
+        await contacts.register(uow, patient_id, details, body.consents, source, datetime.now(UTC))
         return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
@@ -193,9 +169,9 @@ async def set_consent(
 ) -> dict[str, Any]:
     """Staff record a consent or an opt-out the patient gave in person or in writing."""
     async with runtime.unit_of_work() as uow:
-        await _lock_patient(uow.conn, patient_id)
+        await repository.lock_patient(uow.conn, patient_id)
         await _claim_patient(uow.conn, principal, patient_id)
-        await _record_consent(uow, patient_id, {purpose: body.opted_in}, "staff")
+        await contacts.record_consent(uow, patient_id, {purpose: body.opted_in}, "staff", datetime.now(UTC))
         return {"patient_id": patient_id, "consent": await _consent_view(uow.conn, patient_id)}
 
 
@@ -362,7 +338,9 @@ async def delivery_receipt(webhook: Webhook) -> dict[str, Any]:
 
     async def apply(uow: UnitOfWork) -> dict[str, Any]:
         now = datetime.now(UTC)
-        if not await repository.record_receipt(uow.conn, receipt.provider_message_id, receipt.status, now):
+        if await repository.record_receipt(uow.conn, receipt.provider_message_id, receipt.status, now):
+            return {"recorded": True}
+        if not await booking_codes.receipt(uow, receipt.provider_message_id, receipt.status, now):
             raise HTTPException(404, "unknown provider_message_id")
         return {"recorded": True}
 

@@ -12,6 +12,7 @@ from frontdesk.common.contracts import (
     AppointmentReminderDue,
     AppointmentRescheduled,
     BookingCodeRequested,
+    BookingContactVerified,
     CallbackRequested,
     MessageRequested,
     RescheduleRequested,
@@ -21,7 +22,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import booking_codes, handlers, offers, reschedules, sending
+from .. import booking_codes, contacts, handlers, offers, reschedules, sending
 from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
@@ -40,11 +41,13 @@ DEFINITION = ServiceDefinition(
         RescheduleRequested: reschedules.handle_reschedule_requested,
         WaitlistOfferClosed: offers.handle_offer_closed,
         BookingCodeRequested: booking_codes.handle_code_requested,
+        BookingContactVerified: contacts.handle_contact_verified,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
         sending.SEND_TIMER: sending.on_send_timer,
         handlers.ESCALATION_TIMER: handlers.on_callback_escalate,
+        booking_codes.RETRY_TIMER: booking_codes.on_retry,
     },
     routers=[router],
     public_routers=[webhooks_router, links_router],

@@ -73,13 +73,17 @@ async def insert_verification(conn: Connection, v: Verification) -> None:
     )
 
 
-async def lock_verification(conn: Connection, verification_id: str) -> Verification | None:
+async def get_verification(conn: Connection, verification_id: str, *, lock: bool = False) -> Verification | None:
     row = await conn.fetchrow(
         "SELECT verification_id, clinic_id, link_id, appointment_id, claim, phone_digest, code_digest, attempts,"
-        " status, expires_at FROM booking_verifications WHERE verification_id = $1 FOR UPDATE",
+        " status, expires_at FROM booking_verifications WHERE verification_id = $1" + (" FOR UPDATE" if lock else ""),
         verification_id,
     )
     return Verification(**dict(row)) if row else None
+
+
+async def lock_verification(conn: Connection, verification_id: str) -> Verification | None:
+    return await get_verification(conn, verification_id, lock=True)
 
 
 async def settle_verification(
@@ -98,6 +102,12 @@ async def settle_verification(
         attempts,
         at,
         patient_id,
+    )
+
+
+async def mark_code_failed(conn: Connection, verification_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE booking_verifications SET code_failure = $2 WHERE verification_id = $1", verification_id, reason
     )
 
 

@@ -23,7 +23,8 @@ CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
 FORM_TTL = timedelta(hours=2)
 Claim = Literal["new", "existing"]
-Status = Literal["pending", "confirmed", "locked", "expired", "released"]
+# undelivered: followup could not text the code (booking.code_failed); the hold is released at once.
+Status = Literal["pending", "confirmed", "locked", "expired", "released", "undelivered"]
 Outcome = Literal["confirm", "wrong", "locked", "expired", "closed"]
 
 
@@ -47,6 +48,13 @@ def normalize_phone(text: str) -> str | None:
     if len(raw) != 10 or raw[0] in "01":  # NANP: area codes start with 2-9
         return None
     return "+1" + raw
+
+
+def display_phone(e164: str) -> str:
+    """A number as its owner reads it back: `(415) 555-0123` in North America, else as E.164."""
+    if len(e164) == 12 and e164.startswith("+1"):
+        return f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}"
+    return e164
 
 
 def normalize_name(text: str) -> str | None:

@@ -18,6 +18,7 @@ label.field{display:block;font-weight:600;margin:.8rem 0 .3rem}
 input.text,select{width:100%;box-sizing:border-box;padding:.7rem;font-size:1.1rem;border:1px solid #5d6370;
 border-radius:8px;background:#fff;color:#1d2330} h2{font-size:1.05rem;margin:1.1rem 0 .3rem}
 button.secondary{background:#fff;color:#1f5fcf;border:1px solid #1f5fcf}
+p.notice{background:#eef3fc;border-radius:8px;padding:.7rem} .nowrap{white-space:nowrap}
 </style>"""
 
 
@@ -130,10 +131,20 @@ def times_page(
     return _page_with_form(f"Choose a time - {practice}", body)
 
 
-def code_page(practice: str, entry: str, session: dict[str, str], slot: str, held_until: str, problem: str = "") -> str:
-    """The code: the time is held until `held_until`; the number and name ride along in the form."""
+def code_page(
+    practice: str,
+    entry: str,
+    session: dict[str, str],
+    slot: str,
+    held_until: str,
+    problem: str = "",
+    notice: str = "",
+) -> str:
+    """The code: the time is held until `held_until`; what the person chose and typed rides along in
+    the form. A second form asks what became of the text (a failed one is said at once)."""
+    said = f"<p class=notice role=status>{escape(notice)}</p>" if notice else ""
     body = (
-        f"<h1>{escape(practice)}</h1>{_alert(problem)}"
+        f"<h1>{escape(practice)}</h1>{_alert(problem)}{said}"
         f"<p>We are holding this time for you until {escape(held_until)}:</p><p class=when>{escape(slot)}</p>"
         "<p>If the number you gave can receive text messages, a 6-digit code is on its way to it.</p>"
         '<form method=post action="/p/book/code">'
@@ -142,10 +153,27 @@ def code_page(practice: str, entry: str, session: dict[str, str], slot: str, hel
         "<input class=text id=code name=code required inputmode=numeric autocomplete=one-time-code"
         ' pattern="[0-9 -]*" maxlength=12>'
         "<button type=submit>Confirm my booking</button></form>"
-        "<p><small>No code? Check the number, or call the practice. If you do nothing, the time is"
-        " released.</small></p>"
+        '<form method=post action="/p/book/status">'
+        + _hidden({"entry": entry, **session})
+        + "<button type=submit class=secondary>No code yet? Check what happened</button></form>"
+        "<p><small>If you do nothing, the time is released when the hold ends.</small></p>"
     )
     return _page_with_form(f"Enter your code - {practice}", body)
+
+
+def not_texted_page(practice: str, entry: str, kept: dict[str, str], phone: str) -> str:
+    """The code could not be texted: say so plainly, and offer the times again with the number to fix."""
+    body = (
+        f"<h1>{escape(practice)}</h1>"
+        f"<p class=error role=alert>We could not text a code to <span class=nowrap>{escape(phone)}</span>.</p>"
+        "<p>Please check the number: it must be a mobile number that can receive text messages. Then try"
+        " again, or call the practice to book.</p>"
+        "<p>The time we were holding for you has been released, so you can choose it again.</p>"
+        '<form method=post action="/p/book/times">'
+        + _hidden({"entry": entry, **kept})
+        + "<button type=submit>Check the number and try again</button></form>"
+    )
+    return _page_with_form(f"We could not text a code - {practice}", body)
 
 
 def booked_page(practice: str, slot: str, provider: str, already: bool = False) -> str:

@@ -3,6 +3,7 @@
 - GET /p/clinics/{clinic_id}/book: a clinic whose `online_booking` is `public`
 - GET /p/book/{token}: a signed booking link (a clinic with `link` or `public`), single use
 - POST /p/book/start, /p/book/times, /p/book/hold, /p/book/code: the steps, each a plain form
+- POST /p/book/status: "No code yet?" on the code step: a code followup could not text is said at once
 
 No cookies and no login: nothing ambient for a forged cross-site post to ride on; cross-site posts
 are refused anyway (Fetch Metadata, Origin), and every form carries the signed `entry` of the page it
@@ -272,6 +273,7 @@ async def hold(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) 
             runtime, clinic, entry, {**form, "slot": ""}, problem, 409 if held.status_code == 409 else 422
         )
     session = {"session": held.verification_id, "phone": phone, "name": name, "slot": form["slot"]}
+    session |= {k: form.get(k, "") for k in ("claim", "type", "provider")}  # to start again from the times
     return page(_code(clinic, entry, session, held.expires_at))
 
 
@@ -285,15 +287,22 @@ def _limited(limited: online_booking.Limited) -> HTMLResponse:
 
 
 def _code(
-    clinic: ClinicConfig, entry: rules.Entry, session: dict[str, str], held_until: datetime, problem: str = ""
+    clinic: ClinicConfig,
+    entry: rules.Entry,
+    session: dict[str, str],
+    held_until: datetime,
+    problem: str = "",
+    notice: str = "",
 ) -> str:
     picked = _picked(session.get("slot", ""))
     zone = _zone(clinic)
     slot = html.when(picked[1], zone) if picked else ""
     local = held_until.astimezone(zone)
-    return forms.code_page(
-        clinic.name, _entry_token(entry), session, slot, f"{local.hour % 12 or 12}:{local:%M %p}", problem
-    )
+    until = f"{local.hour % 12 or 12}:{local:%M %p}"
+    return forms.code_page(clinic.name, _entry_token(entry), session, slot, until, problem, notice)
+
+
+SESSION_FIELDS = ("session", "phone", "name", "slot", "claim", "type", "provider")
 
 
 @router.post("/book/code", response_class=HTMLResponse)
@@ -302,7 +311,7 @@ async def confirm(request: Request, runtime: ServiceRuntime = Depends(runtime_of
     if isinstance(posted, HTMLResponse):
         return posted
     form, entry, clinic = posted
-    session = {k: form.get(k, "") for k in ("session", "phone", "name", "slot")}
+    session = {k: form.get(k, "") for k in SESSION_FIELDS}
     code, phone = rules.clean_code(form.get("code", "")), rules.normalize_phone(session["phone"]) or ""
     async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
         answer = await online_booking.confirm_code(
@@ -313,6 +322,26 @@ async def confirm(request: Request, runtime: ServiceRuntime = Depends(runtime_of
     return _code_answer(clinic, entry, session, answer)
 
 
+@router.post("/book/status", response_class=HTMLResponse)
+async def code_status(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+    """'No code yet?': what became of the text, without typing a code (changes nothing)."""
+    posted = await _posted(request, runtime)
+    if isinstance(posted, HTMLResponse):
+        return posted
+    form, entry, clinic = posted
+    session = {k: form.get(k, "") for k in SESSION_FIELDS}
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        answer = await online_booking.code_status(conn, session["session"][:64], booking.now_utc())
+    if answer.answer == "not_found" or answer.clinic_id != entry.clinic_id:
+        return page(html.problem_page(START_AGAIN), 410)
+    return _code_answer(clinic, entry, session, answer)
+
+
+STILL_SENDING = (
+    "We have not been told of any problem with the text. Codes usually arrive within a minute; if none has"
+    " come after two, check the number you gave, or call the practice."
+)
 _CLOSED = {
     "locked": "Too many wrong codes. The time has been released; please start again.",
     "expired": "The time we held for you has been released. Please start again and choose a time.",
@@ -333,6 +362,13 @@ def _code_answer(
             clinic.name, slot, _provider_name(clinic, provider_id), already=answer.answer == "already_booked"
         )
         return page(booked, 200 if answer.answer == "booked" else 410)
+    if answer.answer == "undelivered":
+        phone = rules.display_phone(session["phone"])  # as they would type it, to correct it
+        kept = {k: session[k] for k in ("claim", "type", "provider", "name", "slot")} | {"phone": phone}
+        return page(forms.not_texted_page(clinic.name, _entry_token(entry), kept, phone), 410)
+    if answer.answer == "waiting":
+        assert answer.expires_at is not None
+        return page(_code(clinic, entry, session, answer.expires_at, notice=STILL_SENDING))
     if answer.answer == "wrong":
         left = answer.attempts_left
         problem = f"That code is not right. {left} {'try' if left == 1 else 'tries'} left."

@@ -5,18 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from frontdesk.common import patient_links
-from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested
+from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested, BookingCodeFailed
 from frontdesk.common.service import ServiceDefinition, run_service
 
 from ..booking import HOLD_TIMER, REMINDER_TIMER
-from ..handlers import handle_appointment_requested, handle_reply_received, on_hold_expiry, on_reminder
+from ..handlers import (
+    handle_appointment_requested,
+    handle_code_failed,
+    handle_reply_received,
+    on_hold_expiry,
+    on_reminder,
+)
 from ..reschedule_requests import WINDOW_TIMER, on_window_closed
 from ..waitlist import OFFER_TIMER, on_offer_expiry
 from . import appointments, booking_links, booking_pages, fhir, hl7, patient_pages, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
-    handlers={AppointmentRequested: handle_appointment_requested, AppointmentReplyReceived: handle_reply_received},
+    handlers={
+        AppointmentRequested: handle_appointment_requested,
+        AppointmentReplyReceived: handle_reply_received,
+        BookingCodeFailed: handle_code_failed,
+    },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
         HOLD_TIMER: on_hold_expiry,
