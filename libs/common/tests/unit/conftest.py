@@ -58,19 +58,7 @@ from frontdesk.common.contracts import (
     booking_code_aad,
     booking_contact_aad,
 )
-from frontdesk.common.contracts.calls import (
-    MessageAcknowledged,
-    MessageDigestReleased,
-    NetworkConfigured,
-    NetworkFallback,
-    OnCallPageRequested,
-    Vendor,
-    VendorAppointmentRequested,
-    VendorHeartbeat,
-    VendorMessageTaken,
-    VendorPageAcknowledged,
-    VendorPageSent,
-)
+from frontdesk.common.contracts.calls import NetworkConfigured, NetworkFallback, Vendor
 from frontdesk.common.contracts.reviews import (
     RecoveryClosed,
     ReputationFigures,
@@ -79,6 +67,16 @@ from frontdesk.common.contracts.reviews import (
     ReviewReceived,
     ReviewScheduled,
     ReviewSkipped,
+)
+from frontdesk.common.contracts.vendors import (
+    MessageAcknowledged,
+    MessageDigestReleased,
+    OnCallPageRequested,
+    VendorAppointmentRequested,
+    VendorHeartbeat,
+    VendorMessageTaken,
+    VendorPageAcknowledged,
+    VendorPageSent,
 )
 from frontdesk.common.sealing import Keyring
 

@@ -97,49 +97,7 @@ async def _apply(
     )
     telemetry.ROUTED.labels(clinic_id, d.target_kind, d.reason).inc()
     if isinstance(d.route, Offer):
-        offer = d.route
-        cursor = None
-        if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
-            cursor = (offer.pool_id, offer.receptionists[0])
-        # One round trip for the call row, who rings, the pool's cursor and the oldest waiting call.
-        oldest = await repository.record_offer(
-            uow.conn,
-            call_id,
-            clinic_id,
-            target_kind=offer.target_kind,
-            target_id=offer.target_id,
-            reason=offer.reason,
-            answer_by=d.answer_by,
-            attempt=d.attempt,
-            tried=tried,
-            offer_keys=list(offer.tried_keys),
-            ringing=list(offer.receptionists),
-            offer_pool=offer.pool_id,
-            cursor=cursor,
-        )
-        targets = [("receptionist", r) for r in offer.receptionists] or [(offer.target_kind, offer.target_id)]
-        offers = [
-            CallOffered(
-                call_id=call_id,
-                clinic_id=clinic_id,
-                target_kind=kind,
-                target_id=target,
-                pool_id=offer.pool_id,
-                ring_timeout_seconds=offer.ring_timeout_seconds,
-                offered_at=now,
-                attempt=d.attempt,
-            )
-            for kind, target in targets
-        ]
-        # call.routed, then each call.offered, in that order, in one round trip
-        await uow.emit_many([(routed, None), *((o, None) for o in offers)])
-        await uow.set_timer(
-            f"ring:{call_id}:{d.attempt}",
-            RING_TIMEOUT,
-            now + timedelta(seconds=offer.ring_timeout_seconds),
-            {"call_id": call_id, "clinic_id": clinic_id, "attempt": d.attempt},
-        )
-        return oldest
+        return await _offer(uow, row, tried, d, d.route, routed, now)
     assert isinstance(d.route, ToVendor)
     then: list[Event] = [routed]
     if d.page_on_call:
@@ -157,6 +115,56 @@ async def _apply(
     oldest = await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now, then=then)
     if d.page_on_call:  # paged until acknowledged, re-sent and escalated along the roster
         await paging.start_call(uow, clinic, call_id, d.route.vendor_id, now)
+    return oldest
+
+
+async def _offer(
+    uow: UnitOfWork, row: dict[str, Any], tried: list[str], d: Decision, offer: Offer, routed: CallRouted, now: datetime
+) -> datetime | None:
+    """Ring the receptionists (or the pool) of the offer: call.routed, each call.offered, and the
+    ring timeout. Returns the clinic's oldest waiting call."""
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    cursor = None
+    if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
+        cursor = (offer.pool_id, offer.receptionists[0])
+    # One round trip for the call row, who rings, the pool's cursor and the oldest waiting call.
+    oldest = await repository.record_offer(
+        uow.conn,
+        call_id,
+        clinic_id,
+        target_kind=offer.target_kind,
+        target_id=offer.target_id,
+        reason=offer.reason,
+        answer_by=d.answer_by,
+        attempt=d.attempt,
+        tried=tried,
+        offer_keys=list(offer.tried_keys),
+        ringing=list(offer.receptionists),
+        offer_pool=offer.pool_id,
+        cursor=cursor,
+    )
+    targets = [("receptionist", r) for r in offer.receptionists] or [(offer.target_kind, offer.target_id)]
+    offers = [
+        CallOffered(
+            call_id=call_id,
+            clinic_id=clinic_id,
+            target_kind=kind,
+            target_id=target,
+            pool_id=offer.pool_id,
+            ring_timeout_seconds=offer.ring_timeout_seconds,
+            offered_at=now,
+            attempt=d.attempt,
+        )
+        for kind, target in targets
+    ]
+    # call.routed, then each call.offered, in that order, in one round trip
+    await uow.emit_many([(routed, None), *((o, None) for o in offers)])
+    await uow.set_timer(
+        f"ring:{call_id}:{d.attempt}",
+        RING_TIMEOUT,
+        now + timedelta(seconds=offer.ring_timeout_seconds),
+        {"call_id": call_id, "clinic_id": clinic_id, "attempt": d.attempt},
+    )
     return oldest
 
 
@@ -207,6 +215,21 @@ async def _to_vendor(
         events.append((overflowed.model_copy(update={"callback": callback}), vendor_calls_topic(vendor_id)))
     await uow.emit_many([*events, *((e, None) for e in then)])
     telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()
+    await _vendor_timers(uow, clinic, row, tried, d, vendor_id, now)
+    return handed.oldest_waiting
+
+
+async def _vendor_timers(
+    uow: UnitOfWork,
+    clinic: ClinicConfig,
+    row: dict[str, Any],
+    tried: list[str],
+    d: Decision,
+    vendor_id: str,
+    now: datetime,
+) -> None:
+    """The vendor's answer deadline, and the other vendor's offer now or at the hedge time."""
+    call_id, clinic_id = row["call_id"], row["clinic_id"]
     target = clinic.phone.vendor(vendor_id).answer_target_seconds
     await uow.set_timer(
         f"vendor:{call_id}:{d.attempt}",
@@ -225,7 +248,6 @@ async def _to_vendor(
                 route.hedge_at,
                 {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": route.hedge},
             )
-    return handed.oldest_waiting
 
 
 async def _hedge(

@@ -68,6 +68,42 @@ def _digest_id(clinic_id: str, due: datetime) -> str:
     return f"dg-{due:%Y%m%dT%H%MZ}-{digest}"
 
 
+async def _open_digest(uow: UnitOfWork, clinic: ClinicConfig, event: VendorMessageTaken, now: datetime) -> str:
+    """The digest the message joins: the clinic's next one for a routine message, one due now
+    otherwise (or when the next one was already released)."""
+    if event.urgency == "urgent":
+        log.warning(
+            "urgent message but the clinic has no on-call roster: delivered at once", clinic_id=clinic.clinic_id
+        )
+    due = (digest_due_at(clinic, now) if event.urgency == "routine" else None) or now
+    digest_id = _digest_id(clinic.clinic_id, due)
+    existing = await store.digest(uow.conn, digest_id)
+    if existing is not None and existing["released_at"] is not None:
+        due, digest_id = now, _digest_id(clinic.clinic_id, now) + "-" + event.message_id[:40]
+    await store.open_digest(uow.conn, digest_id, clinic.clinic_id, due)
+    return digest_id
+
+
+async def _request_callback(uow: UnitOfWork, event: VendorMessageTaken) -> None:
+    """The caller asked to be called back: open a callback (once per caller) and say so."""
+    callback_id = f"cb-{event.message_id}"
+    opened = await repository.open_callback(
+        uow.conn, callback_id, event.clinic_id, event.caller_token, event.call_id or event.message_id, event.taken_at
+    )
+    if opened:
+        await uow.emit(
+            CallbackRequested(
+                callback_id=callback_id,
+                clinic_id=event.clinic_id,
+                caller_token=event.caller_token,
+                patient_id=event.patient_id,
+                reason="vendor_message",
+                urgency=event.urgency,
+                requested_at=event.taken_at,
+            )
+        )
+
+
 async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     await repository.lock_clinic(uow.conn, event.clinic_id)
@@ -84,43 +120,13 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
     now = _now()
     roster = clinic.phone.on_call
     to_page = event.urgency == "urgent" and bool(roster)
-    digest_id = None
-    if not to_page:
-        if event.urgency == "urgent":
-            log.warning(
-                "urgent message but the clinic has no on-call roster: delivered at once", clinic_id=clinic.clinic_id
-            )
-        due = (digest_due_at(clinic, now) if event.urgency == "routine" else None) or now
-        digest_id = _digest_id(clinic.clinic_id, due)
-        existing = await store.digest(uow.conn, digest_id)
-        if existing is not None and existing["released_at"] is not None:
-            due, digest_id = now, _digest_id(clinic.clinic_id, now) + "-" + event.message_id[:40]
-        await store.open_digest(uow.conn, digest_id, clinic.clinic_id, due)
+    digest_id = None if to_page else await _open_digest(uow, clinic, event, now)
     status = "paging" if to_page else "pending"
     if not await store.insert_message(uow.conn, event, status=status, digest_id=digest_id, now=now):
         return  # the same message again (another event id): acted on once
     telemetry.VENDOR_MESSAGES.labels(event.clinic_id, event.vendor_id, event.urgency).inc()
     if event.callback_needed:
-        callback_id = f"cb-{event.message_id}"
-        if await repository.open_callback(
-            uow.conn,
-            callback_id,
-            event.clinic_id,
-            event.caller_token,
-            event.call_id or event.message_id,
-            event.taken_at,
-        ):
-            await uow.emit(
-                CallbackRequested(
-                    callback_id=callback_id,
-                    clinic_id=event.clinic_id,
-                    caller_token=event.caller_token,
-                    patient_id=event.patient_id,
-                    reason="vendor_message",
-                    urgency=event.urgency,
-                    requested_at=event.taken_at,
-                )
-            )
+        await _request_callback(uow, event)
     early = await repository.take_early(uow.conn, event.message_id, [_EARLY_ACK])
     ack = VendorPageAcknowledged.model_validate(early[_EARLY_ACK]) if early else None
     if ack is not None and ack.vendor_id != event.vendor_id:

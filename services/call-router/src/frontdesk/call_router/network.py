@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from frontdesk.common.contracts import NetworkConfigured, NetworkFallback
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import topics
 from .vendor_topics import VENDOR_TOPICS
 
 NETWORK = "network"  # the one network document's key
@@ -32,7 +32,7 @@ async def handle_network_configured(event: NetworkConfigured, uow: UnitOfWork) -
         event_id,
     )
     vendor_ids = event.fallback.vendor_ids() if event.fallback else []
-    if vendor_ids and await repository.want_vendor_topics(uow.conn, vendor_ids):
+    if vendor_ids and await topics.want_vendor_topics(uow.conn, vendor_ids):
         await uow.set_timer(f"vendor-topics:network:{event.network_id}", VENDOR_TOPICS, datetime.now(UTC), {})
 
 

@@ -24,7 +24,7 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
-from .adapters import messages, pages, repository
+from .adapters import messages, pages, repository, topics
 from .domain.vendor_messages import Page, next_page
 
 log = get_logger(__name__)
@@ -106,7 +106,7 @@ async def send(
         requested_at=_now(),
     )
     await uow.emit(requested)
-    if await repository.vendor_topic_ready(uow.conn, vendor_id):
+    if await topics.vendor_topic_ready(uow.conn, vendor_id):
         await uow.emit(requested, topic=vendor_calls_topic(vendor_id))  # the vendor delivers the page
     telemetry.PAGES.labels(clinic.clinic_id, str(requested.escalated).lower()).inc()
     following = next_page(roster, started_at, page.at)

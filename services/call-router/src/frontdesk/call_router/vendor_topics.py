@@ -20,7 +20,7 @@ from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import topics
 
 VENDOR_TOPICS = "vendor_topics"
 
@@ -33,15 +33,15 @@ async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> 
     """The shared clinic projection, plus: make sure this clinic's vendors have their topics."""
     await project_clinic(event, uow)
     vendor_ids = [v.vendor_id for v in event.config.phone.effective_vendors()]
-    if await repository.want_vendor_topics(uow.conn, vendor_ids):
+    if await topics.want_vendor_topics(uow.conn, vendor_ids):
         await uow.set_timer(f"vendor-topics:{event.clinic_id}", VENDOR_TOPICS, datetime.now(UTC), {})
 
 
 async def on_vendor_topics(timer: Timer, uow: UnitOfWork) -> None:
     # `vendor_ids`: vendors whose topics predate vendor.<id>.events (migrations/010)
-    missing = sorted({*await repository.vendors_without_topic(uow.conn), *timer.payload.get("vendor_ids", [])})
+    missing = sorted({*await topics.vendors_without_topic(uow.conn), *timer.payload.get("vendor_ids", [])})
     if not missing:
         return
     bootstrap = ServiceSettings.for_service("call-router").kafka_bootstrap_servers
     await ensure_topics(bootstrap, vendor_topic_specs(missing))  # raises -> the timer is retried
-    await repository.vendor_topics_ready(uow.conn, missing)
+    await topics.vendor_topics_ready(uow.conn, missing)

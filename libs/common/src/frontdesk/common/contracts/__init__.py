@@ -45,3 +45,4 @@ from .registry import (
 from .reviews import *  # noqa: F403
 from .scheduling import *  # noqa: F403
 from .sip import SipSection as SipSection
+from .vendors import *  # noqa: F403

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import calls, followup, messaging, reviews, scheduling
+from . import calls, followup, messaging, reviews, scheduling, vendors
 from .base import Event
 from .clinic import ClinicConfigured
 
@@ -78,6 +78,7 @@ class EventSpec:
 ALL_EVENT_MODELS: tuple[type[Event], ...] = (
     ClinicConfigured,
     *calls.EVENTS,
+    *vendors.EVENTS,
     *scheduling.EVENTS,
     *followup.EVENTS,
     *messaging.EVENTS,

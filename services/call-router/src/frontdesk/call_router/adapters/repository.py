@@ -260,18 +260,6 @@ async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) 
     return dict(row) if row else None
 
 
-async def agents_of(conn: Connection, clinic_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
-    """The clinic's receptionists as the router sees them, after the receptionist id `after`."""
-    rows = await conn.fetch(
-        "SELECT * FROM agents WHERE clinic_id = $1 AND ($2::text IS NULL OR receptionist_id > $2)"
-        " ORDER BY receptionist_id LIMIT $3",
-        clinic_id,
-        after,
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
 def call_state(row: dict[str, Any], *, missed: bool = False) -> CallState:
     tried = set(row["tried"]) | (set(row["offer_keys"]) if missed else set())
     return CallState(
@@ -483,22 +471,6 @@ async def open_callback(
     return inserted is not None
 
 
-def hour_floor(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-async def calls_between(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT received_at, answered_at, abandoned_at, ended_at, overflowed_at IS NOT NULL AS overflowed,"
-        " after_hours, missed_offers FROM calls WHERE clinic_id = $1 AND received_at >= $2 AND received_at < $3"
-        " ORDER BY received_at",
-        clinic_id,
-        start,
-        end,
-    )
-    return [dict(r) for r in rows]
-
-
 async def oldest_waiting(conn: Connection, clinic_id: str) -> datetime | None:
     value: datetime | None = await conn.fetchval(
         # literal statuses, so the partial index calls_waiting_since applies
@@ -524,28 +496,3 @@ async def take_early(conn: Connection, call_id: str, event_types: list[str]) -> 
         event_types,
     )
     return {r["event_type"]: r["payload"] for r in rows}
-
-
-async def want_vendor_topics(conn: Connection, vendor_ids: list[str]) -> bool:
-    """Note vendors whose topic must exist; True if any is not ready yet."""
-    await conn.execute(
-        "INSERT INTO vendor_topics (vendor_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", vendor_ids
-    )
-    missing = await conn.fetchval(
-        "SELECT count(*) FROM vendor_topics WHERE vendor_id = ANY($1::text[]) AND NOT ready", vendor_ids
-    )
-    return bool(missing)
-
-
-async def vendors_without_topic(conn: Connection) -> list[str]:
-    return [r["vendor_id"] for r in await conn.fetch("SELECT vendor_id FROM vendor_topics WHERE NOT ready")]
-
-
-async def vendor_topics_ready(conn: Connection, vendor_ids: list[str]) -> None:
-    await conn.execute(
-        "UPDATE vendor_topics SET ready = true, ready_at = now() WHERE vendor_id = ANY($1::text[])", vendor_ids
-    )
-
-
-async def vendor_topic_ready(conn: Connection, vendor_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT ready FROM vendor_topics WHERE vendor_id = $1", vendor_id))

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import INTENT_SKILLS, NetworkFallback, PhoneSection, Pool, Receptionist
+from frontdesk.common.contracts.calls import (
+    INTENT_SKILLS,
+    NetworkFallback,
+    PhoneSection,
+    Pool,
+    Receptionist,
+    SisterPool,
+)
 from frontdesk.common.contracts.clinic import WEEKDAYS
 
 VENDOR_COOLDOWN = timedelta(minutes=5)  # a vendor that missed its answer target is skipped this long
@@ -301,60 +308,12 @@ def decide(
         if step.kind == "answering_service":
             return vendor("overflow" if call.attempt else "no_receptionist_available", preferred=step.target)
         if step.kind == "sister_clinic":
-            sister = sisters[step.target]
-            key = f"sister:{sister.clinic_id}"
-            ring = ring_for(sister.offer_timeout_seconds, remaining)
-            if key in call.tried or ring is None:
-                continue
-            if not sister_can_take((sister_desks or {}).get(sister.clinic_id), sister.pool_id, call):
-                continue  # skip at once: nobody there can take it
-            return Decision(
-                Offer(
-                    "sister_clinic",
-                    sister.clinic_id,
-                    sister.pool_id,
-                    (),
-                    ring,
-                    "overflow",
-                    (key,),
-                ),
-                deadline,
-                attempt,
-            )
-        pool = pools[step.target]
-        if pool.intents and call.intent not in pool.intents:
-            continue
-        ring = ring_for(pool.offer_timeout_seconds, remaining)
-        if ring is None:
-            continue  # the budget cannot cover another offer here
-        if not pool.members:  # a hunt group the phone system rings as a whole
-            key = f"pool:{pool.pool_id}"
-            if key in call.tried:
-                continue
-            return Decision(
-                Offer("pool", pool.pool_id, pool.pool_id, (), ring, "open_hours", (key,)),
-                deadline,
-                attempt,
-            )
-        candidates = [
-            a for a in available_members(pool, receptionists, agents, call) if a.receptionist_id not in call.tried
-        ]
-        if not candidates:
-            continue  # skip at once: nobody here can take it
-        ordered = order_candidates(pool, candidates, (cursors or {}).get(pool.pool_id))
-        if pool.strategy == "ring_all":
-            ids = tuple(a.receptionist_id for a in ordered)
-            return Decision(
-                Offer("pool", pool.pool_id, pool.pool_id, ids, ring, "ring_all", ids),
-                deadline,
-                attempt,
-            )
-        first = ordered[0].receptionist_id
-        return Decision(
-            Offer("receptionist", first, pool.pool_id, (first,), ring, pool.strategy, (first,)),
-            deadline,
-            attempt,
-        )
+            offer = _sister_offer(sisters[step.target], call, remaining, sister_desks or {})
+        else:
+            cursor = (cursors or {}).get(step.target)
+            offer = _pool_offer(pools[step.target], receptionists, agents, call, remaining, cursor)
+        if offer is not None:
+            return Decision(offer, deadline, attempt)
     return vendor("overflow")  # unreachable with a validated chain; the safety net is a human anyway
 
 
@@ -362,6 +321,52 @@ def fallback_clinic(clinic_id: str, fallback: NetworkFallback) -> ClinicConfig:
     """A clinic the router has no configuration for, as the network fallback serves it: never open,
     no desk, the fallback's vendors (so a vendor's missed deadline fails over to the other)."""
     return ClinicConfig(clinic_id=clinic_id, name="unknown clinic", timezone="UTC", phone=fallback.phone())
+
+
+def _sister_offer(
+    sister: SisterPool, call: CallState, remaining: float, sister_desks: Mapping[str, SisterDesk]
+) -> Offer | None:
+    """The sister clinic's desk, if it has not had the call, the budget covers an offer there and
+    somebody there can take it (else the chain moves on at once)."""
+    key = f"sister:{sister.clinic_id}"
+    ring = ring_for(sister.offer_timeout_seconds, remaining)
+    if (
+        key in call.tried
+        or ring is None
+        or not sister_can_take(sister_desks.get(sister.clinic_id), sister.pool_id, call)
+    ):
+        return None
+    return Offer("sister_clinic", sister.clinic_id, sister.pool_id, (), ring, "overflow", (key,))
+
+
+def _pool_offer(
+    pool: Pool,
+    receptionists: Mapping[str, Receptionist],
+    agents: Mapping[str, AgentState],
+    call: CallState,
+    remaining: float,
+    cursor: str | None,
+) -> Offer | None:
+    """The pool's next offer for the call (a hunt group as a whole, every available member at once,
+    or one by the pool's strategy), or None: the pool does not take this intent, the budget cannot
+    cover another offer here, or nobody here can take it."""
+    ring = ring_for(pool.offer_timeout_seconds, remaining)
+    if (pool.intents and call.intent not in pool.intents) or ring is None:
+        return None
+    if not pool.members:  # a hunt group the phone system rings as a whole
+        key = f"pool:{pool.pool_id}"
+        return None if key in call.tried else Offer("pool", pool.pool_id, pool.pool_id, (), ring, "open_hours", (key,))
+    candidates = [
+        a for a in available_members(pool, receptionists, agents, call) if a.receptionist_id not in call.tried
+    ]
+    if not candidates:
+        return None
+    ordered = order_candidates(pool, candidates, cursor)
+    if pool.strategy == "ring_all":
+        ids = tuple(a.receptionist_id for a in ordered)
+        return Offer("pool", pool.pool_id, pool.pool_id, ids, ring, "ring_all", ids)
+    first = ordered[0].receptionist_id
+    return Offer("receptionist", first, pool.pool_id, (first,), ring, pool.strategy, (first,))
 
 
 def decide_unknown_clinic(

@@ -26,6 +26,7 @@ from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from ..adapters import messages as message_store
 from ..adapters import pages, repository
+from ..adapters import reports as report_rows
 from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
 router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(403, 404, 409, 422))
@@ -72,7 +73,7 @@ async def get_agents(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         await _clinic(conn, clinic_id)
-        rows = await repository.agents_of(conn, clinic_id, after, page.fetch)
+        rows = await report_rows.agents_of(conn, clinic_id, after, page.fetch)
     return array_page(request, response, page, rows, lambda row: [row["receptionist_id"]])
 
 
@@ -91,15 +92,15 @@ async def get_metrics(
     principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     now = datetime.now(UTC)
-    first = repository.hour_floor((start or now - timedelta(hours=hours - 1)).astimezone(UTC))
+    first = report_rows.hour_floor((start or now - timedelta(hours=hours - 1)).astimezone(UTC))
     async with runtime.pool.acquire() as conn:
         clinic = await _clinic(conn, clinic_id)
-        rows = await repository.calls_between(conn, clinic_id, first, first + timedelta(hours=hours))
+        rows = await report_rows.calls_between(conn, clinic_id, first, first + timedelta(hours=hours))
         oldest = await repository.oldest_waiting(conn, clinic_id)
     budget = clinic.phone.ring_budget_seconds
     buckets: dict[datetime, list[CallRecord]] = {first + timedelta(hours=i): [] for i in range(hours)}
     for r in rows:
-        buckets[repository.hour_floor(r["received_at"].astimezone(UTC))].append(CallRecord(**r))
+        buckets[report_rows.hour_floor(r["received_at"].astimezone(UTC))].append(CallRecord(**r))
     return {
         "clinic_id": clinic_id,
         "ring_budget_seconds": budget,
@@ -119,7 +120,7 @@ class ForecastParams(BaseModel):
 async def _forecast(conn: Connection, clinic_id: str, p: ForecastParams) -> tuple[ClinicConfig, list[HourOfWeek]]:
     clinic = await _clinic(conn, clinic_id)
     end = datetime.now(UTC)
-    rows = await repository.calls_between(conn, clinic_id, end - timedelta(weeks=p.weeks), end)
+    rows = await report_rows.calls_between(conn, clinic_id, end - timedelta(weeks=p.weeks), end)
     observed = []
     for r in rows:
         local = r["received_at"].astimezone(clinic.zone)
