@@ -34,10 +34,10 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from . import callbacks, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
+from . import caller_numbers, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
 from .adapters import repository
 from .domain import Decision, Offer, ToVendor, lifecycle
-from .domain.metrics import SHORT_ABANDON_SECONDS
+from .domain.service_levels import SHORT_ABANDON_SECONDS
 from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
 log = get_logger(__name__)
@@ -211,7 +211,7 @@ async def _to_vendor(
     if handed.topic_ready:
         # The vendor's own copy, on its own topic: it never reads the shared one. Only this copy
         # carries the caller's number, sealed with this vendor's key.
-        callback = callbacks.sealed_for_vendor(handed.caller_number, overflowed)
+        callback = caller_numbers.sealed_for_vendor(handed.caller_number, overflowed)
         events.append((overflowed.model_copy(update={"callback": callback}), vendor_calls_topic(vendor_id)))
     await uow.emit_many([*events, *((e, None) for e in then)])
     telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()

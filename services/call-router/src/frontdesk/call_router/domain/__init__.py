@@ -12,7 +12,6 @@ from .erlang import (
     staffing_for,
     weekly_forecast,
 )
-from .metrics import CallRecord, HourMetrics, hour_metrics
 from .routing import (
     AgentState,
     CallState,
@@ -32,6 +31,7 @@ from .routing import (
     pick_vendor,
     vendor_healthy,
 )
+from .service_levels import CallRecord, HourMetrics, hour_metrics
 
 __all__ = [
     "AgentState",

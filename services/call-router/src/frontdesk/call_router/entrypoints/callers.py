@@ -1,6 +1,6 @@
 """The telephony integration registers callers' numbers: the only way a number reaches the router.
 
-A number is kept sealed under the router's own key for 30 days (callbacks.py) and goes to a vendor
+A number is kept sealed under the router's own key for 30 days (caller_numbers.py) and goes to a vendor
 only sealed with that vendor's key, on its own topic. It is never read back over HTTP.
 """
 
@@ -17,7 +17,7 @@ from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.service import ServiceRuntime, runtime_of
 
-from .. import callbacks
+from .. import caller_numbers
 
 router = APIRouter(prefix="/v1", tags=["callers"], responses=error_responses(403, 404, 422, 503))
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
@@ -47,12 +47,12 @@ async def register_caller(
     """Register (or replace) the number of the caller behind `caller_token`, so that an answering-service
     vendor handed one of their calls can call back. Stored sealed; never returned."""
     principal.require_clinic(clinic_id)
-    if not callbacks.KEYRING.has(callbacks.OWN_KEYS):
-        raise HTTPException(503, f"callback numbers are not configured: no '{callbacks.OWN_KEYS}' sealing key")
+    if not caller_numbers.KEYRING.has(caller_numbers.OWN_KEYS):
+        raise HTTPException(503, f"callback numbers are not configured: no '{caller_numbers.OWN_KEYS}' sealing key")
     async with runtime.unit_of_work() as uow:
         if await get_clinic(uow.conn, clinic_id) is None:
             raise HTTPException(404, f"no clinic {clinic_id} (not configured, or not yet seen by call-router)")
-        expires_at = await callbacks.register(uow, clinic_id, caller_token, body.phone_number, datetime.now(UTC))
+        expires_at = await caller_numbers.register(uow, clinic_id, caller_token, body.phone_number, datetime.now(UTC))
     return CallerRegistered(clinic_id=clinic_id, caller_token=caller_token, expires_at=expires_at)
 
 
@@ -64,5 +64,5 @@ async def forget_caller(
     principal.require_clinic(clinic_id)
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        await callbacks.forget(conn, clinic_id, caller_token)
+        await caller_numbers.forget(conn, clinic_id, caller_token)
     return Response(status_code=204)

@@ -22,7 +22,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from ..callbacks import PRUNE, on_prune
+from ..caller_numbers import PRUNE, on_prune
 from ..declines import handle_call_declined
 from ..handlers import (
     RING_TIMEOUT,
