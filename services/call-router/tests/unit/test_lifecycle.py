@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +13,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from frontdesk.call_router.domain import lifecycle as lc
-from frontdesk.call_router.domain.lifecycle import Status
+from frontdesk.call_router.domain.lifecycle import Status, StoredCall
 
 VENDORS = ("acme", "bolt")
 
 
-def row(**kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "status": "ringing",
-        "attempt": 1,
-        "tried": [],
-        "vendor_id": None,
-        "answered_by_kind": None,
-        "answered_by_id": None,
-    }
-    return {**base, **kw}
+BLANK = StoredCall(
+    call_id="call-1",
+    clinic_id="c1",
+    received_at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+    status="ringing",
+    attempt=1,
+    tried=(),
+    vendor_id=None,
+    ringing=(),
+    offer_keys=(),
+    offer_pool=None,
+    answer_by=datetime(2026, 12, 7, 9, 0, 18, tzinfo=UTC),
+    intent="other",
+    language=None,
+    caller_token=None,
+    patient_id=None,
+    answered_by_kind=None,
+    answered_by_id=None,
+)
+
+
+def row(**kw: Any) -> StoredCall:
+    return replace(BLANK, **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
 # --- from_row --------------------------------------------------------------------------------------

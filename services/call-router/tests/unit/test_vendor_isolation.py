@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from frontdesk.call_router.domain.lifecycle import StoredCall
 from frontdesk.call_router.domain.vendor_isolation import (
     answered_as_itself,
     answered_by,
@@ -13,16 +16,29 @@ from frontdesk.call_router.domain.vendor_isolation import (
     was_handed,
 )
 
+BLANK = StoredCall(
+    call_id="call-1",
+    clinic_id="c1",
+    received_at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+    status="ringing",
+    attempt=1,
+    tried=(),
+    vendor_id="acme",
+    ringing=(),
+    offer_keys=(),
+    offer_pool=None,
+    answer_by=datetime(2026, 12, 7, 9, 0, 18, tzinfo=UTC),
+    intent="other",
+    language=None,
+    caller_token=None,
+    patient_id=None,
+    answered_by_kind=None,
+    answered_by_id=None,
+)
 
-def call(**kw: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "clinic_id": "c1",
-        "vendor_id": "acme",
-        "tried": [],
-        "answered_by_kind": None,
-        "answered_by_id": None,
-    }
-    return {**row, **kw}
+
+def call(**kw: Any) -> StoredCall:
+    return replace(BLANK, **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
 def test_a_vendor_names_itself_on_its_own_topic() -> None:

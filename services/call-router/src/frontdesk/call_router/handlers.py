@@ -37,6 +37,7 @@ from frontdesk.common.uow import UnitOfWork
 from . import caller_numbers, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
 from .adapters import repository
 from .domain import Decision, Offer, ToVendor, lifecycle
+from .domain.lifecycle import StoredCall
 from .domain.service_levels import SHORT_ABANDON_SECONDS
 from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
@@ -63,7 +64,7 @@ async def _sister_desks(uow: UnitOfWork, clinic: ClinicConfig) -> dict[str, doma
 
 
 async def _decide_and_apply(
-    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, missed: bool
+    uow: UnitOfWork, clinic: ClinicConfig, row: StoredCall, now: datetime, *, missed: bool
 ) -> Decision:
     state = repository.call_state(row, missed=missed)
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
@@ -81,11 +82,11 @@ async def _decide_and_apply(
 
 
 async def _apply(
-    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], tried: list[str], d: Decision, now: datetime
+    uow: UnitOfWork, clinic: ClinicConfig, row: StoredCall, tried: list[str], d: Decision, now: datetime
 ) -> datetime | None:
     """Record and publish a decision; return the clinic's oldest waiting call (read in the same round
     trip as the call's new state)."""
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    call_id, clinic_id = row.call_id, row.clinic_id
     routed = CallRouted(
         call_id=call_id,
         clinic_id=clinic_id,
@@ -119,11 +120,11 @@ async def _apply(
 
 
 async def _offer(
-    uow: UnitOfWork, row: dict[str, Any], tried: list[str], d: Decision, offer: Offer, routed: CallRouted, now: datetime
+    uow: UnitOfWork, row: StoredCall, tried: list[str], d: Decision, offer: Offer, routed: CallRouted, now: datetime
 ) -> datetime | None:
     """Ring the receptionists (or the pool) of the offer: call.routed, each call.offered, and the
     ring timeout. Returns the clinic's oldest waiting call."""
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    call_id, clinic_id = row.call_id, row.clinic_id
     cursor = None
     if offer.pool_id and offer.receptionists and offer.target_kind == "receptionist":
         cursor = (offer.pool_id, offer.receptionists[0])
@@ -171,7 +172,7 @@ async def _offer(
 async def _to_vendor(
     uow: UnitOfWork,
     clinic: ClinicConfig,
-    row: dict[str, Any],
+    row: StoredCall,
     tried: list[str],
     d: Decision,
     vendor_id: str,
@@ -180,7 +181,7 @@ async def _to_vendor(
 ) -> datetime | None:
     """Hand the call to a vendor: call.overflowed (and the vendor's own copy), then the events of
     `then`, in one round trip. Returns the clinic's oldest waiting call."""
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    call_id, clinic_id = row.call_id, row.clinic_id
     handed = await repository.record_vendor(
         uow.conn,
         call_id,
@@ -192,7 +193,7 @@ async def _to_vendor(
         tried=tried,
         now=now,
         after_hours=d.reason in ("after_hours", "closure"),
-        caller_token=row["caller_token"],
+        caller_token=row.caller_token,
     )
     overflowed = CallOverflowed(
         call_id=call_id,
@@ -201,10 +202,10 @@ async def _to_vendor(
         reason=d.reason,
         overflowed_at=now,
         answer_by=d.answer_by,
-        caller_token=row["caller_token"] or "unknown",
-        intent=row["intent"],
-        language=row["language"],
-        patient_id=row["patient_id"],
+        caller_token=row.caller_token or "unknown",
+        intent=row.intent,
+        language=row.language,
+        patient_id=row.patient_id,
         attempt=d.attempt,
     )
     events: list[tuple[Event, str | None]] = [(overflowed, None)]
@@ -222,14 +223,14 @@ async def _to_vendor(
 async def _vendor_timers(
     uow: UnitOfWork,
     clinic: ClinicConfig,
-    row: dict[str, Any],
+    row: StoredCall,
     tried: list[str],
     d: Decision,
     vendor_id: str,
     now: datetime,
 ) -> None:
     """The vendor's answer deadline, and the other vendor's offer now or at the hedge time."""
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
+    call_id, clinic_id = row.call_id, row.clinic_id
     target = clinic.phone.vendor(vendor_id).answer_target_seconds
     await uow.set_timer(
         f"vendor:{call_id}:{d.attempt}",
@@ -253,25 +254,25 @@ async def _vendor_timers(
 async def _hedge(
     uow: UnitOfWork,
     clinic: ClinicConfig,
-    row: dict[str, Any],
+    row: StoredCall,
     tried: list[str],
     vendor_id: str,
     attempt: int,
     now: datetime,
 ) -> None:
     """Offer the call to `vendor_id` too; whoever already holds it keeps it (the first answer wins)."""
-    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
+    deadline = domain.routing.answer_by(clinic.phone, row.received_at)
     decision = Decision(ToVendor(vendor_id, "vendor_hedge"), deadline, attempt + 1)
     routed = CallRouted(
-        call_id=row["call_id"],
-        clinic_id=row["clinic_id"],
+        call_id=row.call_id,
+        clinic_id=row.clinic_id,
         target_kind="answering_service",
         target_id=vendor_id,
         reason="vendor_hedge",
         answer_by=deadline,
         attempt=decision.attempt,
     )
-    telemetry.VENDOR_HEDGES.labels(row["clinic_id"], vendor_id).inc()
+    telemetry.VENDOR_HEDGES.labels(row.clinic_id, vendor_id).inc()
     await _to_vendor(uow, clinic, row, sorted(set(tried)), decision, vendor_id, now, then=[routed])
 
 
@@ -365,12 +366,12 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
 async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.Answered) -> None:
     assert got.row is not None
     if got.version is None:  # a call of an unknown clinic, handed to the network fallback
-        within = event.answered_at <= got.row["answer_by"]
+        within = event.answered_at <= got.row.answer_by
     else:
         budget = (await require_clinic(uow.conn, event.clinic_id, got.version)).phone.ring_budget_seconds
-        within = (event.answered_at - got.row["received_at"]).total_seconds() <= budget
+        within = (event.answered_at - got.row.received_at).total_seconds() <= budget
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
-    waited = (event.answered_at - got.row["received_at"]).total_seconds()
+    waited = (event.answered_at - got.row.received_at).total_seconds()
     telemetry.TIME_TO_HUMAN.labels(event.clinic_id).observe(max(waited, 0.0))
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
 
@@ -393,14 +394,14 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
                 await repository.release_ringing(uow.conn, event.clinic_id, event.call_id)
 
 
-async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: dict[str, Any]) -> None:
+async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: StoredCall) -> None:
     """Mark the call abandoned and offer the caller a callback."""
     await repository.mark_abandoned(uow.conn, event.call_id, event.abandoned_at)
-    short = (event.abandoned_at - row["received_at"]).total_seconds() <= SHORT_ABANDON_SECONDS
+    short = (event.abandoned_at - row.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
     telemetry.CALLS_ABANDONED.labels(event.clinic_id, str(short).lower()).inc()
     oldest = await repository.oldest_waiting(uow.conn, event.clinic_id)
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
-    token = row["caller_token"]
+    token = row.caller_token
     callback_id = f"cb-{event.call_id}"
     if token and await repository.open_callback(
         uow.conn, callback_id, event.clinic_id, token, event.call_id, event.abandoned_at
@@ -410,9 +411,9 @@ async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: dict[str, 
                 callback_id=callback_id,
                 clinic_id=event.clinic_id,
                 caller_token=token,
-                patient_id=row["patient_id"],
+                patient_id=row.patient_id,
                 reason="abandoned_call",
-                urgency="urgent" if row["intent"] == "urgent" else "routine",
+                urgency="urgent" if row.intent == "urgent" else "routine",
                 requested_at=event.abandoned_at,
             )
         )
@@ -461,7 +462,7 @@ async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
     row = got.row
     if row is None:
         return  # answered, abandoned or moved on meanwhile
-    telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(row["ringing"]) or 1)
+    telemetry.MISSED_OFFERS.labels(clinic_id).inc(len(row.ringing) or 1)
     await uow.emit_many(
         [
             (AgentAutoPaused(clinic_id=clinic_id, receptionist_id=r, call_id=call_id, paused_at=paused_at), None)

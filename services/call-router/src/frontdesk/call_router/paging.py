@@ -137,7 +137,7 @@ async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
     else:  # the vendor that has the call now (it may have failed over)
         call = await repository.get_call(uow.conn, str(paged.call_id))
         assert call is not None
-        vendor_id = call["vendor_id"]
+        vendor_id = call.vendor_id
     at = datetime.fromisoformat(timer.payload["at"])
     page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
     assert page is not None  # the last step re-sends for ever

@@ -82,7 +82,7 @@ async def _route_held_calls(uow: UnitOfWork, clinic_id: str) -> None:
     clinic = await require_clinic(uow.conn, clinic_id)
     for row in rows:
         decision = await handlers._decide_and_apply(uow, clinic, row, handlers._now(), missed=False)
-        log.info("held call routed", call_id=row["call_id"], target_kind=decision.target_kind)
+        log.info("held call routed", call_id=row.call_id, target_kind=decision.target_kind)
 
 
 async def clinic_or_fallback(uow: UnitOfWork, clinic_id: str) -> ClinicConfig | None:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from frontdesk.common.clinics import get_clinic_versioned, last_known
 from frontdesk.common.contracts import CallRouted, ClinicConfig
@@ -21,6 +20,7 @@ from frontdesk.common.uow import UnitOfWork
 from . import domain, telemetry, unknown_clinics
 from .adapters import repository
 from .domain import Decision, ToVendor, lifecycle
+from .domain.lifecycle import StoredCall
 from .domain.routing import VENDOR_COOLDOWN
 from .handlers import _hedge, _now, _to_vendor
 
@@ -61,7 +61,7 @@ async def _versioned_clinic(
 async def _fail_over(
     uow: UnitOfWork,
     clinic: ClinicConfig,
-    row: dict[str, Any],
+    row: StoredCall,
     vendor_id: str,
     vendors: dict[str, domain.VendorState],
     now: datetime,
@@ -72,14 +72,14 @@ async def _fail_over(
     other = domain.failover_vendor(clinic.phone, vendor_id, vendors, now)
     if other is not None and other in lifecycle.holders_of(row):
         return  # the other vendor was offered the call too already (hedge)
-    tried = set(row["tried"]) | {f"vendor:{vendor_id}", f"vendor:{row['vendor_id']}"}
+    tried = set(row.tried) | {f"vendor:{vendor_id}", f"vendor:{row.vendor_id}"}
     if other is None or f"vendor:{other}" in tried:
         # Each vendor gets the call once: no ping-pong between two vendors that do not answer.
         log.warning("vendor missed its answer target and no other vendor is left", vendor_id=vendor_id)
         return
-    call_id, clinic_id = row["call_id"], row["clinic_id"]
-    deadline = domain.routing.answer_by(clinic.phone, row["received_at"])
-    decision = Decision(ToVendor(other, "vendor_failover"), deadline, row["attempt"] + 1)
+    call_id, clinic_id = row.call_id, row.clinic_id
+    deadline = domain.routing.answer_by(clinic.phone, row.received_at)
+    decision = Decision(ToVendor(other, "vendor_failover"), deadline, row.attempt + 1)
     routed = CallRouted(
         call_id=call_id,
         clinic_id=clinic_id,
@@ -103,10 +103,11 @@ async def on_vendor_hedge(timer: Timer, uow: UnitOfWork) -> None:
     clinic = await unknown_clinics.clinic_or_fallback(uow, clinic_id)
     if clinic is None:
         return  # neither the clinic nor a fallback is configured now (logged)
+    assert row.vendor_id is not None  # a hedge is due only while a vendor holds the call
     now = _now()
     vendors = await repository.vendors(uow.conn, [v.vendor_id for v in clinic.phone.effective_vendors()])
-    tried = frozenset(row["tried"]) | {f"vendor:{row['vendor_id']}"}
-    if domain.hedge_vendor(clinic.phone, row["vendor_id"], tried, vendors, now) != vendor_id:
+    tried = frozenset(row.tried) | {f"vendor:{row.vendor_id}"}
+    if domain.hedge_vendor(clinic.phone, row.vendor_id, tried, vendors, now) != vendor_id:
         log.info("vendor not offered the call too", call_id=call_id, vendor_id=vendor_id)
         return
-    await _hedge(uow, clinic, row, sorted(tried), vendor_id, row["attempt"], now)
+    await _hedge(uow, clinic, row, sorted(tried), vendor_id, row.attempt, now)

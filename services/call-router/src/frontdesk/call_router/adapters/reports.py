@@ -1,4 +1,4 @@
-"""What the read API reports: a clinic's receptionists and its calls by hour."""
+"""What the read API reports: a call as stored, a clinic's receptionists and its calls by hour."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from frontdesk.common.db import Connection
+
+
+async def call_document(conn: Connection, call_id: str) -> dict[str, Any] | None:
+    """The call's row, every column, as GET /v1/calls/{call_id} shows it."""
+    row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = $1", call_id)
+    return dict(row) if row else None
 
 
 async def agents_of(conn: Connection, clinic_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:

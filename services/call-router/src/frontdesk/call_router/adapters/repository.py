@@ -11,6 +11,7 @@ from frontdesk.common.contracts import CallReceived
 from frontdesk.common.db import Connection
 
 from ..domain import AgentState, CallState, VendorState
+from ..domain.lifecycle import StoredCall
 
 
 async def lock_clinic(conn: Connection, clinic_id: str) -> None:
@@ -23,7 +24,7 @@ class Received:
     """What call_router_receive returns (migrations/007): one round trip for the call.received path."""
 
     version: str | None  # the clinic's configuration event id; None = unknown clinic
-    row: dict[str, Any] | None  # the new call; None = unknown clinic or a duplicate call_id
+    row: StoredCall | None  # the new call; None = unknown clinic or a duplicate call_id
     early: dict[str, dict[str, Any]]  # outcomes that overtook the call, by event type
     agents: dict[str, AgentState]
     vendors: dict[str, VendorState]
@@ -55,7 +56,7 @@ async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[st
     )
 
 
-async def insert_call(conn: Connection, call: CallReceived) -> dict[str, Any] | None:
+async def insert_call(conn: Connection, call: CallReceived) -> StoredCall | None:
     """Store a call as call_router_receive does, for a clinic it does not know (the clinic is already
     locked); None for a call_id already stored."""
     row = await conn.fetchrow(
@@ -71,7 +72,7 @@ async def insert_call(conn: Connection, call: CallReceived) -> dict[str, Any] | 
         call.language,
         call.patient_id,
     )
-    return dict(row) if row else None
+    return StoredCall.of(row) if row else None
 
 
 async def mark_unrouted(conn: Connection, call_id: str) -> None:
@@ -80,7 +81,7 @@ async def mark_unrouted(conn: Connection, call_id: str) -> None:
     )
 
 
-async def held_calls(conn: Connection, clinic_id: str, since: datetime) -> list[dict[str, Any]]:
+async def held_calls(conn: Connection, clinic_id: str, since: datetime) -> list[StoredCall]:
     """The clinic's unrouted calls received since `since`, oldest first (under the clinic's lock)."""
     rows = await conn.fetch(
         "SELECT * FROM calls WHERE clinic_id = $1 AND status = 'unrouted' AND received_at >= $2"
@@ -88,7 +89,7 @@ async def held_calls(conn: Connection, clinic_id: str, since: datetime) -> list[
         clinic_id,
         since,
     )
-    return [dict(r) for r in rows]
+    return [StoredCall.of(r) for r in rows]
 
 
 async def record_offer(
@@ -133,7 +134,7 @@ class RingTimedOut:
     """What call_router_ring_timeout returns (migrations/008)."""
 
     stale: bool  # the cached configuration version is not the current one: nothing was written
-    row: dict[str, Any] | None  # the call as it was before this timeout; None = nothing to do
+    row: StoredCall | None  # the call as it was before this timeout; None = nothing to do
     paused: list[str]
     agents: dict[str, AgentState]
     vendors: dict[str, VendorState]
@@ -155,9 +156,9 @@ def _vendors(records: Any) -> dict[str, VendorState]:
     }
 
 
-def _row(record: Any) -> dict[str, Any] | None:
+def _row(record: Any) -> StoredCall | None:
     # a NULL row variable may come back as a row of NULLs
-    return dict(record) if record is not None and record["call_id"] is not None else None
+    return StoredCall.of(record) if record is not None and record["call_id"] is not None else None
 
 
 async def ring_timed_out(
@@ -198,7 +199,7 @@ class VendorMissed:
     """What call_router_vendor_deadline returns (migrations/011)."""
 
     stale: bool  # the cached configuration version is not the current one: nothing was written
-    row: dict[str, Any] | None  # the call, still with that vendor; None = nothing to do
+    row: StoredCall | None  # the call, still with that vendor; None = nothing to do
     vendors: dict[str, VendorState]  # after marking the vendor failed
 
 
@@ -230,7 +231,7 @@ async def vendor_missed_deadline(
 class Answered:
     """What call_router_answer returns (migrations/012)."""
 
-    row: dict[str, Any] | None  # the call as it was before; the answer was recorded if it was ACTIVE
+    row: StoredCall | None  # the call as it was before; the answer was recorded if it was ACTIVE
     version: str | None  # the clinic's configuration event id
     oldest_waiting: datetime | None  # the clinic's oldest call still waiting, after this one
     ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
@@ -255,20 +256,20 @@ async def answer_call(
     return Answered(_row(r["o_call"]), r["o_version"], r["o_oldest"], r["o_ended"])
 
 
-async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> StoredCall | None:
     row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = $1" + (" FOR UPDATE" if for_update else ""), call_id)
-    return dict(row) if row else None
+    return StoredCall.of(row) if row else None
 
 
-def call_state(row: dict[str, Any], *, missed: bool = False) -> CallState:
-    tried = set(row["tried"]) | (set(row["offer_keys"]) if missed else set())
+def call_state(row: StoredCall, *, missed: bool = False) -> CallState:
+    tried = set(row.tried) | (set(row.offer_keys) if missed else set())
     return CallState(
-        call_id=row["call_id"],
-        clinic_id=row["clinic_id"],
-        received_at=row["received_at"],
-        intent=row["intent"],
-        language=row["language"],
-        attempt=row["attempt"],
+        call_id=row.call_id,
+        clinic_id=row.clinic_id,
+        received_at=row.received_at,
+        intent=row.intent,
+        language=row.language,
+        attempt=row.attempt,
         tried=frozenset(tried),
     )
 

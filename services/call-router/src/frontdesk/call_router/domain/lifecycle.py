@@ -36,10 +36,10 @@ The statement-by-statement paths (no cached configuration) decide here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -81,22 +81,73 @@ def _answering_vendor(answered_by: tuple[str, str] | None) -> str | None:
     return answered_by[1] if answered_by is not None and answered_by[0] == "answering_service" else None
 
 
-def from_row(row: Mapping[str, Any] | None, early: frozenset[str] = frozenset()) -> Call:
-    """The lifecycle view of a `calls` row (None: not stored)."""
+class Columns(Protocol):
+    """A stored row by column name (a database record, a mapping)."""
+
+    def __getitem__(self, column: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """A call as the router stored it (a `calls` row: the columns the router acts on)."""
+
+    call_id: str
+    clinic_id: str
+    received_at: datetime
+    status: str
+    attempt: int  # routes made so far (0: received, not routed yet)
+    tried: tuple[str, ...]  # offer keys already made: receptionist ids, pool:/sister:/vendor: keys
+    vendor_id: str | None  # the vendor it was handed to last
+    ringing: tuple[str, ...]  # receptionists ringing for it now
+    offer_keys: tuple[str, ...]  # the current offer's keys (tried once it rings out)
+    offer_pool: str | None
+    answer_by: datetime
+    intent: str
+    language: str | None
+    caller_token: str | None
+    patient_id: str | None
+    answered_by_kind: str | None
+    answered_by_id: str | None
+
+    @classmethod
+    def of(cls, row: Columns) -> StoredCall:
+        return cls(
+            call_id=row["call_id"],
+            clinic_id=row["clinic_id"],
+            received_at=row["received_at"],
+            status=row["status"],
+            attempt=row["attempt"],
+            tried=tuple(row["tried"] or ()),
+            vendor_id=row["vendor_id"],
+            ringing=tuple(row["ringing"] or ()),
+            offer_keys=tuple(row["offer_keys"] or ()),
+            offer_pool=row["offer_pool"],
+            answer_by=row["answer_by"],
+            intent=row["intent"],
+            language=row["language"],
+            caller_token=row["caller_token"],
+            patient_id=row["patient_id"],
+            answered_by_kind=row["answered_by_kind"],
+            answered_by_id=row["answered_by_id"],
+        )
+
+
+def from_row(row: StoredCall | None, early: frozenset[str] = frozenset()) -> Call:
+    """The lifecycle view of a stored call (None: not stored)."""
     if row is None:
         return Call(Status.NONE, early=early)
-    status = Status(row["status"])
-    if status == Status.RINGING and row["attempt"] == 0:
+    status = Status(row.status)
+    if status == Status.RINGING and row.attempt == 0:
         status = Status.RECEIVED
-    kind, by = row.get("answered_by_kind"), row.get("answered_by_id")
-    return Call(status, row["attempt"], holders_of(row), (kind, by) if kind and by else None, early)
+    kind, by = row.answered_by_kind, row.answered_by_id
+    return Call(status, row.attempt, holders_of(row), (kind, by) if kind and by else None, early)
 
 
-def holders_of(row: Mapping[str, Any]) -> tuple[str, ...]:
+def holders_of(row: StoredCall) -> tuple[str, ...]:
     """The vendors a stored call was handed to: the earlier ones are in `tried`, the latest is
     `vendor_id`."""
-    earlier = [t.removeprefix("vendor:") for t in row["tried"] if t.startswith("vendor:")]
-    return tuple(dict.fromkeys([*earlier, *([row["vendor_id"]] if row["vendor_id"] else [])]))
+    earlier = [t.removeprefix("vendor:") for t in row.tried if t.startswith("vendor:")]
+    return tuple(dict.fromkeys([*earlier, *([row.vendor_id] if row.vendor_id else [])]))
 
 
 # --- inputs ---------------------------------------------------------------------------------------

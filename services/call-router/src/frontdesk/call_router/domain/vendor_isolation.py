@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from .lifecycle import holders_of
+from .lifecycle import StoredCall, holders_of
 
 
 def names_itself(sender: str | None, vendor_id: str) -> str | None:
@@ -24,12 +24,12 @@ def serves_clinic(vendor_id: str, clinic_vendors: Collection[str]) -> str | None
     return None if vendor_id in clinic_vendors else "the vendor does not serve the clinic"
 
 
-def was_handed(vendor_id: str, call: dict[str, Any] | None, clinic_id: str) -> str | None:
+def was_handed(vendor_id: str, call: StoredCall | None, clinic_id: str) -> str | None:
     """The call must be one the router handed to this vendor (now, or before a failover). A vendor
     learns of calls only from its vendor.<id>.calls, so a call the router does not know is not its."""
     if call is None:
         return "the call is unknown to the router"
-    if call["clinic_id"] != clinic_id:
+    if call.clinic_id != clinic_id:
         return "the call belongs to another clinic"
     if vendor_id not in holders_of(call):
         return "the call was not handed to this vendor"
@@ -43,13 +43,13 @@ def answered_as_itself(vendor_id: str, answered_by_kind: str, answered_by_id: st
     return None
 
 
-def answered_by(vendor_id: str, call: dict[str, Any] | None, clinic_id: str) -> str | None:
+def answered_by(vendor_id: str, call: StoredCall | None, clinic_id: str) -> str | None:
     """Only the vendor that answered a call may end it."""
     handed = was_handed(vendor_id, call, clinic_id)
     if handed is not None:
         return handed
     assert call is not None
-    if (call["answered_by_kind"], call["answered_by_id"]) != ("answering_service", vendor_id):
+    if (call.answered_by_kind, call.answered_by_id) != ("answering_service", vendor_id):
         return "the call was not answered by this vendor"
     return None
 

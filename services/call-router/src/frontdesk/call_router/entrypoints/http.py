@@ -48,7 +48,7 @@ async def get_call(call_id: str, principal: CurrentPrincipal, runtime: Runtime) 
     its on-call paging (`page`: pages requested, who acknowledged, when, and how long it took)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        call = await repository.get_call(conn, call_id)
+        call = await report_rows.call_document(conn, call_id)
         page = await pages.get(conn, call_id)
     principal.require_owner(call["clinic_id"] if call else None, "call")
     assert call is not None
