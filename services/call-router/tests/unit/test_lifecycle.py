@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,42 +17,19 @@ from frontdesk.call_router.domain.lifecycle import Status, StoredCall
 VENDORS = ("acme", "bolt")
 
 
-BLANK = StoredCall(
-    call_id="call-1",
-    clinic_id="c1",
-    received_at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
-    status="ringing",
-    attempt=1,
-    tried=(),
-    vendor_id=None,
-    ringing=(),
-    offer_keys=(),
-    offer_pool=None,
-    answer_by=datetime(2026, 12, 7, 9, 0, 18, tzinfo=UTC),
-    intent="other",
-    language=None,
-    caller_token=None,
-    patient_id=None,
-    answered_by_kind=None,
-    answered_by_id=None,
-)
-
-
-def row(**kw: Any) -> StoredCall:
-    return replace(BLANK, **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
-
-
 # --- from_row --------------------------------------------------------------------------------------
 
 
-def test_a_row_maps_onto_the_lifecycle() -> None:
+def test_a_row_maps_onto_the_lifecycle(stored_call: Callable[..., StoredCall]) -> None:
     assert lc.from_row(None).status == Status.NONE
-    assert lc.from_row(row(attempt=0)).status == Status.RECEIVED
-    assert lc.from_row(row(status="unrouted", attempt=0)).status == Status.UNROUTED
-    handed = lc.from_row(row(status="with_vendor", attempt=3, tried=["pool:a", "vendor:acme"], vendor_id="bolt"))
+    assert lc.from_row(stored_call(attempt=0)).status == Status.RECEIVED
+    assert lc.from_row(stored_call(status="unrouted", attempt=0)).status == Status.UNROUTED
+    handed = lc.from_row(
+        stored_call(status="with_vendor", attempt=3, tried=["pool:a", "vendor:acme"], vendor_id="bolt")
+    )
     assert (handed.status, handed.attempt, handed.holders) == (Status.WITH_VENDOR, 3, ("acme", "bolt"))
     answered = lc.from_row(
-        row(
+        stored_call(
             status="answered",
             vendor_id="acme",
             tried=["vendor:bolt"],
@@ -62,7 +38,7 @@ def test_a_row_maps_onto_the_lifecycle() -> None:
         )
     )
     assert answered.withdrawn == {"bolt"}
-    assert lc.from_row(row(status="abandoned", vendor_id="acme")).withdrawn == {"acme"}
+    assert lc.from_row(stored_call(status="abandoned", vendor_id="acme")).withdrawn == {"acme"}
 
 
 def test_the_rules_still_taken_inside_sql_are_these() -> None:

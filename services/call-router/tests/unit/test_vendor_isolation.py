@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
 
 from frontdesk.call_router.domain.lifecycle import StoredCall
 from frontdesk.call_router.domain.vendor_isolation import (
@@ -15,30 +13,6 @@ from frontdesk.call_router.domain.vendor_isolation import (
     serves_clinic,
     was_handed,
 )
-
-BLANK = StoredCall(
-    call_id="call-1",
-    clinic_id="c1",
-    received_at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
-    status="ringing",
-    attempt=1,
-    tried=(),
-    vendor_id="acme",
-    ringing=(),
-    offer_keys=(),
-    offer_pool=None,
-    answer_by=datetime(2026, 12, 7, 9, 0, 18, tzinfo=UTC),
-    intent="other",
-    language=None,
-    caller_token=None,
-    patient_id=None,
-    answered_by_kind=None,
-    answered_by_id=None,
-)
-
-
-def call(**kw: Any) -> StoredCall:
-    return replace(BLANK, **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
 def test_a_vendor_names_itself_on_its_own_topic() -> None:
@@ -52,23 +26,30 @@ def test_a_vendor_speaks_for_the_clinics_it_serves() -> None:
     assert serves_clinic("acme", {"other"}) is not None
 
 
-def test_a_call_is_the_vendors_if_it_was_handed_to_it_now_or_before_a_failover() -> None:
-    assert was_handed("acme", call(), "c1") is None
-    assert was_handed("acme", call(vendor_id="other", tried=["vendor:acme"]), "c1") is None
-    assert was_handed("acme", call(vendor_id="other"), "c1") == "the call was not handed to this vendor"
-    assert was_handed("acme", call(vendor_id=None, tried=["pool:desk"]), "c1") is not None
-    assert was_handed("acme", call(), "c2") == "the call belongs to another clinic"
+def test_a_call_is_the_vendors_if_it_was_handed_to_it_now_or_before_a_failover(
+    stored_call: Callable[..., StoredCall],
+) -> None:
+    assert was_handed("acme", stored_call(vendor_id="acme"), "c1") is None
+    assert was_handed("acme", stored_call(vendor_id="other", tried=["vendor:acme"]), "c1") is None
+    assert was_handed("acme", stored_call(vendor_id="other"), "c1") == "the call was not handed to this vendor"
+    assert was_handed("acme", stored_call(vendor_id=None, tried=["pool:desk"]), "c1") is not None
+    assert was_handed("acme", stored_call(vendor_id="acme"), "c2") == "the call belongs to another clinic"
     assert was_handed("acme", None, "c1") == "the call is unknown to the router"
 
 
-def test_a_vendor_reports_only_its_own_answers_and_ends_only_those() -> None:
+def test_a_vendor_reports_only_its_own_answers_and_ends_only_those(stored_call: Callable[..., StoredCall]) -> None:
     assert answered_as_itself("acme", "answering_service", "acme") is None
     assert answered_as_itself("acme", "answering_service", "other") is not None
     assert answered_as_itself("acme", "receptionist", "acme") is not None
-    mine = call(answered_by_kind="answering_service", answered_by_id="acme")
+    mine = stored_call(vendor_id="acme", answered_by_kind="answering_service", answered_by_id="acme")
     assert answered_by("acme", mine, "c1") is None
-    assert answered_by("acme", call(answered_by_kind="receptionist", answered_by_id="rec-1"), "c1") is not None
-    assert answered_by("acme", call(), "c1") == "the call was not answered by this vendor"
+    assert (
+        answered_by(
+            "acme", stored_call(vendor_id="acme", answered_by_kind="receptionist", answered_by_id="rec-1"), "c1"
+        )
+        is not None
+    )
+    assert answered_by("acme", stored_call(vendor_id="acme"), "c1") == "the call was not answered by this vendor"
     assert answered_by("other", mine, "c1") == "the call was not handed to this vendor"
 
 
