@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
 	$(BIN)/python benchmarks/relay_publish.py
+	$(BIN)/python benchmarks/kafka_clients.py
 	$(BIN)/python benchmarks/console_lag.py
 	$(BIN)/python benchmarks/phone_bridge_sip.py
 

@@ -471,9 +471,16 @@ async def run_path(spec: PathSpec, settings: Settings, bootstrap: str) -> PathRe
 
 
 async def bench_bare(
-    settings: Settings, bootstrap: str, clinics: list[ClinicConfig], state_dir: Path, source: str, target: str
+    settings: Settings,
+    bootstrap: str,
+    clinics: list[ClinicConfig],
+    state_dir: Path,
+    source: str,
+    target: str,
+    forwarder_type: type[Passthrough] = Passthrough,
+    label: str = "bare aiokafka passthrough",
 ) -> PathResult:
-    forwarder = Passthrough(bootstrap, source, target, state_dir)
+    forwarder = forwarder_type(bootstrap, source, target, state_dir)
     try:
         forwarder.start()
 
@@ -488,7 +495,7 @@ async def bench_bare(
 
         spec = PathSpec(
             name="bare",
-            label="bare aiokafka passthrough",
+            label=label,
             out_topic=target,
             build=build,
             identify=lambda record: header(record, ID_HEADER),
