@@ -55,52 +55,20 @@ def normalise_phone(phone: str) -> str:
 
 
 async def apply_reply(uow: UnitOfWork, phone: str, text: str, received_at: datetime) -> dict[str, object]:
-    conn = uow.conn
-    patients = await repository.patients_with_phone(conn, normalise_phone(phone))
+    """A patient's SMS reply: STOP/START for every patient on the number, an answer to the latest
+    reminder, and a staff task for a concern or anything not understood."""
+    patients = await repository.patients_with_phone(uow.conn, normalise_phone(phone))
     if not patients:
         REPLIES.labels("unknown_sender").inc()
         return {"matched": False}
     meaning = classify(text)
     outcome: dict[str, object] = {"matched": True}
     if meaning.opt_out or meaning.opt_in:
-        changed = 0
-        for patient_id in patients:
-            # A shared phone: every patient on it stops (or restarts) together.
-            await repository.lock_patient(conn, patient_id)
-            ledger = await repository.ledger(conn, patient_id)
-            entries = (
-                consent.opt_out_all(ledger, received_at)
-                if meaning.opt_out
-                else consent.opt_back_in(ledger, received_at)
-            )
-            await repository.add_consent(conn, patient_id, entries)
-            for entry in entries:
-                await uow.emit(
-                    ContactPreferenceChanged(
-                        patient_id=patient_id,
-                        purpose=entry.purpose,
-                        opted_in=entry.opted_in,
-                        changed_at=received_at,
-                        source="reply",
-                    )
-                )
-            changed += len(entries)
         outcome["preference"] = "opted_out" if meaning.opt_out else "opted_in"
-        outcome["changes"] = changed
+        outcome["changes"] = await _change_preference(uow, patients, meaning.opt_out, received_at)
         REPLIES.labels(str(outcome["preference"])).inc()
     if meaning.answer is not None:
-        appointment = await repository.latest_reminder_for(conn, patients, received_at)
-        if appointment is not None:
-            await uow.emit(
-                AppointmentReplyReceived(
-                    appointment_id=appointment["appointment_id"],
-                    patient_id=appointment["patient_id"],
-                    clinic_id=appointment["clinic_id"],
-                    provider_id=appointment["provider_id"],
-                    reply=meaning.answer,
-                    received_at=received_at,
-                )
-            )
+        if await _answer_reminder(uow, patients, meaning.answer, received_at):
             outcome["answer"] = meaning.answer
             REPLIES.labels(meaning.answer).inc()
         else:
@@ -109,26 +77,74 @@ async def apply_reply(uow: UnitOfWork, phone: str, text: str, received_at: datet
         reason: Literal["clinical_concern", "unrecognised_reply"] = (
             "clinical_concern" if meaning.concern else "unrecognised_reply"
         )
-        urgency: Literal["routine", "urgent"] = meaning.concern or "routine"
-        clinic_id = await conn.fetchval(
-            "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
-            patients,
-        )
-        task_patient = patients[0] if len(patients) == 1 else None
-        task_id = f"task-{uuid.uuid4().hex[:16]}"
-        await repository.insert_task(
-            conn, task_id, clinic_id or "unassigned", task_patient, reason, urgency, text[:1000]
-        )
-        await uow.emit(
-            FollowupEscalated(
-                task_id=task_id,
-                clinic_id=clinic_id or "unassigned",
-                patient_id=task_patient,
-                reason=reason,
-                urgency=urgency,
-                escalated_at=received_at,
-            )
-        )
-        outcome["task_id"] = task_id
+        outcome["task_id"] = await _escalate(uow, patients, reason, meaning.concern or "routine", text, received_at)
         REPLIES.labels(reason).inc()
     return outcome
+
+
+async def _change_preference(uow: UnitOfWork, patients: list[str], opt_out: bool, at: datetime) -> int:
+    """STOP (or START) for every patient on the number (a shared phone stops or restarts together);
+    how many consent entries changed."""
+    changed = 0
+    for patient_id in patients:
+        await repository.lock_patient(uow.conn, patient_id)
+        ledger = await repository.ledger(uow.conn, patient_id)
+        entries = consent.opt_out_all(ledger, at) if opt_out else consent.opt_back_in(ledger, at)
+        await repository.add_consent(uow.conn, patient_id, entries)
+        for entry in entries:
+            await uow.emit(
+                ContactPreferenceChanged(
+                    patient_id=patient_id, purpose=entry.purpose, opted_in=entry.opted_in, changed_at=at, source="reply"
+                )
+            )
+        changed += len(entries)
+    return changed
+
+
+async def _answer_reminder(uow: UnitOfWork, patients: list[str], answer: str, at: datetime) -> bool:
+    """The answer to the latest reminder sent to the number; False if there is none to answer."""
+    appointment = await repository.latest_reminder_for(uow.conn, patients, at)
+    if appointment is None:
+        return False
+    await uow.emit(
+        AppointmentReplyReceived(
+            appointment_id=appointment["appointment_id"],
+            patient_id=appointment["patient_id"],
+            clinic_id=appointment["clinic_id"],
+            provider_id=appointment["provider_id"],
+            reply=answer,
+            received_at=at,
+        )
+    )
+    return True
+
+
+async def _escalate(
+    uow: UnitOfWork,
+    patients: list[str],
+    reason: Literal["clinical_concern", "unrecognised_reply"],
+    urgency: Literal["routine", "urgent"],
+    text: str,
+    at: datetime,
+) -> str:
+    """A staff task with the reply's words (in followup's own table, never on a topic); its id."""
+    clinic_id = await uow.conn.fetchval(
+        "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
+        patients,
+    )
+    task_patient = patients[0] if len(patients) == 1 else None
+    task_id = f"task-{uuid.uuid4().hex[:16]}"
+    await repository.insert_task(
+        uow.conn, task_id, clinic_id or "unassigned", task_patient, reason, urgency, text[:1000]
+    )
+    await uow.emit(
+        FollowupEscalated(
+            task_id=task_id,
+            clinic_id=clinic_id or "unassigned",
+            patient_id=task_patient,
+            reason=reason,
+            urgency=urgency,
+            escalated_at=at,
+        )
+    )
+    return task_id
