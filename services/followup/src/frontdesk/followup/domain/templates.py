@@ -94,6 +94,12 @@ TEMPLATES: Mapping[str, Template] = {
             " 3 to reschedule. " + OPT_OUT_HINT,
         ),
         _t(
+            "appointment-reminder-link",
+            "treatment",
+            "{practice}: visit {date} at {time}. Reply 1 to confirm, 2 to cancel. Move it: {reschedule_link} "
+            + OPT_OUT_HINT,
+        ),
+        _t(
             "check-in-general",
             "treatment",
             "{practice}: hope you are well after your visit. Care info: {link} " + OPT_OUT_HINT,
