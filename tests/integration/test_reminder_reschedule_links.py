@@ -147,4 +147,3 @@ async def _window_timer_gone(stack: LocalStack, reschedule_id: str) -> None:
     ):
         assert time.monotonic() < deadline, "the window's timer never fired"
         await asyncio.sleep(0.3)
-

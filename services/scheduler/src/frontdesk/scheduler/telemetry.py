@@ -36,7 +36,7 @@ REFILL_SECONDS = Histogram(
 )
 RESCHEDULE_REQUESTS = Counter(
     "frontdesk_scheduler_reschedule_requests_total",
-    "Reschedules settled, by who handled them: patient (a \"3\" moved on the page), staff (a task),"
+    'Reschedules settled, by who handled them: patient (a "3" moved on the page), staff (a task),'
     " reminder_link (moved from a reminder's link).",
     ["clinic_id", "handled_by"],
 )
