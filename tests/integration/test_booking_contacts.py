@@ -91,7 +91,7 @@ async def test_a_page_booking_gets_its_reminder_at_the_verified_number_and_repla
             lambda: followup_rows(
                 stack,
                 "SELECT d.address, d.body FROM sink_deliveries d JOIN messages m USING (idempotency_key)"
-                " WHERE m.patient_id = $1 AND m.template = 'appointment-reminder'",
+                " WHERE m.patient_id = $1 AND m.template = 'appointment-reminder-link'",
                 patient_id,
             ),
             "the reminder was never sent",
@@ -143,7 +143,7 @@ async def test_a_page_booking_gets_its_reminder_at_the_verified_number_and_repla
     deliveries = await followup_rows(
         stack,
         "SELECT d.idempotency_key FROM sink_deliveries d JOIN messages m USING (idempotency_key)"
-        " WHERE m.patient_id = $1 AND m.template = 'appointment-reminder'",
+        " WHERE m.patient_id = $1 AND m.template = 'appointment-reminder-link'",
         patient_id,
     )
     assert len(deliveries) == 1

@@ -23,6 +23,7 @@ from frontdesk.common.contracts import (
     BookingCodeFailed,
     BookingCodeRequested,
     BookingContactVerified,
+    BookingLinkRequested,
     CallAbandoned,
     CallAnswered,
     CallbackCompleted,
@@ -57,6 +58,7 @@ from frontdesk.common.contracts import (
     WaitlistOffered,
     booking_code_aad,
     booking_contact_aad,
+    booking_link_aad,
 )
 from frontdesk.common.contracts.calls import NetworkConfigured, NetworkFallback, Vendor
 from frontdesk.common.contracts.reviews import (
@@ -324,6 +326,15 @@ def _samples() -> dict[str, Event]:
             ),
         ),
         BookingCodeFailed(verification_id="bk-1", clinic_id="clinic-1", reason="undeliverable", failed_at=T0),
+        BookingLinkRequested(
+            link_id="bl-1",
+            clinic_id="clinic-1",
+            expires_at=T0,
+            requested_at=T0,
+            sealed=Keyring()
+            .rotated(BOOKING_CODES_RECIPIENT, "k1", b"k" * 32)
+            .seal(BOOKING_CODES_RECIPIENT, '{"phone": "+14155550123"}', booking_link_aad("clinic-1", "bl-1")),
+        ),
         FollowupSent(
             followup_id="fu-1",
             patient_id="patient-7",

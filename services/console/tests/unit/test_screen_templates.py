@@ -15,6 +15,7 @@ from frontdesk.console.domain.worklists import (
     FollowupTask,
     QuarantinedMessage,
     RecoveryTask,
+    RescheduleTask,
     WaitlistOffer,
 )
 from frontdesk.console.entrypoints.screen_pages import templates
@@ -72,6 +73,7 @@ def test_schedule_and_worklists_render() -> None:
         [RecoveryTask("rt-1", "dr-a", 2, "nps", 3, NOW + timedelta(hours=1), NOW)],
         [FollowupTask("t-1", "clinical_concern", "urgent", NOW)],
         [WaitlistOffer("o-1", "dr-a", "checkup", NOW, NOW, NOW + timedelta(minutes=2))],
+        [RescheduleTask("rs-1", "a-9", "dr-b", None, NOW + timedelta(days=1), NOW, NOW + timedelta(minutes=30))],
         [QuarantinedMessage("EHR-1", "MSG-7", "SIU^S13", "unknown appointment E-1: quarantined for review", NOW)],
         1, NOW,
     )  # fmt: skip
@@ -80,3 +82,6 @@ def test_schedule_and_worklists_render() -> None:
     assert "reason not known yet" in html and "score 3/10" in html and "expires soon" in html
     assert f'value="{session.csrf}"' in html
     assert 'data-hl7="MSG-7"' in html and "Mon 09 Mar 10:00" in html  # received, in the clinic's zone
+    task = html.split('data-reschedule-task="rs-1"')[1].split("</li>")[0]
+    assert "Tue 10 Mar 10:00" in task and "appointment a-9" in task and "◔ due soon" in task
+    assert "Mon 09 Mar 10:30" in task  # the deadline, in the clinic's zone

@@ -43,6 +43,7 @@ def test_every_value_is_escaped_and_no_page_has_a_script(practice: str, slot: st
         html.booked_page(practice, slot),
         html.taken_page(practice, [html.Choice("v", slot)]),
         html.choose_page(practice, slot, [html.Choice(slot, slot)], "/p/reschedule/t", problem=slot),
+        html.choose_page(practice, slot, [], "/p/reschedule/t", problem=slot, staff_follow_up=False),
         html.moved_page(practice, slot),
         html.problem_page(slot),
         booking_html.code_page(practice, "e", {"session": slot}, slot, slot, problem=slot, notice=slot),
@@ -71,3 +72,11 @@ def test_a_picked_time_must_carry_its_offset() -> None:
     assert _aware("2026-03-09T09:30:00-05:00") == datetime(2026, 3, 9, 14, 30, tzinfo=UTC)
     for bad in (None, "", "tomorrow", "2026-03-09T09:30:00", "2026-13-40T99:00:00+00:00", "x" * 5000):
         assert _aware(bad) is None
+
+
+def test_a_reminders_link_promises_no_call_back() -> None:
+    asked = html.choose_page("Lakeside", "Thu 10 Dec 11:00", [], "/p/reschedule/t")
+    reminded = html.choose_page("Lakeside", "Thu 10 Dec 11:00", [], "/p/reschedule/t", staff_follow_up=False)
+    assert "we will also call you" in asked and "the practice will contact you" in asked
+    assert "call" not in reminded.split("Thu 10 Dec 11:00")[1].replace("call the practice", "")
+    assert "your appointment stays as it is" in reminded

@@ -3,7 +3,8 @@
 callback.requested (handlers.py) / followup.scheduled (kind callback: due) / followup.escalated /
 callback.completed -> console_callbacks and console_followup_tasks; review.escalated /
 review.recovery_closed -> console_recovery_tasks; waitlist.offer / waitlist.offer_closed ->
-console_waitlist_offers; hl7.quarantined -> console_hl7_quarantine.
+console_waitlist_offers; appointment.reschedule_task -> console_reschedule_tasks (open while its
+appointment is unchanged: the schedule's facts, schedule.py); hl7.quarantined -> console_hl7_quarantine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from frontdesk.common.contracts import (
     FollowupScheduled,
     Hl7Quarantined,
     RecoveryClosed,
+    RescheduleTaskOpened,
     ReviewEscalated,
     WaitlistOfferClosed,
     WaitlistOffered,
@@ -29,7 +31,15 @@ from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
 from .adapters import worklists as store
-from .domain.worklists import Callback, FollowupTask, QuarantinedMessage, RecoveryTask, WaitlistOffer
+from .domain.worklists import (
+    Callback,
+    FollowupTask,
+    QuarantinedMessage,
+    RecoveryTask,
+    RescheduleTask,
+    WaitlistOffer,
+    reschedule_task_open,
+)
 
 FOLLOWUP_TASK_DAYS = 7  # followup keeps its tasks' state; the console lists a week of escalations
 
@@ -87,6 +97,20 @@ async def handle_waitlist_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWo
     await store.waitlist_closed(uow.conn, event.offer_id, event.clinic_id, event.outcome)
 
 
+async def handle_reschedule_task(event: RescheduleTaskOpened, uow: UnitOfWork) -> None:
+    """The scheduler's task, without its patient: staff find the appointment by its id and time."""
+    task = RescheduleTask(
+        reschedule_id=event.reschedule_id,
+        appointment_id=event.appointment_id,
+        provider_id=event.provider_id,
+        appointment_type=None,
+        starts_at=event.starts_at,
+        opened_at=event.opened_at,
+        due_at=event.due_at,
+    )
+    await store.reschedule_task(uow.conn, event.clinic_id, task)
+
+
 async def handle_hl7_quarantined(event: Hl7Quarantined, uow: UnitOfWork) -> None:
     message = QuarantinedMessage(
         event.sending_facility, event.control_id, event.message_type, event.reason, event.received_at
@@ -102,6 +126,7 @@ HANDLERS: dict[type[Event], Handler] = {
     RecoveryClosed: handle_recovery_closed,
     WaitlistOffered: handle_waitlist_offered,
     WaitlistOfferClosed: handle_waitlist_offer_closed,
+    RescheduleTaskOpened: handle_reschedule_task,
     Hl7Quarantined: handle_hl7_quarantined,
 }
 
@@ -118,6 +143,7 @@ class WorklistsScreen:
     recovery_tasks: list[RecoveryTask]
     followup_tasks: list[FollowupTask]
     offers: list[WaitlistOffer]
+    reschedule_tasks: list[RescheduleTask]  # open ones, by deadline
     quarantine: list[QuarantinedMessage]  # HL7 messages the scheduler quarantined, newest first
     version: int
     last_event_at: datetime | None
@@ -146,7 +172,13 @@ async def worklists_screen(conn: Connection, clinic_id: str, now: datetime) -> W
         recovery_tasks=await store.open_recovery_tasks(conn, clinic_id),
         followup_tasks=await store.recent_followup_tasks(conn, clinic_id, now - timedelta(days=FOLLOWUP_TASK_DAYS)),
         offers=await store.offers_in_flight(conn, clinic_id, now),
+        reschedule_tasks=await _open_reschedule_tasks(conn, clinic_id, now),
         quarantine=await store.quarantine(conn, clinic_id),
         version=activity.version,
         last_event_at=activity.last_event_at,
     )
+
+
+async def _open_reschedule_tasks(conn: Connection, clinic_id: str, now: datetime) -> list[RescheduleTask]:
+    found = await store.reschedule_tasks(conn, clinic_id, now)
+    return [task for task, appointment in found if reschedule_task_open(task, appointment, now)]

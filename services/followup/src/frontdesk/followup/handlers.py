@@ -11,6 +11,7 @@ import hashlib
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from frontdesk.common import patient_links
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import (
     AppointmentBooked,
@@ -132,6 +133,11 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
         )
     clinic = await get_clinic(uow.conn, event.clinic_id)
     zone = clinic.zone if clinic else UTC_ZONE
+    variables = {"date": format_date(event.starts_at, zone), "time": format_time(event.starts_at, zone)}
+    if event.reschedule_id is not None:  # the reschedule page's link, signed as a "3" reply's, good until the start
+        links = patient_links.current("followup")
+        token = patient_links.sign("reschedule", event.reschedule_id, event.starts_at, links.keys()[0])
+        variables["reschedule_link"] = links.url("reschedule", token)
     await _plan_message(
         uow,
         clinic,
@@ -140,8 +146,8 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
         patient_id=event.patient_id,
         clinic_id=event.clinic_id,
         due_at=now,
-        template="appointment-reminder",
-        variables={"date": format_date(event.starts_at, zone), "time": format_time(event.starts_at, zone)},
+        template="appointment-reminder" if event.reschedule_id is None else "appointment-reminder-link",
+        variables=variables,
         expires_at=event.starts_at,
         appointment_id=event.appointment_id,
     )

@@ -27,3 +27,9 @@ BOOKING_CODE_FAILURES = Counter(
     "Booking codes that could not be texted and were reported to the page (booking.code_failed), by reason.",
     ["reason"],
 )
+BOOKING_LINKS = Counter(
+    "frontdesk_followup_booking_links_total",
+    "Booking links texted to callers (booking.link_requested), by outcome: sent, deferred (quiet hours, caps,"
+    " the clinic's limit), retry, failed, or the reason it was skipped.",
+    ["outcome"],
+)

@@ -112,7 +112,8 @@ async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
 
 
 async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
-    """A reminder is due: tell followup, unless the appointment moved or is no longer booked."""
+    """A reminder is due: tell followup, unless the appointment moved or is no longer booked. It carries
+    the appointment's reminder link to the reschedule page (reschedule_requests.reminder_link)."""
     row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"])
     if row is None or row["status"] != "booked":
         return
@@ -128,6 +129,7 @@ async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
             reminder_id=booking_rules.reminder_id(row["appointment_id"], offset, row["starts_at"]),
             starts_at=row["starts_at"],
             offset=offset,
+            reschedule_id=await reschedule_requests.reminder_link(uow, row),
         )
     )
 

@@ -129,6 +129,7 @@ async def _cancel(c: Change) -> Result:
     late = booking_rules.is_late_cancellation(row["starts_at"], c.now, c.clinic.scheduling.late_cancel_hours)
     reason = "hold_released" if status == "pending" else ("late_cancellation" if late else "cancelled")
     await repository.set_status(c.uow.conn, c.appointment_id, "cancelled", status_reason=reason, cancelled_at=c.now)
+    await repository.close_reschedule_requests(c.uow.conn, c.appointment_id, c.now)
     if status != "pending":  # a hold was never booked: nobody downstream knew of it
         await c.uow.emit(
             AppointmentCancelled(**c.fact(), starts_at=row["starts_at"], cancelled_at=c.now, late=late, by=c.by)
@@ -196,6 +197,7 @@ async def _reschedule(c: Change) -> Result:
         await repository.keep_hold(uow.conn, c.appointment_id, row["hold_expires_at"])
         return Result(200, appointment=await c.reload())
     moved = await c.reload()
+    await repository.close_reschedule_requests(uow.conn, c.appointment_id, c.now)
     await uow.emit(
         AppointmentRescheduled(
             **c.fact(), previous_starts_at=row["starts_at"], starts_at=moved["starts_at"], ends_at=moved["ends_at"]

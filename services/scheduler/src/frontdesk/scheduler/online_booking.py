@@ -8,6 +8,7 @@ allows a few wrong tries and expires with the hold. Nothing about the patient is
 code is right, so the page answers the same whether a number is known or not. A right code hands the
 number it reached to followup, sealed the same way (booking.contact_verified): the patient's reminders
 and follow-ups go to it. A code followup could not text (booking.code_failed) ends the attempt at once.
+A booking link asked for a caller may be texted to them by followup (booking.link_requested, sealed).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from frontdesk.common.contracts import (
     BOOKING_CODES_RECIPIENT,
     BookingCodeRequested,
     BookingContactVerified,
+    BookingLinkRequested,
     ClinicConfig,
     CodeFailure,
     booking_code_aad,
     booking_contact_aad,
+    booking_link_aad,
 )
 from frontdesk.common.db import Connection
 from frontdesk.common.sealing import Keyring
@@ -89,11 +92,24 @@ async def bookable_times(
     return [found[start] for start in sorted(found)[:TIMES_SHOWN]]
 
 
-async def issue_link(uow: UnitOfWork, clinic_id: str, issued_by: str, now: datetime) -> tuple[str, datetime]:
-    """A signed, single-use link to the clinic's booking page (for a caller: answering service, callback)."""
+async def issue_link(
+    uow: UnitOfWork, clinic_id: str, issued_by: str, now: datetime, send_to: str | None = None
+) -> tuple[str, datetime]:
+    """A signed, single-use link to the clinic's booking page (for a caller: answering service, callback).
+    `send_to` (E.164): followup texts it to that caller (booking.link_requested, the number sealed for it
+    as a booking code's is, in the same transaction as the link; never stored here)."""
     link_id = secrets.token_urlsafe(12)
     expires_at = (now + LINK_TTL).replace(microsecond=0)
     await rows.insert_link(uow.conn, link_id, clinic_id, issued_by, expires_at)
+    if send_to is not None:
+        sealed = KEYRING.seal(
+            BOOKING_CODES_RECIPIENT, json.dumps({"phone": send_to}), booking_link_aad(clinic_id, link_id)
+        )
+        await uow.emit(
+            BookingLinkRequested(
+                link_id=link_id, clinic_id=clinic_id, expires_at=expires_at, requested_at=now, sealed=sealed
+            )
+        )
     settings = patient_links.current("scheduler")
     return settings.url("booking", patient_links.sign("booking", link_id, expires_at, settings.keys()[0])), expires_at
 

@@ -2,7 +2,14 @@
 reschedule_self_service_hours, never past the appointment) in which followup sends the patient a link
 to a page with the next open times of the same provider and type; the time they pick goes through the
 ordinary reschedule command (conflict-safe under the provider's lock, idempotent). A window that closes
-untouched becomes a staff task (appointment.reschedule_task) with its deadline."""
+untouched becomes a staff task (appointment.reschedule_task) with its deadline.
+
+Reminders carry the same page: the first reminder opens a request of kind `reminder` (no window, no
+staff task: the patient did not ask), open until the appointment starts, whose id goes with each
+reminder for followup to sign. Moving or cancelling the appointment, by anyone, closes the open
+requests of both kinds (lifecycle.py: repository.close_reschedule_requests), so a window does not
+become a staff task for an appointment already moved, and an old reminder's link does not move the
+new time."""
 
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ class Request:
     appointment_id: str
     clinic_id: str
     provider_id: str
+    kind: str  # reply (a "3"), reminder (a reminder's link)
     status: str
     expires_at: datetime
     new_starts_at: datetime | None
@@ -47,6 +55,7 @@ def _request(row: Any) -> Request:
         row["appointment_id"],
         row["clinic_id"],
         row["provider_id"],
+        row["kind"],
         row["status"],
         row["expires_at"],
         row["new_starts_at"],
@@ -73,7 +82,7 @@ async def open_request(uow: UnitOfWork, appointment: dict[str, Any]) -> None:
     reschedule_id = "rs-" + uuid.uuid4().hex[:16]
     inserted = await uow.conn.fetchval(
         "INSERT INTO reschedule_requests (reschedule_id, appointment_id, clinic_id, patient_id, provider_id,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id) WHERE status = 'open'"
+        " expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id, kind) WHERE status = 'open'"
         " DO NOTHING RETURNING 1",
         reschedule_id,
         appointment["appointment_id"],
@@ -96,6 +105,27 @@ async def open_request(uow: UnitOfWork, appointment: dict[str, Any]) -> None:
         )
     )
     await uow.set_timer(f"reschedule:{reschedule_id}", WINDOW_TIMER, expires, {"reschedule_id": reschedule_id})
+
+
+async def reminder_link(uow: UnitOfWork, appointment: dict[str, Any]) -> str:
+    """The id of the appointment's reminder link (opened by its first reminder, open until it starts)."""
+    await uow.conn.execute(
+        "INSERT INTO reschedule_requests (reschedule_id, appointment_id, clinic_id, patient_id, provider_id,"
+        " expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6, 'reminder')"
+        " ON CONFLICT (appointment_id, kind) WHERE status = 'open' DO NOTHING",
+        "rs-" + uuid.uuid4().hex[:16],
+        appointment["appointment_id"],
+        appointment["clinic_id"],
+        appointment["patient_id"],
+        appointment["provider_id"],
+        appointment["starts_at"],
+    )
+    reschedule_id: str = await uow.conn.fetchval(
+        "SELECT reschedule_id FROM reschedule_requests WHERE appointment_id = $1 AND kind = 'reminder'"
+        " AND status = 'open'",
+        appointment["appointment_id"],
+    )
+    return reschedule_id
 
 
 async def next_open_times(conn: Connection, appointment: dict[str, Any], now: datetime) -> list[Interval]:
@@ -133,7 +163,7 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
         now,
     )
     await uow.cancel_timer(f"reschedule:{reschedule_id}")
-    RESCHEDULE_REQUESTS.labels(request.clinic_id, "patient").inc()
+    RESCHEDULE_REQUESTS.labels(request.clinic_id, "patient" if request.kind == "reply" else "reminder_link").inc()
     return result
 
 

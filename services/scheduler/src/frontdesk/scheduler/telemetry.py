@@ -6,7 +6,7 @@ once more (metrics are not the record: the database is).
 - fill rate of freed slots from the waitlist: waitlist_refills_total / waitlist_slots_offered_total;
 - time from the cancellation to the refill: waitlist_refill_seconds;
 - reschedule requests settled by the patient (their page) or by staff (the window closed):
-  reschedule_requests_total{handled_by};
+  reschedule_requests_total{handled_by}: patient, staff, reminder_link;
 - booking codes followup could not text, by reason: booking_code_failures_total{reason}.
 """
 
@@ -36,7 +36,8 @@ REFILL_SECONDS = Histogram(
 )
 RESCHEDULE_REQUESTS = Counter(
     "frontdesk_scheduler_reschedule_requests_total",
-    "Patients' reschedule requests settled, by who handled them: patient (self-service page) or staff (task).",
+    'Reschedules settled, by who handled them: patient (a "3" moved on the page), staff (a task),'
+    " reminder_link (moved from a reminder's link).",
     ["clinic_id", "handled_by"],
 )
 BOOKING_CODE_FAILURES = Counter(

@@ -21,6 +21,7 @@ from .base import Event, Id, Timestamp
 # The recipient (in FRONTDESK_SEALING_KEYS) of what the scheduler's booking page seals for followup: the
 # scheduler holds only this recipient's keys (to seal), followup the same (to open); nobody else does.
 BOOKING_CODES_RECIPIENT = "booking-codes"
+E164 = r"\+[1-9][0-9]{7,14}"  # what a sealed number must be once opened
 
 Purpose = Literal["treatment", "feedback", "marketing"]
 Channel = Literal["sms", "email"]
@@ -129,6 +130,40 @@ class BookingCodeRequested(Event):
         return phone, code
 
 
+def booking_link_aad(clinic_id: str, link_id: str) -> str:
+    """What a sealed caller's number is bound to: this booking link of this clinic."""
+    return f"booking.link_requested/{clinic_id}/{link_id}"
+
+
+class BookingLinkRequested(Event):
+    """The answering service or the callback flow asked the scheduler (its authorized booking-links API)
+    to text a booking link to a caller. The link row is the scheduler's (single use, `expires_at`); the
+    caller's number is sealed for followup (AES-256-GCM, recipient BOOKING_CODES_RECIPIENT, AAD
+    `booking.link_requested/<clinic_id>/<link_id>`), never readable on the topic. followup signs the
+    link, and texts it under the contact rules (an opted-out number gets nothing; quiet hours, the caps
+    per number and the clinic's daily limit as for every message; not after the link expires)."""
+
+    event_type: ClassVar[str] = "booking.link_requested"
+    key_field: ClassVar[str] = "link_id"
+
+    link_id: Id = Field(description="The scheduler's opaque id of the booking link (one text each)")
+    clinic_id: Id
+    expires_at: Timestamp = Field(description="The link expires then: not texted after it")
+    requested_at: Timestamp
+    sealed: SealedField = Field(description='JSON {"phone": E.164}, sealed for followup')
+
+    def aad(self) -> str:
+        return booking_link_aad(self.clinic_id, self.link_id)
+
+    def open(self, keyring: Keyring) -> str:
+        """For followup: the caller's number (E.164). Raises SealingError when it does not open,
+        ValueError when the content is not what the scheduler seals."""
+        phone = json.loads(keyring.open(BOOKING_CODES_RECIPIENT, self.sealed, self.aad())).get("phone")
+        if not isinstance(phone, str) or not re.fullmatch(E164, phone):
+            raise ValueError("a sealed booking link without an E.164 number")
+        return phone
+
+
 def booking_contact_aad(clinic_id: str, verification_id: str, patient_id: str) -> str:
     """What a verified number is bound to: this attempt at this clinic, and the patient it booked."""
     return f"booking.contact_verified/{clinic_id}/{verification_id}/{patient_id}"
@@ -167,7 +202,7 @@ class BookingContactVerified(Event):
         """For followup: the verified number (E.164). Raises SealingError when it does not open,
         ValueError when the content is not what the scheduler seals."""
         phone = json.loads(keyring.open(BOOKING_CODES_RECIPIENT, self.sealed, self.aad())).get("phone")
-        if not isinstance(phone, str) or not re.fullmatch(r"\+[1-9][0-9]{7,14}", phone):
+        if not isinstance(phone, str) or not re.fullmatch(E164, phone):
             raise ValueError("a sealed booking contact without an E.164 number")
         return phone
 
@@ -203,12 +238,14 @@ EVENTS: tuple[type[Event], ...] = (
     BookingCodeRequested,
     BookingContactVerified,
     BookingCodeFailed,
+    BookingLinkRequested,
 )
 __all__ = [
     "BOOKING_CODES_RECIPIENT",
     "BookingCodeFailed",
     "BookingCodeRequested",
     "BookingContactVerified",
+    "BookingLinkRequested",
     "Channel",
     "CodeFailure",
     "ContactPreferenceChanged",
@@ -219,4 +256,5 @@ __all__ = [
     "SkipReason",
     "booking_code_aad",
     "booking_contact_aad",
+    "booking_link_aad",
 ]

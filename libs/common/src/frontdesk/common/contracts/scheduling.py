@@ -314,6 +314,11 @@ class AppointmentReminderDue(_AppointmentFact):
     reminder_id: Id = Field(description="Unique per appointment and offset; stable across redelivery.")
     starts_at: Timestamp
     offset: str = Field(pattern=r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$", description="ISO 8601 duration before start")
+    reschedule_id: Id | None = Field(
+        None,
+        description="The appointment's reminder link to the reschedule page (the scheduler's opaque request id,"
+        " open until starts_at): followup signs it into the reminder's link. None: a reminder without one",
+    )
 
 
 class AppointmentReplyReceived(_AppointmentFact):

@@ -1,4 +1,5 @@
-"""SQL of the worklists (callbacks, recovery tasks, follow-up tasks, waitlist offers): one home.
+"""SQL of the worklists (callbacks, recovery tasks, follow-up tasks, waitlist offers, reschedule tasks):
+one home.
 
 Events of one item travel on different topics (a callback's request, plan and completion), so each
 write fills only its own columns and keeps the first value it saw; an item's state follows from
@@ -11,7 +12,15 @@ from datetime import datetime
 
 from frontdesk.common.db import Connection
 
-from ..domain.worklists import Callback, FollowupTask, QuarantinedMessage, RecoveryTask, WaitlistOffer
+from ..domain.worklists import (
+    AppointmentNow,
+    Callback,
+    FollowupTask,
+    QuarantinedMessage,
+    RecoveryTask,
+    RescheduleTask,
+    WaitlistOffer,
+)
 
 FOLLOWUP_TASK_LIST_LIMIT = 100
 
@@ -107,6 +116,22 @@ async def waitlist_closed(conn: Connection, offer_id: str, clinic_id: str, outco
     )
 
 
+async def reschedule_task(conn: Connection, clinic_id: str, task: RescheduleTask) -> None:
+    """A task's facts never change: a repeat changes nothing (its appointment type is read from the
+    appointment's own events)."""
+    await conn.execute(
+        "INSERT INTO console_reschedule_tasks (reschedule_id, clinic_id, appointment_id, provider_id, starts_at,"
+        " opened_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reschedule_id) DO NOTHING",
+        task.reschedule_id,
+        clinic_id,
+        task.appointment_id,
+        task.provider_id,
+        task.starts_at,
+        task.opened_at,
+        task.due_at,
+    )
+
+
 # --- reads --------------------------------------------------------------------------------------
 
 
@@ -179,3 +204,36 @@ async def quarantine(conn: Connection, clinic_id: str, limit: int = 100) -> list
         limit,
     )
     return [QuarantinedMessage(**dict(r)) for r in rows]
+
+
+async def reschedule_tasks(
+    conn: Connection, clinic_id: str, now: datetime, limit: int = 500
+) -> list[tuple[RescheduleTask, AppointmentNow | None]]:
+    """The clinic's tasks whose appointment is still ahead, with what is known of the appointment now
+    (domain/worklists.py decides which are open), by deadline."""
+    rows = await conn.fetch(
+        "SELECT t.reschedule_id, t.appointment_id, t.provider_id, a.appointment_type, t.starts_at, t.opened_at,"
+        " t.due_at, a.appointment_id IS NOT NULL AS known, a.starts_at AS now_starts_at,"
+        " (a.cancelled_at IS NOT NULL OR a.checked_in_at IS NOT NULL OR a.no_show IS NOT NULL"
+        "  OR a.completed_at IS NOT NULL) AS settled"
+        " FROM console_reschedule_tasks t LEFT JOIN console_appointments a USING (appointment_id)"
+        " WHERE t.clinic_id = $1 AND t.starts_at > $2 ORDER BY t.due_at, t.reschedule_id LIMIT $3",
+        clinic_id,
+        now,
+        limit,
+    )
+    return [
+        (
+            RescheduleTask(
+                r["reschedule_id"],
+                r["appointment_id"],
+                r["provider_id"],
+                r["appointment_type"],
+                r["starts_at"],
+                r["opened_at"],
+                r["due_at"],
+            ),
+            AppointmentNow(r["now_starts_at"], r["settled"]) if r["known"] else None,
+        )
+        for r in rows
+    ]

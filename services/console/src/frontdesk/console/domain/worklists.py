@@ -4,6 +4,9 @@
   deadline is when followup escalates it: due + the clinic's callback target (the urgent target for
   an urgent callback). Before followup's plan arrives, the request's time stands in for "due".
 - A recovery task's deadline is the one of its newest escalation (reviews: 24 h by default).
+- A reschedule task (the patient replied "3" and picked no time on their page) is due when the
+  scheduler says (its staff hours, never past the appointment). It is open while its appointment still
+  starts when the task was opened and nothing else happened to it (`reschedule_task_open`).
 - Every deadline reads as overdue, due soon or on time; "soon" depends on the list.
 """
 
@@ -17,6 +20,7 @@ DeadlineState = Literal["overdue", "due_soon", "on_time"]
 CALLBACK_SOON = timedelta(minutes=15)
 RECOVERY_SOON = timedelta(hours=4)
 WAITLIST_SOON = timedelta(minutes=5)
+RESCHEDULE_SOON = timedelta(hours=1)
 
 
 def deadline_state(deadline: datetime | None, now: datetime, soon: timedelta) -> DeadlineState:
@@ -93,3 +97,41 @@ class QuarantinedMessage:
     message_type: str
     reason: str
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class RescheduleTask:
+    """A reschedule request the patient left untouched: staff move (or cancel) the appointment by due_at."""
+
+    reschedule_id: str
+    appointment_id: str
+    provider_id: str
+    appointment_type: str | None  # from the appointment's own events, when the console has seen them
+    starts_at: datetime  # the appointment's start when the task opened
+    opened_at: datetime
+    due_at: datetime
+
+    def state(self, now: datetime) -> DeadlineState:
+        return deadline_state(self.due_at, now, RESCHEDULE_SOON)
+
+
+@dataclass(frozen=True)
+class AppointmentNow:
+    """What the read model knows of a task's appointment now."""
+
+    starts_at: datetime | None
+    settled: bool  # cancelled, checked in, no-show or completed
+
+
+def reschedule_task_open(task: RescheduleTask, appointment: AppointmentNow | None, now: datetime) -> bool:
+    """Whether staff still have to act: the appointment has not started, nobody cancelled, moved or
+    saw it through meanwhile. Derived from the facts as they stand, so the task and the appointment's
+    events (other topics) may arrive in any order. A move the console has not yet seen of an
+    appointment moved *before* the task opened hides the task until that event arrives."""
+    if task.starts_at <= now:
+        return False  # the appointment's time came: a missed visit is the no-show flow's
+    if appointment is None:
+        return True
+    if appointment.settled:
+        return False
+    return appointment.starts_at is None or appointment.starts_at == task.starts_at

@@ -16,7 +16,8 @@ from typing import Literal
 Purpose = Literal["treatment", "feedback", "marketing"]
 PURPOSES: tuple[Purpose, ...] = ("treatment", "feedback", "marketing")
 # self_service_verified: the patient typed, on a clinic's booking page, the code texted to the number.
-ConsentSource = Literal["registration", "staff", "reply", "import", "self_service_verified"]
+# caller_request: a caller asked on the phone for the one message (a booking link); never recorded.
+ConsentSource = Literal["registration", "staff", "reply", "import", "self_service_verified", "caller_request"]
 ConsentState = Literal["granted", "opted_out", "none"]
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from . import consent
 from .caps import DEFAULT_CAPS, Cap, clear_of_caps, within_caps
 from .clinic_limit import DailyLimit
+from .consent import ConsentEntry
 from .quiet_hours import QuietRule, next_allowed
 
 Skip = Literal["no_consent", "opted_out", "frequency_cap", "no_contact_details", "expired"]
@@ -92,3 +93,31 @@ def decide(
         reason: Skip = "frequency_cap" if capped else "expired"
         return Decision(skip=reason, detail="could not go out before it expired")
     return Decision(send_at=when)
+
+
+def decide_for_caller(
+    *,
+    now: datetime,
+    number_opted_out: bool,
+    recipient: Recipient,
+    sent_to_number: Sequence[datetime],
+    expires_at: datetime,
+    clinic_limit: DailyLimit,
+    caps: Mapping[str, Sequence[Cap]] = DEFAULT_CAPS,
+) -> Decision:
+    """A treatment message a caller asked for on the phone (a booking link), to a number with no patient
+    behind it: the request is the consent for this one message, and an opt-out of the number (STOP from
+    any patient with it) always wins. Quiet hours, the caps (over what this number was sent) and the
+    clinic's daily limit as for every message; skipped rather than sent after `expires_at`."""
+    if number_opted_out:
+        return Decision(skip="opted_out", detail="the number opted out of treatment messages")
+    return decide(
+        now=now,
+        purpose="treatment",
+        ledger=[ConsentEntry("treatment", True, now, "caller_request")],
+        recipient=recipient,
+        sent_same_purpose=sent_to_number,
+        expires_at=expires_at,
+        caps=caps,
+        clinic_limit=clinic_limit,
+    )

@@ -32,6 +32,7 @@ SAFE_VARIABLES: Mapping[str, tuple[int, re.Pattern[str]]] = {
     "review_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "offer_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     "reschedule_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
+    "booking_link": (32, re.compile(r"^https://[A-Za-z0-9._~:/-]+$")),
     # The one-time code of the scheduler's booking page: never stored, only put in the SMS it goes in.
     "code": (6, re.compile(r"^\d{6}$")),
 }
@@ -43,6 +44,7 @@ SHORTENED: Mapping[str, str] = {
     "review_links": "review_link",
     "offer_link": "offer_link",
     "reschedule_link": "reschedule_link",
+    "booking_link": "booking_link",
 }
 SHORT_CODE_LENGTH = 9
 _BASE62 = string.digits + string.ascii_letters
@@ -94,6 +96,12 @@ TEMPLATES: Mapping[str, Template] = {
             " 3 to reschedule. " + OPT_OUT_HINT,
         ),
         _t(
+            "appointment-reminder-link",
+            "treatment",
+            "{practice}: visit {date} at {time}. Reply 1 to confirm, 2 to cancel. Move it: {reschedule_link} "
+            + OPT_OUT_HINT,
+        ),
+        _t(
             "check-in-general",
             "treatment",
             "{practice}: hope you are well after your visit. Care info: {link} " + OPT_OUT_HINT,
@@ -137,6 +145,12 @@ TEMPLATES: Mapping[str, Template] = {
             "booking-code",
             "treatment",
             "{practice}: your booking code is {code}. It expires at {time}. If you did not ask for it, ignore this. "
+            + OPT_OUT_HINT,
+        ),
+        _t(
+            "booking-link",
+            "treatment",
+            "{practice}: as you asked, book your visit here: {booking_link} (works once, until {date}). "
             + OPT_OUT_HINT,
         ),
         _t(

@@ -33,7 +33,7 @@ from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
 from frontdesk.common.uow import UnitOfWork
 
-from .. import booking_codes, contacts, sms_replies
+from .. import booking_codes, booking_links, contacts, sms_replies
 from ..adapters import repository
 from ..domain import consent
 from ..domain.consent import ConsentSource, Purpose
@@ -339,6 +339,8 @@ async def delivery_receipt(webhook: Webhook) -> dict[str, Any]:
     async def apply(uow: UnitOfWork) -> dict[str, Any]:
         now = datetime.now(UTC)
         if await repository.record_receipt(uow.conn, receipt.provider_message_id, receipt.status, now):
+            return {"recorded": True}
+        if await booking_links.receipt(uow.conn, receipt.provider_message_id, receipt.status):
             return {"recorded": True}
         if not await booking_codes.receipt(uow, receipt.provider_message_id, receipt.status, now):
             raise HTTPException(404, "unknown provider_message_id")

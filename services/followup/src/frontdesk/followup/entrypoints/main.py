@@ -13,6 +13,7 @@ from frontdesk.common.contracts import (
     AppointmentRescheduled,
     BookingCodeRequested,
     BookingContactVerified,
+    BookingLinkRequested,
     CallbackRequested,
     MessageRequested,
     RescheduleRequested,
@@ -22,7 +23,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.service import ServiceDefinition, run_service
 
-from .. import booking_codes, contacts, handlers, offers, reschedules, sending
+from .. import booking_codes, booking_links, contacts, handlers, offers, reschedules, sending
 from ..settings import current as settings
 from .http import links_router, router, webhooks_router
 
@@ -42,12 +43,14 @@ DEFINITION = ServiceDefinition(
         WaitlistOfferClosed: offers.handle_offer_closed,
         BookingCodeRequested: booking_codes.handle_code_requested,
         BookingContactVerified: contacts.handle_contact_verified,
+        BookingLinkRequested: booking_links.handle_link_requested,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
         sending.SEND_TIMER: sending.on_send_timer,
         handlers.ESCALATION_TIMER: handlers.on_callback_escalate,
         booking_codes.RETRY_TIMER: booking_codes.on_retry,
+        booking_links.TIMER: booking_links.on_timer,
     },
     routers=[router],
     public_routers=[webhooks_router, links_router],

@@ -414,3 +414,14 @@ async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
         provider_id,
     )
     return [r["clinic_id"] for r in rows]
+
+
+async def close_reschedule_requests(conn: Connection, appointment_id: str, now: datetime) -> None:
+    """The appointment was moved or cancelled: its open reschedule requests are settled (a "3" window
+    does not become a staff task, an old reminder's link does not move the new time)."""
+    await conn.execute(
+        "UPDATE reschedule_requests SET status = 'closed', resolved_at = $2 WHERE appointment_id = $1"
+        " AND status = 'open'",
+        appointment_id,
+        now,
+    )

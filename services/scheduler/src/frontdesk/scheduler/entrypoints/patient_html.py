@@ -91,16 +91,27 @@ def taken_page(practice: str, others: Sequence[Choice] = (), action: str = "", p
     return _page(f"Slot taken - {practice}", body)
 
 
-def choose_page(practice: str, current: str, choices: Sequence[Choice], action: str, problem: str = "") -> str:
-    """The reschedule page: the next open times, one button each (a plain form, no scripts)."""
+def choose_page(
+    practice: str, current: str, choices: Sequence[Choice], action: str, problem: str = "", staff_follow_up: bool = True
+) -> str:
+    """The reschedule page: the next open times, one button each (a plain form, no scripts).
+    `staff_follow_up`: the patient asked to move (a "3"), so the practice calls if they pick nothing;
+    from a reminder's link, nothing changes unless they pick."""
     alert = f"<p class=error role=alert>{escape(problem)}</p>" if problem else ""
     if choices:
         pick = f"<p>Choose a new time:</p>{_time_buttons(choices, action)}"
-    else:
+    elif staff_follow_up:
         pick = "<p>There is no open time in the next weeks. Please call the practice; we will also call you.</p>"
+    else:
+        pick = "<p>There is no open time in the next weeks. Please call the practice to find one.</p>"
+    footnote = (
+        "If none of these times suits you, do nothing: the practice will contact you."
+        if staff_follow_up
+        else "If none of these times suits you, your appointment stays as it is; call the practice to find another."
+    )
     body = (
         f"<h1>{escape(practice)}</h1>{alert}<p>Your appointment is on</p><p class=when>{escape(current)}</p>{pick}"
-        "<p><small>If none of these times suits you, do nothing: the practice will contact you.</small></p>"
+        f"<p><small>{footnote}</small></p>"
     )
     return _page(f"Reschedule - {practice}", body)
 

@@ -57,6 +57,8 @@ _HEADERS = {
 }
 UNKNOWN = "This link is not valid. Please use the link from your latest message, or call the practice."
 CLOSED = "This link is no longer open. The practice will contact you about your appointment."
+# A reminder's link after the appointment changed (moved, cancelled) or started: nobody was asked to act.
+CHANGED = "This link is no longer open: your appointment has changed since. Please use your latest message, or call."
 EXPIRED = "This offer has expired. You stay on the waitlist; we will message you when another time opens."
 
 
@@ -156,10 +158,13 @@ async def _reschedule_page(
     current = html.when(appointment["starts_at"], zone)
     if request.status == "moved":  # shown again, or answered again: nothing changes (410 for a repeat)
         return page(html.moved_page(practice, current), 200 if status == 200 else 410)
-    if request.status != "open" or request.expires_at <= now:
-        return page(html.problem_page(CLOSED), 410)
+    if request.status == "closed":  # the appointment was moved or cancelled otherwise
+        return page(html.problem_page(CHANGED), 410)
+    if request.status != "open" or request.expires_at <= now:  # a staff task now, or past its window
+        return page(html.problem_page(CLOSED if request.kind == "reply" else CHANGED), 410)
     choices = [html.Choice(t.start.isoformat(), html.when(t.start, zone)) for t in times]
-    return page(html.choose_page(practice, current, choices, action, problem), status)
+    asked = request.kind == "reply"
+    return page(html.choose_page(practice, current, choices, action, problem, staff_follow_up=asked), status)
 
 
 @router.get("/reschedule/{token}", response_class=HTMLResponse)
@@ -201,7 +206,7 @@ async def reschedule_choose(
     if result.reason == "not_found":
         return page(html.problem_page(UNKNOWN), 404)
     if result.reason == "invalid_transition":  # cancelled or already seen meanwhile
-        return page(html.problem_page(CLOSED), 410)
+        return page(html.problem_page(CHANGED), 410)
     if result.reason == "request_closed" or (result.reason is None and not result.changed):
         return await _reschedule_page(runtime, reschedule_id, action, status=410)
     if result.reason is not None:  # taken meanwhile, or not bookable: the times still open
