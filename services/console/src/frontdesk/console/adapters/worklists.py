@@ -90,12 +90,13 @@ async def followup_escalated(
     )
 
 
-async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffer) -> None:
+async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffer, offered_at: datetime | None) -> None:
     await conn.execute(
         "INSERT INTO console_waitlist_offers (offer_id, clinic_id, provider_id, appointment_type, starts_at, ends_at,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (offer_id) DO UPDATE SET"
+        " expires_at, offered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (offer_id) DO UPDATE SET"
         " provider_id = EXCLUDED.provider_id, appointment_type = EXCLUDED.appointment_type,"
-        " starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, expires_at = EXCLUDED.expires_at",
+        " starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, expires_at = EXCLUDED.expires_at,"
+        " offered_at = COALESCE(console_waitlist_offers.offered_at, EXCLUDED.offered_at)",
         offer.offer_id,
         clinic_id,
         offer.provider_id,
@@ -103,16 +104,30 @@ async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffe
         offer.starts_at,
         offer.ends_at,
         offer.expires_at,
+        offered_at,
     )
 
 
-async def waitlist_closed(conn: Connection, offer_id: str, clinic_id: str, outcome: str) -> None:
+async def waitlist_closed(
+    conn: Connection,
+    offer_id: str,
+    clinic_id: str,
+    outcome: str,
+    closed_at: datetime | None,
+    appointment_id: str | None,
+) -> None:
+    """The first closing kept (its outcome, when, and the appointment an acceptance booked)."""
     await conn.execute(
-        "INSERT INTO console_waitlist_offers (offer_id, clinic_id, outcome) VALUES ($1, $2, $3)"
-        " ON CONFLICT (offer_id) DO UPDATE SET outcome = COALESCE(console_waitlist_offers.outcome, EXCLUDED.outcome)",
+        "INSERT INTO console_waitlist_offers (offer_id, clinic_id, outcome, closed_at, appointment_id)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (offer_id) DO UPDATE SET"
+        " outcome = COALESCE(console_waitlist_offers.outcome, EXCLUDED.outcome),"
+        " closed_at = COALESCE(console_waitlist_offers.closed_at, EXCLUDED.closed_at),"
+        " appointment_id = COALESCE(console_waitlist_offers.appointment_id, EXCLUDED.appointment_id)",
         offer_id,
         clinic_id,
         outcome,
+        closed_at,
+        appointment_id,
     )
 
 
