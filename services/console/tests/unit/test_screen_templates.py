@@ -90,5 +90,5 @@ def test_schedule_and_worklists_render() -> None:
     assert "Mon 09 Mar 10:30" in task  # the deadline, in the clinic's zone
     loops = html.split("data-patient-loops")[1].split("</section>")[0]
     assert "Since Tue 03 Mar 00:00 (America/Chicago)" in loops  # 7 local days, the first one CST
-    assert 'data-figure="refilled">1 (50%)' in loops and "median 30 min · 90th percentile 30 min" in loops
+    assert 'data-figure="refilled">1 (50%)' in loops and 'data-figure="refill-median">30 min' in loops
     assert 'data-figure="by-patient">3' in loops and 'data-figure="by-staff">2' in loops

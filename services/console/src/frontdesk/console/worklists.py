@@ -9,6 +9,7 @@ appointment is unchanged: the schedule's facts, schedule.py); hl7.quarantined ->
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -187,5 +188,15 @@ async def worklists_screen(conn: Connection, clinic_id: str, now: datetime) -> W
 
 
 async def _open_reschedule_tasks(conn: Connection, clinic_id: str, now: datetime) -> list[RescheduleTask]:
-    found = await store.reschedule_tasks(conn, clinic_id, now)
-    return [task for task, appointment in found if reschedule_task_open(task, appointment, now)]
+    found = await store.reschedule_tasks(conn, [clinic_id], now, limit=500)
+    return [task for _, task, appointment in found if reschedule_task_open(task, appointment, now)]
+
+
+async def open_reschedule_tasks_per_clinic(
+    conn: Connection, clinic_ids: list[str] | None, now: datetime
+) -> Counter[str]:
+    """The Network's share of open items: open reschedule tasks, counted when read. Their openness
+    changes with time (the appointment's start) and with other topics' events, so no counter is kept;
+    only tasks whose appointment is still ahead are read (an index on the clinic and the start)."""
+    found = await store.reschedule_tasks(conn, clinic_ids, now)
+    return Counter(clinic for clinic, task, appointment in found if reschedule_task_open(task, appointment, now))

@@ -222,23 +222,25 @@ async def quarantine(conn: Connection, clinic_id: str, limit: int = 100) -> list
 
 
 async def reschedule_tasks(
-    conn: Connection, clinic_id: str, now: datetime, limit: int = 500
-) -> list[tuple[RescheduleTask, AppointmentNow | None]]:
-    """The clinic's tasks whose appointment is still ahead, with what is known of the appointment now
-    (domain/worklists.py decides which are open), by deadline."""
+    conn: Connection, clinic_ids: list[str] | None, now: datetime, limit: int = 5000
+) -> list[tuple[str, RescheduleTask, AppointmentNow | None]]:
+    """The tasks of these clinics (all: None) whose appointment is still ahead, each with its clinic and
+    what is known of the appointment now (domain/worklists.py decides which are open), by deadline."""
     rows = await conn.fetch(
-        "SELECT t.reschedule_id, t.appointment_id, t.provider_id, a.appointment_type, t.starts_at, t.opened_at,"
-        " t.due_at, a.appointment_id IS NOT NULL AS known, a.starts_at AS now_starts_at,"
+        "SELECT t.clinic_id, t.reschedule_id, t.appointment_id, t.provider_id, a.appointment_type, t.starts_at,"
+        " t.opened_at, t.due_at, a.appointment_id IS NOT NULL AS known, a.starts_at AS now_starts_at,"
         " (a.cancelled_at IS NOT NULL OR a.checked_in_at IS NOT NULL OR a.no_show IS NOT NULL"
         "  OR a.completed_at IS NOT NULL) AS settled"
         " FROM console_reschedule_tasks t LEFT JOIN console_appointments a USING (appointment_id)"
-        " WHERE t.clinic_id = $1 AND t.starts_at > $2 ORDER BY t.due_at, t.reschedule_id LIMIT $3",
-        clinic_id,
+        " WHERE ($1::text[] IS NULL OR t.clinic_id = ANY($1)) AND t.starts_at > $2"
+        " ORDER BY t.due_at, t.reschedule_id LIMIT $3",
+        clinic_ids,
         now,
         limit,
     )
     return [
         (
+            r["clinic_id"],
             RescheduleTask(
                 r["reschedule_id"],
                 r["appointment_id"],
