@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from frontdesk.console.adapters.trends import Forecast, Reputation
+from frontdesk.console.domain.patient_loops import FreedSlot, report, window_start
 from frontdesk.console.domain.schedule import Appointment, Hold, by_provider
 from frontdesk.console.domain.session import new_session
 from frontdesk.console.domain.trends import ForecastHour, WeekRate, by_hour_of_week
@@ -75,6 +76,8 @@ def test_schedule_and_worklists_render() -> None:
         [WaitlistOffer("o-1", "dr-a", "checkup", NOW, NOW, NOW + timedelta(minutes=2))],
         [RescheduleTask("rs-1", "a-9", "dr-b", None, NOW + timedelta(days=1), NOW, NOW + timedelta(minutes=30))],
         [QuarantinedMessage("EHR-1", "MSG-7", "SIU^S13", "unknown appointment E-1: quarantined for review", NOW)],
+        report([FreedSlot(NOW - timedelta(hours=2), NOW - timedelta(minutes=90)), FreedSlot(NOW, None)],
+               {"patient": 3, "reminder_link": 1, "staff": 2}, window_start(NOW, ZoneInfo(ZONE))),
         1, NOW,
     )  # fmt: skip
     session = new_session("ana", frozenset({"c-1"}), NOW, 2**40)
@@ -85,3 +88,7 @@ def test_schedule_and_worklists_render() -> None:
     task = html.split('data-reschedule-task="rs-1"')[1].split("</li>")[0]
     assert "Tue 10 Mar 10:00" in task and "appointment a-9" in task and "◔ due soon" in task
     assert "Mon 09 Mar 10:30" in task  # the deadline, in the clinic's zone
+    loops = html.split("data-patient-loops")[1].split("</section>")[0]
+    assert "Since Tue 03 Mar 00:00 (America/Chicago)" in loops  # 7 local days, the first one CST
+    assert 'data-figure="refilled">1 (50%)' in loops and 'data-figure="refill-median">30 min' in loops
+    assert 'data-figure="by-patient">3' in loops and 'data-figure="by-staff">2' in loops

@@ -26,10 +26,12 @@ from frontdesk.common.contracts import (
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
+from .adapters import patient_loops as loops
 from .adapters import repository
 from .adapters import schedule as store
 from .domain.board import local_day
 from .domain.schedule import Hold, ProviderDay, Status, by_provider
+from .patient_loops import emitted_at
 
 
 async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
@@ -61,6 +63,11 @@ async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> 
     await store.rescheduled(
         uow.conn, event.appointment_id, event.clinic_id, event.provider_id, event.starts_at, event.ends_at
     )
+    moved_at = emitted_at(uow)
+    if event.handled_by is not None and moved_at is not None:  # the patient moved it on their page
+        await loops.self_rescheduled(
+            uow.conn, event.appointment_id, event.starts_at, event.clinic_id, event.handled_by, moved_at
+        )
 
 
 async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:

@@ -10,6 +10,7 @@ projector), not from the calls: a page reads at most 25 rows per clinic.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -19,6 +20,7 @@ from frontdesk.common.db import Connection
 from .adapters import repository, summaries
 from .domain.board import NO_CALLS, SERVICE_LEVEL_TARGET, Call, DayMetrics, local_day, metrics_of
 from .domain.trends import levels_by_local_hour
+from .worklists import open_reschedule_tasks_per_clinic
 
 SortKey = Literal["clinic", "service_level", "abandonment", "overflow", "callbacks", "open_items"]
 PRESENCE_ORDER = ("available", "busy", "wrap_up", "paused", "offline")
@@ -51,7 +53,7 @@ class NetworkRow:
     metrics: DayMetrics
     callbacks_today: int
     last_event_at: datetime | None
-    open_items: int = 0  # open callbacks and recovery tasks (worklists.py)
+    open_items: int = 0  # open callbacks, recovery tasks and reschedule tasks (worklists.py)
     hourly_service_level: tuple[float | None, ...] = ()  # today, per local hour 0-23
     local_hour: int = 23  # the clinic's current hour: later ones have not happened yet
 
@@ -95,7 +97,8 @@ async def network_screen(
     hours = await summaries.days(conn, {clinic_id: day[0] for clinic_id, day in days.items()})
     callbacks = await repository.callbacks_since_each(conn, {clinic_id: day[1] for clinic_id, day in days.items()})
     activities = await repository.activities(conn, visible)
-    open_items = await summaries.open_items(conn, visible)
+    open_items = Counter(await summaries.open_items(conn, visible))
+    open_items.update(await open_reschedule_tasks_per_clinic(conn, visible, now))  # adds the counts
     rows = []
     for clinic_id, clinic in clinics.items():
         activity = activities.get(clinic_id)

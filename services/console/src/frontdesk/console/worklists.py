@@ -9,8 +9,10 @@ appointment is unchanged: the schedule's facts, schedule.py); hl7.quarantined ->
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.consumer import Handler
@@ -31,6 +33,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from .adapters import repository
 from .adapters import worklists as store
+from .domain.patient_loops import LoopReport
 from .domain.worklists import (
     Callback,
     FollowupTask,
@@ -40,6 +43,7 @@ from .domain.worklists import (
     WaitlistOffer,
     reschedule_task_open,
 )
+from .patient_loops import emitted_at, loop_report
 
 FOLLOWUP_TASK_DAYS = 7  # followup keeps its tasks' state; the console lists a week of escalations
 
@@ -90,11 +94,13 @@ async def handle_waitlist_offered(event: WaitlistOffered, uow: UnitOfWork) -> No
         ends_at=event.ends_at,
         expires_at=event.expires_at,
     )
-    await store.waitlist_offered(uow.conn, event.clinic_id, offer)
+    await store.waitlist_offered(uow.conn, event.clinic_id, offer, emitted_at(uow))
 
 
 async def handle_waitlist_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> None:
-    await store.waitlist_closed(uow.conn, event.offer_id, event.clinic_id, event.outcome)
+    await store.waitlist_closed(
+        uow.conn, event.offer_id, event.clinic_id, event.outcome, emitted_at(uow), event.appointment_id
+    )
 
 
 async def handle_reschedule_task(event: RescheduleTaskOpened, uow: UnitOfWork) -> None:
@@ -145,6 +151,7 @@ class WorklistsScreen:
     offers: list[WaitlistOffer]
     reschedule_tasks: list[RescheduleTask]  # open ones, by deadline
     quarantine: list[QuarantinedMessage]  # HL7 messages the scheduler quarantined, newest first
+    loops: LoopReport  # the waitlist's refills and who handled reschedule requests, the last days
     version: int
     last_event_at: datetime | None
 
@@ -174,11 +181,22 @@ async def worklists_screen(conn: Connection, clinic_id: str, now: datetime) -> W
         offers=await store.offers_in_flight(conn, clinic_id, now),
         reschedule_tasks=await _open_reschedule_tasks(conn, clinic_id, now),
         quarantine=await store.quarantine(conn, clinic_id),
+        loops=await loop_report(conn, clinic_id, ZoneInfo(clinic.timezone), now),
         version=activity.version,
         last_event_at=activity.last_event_at,
     )
 
 
 async def _open_reschedule_tasks(conn: Connection, clinic_id: str, now: datetime) -> list[RescheduleTask]:
-    found = await store.reschedule_tasks(conn, clinic_id, now)
-    return [task for task, appointment in found if reschedule_task_open(task, appointment, now)]
+    found = await store.reschedule_tasks(conn, [clinic_id], now, limit=500)
+    return [task for _, task, appointment in found if reschedule_task_open(task, appointment, now)]
+
+
+async def open_reschedule_tasks_per_clinic(
+    conn: Connection, clinic_ids: list[str] | None, now: datetime
+) -> Counter[str]:
+    """The Network's share of open items: open reschedule tasks, counted when read. Their openness
+    changes with time (the appointment's start) and with other topics' events, so no counter is kept;
+    only tasks whose appointment is still ahead are read (an index on the clinic and the start)."""
+    found = await store.reschedule_tasks(conn, clinic_ids, now)
+    return Counter(clinic for clinic, task, appointment in found if reschedule_task_open(task, appointment, now))

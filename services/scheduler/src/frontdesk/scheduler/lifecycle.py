@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from frontdesk.common.contracts import (
     AppointmentCancelled,
@@ -165,6 +165,10 @@ async def _complete(c: Change) -> Result:
     return Result(200, appointment=await c.reload())
 
 
+# A move the patient made on their reschedule page, as the event (and the console's report) names it.
+_SELF_SERVICE: dict[str, Literal["patient", "reminder_link"]] = {"patient": "patient", "reminder_link": "reminder_link"}
+
+
 async def _reschedule(c: Change) -> Result:
     row, uow, clinic = c.row, c.uow, c.clinic
     assert c.starts_at is not None
@@ -200,7 +204,11 @@ async def _reschedule(c: Change) -> Result:
     await repository.close_reschedule_requests(uow.conn, c.appointment_id, c.now)
     await uow.emit(
         AppointmentRescheduled(
-            **c.fact(), previous_starts_at=row["starts_at"], starts_at=moved["starts_at"], ends_at=moved["ends_at"]
+            **c.fact(),
+            previous_starts_at=row["starts_at"],
+            starts_at=moved["starts_at"],
+            ends_at=moved["ends_at"],
+            handled_by=_SELF_SERVICE.get(c.by),
         )
     )
     await schedule_reminders(uow, clinic, moved, c.now)

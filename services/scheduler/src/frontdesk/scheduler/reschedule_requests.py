@@ -152,7 +152,10 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
         return booking.Result(200, appointment=appointment, changed=False)
     if request.status != "open" or request.expires_at <= now:
         return booking.Result(410, reason="request_closed", detail="this request is no longer open")
-    result = await lifecycle.change(uow, request.appointment_id, "reschedule", starts_at=starts_at, now=now)
+    handled_by = "patient" if request.kind == "reply" else "reminder_link"
+    result = await lifecycle.change(
+        uow, request.appointment_id, "reschedule", starts_at=starts_at, now=now, by=handled_by
+    )
     if result.reason is not None:
         return result
     await uow.conn.execute(
@@ -163,7 +166,7 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
         now,
     )
     await uow.cancel_timer(f"reschedule:{reschedule_id}")
-    RESCHEDULE_REQUESTS.labels(request.clinic_id, "patient" if request.kind == "reply" else "reminder_link").inc()
+    RESCHEDULE_REQUESTS.labels(request.clinic_id, handled_by).inc()
     return result
 
 

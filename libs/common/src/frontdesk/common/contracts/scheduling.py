@@ -291,6 +291,11 @@ class AppointmentRescheduled(_AppointmentFact):
     previous_starts_at: Timestamp
     starts_at: Timestamp
     ends_at: Timestamp
+    handled_by: Literal["patient", "reminder_link"] | None = Field(
+        None,
+        description="Set when the patient moved it on their reschedule page: after a '3' reply (patient) or from"
+        " a reminder's link (reminder_link). None for a move by the clinic, the EHR or the API.",
+    )
 
 
 class AppointmentCheckedIn(_AppointmentFact):

@@ -90,12 +90,13 @@ async def followup_escalated(
     )
 
 
-async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffer) -> None:
+async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffer, offered_at: datetime | None) -> None:
     await conn.execute(
         "INSERT INTO console_waitlist_offers (offer_id, clinic_id, provider_id, appointment_type, starts_at, ends_at,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (offer_id) DO UPDATE SET"
+        " expires_at, offered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (offer_id) DO UPDATE SET"
         " provider_id = EXCLUDED.provider_id, appointment_type = EXCLUDED.appointment_type,"
-        " starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, expires_at = EXCLUDED.expires_at",
+        " starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, expires_at = EXCLUDED.expires_at,"
+        " offered_at = COALESCE(console_waitlist_offers.offered_at, EXCLUDED.offered_at)",
         offer.offer_id,
         clinic_id,
         offer.provider_id,
@@ -103,16 +104,30 @@ async def waitlist_offered(conn: Connection, clinic_id: str, offer: WaitlistOffe
         offer.starts_at,
         offer.ends_at,
         offer.expires_at,
+        offered_at,
     )
 
 
-async def waitlist_closed(conn: Connection, offer_id: str, clinic_id: str, outcome: str) -> None:
+async def waitlist_closed(
+    conn: Connection,
+    offer_id: str,
+    clinic_id: str,
+    outcome: str,
+    closed_at: datetime | None,
+    appointment_id: str | None,
+) -> None:
+    """The first closing kept (its outcome, when, and the appointment an acceptance booked)."""
     await conn.execute(
-        "INSERT INTO console_waitlist_offers (offer_id, clinic_id, outcome) VALUES ($1, $2, $3)"
-        " ON CONFLICT (offer_id) DO UPDATE SET outcome = COALESCE(console_waitlist_offers.outcome, EXCLUDED.outcome)",
+        "INSERT INTO console_waitlist_offers (offer_id, clinic_id, outcome, closed_at, appointment_id)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (offer_id) DO UPDATE SET"
+        " outcome = COALESCE(console_waitlist_offers.outcome, EXCLUDED.outcome),"
+        " closed_at = COALESCE(console_waitlist_offers.closed_at, EXCLUDED.closed_at),"
+        " appointment_id = COALESCE(console_waitlist_offers.appointment_id, EXCLUDED.appointment_id)",
         offer_id,
         clinic_id,
         outcome,
+        closed_at,
+        appointment_id,
     )
 
 
@@ -207,23 +222,25 @@ async def quarantine(conn: Connection, clinic_id: str, limit: int = 100) -> list
 
 
 async def reschedule_tasks(
-    conn: Connection, clinic_id: str, now: datetime, limit: int = 500
-) -> list[tuple[RescheduleTask, AppointmentNow | None]]:
-    """The clinic's tasks whose appointment is still ahead, with what is known of the appointment now
-    (domain/worklists.py decides which are open), by deadline."""
+    conn: Connection, clinic_ids: list[str] | None, now: datetime, limit: int = 5000
+) -> list[tuple[str, RescheduleTask, AppointmentNow | None]]:
+    """The tasks of these clinics (all: None) whose appointment is still ahead, each with its clinic and
+    what is known of the appointment now (domain/worklists.py decides which are open), by deadline."""
     rows = await conn.fetch(
-        "SELECT t.reschedule_id, t.appointment_id, t.provider_id, a.appointment_type, t.starts_at, t.opened_at,"
-        " t.due_at, a.appointment_id IS NOT NULL AS known, a.starts_at AS now_starts_at,"
+        "SELECT t.clinic_id, t.reschedule_id, t.appointment_id, t.provider_id, a.appointment_type, t.starts_at,"
+        " t.opened_at, t.due_at, a.appointment_id IS NOT NULL AS known, a.starts_at AS now_starts_at,"
         " (a.cancelled_at IS NOT NULL OR a.checked_in_at IS NOT NULL OR a.no_show IS NOT NULL"
         "  OR a.completed_at IS NOT NULL) AS settled"
         " FROM console_reschedule_tasks t LEFT JOIN console_appointments a USING (appointment_id)"
-        " WHERE t.clinic_id = $1 AND t.starts_at > $2 ORDER BY t.due_at, t.reschedule_id LIMIT $3",
-        clinic_id,
+        " WHERE ($1::text[] IS NULL OR t.clinic_id = ANY($1)) AND t.starts_at > $2"
+        " ORDER BY t.due_at, t.reschedule_id LIMIT $3",
+        clinic_ids,
         now,
         limit,
     )
     return [
         (
+            r["clinic_id"],
             RescheduleTask(
                 r["reschedule_id"],
                 r["appointment_id"],

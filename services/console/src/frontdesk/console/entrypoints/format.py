@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ..domain.patient_loops import span
+
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f}%"
@@ -61,4 +63,5 @@ FILTERS = {
     "local_clock": local_clock,
     "iso_local": iso_local,
     "local_hm": local_hm,
+    "span": span,
 }
