@@ -223,7 +223,8 @@ def forecast(clinic: str, now: datetime) -> StaffingForecast:
 def reputation(clinic: str, now: datetime) -> list[Event]:
     summaries: list[Event] = []
     for n in range(6):
-        year, week, _ = (now - timedelta(weeks=n)).isocalendar()
+        # ISO weeks of the clinic's own calendar, as the console counts them (its date may not be UTC's)
+        year, week, _ = (now.astimezone(ZONES[clinic]) - timedelta(weeks=n)).isocalendar()
 
         def figures(sent: int, answered: int, stars: float, nps: float) -> dict[str, object]:
             return {
