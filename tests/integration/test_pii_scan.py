@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord
 
-from frontdesk.common.contracts.calls import VENDOR_TOPIC_PREFIX
+from frontdesk.common.contracts.phone import VENDOR_TOPIC_PREFIX
 from frontdesk.common.contracts.registry import all_topics
 from frontdesk.common.kafka import make_admin, make_reader, topic_partitions
 from frontdesk.common.pii import census_names, scan_log, scan_records

@@ -60,7 +60,8 @@ from frontdesk.common.contracts import (
     booking_contact_aad,
     booking_link_aad,
 )
-from frontdesk.common.contracts.calls import NetworkConfigured, NetworkFallback, Vendor
+from frontdesk.common.contracts.calls import NetworkConfigured
+from frontdesk.common.contracts.phone import NetworkFallback, Vendor
 from frontdesk.common.contracts.reviews import (
     RecoveryClosed,
     ReputationFigures,

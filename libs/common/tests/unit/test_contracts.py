@@ -347,7 +347,7 @@ def test_a_network_fallback_follows_the_vendor_rules_of_a_phone_section() -> Non
 
 
 def test_a_network_fallback_whose_vendor_cannot_answer_within_its_budget_is_refused() -> None:
-    from frontdesk.common.contracts.calls import NetworkFallback
+    from frontdesk.common.contracts.phone import NetworkFallback
 
     slow = [{"vendor_id": "fb-a", "answer_target_seconds": 30}]
     refused = r"fallback cannot reach a live human .* vendor fb-a needs 30 s .* 12 s missing"

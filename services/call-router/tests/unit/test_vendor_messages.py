@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from frontdesk.call_router.domain.vendor_messages import digest_due_at, next_page, page_schedule
 from frontdesk.call_router.paging import Paged
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import OnCallStep
+from frontdesk.common.contracts.phone import OnCallStep
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 ROSTER = [

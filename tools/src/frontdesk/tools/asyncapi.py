@@ -39,7 +39,7 @@ ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 DOCUMENT = "asyncapi.json"  # the name of the packaged copy in each service's package
 VENDOR = "vendor"  # docs/asyncapi/vendor.json: what any answering-service vendor reads and writes
-# The per-vendor topics (contracts/calls.py patterns) as AsyncAPI channel addresses with a parameter.
+# The per-vendor topics (contracts/phone.py patterns) as AsyncAPI channel addresses with a parameter.
 VENDOR_ADDRESSES = {VENDOR_CALLS_TOPIC: "vendor.{vendorId}.calls", VENDOR_EVENTS_TOPIC: "vendor.{vendorId}.events"}
 VENDOR_PARAMETER = {
     "vendorId": {

@@ -56,7 +56,7 @@ from frontdesk.common.contracts import (
     Event,
     vendor_events_topic,
 )
-from frontdesk.common.contracts.calls import Vendor
+from frontdesk.common.contracts.phone import Vendor
 from frontdesk.common.kafka import make_producer
 
 from .apply import ensure_vendor_topics, publish

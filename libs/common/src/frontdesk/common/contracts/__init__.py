@@ -21,6 +21,7 @@ from .clinic import (
 )
 from .followup import *  # noqa: F403
 from .messaging import *  # noqa: F403
+from .phone import *  # noqa: F403
 from .registry import (
     EVENTS as EVENTS,
 )

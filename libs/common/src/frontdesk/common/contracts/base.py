@@ -28,7 +28,7 @@ class Event(BaseModel):
     # The topic (named after event_type): partitions, and compaction for state-carrying topics.
     partitions: ClassVar[int] = 6
     compacted: ClassVar[bool] = False
-    # False: no shared topic; the type travels only on per-party topics (contracts/calls.py
+    # False: no shared topic; the type travels only on per-party topics (contracts/phone.py
     # TOPIC_PATTERNS), e.g. what a vendor writes on its own vendor.<id>.events.
     shared_topic: ClassVar[bool] = True
 

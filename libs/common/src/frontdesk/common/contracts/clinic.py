@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from .base import Event, Id, Section
-from .calls import PhoneSection
 from .followup import MessagingSection
+from .phone import PhoneSection
 from .phone_checks import budget_problems
 from .reviews import ReviewsSection
 from .scheduling import Provider, SchedulingSection

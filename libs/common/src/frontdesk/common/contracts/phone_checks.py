@@ -6,7 +6,7 @@ nothing. Each problem names the step and, for the budget, the seconds missing.
 
 from __future__ import annotations
 
-from .calls import INTENT_SKILLS, PhoneSection, Pool
+from .phone import INTENT_SKILLS, PhoneSection, Pool
 
 
 def budget_problems(phone: PhoneSection) -> list[str]:

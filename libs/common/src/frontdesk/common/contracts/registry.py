@@ -2,7 +2,7 @@
 
 Topic name = event type. Every topic has a dead-letter twin `<topic>.dlq`. The local stack, the
 tests and the Kubernetes KafkaTopic resources are all generated from this table. Some types also
-(or only) travel on per-vendor topics named at run time (`vendor_topics`, contracts/calls.py
+(or only) travel on per-vendor topics named at run time (`vendor_topics`, contracts/phone.py
 TOPIC_PATTERNS): those are created when a clinic names the vendor.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import calls, followup, messaging, reviews, scheduling, vendors
+from . import calls, followup, messaging, phone, reviews, scheduling, vendors
 from .base import Event
 from .clinic import ClinicConfigured
 
@@ -71,7 +71,7 @@ class EventSpec:
     @property
     def patterns(self) -> tuple[str, ...]:
         """The per-vendor topics (regexes) it may travel on, besides its own topic."""
-        return calls.TOPIC_PATTERNS.get(self.event_type, ())
+        return phone.TOPIC_PATTERNS.get(self.event_type, ())
 
 
 # Every event type, by domain module. A new event type is added to its module's EVENTS tuple.
@@ -122,8 +122,8 @@ def vendor_topics(vendor_id: str) -> list[TopicSpec]:
     """A vendor's own topics: `.calls` (the router writes, the vendor reads), `.events` (the vendor
     writes, the router reads) and the dead-letter twin of `.events`, where the router parks what
     it refuses."""
-    events = TopicSpec(calls.vendor_events_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS)
-    return [TopicSpec(calls.vendor_calls_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS), events, _dlq(events)]
+    events = TopicSpec(phone.vendor_events_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS)
+    return [TopicSpec(phone.vendor_calls_topic(vendor_id), partitions=VENDOR_TOPIC_PARTITIONS), events, _dlq(events)]
 
 
 def spec_for(event_type: str) -> EventSpec | None:
@@ -132,7 +132,7 @@ def spec_for(event_type: str) -> EventSpec | None:
 
 def topic_accepts(event_type: str, topic: str) -> bool:
     """Whether `event_type` may travel on `topic`: its registry topic, or a per-vendor topic its
-    domain module allows (contracts/calls.py TOPIC_PATTERNS, e.g. call.overflowed on
+    domain module allows (contracts/phone.py TOPIC_PATTERNS, e.g. call.overflowed on
     vendor.<id>.calls, answering.message_taken only on vendor.<id>.events)."""
     spec = EVENTS.get(event_type)
     if spec is None:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 from .base import Id, Section
 
 if TYPE_CHECKING:
-    from .calls import PhoneSection
+    from .phone import PhoneSection
 
 # sip: or sips:, an optional user part, a host (name, IPv4 or [IPv6]), an optional port and URI
 # parameters; no spaces, no headers (`?`), no display name: what a proxy can put in a Request-URI.

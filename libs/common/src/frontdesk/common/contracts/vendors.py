@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from .base import Event, Id, Timestamp, Window
-from .calls import PageChannel
+from .phone import PageChannel
 
 MessageUrgency = Literal["routine", "urgent"]
 MessageCategory = Literal[

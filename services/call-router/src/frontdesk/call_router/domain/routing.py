@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import (
+from frontdesk.common.contracts.clinic import WEEKDAYS
+from frontdesk.common.contracts.phone import (
     INTENT_SKILLS,
     NetworkFallback,
     PhoneSection,
@@ -30,7 +31,6 @@ from frontdesk.common.contracts.calls import (
     Receptionist,
     SisterPool,
 )
-from frontdesk.common.contracts.clinic import WEEKDAYS
 
 VENDOR_COOLDOWN = timedelta(minutes=5)  # a vendor that missed its answer target is skipped this long
 # An offer that would ring past the hand-off point rings only until it; it is made only if it can

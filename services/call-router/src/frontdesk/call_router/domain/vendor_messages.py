@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig
-from frontdesk.common.contracts.calls import OnCallStep
+from frontdesk.common.contracts.phone import OnCallStep
 
 from .routing import is_open
 
