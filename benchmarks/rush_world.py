@@ -43,6 +43,7 @@ SOURCE = "frontdesk/bench-rush"
 WATCHED = (
     "call.offered",
     "call.overflowed",
+    "agent.auto_paused",
     "appointment.booked",
     "appointment.rejected",
     "followup.sent",
@@ -298,6 +299,13 @@ class World:
             )
         )
 
+    async def _back_from_pause(self, clinic_id: str, receptionist: str) -> None:
+        """Paused by the router after missed offers, the receptionist notices and is back 3 s later
+        (as in the simulator): otherwise every desk would end up paused and every call go to a vendor."""
+        await asyncio.sleep(3.0)
+        if receptionist not in self.on_call:
+            await self._status(clinic_id, receptionist, "available")
+
     async def _complete(self, b: Booking) -> None:
         """The front desk checks the patient in and completes the visit (the scheduler emits visit.completed)."""
         appointment = self.appointments.get(b.request_id)
@@ -334,3 +342,5 @@ class World:
                 self._spawn(self._answer(state, data["target_kind"], data["target_id"], state.plan.answer_delay))
         elif kind == "call.overflowed" and (state := self.calls.get(data["call_id"])) and not state.answered:
             self._spawn(self._answer(state, "answering_service", data["vendor_id"], self.rng.uniform(2, 6)))
+        elif kind == "agent.auto_paused":
+            self._spawn(self._back_from_pause(data["clinic_id"], data["receptionist_id"]))
