@@ -50,6 +50,7 @@ from frontdesk.common.logging import configure_logging
 from frontdesk.tools.stack import SERVICES, LocalStack
 
 QUIET_FOR = 10.0  # seconds without any backlog anywhere that end the observation
+PHONE_TOPICS = ("call.", "agent.", "vendor.")  # the topics a call's events travel on
 REST = 10.0  # seconds before T0 at rest: the baseline of memory, connections and CPU
 MB = 1024 * 1024
 
@@ -153,6 +154,12 @@ def cpu_percent(samples: list[Sample], start: float, end: float) -> dict[str, fl
     return {name: round(100 * (last.cpu[name] - first.cpu[name]) / wall, 1) for name in first.cpu}
 
 
+def records_between(first: Sample, last: Sample, service: str) -> dict[str, int]:
+    """Records the service's group consumed between two samples, per topic (those with any)."""
+    before, after = first.consumed.get(service, {}), last.consumed.get(service, {})
+    return {topic: n - before.get(topic, 0) for topic, n in sorted(after.items()) if n > before.get(topic, 0)}
+
+
 def at_rest(samples: list[Sample]) -> list[Sample]:
     return [s for s in samples if -REST <= s.at < 0] or samples[:1]
 
@@ -197,6 +204,7 @@ def summarize(plan: RushPlan, samples: list[Sample], world: World, t0_monotonic:
     names = list(samples[0].lag)
     observed_until = samples[-1].at
     rush = [s for s in samples if s.at >= 0]
+    consumed = {name: records_between(rush[0], rush[-1], name) for name in names}
     return {
         "clinics": plan.config.clinics,
         "speed": plan.config.speed,
@@ -224,11 +232,16 @@ def summarize(plan: RushPlan, samples: list[Sample], world: World, t0_monotonic:
         },
         "lag_max": {name: max(s.lag.get(name, 0) for s in rush) for name in names},
         "overdue_timers_max": {name: max(s.overdue.get(name, 0) for s in rush) for name in names},
-        "consumed": {name: rush[-1].consumed.get(name, 0) - rush[0].consumed.get(name, 0) for name in names},
+        "consumed": {name: sum(by_topic.values()) for name, by_topic in consumed.items()},
+        "consumed_by_topic": consumed,
+        "phone_records_per_call": {
+            name: round(sum(n for t, n in by_topic.items() if t.startswith(PHONE_TOPICS)) / len(plan.calls), 2)
+            for name, by_topic in consumed.items()
+        },
         "cpu_ms_per_record": {
-            name: round(1000 * (rush[-1].cpu[name] - rush[0].cpu[name]) / consumed, 2)
-            for name in names
-            if (consumed := rush[-1].consumed.get(name, 0) - rush[0].consumed.get(name, 0)) > 0
+            name: round(1000 * (rush[-1].cpu[name] - rush[0].cpu[name]) / sum(by_topic.values()), 2)
+            for name, by_topic in consumed.items()
+            if sum(by_topic.values()) > 0
         },
         **memory_and_connections(samples, names),
         **cpu_by_phase(samples, peak_end, observed_until),
@@ -310,6 +323,8 @@ def print_report(result: dict[str, Any], target_drain: float, target_rss: float)
     print("\nConsumer lag in records per service (+ overdue timers and unpublished outbox rows), by seconds after T0:")
     print("\n".join(timeline_rows(result, names, every)))
     print("\n".join(service_table(result, names)))
+    per_call = ", ".join(f"{name} {n:g}" for name, n in result["phone_records_per_call"].items() if n)
+    print(f"Records of a call's topics (call.*, agent.*, vendor.*) consumed per call: {per_call}.")
     busy = result["machine_busy_percent"]
     print(
         f"\nMachine: {os.cpu_count()} cores busy {busy['rest']:.0f}% at rest, {busy['peak']:.0f}% in the peak,"

@@ -35,7 +35,7 @@ CONNECTIONS = (
 class Sample:
     at: float  # seconds after T0 (negative before it)
     lag: dict[str, int]  # records, per service
-    consumed: dict[str, int]  # records its group has committed, all partitions together
+    consumed: dict[str, dict[str, int]]  # records its group has committed, per topic
     outbox: dict[str, int]
     overdue: dict[str, int]
     rss: dict[str, int]  # bytes, per service
@@ -73,7 +73,7 @@ class Watcher:
         await self._reader.stop()
         await self._admin.close()
 
-    async def _lag(self) -> tuple[dict[str, int], dict[str, int]]:
+    async def _lag(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         committed: dict[str, dict[Any, int]] = {}
         for name in self.services:
             offsets = await self._admin.list_consumer_group_offsets(f"frontdesk.{name}")
@@ -84,7 +84,12 @@ class Watcher:
             name: sum(max(0, ends.get(tp, offset) - offset) for tp, offset in offsets.items())
             for name, offsets in committed.items()
         }
-        return lag, {name: sum(offsets.values()) for name, offsets in committed.items()}
+        consumed: dict[str, dict[str, int]] = {}
+        for name, offsets in committed.items():
+            topics = consumed.setdefault(name, {})
+            for tp, offset in offsets.items():
+                topics[tp.topic] = topics.get(tp.topic, 0) + offset
+        return lag, consumed
 
     def _cpu(self) -> dict[str, float]:
         cpu = {name: procstat.cpu_seconds(s.process.pid()) or 0.0 for name, s in self.services.items()}
