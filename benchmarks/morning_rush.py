@@ -20,7 +20,8 @@ Baselines in the same run: the state at rest before T0 (memory, connections, CPU
 the peak (a drain time is read against it).
 
 Run: `.venv/bin/python benchmarks/morning_rush.py [--clinics 500] [--speed 60] [--calls-per-day 40]
-[--visits-per-day 8] [--json]`; `--clinics 50` is a quick run. Always its own ephemeral stack.
+[--visits-per-day 8] [--replicas followup=2] [--json]`; `--clinics 50` is a quick run. Always its own
+ephemeral stack.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ async def observe_drain(watcher: Watcher, world: World, peak_end: float, max_dra
 
 async def run_rush(stack: LocalStack, config: RushConfig, lead: float, max_drain: float) -> dict[str, Any]:
     services = {name: stack.service(name) for name in SERVICES}
+    processes = {p.instance or p.name: p for name in SERVICES for p in stack.replicas(name)}
     t0 = start_of_rush(lead)
     plan = make_plan(config, t0, uuid.uuid4().hex[:6])
     zones = sorted({c.timezone for c in plan.clinics})
@@ -102,7 +104,7 @@ async def run_rush(stack: LocalStack, config: RushConfig, lead: float, max_drain
     t0_monotonic = time.monotonic() + (t0 - datetime.now(UTC)).total_seconds()
     async with (
         World(stack.bootstrap, services, token, plan) as world,
-        Watcher(stack, services, t0_monotonic) as watcher,
+        Watcher(stack, services, processes, t0_monotonic) as watcher,
     ):
         sampling = asyncio.create_task(watcher.run())
         await prepare(world, plan)
@@ -160,11 +162,17 @@ def records_between(first: Sample, last: Sample, service: str) -> dict[str, int]
     return {topic: n - before.get(topic, 0) for topic, n in sorted(after.items()) if n > before.get(topic, 0)}
 
 
+def instances_cpu(first: Sample, last: Sample, service: str) -> float:
+    """CPU seconds every instance of the service used between two samples (replicas are service-N)."""
+    instances = [p for p in last.cpu if p == service or p.removeprefix(service + "-").isdigit()]
+    return sum(last.cpu[p] - first.cpu[p] for p in instances)
+
+
 def at_rest(samples: list[Sample]) -> list[Sample]:
     return [s for s in samples if -REST <= s.at < 0] or samples[:1]
 
 
-def memory_and_connections(samples: list[Sample], names: list[str]) -> dict[str, Any]:
+def memory_and_connections(samples: list[Sample]) -> dict[str, Any]:
     rest = at_rest(samples)
     databases = sorted({d for s in samples for d in s.connections})
     return {
@@ -173,7 +181,7 @@ def memory_and_connections(samples: list[Sample], names: list[str]) -> dict[str,
                 "rest": round(max(s.rss[name] for s in rest) / MB),
                 "max": round(max(s.rss[name] for s in samples) / MB),
             }
-            for name in names
+            for name in samples[0].rss
         },
         "connections": {
             "rest": max(sum(s.connections.values()) for s in rest),
@@ -239,11 +247,11 @@ def summarize(plan: RushPlan, samples: list[Sample], world: World, t0_monotonic:
             for name, by_topic in consumed.items()
         },
         "cpu_ms_per_record": {
-            name: round(1000 * (rush[-1].cpu[name] - rush[0].cpu[name]) / sum(by_topic.values()), 2)
+            name: round(1000 * instances_cpu(rush[0], rush[-1], name) / sum(by_topic.values()), 2)
             for name, by_topic in consumed.items()
             if sum(by_topic.values()) > 0
         },
-        **memory_and_connections(samples, names),
+        **memory_and_connections(samples),
         **cpu_by_phase(samples, peak_end, observed_until),
         "timeline": [
             {"t": round(s.at), "lag": s.lag, "outbox": s.outbox, "overdue": s.overdue} for s in samples if s.at >= -REST
@@ -286,16 +294,18 @@ COLUMNS = (
 
 
 def service_table(result: dict[str, Any], names: list[str]) -> list[str]:
-    """Per service: drain times, memory, CPU by phase, records consumed and CPU per record consumed;
-    then the CPU of PostgreSQL, the broker and the load generator."""
+    """Per service: drain times, memory, CPU by phase, records consumed and CPU per record consumed (all
+    its replicas); a replica's own row (service-N) has its memory and CPU; then the CPU of PostgreSQL,
+    the broker and the load generator."""
     cpu = result["cpu_percent_of_one_core"]
     rows = [f"\n{'':<14}" + "".join(f"{title:>{width}}" for title, width in COLUMNS)]
-    for name in [*names, "postgres", "kafka", "load generator"]:
+    for name in [*result["rss_mb"], "postgres", "kafka", "load generator"]:
         cells = [""] * 5
         if name in names:
-            drain, rss = result["drain_s"][name], result["rss_mb"][name]
-            cells = [_seconds(drain["lag"]), _seconds(drain["all"]), str(result["lag_max"][name])]
-            cells += [f"{rss['rest']} MB", f"{rss['max']} MB"]
+            drain = result["drain_s"][name]
+            cells = [_seconds(drain["lag"]), _seconds(drain["all"]), str(result["lag_max"][name]), "", ""]
+        if (rss := result["rss_mb"].get(name)) is not None:
+            cells[3:5] = [f"{rss['rest']} MB", f"{rss['max']} MB"]
         cells += [f"{cpu[phase].get(name, math.nan):.0f}%" for phase in ("peak", "drain")]
         cells += [str(result["consumed"].get(name, "")), str(result["cpu_ms_per_record"].get(name, ""))]
         rows.append(f"{name:<14}" + "".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
@@ -307,7 +317,9 @@ def print_report(result: dict[str, Any], target_drain: float, target_rss: float)
     o = result["offered"]
     print(
         f"\nMorning rush: {result['clinics']} clinics, their 08:00 hour at speed {result['speed']:g}"
-        f" (a {result['peak_seconds']:.0f} s peak), set up {result['ready_before_t0_s']} s before T0."
+        f" (a {result['peak_seconds']:.0f} s peak), set up {result['ready_before_t0_s']} s before T0"
+        + "".join(f"; {service} x{n}" for service, n in result["replicas"].items())
+        + "."
     )
     print(
         f"Offered: {o['calls']} calls ({o['calls_per_s']}/s, {o['booking_calls']} booking), due at T0 the check-ins"
@@ -334,7 +346,7 @@ def print_report(result: dict[str, Any], target_drain: float, target_rss: float)
     print(f"PostgreSQL connections: {c['rest']} at rest, at most {c['max']} (max_connections 200):")
     print("  " + ", ".join(f"{db} {n}" for db, n in c["max_per_database"].items()))
     slow = [n for n in names if (d := result["drain_s"][n]["lag"]) is None or d > target_drain]
-    heavy = [n for n in names if result["rss_mb"][n]["max"] > target_rss]
+    heavy = [n for n, rss in result["rss_mb"].items() if rss["max"] > target_rss]
     print(f"Target: consumer lag drained within {target_drain:g} s of the peak's end: {_verdict(slow)}.")
     print(f"Target: no service over {target_rss:g} MB RSS: {_verdict(heavy)}.")
 
@@ -360,11 +372,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--lead", type=float, help="seconds from start-up to T0 (default: 60 + 0.6 per clinic)")
     parser.add_argument("--max-drain", type=float, default=600, help="seconds to watch after the peak at most")
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N instances of SERVICE in its consumer group (repeatable), e.g. followup=2",
+    )
     parser.add_argument("--json", action="store_true", help="also print the whole result as JSON")
     args = parser.parse_args(argv)
+    try:
+        args.replicas = {svc: int(n) for svc, n in (item.split("=", 1) for item in args.replicas)}
+    except ValueError:
+        parser.error("--replicas takes SERVICE=N, e.g. followup=2")
+    if not set(args.replicas) <= set(SERVICES) or any(n < 1 for n in args.replicas.values()):
+        parser.error(f"--replicas: a service of {', '.join(SERVICES)} and N >= 1")
     if args.clinics < 1 or args.speed <= 0:
         parser.error("--clinics must be at least 1 and --speed positive")
     return args
+
+
+def start_replicas(stack: LocalStack, replicas: dict[str, int]) -> None:
+    """The extra instances of each service named in --replicas (instance 0 is already running)."""
+    extra = [stack.replica(service, i) for service, n in replicas.items() for i in range(1, n)]
+    for instance in extra:
+        instance.start(wait=False)
+    for instance in extra:
+        instance.wait_ready()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,12 +414,17 @@ def main(argv: list[str] | None = None) -> int:
             log("starting Kafka, PostgreSQL and the six services")
             stack.start_infrastructure()
             stack.start_services()
+            start_replicas(stack, args.replicas)
             lead = args.lead if args.lead is not None else 60 + 0.6 * args.clinics
             result = asyncio.run(run_rush(stack, config, lead, args.max_drain))
         finally:
             log("stopping")
             stack.stop()
-    result |= {"commit": commit.stdout.strip(), "load_average_1m_at_end": round(os.getloadavg()[0], 1)}
+    result |= {
+        "commit": commit.stdout.strip(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
+        "replicas": args.replicas,
+    }
     print_report(result, target_drain=60, target_rss=300)
     print(f"Commit {result['commit']}; load average {result['load_average_1m_at_end']} at the end.")
     if args.json:

@@ -38,9 +38,9 @@ class Sample:
     consumed: dict[str, dict[str, int]]  # records its group has committed, per topic
     outbox: dict[str, int]
     overdue: dict[str, int]
-    rss: dict[str, int]  # bytes, per service
+    rss: dict[str, int]  # bytes, per service process (a replica under its own name, e.g. followup-1)
     connections: dict[str, int]  # per database
-    cpu: dict[str, float]  # cumulative CPU seconds: services, postgres, kafka, load generator, machine, stolen
+    cpu: dict[str, float]  # cumulative CPU seconds: service processes, postgres, kafka, load generator, machine, stolen
 
     def backlog(self, service: str) -> int:
         """Everything the service still owes: records to consume, events to publish, timers to fire."""
@@ -50,7 +50,8 @@ class Sample:
 @dataclass
 class Watcher:
     stack: LocalStack
-    services: dict[str, ServiceProcess]
+    services: dict[str, ServiceProcess]  # one per service: its consumer group and its database
+    processes: dict[str, ServiceProcess]  # every instance, replicas too: memory and CPU
     t0: float  # monotonic time of T0
     samples: list[Sample] = field(default_factory=list)
 
@@ -92,7 +93,7 @@ class Watcher:
         return lag, consumed
 
     def _cpu(self) -> dict[str, float]:
-        cpu = {name: procstat.cpu_seconds(s.process.pid()) or 0.0 for name, s in self.services.items()}
+        cpu = {name: procstat.cpu_seconds(p.process.pid()) or 0.0 for name, p in self.processes.items()}
         cpu["postgres"] = procstat.postgres_cpu_seconds(self.stack.postgres.process.pid()) or 0.0
         cpu["kafka"] = procstat.cpu_seconds(self.stack.kafka.process.pid()) or 0.0
         cpu["load generator"] = procstat.cpu_seconds(os.getpid()) or 0.0
@@ -113,7 +114,7 @@ class Watcher:
             consumed=consumed,
             outbox=outbox,
             overdue=overdue,
-            rss={name: procstat.rss_bytes(s.process.pid()) or 0 for name, s in self.services.items()},
+            rss={name: procstat.rss_bytes(p.process.pid()) or 0 for name, p in self.processes.items()},
             connections={r["datname"] or "(none)": r["n"] for r in rows},
             cpu=self._cpu(),
         )
