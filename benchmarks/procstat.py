@@ -10,7 +10,6 @@ another operating system.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -51,13 +50,6 @@ def postgres_cpu_seconds(postmaster: int | None) -> float | None:
     if postmaster is None or own is None:
         return None
     return own + sum(cpu_seconds(child) or 0.0 for child in children(postmaster))
-
-
-def total_cpu_seconds(pids: Iterable[int | None]) -> float | None:
-    """The sum over several processes (replicas of one service); None if none could be read."""
-    readings = [cpu_seconds(pid) for pid in pids]
-    known = [r for r in readings if r is not None]
-    return sum(known) if known else None
 
 
 def rss_bytes(pid: int | None) -> int | None:
