@@ -13,7 +13,8 @@ What T0 brings, per clinic (the simulator's SimConfig defaults unless a flag cha
   1440 times faster; here 60 by default: the hour in one minute, the peak). Receptionists answer
   4 offers in 5 after 1-3.5 s and talk for the simulator's 2-7 minutes, compressed the same way;
   an unanswered offer rings out and the router moves on (a vendor answers what it is handed after
-  2-6 s). Appointment and new-patient calls book a visit 1-3 days ahead in 6 of 10 cases.
+  2-6 s; a receptionist the router pauses after a missed offer is back 3 s later). Appointment and
+  new-patient calls book a visit 1-3 days ahead in 6 of 10 cases. No caller hangs up.
 - yesterday's visits (`visits_per_day`): their check-ins and their review requests fall due at T0.
 - the morning's reminders: one appointment per provider at 10:00 (T0 + 2 h, spread over the peak):
   its PT2H reminder fires in the peak (the scheduler's timer, then followup's send).
