@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python benchmarks/kafka_clients.py
 	$(BIN)/python benchmarks/console_lag.py
 	$(BIN)/python benchmarks/phone_bridge_sip.py
+	$(BIN)/python benchmarks/morning_rush.py
 
 schemas: install
 	$(BIN)/python -m frontdesk.common.contracts.schemas --write

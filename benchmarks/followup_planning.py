@@ -11,7 +11,11 @@ claim. Two paths run one after the other on the same broker, at the same paced r
 Latency runs from the *intended* send time of each record (paced schedule) to the moment the sink
 sees the output (for followup: the check-in's followup.scheduled), so sender stalls count.
 
-Run: `.venv/bin/python benchmarks/followup_planning.py [--rate 100] [--count 2000] [--json]`.
+With `--replicas N` followup runs as N instances in one consumer group (the group spreads the
+partitions of visit.completed over them). Each path also reports the CPU it cost per visit while
+measuring: the process(es) under test (per replica), PostgreSQL (every backend) and the broker.
+
+Run: `.venv/bin/python benchmarks/followup_planning.py [--rate 100] [--count 2000] [--replicas 1] [--json]`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import procstat
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -126,12 +131,50 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
+class CpuMeter:
+    """CPU seconds of the processes under test (one, or each replica) and of the stack's servers."""
+
+    def __init__(self, stack: LocalStack, pids: list[int | None]) -> None:
+        self.stack, self.pids = stack, pids
+
+    def read(self) -> dict[str, Any]:
+        return {
+            "each": [procstat.cpu_seconds(pid) for pid in self.pids],
+            "postgres": procstat.postgres_cpu_seconds(self.stack.postgres.process.pid()),
+            "kafka": procstat.cpu_seconds(self.stack.kafka.process.pid()),
+        }
+
+    @staticmethod
+    def per_record(before: dict[str, Any], after: dict[str, Any], records: int) -> dict[str, Any]:
+        """Milliseconds per record between two readings (what could not be read is left out)."""
+
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000 / records, 3)
+
+        each = [ms(a, b) for a, b in zip(before["each"], after["each"], strict=True)]
+        known = [x for x in each if x is not None]
+        return {
+            "cpu_ms_per_record": round(sum(known), 3) if known else None,
+            "cpu_ms_per_record_each_instance": each,
+            "postgres_cpu_ms_per_record": ms(before["postgres"], after["postgres"]),
+            "kafka_cpu_ms_per_record": ms(before["kafka"], after["kafka"]),
+        }
+
+
 async def run_path(
-    name: str, bootstrap: str, topic: str, sink_topic: str, ident: Any, records: list[tuple[str, Any]], rate: float
+    name: str,
+    bootstrap: str,
+    topic: str,
+    sink_topic: str,
+    ident: Any,
+    records: list[tuple[str, Any]],
+    rate: float,
+    cpu: CpuMeter | None = None,
 ) -> dict[str, Any]:
     producer = make_producer(bootstrap, client_id="bench-load")
     await producer.start()
     intended: dict[str, int] = {}
+    cpu_before = cpu.read() if cpu else None
     async with Sink(bootstrap, sink_topic, ident) as sink:
         start = time.perf_counter_ns() + 200_000_000
         for n, (key, record) in enumerate(records):
@@ -144,6 +187,7 @@ async def run_path(
         await producer.flush()
         await sink.wait_for(list(intended), timeout=120 + len(records) / rate)
         seen = dict(sink.seen)
+    cpu_used = CpuMeter.per_record(cpu_before, cpu.read(), len(records)) if cpu and cpu_before else {}
     await producer.stop()
     latencies = sorted((seen[k] - intended[k]) / 1e6 for k in intended if k in seen)
     received = len(latencies)
@@ -157,6 +201,7 @@ async def run_path(
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
+        **cpu_used,
     }
 
 
@@ -201,13 +246,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await admin.create_topics([NewTopic(t, 6, 1) for t in (BARE_IN, BARE_OUT)])
         await admin.close()
         clinics = load_clinics(NETWORK)
-        log("starting followup")
-        [service] = await asyncio.to_thread(stack.start_services, ["followup"])
+        log(f"starting followup ({args.replicas} instance{'s' if args.replicas > 1 else ''}, one consumer group)")
+        instances = [stack.replica("followup", i) for i in range(args.replicas)]
+        for instance in instances:
+            instance.start(wait=False)
+        for instance in instances:
+            await asyncio.to_thread(instance.wait_ready)
         await publish(stack.bootstrap, clinics)
         child = subprocess.Popen(  # noqa: ASYNC220 - our own script, started once
             [sys.executable, __file__, "--passthrough", stack.bootstrap],
             stdout=subprocess.DEVNULL,
         )
+        bare_cpu = CpuMeter(stack, [child.pid])
+        followup_cpu = CpuMeter(stack, [instance.process.pid() for instance in instances])
         await asyncio.sleep(3)  # let both consumer groups settle
         ids = [c.clinic_id for c in clinics]
         warm = max(50, args.count // 20)
@@ -221,21 +272,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         log(f"bare passthrough: {args.count} records at {args.rate}/s")
         bare = await run_path(
-            "bare", stack.bootstrap, BARE_IN, BARE_OUT, bare_ident, visit_records(args.count, ids, "b"), args.rate
-        )
+            "bare", stack.bootstrap, BARE_IN, BARE_OUT, bare_ident, visit_records(args.count, ids, "b"), args.rate,
+            bare_cpu,
+        )  # fmt: skip
         log(f"followup: {args.count} visits at {args.rate}/s")
         fu = await run_path(
             "followup", stack.bootstrap, "visit.completed", "followup.scheduled", check_in_ident,
-            visit_records(args.count, ids, "f"), args.rate,
+            visit_records(args.count, ids, "f"), args.rate, followup_cpu,
         )  # fmt: skip
         fu["plans_per_s"] = fu["throughput_per_s"] * 2  # check-in + recall per visit
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=30)
-        service.stop()
         return {
             "benchmark": "followup_planning",
             "rate_per_s": args.rate,
             "count": args.count,
+            "replicas": args.replicas,
             "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
             "paths": [bare, fu],
             "ratio_p99_followup_vs_bare": fu["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None,
@@ -249,6 +301,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--replicas", type=int, default=1, help="followup instances in one consumer group")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--passthrough", metavar="BOOTSTRAP")
     args = parser.parse_args()
@@ -256,12 +309,21 @@ def main() -> None:
         asyncio.run(passthrough(args.passthrough))
         return
     result = asyncio.run(main_async(args))
-    print(f"followup planning benchmark: {args.count} visit.completed at {args.rate:g}/s ({result['machine']})")
+    print(
+        f"followup planning benchmark: {args.count} visit.completed at {args.rate:g}/s, {args.replicas} followup"
+        f" instance(s) ({result['machine']}; load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"{'path':<10}{'received':>10}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for p in result["paths"]:
         print(
             f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
             f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}"
+        )
+    for p in result["paths"]:
+        each = " + ".join(f"{ms:.2f}" for ms in p["cpu_ms_per_record_each_instance"] if ms is not None)
+        print(
+            f"CPU ms per visit, {p['path']}: {p['cpu_ms_per_record']} ({each}); PostgreSQL"
+            f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']}"
         )
     fu = result["paths"][1]
     print(f"followup plans/s: {fu['plans_per_s']:.1f} (2 per visit)")

@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import procstat
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
@@ -310,6 +311,8 @@ class PathResult:
     sequential: bool = True  # one record at a time (so 1000/busy is its ceiling)
     timers: tuple[int, str] | None = None  # durable timers fired while measuring, p99 lateness under
     cpu_ms: float | None = None  # CPU the process under test used while measuring, per measured record
+    cpu_ms_each: list[float] = field(default_factory=list)  # the same, per instance (replicas of a service)
+    infra_cpu_ms: dict[str, float] = field(default_factory=dict)  # PostgreSQL's and the broker's, per record
 
     @property
     def received(self) -> int:
@@ -345,6 +348,8 @@ class PathResult:
             "saturated": self.saturated(rate),
             "consumer_busy_ms_per_record": None if self.busy_ms is None else round(self.busy_ms, 3),
             "cpu_ms_per_record": None if self.cpu_ms is None else round(self.cpu_ms, 3),
+            "cpu_ms_per_record_each_instance": [round(ms, 3) for ms in self.cpu_ms_each],
+            "infra_cpu_ms_per_record": {k: round(v, 3) for k, v in self.infra_cpu_ms.items()},
             "sent": self.sent,
             "received": self.received,
             "duplicates": self.duplicates,
@@ -396,6 +401,17 @@ class Settings:
     drain_timeout: float
 
 
+InfraCpu = Callable[[], dict[str, float | None]]
+
+
+def infra_cpu(stack: LocalStack) -> InfraCpu:
+    """What PostgreSQL (every backend) and the broker have used, when this run started them."""
+    return lambda: {
+        "postgres": procstat.postgres_cpu_seconds(stack.postgres.process.pid()),
+        "kafka": procstat.cpu_seconds(stack.kafka.process.pid()),
+    }
+
+
 @dataclass
 class PathSpec:
     """What differs between the two paths; run_path does the rest the same way for both."""
@@ -407,18 +423,18 @@ class PathSpec:
     identify: Callable[[ConsumerRecord[bytes, bytes]], str | None]  # output record -> ident
     latency_ns: Callable[[str, int, ConsumerRecord[bytes, bytes]], int]  # (ident, arrival ns, record)
     alive: Callable[[], None]  # raises if the process under test died
-    pid: Callable[[], int | None]  # the process under test
+    pids: Callable[[], list[int | None]]  # the process(es) under test: one, or a service's replicas
     before_measuring: Callable[[], Awaitable[None]] | None = None
+    infra_cpu: InfraCpu = lambda: {}  # cumulative CPU seconds of the stack's servers
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU a process has used (Linux /proc), None where that cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, TypeError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def record_cpu(result: PathResult, before: list[float | None], after: list[float | None], records: int) -> None:
+    """CPU per measured record of each instance under test, and of all of them together."""
+    each = [
+        (b2 - b1) * 1000 / records for b1, b2 in zip(before, after, strict=True) if b1 is not None and b2 is not None
+    ]
+    result.cpu_ms_each = each
+    result.cpu_ms = sum(each) if each else None
 
 
 @contextlib.contextmanager
@@ -455,16 +471,22 @@ async def run_path(spec: PathSpec, settings: Settings, bootstrap: str) -> PathRe
             if spec.before_measuring is not None:
                 await spec.before_measuring()
             log(f"{spec.label}: measuring {settings.count} records at {settings.rate:g}/s")
-            cpu_before = cpu_seconds(spec.pid())
+            cpu_before = [procstat.cpu_seconds(pid) for pid in spec.pids()]
+            infra_before = spec.infra_cpu()
             with collector_paused():
                 load = await send_paced(producer, measured, settings.rate, spec.build)
                 seen = await sink.wait_for(measured, timeout=settings.drain_timeout, alive=spec.alive)
-            cpu_after = cpu_seconds(spec.pid())
+            cpu_after = [procstat.cpu_seconds(pid) for pid in spec.pids()]
+            infra_after = spec.infra_cpu()
             if seen < len(measured):
                 log(f"{spec.label}: WARNING only {seen}/{len(measured)} arrived within {settings.drain_timeout:g} s")
             result = summarise(spec.name, spec.label, load, sink, spec.latency_ns)
-            if cpu_before is not None and cpu_after is not None:
-                result.cpu_ms = (cpu_after - cpu_before) * 1000 / len(measured)
+            record_cpu(result, cpu_before, cpu_after, len(measured))
+            result.infra_cpu_ms = {
+                name: (after - before) * 1000 / len(measured)
+                for name, after in infra_after.items()
+                if after is not None and (before := infra_before.get(name)) is not None
+            }
             return result
     finally:
         await producer.stop()
@@ -479,6 +501,7 @@ async def bench_bare(
     target: str,
     forwarder_type: type[Passthrough] = Passthrough,
     label: str = "bare aiokafka passthrough",
+    infra: InfraCpu = lambda: {},
 ) -> PathResult:
     forwarder = forwarder_type(bootstrap, source, target, state_dir)
     try:
@@ -501,7 +524,8 @@ async def bench_bare(
             identify=lambda record: header(record, ID_HEADER),
             latency_ns=latency_ns,
             alive=forwarder.check,
-            pid=forwarder.pid,
+            pids=lambda: [forwarder.pid()],
+            infra_cpu=infra,
         )
         result = await run_path(spec, settings, bootstrap)
         await asyncio.to_thread(forwarder.stop)  # it writes its busy times as it exits
@@ -511,13 +535,14 @@ async def bench_bare(
         await asyncio.to_thread(forwarder.stop)
 
 
-def service_metrics(service_url: str) -> dict[str, dict[str, float]]:
-    """From the service's /metrics: frontdesk_handler_seconds for call.received ("handler": sum and
-    count) and the buckets of frontdesk_timer_lateness_seconds, all timer kinds together ("timers":
-    upper bound -> cumulative count)."""
-    with urllib.request.urlopen(service_url + "/metrics", timeout=5) as response:  # noqa: S310 - our http URL
-        families = text_string_to_metric_families(response.read().decode())
-        found: dict[str, dict[str, float]] = {"handler": {"sum": 0.0, "count": 0.0}, "timers": {}}
+def service_metrics(service_urls: list[str]) -> dict[str, dict[str, float]]:
+    """From the /metrics of every instance of the service, added up: frontdesk_handler_seconds for
+    call.received ("handler": sum and count) and the buckets of frontdesk_timer_lateness_seconds, all
+    timer kinds together ("timers": upper bound -> cumulative count)."""
+    found: dict[str, dict[str, float]] = {"handler": {"sum": 0.0, "count": 0.0}, "timers": {}}
+    for service_url in service_urls:
+        with urllib.request.urlopen(service_url + "/metrics", timeout=5) as response:  # noqa: S310 - our http URL
+            families = text_string_to_metric_families(response.read().decode())
         for family in families:
             for sample in family.samples:
                 if family.name == "frontdesk_handler_seconds" and sample.labels.get("topic") == CallReceived.event_type:
@@ -546,8 +571,13 @@ async def bench_frontdesk(
     clinics: list[ClinicConfig],
     service: ServiceProcess,
     on_measuring: Callable[[], None] | None = None,
+    replicas: list[ServiceProcess] | None = None,
+    infra: InfraCpu = lambda: {},
 ) -> PathResult:
-    """The Frontdesk path; `on_measuring()` is called as the measured records start (after the warm-up)."""
+    """The Frontdesk path; `on_measuring()` is called as the measured records start (after the warm-up).
+    `replicas`: every instance of the service in its consumer group (default: `service` alone)."""
+    instances = replicas or [service]
+    ops_urls = [instance.ops_url for instance in instances]
     sent_ns: dict[str, int] = {}
     metrics_before: list[dict[str, dict[str, float]]] = []
 
@@ -563,11 +593,12 @@ async def bench_frontdesk(
         return call_id if call_id.startswith("bench-") and routed.get("attempt", 1) == 1 else None
 
     def alive() -> None:
-        if not service.process.running():
-            raise RuntimeError(f"{SERVICE} exited; see {service.process.log_file}")
+        for instance in instances:
+            if not instance.process.running():
+                raise RuntimeError(f"{SERVICE} exited; see {instance.process.log_file}")
 
     async def before_measuring() -> None:
-        metrics_before.append(await asyncio.to_thread(service_metrics, service.ops_url))
+        metrics_before.append(await asyncio.to_thread(service_metrics, ops_urls))
         if on_measuring is not None:
             on_measuring()
 
@@ -579,11 +610,12 @@ async def bench_frontdesk(
         identify=identify,
         latency_ns=lambda ident, arrival, _record: arrival - sent_ns[ident],
         alive=alive,
-        pid=service.process.pid,
+        pids=lambda: [instance.process.pid() for instance in instances],
         before_measuring=before_measuring,
+        infra_cpu=infra,
     )
     result = await run_path(spec, settings, bootstrap)
-    after, before = await asyncio.to_thread(service_metrics, service.ops_url), metrics_before[0]
+    after, before = await asyncio.to_thread(service_metrics, ops_urls), metrics_before[0]
     handled = after["handler"]["count"] - before["handler"]["count"]
     if handled > 0:
         result.busy_ms = (after["handler"]["sum"] - before["handler"]["sum"]) / handled * 1000
@@ -632,8 +664,10 @@ async def run_benchmark(settings: Settings, stack: LocalStack, service: ServiceP
         clinics = await configure_clinics(stack.bootstrap, service)
         log(f"{SERVICE} knows the {len(clinics)} demo clinics")
         await wait_for_leaders(admin, [source, target])
-        bare = await bench_bare(settings, stack.bootstrap, clinics, stack.state_dir, source, target)
-        frontdesk = await bench_frontdesk(settings, stack.bootstrap, clinics, service)
+        infra = infra_cpu(stack)
+        bare = await bench_bare(settings, stack.bootstrap, clinics, stack.state_dir, source, target, infra=infra)
+        replicas = stack.replicas(SERVICE)
+        frontdesk = await bench_frontdesk(settings, stack.bootstrap, clinics, service, replicas=replicas, infra=infra)
         return [bare, frontdesk]
     finally:
         with contextlib.suppress(Exception):  # an ephemeral broker goes away anyway
@@ -646,6 +680,19 @@ async def run_benchmark(settings: Settings, stack: LocalStack, service: ServiceP
 
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
+
+
+def cpu_lines(results: list[PathResult]) -> list[str]:
+    """CPU per measured record of each path: its process(es), one figure per replica, and the servers'."""
+    lines = []
+    for r in results:
+        if r.cpu_ms is None:
+            continue
+        each = " + ".join(f"{ms:.2f}" for ms in r.cpu_ms_each)
+        replicas = f" ({len(r.cpu_ms_each)} replicas: {each})" if len(r.cpu_ms_each) > 1 else ""
+        servers = ", ".join(f"{name} {ms:.2f}" for name, ms in r.infra_cpu_ms.items())
+        lines.append(f"CPU ms per record, {r.label}: {r.cpu_ms:.2f}{replicas}" + (f"; {servers}" if servers else ""))
+    return lines
 
 
 def report(results: list[PathResult], settings: Settings, infra: dict[str, str], as_json: bool) -> None:
@@ -687,6 +734,7 @@ def report(results: list[PathResult], settings: Settings, infra: dict[str, str],
         "\ncpu ms: CPU (user + system) the process under test used while measuring, per measured record: for a"
         " service everything it did meanwhile (timers, answers, its outbox relay), not its database's or broker's."
     )
+    print("\n".join(cpu_lines(results)))
     for r in results:
         if r.timers is not None:
             print(
@@ -731,14 +779,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds to wait for stragglers after the last send"
     )
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="instances of the service in its consumer group (default 1)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON object")
     # Internal: the child process that runs the bare passthrough.
     parser.add_argument(
         "--passthrough", nargs=5, metavar=("BOOTSTRAP", "SOURCE", "TARGET", "GROUP", "STATS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.count <= 0 or args.warmup < 0:
-        parser.error("--rate and --count must be positive, --warmup not negative")
+    if args.rate <= 0 or args.count <= 0 or args.warmup < 0 or args.replicas < 1:
+        parser.error("--rate, --count and --replicas must be positive, --warmup not negative")
     return args
 
 
@@ -748,6 +799,16 @@ def quiet_logging() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
+
+
+def start_replicas(stack: LocalStack, count: int) -> None:
+    """`count` instances of the service, sharing its database and consumer group (the group spreads the
+    partitions over them); the first is `stack.service(SERVICE)`."""
+    instances = [stack.replica(SERVICE, i) for i in range(count)]
+    for instance in instances:
+        instance.start(wait=False)
+    for instance in instances:
+        instance.wait_ready()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -769,8 +830,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log(f"starting infrastructure (Kafka: {infra['kafka']}, PostgreSQL: {infra['postgres']})")
             stack.start_infrastructure()
-            log(f"starting {SERVICE}")
-            service.start()
+            log(
+                f"starting {SERVICE}"
+                + (f" ({args.replicas} replicas, one consumer group)" if args.replicas > 1 else "")
+            )
+            start_replicas(stack, args.replicas)
             results = asyncio.run(run_benchmark(settings, stack, service))
         except Exception:
             for path in (service.process.log_file, stack.state_dir / "bench-passthrough.log"):
