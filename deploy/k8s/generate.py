@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from frontdesk.common.contracts.calls import check_vendor_id
+from frontdesk.common.contracts.phone import check_vendor_id
 from frontdesk.common.contracts.registry import (
     DLQ_SUFFIX,
     REPLICATION_FACTOR,
