@@ -3,7 +3,8 @@
 Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
 for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
-unit of work's last statement, rolls a repeat back whole.
+unit of work's last statement, rolls a repeat back whole; the pool resets a connection's session on
+release only where it was marked changed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from frontdesk.common import inbox
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ReviewRequested
-from frontdesk.common.db import create_pool, ensure_database, migrate
+from frontdesk.common.db import create_pool, ensure_database, migrate, session_changed
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
 from frontdesk.common.timers import Timer, TimerWorker
@@ -217,3 +218,25 @@ async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims
             await handle(conn)
         assert await conn.fetchval("SELECT count(*) FROM timer_effects WHERE timer_key = $1", marker) == 1
         assert await inbox.seen(conn, *claim.args())
+
+
+async def test_the_pool_resets_a_session_only_where_it_was_marked_changed(stack: LocalStack) -> None:
+    """asyncpg resets every connection it takes back, one more round trip per use; ours resets the
+    sessions marked changed (a SET, LISTEN, a session lock) and hands the others straight back."""
+    name = "frontdesk_plumbing_test"
+    await ensure_database(stack.server_database_url, name)
+    one = await create_pool(stack.database_url_named(name), size=1)
+    sent: list[str] = []
+    try:
+        async with one.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await conn.execute("SELECT 1")
+        assert sent == ["SELECT 1"], "an unchanged session came back with a reset"
+        async with one.acquire() as conn:  # the same connection: the pool holds one
+            session_changed(conn)
+            await conn.execute("SET application_name = 'changed'")
+        assert "RESET ALL" in sent[-1]
+        async with one.acquire() as conn:
+            assert await conn.fetchval("SHOW application_name") != "changed"
+    finally:
+        await one.close()

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from .db import TRANSIENT_DB_ERRORS, Connection
+from .db import TRANSIENT_DB_ERRORS, Connection, session_changed
 from .logging import get_logger
 from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
@@ -119,6 +119,7 @@ class OutboxRelay:
 
     async def _run_as_leader(self) -> None:
         conn = await self._pool.acquire()
+        session_changed(conn)  # a session lock, a setting and LISTEN: reset when released
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", _RELAY_LOCK_KEY):
                 self.is_leader = False
