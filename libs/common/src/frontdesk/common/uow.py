@@ -76,24 +76,76 @@ class _PendingTimer:
 
 
 @dataclass
+class Writes:
+    """Events to publish and timers to set, held until one statement writes them all: a unit of
+    work's own (flushed just before its commit), or a command's kept apart (`UnitOfWork.apart`) for
+    a statement of its own that writes them only if the command succeeds."""
+
+    source: str  # CloudEvents source of what this service emits, e.g. "frontdesk/scheduler"
+    trace: TraceContext
+    events: list[tuple[OutgoingRecord, str]] = field(default_factory=list)
+    timers: dict[str, _PendingTimer] = field(default_factory=dict)
+
+    async def emit(self, event: Event, *, event_id: str | None = None, topic: str | None = None) -> str:
+        """Queue `event` for publication once the transaction commits; return its id.
+
+        `topic` overrides the registry topic (for per-vendor topics)."""
+        event_id = event_id or new_event_id()
+        trace = tracing.publish(event.event_type, self.trace, topic_of(event, topic))
+        record = encode(event, source=self.source, event_id=event_id, trace=trace, topic=topic)
+        self.events.append((record, event_id))
+        return event_id
+
+    async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
+        """Create or move the timer `key` (unique per service). Setting it again replaces it."""
+        self.timers.pop(key, None)  # re-inserted last: the newest setting wins
+        self.timers[key] = _PendingTimer(kind, due_at, payload)
+
+    def outbox_args(self) -> list[Any]:
+        """The outbox rows as five arrays: event ids, topics, record keys, headers (JSON), payloads."""
+        events = self.events
+        return [
+            [event_id for _, event_id in events],
+            [r.topic for r, _ in events],
+            [r.key.decode() for r, _ in events],
+            [json.dumps([[name, value.decode()] for name, value in r.headers]) for r, _ in events],
+            [r.value for r, _ in events],
+        ]
+
+    def timer_args(self) -> list[Any]:
+        """The timers as four arrays (keys, kinds, due times, payloads as JSON) and the traceparent."""
+        timers = self.timers
+        return [
+            list(timers),
+            [t.kind for t in timers.values()],
+            [t.due_at for t in timers.values()],
+            [json.dumps(t.payload) for t in timers.values()],
+            self.trace.header(),
+        ]
+
+
+@dataclass
 class UnitOfWork:
     conn: Connection
     source: str  # CloudEvents source of what this service emits, e.g. "frontdesk/scheduler"
     trace: TraceContext
     cause: Envelope[Event] | None = None
     claim: inbox.Claim | None = None  # the consumer's: the event `cause`, claimed at flush
-    _events: list[tuple[OutgoingRecord, str]] = field(default_factory=list, init=False, repr=False)
-    _timers: dict[str, _PendingTimer] = field(default_factory=dict, init=False, repr=False)
+    _pending: Writes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pending = self.apart()
+
+    def apart(self) -> Writes:
+        """Events and timers kept apart from this unit of work's own: the flush does not write them;
+        a statement of the caller's does (only if its command succeeds, e.g. the scheduler's booking)."""
+        return Writes(self.source, self.trace)
 
     async def emit(self, event: Event, *, event_id: str | None = None, topic: str | None = None) -> str:
         """Queue `event` for publication once this transaction commits; return its id.
 
         `topic` overrides the registry topic (for per-vendor topics)."""
-        event_id = event_id or new_event_id()
-        trace = tracing.publish(event.event_type, self.trace, topic_of(event, topic))
-        record = encode(event, source=self.source, event_id=event_id, trace=trace, topic=topic)
-        self._events.append((record, event_id))
-        return event_id
+        return await self._pending.emit(event, event_id=event_id, topic=topic)
 
     async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
         """`emit` for several (event, topic override) pairs, in order."""
@@ -101,19 +153,19 @@ class UnitOfWork:
 
     async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
         """Create or move the timer `key` (unique per service). Setting it again replaces it."""
-        self._timers.pop(key, None)  # re-inserted last: the newest setting wins
-        self._timers[key] = _PendingTimer(kind, due_at, payload)
+        await self._pending.set_timer(key, kind, due_at, payload)
 
     async def cancel_timer(self, key: str) -> bool:
         """Remove the timer `key`; True if there was one (set in this unit of work or before)."""
-        pending = self._timers.pop(key, None) is not None
+        pending = self._pending.timers.pop(key, None) is not None
         deleted = await self.conn.execute("DELETE FROM timers WHERE timer_key = $1", key) != "DELETE 0"
         return pending or deleted
 
     async def cancel_timers(self, key_prefix: str) -> None:
         """Remove every timer whose key starts with `key_prefix`."""
-        for key in [k for k in self._timers if k.startswith(key_prefix)]:
-            del self._timers[key]
+        timers = self._pending.timers
+        for key in [k for k in timers if k.startswith(key_prefix)]:
+            del timers[key]
         await self.conn.execute("DELETE FROM timers WHERE starts_with(timer_key, $1)", key_prefix)
 
     def take_claim(self) -> inbox.Claim | None:
@@ -125,28 +177,12 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Write the queued events and timers, and the inbox claim (one round trip); called just
         before the commit. Raises inbox.AlreadyProcessed if the event was claimed before."""
-        events, timers = self._events, self._timers
-        self._events, self._timers = [], {}
+        pending, self._pending = self._pending, self.apart()
+        events, timers = bool(pending.events), bool(pending.timers)
         if not events and not timers and self.claim is None:
             return
-        args: list[Any] = []
-        if events:
-            args += [
-                [event_id for _, event_id in events],
-                [r.topic for r, _ in events],
-                [r.key.decode() for r, _ in events],
-                [json.dumps([[name, value.decode()] for name, value in r.headers]) for r, _ in events],
-                [r.value for r, _ in events],
-            ]
-        if timers:
-            args += [
-                list(timers),
-                [t.kind for t in timers.values()],
-                [t.due_at for t in timers.values()],
-                [json.dumps(t.payload) for t in timers.values()],
-                self.trace.header(),
-            ]
-        sql = _flush_sql(bool(events), bool(timers), self.claim is not None)
+        args = (pending.outbox_args() if events else []) + (pending.timer_args() if timers else [])
+        sql = _flush_sql(events, timers, self.claim is not None)
         if self.claim is None:
             await self.conn.execute(sql, *args)
         elif await self.conn.fetchval(sql, *args, *self.claim.args()) is None:
