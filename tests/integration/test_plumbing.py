@@ -1,6 +1,7 @@
 """The shared plumbing against the real database and broker, without the services.
 
-Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
+Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one,
+at once (a commit wakes the relay: in-process where it leads, by NOTIFY where it does not);
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
 for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
 unit of work's last statement, rolls a repeat back whole; the pool resets a connection's session on
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from frontdesk.common import inbox
+from frontdesk.common import inbox, outbox
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ReviewRequested
 from frontdesk.common.db import create_pool, ensure_database, migrate, session_changed
@@ -97,6 +98,44 @@ async def test_outbox_keeps_commit_order_per_key(stack: LocalStack, pool: asyncp
         await producer.stop()
     seen = [e.data.visit_id for e in tap.events if e.data.visit_id in visits]  # type: ignore[attr-defined]
     assert seen == visits  # all have key pat-1: one partition, commit order
+
+
+async def test_a_commit_wakes_the_relay_in_process_where_it_leads_and_by_notify_elsewhere(
+    stack: LocalStack, pool: asyncpg.Pool
+) -> None:
+    """With an hour-long poll, committed events still go out at once. A unit of work of the service
+    whose relay leads in this process wakes it after its commit and sends no NOTIFY (a NOTIFY makes
+    PostgreSQL commit notifying transactions one at a time); one of a service whose relay leads in
+    another process (here: another source) NOTIFYs it."""
+    here, elsewhere = uid("visit"), uid("visit")
+    listener = await asyncpg.connect(stack.database_url_named("frontdesk_plumbing_test"))
+    notified: list[str] = []
+    await listener.add_listener("outbox", lambda *args: notified.append(args[2]))
+    producer = make_producer(stack.bootstrap, "tests-outbox")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, "tests", source="tests/leader", poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        async with EventTap(stack.bootstrap, ["review.requested"]) as tap:
+            deadline = asyncio.get_running_loop().time() + 30
+            while not outbox.leads_here("tests/leader"):
+                assert asyncio.get_running_loop().time() < deadline, "the relay never led"
+                await asyncio.sleep(0.05)
+            async with pool.acquire() as conn, transaction(conn, "tests/leader", TraceContext.new()) as uow:
+                await uow.emit(_review(here))
+            await tap.wait_for(lambda e: e.data.visit_id == here)  # type: ignore[attr-defined]
+            await listener.fetchval("SELECT 1")  # a notification sent before this would have arrived
+            assert notified == []
+            async with pool.acquire() as conn, transaction(conn, "tests/elsewhere", TraceContext.new()) as uow:
+                await uow.emit(_review(elsewhere))
+            await tap.wait_for(lambda e: e.data.visit_id == elsewhere)  # type: ignore[attr-defined]
+        await listener.fetchval("SELECT 1")
+        assert notified
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+        await listener.close()
 
 
 async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:

@@ -4,8 +4,14 @@ The relay holds a session advisory lock so exactly one replica of a service publ
 that keeps each record key's events in the order they were committed. It reads rows in id order,
 sends them all, waits for Kafka's acknowledgements, then deletes them with its next read (at the
 latest at its next poll). A crash between the acknowledgement and the deletion republishes the
-batch with the same event ids, which consumers drop through their inbox. Each commit of an outbox
-row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its next poll.
+batch with the same event ids, which consumers drop through their inbox.
+
+A commit of outbox rows wakes the relay, so it publishes at once, not at its next poll: the unit of
+work that wrote them wakes it itself after its commit when the relay leads in the same process (one
+replica, or the leading one), and sends a NOTIFY only when it does not (the relay LISTENs). A NOTIFY
+is not free: PostgreSQL holds a database-wide lock from a notifying transaction's pre-commit until
+its commit record is flushed, so notifying writers commit one at a time, each after its own WAL
+flush (the scheduler's booking ran 1.3-1.9x faster without one, benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -33,6 +39,23 @@ _NEXT_BATCH = (
 )
 
 
+# The relays leading in this process, by the CloudEvents source of the service they relay for.
+_leaders: dict[str, OutboxRelay] = {}
+
+
+def leads_here(source: str) -> bool:
+    """Whether the relay of the service emitting as `source` leads in this process: if so, a commit
+    wakes it with `wake_after_commit`; if not, the writing transaction NOTIFYs the leader."""
+    return source in _leaders
+
+
+def wake_after_commit(source: str) -> None:
+    """Outbox rows of `source` were committed: wake its relay if it leads here (else a NOTIFY did)."""
+    relay = _leaders.get(source)
+    if relay is not None:
+        relay.wake()
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -40,10 +63,14 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         service: str,
         *,
+        source: str | None = None,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
     ) -> None:
+        """`source`: the CloudEvents source of the service whose outbox it relays; while it leads, that
+        service's units of work in this process wake it instead of a NOTIFY (None: always a NOTIFY)."""
         self._pool = pool
+        self._source = source
         self._producer = producer
         self._service = service
         self._batch_size = batch_size
@@ -132,6 +159,8 @@ class OutboxRelay:
             # it need not wait for each deletion to reach the disk (the pool's reset undoes this).
             await conn.execute("SET synchronous_commit = off")
             await conn.add_listener("outbox", self.wake)
+            if self._source is not None:
+                _leaders[self._source] = self
             try:
                 counted = 0.0
                 while not self._stopping.is_set():
@@ -147,6 +176,8 @@ class OutboxRelay:
                 # Graceful shutdown: publish whatever committed transactions left behind.
                 await self.drain(conn)
             finally:
+                if self._source is not None and _leaders.get(self._source) is self:
+                    del _leaders[self._source]
                 with contextlib.suppress(Exception):
                     await conn.remove_listener("outbox", self.wake)
         finally:

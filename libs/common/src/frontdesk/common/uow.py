@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import inbox, tracing
+from . import inbox, outbox, tracing
 from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id, topic_of
 from .contracts import Event
 from .db import Connection
@@ -48,10 +48,11 @@ def _timer_rows(n: int) -> str:
 
 
 @functools.cache
-def _flush_sql(events: bool, timers: bool, claim: bool) -> str:
+def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
     """One statement for whatever a unit of work writes at its end: outbox rows (5 parameters),
-    timers (5), the inbox claim (3), in that order. The last part present is the statement, the
-    others are data-modifying CTEs, which PostgreSQL runs whether or not they are referenced."""
+    timers (5), the inbox claim (3), in that order, and a NOTIFY for the outbox relay. The last part
+    is the statement, the others are data-modifying CTEs, which PostgreSQL runs whether or not they
+    are referenced; with a NOTIFY, the statement says whether the claim was made."""
     parts: list[str] = []
     n = 1
     for present, build, count in (
@@ -62,6 +63,9 @@ def _flush_sql(events: bool, timers: bool, claim: bool) -> str:
         if present:
             parts.append(build(n))
             n += count
+    if notify:
+        claimed = f"(SELECT * FROM w{len(parts) - 1})" if claim else "NULL"
+        parts.append(f"SELECT {claimed}, pg_notify('outbox', '')")
     *ctes, statement = parts
     if not ctes:
         return statement
@@ -101,6 +105,11 @@ class Writes:
         self.timers.pop(key, None)  # re-inserted last: the newest setting wins
         self.timers[key] = _PendingTimer(kind, due_at, payload)
 
+    def notify(self) -> bool:
+        """Whether the statement that writes these events must NOTIFY the outbox relay: it leads in
+        another process (or nowhere yet); one that leads in this one is woken after the commit."""
+        return bool(self.events) and not outbox.leads_here(self.source)
+
     def outbox_args(self) -> list[Any]:
         """The outbox rows as five arrays: event ids, topics, record keys, headers (JSON), payloads."""
         events = self.events
@@ -131,6 +140,8 @@ class UnitOfWork:
     trace: TraceContext
     cause: Envelope[Event] | None = None
     claim: inbox.Claim | None = None  # the consumer's: the event `cause`, claimed at flush
+    # Outbox rows were written: the relay is woken once the transaction commits (`committed`).
+    wrote_events: bool = field(default=False, init=False)
     _pending: Writes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +151,16 @@ class UnitOfWork:
         """Events and timers kept apart from this unit of work's own: the flush does not write them;
         a statement of the caller's does (only if its command succeeds, e.g. the scheduler's booking)."""
         return Writes(self.source, self.trace)
+
+    def written(self, writes: Writes) -> None:
+        """A statement of the caller's wrote `writes` (kept apart with `apart`) in this transaction."""
+        self.wrote_events = self.wrote_events or bool(writes.events)
+
+    def committed(self) -> None:
+        """The transaction committed: wake the outbox relay if it leads in this process and rows were
+        written (a relay elsewhere was sent a NOTIFY by the writing statement)."""
+        if self.wrote_events:
+            outbox.wake_after_commit(self.source)
 
     async def emit(self, event: Event, *, event_id: str | None = None, topic: str | None = None) -> str:
         """Queue `event` for publication once this transaction commits; return its id.
@@ -182,11 +203,12 @@ class UnitOfWork:
         if not events and not timers and self.claim is None:
             return
         args = (pending.outbox_args() if events else []) + (pending.timer_args() if timers else [])
-        sql = _flush_sql(events, timers, self.claim is not None)
+        sql = _flush_sql(events, timers, self.claim is not None, pending.notify())
         if self.claim is None:
             await self.conn.execute(sql, *args)
         elif await self.conn.fetchval(sql, *args, *self.claim.args()) is None:
             raise inbox.AlreadyProcessed(self.claim.event_id)
+        self.written(pending)
 
 
 @asynccontextmanager
@@ -204,3 +226,4 @@ async def transaction(
         uow = UnitOfWork(conn, source, trace, cause, claim)
         yield uow
         await uow.flush()
+    uow.committed()

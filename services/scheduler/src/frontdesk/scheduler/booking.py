@@ -193,6 +193,7 @@ async def _book_with(
     if isinstance(outcome, Conflict):
         alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
         return refused("slot_taken", outcome.detail(), conflict=outcome, alternatives=alternatives)
+    uow.written(writes)
     return Result(201, appointment=row)
 
 

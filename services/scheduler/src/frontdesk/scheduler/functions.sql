@@ -12,7 +12,8 @@
 -- * the insert has ON CONFLICT DO NOTHING, so the exclusion constraint (and the primary key: the same
 --   request again) has the last word without a subtransaction; a conflict becomes an answer, not an error;
 -- * only if the appointment was inserted, the events and timers that announce it are written: the
---   outbox rows and timers that frontdesk.common.uow.Writes encodes, in the statements its flush uses.
+--   outbox rows and timers that frontdesk.common.uow.Writes encodes, in the statements its flush uses,
+--   and the NOTIFY for an outbox relay that leads in another process (frontdesk.common.outbox).
 
 CREATE OR REPLACE FUNCTION scheduler_first_conflict(p_provider text, p_from timestamptz, p_until timestamptz, p_exclude text)
 RETURNS TABLE (starts_at timestamptz, ends_at timestamptz, kind text)
@@ -36,7 +37,7 @@ CREATE OR REPLACE FUNCTION scheduler_book(
     p_status text, p_source text, p_hold_expires timestamptz, p_external_id text,
     p_event_ids text[], p_topics text[], p_keys text[], p_headers text[], p_payloads bytea[],
     p_timer_keys text[], p_timer_kinds text[], p_timer_due timestamptz[], p_timer_payloads text[],
-    p_traceparent text
+    p_traceparent text, p_notify boolean
 )
 RETURNS TABLE (outcome text, c_starts timestamptz, c_ends timestamptz, c_kind text)
 LANGUAGE plpgsql AS $$
@@ -83,6 +84,9 @@ BEGIN
         INSERT INTO outbox (event_id, topic, record_key, headers, payload)
         SELECT e, t, k, h::jsonb, p FROM unnest(p_event_ids, p_topics, p_keys, p_headers, p_payloads)
             WITH ORDINALITY AS r(e, t, k, h, p, o) ORDER BY o;
+        IF p_notify THEN
+            PERFORM pg_notify('outbox', '');
+        END IF;
     END IF;
     IF cardinality(p_timer_keys) > 0 THEN
         INSERT INTO timers (timer_key, kind, due_at, payload, traceparent)

@@ -103,7 +103,7 @@ async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, wr
     row = await conn.fetchrow(
         "SELECT outcome, c_starts, c_ends, c_kind FROM scheduler_book("
         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+        " $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
         version.updated_at,
         version.templates,
         version.templates_latest,
@@ -123,6 +123,7 @@ async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, wr
         new.external_id,
         *writes.outbox_args(),
         *writes.timer_args(),
+        writes.notify(),
     )
     assert row is not None
     if row["outcome"] == "conflict":
