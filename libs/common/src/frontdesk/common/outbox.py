@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -39,8 +40,25 @@ _NEXT_BATCH = (
 )
 
 
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
 # The relays leading in this process, by the CloudEvents source of the service they relay for.
-_leaders: dict[str, OutboxRelay] = {}
+_leaders: dict[str, Wakeable] = {}
+
+
+@contextlib.contextmanager
+def leading(source: str | None, relay: Wakeable) -> Iterator[None]:
+    """`relay` leads for the service emitting as `source` in this process while in the block (None:
+    for no service of this process: its writers NOTIFY it)."""
+    if source is not None:
+        _leaders[source] = relay
+    try:
+        yield
+    finally:
+        if source is not None and _leaders.get(source) is relay:
+            del _leaders[source]
 
 
 def leads_here(source: str) -> bool:
@@ -159,25 +177,12 @@ class OutboxRelay:
             # it need not wait for each deletion to reach the disk (the pool's reset undoes this).
             await conn.execute("SET synchronous_commit = off")
             await conn.add_listener("outbox", self.wake)
-            if self._source is not None:
-                _leaders[self._source] = self
             try:
-                counted = 0.0
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    await self._publish_until_short(conn)
-                    if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
-                        backlog = await conn.fetchval(
-                            "SELECT count(*) FROM outbox WHERE id <> ALL($1::bigint[])", self._published
-                        )
-                        OUTBOX_BACKLOG.labels(self._service).set(backlog)
-                        counted = time.monotonic()
-                    await self._sleep(self._poll_seconds)
+                with leading(self._source, self):
+                    await self._lead(conn)
                 # Graceful shutdown: publish whatever committed transactions left behind.
                 await self.drain(conn)
             finally:
-                if self._source is not None and _leaders.get(self._source) is self:
-                    del _leaders[self._source]
                 with contextlib.suppress(Exception):
                     await conn.remove_listener("outbox", self.wake)
         finally:
@@ -187,6 +192,19 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.execute("SELECT pg_advisory_unlock_all()")
             await self._pool.release(conn)
+
+    async def _lead(self, conn: Connection) -> None:
+        counted = 0.0
+        while not self._stopping.is_set():
+            self._wake.clear()
+            await self._publish_until_short(conn)
+            if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
+                backlog = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE id <> ALL($1::bigint[])", self._published
+                )
+                OUTBOX_BACKLOG.labels(self._service).set(backlog)
+                counted = time.monotonic()
+            await self._sleep(self._poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
