@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import platform
@@ -43,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import uvloop
-from loadgen import Attempt, Row, closed_loop, open_loop, sweep
+from loadgen import Attempt, CpuMeter, Row, closed_loop, open_loop, sweep
 
+from frontdesk.common import outbox
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import create_pool, migrate
@@ -64,6 +67,7 @@ from frontdesk.tools.stack import LocalStack
 DAY = datetime(2034, 5, 8, 13, tzinfo=UTC)  # a Monday, 09:00 in New York
 MONTH = (datetime(2034, 6, 1, 4, tzinfo=UTC), datetime(2034, 7, 1, 4, tzinfo=UTC))  # June, New York
 ZONE = ZoneInfo("America/New_York")
+SOURCE = "frontdesk/scheduler"
 
 
 def clinic_config(clinic_id: str, providers: list[str], hours: bool = False) -> ClinicConfig:
@@ -123,7 +127,7 @@ async def add_clinic(pool: asyncpg.Pool, name: str, count: int, hours: bool = Fa
 def booker(pool: asyncpg.Pool, clinic_id: str) -> Attempt:
     async def book(job: tuple[str, datetime]) -> int:
         provider, start = job
-        async with pool.acquire() as conn, transaction(conn, "frontdesk/scheduler", TraceContext.new()) as uow:
+        async with pool.acquire() as conn, transaction(conn, SOURCE, TraceContext.new()) as uow:
             command = booking.BookCommand(
                 request_id=uuid.uuid4().hex,
                 patient_id="pat-bench",
@@ -153,7 +157,28 @@ async def check_no_overlap(pool: asyncpg.Pool, clinic_id: str, name: str) -> Non
         raise SystemExit(f"{found} overlapping appointments in {name}: the guarantee is broken")
 
 
-async def in_process(url: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, float]]:
+class StandInRelay:
+    """In the service the scheduler's own outbox relay leads (one replica) and each booking wakes it
+    after its commit; here a stand-in takes its place and publishes nothing: the relay's work is not
+    part of this measurement (nor was it when every commit sent a NOTIFY that nobody heard)."""
+
+    def wake(self) -> None:
+        pass
+
+
+def relay_leads_here() -> contextlib.AbstractContextManager[None]:
+    leading = getattr(outbox, "leading", None)  # code before it: every outbox insert NOTIFYs
+    return leading(SOURCE, StandInRelay()) if leading else contextlib.nullcontext()
+
+
+async def in_process(url: str, args: argparse.Namespace, postgres: int | None) -> tuple[list[Row], dict[str, float]]:
+    # CPU per attempt: this process (the booking code, or the bare insert's client) and PostgreSQL.
+    meter = CpuMeter({"python": (os.getpid(), False), "postgres": (postgres, True)})
+    with relay_leads_here():
+        return await measure_in_process(url, args, meter)
+
+
+async def measure_in_process(url: str, args: argparse.Namespace, meter: CpuMeter) -> tuple[list[Row], dict[str, float]]:
     clients = args.clients
     pool = await create_pool(url, size=clients + 2)
     await migrate(pool, DEFINITION.migrations)
@@ -168,33 +193,37 @@ async def in_process(url: str, args: argparse.Namespace) -> tuple[list[Row], dic
         warm_clinic, warm_providers = await add_clinic(pool, "warm", clients)
         await closed_loop(clients, list(range(clients * 4)), plain)
         await closed_loop(clients, spread_jobs(warm_providers, clients * 4), booker(pool, warm_clinic))
+        # As the service does once started: what exists now stays out of the collector's full passes
+        # (which would walk it and stall the event loop for tens of milliseconds each).
+        gc.collect()
+        gc.freeze()
 
-        row = await closed_loop(clients, list(range(args.attempts)), plain)
+        row = await closed_loop(clients, list(range(args.attempts)), plain, meter)
         row.name = "baseline: bare insert, closed loop"
         rows.append(row)
         for name, count in (("spread", clients), ("contended", 1)):
             clinic_id, providers = await add_clinic(pool, name, count)
             jobs = spread_jobs(providers, args.attempts) if count > 1 else contended_jobs(providers[0], args.attempts)
-            row = await closed_loop(clients, jobs, booker(pool, clinic_id))
+            row = await closed_loop(clients, jobs, booker(pool, clinic_id), meter)
             row.name = f"{name} ({count} provider{'s' if count > 1 else ''}), closed loop"
             rows.append(row)
             await check_no_overlap(pool, clinic_id, name)
 
         if args.rates:
             steps, best["bare insert"] = await sweep(
-                "bare insert", args.rates, args.seconds, lambda n: list(range(n)), plain, args.p99_budget
+                "bare insert", args.rates, args.seconds, lambda n: list(range(n)), plain, args.p99_budget, meter
             )
             rows += steps
             clinic_id, providers = await add_clinic(pool, "sweep", clients)
             book = booker(pool, clinic_id)
             name = f"spread ({clients} providers)"
             steps, best["spread booking"] = await sweep(
-                name, args.rates, args.seconds, fresh_jobs(providers), book, args.p99_budget
+                name, args.rates, args.seconds, fresh_jobs(providers), book, args.p99_budget, meter
             )
             rows += steps
             await check_no_overlap(pool, clinic_id, "the sweep")
         if args.slots:
-            rows.append(await slot_search_in_process(pool))
+            rows.append(await slot_search_in_process(pool, meter))
         await pool.execute("DROP TABLE bench_plain")
         await pool.execute("DELETE FROM outbox")  # nothing relays in this process
     finally:
@@ -215,7 +244,7 @@ def month_of_bookings(provider: str) -> list[tuple[str, datetime]]:
     return jobs
 
 
-async def slot_search_in_process(pool: asyncpg.Pool, count: int = 300) -> Row:
+async def slot_search_in_process(pool: asyncpg.Pool, meter: CpuMeter, count: int = 300) -> Row:
     """What GET /v1/slots does for one provider (configuration, busy time, slot generation), timed
     without HTTP."""
     from frontdesk.scheduler.adapters import repository
@@ -229,6 +258,7 @@ async def slot_search_in_process(pool: asyncpg.Pool, count: int = 300) -> Row:
         await book(job)
     window = Interval(*MONTH)
     out: list[tuple[int, float]] = []
+    before = meter.read()
     started = time.perf_counter()
     for _ in range(count):
         t0 = time.perf_counter()
@@ -242,7 +272,8 @@ async def slot_search_in_process(pool: asyncpg.Pool, count: int = 300) -> Row:
             busy = await repository.busy(conn, provider.provider_id, margin) + rules_of.exception_intervals(provider)
             slots = generate_slots(rules, window, busy, booking.now_utc(), limit=1000)
         out.append((200 if slots else 500, (time.perf_counter() - t0) * 1000))
-    return Row(f"slot search, a month ({len(slots)} slots), in-process", out, time.perf_counter() - started)
+    name = f"slot search, a month ({len(slots)} slots), in-process"
+    return Row(name, out, time.perf_counter() - started).measured(meter, before)
 
 
 # --- over HTTP -------------------------------------------------------------------------------------
@@ -261,23 +292,33 @@ async def http_clinic(
     return clinic_id, providers
 
 
+async def retried(send: Callable[[], Awaitable[Any]]) -> int:
+    """A request sent again once if its pooled connection was closed under it (the server closes
+    idle keep-alive connections between steps), as a real client would: the same Idempotency-Key
+    makes the repeat safe. Its time counts from the first send's due time all the same."""
+    import httpx
+
+    try:
+        response = await send()
+    except httpx.TransportError:
+        response = await send()
+    return int(response.status_code)
+
+
 def http_booker(client: Any, tokens: list[dict[str, str]], clinic_id: str) -> Attempt:
     sent = iter(range(10**9))
 
     async def book(job: tuple[str, datetime]) -> int:
         provider, start = job
-        response = await client.post(
-            "/v1/appointments",
-            json={
-                "patient_id": "pat-bench",
-                "clinic_id": clinic_id,
-                "provider_id": provider,
-                "appointment_type": "visit",
-                "starts_at": start.isoformat(),
-            },
-            headers={**tokens[next(sent) % len(tokens)], "Idempotency-Key": uuid.uuid4().hex},
-        )
-        return int(response.status_code)
+        body = {
+            "patient_id": "pat-bench",
+            "clinic_id": clinic_id,
+            "provider_id": provider,
+            "appointment_type": "visit",
+            "starts_at": start.isoformat(),
+        }
+        headers = {**tokens[next(sent) % len(tokens)], "Idempotency-Key": uuid.uuid4().hex}
+        return await retried(lambda: client.post("/v1/appointments", json=body, headers=headers))
 
     return book
 
@@ -303,6 +344,14 @@ async def over_http(stack: LocalStack, args: argparse.Namespace) -> tuple[list[R
     stack.extra_env["FRONTDESK_RATE_LIMITS"] = json.dumps({"bookings": 10**9, "slot_search": 10**9})
     scheduler = stack.service("scheduler")
     scheduler.start()
+    meter = CpuMeter(
+        {
+            "scheduler": (scheduler.process.pid(), False),
+            "postgres": (stack.postgres.process.pid(), True),
+            "kafka": (stack.kafka.process.pid(), False),
+            "load generator": (os.getpid(), False),
+        }
+    )
     rows: list[Row] = []
     best: dict[str, float] = {}
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
@@ -319,7 +368,9 @@ async def over_http(stack: LocalStack, args: argparse.Namespace) -> tuple[list[R
             book = http_booker(client, tokens, clinic_id)
             await closed_loop(args.clients, contended_jobs(providers[0], 200, seed=1), book)  # warm-up
             next_jobs = fresh_jobs(providers)
-            steps, best[name] = await sweep(name, args.http_rates, args.seconds, next_jobs, book, args.p99_budget)
+            steps, best[name] = await sweep(
+                name, args.http_rates, args.seconds, next_jobs, book, args.p99_budget, meter
+            )
             rows += steps
             pool = await create_pool(stack.database_url("scheduler"), 2)
             try:
@@ -327,12 +378,14 @@ async def over_http(stack: LocalStack, args: argparse.Namespace) -> tuple[list[R
             finally:
                 await pool.close()
         if args.slots:
-            rows.append(await slot_search_over_http(stack, scheduler, client, args))
+            rows.append(await slot_search_over_http(stack, scheduler, client, args, meter))
     scheduler.stop()
     return rows, best
 
 
-async def slot_search_over_http(stack: LocalStack, scheduler: Any, client: Any, args: argparse.Namespace) -> Row:
+async def slot_search_over_http(
+    stack: LocalStack, scheduler: Any, client: Any, args: argparse.Namespace, meter: CpuMeter
+) -> Row:
     clinic_id, providers = await http_clinic(stack, scheduler, "slots", 1, hours=True)
     headers = {"Authorization": "Bearer " + stack.api_token(clinics=[clinic_id], subject="desk-slots")}
     await closed_loop(4, month_of_bookings(providers[0]), http_booker(client, [headers], clinic_id))
@@ -346,11 +399,16 @@ async def slot_search_over_http(stack: LocalStack, scheduler: Any, client: Any, 
     }
 
     async def search(_: Any) -> int:
-        response = await client.get("/v1/slots", params=params, headers=headers)
+        import httpx
+
+        try:
+            response = await client.get("/v1/slots", params=params, headers=headers)
+        except httpx.TransportError:
+            response = await client.get("/v1/slots", params=params, headers=headers)
         return 200 if response.status_code == 200 and response.json()["slots"] else 500
 
     await closed_loop(1, list(range(20)), search)  # warm-up
-    row = await open_loop(args.slot_rate, list(range(round(args.slot_rate * args.seconds * 3))), search)
+    row = await open_loop(args.slot_rate, list(range(round(args.slot_rate * args.seconds * 3))), search, meter)
     row.name = f"slot search, a month, HTTP @ {args.slot_rate:g}/s"
     return row
 
@@ -390,7 +448,8 @@ def main() -> None:
                 if not external:
                     stack.postgres.start()
                 run_sync(provision(stack.server_database_url, stack.database_url("scheduler")))
-            rows, best = asyncio.run(in_process(stack.database_url("scheduler"), args))
+            postgres = None if external else stack.postgres.process.pid()
+            rows, best = asyncio.run(in_process(stack.database_url("scheduler"), args, postgres))
             if args.http:
                 http_rows, http_best = asyncio.run(over_http(stack, args))
                 rows += http_rows
@@ -424,9 +483,11 @@ def report(rows: list[Row], best: dict[str, float], args: argparse.Namespace) ->
             ("p99 ms", "p99_ms", 8),
             ("max ms", "max_ms", 8),
         ]
-        print(" ".join(f"{t:<{w}}" if k == "scenario" else f"{t:>{w}}" for t, k, w in columns))
+        print(" ".join(f"{t:<{w}}" if k == "scenario" else f"{t:>{w}}" for t, k, w in columns), "CPU ms/attempt")
         for row in table:
-            print(" ".join(f"{row[k]!s:<{w}}" if k == "scenario" else f"{row[k]!s:>{w}}" for _, k, w in columns))
+            cells = " ".join(f"{row[k]!s:<{w}}" if k == "scenario" else f"{row[k]!s:>{w}}" for _, k, w in columns)
+            cpu = row["cpu_ms_per_attempt"] or {}
+            print(cells, " ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()))
         print(f"highest open-loop rate with p99 <= {args.p99_budget:g} ms:")
         for name, rate in best.items():
             print(f"  {name}: {rate:g}/s")
