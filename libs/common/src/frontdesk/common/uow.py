@@ -147,6 +147,12 @@ class UnitOfWork:
     def __post_init__(self) -> None:
         self._pending = self.apart()
 
+    def _writes(self) -> Writes:
+        """The pending writes, under the work's trace as it is now (a timer's work learns its span
+        only once the timer is claimed, after the unit of work began)."""
+        self._pending.trace = self.trace
+        return self._pending
+
     def apart(self) -> Writes:
         """Events and timers kept apart from this unit of work's own: the flush does not write them;
         a statement of the caller's does (only if its command succeeds, e.g. the scheduler's booking)."""
@@ -166,7 +172,7 @@ class UnitOfWork:
         """Queue `event` for publication once this transaction commits; return its id.
 
         `topic` overrides the registry topic (for per-vendor topics)."""
-        return await self._pending.emit(event, event_id=event_id, topic=topic)
+        return await self._writes().emit(event, event_id=event_id, topic=topic)
 
     async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
         """`emit` for several (event, topic override) pairs, in order."""
@@ -174,7 +180,7 @@ class UnitOfWork:
 
     async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
         """Create or move the timer `key` (unique per service). Setting it again replaces it."""
-        await self._pending.set_timer(key, kind, due_at, payload)
+        await self._writes().set_timer(key, kind, due_at, payload)
 
     async def cancel_timer(self, key: str) -> bool:
         """Remove the timer `key`; True if there was one (set in this unit of work or before)."""
@@ -198,7 +204,7 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Write the queued events and timers, and the inbox claim (one round trip); called just
         before the commit. Raises inbox.AlreadyProcessed if the event was claimed before."""
-        pending, self._pending = self._pending, self.apart()
+        pending, self._pending = self._writes(), self.apart()
         events, timers = bool(pending.events), bool(pending.timers)
         if not events and not timers and self.claim is None:
             return
