@@ -1,9 +1,8 @@
 """Booking and slot search in the scheduler: throughput, and the highest rate whose p99 stays in budget.
 
-The scheduler's own booking command (`booking.book`) runs in-process against a real PostgreSQL server
-(on uvloop, as the service runs), then through the running service's HTTP API. Every figure sits next
-to a baseline measured in the same run: a bare single-row INSERT transaction on the same database
-through the same pool (in-process), and the same load generator against the same service (HTTP).
+The scheduler's booking command (`booking.book`) runs in-process on uvloop against a real PostgreSQL,
+then through the service's HTTP API. Baseline, same run: a bare single-row INSERT transaction on the
+same database through the same pool. Each row also gives the CPU per attempt of every process involved.
 
 In-process:
 - closed loop, N clients back-to-back: the bare insert (baseline), `spread` (N clients book N
@@ -26,9 +25,8 @@ template, 15-minute grid, 30-minute visits, a third of the month booked), in-pro
 and over HTTP (GET /v1/slots, paced); p50/p99 against the 20 ms budget.
 
 Every booking scenario ends with an independent overlap query; a non-zero count fails the run.
-
-Run: `.venv/bin/python benchmarks/scheduler_booking.py [--clients 50] [--attempts 2000] [--slots] [--http]
-[--json]`. DATABASE_URL, when set, is used instead of an ephemeral PostgreSQL server.
+Run: `.venv/bin/python benchmarks/scheduler_booking.py [--clients 50] [--attempts 2000] [--slots]
+[--http] [--json]`. DATABASE_URL, when set, is used instead of an ephemeral PostgreSQL server.
 """
 
 from __future__ import annotations
