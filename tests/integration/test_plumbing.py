@@ -1,9 +1,11 @@
 """The shared plumbing against the real database and broker, without the services.
 
-Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one;
+Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one,
+at once (a commit wakes the relay: in-process where it leads, by NOTIFY where it does not);
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
 for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
-unit of work's last statement, rolls a repeat back whole.
+unit of work's last statement, rolls a repeat back whole; the pool resets a connection's session on
+release only where it was marked changed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from frontdesk.common import inbox
+from frontdesk.common import inbox, outbox
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ReviewRequested
-from frontdesk.common.db import create_pool, ensure_database, migrate
+from frontdesk.common.db import create_pool, ensure_database, migrate, session_changed
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
 from frontdesk.common.timers import Timer, TimerWorker
@@ -96,6 +98,44 @@ async def test_outbox_keeps_commit_order_per_key(stack: LocalStack, pool: asyncp
         await producer.stop()
     seen = [e.data.visit_id for e in tap.events if e.data.visit_id in visits]  # type: ignore[attr-defined]
     assert seen == visits  # all have key pat-1: one partition, commit order
+
+
+async def test_a_commit_wakes_the_relay_in_process_where_it_leads_and_by_notify_elsewhere(
+    stack: LocalStack, pool: asyncpg.Pool
+) -> None:
+    """With an hour-long poll, committed events still go out at once. A unit of work of the service
+    whose relay leads in this process wakes it after its commit and sends no NOTIFY (a NOTIFY makes
+    PostgreSQL commit notifying transactions one at a time); one of a service whose relay leads in
+    another process (here: another source) NOTIFYs it."""
+    here, elsewhere = uid("visit"), uid("visit")
+    listener = await asyncpg.connect(stack.database_url_named("frontdesk_plumbing_test"))
+    notified: list[str] = []
+    await listener.add_listener("outbox", lambda *args: notified.append(args[2]))
+    producer = make_producer(stack.bootstrap, "tests-outbox")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, "tests", source="tests/leader", poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        async with EventTap(stack.bootstrap, ["review.requested"]) as tap:
+            deadline = asyncio.get_running_loop().time() + 30
+            while not outbox.leads_here("tests/leader"):
+                assert asyncio.get_running_loop().time() < deadline, "the relay never led"
+                await asyncio.sleep(0.05)
+            async with pool.acquire() as conn, transaction(conn, "tests/leader", TraceContext.new()) as uow:
+                await uow.emit(_review(here))
+            await tap.wait_for(lambda e: e.data.visit_id == here)  # type: ignore[attr-defined]
+            await listener.fetchval("SELECT 1")  # a notification sent before this would have arrived
+            assert notified == []
+            async with pool.acquire() as conn, transaction(conn, "tests/elsewhere", TraceContext.new()) as uow:
+                await uow.emit(_review(elsewhere))
+            await tap.wait_for(lambda e: e.data.visit_id == elsewhere)  # type: ignore[attr-defined]
+        await listener.fetchval("SELECT 1")
+        assert notified
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+        await listener.close()
 
 
 async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:
@@ -217,3 +257,25 @@ async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims
             await handle(conn)
         assert await conn.fetchval("SELECT count(*) FROM timer_effects WHERE timer_key = $1", marker) == 1
         assert await inbox.seen(conn, *claim.args())
+
+
+async def test_the_pool_resets_a_session_only_where_it_was_marked_changed(stack: LocalStack) -> None:
+    """asyncpg resets every connection it takes back, one more round trip per use; ours resets the
+    sessions marked changed (a SET, LISTEN, a session lock) and hands the others straight back."""
+    name = "frontdesk_plumbing_test"
+    await ensure_database(stack.server_database_url, name)
+    one = await create_pool(stack.database_url_named(name), size=1)
+    sent: list[str] = []
+    try:
+        async with one.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await conn.execute("SELECT 1")
+        assert sent == ["SELECT 1"], "an unchanged session came back with a reset"
+        async with one.acquire() as conn:  # the same connection: the pool holds one
+            session_changed(conn)
+            await conn.execute("SET application_name = 'changed'")
+        assert "RESET ALL" in sent[-1]
+        async with one.acquire() as conn:
+            assert await conn.fetchval("SHOW application_name") != "changed"
+    finally:
+        await one.close()

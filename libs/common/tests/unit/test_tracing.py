@@ -72,3 +72,25 @@ def test_an_unsampled_parent_stays_unsampled_but_gets_real_ids(spans: InMemorySp
         pass
     assert work.trace_id == parent.trace_id and work.span_id != parent.span_id and work.flags == "00"
     assert not spans.get_finished_spans()  # not recorded, not exported
+
+
+def test_without_an_exporter_the_contexts_are_made_and_the_spans_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody would read the spans: the work and its events get real ids under their parent's trace
+    and flags, and no OpenTelemetry span is made (one costs more than emitting its event)."""
+    tracing.shutdown()
+
+    def no_tracer() -> None:
+        raise AssertionError("a span was made with nowhere to go")
+
+    monkeypatch.setattr(tracing, "_current_tracer", no_tracer)
+    incoming = TraceContext.new()
+    with tracing.span("call.received process", incoming, SpanKind.CONSUMER) as work:
+        emitted = tracing.publish("call.routed", work, "call.routed")
+    assert work.trace_id == emitted.trace_id == incoming.trace_id
+    assert len({incoming.span_id, work.span_id, emitted.span_id}) == 3
+    assert work.flags == emitted.flags == incoming.flags
+    with tracing.span("timer ring_timeout", None) as fresh:
+        assert fresh.trace_id != incoming.trace_id and fresh.flags == "01"
+    unsampled = TraceContext(incoming.trace_id, incoming.span_id, "00")
+    with tracing.span("work", unsampled) as work:
+        assert work.flags == "00" and tracing.publish("x", work, "x").flags == "00"

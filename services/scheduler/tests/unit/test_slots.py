@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from frontdesk.scheduler.domain.slots import (
     WEEKDAY_NAMES,
+    BusyTime,
     Interval,
     SlotRules,
     exists_locally,
@@ -127,6 +128,24 @@ def test_no_bookable_grid_time_is_left_out(scenario: tuple[SlotRules, Interval, 
         ):
             assert candidate in offered, f"{candidate} is bookable but not offered"
         minute += timedelta(minutes=5)
+
+
+intervals = st.builds(
+    lambda start, minutes: Interval(
+        datetime(2026, 3, 8, tzinfo=UTC) + timedelta(minutes=5 * start),
+        datetime(2026, 3, 8, tzinfo=UTC) + timedelta(minutes=5 * start + minutes),
+    ),
+    st.integers(0, 200),
+    st.sampled_from([5, 10, 15, 30, 60, 240]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(intervals, max_size=40), intervals)
+def test_busy_time_overlaps_exactly_what_one_of_its_intervals_overlaps(busy: list[Interval], probe: Interval) -> None:
+    # Merged and bisected (touching, nested and overlapping intervals included): the same answer as
+    # checking every busy interval in turn.
+    assert BusyTime(busy).overlaps(probe) == any(probe.overlaps(b) for b in busy)
 
 
 def test_back_to_back_slots_touch_a_booking_without_overlapping() -> None:

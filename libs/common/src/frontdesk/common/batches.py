@@ -172,12 +172,16 @@ class BatchConsumer(EventConsumer):
         }
         async with self._connection() as conn:
             with tracing.span("batch process", envelopes[0].trace, SpanKind.CONSUMER, attributes) as trace:
+                works: list[UnitOfWork] = []
                 async with conn.transaction():
                     claimed = await inbox.claim_many(conn, self.group_id, list(firsts))
                     fresh = [envelope for key, envelope in firsts.items() if key in claimed]
                     async with self._scope(conn, [envelope.data for envelope in fresh]):
                         for envelope in fresh:
                             uow = UnitOfWork(conn, self._source, trace, cause=envelope)
+                            works.append(uow)
                             await self._batch_handlers[envelope.type](envelope.data, uow)
                             await uow.flush()
+                for uow in works:
+                    uow.committed()
         return len(envelopes) - len(fresh)

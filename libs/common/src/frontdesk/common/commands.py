@@ -66,7 +66,9 @@ class CommandStore(Protocol):
         """None: new, go ahead. (status, body): the answer it already got. "mismatch": another request."""
         ...
 
-    async def save_command(self, conn: Connection, key: str, status_code: int, body: Any) -> None: ...
+    async def save_command(self, conn: Connection, key: str, status_code: int, body: Any, *, durable: bool) -> None:
+        """Store the answer; not `durable`: the commit need not wait for the disk."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,9 @@ class CommandRequest:
                 status, body = seen
                 return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
             status, body = await command(uow)
-            await self.store.save_command(uow.conn, self.key, status, body)
-            if status >= 400:
-                # A refusal changed nothing but its idempotency record: no need to wait for the WAL flush.
-                # Were it lost in a crash, a retry would simply be evaluated again (nothing was booked).
-                await uow.conn.execute("SET LOCAL synchronous_commit TO OFF")
+            # A refusal changed nothing but its idempotency record: no need to wait for the WAL flush.
+            # Were it lost in a crash, a retry would simply be evaluated again (nothing was booked).
+            await self.store.save_command(uow.conn, self.key, status, body, durable=status < 400)
         return JSONResponse(body, status_code=status)
 
 

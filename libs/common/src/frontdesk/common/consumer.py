@@ -403,9 +403,8 @@ class EventConsumer:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[PoolConnection]:
-        """A pool connection, kept from one record to the next: handing it back costs a round trip
-        (asyncpg resets the session) for session state that a transaction of ours never leaves. A
-        failure hands it back, so the reset (or, for a broken connection, a new one) follows."""
+        """A pool connection, kept from one record to the next (no acquire and release per record). A
+        failure hands it back: asyncpg rolls back what was left open, or replaces a broken connection."""
         conn = self._connections.pop() if self._connections else await self._pool.acquire()
         try:
             yield conn

@@ -4,8 +4,14 @@ The relay holds a session advisory lock so exactly one replica of a service publ
 that keeps each record key's events in the order they were committed. It reads rows in id order,
 sends them all, waits for Kafka's acknowledgements, then deletes them with its next read (at the
 latest at its next poll). A crash between the acknowledgement and the deletion republishes the
-batch with the same event ids, which consumers drop through their inbox. Each commit of an outbox
-row notifies the relay (LISTEN/NOTIFY), so it publishes at once, not at its next poll.
+batch with the same event ids, which consumers drop through their inbox.
+
+A commit of outbox rows wakes the relay, so it publishes at once, not at its next poll: the unit of
+work that wrote them wakes it itself after its commit when the relay leads in the same process (one
+replica, or the leading one), and sends a NOTIFY only when it does not (the relay LISTENs). A NOTIFY
+is not free: PostgreSQL holds a database-wide lock from a notifying transaction's pre-commit until
+its commit record is flushed, so notifying writers commit one at a time, each after its own WAL
+flush (the scheduler's booking ran 1.3-1.9x faster without one, benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from .db import TRANSIENT_DB_ERRORS, Connection
+from .db import TRANSIENT_DB_ERRORS, Connection, session_changed
 from .logging import get_logger
 from .metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
@@ -33,6 +40,40 @@ _NEXT_BATCH = (
 )
 
 
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
+# The relays leading in this process, by the CloudEvents source of the service they relay for.
+_leaders: dict[str, Wakeable] = {}
+
+
+@contextlib.contextmanager
+def leading(source: str | None, relay: Wakeable) -> Iterator[None]:
+    """`relay` leads for the service emitting as `source` in this process while in the block (None:
+    for no service of this process: its writers NOTIFY it)."""
+    if source is not None:
+        _leaders[source] = relay
+    try:
+        yield
+    finally:
+        if source is not None and _leaders.get(source) is relay:
+            del _leaders[source]
+
+
+def leads_here(source: str) -> bool:
+    """Whether the relay of the service emitting as `source` leads in this process: if so, a commit
+    wakes it with `wake_after_commit`; if not, the writing transaction NOTIFYs the leader."""
+    return source in _leaders
+
+
+def wake_after_commit(source: str) -> None:
+    """Outbox rows of `source` were committed: wake its relay if it leads here (else a NOTIFY did)."""
+    relay = _leaders.get(source)
+    if relay is not None:
+        relay.wake()
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -40,10 +81,14 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         service: str,
         *,
+        source: str | None = None,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
     ) -> None:
+        """`source`: the CloudEvents source of the service whose outbox it relays; while it leads, that
+        service's units of work in this process wake it instead of a NOTIFY (None: always a NOTIFY)."""
         self._pool = pool
+        self._source = source
         self._producer = producer
         self._service = service
         self._batch_size = batch_size
@@ -119,6 +164,7 @@ class OutboxRelay:
 
     async def _run_as_leader(self) -> None:
         conn = await self._pool.acquire()
+        session_changed(conn)  # a session lock, a setting and LISTEN: reset when released
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", _RELAY_LOCK_KEY):
                 self.is_leader = False
@@ -132,17 +178,8 @@ class OutboxRelay:
             await conn.execute("SET synchronous_commit = off")
             await conn.add_listener("outbox", self.wake)
             try:
-                counted = 0.0
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    await self._publish_until_short(conn)
-                    if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
-                        backlog = await conn.fetchval(
-                            "SELECT count(*) FROM outbox WHERE id <> ALL($1::bigint[])", self._published
-                        )
-                        OUTBOX_BACKLOG.labels(self._service).set(backlog)
-                        counted = time.monotonic()
-                    await self._sleep(self._poll_seconds)
+                with leading(self._source, self):
+                    await self._lead(conn)
                 # Graceful shutdown: publish whatever committed transactions left behind.
                 await self.drain(conn)
             finally:
@@ -155,6 +192,19 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.execute("SELECT pg_advisory_unlock_all()")
             await self._pool.release(conn)
+
+    async def _lead(self, conn: Connection) -> None:
+        counted = 0.0
+        while not self._stopping.is_set():
+            self._wake.clear()
+            await self._publish_until_short(conn)
+            if time.monotonic() - counted >= BACKLOG_EVERY:  # not on every wake-up: a round trip
+                backlog = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE id <> ALL($1::bigint[])", self._published
+                )
+                OUTBOX_BACKLOG.labels(self._service).set(backlog)
+                counted = time.monotonic()
+            await self._sleep(self._poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -128,7 +128,12 @@ class ServiceRuntime:
             self.consumer = BatchConsumer(s, self.pool, self.producer, handlers, scope, patterns)
         await self.consumer.start()
         self.relay = OutboxRelay(
-            self.pool, self.producer, s.service, batch_size=s.outbox_batch_size, poll_seconds=s.outbox_poll_seconds
+            self.pool,
+            self.producer,
+            s.service,
+            source=self.source,
+            batch_size=s.outbox_batch_size,
+            poll_seconds=s.outbox_poll_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.definition.timer_handlers:

@@ -168,9 +168,8 @@ class TimerWorker:
         await asyncio.gather(*(self._fire_until_stopped() for _ in range(CONCURRENCY)))
 
     async def _fire_until_stopped(self) -> None:
-        # One connection kept from batch to batch: handing it back to the pool costs a round trip
-        # (asyncpg resets the session) for session state our transactions never leave. A failure
-        # hands it back, so the reset (or, for a broken connection, a new one) follows.
+        # One connection kept from batch to batch (no acquire and release per batch). A failure hands
+        # it back: asyncpg rolls back what was left open, or replaces a broken connection.
         backoff = 0.2
         conn: PoolConnectionProxy[asyncpg.Record] | None = None
         while not self._stopping.is_set():

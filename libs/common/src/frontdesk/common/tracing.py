@@ -8,9 +8,11 @@ So `call.received` -> call-router's span -> `call.routed` and the vendor's hand-
 `visit.completed` -> followup's and reviews' spans -> what they emit, form one trace.
 
 Spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, batched (OTEL_BSP_* tune the batches); otherwise they
-are made, so that ids are real and logs carry them, and dropped. Attributes name event types,
-topics and ids, never patient data.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, batched (OTEL_BSP_* tune the batches). Otherwise only
+their contexts are made, real ids that logs and records carry, without the spans themselves: an
+OpenTelemetry span costs more than the rest of emitting its event (profiled on the scheduler's
+booking), and nobody would read it. Attributes name event types, topics and ids, never
+patient data.
 """
 
 from __future__ import annotations
@@ -33,30 +35,34 @@ Attributes = dict[str, str | int]
 
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
+_recording = False  # the spans go somewhere (an OTLP endpoint, a test's processor): make them
 
 
 def configure(service: str, processor: SpanProcessor | None = None) -> TracerProvider:
     """Make spans as `service` from now on; export them over OTLP if an endpoint is configured.
     `processor` (tests: an in-memory exporter's) receives every span too."""
-    global _provider, _tracer
+    global _provider, _tracer, _recording
     shutdown()
     provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "frontdesk"}))
-    if any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
+    exporting = any(os.environ.get(name) for name in ENDPOINT_VARIABLES)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if processor is not None:
         provider.add_span_processor(processor)
     _provider, _tracer = provider, provider.get_tracer(__name__)
+    _recording = exporting or processor is not None
     return provider
 
 
 def shutdown() -> None:
     """Export what is batched and stop (graceful shutdown)."""
-    global _provider, _tracer
+    global _provider, _tracer, _recording
     if _provider is not None:
         _provider.shutdown()
         _provider = _tracer = None
+    _recording = False
 
 
 def _current_tracer() -> trace.Tracer:
@@ -89,6 +95,9 @@ def span(
     """A span for a unit of work, child of `parent` (a new trace if None); yields its context, which
     is what the work's emitted events and timers descend from. An exception is recorded on it. (Not
     made the current span: nothing here reads it, and attaching it costs on every record.)"""
+    if not _recording:
+        yield parent.child() if parent else TraceContext.new()
+        return
     current = _current_tracer().start_span(name, context=_context_of(parent), kind=kind, attributes=attributes)
     try:
         yield _trace_context(current)
@@ -103,6 +112,8 @@ def span(
 def publish(event_type: str, parent: TraceContext, topic: str) -> TraceContext:
     """The producer span of one emitted event, child of the work that emits it: its context is the
     record's traceparent. It ends at once; the outbox relay publishes the record after the commit."""
+    if not _recording:
+        return parent.child()
     attributes: Attributes = {
         "messaging.system": "kafka",
         "messaging.operation.type": "create",

@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from frontdesk.common.contracts import AppointmentBooked, AppointmentHeld, ClinicConfig
-from frontdesk.common.uow import UnitOfWork
+from frontdesk.common.uow import UnitOfWork, Writes
 
-from .adapters import repository
-from .adapters.clinics import clinic_of
+from .adapters import clinics, repository
+from .adapters.clinics import KnownClinic
 from .adapters.repository import Conflict, NewAppointment
 from .domain import booking as booking_rules
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
 from .telemetry import REFUSALS
 
+# Where a command's events and timers go: its unit of work, or writes kept apart for its own statement.
+Effects = UnitOfWork | Writes
 HOLD_TIMER = "hold_expiry"
 REMINDER_TIMER = "reminder"
 # HTTP status for each reason a booking is refused.
@@ -138,36 +140,106 @@ async def alternatives_for(
 async def book(
     uow: UnitOfWork, command: BookCommand, *, hold: bool, source: str, now: datetime | None = None
 ) -> Result:
-    """Hold (status pending, with a TTL) or book directly. Never double books: see repository."""
+    """Hold (status pending, with a TTL) or book directly. Never double books: see repository.book.
+
+    The command is planned with the clinic's configuration as this process last read it, without
+    reading it again: the booking statement checks its version and answers "stale" if it changed,
+    and a refusal that the configuration decides is only given on a configuration read afresh. So a
+    booking costs one round trip: its statement, which also writes its events and timers."""
     now = now or now_utc()
-    appointment_id = booking_rules.appointment_id_for(command.request_id)
-    clinic = await clinic_of(uow, command.clinic_id)
+    known = clinics.cached(command.clinic_id)
+    while True:  # again only when the configuration changed meanwhile (an administrator's edit)
+        checked = known is None
+        if known is None:
+            known = await clinics.current(uow.conn, command.clinic_id)
+            if known is None:
+                return refused("unknown_clinic", "the clinic has no configuration")
+        result = await _book_with(uow, command, known, checked=checked, hold=hold, source=source, now=now)
+        if result is not None:
+            return result
+        known = None
+
+
+async def _book_with(
+    uow: UnitOfWork, command: BookCommand, known: KnownClinic, *, checked: bool, hold: bool, source: str, now: datetime
+) -> Result | None:
+    """`book` with one version of the clinic's configuration; None: the configuration is stale (or,
+    unchecked, would refuse the command), read it again."""
+    clinic = known.config
+    plan = await _plan(uow, clinic, command)
+    if isinstance(plan, tuple):
+        return refused(*plan) if checked else None
+    refusal = _unbookable(plan, clinic, command, now)
+    if refusal is not None:
+        if not checked:
+            return None
+        reason, detail, conflict = refusal
+        alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
+        return refused(reason, detail, conflict=conflict, alternatives=alternatives)
+    new = _new_appointment(command, plan, clinic, hold=hold, source=source, now=now)
+    row = repository.row_of(new)
+    writes = uow.apart()  # written by the booking statement, only if it books
+    if hold:
+        await _announce_held(writes, row, now)
+    else:
+        await _announce_booked(writes, clinic, row, now)
+    outcome = await repository.book(uow.conn, new, known.version, writes)
+    if outcome == "stale":
+        return None
+    if outcome == "duplicate":  # the same request again: the same appointment, booked once
+        existing = await repository.get_appointment(uow.conn, new.appointment_id)
+        assert existing is not None
+        return Result(200, appointment=existing, changed=False)
+    if isinstance(outcome, Conflict):
+        alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
+        return refused("slot_taken", outcome.detail(), conflict=outcome, alternatives=alternatives)
+    uow.written(writes)
+    return Result(201, appointment=row)
+
+
+async def _plan(
+    uow: UnitOfWork, clinic: ClinicConfig, command: BookCommand
+) -> booking_rules.BookingPlan | tuple[str, str]:
+    """The command checked against the configuration (and, for a type only new or only returning
+    patients may book, against the patient's visits)."""
     is_new: bool | None = None
-    kind = booking_rules.find_type(clinic, command.appointment_type) if clinic else None
+    kind = booking_rules.find_type(clinic, command.appointment_type)
     if kind is not None and kind.patients != "any":
         is_new = command.patient_is_new
         if is_new is None:
             is_new = await repository.patient_is_new(uow.conn, command.clinic_id, command.patient_id)
-    plan = booking_rules.plan_booking(
+    return booking_rules.plan_booking(
         clinic, command.provider_id, command.appointment_type, command.starts_at, command.ends_at, is_new
     )
-    if isinstance(plan, tuple):
-        return refused(*plan)
-    assert clinic is not None
-    provider = booking_rules.find_provider(clinic, command.provider_id)
-    assert provider is not None
-    exceptions = booking_rules.exception_intervals(provider)
+
+
+def _unbookable(
+    plan: booking_rules.BookingPlan, clinic: ClinicConfig, command: BookCommand, now: datetime
+) -> tuple[str, str, Conflict | None] | None:
+    """Why the configuration alone refuses the window (notice, template, the provider's exceptions)."""
     problem = unavailability(plan.rules, plan.window, [], now, check_template=plan.check_template)
     if problem is not None:
-        return refused(*problem, alternatives=await alternatives_for(uow, clinic, plan, command.provider_id, now))
-    for exception in exceptions:
+        return (*problem, None)
+    provider = booking_rules.find_provider(clinic, command.provider_id)
+    assert provider is not None
+    for exception in booking_rules.exception_intervals(provider):
         if plan.blocked.overlaps(exception):
             blocked = Conflict(exception.start, exception.end, "block")
-            alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
-            return refused("slot_taken", blocked.detail(), conflict=blocked, alternatives=alternatives)
-    expires = now + timedelta(seconds=clinic.scheduling.hold_ttl_seconds) if hold else None
-    new = NewAppointment(
-        appointment_id=appointment_id,
+            return "slot_taken", blocked.detail(), blocked
+    return None
+
+
+def _new_appointment(
+    command: BookCommand,
+    plan: booking_rules.BookingPlan,
+    clinic: ClinicConfig,
+    *,
+    hold: bool,
+    source: str,
+    now: datetime,
+) -> NewAppointment:
+    return NewAppointment(
+        appointment_id=booking_rules.appointment_id_for(command.request_id),
         request_id=command.request_id,
         patient_id=command.patient_id,
         clinic_id=command.clinic_id,
@@ -177,44 +249,39 @@ async def book(
         blocked=plan.blocked,
         status="pending" if hold else "booked",
         source=source,
-        hold_expires_at=expires,
+        hold_expires_at=now + timedelta(seconds=clinic.scheduling.hold_ttl_seconds) if hold else None,
         external_id=command.external_id,
     )
-    try:
-        conflict = await repository.insert_appointment(uow.conn, new)
-    except repository.Duplicate:  # the same request again: the same appointment, booked once
-        existing = await repository.get_appointment(uow.conn, appointment_id)
-        assert existing is not None
-        return Result(200, appointment=existing, changed=False)
-    if conflict is not None:
-        alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
-        return refused("slot_taken", conflict.detail(), conflict=conflict, alternatives=alternatives)
-    row = repository.row_of(new)
-    if hold:
-        assert expires is not None
-        await uow.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
-        await uow.emit(
-            AppointmentHeld(
-                appointment_id=appointment_id,
-                clinic_id=new.clinic_id,
-                provider_id=new.provider_id,
-                appointment_type=new.appointment_type,
-                starts_at=row["starts_at"],
-                ends_at=row["ends_at"],
-                held_at=now,
-                expires_at=expires,
-            )
+
+
+async def _announce_held(effects: Writes, row: dict[str, Any], now: datetime) -> None:
+    appointment_id, expires = row["appointment_id"], row["hold_expires_at"]
+    await effects.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
+    await effects.emit(
+        AppointmentHeld(
+            appointment_id=appointment_id,
+            clinic_id=row["clinic_id"],
+            provider_id=row["provider_id"],
+            appointment_type=row["appointment_type"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            held_at=now,
+            expires_at=expires,
         )
-    else:
-        await announce_booked(uow, clinic, row, now, fresh=True)
-    return Result(201, appointment=row)
+    )
 
 
 async def announce_booked(
     uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, fresh: bool = False
 ) -> None:
-    """The appointment is booked: say so and set its reminders."""
-    await uow.emit(
+    """The appointment is booked: say so and set its reminders (`fresh`: it never had any)."""
+    if not fresh:
+        await cancel_reminders(uow, row["appointment_id"])
+    await _announce_booked(uow, clinic, row, now)
+
+
+async def _announce_booked(effects: Effects, clinic: ClinicConfig, row: dict[str, Any], now: datetime) -> None:
+    await effects.emit(
         AppointmentBooked(
             appointment_id=row["appointment_id"],
             request_id=row["request_id"],
@@ -226,7 +293,7 @@ async def announce_booked(
             ends_at=row["ends_at"],
         )
     )
-    await schedule_reminders(uow, clinic, row, now, fresh=fresh)
+    await _set_reminders(effects, clinic, row, now)
 
 
 # --- reminders (durable timers) ------------------------------------------------------------------
@@ -238,9 +305,13 @@ async def schedule_reminders(
     """(Re)create the reminder timers of an appointment; `fresh`: it never had any."""
     if not fresh:
         await cancel_reminders(uow, row["appointment_id"])
+    await _set_reminders(uow, clinic, row, now)
+
+
+async def _set_reminders(effects: Effects, clinic: ClinicConfig, row: dict[str, Any], now: datetime) -> None:
     appointment_id = row["appointment_id"]
     for offset, due in booking_rules.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
-        await uow.set_timer(
+        await effects.set_timer(
             f"reminder:{appointment_id}:{offset}",
             REMINDER_TIMER,
             due,

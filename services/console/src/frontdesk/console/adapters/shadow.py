@@ -9,7 +9,7 @@ each clinic's version (its open pages re-render).
 
 from __future__ import annotations
 
-from frontdesk.common.db import Connection
+from frontdesk.common.db import Connection, session_changed
 
 SHADOW = "console_rebuild"
 ACTIVITY = "console_activity"
@@ -34,6 +34,7 @@ async def create_shadow(conn: Connection, tables: list[str]) -> None:
 
 async def use_shadow(conn: Connection) -> None:
     """Unqualified table names on this connection now mean the shadow's (the handlers write there)."""
+    session_changed(conn)  # reset on release, should use_live not come
     await conn.execute(f"SET search_path = {SHADOW}, public")
 
 

@@ -3,37 +3,68 @@ templates set over HTTP laid over them."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from frontdesk.common.clinics import clinic_at
+from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
-# Clinic configurations with the HTTP-set templates laid over their providers, reused while neither
-# the configuration's version nor the templates changed: one cheap read per command.
-_clinics: dict[str, tuple[Any, ClinicConfig]] = {}
+
+@dataclass(frozen=True)
+class ClinicVersion:
+    """What a parsed configuration was read from: the projection row's time, and the count and newest
+    time of the templates set over HTTP. The booking statement checks that it is still current."""
+
+    updated_at: datetime
+    templates: int
+    templates_latest: datetime | None
+
+
+@dataclass(frozen=True)
+class KnownClinic:
+    version: ClinicVersion
+    config: ClinicConfig
+
+
+# Parsed clinic configurations (with the HTTP-set templates laid over their providers), reused while
+# neither the projection row nor the templates changed: one cheap read instead of decoding and
+# validating the whole document on every command, and none at all for a booking (see `cached`).
+_clinics: dict[str, KnownClinic] = {}
+
+
+def cached(clinic_id: str) -> KnownClinic | None:
+    """The configuration this process read last, unchecked: whoever uses it must check its version
+    in the same transaction (the booking statement does)."""
+    return _clinics.get(clinic_id)
 
 
 async def clinic_of(conn: Connection | UnitOfWork, clinic_id: str) -> ClinicConfig | None:
+    known = await current(conn, clinic_id)
+    return known.config if known else None
+
+
+async def current(conn: Connection | UnitOfWork, clinic_id: str) -> KnownClinic | None:
+    """The clinic's configuration as it is now, and its version."""
     if isinstance(conn, UnitOfWork):
         conn = conn.conn
-    version = await conn.fetchrow(
-        "SELECT c.event_id, t.n, t.latest FROM clinics c, LATERAL (SELECT count(*) AS n, max(updated_at) AS latest"
+    row = await conn.fetchrow(
+        "SELECT c.updated_at, t.n, t.latest FROM clinics c, LATERAL (SELECT count(*) AS n, max(updated_at) AS latest"
         " FROM provider_templates WHERE clinic_id = c.clinic_id) t WHERE c.clinic_id = $1",
         clinic_id,
     )
-    if version is None:
+    if row is None:
         return None
-    key = tuple(version.values())
-    cached = _clinics.get(clinic_id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    clinic = await clinic_at(conn, clinic_id, version["event_id"])
+    version = ClinicVersion(row["updated_at"], row["n"], row["latest"])
+    known = _clinics.get(clinic_id)
+    if known is not None and known.version == version:
+        return known
+    clinic = await get_clinic(conn, clinic_id)
     if clinic is None:
         return None
-    if version["n"]:
+    if version.templates:
         overrides = {
             r["provider_id"]: r["availability"]
             for r in await conn.fetch(
@@ -50,5 +81,6 @@ async def clinic_of(conn: Connection | UnitOfWork, clinic_id: str) -> ClinicConf
                 ]
             }
         )
-    _clinics[clinic_id] = (key, clinic)
-    return clinic
+    known = KnownClinic(version, clinic)
+    _clinics[clinic_id] = known
+    return known

@@ -41,7 +41,11 @@ async def claim_command(conn: Connection, key: str, request_hash: str) -> tuple[
     return int(row["status_code"]), row["body"]
 
 
-async def save_command(conn: Connection, key: str, status_code: int, body: Any) -> None:
-    await conn.execute(
-        "UPDATE command_results SET status_code = $2, body = $3 WHERE idempotency_key = $1", key, status_code, body
-    )
+async def save_command(conn: Connection, key: str, status_code: int, body: Any, *, durable: bool) -> None:
+    """Store the answer. Not `durable`: the commit need not wait for the disk (SET LOCAL
+    synchronous_commit, in the same statement)."""
+    await conn.execute(_SAVE if durable else _SAVE_NOT_WAITING, key, status_code, body)
+
+
+_SAVE = "UPDATE command_results SET status_code = $2, body = $3 WHERE idempotency_key = $1"
+_SAVE_NOT_WAITING = f"WITH saved AS ({_SAVE}) SELECT set_config('synchronous_commit', 'off', true)"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from frontdesk.common.db import Connection
+from frontdesk.common.uow import Writes
 
 from ..domain.slots import Interval
+from .clinics import ClinicVersion
 
 ACTIVE_SQL = "('pending', 'booked', 'arrived', 'checked-in', 'fulfilled')"
 
@@ -85,20 +87,26 @@ async def busy(conn: Connection, provider_id: str, window: Interval) -> list[Int
     return [Interval(r["s"], r["e"]) for r in rows]
 
 
-class Duplicate(Exception):
-    """The appointment (same request, same id) already exists."""
+# What the booking statement came to, when it is not a conflict: booked; the same request booked
+# before; or the clinic's configuration changed since the command was planned with it.
+Outcome = Literal["inserted", "duplicate", "stale"]
 
 
-async def insert_appointment(conn: Connection, new: NewAppointment) -> Conflict | None:
-    """Insert the appointment unless its buffered range overlaps anything; return the conflict if so.
+async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, writes: Writes) -> Outcome | Conflict:
+    """Insert the appointment and write `writes` (its events and timers) unless its buffered range
+    overlaps anything; the conflict if it does.
 
-    One round trip (scheduler_try_insert in functions.sql): a plain read keeps clear losers out of the
-    lock queue; under the provider lock, blocks and appointments are checked again and the insert runs
-    in a subtransaction, where the exclusion constraint has the last word. Raises Duplicate if the
-    request already booked."""
+    One round trip (scheduler_book in functions.sql): the configuration version is checked, a plain
+    read keeps clear losers out of the lock queue; under the provider lock, blocks and appointments
+    are checked again and the insert runs with ON CONFLICT DO NOTHING, so that the exclusion
+    constraint has the last word."""
     row = await conn.fetchrow(
-        "SELECT outcome, c_starts, c_ends, c_kind FROM scheduler_try_insert("
-        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "SELECT outcome, c_starts, c_ends, c_kind FROM scheduler_book("
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+        " $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+        version.updated_at,
+        version.templates,
+        version.templates_latest,
         new.appointment_id,
         new.request_id,
         new.patient_id,
@@ -113,17 +121,19 @@ async def insert_appointment(conn: Connection, new: NewAppointment) -> Conflict 
         new.source,
         new.hold_expires_at,
         new.external_id,
+        *writes.outbox_args(),
+        *writes.timer_args(),
+        writes.notify(),
     )
     assert row is not None
-    if row["outcome"] == "duplicate":
-        raise Duplicate(new.appointment_id)
     if row["outcome"] == "conflict":
         return Conflict(row["c_starts"], row["c_ends"], row["c_kind"])
-    return None
+    outcome: Outcome = row["outcome"]
+    return outcome
 
 
 def row_of(new: NewAppointment) -> dict[str, Any]:
-    """The row `insert_appointment` wrote, without reading it back."""
+    """The row `book` wrote, without reading it back."""
     return {
         "appointment_id": new.appointment_id,
         "request_id": new.request_id,

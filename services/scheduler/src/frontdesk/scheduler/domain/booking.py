@@ -4,6 +4,7 @@ exclusion constraint (see migrations); this module decides what to ask for and h
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -152,6 +153,7 @@ def is_late_cancellation(starts_at: datetime, cancelled_at: datetime, late_cance
 _ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
 
 
+@functools.cache  # a clinic's few offsets, parsed for every booking otherwise
 def parse_offset(offset: str) -> timedelta:
     match = _ISO.match(offset)
     if not match or offset in ("P", "PT"):

@@ -7,6 +7,7 @@ buffers, notice and overlap are elapsed time, computed on aware instants. Ranges
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -88,9 +89,30 @@ def template_intervals(rules: SlotRules, window: Interval) -> list[TemplateInter
     return out
 
 
-def _free(candidate: Interval, rules: SlotRules, busy: Sequence[Interval]) -> bool:
-    held = rules.blocked(candidate)
-    return not any(held.overlaps(b) for b in busy)
+class BusyTime:
+    """Busy intervals merged into disjoint ones in time order, so that a slot is checked against them
+    by bisection rather than one by one (a month of a provider's calendar: hundreds of slots, each
+    against hundreds of bookings). Half-open ranges that touch merge too: their union is the same set."""
+
+    def __init__(self, busy: Iterable[Interval]) -> None:
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        for interval in sorted(busy):
+            if self.ends and interval.start <= self.ends[-1]:
+                self.ends[-1] = max(self.ends[-1], interval.end)
+            else:
+                self.starts.append(interval.start)
+                self.ends.append(interval.end)
+
+    def overlaps(self, interval: Interval) -> bool:
+        i = bisect_right(self.ends, interval.start)  # the first busy interval that ends after it starts
+        return i < len(self.starts) and self.starts[i] < interval.end
+
+
+def _instant_if_exists(wall: datetime, zone: ZoneInfo) -> datetime | None:
+    """`to_instant(wall)`, or None where `exists_locally(wall)` is false, with one conversion less."""
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return instant if instant.astimezone(zone).replace(tzinfo=None) == wall else None
 
 
 def generate_slots(
@@ -106,21 +128,21 @@ def generate_slots(
     times do not exist and are not offered), lasts `duration` of elapsed time, ends inside its template
     interval, starts at least `min_notice` after `now`, and its buffered range overlaps nothing busy
     (bookings' buffered ranges, blocks, exceptions)."""
-    busy_list = sorted(busy)
+    taken = BusyTime(busy)
     earliest = now + rules.min_notice
     found: set[Interval] = set()
     for occurrence in template_intervals(rules, window):
         wall = datetime.combine(occurrence.day, occurrence.starts)
         closes = datetime.combine(occurrence.day, occurrence.ends)
         while wall < closes:
-            if exists_locally(wall, rules.zone):
-                start = to_instant(wall, rules.zone)
+            start = _instant_if_exists(wall, rules.zone)
+            if start is not None:
                 candidate = Interval(start, start + rules.duration)
                 if candidate.end > occurrence.span.end:
                     break
                 # A template opening inside a spring-forward gap opens after it: no slot before its span.
                 opened = start >= occurrence.span.start and start >= earliest
-                if opened and window.contains(candidate) and _free(candidate, rules, busy_list):
+                if opened and window.contains(candidate) and not taken.overlaps(rules.blocked(candidate)):
                     found.add(candidate)
             wall += rules.step
     slots = sorted(found)

@@ -87,7 +87,10 @@ async def book(command: Command, body: BookingBody, *, hold: bool) -> JSONRespon
 # --- slot search ---------------------------------------------------------------------------------
 
 
-@router.get("/slots", tags=["slots"], dependencies=[SLOT_SEARCH], responses=LIMITED)
+# The answer is built as plain JSON values and handed to the response as it is: FastAPI would otherwise
+# validate and serialize a month of slots once more against `dict[str, Any]` (half of the request's
+# time for a provider's month, measured by benchmarks/scheduler_booking.py --slots).
+@router.get("/slots", tags=["slots"], dependencies=[SLOT_SEARCH], responses=LIMITED, response_model=dict[str, Any])
 async def search_slots(
     principal: CurrentPrincipal,
     clinic_id: str,
@@ -98,7 +101,7 @@ async def search_slots(
     provider_id: str | None = None,
     duration_minutes: Annotated[int | None, Query(ge=5, le=480)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Free slots by clinic, provider (optional: all providers who offer the type) and type."""
     principal.require_clinic(clinic_id)
     if end <= start:
@@ -145,7 +148,7 @@ async def search_slots(
                     }
                 )
     out.sort(key=lambda s: (s["starts_at"], s["provider_id"]))
-    return {"clinic_id": clinic_id, "appointment_type": appointment_type, "slots": out[:limit]}
+    return JSONResponse({"clinic_id": clinic_id, "appointment_type": appointment_type, "slots": out[:limit]})
 
 
 # --- booking -------------------------------------------------------------------------------------
