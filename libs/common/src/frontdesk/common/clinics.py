@@ -70,6 +70,16 @@ def last_known(clinic_id: str) -> tuple[str, ClinicConfig] | None:
     return _parsed.get(clinic_id)
 
 
+async def for_version_check(
+    conn: Connection, clinic_id: str, *, reread: bool = False
+) -> tuple[str | None, ClinicConfig | None]:
+    """The version and configuration parsed last (read if none, or if `reread`: the statement said
+    stale), for a statement that checks the version under the clinic's lock; (None, None) for a
+    clinic not configured."""
+    known = None if reread else _parsed.get(clinic_id)
+    return known if known is not None else await get_clinic_versioned(conn, clinic_id)
+
+
 class UnknownClinic(Exception):
     """The clinic's configuration has not arrived (yet)."""
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from frontdesk.common.clinics import UnknownClinic, get_clinic_versioned, last_known, require_clinic
+from frontdesk.common.clinics import UnknownClinic, for_version_check, last_known, require_clinic
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
@@ -476,12 +476,8 @@ async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
 
 
 async def _known_clinic(uow: UnitOfWork, clinic_id: str, *, reread: bool = False) -> tuple[str, ClinicConfig]:
-    """The clinic's configuration and version as last parsed (read if none, or if `reread`), for a
-    statement that checks the version under the clinic's lock."""
-    known = None if reread else last_known(clinic_id)
-    if known is None:
-        version, clinic = await get_clinic_versioned(uow.conn, clinic_id)
-        if version is None or clinic is None:
-            raise UnknownClinic(f"no configuration for clinic {clinic_id}")
-        known = version, clinic
-    return known
+    """clinics.for_version_check, for a clinic that must be configured."""
+    version, clinic = await for_version_check(uow.conn, clinic_id, reread=reread)
+    if version is None or clinic is None:
+        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+    return version, clinic

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from frontdesk.common.clinics import get_clinic_versioned, last_known
+from frontdesk.common.clinics import for_version_check
 from frontdesk.common.contracts import CallRouted, ClinicConfig
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
@@ -49,12 +49,8 @@ async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
 async def _versioned_clinic(
     uow: UnitOfWork, clinic_id: str, *, reread: bool = False
 ) -> tuple[str | None, ClinicConfig | None]:
-    """The clinic's version and configuration as last parsed (read if none, or if `reread`); for a
-    clinic not configured, no version and the network fallback as its configuration."""
-    known = None if reread else last_known(clinic_id)
-    if known is not None:
-        return known
-    version, clinic = await get_clinic_versioned(uow.conn, clinic_id)
+    """clinics.for_version_check; for a clinic not configured, the network fallback as its configuration."""
+    version, clinic = await for_version_check(uow.conn, clinic_id, reread=reread)
     return version, clinic or await unknown_clinics.fallback_as_clinic(uow, clinic_id)
 
 
