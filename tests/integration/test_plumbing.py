@@ -160,6 +160,39 @@ async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool
     assert await pool.fetchval("SELECT count(*) FROM timers WHERE timer_key LIKE $1", f"{run}-%") == 0
 
 
+async def test_a_timer_worker_fires_as_many_timers_at_once_as_its_concurrency(pool: asyncpg.Pool) -> None:
+    """Timers that wait on someone else (followup's sends wait on the SMS provider) run side by side:
+    four that each wait until all four have started can only finish on four connections at once."""
+    run = uid("t")
+    kind = f"waiting-{run}"
+    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
+        for n in range(4):
+            await uow.set_timer(f"{run}-{n}", kind, datetime.now(UTC) - timedelta(seconds=1), {})
+    started: set[str] = set()
+    all_started = asyncio.Event()
+    fired: list[str] = []
+
+    async def wait_for_the_others(timer: Timer, uow: UnitOfWork) -> None:
+        started.add(timer.key)
+        if len(started) == 4:
+            all_started.set()
+        await asyncio.wait_for(all_started.wait(), timeout=30)
+        fired.append(timer.key)
+
+    worker = TimerWorker(pool, "tests", {kind: wait_for_the_others}, concurrency=4)
+    running = asyncio.create_task(worker.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(fired) < 4:
+            assert asyncio.get_running_loop().time() < deadline, f"{len(started)} started, {len(fired)} fired"
+            await asyncio.sleep(0.1)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, timeout=30)
+    assert sorted(fired) == [f"{run}-{n}" for n in range(4)]
+    assert await pool.fetchval("SELECT count(*) FROM timers WHERE starts_with(timer_key, $1)", run) == 0
+
+
 async def test_the_timer_worker_fires_a_backlog_without_pausing_and_wakes_for_the_next_due(
     pool: asyncpg.Pool,
 ) -> None:

@@ -122,7 +122,7 @@ def restore_logging() -> Iterator[None]:
     """configure_logging changes process-wide state; put it back for the tests that follow."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in ("aiokafka", "uvicorn.access")}
+    noisy = {name: logging.getLogger(name).level for name in ("aiokafka", "uvicorn.access", "httpx")}
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
@@ -180,4 +180,15 @@ def test_level_filtering(capsys: pytest.CaptureFixture[str]) -> None:
     get_logger("frontdesk.test").info("hidden")
     logging.getLogger("aiokafka").info("hidden too")
     get_logger("frontdesk.test").warning("shown")
+    assert [line["event"] for line in _json_lines(capsys.readouterr().out)] == ["shown"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_httpx_requests_are_not_logged_at_info(capsys: pytest.CaptureFixture[str]) -> None:
+    """httpx logs each request with its URL at INFO (a line per message sent to the SMS provider)."""
+    configure_logging("test-service")
+    logging.getLogger("httpx").info(
+        'HTTP Request: POST %s "%s"', "https://provider.example/messages", "HTTP/1.1 200 OK"
+    )
+    logging.getLogger("httpx").warning("shown")
     assert [line["event"] for line in _json_lines(capsys.readouterr().out)] == ["shown"]

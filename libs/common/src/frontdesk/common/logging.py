@@ -97,8 +97,9 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The libraries' per-message chatter is not useful at INFO; their warnings and errors are.
-    for noisy in ("aiokafka", "uvicorn.access"):
+    # The libraries' per-message chatter is not useful at INFO; their warnings and errors are. httpx
+    # would log every request's URL (a provider's, a webhook's) at INFO: a line per message sent.
+    for noisy in ("aiokafka", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.bind_contextvars(service=service)
 

@@ -48,6 +48,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .provision import check_append_only
 from .settings import ServiceSettings, is_loopback_stack
+from .timers import CONCURRENCY as TIMER_CONCURRENCY
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork, transaction
 
@@ -65,6 +66,10 @@ class ServiceDefinition:
     # besides the shared topics of its handlers' event types; a new match is seen within ~10 s.
     topic_patterns: Sequence[str] = ()
     timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    # Timers fired at once per replica, each on a connection of its own. More for timers that mostly
+    # wait on someone else (followup's sends wait on the SMS provider's answer); the connections beyond
+    # the default's come on top of the pool (db_pool_size), so the consumer's share stays what it was.
+    timer_concurrency: int = TIMER_CONCURRENCY
     # Every route of `routers` requires a bearer token (frontdesk.common.auth). `public_routers` are
     # for callers without one, whose requests carry their own proof: signed webhooks, signed links.
     routers: Sequence[APIRouter] = ()
@@ -96,13 +101,18 @@ class ServiceRuntime:
     def source(self) -> str:
         return f"frontdesk/{self.definition.name}"
 
+    @property
+    def pool_size(self) -> int:
+        extra_timers = self.definition.timer_concurrency - TIMER_CONCURRENCY if self.definition.timer_handlers else 0
+        return self.settings.db_pool_size + max(0, extra_timers)
+
     async def _connect_database(self) -> asyncpg.Pool:
         # At start-up the database may still be coming up (local stack, a pod next to its DB).
         deadline = time.monotonic() + 60
         delay = 0.2
         while True:
             try:
-                return await create_pool(self.settings.database_url, self.settings.db_pool_size)
+                return await create_pool(self.settings.database_url, self.pool_size)
             except TRANSIENT_DB_ERRORS as exc:
                 if time.monotonic() > deadline:
                     raise
@@ -138,7 +148,11 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.definition.timer_handlers:
             self.timers = TimerWorker(
-                self.pool, s.service, self.definition.timer_handlers, poll_seconds=s.timer_poll_seconds
+                self.pool,
+                s.service,
+                self.definition.timer_handlers,
+                poll_seconds=s.timer_poll_seconds,
+                concurrency=self.definition.timer_concurrency,
             )
             self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
         for run in self.definition.tasks:

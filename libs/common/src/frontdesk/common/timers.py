@@ -8,9 +8,10 @@ fired one is already deleted, so the new one stands.
 The worker fires every due timer before it sleeps, then sleeps until the next one falls due (at
 least MIN_WAIT, at most the poll interval). Under a steady flow (a ring timeout or a vendor's
 answer deadline for many calls a second) timers so fire in small groups as they fall due: neither
-late behind a backlog nor in one burst per poll. It fires on CONCURRENCY connections at once, kept
-apart by SKIP LOCKED as replicas are, because each timer mostly waits on its round trips. How late
-each fired is: frontdesk_timer_lateness_seconds.
+late behind a backlog nor in one burst per poll. It fires on `concurrency` connections at once (by
+default CONCURRENCY), kept apart by SKIP LOCKED as replicas are, because each timer mostly waits: on
+its round trips, or on a provider's answer (followup's sends). How late each fired is:
+frontdesk_timer_lateness_seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .uow import UnitOfWork, transaction
 log = get_logger(__name__)
 BATCH = 100  # timers fired on one connection before it goes back to the pool
 MIN_WAIT = 0.025  # seconds: the shortest sleep, so a steady flow of timers is fired a few at a time
-CONCURRENCY = 2  # connections firing timers at once, per replica
+CONCURRENCY = 2  # connections firing timers at once, per replica, unless a service asks for more
 # How many timers are due now (at most $2) and in how many seconds the next one falls due.
 _DUE_SQL = (
     "SELECT (SELECT count(*) FROM (SELECT 1 FROM timers WHERE due_at <= now() AND dead_at IS NULL"
@@ -66,6 +67,7 @@ class TimerWorker:
         *,
         poll_seconds: float = 0.5,
         max_attempts: int = 5,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._pool = pool
         self._service = service
@@ -73,6 +75,7 @@ class TimerWorker:
         self._handlers = dict(handlers)
         self._poll_seconds = poll_seconds
         self._max_attempts = max_attempts
+        self._concurrency = concurrency
         self._stopping = asyncio.Event()
 
     async def fire_due(self, limit: int = BATCH) -> int:
@@ -165,7 +168,7 @@ class TimerWorker:
             )
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._fire_until_stopped() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(self._fire_until_stopped() for _ in range(self._concurrency)))
 
     async def _fire_until_stopped(self) -> None:
         # One connection kept from batch to batch (no acquire and release per batch). A failure hands
