@@ -14,7 +14,7 @@ from frontdesk.common.contracts import WaitlistOfferClosed, WaitlistOffered
 from frontdesk.common.uow import UnitOfWork
 
 from . import sending
-from .adapters import repository
+from .adapters import message_rows
 from .domain.templates import format_date, format_time
 
 OFFER_TEMPLATE = "waitlist-offer"
@@ -58,8 +58,8 @@ async def handle_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> No
     if withdrawn or event.outcome != "taken":
         return  # never heard of the slot, booked it (appointment.booked does the rest), or it ran out
     clinic = await get_clinic(uow.conn, event.clinic_id)
-    offer = await repository.lock_message(uow.conn, offer_message_id(event.offer_id))
-    if clinic is None or not clinic.messaging.waitlist_taken_notice or offer is None or offer["status"] != "sent":
+    offer = await message_rows.lock_message(uow.conn, offer_message_id(event.offer_id))
+    if clinic is None or not clinic.messaging.waitlist_taken_notice or offer is None or offer.status != "sent":
         return
     await sending.request(
         uow,
@@ -69,7 +69,7 @@ async def handle_offer_closed(event: WaitlistOfferClosed, uow: UnitOfWork) -> No
         clinic_id=event.clinic_id,
         purpose="treatment",
         template=TAKEN_TEMPLATE,
-        variables={k: offer["variables"][k] for k in ("date", "time")},
+        variables={k: offer.variables[k] for k in ("date", "time")},
         # News of a lost slot is worth little the next day; the daily cap on treatment messages
         # (the offer itself counted) usually means it is skipped, which is the cap doing its job.
         expires_at=sending.now_utc() + NOTICE_TTL,

@@ -11,25 +11,19 @@ is only deleted in the transaction that records the outcome.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import (
-    ClinicConfig,
-    FollowupCancelled,
-    FollowupFailed,
-    FollowupSent,
-    MessageSent,
-    MessageSkipped,
-)
+from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import message_rows, policy_inputs, repository
 from .adapters.channels import Channel, DeliveryResult, Outgoing, get_channel
+from .adapters.message_rows import Message
+from .adapters.policy_inputs import Contact, PolicyInputs
 from .domain import policy
 from .domain.clinic_limit import DailyLimit, day_start
 from .domain.quiet_hours import QuietRule, rule_for
@@ -95,16 +89,16 @@ async def on_send_timer(timer: Timer, uow: UnitOfWork) -> None:
 
 async def cancel(uow: UnitOfWork, message_request_id: str, reason: str, now: datetime | None = None) -> bool:
     """Withdraw a pending message (its plan was cancelled); True if it was still pending."""
-    msg = await repository.lock_message(uow.conn, message_request_id)
-    if msg is None or msg["status"] != "pending":
+    msg = await message_rows.lock_message(uow.conn, message_request_id)
+    if msg is None or msg.status != "pending":
         return False
-    if msg["timer_key"]:
-        await uow.cancel_timer(msg["timer_key"])
+    if msg.timer_key:
+        await uow.cancel_timer(msg.timer_key)
     await repository.finish_message(
         uow.conn, message_request_id, "cancelled", at=now or now_utc(), reason="cancelled", detail=reason
     )
-    if msg["requested_by"] != SELF:
-        await _emit_skipped(uow, msg, "cancelled", reason)
+    if msg.requested_by != SELF:
+        await uow.emit(msg.skipped("cancelled", reason))
     MESSAGES.labels("cancelled").inc()
     return True
 
@@ -122,38 +116,40 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
     """Decide and, when it is time, send one pending message: its plan still wanted, its text rendered,
     the contact policy asked, the channel called, the outcome recorded."""
     conn = uow.conn
-    msg = await repository.lock_message(conn, message_request_id)
-    if msg is None or msg["status"] != "pending":
+    msg = await message_rows.lock_message(conn, message_request_id)
+    if msg is None or msg.status != "pending":
         return  # already decided (a stale timer, or a redelivery)
     now = now or now_utc()
     # One patient's sends are decided one at a time, so two messages cannot both pass the cap.
-    await repository.lock_patient(conn, msg["patient_id"])
-    clinic = await get_clinic(conn, msg["clinic_id"])
+    await repository.lock_patient(conn, msg.patient_id)
+    clinic = await get_clinic(conn, msg.clinic_id)
     if clinic is None:
         await _skip(uow, msg, "unknown_clinic", "clinic not configured", now)
         return
-    if msg["followup_id"]:
-        cancel_reason = await plan_no_longer_wanted(conn, msg["followup_id"], now)
+    if msg.followup_id:
+        cancel_reason = await plan_no_longer_wanted(conn, msg.followup_id, now)
         if cancel_reason:
-            await _cancel_plan(uow, msg, cancel_reason, now)
+            await _cancel_plan(uow, msg, msg.followup_id, cancel_reason, now)
             return
     rendered = await _render(uow, msg, clinic, now)
     if rendered is None:
         return
-    contact = await repository.get_contact(conn, msg["patient_id"])
-    address, channel_name = _address(contact)
-    decision = await _decide(conn, msg, clinic, contact, address is not None, now)
+    inputs = await policy_inputs.read(
+        conn, msg.patient_id, msg.purpose, now - CAP_LOOKBACK, clinic.clinic_id, day_start(now, clinic.zone)
+    )
+    address, channel_name = _address(inputs.contact)
+    decision = _decide(msg, clinic, inputs, address is not None, now)
     if decision.skip is not None:
         await _skip(uow, msg, decision.skip, decision.detail, now)
         return
     assert decision.send_at is not None
     if decision.send_at > now:
-        await _arm(uow, message_request_id, msg["timer_seq"], decision.send_at)
+        await _arm(uow, message_request_id, msg.timer_seq, decision.send_at)
         MESSAGES.labels("deferred").inc()
         return
     assert address is not None and channel_name is not None
     outgoing = Outgoing(
-        idempotency_key=msg["idempotency_key"],
+        idempotency_key=msg.idempotency_key,
         channel=channel_name,  # type: ignore[arg-type]
         address=address,
         body=rendered.sms,
@@ -162,58 +158,50 @@ async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | N
     await _record(uow, msg, channel_name, await deliver(get_channel(), outgoing), now)
 
 
-async def _render(uow: UnitOfWork, msg: dict[str, Any], clinic: ClinicConfig, now: datetime) -> Rendered | None:
+async def _render(uow: UnitOfWork, msg: Message, clinic: ClinicConfig, now: datetime) -> Rendered | None:
     """The message's text (its links shortened and stored); None: skipped, the template cannot render."""
     try:
-        variables, links = shorten_links(msg["variables"], clinic.messaging.short_link_base)
+        variables, links = shorten_links(msg.variables, clinic.messaging.short_link_base)
         rendered = render(
-            msg["template"],
+            msg.template,
             practice_name(clinic.name, clinic.messaging.sender_name),
             variables,
-            purpose=msg["purpose"],
+            purpose=msg.purpose,
         )
         await repository.save_short_links(uow.conn, links)
     except TemplateError as exc:
-        reason = "template_unknown" if msg["template"] not in TEMPLATES else "template_invalid"
+        reason = "template_unknown" if msg.template not in TEMPLATES else "template_invalid"
         await _skip(uow, msg, reason, str(exc)[:300], now)
         return None
     return rendered
 
 
-async def _decide(
-    conn: Connection,
-    msg: dict[str, Any],
-    clinic: ClinicConfig,
-    contact: dict[str, Any] | None,
-    reachable: bool,
-    now: datetime,
+def _decide(
+    msg: Message, clinic: ClinicConfig, inputs: PolicyInputs, reachable: bool, now: datetime
 ) -> policy.Decision:
     """The contact policy's answer for this message now: skip, wait until, or send."""
-    zone = ZoneInfo(contact["timezone"]) if contact and contact["timezone"] else clinic.zone
+    contact = inputs.contact
+    zone = ZoneInfo(contact.timezone) if contact and contact.timezone else clinic.zone
     recipient = policy.Recipient(
-        reachable=reachable, zone=zone, rule=recipient_rule(clinic, contact["state"] if contact else None)
+        reachable=reachable, zone=zone, rule=recipient_rule(clinic, contact.state if contact else None)
     )
     return policy.decide(
         now=now,
-        purpose=msg["purpose"],
-        ledger=await repository.ledger(conn, msg["patient_id"]),
+        purpose=msg.purpose,
+        ledger=inputs.ledger,
         recipient=recipient,
-        sent_same_purpose=await repository.sent_times(conn, msg["patient_id"], msg["purpose"], now - CAP_LOOKBACK),
-        not_before=msg["not_before"],
-        expires_at=msg["expires_at"],
+        sent_same_purpose=inputs.sent_same_purpose,
+        not_before=msg.not_before,
+        expires_at=msg.expires_at,
         clinic_limit=DailyLimit(
-            limit=clinic.messaging.daily_message_limit,
-            sent_today=await repository.clinic_sent_since(conn, clinic.clinic_id, day_start(now, clinic.zone)),
-            zone=clinic.zone,
+            limit=clinic.messaging.daily_message_limit, sent_today=inputs.clinic_sent_today, zone=clinic.zone
         ),
     )
 
 
-async def _record(
-    uow: UnitOfWork, msg: dict[str, Any], channel_name: str, result: DeliveryResult, now: datetime
-) -> None:
+async def _record(uow: UnitOfWork, msg: Message, channel_name: str, result: DeliveryResult, now: datetime) -> None:
     """What the channel said: sent, retried later (transient, with backoff), or failed."""
-    message_request_id = msg["message_request_id"]
+    message_request_id = msg.message_request_id
     if result.outcome == "delivered":
         await repository.finish_message(
             uow.conn,
@@ -230,7 +218,7 @@ async def _record(
         attempts = await repository.count_attempt(uow.conn, message_request_id, result.reason)
         if attempts < MAX_TRANSIENT_ATTEMPTS:
             delay = timedelta(seconds=min(2 ** (attempts - 1), 300))
-            await _arm(uow, message_request_id, msg["timer_seq"], now + delay)
+            await _arm(uow, message_request_id, msg.timer_seq, now + delay)
             MESSAGES.labels("retry").inc()
             return
         await _fail(uow, msg, f"gave up after {attempts} transient failures: {result.reason}", now)
@@ -245,139 +233,81 @@ async def deliver(channel: Channel, outgoing: Outgoing) -> DeliveryResult:
         return DeliveryResult("transient", reason=type(exc).__name__[:64])
 
 
-def _address(contact: dict[str, Any] | None) -> tuple[str | None, str | None]:
+def _address(contact: Contact | None) -> tuple[str | None, str | None]:
     if contact is None:
         return None, None
-    order = ("sms", "email") if contact["preferred_channel"] == "sms" else ("email", "sms")
+    order = ("sms", "email") if contact.preferred_channel == "sms" else ("email", "sms")
     for channel in order:
-        value = contact["phone"] if channel == "sms" else contact["email"]
+        value = contact.phone if channel == "sms" else contact.email
         if value:
             return value, channel
     return None, None
 
 
-async def plan_no_longer_wanted(conn: Any, followup_id: str, now: datetime) -> str | None:
+async def plan_no_longer_wanted(conn: Connection, followup_id: str, now: datetime) -> str | None:
     """Why a planned message must not go out any more (None: it still should)."""
-    plan = await repository.get_followup(conn, followup_id)
+    plan = await message_rows.get_plan(conn, followup_id)
     if plan is None:
         return None
-    if plan["status"] != "scheduled":
+    if plan.status != "scheduled":
         return "superseded"
-    if plan["kind"] == "recall" and await repository.has_future_appointment(conn, plan["patient_id"], now):
+    if plan.kind == "recall" and await repository.has_future_appointment(conn, plan.patient_id, now):
         return "appointment_booked"
-    if plan["kind"] == "reminder" and plan["appointment_id"]:
-        appointment = await repository.get_appointment(conn, plan["appointment_id"])
+    if plan.kind == "reminder" and plan.appointment_id:
+        appointment = await repository.get_appointment(conn, plan.appointment_id)
         if appointment is not None and appointment["status"] == "cancelled":
             return "appointment_cancelled"
     return None
 
 
-async def _skip(uow: UnitOfWork, msg: dict[str, Any], reason: str, detail: str, now: datetime) -> None:
-    await repository.finish_message(
-        uow.conn, msg["message_request_id"], "skipped", at=now, reason=reason, detail=detail
-    )
+async def _skip(uow: UnitOfWork, msg: Message, reason: str, detail: str, now: datetime) -> None:
+    await repository.finish_message(uow.conn, msg.message_request_id, "skipped", at=now, reason=reason, detail=detail)
     MESSAGES.labels("skipped").inc()
     SKIPS.labels(reason).inc()
-    if msg["requested_by"] != SELF:
-        await _emit_skipped(uow, msg, reason, detail)
-    if msg["followup_id"]:
-        await _plan_failed(uow, msg, reason, now)
+    await _announce_not_sent(uow, msg, reason, detail, now)
 
 
-async def _fail(uow: UnitOfWork, msg: dict[str, Any], detail: str, now: datetime) -> None:
+async def _fail(uow: UnitOfWork, msg: Message, detail: str, now: datetime) -> None:
     await repository.finish_message(
-        uow.conn, msg["message_request_id"], "failed", at=now, reason="permanent_failure", detail=detail[:300]
+        uow.conn, msg.message_request_id, "failed", at=now, reason="permanent_failure", detail=detail[:300]
     )
     MESSAGES.labels("failed").inc()
     SKIPS.labels("permanent_failure").inc()
-    if msg["requested_by"] != SELF:
-        await _emit_skipped(uow, msg, "permanent_failure", detail)
-    if msg["followup_id"]:
-        await _plan_failed(uow, msg, "permanent_failure", now)
+    await _announce_not_sent(uow, msg, "permanent_failure", detail, now)
 
 
-async def _plan_failed(uow: UnitOfWork, msg: dict[str, Any], reason: str, now: datetime) -> None:
-    plan = await repository.get_followup(uow.conn, msg["followup_id"])
-    if plan is None:
-        return
-    await repository.set_followup_status(uow.conn, plan["followup_id"], "failed", reason)
-    await uow.emit(
-        FollowupFailed(
-            followup_id=plan["followup_id"],
-            patient_id=plan["patient_id"],
-            clinic_id=plan["clinic_id"],
-            kind=plan["kind"],
-            message_request_id=msg["message_request_id"],
-            reason=reason,
-            failed_at=now,
-        )
-    )
+async def _announce_not_sent(uow: UnitOfWork, msg: Message, reason: str, detail: str, now: datetime) -> None:
+    """message.skipped to the service that asked; a plan of ours fails (followup.failed)."""
+    if msg.requested_by != SELF:
+        await uow.emit(msg.skipped(reason, detail))
+    plan = await message_rows.get_plan(uow.conn, msg.followup_id) if msg.followup_id else None
+    if plan is not None:
+        await repository.set_followup_status(uow.conn, plan.followup_id, "failed", reason)
+        await uow.emit(plan.failed(msg.message_request_id, reason, now))
 
 
-async def _cancel_plan(uow: UnitOfWork, msg: dict[str, Any], reason: str, now: datetime) -> None:
+async def _cancel_plan(uow: UnitOfWork, msg: Message, followup_id: str, reason: str, now: datetime) -> None:
     await repository.finish_message(
-        uow.conn, msg["message_request_id"], "cancelled", at=now, reason="cancelled", detail=reason
+        uow.conn, msg.message_request_id, "cancelled", at=now, reason="cancelled", detail=reason
     )
     MESSAGES.labels("cancelled").inc()
-    await cancel_plan(uow, msg["followup_id"], reason, now)
+    await cancel_plan(uow, followup_id, reason, now)
 
 
 async def cancel_plan(uow: UnitOfWork, followup_id: str, reason: str, now: datetime) -> None:
     """Mark a plan cancelled (and withdraw its pending message); emits followup.cancelled once."""
-    plan = await repository.get_followup(uow.conn, followup_id)
-    if plan is None or plan["status"] != "scheduled":
+    plan = await message_rows.get_plan(uow.conn, followup_id)
+    if plan is None or plan.status != "scheduled":
         return
     await repository.set_followup_status(uow.conn, followup_id, "cancelled", reason)
     await cancel(uow, followup_id, reason, now)
-    await uow.emit(
-        FollowupCancelled(
-            followup_id=followup_id,
-            patient_id=plan["patient_id"],
-            clinic_id=plan["clinic_id"],
-            kind=plan["kind"],
-            reason=reason,
-            cancelled_at=now,
-        )
-    )
+    await uow.emit(plan.cancelled(reason, now))
 
 
-async def _emit_sent(uow: UnitOfWork, msg: dict[str, Any], channel: str, now: datetime) -> None:
-    if msg["requested_by"] != SELF:
-        await uow.emit(
-            MessageSent(
-                message_request_id=msg["message_request_id"],
-                requested_by=msg["requested_by"],
-                patient_id=msg["patient_id"],
-                clinic_id=msg["clinic_id"],
-                channel=channel,
-                sent_at=now,
-            )
-        )
-    if msg["followup_id"]:
-        plan = await repository.get_followup(uow.conn, msg["followup_id"])
-        if plan is not None:
-            await repository.set_followup_status(uow.conn, plan["followup_id"], "sent")
-            await uow.emit(
-                FollowupSent(
-                    followup_id=plan["followup_id"],
-                    patient_id=plan["patient_id"],
-                    clinic_id=plan["clinic_id"],
-                    kind=plan["kind"],
-                    message_request_id=msg["message_request_id"],
-                    channel=channel,
-                    sent_at=now,
-                )
-            )
-
-
-async def _emit_skipped(uow: UnitOfWork, msg: dict[str, Any], reason: str, detail: str) -> None:
-    await uow.emit(
-        MessageSkipped(
-            message_request_id=msg["message_request_id"],
-            requested_by=msg["requested_by"],
-            patient_id=msg["patient_id"],
-            clinic_id=msg["clinic_id"],
-            reason=reason,
-            detail=detail[:300],
-        )
-    )
+async def _emit_sent(uow: UnitOfWork, msg: Message, channel: str, now: datetime) -> None:
+    if msg.requested_by != SELF:
+        await uow.emit(msg.sent(channel, now))
+    plan = await message_rows.get_plan(uow.conn, msg.followup_id) if msg.followup_id else None
+    if plan is not None:
+        await repository.set_followup_status(uow.conn, plan.followup_id, "sent")
+        await uow.emit(plan.sent(msg.message_request_id, channel, now))

@@ -42,11 +42,6 @@ async def plan(
     return bool(inserted)
 
 
-async def get_followup(conn: Connection, followup_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM followups WHERE followup_id = $1", followup_id)
-    return dict(row) if row else None
-
-
 async def set_followup_status(conn: Connection, followup_id: str, status: str, reason: str | None = None) -> None:
     await conn.execute(
         "UPDATE followups SET status = $2, reason = $3, updated_at = now() WHERE followup_id = $1",
@@ -218,11 +213,6 @@ async def insert_message(
         f"fd-{requested_by}-{message_request_id}",
     )
     return bool(inserted)
-
-
-async def lock_message(conn: Connection, message_request_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM messages WHERE message_request_id = $1 FOR UPDATE", message_request_id)
-    return dict(row) if row else None
 
 
 async def lock_patient(conn: Connection, patient_id: str) -> None:

@@ -52,6 +52,9 @@ DEFINITION = ServiceDefinition(
         booking_codes.RETRY_TIMER: booking_codes.on_retry,
         booking_links.TIMER: booking_links.on_timer,
     },
+    # A send mostly waits on the provider's answer (at 100 ms an answer, two at a time cap a replica
+    # at 20 messages/s): eight sends wait at once.
+    timer_concurrency=8,
     routers=[router],
     public_routers=[webhooks_router, links_router],
 )
