@@ -60,6 +60,8 @@ bench: install
 	$(BIN)/python benchmarks/call_router_time_to_human.py
 	$(BIN)/python benchmarks/scheduler_booking.py --http
 	$(BIN)/python benchmarks/followup_planning.py
+	$(BIN)/python benchmarks/followup_sending.py
+	$(BIN)/python benchmarks/reviews_requests.py
 	$(BIN)/python benchmarks/relay_publish.py
 	$(BIN)/python benchmarks/kafka_clients.py
 	$(BIN)/python benchmarks/console_lag.py
