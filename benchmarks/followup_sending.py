@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from followup_planning import CpuMeter, Sink, log, percentile
 
 from frontdesk.common.cloudevents import decode, encode
@@ -259,6 +260,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         stack.extra_env["FOLLOWUP_PROVIDER_URL"] = provider_url + "/messages"
         log("starting Kafka and PostgreSQL")
         await asyncio.to_thread(stack.start_infrastructure)
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+        await admin.start()
+        with contextlib.suppress(Exception):
+            await admin.create_topics([NewTopic(BARE_OUT, 6, 1)])
+        await admin.close()
         zone = midday_zone()
         clinics = bench_clinics(run, zone)
         log(f"starting followup ({args.replicas} instance(s)); provider answers after {args.provider_delay_ms:g} ms")
