@@ -210,6 +210,19 @@ async def outcomes(dsn: str, prefix: str) -> dict[str, int]:
         await conn.close()
 
 
+async def committed(dsn: str, database: str) -> int:
+    """Transactions the database has committed or rolled back (PostgreSQL's statistics, ~0.5 s behind)."""
+    await asyncio.sleep(1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database
+        )
+        return count
+    finally:
+        await conn.close()
+
+
 async def provider_stats(url: str) -> dict[str, int]:
     async with httpx.AsyncClient() as client:
         stats: dict[str, int] = (await client.get(url + "/stats")).json()
@@ -319,7 +332,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         fu_cpu = CpuMeter(stack, [instance.process.pid() for instance in instances])
         log(f"followup: warm-up {warm}, then {args.count} messages at {args.rate:g}/s")
         await run_path("warm", "message.sent", sent_ident, fu_ids["w"], load.request, args.rate, b)
+        transactions = await committed(stack.server_database_url, "frontdesk_followup")
         fu = await run_path("followup", "message.sent", sent_ident, fu_ids["m"], load.request, args.rate, b, fu_cpu)
+        # Every transaction of followup's database while measuring: the sends', and the timer workers'
+        # polls and claims that found nothing (a transaction each, as a round trip is).
+        transactions = await committed(stack.server_database_url, "frontdesk_followup") - transactions
+        fu["db_transactions_per_record"] = round(transactions / args.count, 2)
         await load.producer.stop()
         fu["outcomes"] = await outcomes(stack.admin_database_url("followup"), f"bs-{run}-m-")
         stats = await provider_stats(provider_url)
@@ -362,6 +380,8 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_before: str) -
             f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']}"
         )
     fu = result["paths"][1]
+    per_message = fu["db_transactions_per_record"]
+    print(f"followup's database: {per_message} transactions per message (a statement alone counts as one)")
     print(f"followup outcomes: {fu['outcomes']}; provider: {result['provider']} (repeats: a key POSTed again)")
     print(
         f"followup / bare: p50 x{result['ratio_p50_followup_vs_bare']:.2f},"
