@@ -9,8 +9,11 @@ The worker fires every due timer before it sleeps, then sleeps until the next on
 least MIN_WAIT, at most the poll interval). Under a steady flow (a ring timeout or a vendor's
 answer deadline for many calls a second) timers so fire in small groups as they fall due: neither
 late behind a backlog nor in one burst per poll. It fires on `concurrency` connections at once (by
-default CONCURRENCY), kept apart by SKIP LOCKED as replicas are, because each timer mostly waits: on
-its round trips, or on a provider's answer (followup's sends). How late each fired is:
+default CONCURRENCY), because each timer mostly waits: on its round trips, or on a provider's answer
+(followup's sends). Those loops take turns to look for a due timer: the one whose turn it is polls
+(and sleeps until the next one falls due), claims one, and hands the turn on before running it, so
+eight loops neither poll eight times nor race each other for the same timer; the timers they are
+running are left out of the poll. Replicas are kept apart by SKIP LOCKED. How late each fired is:
 frontdesk_timer_lateness_seconds.
 """
 
@@ -38,11 +41,13 @@ log = get_logger(__name__)
 BATCH = 100  # timers fired on one connection before it goes back to the pool
 MIN_WAIT = 0.025  # seconds: the shortest sleep, so a steady flow of timers is fired a few at a time
 CONCURRENCY = 2  # connections firing timers at once, per replica, unless a service asks for more
-# How many timers are due now (at most $2) and in how many seconds the next one falls due.
+# How many timers are due now (at most $2) and in how many seconds the next one falls due, leaving
+# out those this worker is running ($3: claimed, so deleted, but not yet committed).
 _DUE_SQL = (
     "SELECT (SELECT count(*) FROM (SELECT 1 FROM timers WHERE due_at <= now() AND dead_at IS NULL"
-    " AND kind = ANY($1::text[]) LIMIT $2) d)::int,"
-    " extract(epoch FROM (SELECT min(due_at) FROM timers WHERE dead_at IS NULL AND kind = ANY($1::text[])) - now())"
+    " AND kind = ANY($1::text[]) AND id <> ALL($3::bigint[]) LIMIT $2) d)::int,"
+    " extract(epoch FROM (SELECT min(due_at) FROM timers WHERE dead_at IS NULL AND kind = ANY($1::text[])"
+    " AND id <> ALL($3::bigint[])) - now())"
 )
 
 
@@ -77,6 +82,8 @@ class TimerWorker:
         self._max_attempts = max_attempts
         self._concurrency = concurrency
         self._stopping = asyncio.Event()
+        self._turn = asyncio.Lock()  # held by the loop that looks for the next due timer
+        self._running: set[int] = set()  # ids of the timers this worker's loops have claimed
 
     async def fire_due(self, limit: int = BATCH) -> int:
         """Run the timers that are due, one transaction each, up to `limit`; return how many fired."""
@@ -89,14 +96,9 @@ class TimerWorker:
         next batch: not at all when some fired (more may be due), else until the next timer falls
         due, between MIN_WAIT and the poll interval. One round trip finds what is due, so a poll
         with nothing due opens no transaction."""
-        row = await conn.fetchrow(_DUE_SQL, list(self._handlers), limit)
-        assert row is not None
-        due, next_due_in = row
+        due, wait = await self._poll(conn, limit)
         if not due:
-            if next_due_in is None:
-                return 0, self._poll_seconds
-            # A timer due now but skipped (another replica holds it) also waits MIN_WAIT.
-            return 0, min(max(float(next_due_in), MIN_WAIT), self._poll_seconds)
+            return 0, wait
         fired = 0
         for _ in range(due):
             if self._stopping.is_set():
@@ -107,8 +109,20 @@ class TimerWorker:
             fired += outcome
         return fired, 0.0
 
-    async def _fire_one(self, conn: Connection) -> int | None:
+    async def _poll(self, conn: Connection, limit: int) -> tuple[int, float]:
+        """How many timers are due (at most `limit`), and how long to sleep if none is: until the next
+        one falls due, between MIN_WAIT and the poll interval. One round trip, no transaction."""
+        row = await conn.fetchrow(_DUE_SQL, list(self._handlers), limit, list(self._running))
+        assert row is not None
+        due, next_due_in = row
+        if next_due_in is None:
+            return due, self._poll_seconds
+        # A timer due now but skipped (another replica holds it) also waits MIN_WAIT.
+        return due, min(max(float(next_due_in), MIN_WAIT), self._poll_seconds)
+
+    async def _fire_one(self, conn: Connection, claimed: Callable[[], None] = lambda: None) -> int | None:
         """Claim the next due timer by deleting it, run its handler, commit both; None if none is due.
+        `claimed` is called once a timer is claimed, before its handler runs.
 
         A handler that raises rolls the transaction back, so the timer is back, untouched; its failure
         is then recorded in a transaction of its own."""
@@ -124,6 +138,8 @@ class TimerWorker:
                 )
                 if row is None:
                     return None
+                self._running.add(row["id"])
+                claimed()
                 timer = Timer(row["timer_key"], row["kind"], row["due_at"], row["payload"], row["attempts"])
                 TIMER_LATENESS.labels(self._service, timer.kind).observe(
                     max((datetime.now(UTC) - timer.due_at).total_seconds(), 0.0)
@@ -146,6 +162,8 @@ class TimerWorker:
             return 0
         finally:
             structlog.contextvars.unbind_contextvars("trace_id", "timer")
+            if row is not None:
+                self._running.discard(row["id"])
         TIMERS_FIRED.labels(self._service, timer.kind).inc()
         return 1
 
@@ -178,10 +196,8 @@ class TimerWorker:
         while not self._stopping.is_set():
             try:
                 conn = conn or await self._pool.acquire()
-                _, wait = await self._fire_batch(conn, BATCH)
+                await self._take_turn(conn)
                 backoff = 0.2
-                if wait:
-                    await self._sleep(wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - outages are retried
@@ -195,6 +211,28 @@ class TimerWorker:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await self._pool.release(conn)
+
+    async def _take_turn(self, conn: Connection) -> None:
+        """Wait for the turn, look for a due timer until there is one (sleeping in between), claim it,
+        hand the turn on and run it. A claim that finds nothing (another replica was first) keeps the
+        turn for MIN_WAIT."""
+        handed_on = False
+
+        def hand_on() -> None:
+            nonlocal handed_on
+            if not handed_on:
+                handed_on = True
+                self._turn.release()
+
+        await self._turn.acquire()
+        try:
+            while not self._stopping.is_set():
+                due, wait = await self._poll(conn, 1)
+                if due and await self._fire_one(conn, hand_on) is not None:
+                    return
+                await self._sleep(MIN_WAIT if due else wait)
+        finally:
+            hand_on()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
