@@ -6,9 +6,9 @@ counted, never silently dropped. A handler may set a timer with the key of the o
 fired one is already deleted, so the new one stands.
 
 The worker fires every due timer before it sleeps, then sleeps until the next one falls due (at
-least MIN_WAIT, at most the poll interval). Under a steady flow (a ring timeout or a vendor's
-answer deadline for many calls a second) timers so fire in small groups as they fall due: neither
-late behind a backlog nor in one burst per poll. It fires on `concurrency` connections at once (by
+least TURN_WAIT, at most the poll interval). Under a steady flow (a ring timeout or a vendor's
+answer deadline for many calls a second) timers so fire as they fall due: neither late behind a
+backlog nor in one burst per poll. It fires on `concurrency` connections at once (by
 default CONCURRENCY), because each timer mostly waits: on its round trips, or on a provider's answer
 (followup's sends). Those loops take turns to look for a due timer: the one whose turn it is polls
 (and sleeps until the next one falls due), claims one, and hands the turn on before running it, so
@@ -40,6 +40,8 @@ from .uow import UnitOfWork, transaction
 log = get_logger(__name__)
 BATCH = 100  # timers fired on one connection before it goes back to the pool
 MIN_WAIT = 0.025  # seconds: the shortest sleep, so a steady flow of timers is fired a few at a time
+# The shortest sleep of the loop whose turn it is: the only one polling, so it may wake as each falls due.
+TURN_WAIT = 0.002
 CONCURRENCY = 2  # connections firing timers at once, per replica, unless a service asks for more
 # How many timers are due now (at most $2) and in how many seconds the next one falls due, leaving
 # out those this worker is running ($3: claimed, so deleted, but not yet committed).
@@ -109,16 +111,16 @@ class TimerWorker:
             fired += outcome
         return fired, 0.0
 
-    async def _poll(self, conn: Connection, limit: int) -> tuple[int, float]:
+    async def _poll(self, conn: Connection, limit: int, shortest: float = MIN_WAIT) -> tuple[int, float]:
         """How many timers are due (at most `limit`), and how long to sleep if none is: until the next
-        one falls due, between MIN_WAIT and the poll interval. One round trip, no transaction."""
+        one falls due, between `shortest` and the poll interval. One round trip, no transaction."""
         row = await conn.fetchrow(_DUE_SQL, list(self._handlers), limit, list(self._running))
         assert row is not None
         due, next_due_in = row
         if next_due_in is None:
             return due, self._poll_seconds
-        # A timer due now but skipped (another replica holds it) also waits MIN_WAIT.
-        return due, min(max(float(next_due_in), MIN_WAIT), self._poll_seconds)
+        # A timer due now but skipped (another replica holds it) also waits `shortest`.
+        return due, min(max(float(next_due_in), shortest), self._poll_seconds)
 
     async def _fire_one(self, conn: Connection, claimed: Callable[[], None] = lambda: None) -> int | None:
         """Claim the next due timer by deleting it, run its handler, commit both; None if none is due.
@@ -227,7 +229,7 @@ class TimerWorker:
         await self._turn.acquire()
         try:
             while not self._stopping.is_set():
-                due, wait = await self._poll(conn, 1)
+                due, wait = await self._poll(conn, 1, TURN_WAIT)
                 if due and await self._fire_one(conn, hand_on) is not None:
                     return
                 await self._sleep(MIN_WAIT if due else wait)
