@@ -361,6 +361,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(stack.stop)
 
 
+def target_met(args: argparse.Namespace, fu: dict[str, Any]) -> str:
+    if args.provider_delay_ms:
+        return "not measured (the provider's delay counts in the latency)"
+    return "met" if fu["p99_ms"] <= TARGET_P99_MS and fu["received"] == fu["sent"] else "NOT met"
+
+
 def report(args: argparse.Namespace, result: dict[str, Any], load_before: str) -> None:
     print(
         f"followup sending benchmark: {args.count} messages at {args.rate:g}/s, provider answering after"
@@ -385,8 +391,8 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_before: str) -
     print(f"followup outcomes: {fu['outcomes']}; provider: {result['provider']} (repeats: a key POSTed again)")
     print(
         f"followup / bare: p50 x{result['ratio_p50_followup_vs_bare']:.2f},"
-        f" p99 x{result['ratio_p99_followup_vs_bare']:.2f}; target p99 <= {TARGET_P99_MS:g} ms:"
-        f" {'met' if fu['p99_ms'] <= TARGET_P99_MS and fu['received'] == fu['sent'] else 'NOT met'}"
+        f" p99 x{result['ratio_p99_followup_vs_bare']:.2f}; target p99 <= {TARGET_P99_MS:g} ms"
+        f" (a provider answering at once): {target_met(args, fu)}"
     )
     print(f"/proc/loadavg after: {Path('/proc/loadavg').read_text().strip()}")
     if args.json:
