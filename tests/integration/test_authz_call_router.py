@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import vendor_events_topic
+from frontdesk.testing.authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
-from .helpers import query, send_events, uid
 from .test_call_router_lifecycle import _call
 from .test_call_router_vendor_messages import (
     NY,

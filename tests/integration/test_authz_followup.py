@@ -14,12 +14,13 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import CallbackRequested
+from frontdesk.testing.authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
+from frontdesk.testing.followup import phone_for, request, zone_where_local_hour_in
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
-from .helpers import query, send_events, uid
-from .test_followup_messaging import WAIT, clinic, phone_for, request, zone_where_local_hour_in
+from .test_followup_messaging import WAIT, clinic
 
 PUBLIC = frozenset({"/v1/webhooks/sms", "/v1/webhooks/receipts"})
 

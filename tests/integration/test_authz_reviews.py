@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from frontdesk.common.cloudevents import Envelope
-from frontdesk.common.contracts import ClinicConfig, Event, MessageRequested, VisitCompleted
+from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
+from frontdesk.testing.helpers import query, uid
+from frontdesk.testing.reviews import SITES, WAIT, zone_where
+from frontdesk.testing.reviews import answered_low as _answered_low
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-from frontdesk.tools.tap import EventTap
-
-from .authz import Op, Tokens, check_matrix, exceed_then_recover, replica_with_limits
-from .helpers import query, send_events, uid
-from .test_followup_messaging import phone_for
-from .test_reviews_flow import DUE_NOW, SITES, WAIT, _direct, zone_where
 
 PUBLIC = frozenset({"/v1/feedback/{token}"})
 
@@ -53,52 +48,6 @@ def clinics(stack: LocalStack, services: dict[str, ServiceProcess]) -> Iterator[
         assert time.monotonic() < deadline, "reviews or followup never learned the test clinics"
         time.sleep(0.2)
     yield a, b
-
-
-@dataclass
-class Answered:
-    visit_id: str
-    link: str  # the feedback page, as the service serves it
-    task_id: str  # the recovery task its low score opened
-
-
-def _event(kind: str, field: str, value: str) -> Callable[[Envelope[Event]], bool]:
-    return lambda e: e.type == kind and getattr(e.data, field, None) == value
-
-
-async def _answered_low(
-    stack: LocalStack, services: dict[str, ServiceProcess], clinic_id: str, n: int
-) -> list[Answered]:
-    """`n` visits at the clinic whose feedback requests followup sent and whose patients scored 1."""
-    patients = [uid("pat") for _ in range(n)]
-    async with services["followup"].client(timeout=30) as followup:
-        for patient in patients:
-            body = {"phone": phone_for(patient), "consents": {"feedback": True}}
-            assert (await followup.put(f"/v1/patients/{patient}/contact", json=body)).status_code == 200
-    visits = [
-        VisitCompleted(
-            visit_id=uid("visit"),
-            patient_id=patient,
-            clinic_id=clinic_id,
-            provider_id="dr-authz",
-            completed_at=datetime.now(UTC) - DUE_NOW,
-        )
-        for patient in patients
-    ]
-    topics = ["message.requested", "review.requested", "review.escalated"]
-    answered = []
-    async with EventTap(stack.bootstrap, topics) as tap, httpx.AsyncClient(timeout=30) as http:
-        await send_events(stack.bootstrap, list(visits))
-        for visit in visits:
-            asked_for = f"reviews:rr-{visit.visit_id}"
-            [asked] = await tap.wait_for(_event("message.requested", "message_request_id", asked_for), timeout=WAIT)
-            assert isinstance(asked.data, MessageRequested)
-            await tap.wait_for(_event("review.requested", "visit_id", visit.visit_id), timeout=WAIT)
-            link = _direct(asked.data.variables["feedback_link"], services["reviews"].url)
-            assert (await http.post(link, data={"score": "1"})).status_code == 200
-            [escalated] = await tap.wait_for(_event("review.escalated", "visit_id", visit.visit_id), timeout=WAIT)
-            answered.append(Answered(visit.visit_id, link, escalated.data.recovery_task_id))  # type: ignore[attr-defined]
-    return answered
 
 
 async def test_every_operation_is_authorized_per_clinic(

@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.helpers import query, uid
+from frontdesk.testing.scheduler import HL7_MEDIA, hl7_update
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-
-from .helpers import query, uid
 
 WAIT = 90.0
 # The patient's pages: the signed link is the proof (no bearer token); forged links are checked below and
@@ -45,7 +45,6 @@ BOOKING_PUBLIC = frozenset(
         "POST /p/book/status",
     }
 )
-HL7_MEDIA = "x-application/hl7-v2+er7"
 
 
 def clinic_config(clinic_id: str, shared_provider: str) -> ClinicConfig:
@@ -73,20 +72,6 @@ def clinic_config(clinic_id: str, shared_provider: str) -> ClinicConfig:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def hl7_update(control_id: str) -> bytes:
-    """An S13 for an appointment nobody booked: answered AE and quarantined, nothing else changes."""
-    return "\r".join(
-        [
-            f"MSH|^~\\&|EHR|SITE|FRONTDESK|SCHEDULER|20261127083000||SIU^S13^SIU_S12|{control_id}|P|2.5.1",
-            f"SCH|PL-{control_id}^EHR|FL-{control_id}^EHR|||||ROUTINE|CHECKUP|30|min|^^30^20330307100000"
-            + "|" * 14
-            + "BOOKED",
-            "PID|1||MRN-1^^^EHR^MR",
-            "AIS|1|A|CHECKUP^Checkup|20330307100000|||30|min",
-        ]
-    ).encode()
 
 
 @dataclass

@@ -25,10 +25,9 @@ from frontdesk.common.db import Connection, create_pool, ensure_database, migrat
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.uow import UnitOfWork
+from frontdesk.testing.helpers import uid
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
-
-from .helpers import uid
 
 DATABASE = "frontdesk_batch_test"
 

@@ -34,11 +34,10 @@ from frontdesk.common.contracts import (
     vendor_calls_topic,
     vendor_events_topic,
 )
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import live_clinics, publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 BUDGET = 18.0  # the default: 3 rings of 6 s
 ALL_WEEK = {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

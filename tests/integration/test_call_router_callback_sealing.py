@@ -22,11 +22,11 @@ from frontdesk.common.cloudevents import decode
 from frontdesk.common.contracts import CallOverflowed, CallReceived, ClinicConfig, vendor_calls_topic
 from frontdesk.common.contracts.registry import all_topics
 from frontdesk.common.sealing import Keyring, UnknownKey
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
 from .test_call_router_vendors import _vendor_ready
 
 

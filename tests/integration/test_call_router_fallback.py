@@ -44,11 +44,11 @@ from frontdesk.common.contracts import (
     vendor_calls_topic,
     vendor_events_topic,
 )
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import InvalidClinicFile, apply_file, live_clinics, live_network, publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
 from .test_call_router_vendors import _call_row, _vendor_ready
 
 BUDGET = {"ring_seconds": 6, "rings": 3}  # the default: 18 s, the vendor gets the call by 12 s

@@ -15,10 +15,10 @@ from typing import Any
 
 from frontdesk.common.cloudevents import Envelope
 from frontdesk.common.contracts import CallAnswered, CallEnded, Event
+from frontdesk.testing.helpers import query, send_events
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events
 from .test_call_router_lifecycle import _call, _clinic
 
 

@@ -28,11 +28,10 @@ from frontdesk.common.contracts import (
     ClinicConfig,
     Event,
 )
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 OUT = ["call.routed", "call.offered", "call.overflowed", "agent.auto_paused", "callback.requested"]
 ALL_WEEK = {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

@@ -12,11 +12,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import CallAbandoned, CallAnswered, CallEnded, CallReceived, ClinicConfig, Event
+from frontdesk.testing.helpers import send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import send_events, uid
 
 
 async def test_hourly_metrics_prometheus_and_the_staffing_forecast(

@@ -31,11 +31,10 @@ from frontdesk.common.contracts import (
     vendor_events_topic,
 )
 from frontdesk.common.contracts.registry import dlq_topic
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 NY = "America/New_York"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

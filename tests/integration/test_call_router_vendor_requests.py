@@ -17,11 +17,11 @@ import httpx
 
 from frontdesk.common.contracts import ClinicConfig, VendorAppointmentRequested, vendor_events_topic
 from frontdesk.common.contracts.registry import dlq_topic
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
 from .test_call_router_vendor_messages import _dead_letters, _vendor_topic_ready
 
 

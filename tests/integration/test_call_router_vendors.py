@@ -31,11 +31,10 @@ from frontdesk.common.contracts import (
     vendor_events_topic,
 )
 from frontdesk.common.kafka import make_admin
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 
 async def _closed_clinic(stack: LocalStack, router: ServiceProcess, vendor: str) -> str:

@@ -12,10 +12,9 @@ from cloudevents.core.v1.event import CloudEvent
 
 from frontdesk.common.cloudevents import dataschema
 from frontdesk.common.contracts import CallRouted
+from frontdesk.testing.helpers import send_raw, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import send_raw, uid
 
 
 async def test_an_sdk_producer_and_an_sdk_consumer_talk_to_call_router(

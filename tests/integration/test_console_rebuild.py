@@ -39,10 +39,9 @@ from frontdesk.console import projection, rebuild
 from frontdesk.console.adapters import shadow
 from frontdesk.console.adapters.replay import TopicReader
 from frontdesk.console.entrypoints.main import DEFINITION
+from frontdesk.testing.helpers import send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-
-from .helpers import send_events, uid
 
 CLINICS = [uid("rebuild-a"), uid("rebuild-b")]
 HANDLERS: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **DEFINITION.handlers}

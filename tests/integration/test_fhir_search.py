@@ -14,9 +14,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.helpers import uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .helpers import uid
 from .test_scheduler_flows import known_clinic
 
 ZONE = ZoneInfo("Asia/Kathmandu")  # UTC+05:45

@@ -10,18 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+from frontdesk.testing.followup import phone_for, request
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
 from .test_followup_messaging import (
     WAIT,
     _network_token,  # noqa: F401 - a fixture: this module's API calls need a token
     day_clinic,
     of,
-    phone_for,
     register,
-    request,
 )
 
 COUNT = 20

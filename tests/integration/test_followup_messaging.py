@@ -29,49 +29,25 @@ from frontdesk.common.contracts import (
     CallbackRequested,
     ClinicConfig,
     Event,
-    MessageRequested,
     VisitCompleted,
 )
 from frontdesk.followup.settings import LOCAL_DEV_SECRET
 from frontdesk.followup.sms_replies import sign
+from frontdesk.testing.followup import AUTH as _AUTH
+from frontdesk.testing.followup import FEEDBACK_LINK, phone_for, request, signed_post, zone_where_local_hour_in
+from frontdesk.testing.followup import api_request as _http
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, uid
-
-CANDIDATE_ZONES = [
-    "Pacific/Kiritimati", "Pacific/Auckland", "Australia/Sydney", "Asia/Tokyo", "Asia/Shanghai", "Asia/Bangkok",
-    "Asia/Kolkata", "Asia/Dubai", "Europe/Moscow", "Europe/Berlin", "Europe/London", "Atlantic/Azores",
-    "America/Sao_Paulo", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
-    "Pacific/Honolulu", "Pacific/Pago_Pago",
-]  # fmt: skip
 WAIT = 90.0
-FEEDBACK_LINK = "https://reviews.example/v1/feedback/" + "k" * 120
-
-
-_AUTH: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
 def _network_token(api_headers: dict[str, str]) -> None:
     """Every API call of this module carries the stack's network-wide token (public routes ignore it)."""
     _AUTH.update(api_headers)
-
-
-async def _http(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    kwargs["headers"] = {**_AUTH, **kwargs.get("headers", {})}
-    async with httpx.AsyncClient() as client:
-        return await client.request(method, url, **kwargs)
-
-
-def zone_where_local_hour_in(low: int, high: int) -> str:
-    now = datetime.now(UTC)
-    for name in CANDIDATE_ZONES:
-        # Keep clear of the window's edges so a slow test never crosses one.
-        if low <= now.astimezone(ZoneInfo(name)).hour < high:
-            return name
-    raise AssertionError("no candidate zone fits")  # pragma: no cover - the list spans the day
 
 
 def clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
@@ -119,41 +95,6 @@ async def register(followup: ServiceProcess, patient_id: str, phone: str, **extr
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def phone_for(patient_id: str, suffix: str = "") -> str:
-    digits = "".join(c for c in patient_id if c.isdigit()) or "0"
-    return "+1555" + (digits + "1234567")[: 7 - len(suffix)] + suffix
-
-
-async def signed_post(
-    url: str, payload: dict[str, Any], secret: str = LOCAL_DEV_SECRET, ts: int | None = None
-) -> httpx.Response:
-    body = json.dumps(payload).encode()
-    stamp = str(ts if ts is not None else int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Frontdesk-Timestamp": stamp,
-        "X-Frontdesk-Signature": sign(secret, stamp, body),
-    }
-    return await _http("POST", url, content=body, headers=headers, timeout=10)
-
-
-def request(patient_id: str, clinic_id: str, **kw: Any) -> MessageRequested:
-    defaults: dict[str, Any] = {
-        "message_request_id": uid("msg"),
-        "requested_by": "reviews",
-        "patient_id": patient_id,
-        "clinic_id": clinic_id,
-        "purpose": "feedback",
-        "template": "review-request",
-        # What the reviews service sends: its signed private-rating link and the public review links.
-        "variables": {
-            "feedback_link": FEEDBACK_LINK,
-            "review_links": "https://g.page/r/harbour-view/review https://www.healthgrades.com/x",
-        },
-    }
-    return MessageRequested(**{**defaults, **kw})
 
 
 def mine(patient: str, kind: str) -> Callable[[Envelope[Event]], bool]:

@@ -25,10 +25,9 @@ from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
 from frontdesk.common.timers import Timer, TimerWorker
 from frontdesk.common.uow import UnitOfWork, transaction
+from frontdesk.testing.helpers import uid
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
-
-from .helpers import uid
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import AppointmentRequested
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 
 def _requests(run: str, count: int, start: datetime) -> list[AppointmentRequested]:

@@ -11,8 +11,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,13 +25,13 @@ from frontdesk.common.contracts import (
     MessageSkipped,
     VisitCompleted,
 )
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
+from frontdesk.testing.reviews import DUE_NOW, SITES, WAIT, zone_where
+from frontdesk.testing.reviews import direct as _direct
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, send_raw, uid
-
-WAIT = 90.0  # generous: the machine is shared
 TOPICS = [
     "review.scheduled",
     "review.requested",
@@ -44,48 +42,7 @@ TOPICS = [
     "reputation.summary",
     "message.requested",
 ]
-ZONES = [
-    "Pacific/Pago_Pago",
-    "Pacific/Honolulu",
-    "America/Anchorage",
-    "America/Los_Angeles",
-    "America/Denver",
-    "America/Chicago",
-    "America/New_York",
-    "America/Halifax",
-    "America/Sao_Paulo",
-    "Atlantic/South_Georgia",
-    "Atlantic/Cape_Verde",
-    "Europe/London",
-    "Europe/Berlin",
-    "Europe/Athens",
-    "Europe/Moscow",
-    "Asia/Dubai",
-    "Asia/Karachi",
-    "Asia/Dhaka",
-    "Asia/Bangkok",
-    "Asia/Shanghai",
-    "Asia/Tokyo",
-    "Australia/Brisbane",
-    "Pacific/Noumea",
-    "Pacific/Auckland",
-    "Pacific/Tongatapu",
-    "Pacific/Kiritimati",
-]
-SITES = [
-    {"site": "google", "url": "https://g.page/r/reviews-test/review"},
-    {"site": "healthgrades", "url": "https://www.healthgrades.com/group-directory/reviews-test"},
-]
 RUN = uid("rv")
-
-
-def zone_where(hours: range) -> str:
-    """A time zone whose local hour is now in `hours` (there is always one: the zones span 24 hours)."""
-    now = datetime.now(UTC)
-    for name in ZONES:
-        if now.astimezone(ZoneInfo(name)).hour in hours:
-            return name
-    raise AssertionError(f"no zone at local hours {hours}")  # pragma: no cover
 
 
 def _clinic(suffix: str, zone: str, **reviews: object) -> ClinicConfig:
@@ -147,9 +104,6 @@ def _visit(clinic: ClinicConfig, *, patient: str | None = None, ago: timedelta, 
     )
 
 
-DUE_NOW = timedelta(hours=2, minutes=1)  # with the default 2-hour delay, the request is due at once
-
-
 def _of(visit: VisitCompleted, kind: str) -> object:
     return lambda e: e.type == kind and getattr(e.data, "visit_id", None) == visit.visit_id
 
@@ -171,12 +125,6 @@ def _sent(asked: MessageRequested) -> MessageSent:
         channel="sms",
         sent_at=datetime.now(UTC),
     )
-
-
-def _direct(public_link: str, service_url: str) -> str:
-    """The public (https) link as the service itself serves it: in production a TLS terminator fronts
-    REVIEWS_PUBLIC_BASE_URL; the tests talk to the service's plain-http port directly."""
-    return service_url + urlsplit(public_link).path
 
 
 async def test_visit_request_feedback_escalation_recovery_and_reputation(

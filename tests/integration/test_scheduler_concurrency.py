@@ -19,10 +19,9 @@ from typing import Any
 import httpx
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-
-from .helpers import query, uid
 
 CLIENTS = 200
 ATTEMPTS = 10_000

@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested, ClinicConfig
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 WAIT = 90.0
 

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, uid
 
 WAIT = 90.0
 NY = ZoneInfo("America/New_York")

@@ -31,12 +31,11 @@ import pytest
 from frontdesk.common.cloudevents import Envelope
 from frontdesk.common.contracts import AgentStatusChanged, ClinicConfig, Event
 from frontdesk.phone_bridge.domain.calls import call_id_for
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.sip_rig import CallResult, Phone, SipRig
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
 
 BUDGET_MS = 18_000.0  # the default: 3 rings of 6 s
 TIMER_SLACK_MS = 150.0  # tm's ring timer fires up to ~60 ms early; SIPp's clock is per millisecond

@@ -1,4 +1,5 @@
-"""Fixtures for tests that run against the real stack.
+"""The test session's stack as a pytest plugin (pyproject.toml loads it with `-p frontdesk.testing.plugin`),
+so that every integration test, in tests/ or beside the package it tests, gets the same fixtures.
 
 One Kafka broker and one PostgreSQL server serve the whole session: taken from KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL, else started as containers when a Docker engine answers, else as local processes on free
@@ -47,6 +48,7 @@ TEST_CLINICS = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every tests/integration folder (tests/ and each package's own) and tests/system need the stack.
     for item in items:
         if "tests/integration" in str(item.path) or "tests/system" in str(item.path):
             item.add_marker(pytest.mark.integration)

@@ -1,0 +1,6 @@
+"""What the integration tests share, wherever they sit (tests/ and each package's tests/integration).
+
+`frontdesk.testing.plugin` is a pytest plugin (loaded by pyproject.toml's `-p`): the session's stack
+(a Kafka broker, a PostgreSQL server, the services as OS processes) as fixtures. `helpers` produces
+records and reads the services' databases; `authz` is the authorization matrix of each service's API.
+"""
