@@ -2,7 +2,7 @@
 CRASH_AFTER_SEND exists, the process SIGKILLs itself right after the provider accepted a message and
 before followup recorded it (the file is removed first, so it fires once).
 
-Run as a script: `python tests/integration/crashing_followup.py` with followup's environment."""
+Run as a script: `python services/followup/tests/integration/crashing_followup.py` with followup's environment."""
 
 from __future__ import annotations
 
