@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import AppointmentReminderDue, BookingContactVerified
+from frontdesk.testing.followup import signed_post
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, send_raw, uid
-from .test_followup_messaging import signed_post
 from .test_online_booking import Patient, booking_clinic, code_sent, hidden, hold, pages, slots, times_for
 from .test_patient_loops import WAIT, known_everywhere, phone_of
 
