@@ -16,9 +16,9 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, uid
 from ..integration.test_online_booking import booking_clinic
 from ..integration.test_patient_loops import known_everywhere, phone_of
 from .test_patient_pages import browser, no_serious_violations, shoot, shows

@@ -18,10 +18,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from frontdesk.common.contracts import AgentStatusChanged, CallAnswered, CallReceived, ClinicConfig, Event
 from frontdesk.console.domain.session import decode_session, encode_session, new_session
 from frontdesk.console.settings import LOCAL_DEV_KEY
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, send_events, uid
 from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration

@@ -20,9 +20,9 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from frontdesk.common import patient_links
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, uid
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
 from .browser import DESKTOP, PHONE, chromium, screenshot
 from .test_console import http_session, no_serious_violations, sign_in, wait_for

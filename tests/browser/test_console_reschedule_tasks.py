@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import RescheduleTaskOpened
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, uid
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
 from .browser import DESKTOP, PHONE, chromium, screenshot
 from .test_console import http_session, no_serious_violations, send, sign_in, wait_for

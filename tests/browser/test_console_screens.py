@@ -31,11 +31,11 @@ from frontdesk.common.contracts import (
     StaffingHour,
     VisitCompleted,
 )
+from frontdesk.testing.helpers import uid
+from frontdesk.testing.reviews import WAIT, zone_where
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import uid
-from ..integration.test_reviews_flow import WAIT, zone_where
 from .browser import DESKTOP, TABLET, chromium, screenshot
 from .test_console import no_serious_violations, send, sign_in, wait_for
 

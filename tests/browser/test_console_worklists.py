@@ -16,13 +16,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from frontdesk.common.contracts import CallbackRequested, ClinicConfig, FollowupEscalated, WaitlistOffered
+from frontdesk.testing.helpers import query, uid
+from frontdesk.testing.reviews import SITES, WAIT, zone_where
+from frontdesk.testing.reviews import answered_low as _answered_low
+from frontdesk.testing.scheduler import HL7_MEDIA, hl7_update
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, uid
-from ..integration.test_authz_reviews import _answered_low
-from ..integration.test_authz_scheduler import HL7_MEDIA, hl7_update
-from ..integration.test_reviews_flow import SITES, WAIT, zone_where
 from .browser import DESKTOP, TABLET, chromium, screenshot
 from .test_console import http_session, no_serious_violations, send, sign_in, wait_for
 

@@ -19,9 +19,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from ..integration.helpers import query, send_events, uid
 from ..integration.test_patient_loops import known_everywhere, loop_clinic
 from .browser import DESKTOP, PHONE, REPO, chromium, screenshot, serious_violations
 

@@ -1,5 +1,5 @@
 """The fault tests' own stack: a broker, a database and the four services that these tests may kill,
-pause and restart without disturbing any other test module (they never use tests/conftest.py's stack).
+pause and restart without disturbing any other test module (they never use frontdesk.testing.plugin's stack).
 The cluster fault tests (test_cluster*.py) have a stack of their own on a three-broker cluster,
 started for their module only.
 

@@ -14,7 +14,7 @@ Some operations read a body the OpenAPI document does not describe, because it i
 Schemathesis can only fuzz their parameters, so `test_raw_body_operations_survive_fuzzing` sends
 them arbitrary text and bytes under a few content types with hypothesis and checks the same things.
 
-This module runs last in the session (tests/conftest.py orders it after the personal-data scan,
+This module runs last in the session (frontdesk.testing.plugin orders it after the personal-data scan,
 whose subject is what the system does with real traffic, not with random strings).
 """
 

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import AppointmentReminderDue, BookingContactVerified
+from frontdesk.testing.followup import signed_post, zone_where_local_hour_in
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, send_events, send_raw, uid
-from .test_followup_messaging import signed_post
 from .test_online_booking import Patient, booking_clinic, code_sent, hidden, hold, pages, slots, times_for
 from .test_patient_loops import WAIT, known_everywhere, phone_of
 
@@ -62,9 +62,11 @@ async def followup_rows(stack: LocalStack, sql: str, *args: Any) -> list[dict[st
 async def test_a_page_booking_gets_its_reminder_at_the_verified_number_and_replays_change_nothing(
     stack: LocalStack, running: dict[str, ServiceProcess], pages: ServiceProcess
 ) -> None:
-    # Open all day, times every 5 minutes, a reminder 1..6 minutes before: one falls due within a minute.
+    # Open all day, times every 5 minutes, a reminder 1..6 minutes before: one falls due within a minute,
+    # in a zone where it is day now (a reminder due in quiet hours rightly waits for the morning).
     offsets = [f"PT{m}M" for m in range(1, 7)]
-    config = booking_clinic(uid("book"), hours="00:00-23:59", slot_step_minutes=5, reminder_offsets=offsets)
+    zone = zone_where_local_hour_in(10, 18)
+    config = booking_clinic(uid("book"), zone, hours="00:00-23:59", slot_step_minutes=5, reminder_offsets=offsets)
     await known_everywhere(stack, running, config)
     phone = phone_of(50)
     topics = ["booking.contact_verified", "appointment.booked", "appointment.reminder_due", "followup.scheduled"]

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from frontdesk.testing.followup import signed_post, zone_where_local_hour_in
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, uid
-from .test_followup_messaging import signed_post, zone_where_local_hour_in
 from .test_online_booking import booking_clinic
 from .test_patient_loops import WAIT, known_everywhere, phone_of
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from frontdesk.testing.helpers import uid
 from frontdesk.tools.apply import InvalidClinicFile, apply_file
 from frontdesk.tools.cli import main as frontdesk
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import uid
 
 
 def _clinic(clinic_id: str, **changes: object) -> dict[str, object]:

@@ -11,10 +11,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.contracts import AppointmentRequested, CallReceived, VisitCompleted
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, send_raw, uid
 
 
 async def test_record_from_a_plain_producer_flows_through(

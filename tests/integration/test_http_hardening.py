@@ -20,9 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from frontdesk.testing.authz import replica_with_limits
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-
-from .authz import replica_with_limits
 
 BIG = 50 * 1024 * 1024
 PIECE = b"9" * 65536

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, uid
 from .test_patient_loops import WAIT, known_everywhere, phone_of
 
 pytestmark = pytest.mark.integration

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 
 from frontdesk.common.contracts import AgentStatusChanged, CallbackRequested, ClinicConfig
+from frontdesk.testing.followup import request
+from frontdesk.testing.helpers import query, send_events, uid
+from frontdesk.testing.scheduler import HL7_MEDIA, hl7_update
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
-
-from .helpers import query, send_events, uid
-from .test_authz_scheduler import HL7_MEDIA, hl7_update
-from .test_followup_messaging import request
 
 WAIT = 90.0
 

@@ -20,12 +20,11 @@ import httpx
 
 from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived, ClinicConfig
+from frontdesk.testing.followup import zone_where_local_hour_in
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import query, send_events, uid
-from .test_followup_messaging import zone_where_local_hour_in
 
 WAIT = 90.0
 

@@ -1,6 +1,6 @@
 """No personal data on the bus or in the logs (issue 8), checked on everything the test session produced.
 
-This module runs after every other integration test but the API fuzzing (tests/conftest.py orders
+This module runs after every other integration test but the API fuzzing (frontdesk.testing.plugin orders
 it; the fuzzer's random strings may look like phone numbers by chance and are not scanned). It
 reads EVERY record of every registry topic and of every vendor's own topics, dead-letter topics
 included, from the beginning and

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 import httpx
 
 from frontdesk.common import patient_links
+from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .helpers import query, uid
 from .test_patient_loops import WAIT, _booked_patient, _reply_three, of, offers_sent, page_link
 
 

@@ -36,12 +36,11 @@ from frontdesk.common.contracts import (
     vendor_topics,
 )
 from frontdesk.common.kafka import KafkaSecurity, ensure_topics, make_producer
+from frontdesk.testing.helpers import send_events, uid
 from frontdesk.tools.access import ADMIN, access_file, service_principal, vendor_principal
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
-
-from .helpers import send_events, uid
 
 VENDORS = ("nightowl-answering", "pacific-answering")
 VENDOR_TOPICS = [t.name for v in VENDORS for t in vendor_topics(v)]  # .calls, .events, .events.dlq

@@ -19,12 +19,11 @@ import pytest
 
 from frontdesk.common.cloudevents import Envelope, TraceContext
 from frontdesk.common.contracts import CallReceived, ClinicConfig, Event, VisitCompleted
+from frontdesk.testing.helpers import send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.otlp import OtlpReceiver, ReceivedSpan
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
-
-from .helpers import send_events, uid
 
 TRACED = ("call-router", "followup", "reviews")
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"

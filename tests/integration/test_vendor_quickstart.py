@@ -26,11 +26,10 @@ from typing import Any
 import pytest
 
 from frontdesk.common.contracts import CallReceived, ClinicConfig
+from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.cli import main as frontdesk
 from frontdesk.tools.stack import LocalStack, repo_root
-
-from .helpers import query, send_events, uid
 
 VENDOR = "nightowl-answering"
 PAGE = repo_root() / "docs" / "vendors.md"

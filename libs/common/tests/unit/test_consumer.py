@@ -5,7 +5,7 @@ of one partition strictly in order; an offset is committed only up to the first 
 done (failing, in flight, or never started); a revoked partition finishes its record in flight,
 commits it, and drops the rest for its next owner; shutdown does the same for every partition.
 The real path (decode, inbox, transaction, dead letters) runs against Kafka and PostgreSQL in
-tests/integration and tests/faults.
+libs/common/tests/integration, the services' tests/integration and tests/faults.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import ValidationError
 
 from frontdesk.scheduler.domain import fhir
+from frontdesk.scheduler.domain.appointments import Appointment
 from frontdesk.scheduler.domain.booking import STATUSES
 
 START = datetime(2026, 12, 7, 15, tzinfo=UTC)
@@ -22,22 +24,34 @@ FHIR_APPOINTMENT_STATUSES = {
 }  # fmt: skip
 
 
-def row(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "appointment_id": "appt-1",
-        "patient_id": "pat-1",
-        "provider_id": "dr-lee",
-        "appointment_type": "checkup",
-        "starts_at": START,
-        "ends_at": START + timedelta(minutes=30),
-        "status": "booked",
-        "status_reason": None,
-        "hold_expires_at": None,
-        "external_id": None,
-        "created_at": START - timedelta(days=3),
-        "updated_at": START - timedelta(days=1),
-    }
-    return {**base, **overrides}
+BLANK = Appointment(
+    appointment_id="appt-1",
+    request_id="req-1",
+    patient_id="pat-1",
+    clinic_id="clinic-1",
+    provider_id="dr-lee",
+    appointment_type="checkup",
+    starts_at=START,
+    ends_at=START + timedelta(minutes=30),
+    blocked_from=START,
+    blocked_until=START + timedelta(minutes=30),
+    status="booked",
+    status_reason=None,
+    source="http",
+    hold_expires_at=None,
+    external_id=None,
+    confirmed_at=None,
+    checked_in_at=None,
+    completed_at=None,
+    cancelled_at=None,
+    visit_id=None,
+    created_at=START - timedelta(days=3),
+    updated_at=START - timedelta(days=1),
+)
+
+
+def row(**overrides: Any) -> Appointment:
+    return replace(BLANK, **overrides)
 
 
 def test_every_status_we_store_is_a_fhir_appointment_status() -> None:

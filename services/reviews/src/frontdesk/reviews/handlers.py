@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import (
@@ -19,7 +18,6 @@ from frontdesk.common.contracts import (
     MessageSkipped,
     ReviewRequested,
     ReviewScheduled,
-    ReviewSkipped,
     ReviewSkipReason,
     VisitCompleted,
 )
@@ -30,6 +28,7 @@ from frontdesk.common.uow import UnitOfWork
 from . import domain, telemetry
 from .adapters import repository
 from .domain import links
+from .domain.records import ReviewFact, ReviewRequest, fact, skipped
 from .settings import current as settings
 
 log = get_logger(__name__)
@@ -51,8 +50,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _fact(row: dict[str, Any]) -> dict[str, str]:
-    return {k: row[k] for k in ("review_request_id", "visit_id", "patient_id", "clinic_id", "provider_id")}
+def _visit_fact(request_id: str, visit: VisitCompleted) -> ReviewFact:
+    return ReviewFact(
+        review_request_id=request_id,
+        visit_id=visit.visit_id,
+        patient_id=visit.patient_id,
+        clinic_id=visit.clinic_id,
+        provider_id=visit.provider_id,
+    )
 
 
 def send_timer_key(request_id: str, due_at: datetime) -> str:
@@ -60,10 +65,10 @@ def send_timer_key(request_id: str, due_at: datetime) -> str:
     return f"review-send:{request_id}:{int(due_at.timestamp())}"
 
 
-async def _skip(uow: UnitOfWork, row: dict[str, Any], reason: ReviewSkipReason, at: datetime) -> None:
-    await repository.mark_skipped(uow.conn, row["review_request_id"], reason, "reviews", at)
-    await uow.emit(ReviewSkipped(**_fact(row), reason=reason, skipped_at=at))
-    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
+async def _skip(uow: UnitOfWork, row: ReviewRequest, reason: ReviewSkipReason, at: datetime) -> None:
+    await repository.mark_skipped(uow.conn, row.review_request_id, reason, "reviews", at)
+    await uow.emit(skipped(fact(row), reason, at))
+    telemetry.REQUESTS.labels(row.clinic_id, row.provider_id, "skipped", reason).inc()
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
@@ -90,31 +95,12 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
         await repository.record_request(
             uow.conn, request_id, event, send_at, status="skipped", skip_reason=reason, decided_at=at
         )
-        await uow.emit(
-            ReviewSkipped(
-                review_request_id=request_id,
-                visit_id=event.visit_id,
-                patient_id=event.patient_id,
-                clinic_id=event.clinic_id,
-                provider_id=event.provider_id,
-                reason=reason,
-                skipped_at=at,
-            )
-        )
+        await uow.emit(skipped(_visit_fact(request_id, event), reason, at))
         telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "skipped", reason).inc()
         return
     await repository.record_request(uow.conn, request_id, event, send_at)
     await uow.set_timer(send_timer_key(request_id, send_at), SEND_TIMER, send_at, {"review_request_id": request_id})
-    await uow.emit(
-        ReviewScheduled(
-            review_request_id=request_id,
-            visit_id=event.visit_id,
-            patient_id=event.patient_id,
-            clinic_id=event.clinic_id,
-            provider_id=event.provider_id,
-            send_at=send_at,
-        )
-    )
+    await uow.emit(ReviewScheduled(**_visit_fact(request_id, event), send_at=send_at))
     telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "scheduled", "").inc()
 
 
@@ -122,14 +108,14 @@ async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
     """The delay is over: check again (consent may have changed) and ask followup to deliver."""
     request_id = str(timer.payload["review_request_id"])
     row = await repository.get_request(uow.conn, request_id)
-    if row is None or row["status"] != "scheduled":
+    if row is None or row.status != "scheduled":
         return
-    await repository.lock_patient(uow.conn, row["patient_id"])
+    await repository.lock_patient(uow.conn, row.patient_id)
     row = await repository.get_request(uow.conn, request_id, lock=True)
-    if row is None or row["status"] != "scheduled":
+    if row is None or row.status != "scheduled":
         return
     at = now()
-    clinic = await get_clinic(uow.conn, row["clinic_id"])
+    clinic = await get_clinic(uow.conn, row.clinic_id)
     if clinic is None:
         await _skip(uow, row, "unknown_clinic", at)
         return
@@ -139,11 +125,11 @@ async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
         await uow.set_timer(send_timer_key(request_id, allowed), SEND_TIMER, allowed, dict(timer.payload))
         return
     reason = domain.skip_reason(
-        visit_type=row["visit_type"] or "general",
+        visit_type=row.visit_type or "general",
         section=section,
-        consent=domain.consent_from(await repository.preferences(uow.conn, row["patient_id"])),
+        consent=domain.consent_from(await repository.preferences(uow.conn, row.patient_id)),
         send_at=at,
-        other_requests=await repository.other_request_times(uow.conn, row["patient_id"], request_id, CAP_AT_SEND),
+        other_requests=await repository.other_request_times(uow.conn, row.patient_id, request_id, CAP_AT_SEND),
     )
     if reason is not None:
         await _skip(uow, row, reason, at)
@@ -155,11 +141,11 @@ async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
     await repository.add_link(uow.conn, token_id, request_id, expires_at)
     message = domain.build_message(
         review_request_id=request_id,
-        patient_id=row["patient_id"],
-        clinic_id=row["clinic_id"],
+        patient_id=row.patient_id,
+        clinic_id=row.clinic_id,
         feedback_link=f"{cfg.public_base_url.rstrip('/')}/v1/feedback/{token}",
         section=section,
-        send_at=max(row["send_at"], at),
+        send_at=max(row.send_at, at),
     )
     sites = list(domain.review_links(section))
     await repository.mark_requested(uow.conn, request_id, message.message_request_id, section.rating_scale, sites, at)
@@ -170,37 +156,35 @@ async def handle_message_sent(event: MessageSent, uow: UnitOfWork) -> None:
     if event.requested_by != domain.requests.REQUESTER:
         return
     row = await repository.by_message_request(uow.conn, event.message_request_id)
-    if row is None or row["status"] != "requested":
+    if row is None or row.status != "requested":
         log.info("message answer ignored", message_request_id=event.message_request_id, known=row is not None)
         return  # not ours, or already answered: the first answer stands
-    await repository.mark_sent(uow.conn, row["review_request_id"], event.channel, event.sent_at)
+    await repository.mark_sent(uow.conn, row.review_request_id, event.channel, event.sent_at)
     await uow.emit(
         ReviewRequested(
-            **_fact(row),
-            send_at=row["send_at"],
+            **fact(row),
+            send_at=row.send_at,
             message_request_id=event.message_request_id,
             channel=event.channel,
             sent_at=event.sent_at,
-            review_sites=list(row["review_sites"]),
+            review_sites=list(row.review_sites),
         )
     )
-    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "requested", "").inc()
+    telemetry.REQUESTS.labels(row.clinic_id, row.provider_id, "requested", "").inc()
 
 
 async def handle_message_skipped(event: MessageSkipped, uow: UnitOfWork) -> None:
     if event.requested_by != domain.requests.REQUESTER:
         return
     row = await repository.by_message_request(uow.conn, event.message_request_id)
-    if row is None or row["status"] != "requested":
+    if row is None or row.status != "requested":
         log.info("message answer ignored", message_request_id=event.message_request_id, known=row is not None)
         return
     at = now()
     reason = _SAME_REASON.get(event.reason, "not_delivered")
-    await repository.mark_skipped(uow.conn, row["review_request_id"], reason, "followup", at, event.reason)
-    await uow.emit(
-        ReviewSkipped(**_fact(row), reason=reason, decided_by="followup", delivery_reason=event.reason, skipped_at=at)
-    )
-    telemetry.REQUESTS.labels(row["clinic_id"], row["provider_id"], "skipped", reason).inc()
+    await repository.mark_skipped(uow.conn, row.review_request_id, reason, "followup", at, event.reason)
+    await uow.emit(skipped(fact(row), reason, at, decided_by="followup", delivery_reason=event.reason))
+    telemetry.REQUESTS.labels(row.clinic_id, row.provider_id, "skipped", reason).inc()
 
 
 async def handle_preference_changed(event: ContactPreferenceChanged, uow: UnitOfWork) -> None:

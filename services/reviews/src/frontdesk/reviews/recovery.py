@@ -7,16 +7,16 @@ together). Errors a caller can fix are `CommandError`s with a message and an HTT
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import RatingScale, RecoveryClosed, ReviewEscalated, ReviewReceived
+from frontdesk.common.contracts import RecoveryClosed, ReviewReceived
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
 from .adapters import repository
 from .domain import feedback, links
+from .domain.records import FeedbackLink, StoredTask, escalated, fact
 
 DEADLINE_TIMER = "review.recovery_deadline"
 DEFAULT_DEADLINE = timedelta(hours=24)
@@ -41,12 +41,8 @@ def deadline_timer_key(task_id: str, due_at: datetime) -> str:
     return f"recovery:{task_id}:{int(due_at.timestamp())}"
 
 
-def _fact(row: dict[str, Any]) -> dict[str, str]:
-    return {k: row[k] for k in ("review_request_id", "visit_id", "patient_id", "clinic_id", "provider_id")}
-
-
-async def check_link(uow: UnitOfWork, token: str, keys: list[bytes], *, lock: bool = False) -> dict[str, Any]:
-    """The link's row and request, or CommandError (404 unknown/revoked, 410 expired)."""
+async def check_link(uow: UnitOfWork, token: str, keys: list[bytes], *, lock: bool = False) -> FeedbackLink:
+    """The link with its request, or CommandError (404 unknown/revoked, 410 expired)."""
     try:
         verified = links.verify(token, keys, now())
     except links.LinkExpired as exc:
@@ -54,7 +50,7 @@ async def check_link(uow: UnitOfWork, token: str, keys: list[bytes], *, lock: bo
     except links.LinkError as exc:
         raise CommandError(404, exc.public) from None
     row = await repository.link_with_request(uow.conn, verified.token_id, lock=lock)
-    if row is None or row["revoked_at"] is not None:
+    if row is None or row.revoked_at is not None:
         raise CommandError(404, links.LinkError.public)
     return row
 
@@ -64,42 +60,29 @@ async def _deadline(uow: UnitOfWork, clinic_id: str) -> timedelta:
     return timedelta(hours=clinic.reviews.recovery_deadline_hours) if clinic else DEFAULT_DEADLINE
 
 
-async def submit_feedback(
-    uow: UnitOfWork, token: str, keys: list[bytes], score: int, comment: str | None
-) -> dict[str, Any]:
+async def submit_feedback(uow: UnitOfWork, token: str, keys: list[bytes], score: int, comment: str | None) -> None:
     """Record the patient's answer once; a low score opens a recovery task with a deadline."""
-    row = await check_link(uow, token, keys, lock=True)
-    if row["used_at"] is not None:
+    link = await check_link(uow, token, keys, lock=True)
+    if link.used_at is not None:
         raise CommandError(410, "This feedback link has already been used. Thank you!")
-    scale: RatingScale = row["scale"] or "stars"
+    scale = link.rating_scale
     if problem := feedback.score_problem(scale, score):
         raise CommandError(422, problem)
     text = (comment or "").strip() or None
     if text is not None and len(text) > feedback.MAX_COMMENT:
         raise CommandError(422, f"the comment must be at most {feedback.MAX_COMMENT} characters")
     at = now()
-    await repository.record_response(uow.conn, row["token_id"], row["review_request_id"], scale, score, text, at)
-    await uow.emit(ReviewReceived(**_fact(row), scale=scale, score=score, has_comment=text is not None, received_at=at))
-    telemetry.RESPONSES.labels(row["clinic_id"], row["provider_id"], scale).inc()
-    telemetry.SCORES.labels(row["clinic_id"], row["provider_id"], scale).observe(score)
+    await repository.record_response(uow.conn, link.token_id, link.review_request_id, scale, score, text, at)
+    await uow.emit(ReviewReceived(**fact(link), scale=scale, score=score, has_comment=text is not None, received_at=at))
+    telemetry.RESPONSES.labels(link.clinic_id, link.provider_id, scale).inc()
+    telemetry.SCORES.labels(link.clinic_id, link.provider_id, scale).observe(score)
     if feedback.is_low(scale, score):
-        task_id = task_id_for(row["review_request_id"])
-        due_at = at + await _deadline(uow, row["clinic_id"])
-        if await repository.open_task(uow.conn, task_id, row, at, due_at):
+        task_id = task_id_for(link.review_request_id)
+        due_at = at + await _deadline(uow, link.clinic_id)
+        if await repository.open_task(uow.conn, task_id, link, at, due_at):
             await uow.set_timer(deadline_timer_key(task_id, due_at), DEADLINE_TIMER, due_at, {"task_id": task_id})
-            await uow.emit(
-                ReviewEscalated(
-                    **_fact(row),
-                    recovery_task_id=task_id,
-                    level=1,
-                    scale=scale,
-                    score=score,
-                    due_at=due_at,
-                    escalated_at=at,
-                )
-            )
-            telemetry.ESCALATIONS.labels(row["clinic_id"], row["provider_id"], "1").inc()
-    return row
+            await uow.emit(escalated(fact(link), task_id, 1, scale, score, due_at, at))
+            telemetry.ESCALATIONS.labels(link.clinic_id, link.provider_id, "1").inc()
 
 
 async def on_recovery_deadline(timer: Timer, uow: UnitOfWork) -> None:
@@ -109,62 +92,42 @@ async def on_recovery_deadline(timer: Timer, uow: UnitOfWork) -> None:
     if task is None:
         return
     at = now()
-    decision = feedback.on_deadline(
-        feedback.RecoveryTask(
-            level=task["level"],
-            due_at=task["due_at"],
-            last_touched_at=task["last_touched_at"],
-            armed_at=task["armed_at"],
-            closed=task["closed_at"] is not None,
-        ),
-        at,
-        await _deadline(uow, task["clinic_id"]),
-    )
+    decision = feedback.on_deadline(task.for_deadline(), at, await _deadline(uow, task.clinic_id))
     if decision.next_check_at is None:
         return
     if decision.escalate:
-        level = task["level"] + 1
+        level = task.level + 1
         await repository.escalate_task(uow.conn, task_id, level, decision.next_check_at, at)
-        await uow.emit(
-            ReviewEscalated(
-                **_fact(task),
-                recovery_task_id=task_id,
-                level=level,
-                scale=task["scale"],
-                score=task["score"],
-                due_at=decision.next_check_at,
-                escalated_at=at,
-            )
-        )
-        telemetry.ESCALATIONS.labels(task["clinic_id"], task["provider_id"], str(level)).inc()
+        await uow.emit(escalated(fact(task), task_id, level, task.scale, task.score, decision.next_check_at, at))
+        telemetry.ESCALATIONS.labels(task.clinic_id, task.provider_id, str(level)).inc()
     else:
         await repository.rearm_task(uow.conn, task_id, decision.next_check_at, at)
     key = deadline_timer_key(task_id, decision.next_check_at)
     await uow.set_timer(key, DEADLINE_TIMER, decision.next_check_at, {"task_id": task_id})
 
 
-async def add_note(uow: UnitOfWork, task_id: str, author: str, note: str, *, close: bool) -> dict[str, Any]:
+async def add_note(uow: UnitOfWork, task_id: str, author: str, note: str, *, close: bool) -> StoredTask:
     """A staff note touches the task; a closing note closes it (once)."""
     task = await repository.get_task(uow.conn, task_id, lock=True)
     if task is None:
         raise CommandError(404, f"no recovery task {task_id}")
-    if task["closed_at"] is not None:
+    if task.closed_at is not None:
         raise CommandError(409, f"recovery task {task_id} is already closed")
     at = now()
     await repository.add_note(uow.conn, task_id, author, note, at, closes=close)
     if close:
-        within = at <= task["first_due_at"]
+        within = at <= task.first_due_at
         await uow.emit(
             RecoveryClosed(
                 recovery_task_id=task_id,
-                review_request_id=task["review_request_id"],
-                clinic_id=task["clinic_id"],
-                provider_id=task["provider_id"],
+                review_request_id=task.review_request_id,
+                clinic_id=task.clinic_id,
+                provider_id=task.provider_id,
                 closed_at=at,
                 within_deadline=within,
             )
         )
-        telemetry.RECOVERIES_CLOSED.labels(task["clinic_id"], task["provider_id"], str(within).lower()).inc()
+        telemetry.RECOVERIES_CLOSED.labels(task.clinic_id, task.provider_id, str(within).lower()).inc()
     updated = await repository.get_task(uow.conn, task_id)
     assert updated is not None
     return updated

@@ -21,18 +21,7 @@ WEEKLY_EVERY = timedelta(hours=1)  # checks hourly; each clinic's week ends at i
 
 async def compute(conn: Connection, clinic: ClinicConfig, week: str, at: datetime) -> ReputationSummary:
     start, end = reputation.week_bounds(week, clinic.zone)
-    rows = await repository.week_facts(conn, clinic.clinic_id, start, end)
-    facts = [
-        reputation.RequestFact(
-            provider_id=r["provider_id"],
-            scale=r["scale"],
-            score=r["score"],
-            escalated=r["escalated"],
-            deadline=r["first_due_at"],
-            closed_at=r["closed_at"],
-        )
-        for r in rows
-    ]
+    facts = await repository.week_facts(conn, clinic.clinic_id, start, end)
     return reputation.summary(clinic.clinic_id, week, facts, at)
 
 

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from frontdesk.common.contracts import AppointmentBooked, AppointmentHeld, ClinicConfig
+from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.uow import UnitOfWork, Writes
 
 from .adapters import clinics, repository
 from .adapters.clinics import KnownClinic
-from .adapters.repository import Conflict, NewAppointment
+from .adapters.repository import Conflict
+from .domain import appointments as events
 from .domain import booking as booking_rules
+from .domain.appointments import Appointment
 from .domain.slots import Interval, generate_slots, template_intervals, unavailability
 from .telemetry import REFUSALS
 
@@ -61,7 +63,7 @@ class Result:
     """What a command came to: an appointment, or a refusal with its reason."""
 
     status_code: int
-    appointment: dict[str, Any] | None = None
+    appointment: Appointment | None = None
     reason: str | None = None
     detail: str = ""
     conflict: Conflict | None = None
@@ -71,7 +73,7 @@ class Result:
     def body(self) -> dict[str, Any]:
         if self.reason is None:
             assert self.appointment is not None
-            return {**appointment_json(self.appointment), "changed": self.changed}
+            return {**self.appointment.as_json(), "changed": self.changed}
         body: dict[str, Any] = {"detail": self.detail or self.reason, "reason": self.reason}
         if self.conflict is not None:
             body["conflict"] = self.conflict.as_json()
@@ -85,32 +87,6 @@ class Result:
 def refused(reason: str, detail: str, **extra: Any) -> Result:
     REFUSALS.labels(reason).inc()
     return Result(STATUS_OF_REASON.get(reason, 409), reason=reason, detail=detail, **extra)
-
-
-def appointment_json(row: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "appointment_id",
-        "request_id",
-        "patient_id",
-        "clinic_id",
-        "provider_id",
-        "appointment_type",
-        "starts_at",
-        "ends_at",
-        "status",
-        "status_reason",
-        "hold_expires_at",
-        "confirmed_at",
-        "checked_in_at",
-        "completed_at",
-        "cancelled_at",
-        "visit_id",
-    )
-    out: dict[str, Any] = {}
-    for key in keys:
-        value = row.get(key)
-        out[key] = value.isoformat() if isinstance(value, datetime) else value
-    return out
 
 
 # --- booking -------------------------------------------------------------------------------------
@@ -176,25 +152,24 @@ async def _book_with(
         reason, detail, conflict = refusal
         alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
         return refused(reason, detail, conflict=conflict, alternatives=alternatives)
-    new = _new_appointment(command, plan, clinic, hold=hold, source=source, now=now)
-    row = repository.row_of(new)
+    appointment = _new_appointment(command, plan, clinic, hold=hold, source=source, now=now)
     writes = uow.apart()  # written by the booking statement, only if it books
     if hold:
-        await _announce_held(writes, row, now)
+        await _announce_held(writes, appointment, now)
     else:
-        await _announce_booked(writes, clinic, row, now)
-    outcome = await repository.book(uow.conn, new, known.version, writes)
+        await _announce_booked(writes, clinic, appointment, now)
+    outcome = await repository.book(uow.conn, appointment, known.version, writes)
     if outcome == "stale":
         return None
     if outcome == "duplicate":  # the same request again: the same appointment, booked once
-        existing = await repository.get_appointment(uow.conn, new.appointment_id)
+        existing = await repository.get_appointment(uow.conn, appointment.appointment_id)
         assert existing is not None
         return Result(200, appointment=existing, changed=False)
     if isinstance(outcome, Conflict):
         alternatives = await alternatives_for(uow, clinic, plan, command.provider_id, now)
         return refused("slot_taken", outcome.detail(), conflict=outcome, alternatives=alternatives)
     uow.written(writes)
-    return Result(201, appointment=row)
+    return Result(201, appointment=appointment)
 
 
 async def _plan(
@@ -237,16 +212,18 @@ def _new_appointment(
     hold: bool,
     source: str,
     now: datetime,
-) -> NewAppointment:
-    return NewAppointment(
+) -> Appointment:
+    return Appointment(
         appointment_id=booking_rules.appointment_id_for(command.request_id),
         request_id=command.request_id,
         patient_id=command.patient_id,
         clinic_id=command.clinic_id,
         provider_id=command.provider_id,
         appointment_type=command.appointment_type,
-        window=plan.window,
-        blocked=plan.blocked,
+        starts_at=plan.window.start,
+        ends_at=plan.window.end,
+        blocked_from=plan.blocked.start,
+        blocked_until=plan.blocked.end,
         status="pending" if hold else "booked",
         source=source,
         hold_expires_at=now + timedelta(seconds=clinic.scheduling.hold_ttl_seconds) if hold else None,
@@ -254,68 +231,47 @@ def _new_appointment(
     )
 
 
-async def _announce_held(effects: Writes, row: dict[str, Any], now: datetime) -> None:
-    appointment_id, expires = row["appointment_id"], row["hold_expires_at"]
+async def _announce_held(effects: Writes, held: Appointment, now: datetime) -> None:
+    appointment_id, expires = held.appointment_id, held.hold_expires_at
+    assert expires is not None
     await effects.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
-    await effects.emit(
-        AppointmentHeld(
-            appointment_id=appointment_id,
-            clinic_id=row["clinic_id"],
-            provider_id=row["provider_id"],
-            appointment_type=row["appointment_type"],
-            starts_at=row["starts_at"],
-            ends_at=row["ends_at"],
-            held_at=now,
-            expires_at=expires,
-        )
-    )
+    await effects.emit(events.held(held, now))
 
 
 async def announce_booked(
-    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, fresh: bool = False
+    uow: UnitOfWork, clinic: ClinicConfig, appointment: Appointment, now: datetime, *, fresh: bool = False
 ) -> None:
     """The appointment is booked: say so and set its reminders (`fresh`: it never had any)."""
     if not fresh:
-        await cancel_reminders(uow, row["appointment_id"])
-    await _announce_booked(uow, clinic, row, now)
+        await cancel_reminders(uow, appointment.appointment_id)
+    await _announce_booked(uow, clinic, appointment, now)
 
 
-async def _announce_booked(effects: Effects, clinic: ClinicConfig, row: dict[str, Any], now: datetime) -> None:
-    await effects.emit(
-        AppointmentBooked(
-            appointment_id=row["appointment_id"],
-            request_id=row["request_id"],
-            patient_id=row["patient_id"],
-            clinic_id=row["clinic_id"],
-            provider_id=row["provider_id"],
-            appointment_type=row["appointment_type"],
-            starts_at=row["starts_at"],
-            ends_at=row["ends_at"],
-        )
-    )
-    await _set_reminders(effects, clinic, row, now)
+async def _announce_booked(effects: Effects, clinic: ClinicConfig, appointment: Appointment, now: datetime) -> None:
+    await effects.emit(events.booked(appointment))
+    await _set_reminders(effects, clinic, appointment, now)
 
 
 # --- reminders (durable timers) ------------------------------------------------------------------
 
 
 async def schedule_reminders(
-    uow: UnitOfWork, clinic: ClinicConfig, row: dict[str, Any], now: datetime, *, fresh: bool = False
+    uow: UnitOfWork, clinic: ClinicConfig, appointment: Appointment, now: datetime, *, fresh: bool = False
 ) -> None:
     """(Re)create the reminder timers of an appointment; `fresh`: it never had any."""
     if not fresh:
-        await cancel_reminders(uow, row["appointment_id"])
-    await _set_reminders(uow, clinic, row, now)
+        await cancel_reminders(uow, appointment.appointment_id)
+    await _set_reminders(uow, clinic, appointment, now)
 
 
-async def _set_reminders(effects: Effects, clinic: ClinicConfig, row: dict[str, Any], now: datetime) -> None:
-    appointment_id = row["appointment_id"]
-    for offset, due in booking_rules.reminder_schedule(row["starts_at"], clinic.scheduling.reminder_offsets, now):
+async def _set_reminders(effects: Effects, clinic: ClinicConfig, appointment: Appointment, now: datetime) -> None:
+    appointment_id, starts_at = appointment.appointment_id, appointment.starts_at
+    for offset, due in booking_rules.reminder_schedule(starts_at, clinic.scheduling.reminder_offsets, now):
         await effects.set_timer(
             f"reminder:{appointment_id}:{offset}",
             REMINDER_TIMER,
             due,
-            {"appointment_id": appointment_id, "offset": offset, "starts_at": row["starts_at"].isoformat()},
+            {"appointment_id": appointment_id, "offset": offset, "starts_at": starts_at.isoformat()},
         )
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from frontdesk.common.contracts import (
-    AppointmentBooked,
     AppointmentRejected,
-    AppointmentReminderDue,
     AppointmentReplyReceived,
     AppointmentRequested,
     BookingCodeFailed,
@@ -19,6 +17,8 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import booking, lifecycle, online_booking, reschedule_requests, waitlist
 from .adapters import idempotency, repository
+from .adapters import reschedule_requests as requests_store
+from .domain import appointments as events
 from .domain import booking as booking_rules
 
 log = get_logger(__name__)
@@ -53,19 +53,7 @@ async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfW
     await idempotency.remember_request(uow.conn, event.request_id, "booked" if result.appointment else "rejected")
     if result.appointment is not None:
         if not result.changed:  # booked earlier (e.g. over HTTP with the same key): say so again
-            row = result.appointment
-            await uow.emit(
-                AppointmentBooked(
-                    appointment_id=row["appointment_id"],
-                    request_id=row["request_id"],
-                    patient_id=row["patient_id"],
-                    clinic_id=row["clinic_id"],
-                    provider_id=row["provider_id"],
-                    appointment_type=row["appointment_type"],
-                    starts_at=row["starts_at"],
-                    ends_at=row["ends_at"],
-                )
-            )
+            await uow.emit(events.booked(result.appointment))
         return
     reason = result.reason if result.reason in REJECT_REASONS else "invalid"
     await uow.emit(
@@ -84,8 +72,8 @@ async def handle_appointment_requested(event: AppointmentRequested, uow: UnitOfW
 async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork) -> None:
     """A patient answered a reminder: confirm marks it confirmed, cancel cancels it (by the patient).
     A reschedule request opens the patient's self-service window (reschedule_requests)."""
-    row = await repository.get_appointment(uow.conn, event.appointment_id)
-    if row is None:
+    appointment = await repository.get_appointment(uow.conn, event.appointment_id)
+    if appointment is None:
         log.warning("reply for an unknown appointment", appointment_id=event.appointment_id)
         return
     if event.reply == "confirm":
@@ -95,43 +83,34 @@ async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork
         if result.reason is not None:  # e.g. the visit already happened: nothing to cancel
             log.info("cancel reply not applied", appointment_id=event.appointment_id, reason=result.reason)
     else:
-        await reschedule_requests.open_request(uow, row)
+        await reschedule_requests.open_request(uow, appointment)
 
 
 async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
     """A hold's time-to-live ran out: release the slot unless it was confirmed meanwhile."""
-    row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"], for_update=True)
-    if row is None or row["status"] != "pending":
+    appointment = await repository.get_appointment(uow.conn, timer.payload["appointment_id"], for_update=True)
+    if appointment is None or appointment.status != "pending":
         return
     now = booking.now_utc()
     await repository.set_status(
-        uow.conn, row["appointment_id"], "cancelled", status_reason="hold_expired", cancelled_at=now
+        uow.conn, appointment.appointment_id, "cancelled", status_reason="hold_expired", cancelled_at=now
     )
-    if row["source"] == "waitlist":
-        await waitlist.reoffer_lapsed_hold(uow, row, now)
+    if appointment.source == "waitlist":
+        await waitlist.reoffer_lapsed_hold(uow, appointment, now)
 
 
 async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
     """A reminder is due: tell followup, unless the appointment moved or is no longer booked. It carries
-    the appointment's reminder link to the reschedule page (reschedule_requests.reminder_link)."""
-    row = await repository.get_appointment(uow.conn, timer.payload["appointment_id"])
-    if row is None or row["status"] != "booked":
+    the appointment's reminder link to the reschedule page (adapters/reschedule_requests.py: reminder_link)."""
+    appointment = await repository.get_appointment(uow.conn, timer.payload["appointment_id"])
+    if appointment is None or appointment.status != "booked":
         return
-    if row["starts_at"] != datetime.fromisoformat(timer.payload["starts_at"]):
+    if appointment.starts_at != datetime.fromisoformat(timer.payload["starts_at"]):
         return  # rescheduled: its new reminders are separate timers
     offset = timer.payload["offset"]
-    await uow.emit(
-        AppointmentReminderDue(
-            appointment_id=row["appointment_id"],
-            patient_id=row["patient_id"],
-            clinic_id=row["clinic_id"],
-            provider_id=row["provider_id"],
-            reminder_id=booking_rules.reminder_id(row["appointment_id"], offset, row["starts_at"]),
-            starts_at=row["starts_at"],
-            offset=offset,
-            reschedule_id=await reschedule_requests.reminder_link(uow, row),
-        )
-    )
+    reminder_id = booking_rules.reminder_id(appointment.appointment_id, offset, appointment.starts_at)
+    link = await requests_store.reminder_link(uow.conn, appointment)
+    await uow.emit(events.reminder_due(appointment, reminder_id, offset, link))
 
 
 async def handle_code_failed(event: BookingCodeFailed, uow: UnitOfWork) -> None:

@@ -104,9 +104,9 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
         return _outcome(result)
     if existing is None:
         return "quarantined", "AE", f"unknown appointment {message.external_id}: quarantined for review"
-    appointment_id = existing["appointment_id"]
+    appointment_id = existing.appointment_id
     if message.action in ("reschedule", "modify"):
-        if message.starts_at is None or message.starts_at == existing["starts_at"]:
+        if message.starts_at is None or message.starts_at == existing.starts_at:
             return "applied", "AA", None  # nothing we track changed
         return _outcome(await lifecycle.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
     if message.action == "cancel":

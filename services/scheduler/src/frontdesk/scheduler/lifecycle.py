@@ -10,35 +10,30 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from frontdesk.common.contracts import (
-    AppointmentCancelled,
-    AppointmentCheckedIn,
-    AppointmentNoShow,
-    AppointmentRescheduled,
-    ClinicConfig,
-    VisitCompleted,
-)
+from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import repository, reschedule_requests
 from .adapters.clinics import clinic_of
 from .adapters.repository import Conflict
 from .booking import Result, alternatives_for, announce_booked, cancel_reminders, now_utc, refused, schedule_reminders
+from .domain import appointments as events
 from .domain import booking as booking_rules
+from .domain.appointments import Appointment
 from .domain.slots import unavailability
 from .waitlist import offer_freed_slot
 
 
 @dataclass(frozen=True)
 class Change:
-    """One lifecycle command on one appointment row, locked in the caller's unit of work."""
+    """One lifecycle command on one appointment, locked in the caller's unit of work."""
 
     command: str
     uow: UnitOfWork
     clinic: ClinicConfig
-    row: dict[str, Any]
+    appointment: Appointment
     now: datetime
     by: str = "clinic"
     starts_at: datetime | None = None
@@ -47,14 +42,9 @@ class Change:
 
     @property
     def appointment_id(self) -> str:
-        appointment_id: str = self.row["appointment_id"]
-        return appointment_id
+        return self.appointment.appointment_id
 
-    def fact(self) -> dict[str, Any]:
-        """What every lifecycle event says about the appointment."""
-        return {k: self.row[k] for k in ("appointment_id", "patient_id", "clinic_id", "provider_id")}
-
-    async def reload(self) -> dict[str, Any]:
+    async def reload(self) -> Appointment:
         row = await repository.get_appointment(self.uow.conn, self.appointment_id)
         assert row is not None
         return row
@@ -77,7 +67,7 @@ async def change(
     row = await repository.get_appointment(uow.conn, appointment_id, for_update=True)
     if row is None:
         return Result(404, reason="not_found", detail=f"no appointment {appointment_id}")
-    status = row["status"]
+    status = row.status
     target = booking_rules.transition(command, status)
     if _already_done(command, row):
         return Result(200, appointment=row, changed=False)
@@ -87,7 +77,7 @@ async def change(
             reason="invalid_transition",
             detail=f"cannot {command.replace('_', ' ')} an appointment that is {status}",
         )
-    clinic = await clinic_of(uow, row["clinic_id"])
+    clinic = await clinic_of(uow, row.clinic_id)
     if clinic is None:
         return refused("unknown_clinic", "the clinic has no configuration")
     step = STEPS.get(command)
@@ -96,8 +86,8 @@ async def change(
     return await step(Change(command, uow, clinic, row, now, by, starts_at, visit_id, completed_at))
 
 
-def _already_done(command: str, row: dict[str, Any]) -> bool:
-    status, reason = row["status"], row["status_reason"]
+def _already_done(command: str, row: Appointment) -> bool:
+    status, reason = row.status, row.status_reason
     return (
         (command == "confirm" and status in ("booked", "arrived", "checked-in", "fulfilled"))
         or (command == "cancel" and status == "cancelled")
@@ -108,8 +98,8 @@ def _already_done(command: str, row: dict[str, Any]) -> bool:
 
 
 async def _confirm(c: Change) -> Result:
-    row, conn = c.row, c.uow.conn
-    if row["hold_expires_at"] is not None and row["hold_expires_at"] <= c.now:
+    row, conn = c.appointment, c.uow.conn
+    if row.hold_expires_at is not None and row.hold_expires_at <= c.now:
         await repository.set_status(
             conn, c.appointment_id, "cancelled", status_reason="hold_expired", cancelled_at=c.now
         )
@@ -123,17 +113,15 @@ async def _confirm(c: Change) -> Result:
 
 
 async def _cancel(c: Change) -> Result:
-    row, status = c.row, c.row["status"]
+    row, status = c.appointment, c.appointment.status
     await c.uow.cancel_timer(f"hold:{c.appointment_id}")
     await cancel_reminders(c.uow, c.appointment_id)
-    late = booking_rules.is_late_cancellation(row["starts_at"], c.now, c.clinic.scheduling.late_cancel_hours)
+    late = booking_rules.is_late_cancellation(row.starts_at, c.now, c.clinic.scheduling.late_cancel_hours)
     reason = "hold_released" if status == "pending" else ("late_cancellation" if late else "cancelled")
     await repository.set_status(c.uow.conn, c.appointment_id, "cancelled", status_reason=reason, cancelled_at=c.now)
-    await repository.close_reschedule_requests(c.uow.conn, c.appointment_id, c.now)
+    await reschedule_requests.close_open(c.uow.conn, c.appointment_id, c.now)
     if status != "pending":  # a hold was never booked: nobody downstream knew of it
-        await c.uow.emit(
-            AppointmentCancelled(**c.fact(), starts_at=row["starts_at"], cancelled_at=c.now, late=late, by=c.by)
-        )
+        await c.uow.emit(events.cancelled(row, c.now, late=late, by=_BY[c.by]))
         await offer_freed_slot(c.uow, c.clinic, row, c.now)
     return Result(200, appointment=await c.reload())
 
@@ -141,7 +129,7 @@ async def _cancel(c: Change) -> Result:
 async def _check_in(c: Change) -> Result:
     await cancel_reminders(c.uow, c.appointment_id)
     await repository.set_status(c.uow.conn, c.appointment_id, "checked-in", checked_in_at=c.now)
-    await c.uow.emit(AppointmentCheckedIn(**c.fact(), checked_in_at=c.now))
+    await c.uow.emit(events.checked_in(c.appointment, c.now))
     return Result(200, appointment=await c.reload())
 
 
@@ -149,8 +137,8 @@ async def _no_show(c: Change) -> Result:
     """no_show (never came) or left_without_visit (checked in, left before being seen)."""
     await cancel_reminders(c.uow, c.appointment_id)
     await repository.set_status(c.uow.conn, c.appointment_id, "noshow", status_reason=c.command)
-    await c.uow.emit(AppointmentNoShow(**c.fact(), starts_at=c.row["starts_at"], kind=c.command))
-    await offer_freed_slot(c.uow, c.clinic, c.row, c.now)
+    await c.uow.emit(events.no_show(c.appointment, _NO_SHOW[c.command]))
+    await offer_freed_slot(c.uow, c.clinic, c.appointment, c.now)
     return Result(200, appointment=await c.reload())
 
 
@@ -159,28 +147,32 @@ async def _complete(c: Change) -> Result:
     finished = c.completed_at or c.now
     visit = c.visit_id or f"visit-{c.appointment_id}"
     await repository.set_status(c.uow.conn, c.appointment_id, "fulfilled", completed_at=finished, visit_id=visit)
-    await c.uow.emit(
-        VisitCompleted(**c.fact(), visit_id=visit, visit_type=c.row["appointment_type"], completed_at=finished)
-    )
+    await c.uow.emit(events.completed(c.appointment, visit, finished))
     return Result(200, appointment=await c.reload())
 
 
+# Who cancelled, and which kind of no-show, as the events name them.
+_BY: dict[str, Literal["patient", "clinic", "system"]] = {"patient": "patient", "clinic": "clinic", "system": "system"}
+_NO_SHOW: dict[str, Literal["no_show", "left_without_visit"]] = {
+    "no_show": "no_show",
+    "left_without_visit": "left_without_visit",
+}
 # A move the patient made on their reschedule page, as the event (and the console's report) names it.
 _SELF_SERVICE: dict[str, Literal["patient", "reminder_link"]] = {"patient": "patient", "reminder_link": "reminder_link"}
 
 
 async def _reschedule(c: Change) -> Result:
-    row, uow, clinic = c.row, c.uow, c.clinic
+    row, uow, clinic = c.appointment, c.uow, c.clinic
     assert c.starts_at is not None
-    if c.starts_at == row["starts_at"]:
+    if c.starts_at == row.starts_at:
         return Result(200, appointment=row, changed=False)
-    duration = row["ends_at"] - row["starts_at"]
+    duration = row.ends_at - row.starts_at
     plan = booking_rules.plan_booking(
-        clinic, row["provider_id"], row["appointment_type"], c.starts_at, c.starts_at + duration, None
+        clinic, row.provider_id, row.appointment_type, c.starts_at, c.starts_at + duration, None
     )
     if isinstance(plan, tuple):
         return refused(*plan)
-    provider = booking_rules.find_provider(clinic, row["provider_id"])
+    provider = booking_rules.find_provider(clinic, row.provider_id)
     assert provider is not None
     problem = unavailability(plan.rules, plan.window, [], c.now, check_template=plan.check_template)
     if problem is not None:
@@ -189,28 +181,19 @@ async def _reschedule(c: Change) -> Result:
         if plan.blocked.overlaps(exception):
             blocked = Conflict(exception.start, exception.end, "block")
             return refused("slot_taken", blocked.detail(), conflict=blocked)
-    status = "booked" if row["status"] == "booked" else row["status"]
     conflict = await repository.move_appointment(
-        uow.conn, c.appointment_id, row["provider_id"], plan.window, plan.blocked, status
+        uow.conn, c.appointment_id, row.provider_id, plan.window, plan.blocked, row.status
     )
     if conflict is not None:
-        alternatives = await alternatives_for(uow, clinic, plan, row["provider_id"], c.now)
+        alternatives = await alternatives_for(uow, clinic, plan, row.provider_id, c.now)
         return refused("slot_taken", conflict.detail(), conflict=conflict, alternatives=alternatives)
-    if row["status"] == "pending":
+    if row.status == "pending":
         # A held slot moves with its hold; the TTL timer still stands.
-        await repository.keep_hold(uow.conn, c.appointment_id, row["hold_expires_at"])
+        await repository.keep_hold(uow.conn, c.appointment_id, row.hold_expires_at)
         return Result(200, appointment=await c.reload())
     moved = await c.reload()
-    await repository.close_reschedule_requests(uow.conn, c.appointment_id, c.now)
-    await uow.emit(
-        AppointmentRescheduled(
-            **c.fact(),
-            previous_starts_at=row["starts_at"],
-            starts_at=moved["starts_at"],
-            ends_at=moved["ends_at"],
-            handled_by=_SELF_SERVICE.get(c.by),
-        )
-    )
+    await reschedule_requests.close_open(uow.conn, c.appointment_id, c.now)
+    await uow.emit(events.rescheduled(row, moved, _SELF_SERVICE.get(c.by)))
     await schedule_reminders(uow, clinic, moved, c.now)
     await offer_freed_slot(uow, clinic, row, c.now)
     return Result(200, appointment=moved)

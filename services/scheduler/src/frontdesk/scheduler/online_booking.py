@@ -41,6 +41,7 @@ from .adapters import patients, repository
 from .adapters.clinics import clinic_of
 from .domain import booking as booking_rules
 from .domain import online_booking as rules
+from .domain.appointments import Appointment
 from .domain.slots import Interval, generate_slots
 from .telemetry import BOOKING_CODE_FAILURES
 
@@ -183,7 +184,8 @@ async def hold_and_send_code(uow: UnitOfWork, request: HoldRequest, now: datetim
     )
     if held.reason is not None or held.appointment is None:
         return held
-    expires_at = held.appointment["hold_expires_at"]
+    expires_at = held.appointment.hold_expires_at
+    assert expires_at is not None
     code, key = rules.new_code(), link_keys()[0]
     await rows.insert_verification(
         uow.conn,
@@ -191,7 +193,7 @@ async def hold_and_send_code(uow: UnitOfWork, request: HoldRequest, now: datetim
             verification_id=verification_id,
             clinic_id=request.entry.clinic_id,
             link_id=request.entry.link_id,
-            appointment_id=held.appointment["appointment_id"],
+            appointment_id=held.appointment.appointment_id,
             claim=request.claim,
             phone_digest=rules.digest(key, "booking-phone", verification_id, request.phone),
             code_digest=rules.code_digest(key, verification_id, code),
@@ -236,7 +238,7 @@ _OVER: dict[str, Answer] = {"expired": "expired", "locked": "locked", "undeliver
 @dataclass(frozen=True)
 class CodeAnswer:
     answer: Answer
-    appointment: dict[str, object] | None = None
+    appointment: Appointment | None = None
     attempts_left: int = 0
     clinic_id: str = ""
     expires_at: datetime | None = None  # a wrong code: until when the hold lasts
@@ -285,7 +287,7 @@ async def _book_for_patient(uow: UnitOfWork, v: rows.Verification, phone: str, n
     patient_id = await _patient(conn, v, phone, name)
     hold = await repository.get_appointment(conn, v.appointment_id)
     clinic = await clinic_of(uow, v.clinic_id)
-    kind = booking_rules.find_type(clinic, hold["appointment_type"]) if clinic and hold else None
+    kind = booking_rules.find_type(clinic, hold.appointment_type) if clinic and hold else None
     if patient_id is None or hold is None:
         await _release(uow, v, "released", now)
         return CodeAnswer("no_record", clinic_id=v.clinic_id)

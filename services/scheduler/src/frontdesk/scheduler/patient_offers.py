@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from frontdesk.common.db import Connection
 from frontdesk.common.uow import UnitOfWork
 
 from . import booking, lifecycle, open_times, waitlist
 from .adapters import repository
+from .adapters import waitlist as store
+from .domain.appointments import Appointment
 from .domain.slots import Interval
 from .telemetry import REFILL_SECONDS, REFILLS
 
@@ -39,49 +41,29 @@ class OfferView:
 
 
 async def view(conn: Connection, offer_id: str, now: datetime) -> OfferView | None:
-    row = await conn.fetchrow(
-        "SELECT o.status, o.clinic_id, o.starts_at, o.expires_at, o.appointment_id, a.status AS appointment_status"
-        " FROM waitlist_offers o LEFT JOIN appointments a ON a.appointment_id = o.appointment_id"
-        " WHERE o.offer_id = $1",
-        offer_id,
-    )
-    if row is None:
+    offer = await store.shown_offer(conn, offer_id)
+    if offer is None:
         return None
-    state = _state(row["status"], row["expires_at"], row["appointment_status"], now)
+    state = _state(offer.status, offer.expires_at, offer.appointment_status, now)
     if state in ("taken", "expired"):
-        other = await conn.fetchrow(
-            "SELECT appointment_id, starts_at, status FROM appointments WHERE request_id = $1",
-            alternative_request(offer_id),
-        )
-        if other is not None and other["status"] in _HELD:  # the patient booked another time instead
-            return OfferView("booked", row["clinic_id"], other["starts_at"], other["appointment_id"])
+        other = await repository.by_request(conn, alternative_request(offer_id))
+        if other is not None and other.status in _HELD:  # the patient booked another time instead
+            return OfferView("booked", offer.clinic_id, other.starts_at, other.appointment_id)
     alternatives = await _alternatives(conn, offer_id, now) if state == "taken" else []
-    return OfferView(state, row["clinic_id"], row["starts_at"], row["appointment_id"], tuple(alternatives))
-
-
-async def _entry(conn: Connection, offer_id: str, lock: bool = False) -> dict[str, Any] | None:
-    """The offer with its waitlist entry (the patient's window and whether they are still waiting)."""
-    row = await conn.fetchrow(
-        "SELECT o.offer_id, o.status, o.clinic_id, o.provider_id, o.appointment_type, o.starts_at, o.ends_at,"
-        " w.waitlist_id, w.patient_id, w.status AS entry_status, w.window_start, w.window_end"
-        " FROM waitlist_offers o JOIN waitlist w USING (waitlist_id) WHERE o.offer_id = $1"
-        + (" FOR UPDATE OF o, w" if lock else ""),
-        offer_id,
-    )
-    return dict(row) if row else None
+    return OfferView(state, offer.clinic_id, offer.starts_at, offer.appointment_id, tuple(alternatives))
 
 
 async def _alternatives(conn: Connection, offer_id: str, now: datetime) -> list[Interval]:
-    entry = await _entry(conn, offer_id)
-    if entry is None or entry["entry_status"] != "waiting":
+    entry = await store.offer_entry(conn, offer_id)
+    if entry is None or entry.entry_status != "waiting":
         return []
     return await open_times.next_open_times(
         conn,
-        entry["clinic_id"],
-        entry["provider_id"],
-        entry["appointment_type"],
-        entry["ends_at"] - entry["starts_at"],
-        Interval(max(now, entry["window_start"]), entry["window_end"]),
+        entry.clinic_id,
+        entry.provider_id,
+        entry.appointment_type,
+        entry.ends_at - entry.starts_at,
+        Interval(max(now, entry.window_start), entry.window_end),
     )
 
 
@@ -97,60 +79,52 @@ def _state(status: str, expires_at: datetime, appointment_status: str | None, no
 async def book(uow: UnitOfWork, offer_id: str, now: datetime) -> booking.Result:
     """Accept the offer and confirm its hold, or the refusal (409 offer_closed: taken or expired)."""
     accepted = await waitlist.accept(uow, offer_id, now)
-    if accepted.appointment is None or accepted.appointment["status"] != "pending":
+    if accepted.appointment is None or accepted.appointment.status != "pending":
         return accepted  # refused, or already accepted and confirmed before: nothing changes
-    confirmed = await lifecycle.change(uow, accepted.appointment["appointment_id"], "confirm", now=now, by="patient")
-    if confirmed.reason is None:
-        await _count_refill(uow.conn, confirmed.appointment or {}, now)
+    confirmed = await lifecycle.change(uow, accepted.appointment.appointment_id, "confirm", now=now, by="patient")
+    if confirmed.appointment is not None and confirmed.reason is None:
+        await _count_refill(uow.conn, confirmed.appointment, now)
     return confirmed
 
 
-async def _count_refill(conn: Connection, appointment: dict[str, Any], now: datetime) -> None:
-    first_offered = await conn.fetchval(
-        "SELECT min(created_at) FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2",
-        appointment["provider_id"],
-        appointment["starts_at"],
-    )
-    REFILLS.labels(appointment["clinic_id"]).inc()
+async def _count_refill(conn: Connection, appointment: Appointment, now: datetime) -> None:
+    first_offered = await store.first_offered_at(conn, appointment.provider_id, appointment.starts_at)
+    REFILLS.labels(appointment.clinic_id).inc()
     if first_offered is not None:
-        REFILL_SECONDS.labels(appointment["clinic_id"]).observe(max(0.0, (now - first_offered).total_seconds()))
+        REFILL_SECONDS.labels(appointment.clinic_id).observe(max(0.0, (now - first_offered).total_seconds()))
 
 
 async def book_alternative(uow: UnitOfWork, offer_id: str, starts_at: datetime, now: datetime) -> booking.Result:
     """The offer was taken: book another open time of the same provider and type within the patient's
     waitlist window, by hold + confirm. One booking per offer (its request id), whatever is picked."""
-    first = await _entry(uow.conn, offer_id)
+    first = await store.offer_entry(uow.conn, offer_id)
     if first is None:
         return booking.Result(404, reason="not_found", detail="unknown offer")
-    await repository.lock_provider(uow.conn, first["provider_id"])  # the provider first, as waitlist.accept
-    entry = await _entry(uow.conn, offer_id, lock=True)
+    await repository.lock_provider(uow.conn, first.provider_id)  # the provider first, as waitlist.accept
+    entry = await store.offer_entry(uow.conn, offer_id, lock=True)
     assert entry is not None
-    if entry["status"] not in ("taken", "expired") or entry["entry_status"] != "waiting":
+    if entry.status not in ("taken", "expired") or entry.entry_status != "waiting":
         return booking.Result(410, reason="offer_closed", detail="nothing left to book on this offer")
-    length = entry["ends_at"] - entry["starts_at"]
-    if not (entry["window_start"] <= starts_at and starts_at + length <= entry["window_end"]):
+    length = entry.ends_at - entry.starts_at
+    if not (entry.window_start <= starts_at and starts_at + length <= entry.window_end):
         return booking.Result(422, reason="invalid", detail="outside the waitlist window")
     held = await booking.book(
         uow,
         booking.BookCommand(
             request_id=alternative_request(offer_id),
-            patient_id=entry["patient_id"],
-            clinic_id=entry["clinic_id"],
-            provider_id=entry["provider_id"],
-            appointment_type=entry["appointment_type"],
+            patient_id=entry.patient_id,
+            clinic_id=entry.clinic_id,
+            provider_id=entry.provider_id,
+            appointment_type=entry.appointment_type,
             starts_at=starts_at,
         ),
         hold=True,
         source="waitlist",
         now=now,
     )
-    if held.appointment is None or held.appointment["status"] != "pending":
+    if held.appointment is None or held.appointment.status != "pending":
         return held
-    booked = await lifecycle.change(uow, held.appointment["appointment_id"], "confirm", now=now, by="patient")
+    booked = await lifecycle.change(uow, held.appointment.appointment_id, "confirm", now=now, by="patient")
     if booked.reason is None:
-        await uow.conn.execute(
-            "UPDATE waitlist SET status = 'booked', appointment_id = $2 WHERE waitlist_id = $1",
-            entry["waitlist_id"],
-            held.appointment["appointment_id"],
-        )
+        await store.mark_booked(uow.conn, entry.waitlist_id, held.appointment.appointment_id)
     return booked

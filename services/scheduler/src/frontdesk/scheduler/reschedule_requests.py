@@ -7,16 +7,13 @@ untouched becomes a staff task (appointment.reschedule_task) with its deadline.
 Reminders carry the same page: the first reminder opens a request of kind `reminder` (no window, no
 staff task: the patient did not ask), open until the appointment starts, whose id goes with each
 reminder for followup to sign. Moving or cancelling the appointment, by anyone, closes the open
-requests of both kinds (lifecycle.py: repository.close_reschedule_requests), so a window does not
+requests of both kinds (lifecycle.py: reschedule_requests.close_open), so a window does not
 become a staff task for an appointment already moved, and an old reminder's link does not move the
 new time."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from frontdesk.common.contracts import RescheduleRequested, RescheduleTaskOpened
 from frontdesk.common.db import Connection
@@ -26,7 +23,9 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import booking, lifecycle, open_times
 from .adapters import repository
+from .adapters import reschedule_requests as store
 from .adapters.clinics import clinic_of
+from .domain.appointments import Appointment
 from .domain.slots import Interval
 from .telemetry import RESCHEDULE_REQUESTS
 
@@ -35,107 +34,41 @@ WINDOW_TIMER = "reschedule_window"
 SEARCH_DAYS = 14
 
 
-@dataclass(frozen=True)
-class Request:
-    """A reschedule request as the patient's page needs it (typed, from its row)."""
-
-    reschedule_id: str
-    appointment_id: str
-    clinic_id: str
-    provider_id: str
-    kind: str  # reply (a "3"), reminder (a reminder's link)
-    status: str
-    expires_at: datetime
-    new_starts_at: datetime | None
-
-
-def _request(row: Any) -> Request:
-    return Request(
-        row["reschedule_id"],
-        row["appointment_id"],
-        row["clinic_id"],
-        row["provider_id"],
-        row["kind"],
-        row["status"],
-        row["expires_at"],
-        row["new_starts_at"],
-    )
-
-
-async def get(conn: Connection, reschedule_id: str, *, lock: bool = False) -> Request | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM reschedule_requests WHERE reschedule_id = $1" + (" FOR UPDATE" if lock else ""), reschedule_id
-    )
-    return _request(row) if row else None
-
-
-async def open_request(uow: UnitOfWork, appointment: dict[str, Any]) -> None:
+async def open_request(uow: UnitOfWork, appointment: Appointment) -> None:
     """The patient replied "3": open a request (one open request per appointment; a repeat is ignored)."""
     now = booking.now_utc()
-    if appointment["status"] != "booked" or appointment["starts_at"] <= now:
-        log.info("reschedule reply not applied", appointment_id=appointment["appointment_id"])
+    if appointment.status != "booked" or appointment.starts_at <= now:
+        log.info("reschedule reply not applied", appointment_id=appointment.appointment_id)
         return
-    clinic = await clinic_of(uow, appointment["clinic_id"])
+    clinic = await clinic_of(uow, appointment.clinic_id)
     if clinic is None:
         return
-    expires = min(now + timedelta(hours=clinic.scheduling.reschedule_self_service_hours), appointment["starts_at"])
-    reschedule_id = "rs-" + uuid.uuid4().hex[:16]
-    inserted = await uow.conn.fetchval(
-        "INSERT INTO reschedule_requests (reschedule_id, appointment_id, clinic_id, patient_id, provider_id,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id, kind) WHERE status = 'open'"
-        " DO NOTHING RETURNING 1",
-        reschedule_id,
-        appointment["appointment_id"],
-        appointment["clinic_id"],
-        appointment["patient_id"],
-        appointment["provider_id"],
-        expires,
-    )
-    if inserted is None:
+    expires = min(now + timedelta(hours=clinic.scheduling.reschedule_self_service_hours), appointment.starts_at)
+    reschedule_id = store.new_id()
+    if not await store.open_reply(uow.conn, reschedule_id, appointment, expires):
         return  # already asked: the first request's link stands
     await uow.emit(
         RescheduleRequested(
             reschedule_id=reschedule_id,
-            appointment_id=appointment["appointment_id"],
-            patient_id=appointment["patient_id"],
-            clinic_id=appointment["clinic_id"],
-            provider_id=appointment["provider_id"],
-            starts_at=appointment["starts_at"],
+            appointment_id=appointment.appointment_id,
+            patient_id=appointment.patient_id,
+            clinic_id=appointment.clinic_id,
+            provider_id=appointment.provider_id,
+            starts_at=appointment.starts_at,
             expires_at=expires,
         )
     )
     await uow.set_timer(f"reschedule:{reschedule_id}", WINDOW_TIMER, expires, {"reschedule_id": reschedule_id})
 
 
-async def reminder_link(uow: UnitOfWork, appointment: dict[str, Any]) -> str:
-    """The id of the appointment's reminder link (opened by its first reminder, open until it starts)."""
-    await uow.conn.execute(
-        "INSERT INTO reschedule_requests (reschedule_id, appointment_id, clinic_id, patient_id, provider_id,"
-        " expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6, 'reminder')"
-        " ON CONFLICT (appointment_id, kind) WHERE status = 'open' DO NOTHING",
-        "rs-" + uuid.uuid4().hex[:16],
-        appointment["appointment_id"],
-        appointment["clinic_id"],
-        appointment["patient_id"],
-        appointment["provider_id"],
-        appointment["starts_at"],
-    )
-    reschedule_id: str = await uow.conn.fetchval(
-        "SELECT reschedule_id FROM reschedule_requests WHERE appointment_id = $1 AND kind = 'reminder'"
-        " AND status = 'open'",
-        appointment["appointment_id"],
-    )
-    return reschedule_id
-
-
-async def next_open_times(conn: Connection, appointment: dict[str, Any], now: datetime) -> list[Interval]:
+async def next_open_times(conn: Connection, appointment: Appointment, now: datetime) -> list[Interval]:
     """The next open times of the appointment's provider and type (same length), soonest first."""
     return await open_times.next_open_times(
         conn,
-        appointment["clinic_id"],
-        appointment["provider_id"],
-        appointment["appointment_type"],
-        appointment["ends_at"] - appointment["starts_at"],
+        appointment.clinic_id,
+        appointment.provider_id,
+        appointment.appointment_type,
+        appointment.ends_at - appointment.starts_at,
         Interval(now, now + timedelta(days=SEARCH_DAYS)),
     )
 
@@ -144,7 +77,7 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
     """Move the appointment to the patient's pick. The same pick again changes nothing; a pick after the
     request was settled otherwise is refused (410); a time taken meanwhile is a 409 (the page offers
     the times still open)."""
-    request = await get(uow.conn, reschedule_id, lock=True)
+    request = await store.get(uow.conn, reschedule_id, lock=True)
     if request is None:
         return booking.Result(404, reason="not_found", detail="unknown request")
     if request.status == "moved" and request.new_starts_at == starts_at:
@@ -158,13 +91,7 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
     )
     if result.reason is not None:
         return result
-    await uow.conn.execute(
-        "UPDATE reschedule_requests SET status = 'moved', new_starts_at = $2, resolved_at = $3"
-        " WHERE reschedule_id = $1",
-        reschedule_id,
-        starts_at,
-        now,
-    )
+    await store.mark_moved(uow.conn, reschedule_id, starts_at, now)
     await uow.cancel_timer(f"reschedule:{reschedule_id}")
     RESCHEDULE_REQUESTS.labels(request.clinic_id, handled_by).inc()
     return result
@@ -173,37 +100,27 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
 async def on_window_closed(timer: Timer, uow: UnitOfWork) -> None:
     """The patient did not pick a time: a staff task with its deadline, unless the appointment is no
     longer booked (cancelled, or moved by staff meanwhile: nothing is left to do)."""
-    request = await get(uow.conn, str(timer.payload["reschedule_id"]), lock=True)
+    request = await store.get(uow.conn, str(timer.payload["reschedule_id"]), lock=True)
     if request is None or request.status != "open":
         return
     now = booking.now_utc()
     appointment = await repository.get_appointment(uow.conn, request.appointment_id)
     clinic = await clinic_of(uow, request.clinic_id)
-    if appointment is None or clinic is None or appointment["status"] != "booked" or appointment["starts_at"] <= now:
-        await _settle(uow, request.reschedule_id, "closed", now)
+    if appointment is None or clinic is None or appointment.status != "booked" or appointment.starts_at <= now:
+        await store.settle(uow.conn, request.reschedule_id, "closed", now)
         return
-    due = min(now + timedelta(hours=clinic.scheduling.reschedule_staff_hours), appointment["starts_at"])
-    await _settle(uow, request.reschedule_id, "staff", now, due)
+    due = min(now + timedelta(hours=clinic.scheduling.reschedule_staff_hours), appointment.starts_at)
+    await store.settle(uow.conn, request.reschedule_id, "staff", now, due)
     await uow.emit(
         RescheduleTaskOpened(
             reschedule_id=request.reschedule_id,
             appointment_id=request.appointment_id,
-            patient_id=appointment["patient_id"],
+            patient_id=appointment.patient_id,
             clinic_id=request.clinic_id,
             provider_id=request.provider_id,
-            starts_at=appointment["starts_at"],
+            starts_at=appointment.starts_at,
             opened_at=now,
             due_at=due,
         )
     )
     RESCHEDULE_REQUESTS.labels(request.clinic_id, "staff").inc()
-
-
-async def _settle(uow: UnitOfWork, reschedule_id: str, status: str, now: datetime, due: datetime | None = None) -> None:
-    await uow.conn.execute(
-        "UPDATE reschedule_requests SET status = $2, resolved_at = $3, due_at = $4 WHERE reschedule_id = $1",
-        reschedule_id,
-        status,
-        now,
-        due,
-    )

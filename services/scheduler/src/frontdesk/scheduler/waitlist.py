@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from frontdesk.common.contracts import ClinicConfig, WaitlistOfferClosed, WaitlistOffered
 from frontdesk.common.timers import Timer
@@ -16,28 +15,30 @@ from .adapters import repository
 from .adapters import waitlist as store
 from .adapters.clinics import clinic_of
 from .booking import BookCommand, Result, book, now_utc
+from .domain.appointments import Appointment
 from .domain.slots import Interval
+from .domain.waitlist import WaitlistOffer
 from .telemetry import SLOTS_OFFERED
 
 OFFER_TIMER = "offer_expiry"
 
 
-async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: dict[str, Any], now: datetime) -> int:
+async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: Appointment, now: datetime) -> int:
     """Offer a slot that a cancellation, no-show or reschedule freed; return how many offers went out."""
-    if freed["starts_at"] <= now:
+    if freed.starts_at <= now:
         return 0  # the time has come and gone: nothing to offer
     offered = await _offer_batch(
         uow,
         clinic,
-        freed["clinic_id"],
-        freed["provider_id"],
-        freed["appointment_type"],
-        Interval(freed["starts_at"], freed["ends_at"]),
-        exclude_patient=freed["patient_id"],
+        freed.clinic_id,
+        freed.provider_id,
+        freed.appointment_type,
+        freed.window,
+        exclude_patient=freed.patient_id,
         now=now,
     )
     if offered:
-        SLOTS_OFFERED.labels(freed["clinic_id"]).inc()
+        SLOTS_OFFERED.labels(freed.clinic_id).inc()
     return offered
 
 
@@ -62,13 +63,13 @@ async def _offer_batch(
     for entry in waiting:
         offer_id = "offer-" + uuid.uuid4().hex[:16]
         await store.add_offer(
-            uow.conn, offer_id, batch_id, entry["waitlist_id"], clinic_id, provider_id, appointment_type, slot, expires
+            uow.conn, offer_id, batch_id, entry.waitlist_id, clinic_id, provider_id, appointment_type, slot, expires
         )
         await uow.emit(
             WaitlistOffered(
                 offer_id=offer_id,
-                waitlist_id=entry["waitlist_id"],
-                patient_id=entry["patient_id"],
+                waitlist_id=entry.waitlist_id,
+                patient_id=entry.patient_id,
                 clinic_id=clinic_id,
                 provider_id=provider_id,
                 appointment_type=appointment_type,
@@ -81,15 +82,15 @@ async def _offer_batch(
     return len(waiting)
 
 
-async def _close(uow: UnitOfWork, offer: dict[str, Any], outcome: str, appointment_id: str | None = None) -> None:
-    await store.close_offer(uow.conn, offer["offer_id"], outcome, appointment_id)
-    patient_id = await store.patient_of(uow.conn, offer["waitlist_id"])
+async def _close(uow: UnitOfWork, offer: WaitlistOffer, outcome: str, appointment_id: str | None = None) -> None:
+    await store.close_offer(uow.conn, offer.offer_id, outcome, appointment_id)
+    patient_id = await store.patient_of(uow.conn, offer.waitlist_id)
     await uow.emit(
         WaitlistOfferClosed(
-            offer_id=offer["offer_id"],
-            waitlist_id=offer["waitlist_id"],
+            offer_id=offer.offer_id,
+            waitlist_id=offer.waitlist_id,
             patient_id=patient_id,
-            clinic_id=offer["clinic_id"],
+            clinic_id=offer.clinic_id,
             outcome=outcome,
             appointment_id=appointment_id,
         )
@@ -107,24 +108,25 @@ async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) ->
     await repository.lock_provider(uow.conn, provider_id)
     offer = await store.lock_offer(uow.conn, offer_id)
     assert offer is not None
-    if offer["status"] == "accepted":
-        appointment = await repository.get_appointment(uow.conn, offer["appointment_id"])
+    if offer.status == "accepted":
+        assert offer.appointment_id is not None
+        appointment = await repository.get_appointment(uow.conn, offer.appointment_id)
         assert appointment is not None
         return Result(200, appointment=appointment, changed=False)
-    if offer["status"] != "open" or offer["expires_at"] <= now:
+    if offer.status != "open" or offer.expires_at <= now:
         return Result(409, reason="offer_closed", detail="the slot is no longer available")
-    entry = await store.lock_entry(uow.conn, offer["waitlist_id"])
+    entry = await store.lock_entry(uow.conn, offer.waitlist_id)
     assert entry is not None
     result = await book(
         uow,
         BookCommand(
             request_id=f"waitlist:{offer_id}",
-            patient_id=entry["patient_id"],
-            clinic_id=offer["clinic_id"],
-            provider_id=offer["provider_id"],
-            appointment_type=offer["appointment_type"],
-            starts_at=offer["starts_at"],
-            ends_at=offer["ends_at"],
+            patient_id=entry.patient_id,
+            clinic_id=offer.clinic_id,
+            provider_id=offer.provider_id,
+            appointment_type=offer.appointment_type,
+            starts_at=offer.starts_at,
+            ends_at=offer.ends_at,
         ),
         hold=True,
         source="waitlist",
@@ -133,10 +135,10 @@ async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) ->
     if result.appointment is None:
         await _close(uow, offer, "taken")
         return Result(409, reason="offer_closed", detail="the slot is no longer available", conflict=result.conflict)
-    appointment_id = result.appointment["appointment_id"]
+    appointment_id = result.appointment.appointment_id
     await _close(uow, offer, "accepted", appointment_id)
-    await store.mark_booked(uow.conn, offer["waitlist_id"], appointment_id)
-    for other in await store.lock_other_open_offers(uow.conn, offer["provider_id"], offer["starts_at"], offer_id):
+    await store.mark_booked(uow.conn, offer.waitlist_id, appointment_id)
+    for other in await store.lock_other_open_offers(uow.conn, offer.provider_id, offer.starts_at, offer_id):
         await _close(uow, other, "taken")
     return result
 
@@ -149,32 +151,30 @@ async def on_offer_expiry(timer: Timer, uow: UnitOfWork) -> None:
     for row in rows:
         await _close(uow, row, "expired")
     first = rows[0]
-    clinic = await clinic_of(uow, first["clinic_id"])
+    clinic = await clinic_of(uow, first.clinic_id)
     now = now_utc()
-    slot = Interval(first["starts_at"], first["ends_at"])
+    slot = first.slot
     if clinic is None or slot.start <= now:
         return
-    if await repository.first_conflict(uow.conn, first["provider_id"], slot) is not None:
+    if await repository.first_conflict(uow.conn, first.provider_id, slot) is not None:
         return  # booked meanwhile by other means
-    await _offer_batch(
-        uow, clinic, first["clinic_id"], first["provider_id"], first["appointment_type"], slot, None, now
-    )
+    await _offer_batch(uow, clinic, first.clinic_id, first.provider_id, first.appointment_type, slot, None, now)
 
 
-async def reoffer_lapsed_hold(uow: UnitOfWork, appointment: dict[str, Any], now: datetime) -> int:
+async def reoffer_lapsed_hold(uow: UnitOfWork, appointment: Appointment, now: datetime) -> int:
     """A waitlisted patient accepted but never confirmed: their hold expired. Their entry lapses and
     the slot goes to the next batch (patients already offered this slot are not asked again)."""
-    await store.lapse(uow.conn, appointment["appointment_id"])
-    clinic = await clinic_of(uow, appointment["clinic_id"])
-    if clinic is None or appointment["starts_at"] <= now:
+    await store.lapse(uow.conn, appointment.appointment_id)
+    clinic = await clinic_of(uow, appointment.clinic_id)
+    if clinic is None or appointment.starts_at <= now:
         return 0
     return await _offer_batch(
         uow,
         clinic,
-        appointment["clinic_id"],
-        appointment["provider_id"],
-        appointment["appointment_type"],
-        Interval(appointment["starts_at"], appointment["ends_at"]),
-        exclude_patient=appointment["patient_id"],
+        appointment.clinic_id,
+        appointment.provider_id,
+        appointment.appointment_type,
+        appointment.window,
+        exclude_patient=appointment.patient_id,
         now=now,
     )

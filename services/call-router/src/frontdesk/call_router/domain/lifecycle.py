@@ -39,7 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+
+from frontdesk.common.rows import Columns
 
 
 class Status(StrEnum):
@@ -79,12 +80,6 @@ class Call:
 
 def _answering_vendor(answered_by: tuple[str, str] | None) -> str | None:
     return answered_by[1] if answered_by is not None and answered_by[0] == "answering_service" else None
-
-
-class Columns(Protocol):
-    """A stored row by column name (a database record, a mapping)."""
-
-    def __getitem__(self, column: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)

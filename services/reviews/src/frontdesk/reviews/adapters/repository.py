@@ -7,8 +7,11 @@ from typing import Any
 
 from frontdesk.common.contracts import VisitCompleted
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import Columns, from_row
 
 from ..domain import Preference
+from ..domain.records import FeedbackLink, ListedTask, Note, ReviewRequest, StoredTask
+from ..domain.reputation import RequestFact
 
 # --- review requests ----------------------------------------------------------------------------
 
@@ -49,6 +52,10 @@ async def record_request(
     return inserted is not None
 
 
+def _request(row: Columns) -> ReviewRequest:
+    return from_row(ReviewRequest, row, review_sites=tuple(row["review_sites"] or ()))
+
+
 async def visit_known(conn: Connection, visit_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM review_requests WHERE visit_id = $1", visit_id))
 
@@ -67,18 +74,18 @@ async def other_request_times(
     return [r["at"] for r in rows]
 
 
-async def get_request(conn: Connection, request_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_request(conn: Connection, request_id: str, *, lock: bool = False) -> ReviewRequest | None:
     row = await conn.fetchrow(
         "SELECT * FROM review_requests WHERE review_request_id = $1" + (" FOR UPDATE" if lock else ""), request_id
     )
-    return None if row is None else dict(row)
+    return None if row is None else _request(row)
 
 
-async def by_message_request(conn: Connection, message_request_id: str) -> dict[str, Any] | None:
+async def by_message_request(conn: Connection, message_request_id: str) -> ReviewRequest | None:
     row = await conn.fetchrow(
         "SELECT * FROM review_requests WHERE message_request_id = $1 FOR UPDATE", message_request_id
     )
-    return None if row is None else dict(row)
+    return None if row is None else _request(row)
 
 
 async def mark_requested(
@@ -134,14 +141,9 @@ async def clinic_of_visit(conn: Connection, visit_id: str) -> str | None:
     return clinic_id
 
 
-async def for_visit(conn: Connection, visit_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT review_request_id, visit_id, patient_id, clinic_id, provider_id, visit_type, completed_at, send_at,"
-        " status, skip_reason, decided_by, delivery_reason, message_request_id, scale, review_sites, requested_at,"
-        " channel, sent_at, decided_at, created_at FROM review_requests WHERE visit_id = $1",
-        visit_id,
-    )
-    return [dict(r) for r in rows]
+async def for_visit(conn: Connection, visit_id: str) -> list[ReviewRequest]:
+    rows = await conn.fetch("SELECT * FROM review_requests WHERE visit_id = $1", visit_id)
+    return [_request(r) for r in rows]
 
 
 # --- consent --------------------------------------------------------------------------------------
@@ -179,14 +181,14 @@ async def add_link(conn: Connection, token_id: str, request_id: str, expires_at:
     )
 
 
-async def link_with_request(conn: Connection, token_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def link_with_request(conn: Connection, token_id: str, *, lock: bool = False) -> FeedbackLink | None:
     row = await conn.fetchrow(
         "SELECT l.token_id, l.expires_at, l.used_at, l.revoked_at, r.review_request_id, r.visit_id, r.patient_id,"
         " r.clinic_id, r.provider_id, r.scale FROM feedback_links l JOIN review_requests r USING (review_request_id)"
         " WHERE l.token_id = $1" + (" FOR UPDATE OF l" if lock else ""),
         token_id,
     )
-    return None if row is None else dict(row)
+    return None if row is None else from_row(FeedbackLink, row)
 
 
 async def record_response(
@@ -204,24 +206,25 @@ async def record_response(
     )
 
 
-async def response_for(conn: Connection, request_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM feedback_responses WHERE review_request_id = $1", request_id)
-    return None if row is None else dict(row)
+async def comment_for(conn: Connection, request_id: str) -> str | None:
+    """The patient's comment with their answer (None: none, or no answer)."""
+    comment: str | None = await conn.fetchval(
+        "SELECT comment FROM feedback_responses WHERE review_request_id = $1", request_id
+    )
+    return comment
 
 
 # --- service recovery ---------------------------------------------------------------------------
 
 
-async def open_task(
-    conn: Connection, task_id: str, request: dict[str, Any], opened_at: datetime, due_at: datetime
-) -> bool:
+async def open_task(conn: Connection, task_id: str, link: FeedbackLink, opened_at: datetime, due_at: datetime) -> bool:
     inserted = await conn.fetchval(
         "INSERT INTO recovery_tasks (recovery_task_id, review_request_id, clinic_id, provider_id, opened_at,"
         " first_due_at, due_at, armed_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $5) ON CONFLICT DO NOTHING RETURNING 1",
         task_id,
-        request["review_request_id"],
-        request["clinic_id"],
-        request["provider_id"],
+        link.review_request_id,
+        link.clinic_id,
+        link.provider_id,
         opened_at,
         due_at,
     )
@@ -235,7 +238,7 @@ async def clinic_of_task(conn: Connection, task_id: str) -> str | None:
     return clinic_id
 
 
-async def get_task(conn: Connection, task_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_task(conn: Connection, task_id: str, *, lock: bool = False) -> StoredTask | None:
     row = await conn.fetchrow(
         "SELECT t.*, r.visit_id, r.patient_id, f.scale, f.score FROM recovery_tasks t"
         " JOIN review_requests r USING (review_request_id)"
@@ -243,7 +246,7 @@ async def get_task(conn: Connection, task_id: str, *, lock: bool = False) -> dic
         " WHERE t.recovery_task_id = $1" + (" FOR UPDATE OF t" if lock else ""),
         task_id,
     )
-    return None if row is None else dict(row)
+    return None if row is None else from_row(StoredTask, row)
 
 
 async def escalate_task(conn: Connection, task_id: str, level: int, due_at: datetime, at: datetime) -> None:
@@ -282,17 +285,17 @@ async def add_note(conn: Connection, task_id: str, author: str, note: str, at: d
     )
 
 
-async def notes(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+async def notes(conn: Connection, task_id: str) -> list[Note]:
     rows = await conn.fetch(
         "SELECT author, note, closes, created_at FROM recovery_notes WHERE recovery_task_id = $1 ORDER BY id",
         task_id,
     )
-    return [dict(r) for r in rows]
+    return [from_row(Note, r) for r in rows]
 
 
 async def list_tasks(
     conn: Connection, clinic_id: str, status: str | None, after: tuple[Any, ...], limit: int
-) -> list[dict[str, Any]]:
+) -> list[ListedTask]:
     """The clinic's recovery tasks by deadline, after the (due_at, recovery_task_id) `after`."""
     where = {"open": " AND closed_at IS NULL", "closed": " AND closed_at IS NOT NULL", None: ""}[status]
     rows = await conn.fetch(
@@ -304,16 +307,17 @@ async def list_tasks(
         *after,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [from_row(ListedTask, r) for r in rows]
 
 
 # --- reputation ---------------------------------------------------------------------------------
 
 
-async def week_facts(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+async def week_facts(conn: Connection, clinic_id: str, start: datetime, end: datetime) -> list[RequestFact]:
+    """The requests sent in [start, end) with their answers and recovery tasks."""
     rows = await conn.fetch(
-        "SELECT r.provider_id, f.scale, f.score, t.recovery_task_id IS NOT NULL AS escalated, t.first_due_at,"
-        " t.closed_at FROM review_requests r"
+        "SELECT r.provider_id, f.scale, f.score, t.recovery_task_id IS NOT NULL AS escalated,"
+        " t.first_due_at AS deadline, t.closed_at FROM review_requests r"
         " LEFT JOIN feedback_responses f USING (review_request_id)"
         " LEFT JOIN recovery_tasks t USING (review_request_id)"
         " WHERE r.clinic_id = $1 AND r.status = 'sent' AND r.sent_at >= $2 AND r.sent_at < $3",
@@ -321,7 +325,7 @@ async def week_facts(conn: Connection, clinic_id: str, start: datetime, end: dat
         start,
         end,
     )
-    return [dict(r) for r in rows]
+    return [from_row(RequestFact, r) for r in rows]
 
 
 async def clinic_ids(conn: Connection) -> list[str]:

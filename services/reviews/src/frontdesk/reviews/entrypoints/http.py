@@ -8,6 +8,7 @@ recovery task are found only by a token of their clinic (404 otherwise, as if un
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.contracts import ClinicConfig, Id, RatingScale
+from frontdesk.common.contracts import ClinicConfig, Id
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
 from frontdesk.common.service import ServiceRuntime, runtime_of
@@ -78,15 +79,15 @@ async def _clinic(runtime: ServiceRuntime, clinic_id: str) -> ClinicConfig | Non
 async def feedback_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
     async with runtime.unit_of_work() as uow:
         try:
-            row = await recovery.check_link(uow, token, settings().keys())
+            link = await recovery.check_link(uow, token, settings().keys())
         except recovery.CommandError as exc:
             return _html(pages.problem_page(exc.message), exc.status)
-        clinic = await get_clinic(uow.conn, row["clinic_id"])
+        clinic = await get_clinic(uow.conn, link.clinic_id)
     practice = clinic.name if clinic else "Your practice"
     links = review_links(clinic.reviews) if clinic else {}
-    if row["used_at"] is not None:
+    if link.used_at is not None:
         return _html(pages.thanks_page(practice, links, already=True))
-    return _html(pages.form_page(practice, row["scale"] or "stars", links, f"/v1/feedback/{token}"))
+    return _html(pages.form_page(practice, link.rating_scale, links, f"/v1/feedback/{token}"))
 
 
 async def _answer(request: Request) -> tuple[int | None, str | None, str | None]:
@@ -123,14 +124,14 @@ async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime 
     action = f"/v1/feedback/{token}"
     async with runtime.unit_of_work() as uow:
         try:
-            row = await recovery.check_link(uow, token, settings().keys())
+            link = await recovery.check_link(uow, token, settings().keys())
         except recovery.CommandError as exc:
             return _html(pages.problem_page(exc.message), exc.status)
-        clinic = await get_clinic(uow.conn, row["clinic_id"])
+        clinic = await get_clinic(uow.conn, link.clinic_id)
     practice = clinic.name if clinic else "Your practice"
     links = review_links(clinic.reviews) if clinic else {}
-    scale: RatingScale = "nps" if row["scale"] == "nps" else "stars"
-    if row["used_at"] is not None:
+    scale = link.rating_scale
+    if link.used_at is not None:
         return _html(pages.thanks_page(practice, links, already=True), 410)
     if problem is not None or score is None:
         return _html(pages.form_page(practice, scale, links, action, problem or "please choose a score"), 422)
@@ -165,7 +166,7 @@ async def visit_review_requests(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         principal.require_owner(await repository.clinic_of_visit(conn, visit_id), "visit")
-        return await repository.for_visit(conn, visit_id)
+        return [asdict(request) for request in await repository.for_visit(conn, visit_id)]
 
 
 class NoteBody(BaseModel):
@@ -191,7 +192,8 @@ async def recovery_tasks(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         rows = await repository.list_tasks(conn, clinic_id, status, after, page.fetch)
-    return array_page(request, response, page, rows, lambda row: [row["due_at"], row["recovery_task_id"]])
+    shown = array_page(request, response, page, rows, lambda task: [task.due_at, task.recovery_task_id])
+    return [asdict(task) for task in shown]
 
 
 @router.get("/recovery-tasks/{task_id}")
@@ -201,12 +203,11 @@ async def recovery_task(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         task = await repository.get_task(conn, task_id)
-        principal.require_owner(task["clinic_id"] if task else None, "recovery task")
+        principal.require_owner(task.clinic_id if task else None, "recovery task")
         assert task is not None
-        answer = await repository.response_for(conn, task["review_request_id"])
-        task["comment"] = answer["comment"] if answer else None
-        task["notes"] = await repository.notes(conn, task_id)
-    return task
+        comment = await repository.comment_for(conn, task.review_request_id)
+        notes = await repository.notes(conn, task_id)
+    return {**asdict(task), "comment": comment, "notes": [asdict(note) for note in notes]}
 
 
 async def _note(
@@ -216,7 +217,7 @@ async def _note(
     author = principal.author(body.author)
     try:
         async with runtime.unit_of_work() as uow:
-            return await recovery.add_note(uow, task_id, author, body.note, close=close)
+            return asdict(await recovery.add_note(uow, task_id, author, body.note, close=close))
     except recovery.CommandError as exc:
         raise HTTPException(exc.status, exc.message) from None
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from .hl7v2 import Hl7Message
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A quarantined message as staff review it (the raw message stays in the database)."""
+
+    clinic_id: str
+    sending_facility: str
+    control_id: str
+    message_type: str
+    reason: str | None
+    received_at: datetime
 
 
 async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> tuple[str, str | None] | None:
@@ -42,7 +56,7 @@ async def record(
 
 async def quarantined(
     conn: Connection, clinics: list[str] | None, after: tuple[Any, ...], limit: int | None
-) -> list[dict[str, Any]]:
+) -> list[Quarantined]:
     """Quarantined messages of `clinics` (None: all), newest first; `after` is the page's cursor."""
     rows = await conn.fetch(
         "SELECT clinic_id, sending_facility, control_id, message_type, reason, received_at FROM hl7_messages"
@@ -53,4 +67,4 @@ async def quarantined(
         *after,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [from_row(Quarantined, r) for r in rows]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from ..domain.online_booking import Claim, Status
 
@@ -49,7 +50,7 @@ async def get_link(conn: Connection, link_id: str, *, lock: bool = False) -> Boo
         + (" FOR UPDATE" if lock else ""),
         link_id,
     )
-    return BookingLink(row["link_id"], row["clinic_id"], row["expires_at"], row["used_at"]) if row else None
+    return from_row(BookingLink, row) if row else None
 
 
 async def use_link(conn: Connection, link_id: str, appointment_id: str, at: datetime) -> None:
@@ -79,7 +80,7 @@ async def get_verification(conn: Connection, verification_id: str, *, lock: bool
         " status, expires_at FROM booking_verifications WHERE verification_id = $1" + (" FOR UPDATE" if lock else ""),
         verification_id,
     )
-    return Verification(**dict(row)) if row else None
+    return from_row(Verification, row) if row else None
 
 
 async def lock_verification(conn: Connection, verification_id: str) -> Verification | None:

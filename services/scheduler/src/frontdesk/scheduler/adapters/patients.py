@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from frontdesk.common.db import Connection
 
@@ -59,10 +58,3 @@ async def upsert_patient(
         phone,
         email,
     )
-
-
-async def get_patient(conn: Connection, patient_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT patient_id, display_name, phone, email FROM patients WHERE patient_id = $1", patient_id
-    )
-    return dict(row) if row else None

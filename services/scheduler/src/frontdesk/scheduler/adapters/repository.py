@@ -9,8 +9,10 @@ from typing import Any, Literal
 import asyncpg
 
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 from frontdesk.common.uow import Writes
 
+from ..domain.appointments import Appointment
 from ..domain.slots import Interval
 from .clinics import ClinicVersion
 
@@ -32,20 +34,16 @@ class Conflict:
         return {"starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat(), "kind": self.kind}
 
 
-@dataclass(frozen=True)
-class NewAppointment:
-    appointment_id: str
-    request_id: str
-    patient_id: str
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Blocked time of a provider (a `provider_blocks` row, without when it was written)."""
+
+    block_id: str
     clinic_id: str
     provider_id: str
-    appointment_type: str
-    window: Interval
-    blocked: Interval
-    status: str  # "pending" (a hold) or "booked"
-    source: str
-    hold_expires_at: datetime | None = None
-    external_id: str | None = None
+    starts_at: datetime
+    ends_at: datetime
+    kind: str  # vacation, blocked, other
 
 
 # --- the calendar --------------------------------------------------------------------------------
@@ -69,7 +67,7 @@ async def first_conflict(
         blocked.end,
         exclude_appointment,
     )
-    return Conflict(row["starts_at"], row["ends_at"], row["kind"]) if row else None
+    return from_row(Conflict, row) if row else None
 
 
 async def busy(conn: Connection, provider_id: str, window: Interval) -> list[Interval]:
@@ -92,7 +90,7 @@ async def busy(conn: Connection, provider_id: str, window: Interval) -> list[Int
 Outcome = Literal["inserted", "duplicate", "stale"]
 
 
-async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, writes: Writes) -> Outcome | Conflict:
+async def book(conn: Connection, new: Appointment, version: ClinicVersion, writes: Writes) -> Outcome | Conflict:
     """Insert the appointment and write `writes` (its events and timers) unless its buffered range
     overlaps anything; the conflict if it does.
 
@@ -113,10 +111,10 @@ async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, wr
         new.clinic_id,
         new.provider_id,
         new.appointment_type,
-        new.window.start,
-        new.window.end,
-        new.blocked.start,
-        new.blocked.end,
+        new.starts_at,
+        new.ends_at,
+        new.blocked_from,
+        new.blocked_until,
         new.status,
         new.source,
         new.hold_expires_at,
@@ -130,32 +128,6 @@ async def book(conn: Connection, new: NewAppointment, version: ClinicVersion, wr
         return Conflict(row["c_starts"], row["c_ends"], row["c_kind"])
     outcome: Outcome = row["outcome"]
     return outcome
-
-
-def row_of(new: NewAppointment) -> dict[str, Any]:
-    """The row `book` wrote, without reading it back."""
-    return {
-        "appointment_id": new.appointment_id,
-        "request_id": new.request_id,
-        "patient_id": new.patient_id,
-        "clinic_id": new.clinic_id,
-        "provider_id": new.provider_id,
-        "appointment_type": new.appointment_type,
-        "starts_at": new.window.start,
-        "ends_at": new.window.end,
-        "blocked_from": new.blocked.start,
-        "blocked_until": new.blocked.end,
-        "status": new.status,
-        "status_reason": None,
-        "source": new.source,
-        "hold_expires_at": new.hold_expires_at,
-        "external_id": new.external_id,
-        "confirmed_at": None,
-        "checked_in_at": None,
-        "completed_at": None,
-        "cancelled_at": None,
-        "visit_id": None,
-    }
 
 
 async def move_appointment(
@@ -187,17 +159,23 @@ async def move_appointment(
     return None
 
 
-async def get_appointment(conn: Connection, appointment_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+async def get_appointment(conn: Connection, appointment_id: str, *, for_update: bool = False) -> Appointment | None:
     sql = "SELECT * FROM appointments WHERE appointment_id = $1" + (" FOR UPDATE" if for_update else "")
     row = await conn.fetchrow(sql, appointment_id)
-    return dict(row) if row else None
+    return from_row(Appointment, row) if row else None
 
 
-async def get_by_external_id(conn: Connection, clinic_id: str, external_id: str) -> dict[str, Any] | None:
+async def by_request(conn: Connection, request_id: str) -> Appointment | None:
+    """The appointment a request booked (its idempotency key), if any."""
+    row = await conn.fetchrow("SELECT * FROM appointments WHERE request_id = $1", request_id)
+    return from_row(Appointment, row) if row else None
+
+
+async def get_by_external_id(conn: Connection, clinic_id: str, external_id: str) -> Appointment | None:
     row = await conn.fetchrow(
         "SELECT * FROM appointments WHERE clinic_id = $1 AND external_id = $2 FOR UPDATE", clinic_id, external_id
     )
-    return dict(row) if row else None
+    return from_row(Appointment, row) if row else None
 
 
 async def set_status(conn: Connection, appointment_id: str, status: str, **facts: Any) -> None:
@@ -253,21 +231,6 @@ async def open_appointment_near(
     return appointment_id
 
 
-async def appointments_of(
-    conn: Connection, clinic_id: str, provider_id: str | None, window: Interval, limit: int = 500
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT * FROM appointments WHERE clinic_id = $1 AND ($2::text IS NULL OR provider_id = $2)"
-        " AND starts_at < $4 AND ends_at > $3 ORDER BY starts_at LIMIT $5",
-        clinic_id,
-        provider_id,
-        window.start,
-        window.end,
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
 async def search_appointments(
     conn: Connection,
     patient_id: str | None,
@@ -276,7 +239,7 @@ async def search_appointments(
     clinics: list[str] | None,
     after: tuple[Any, ...],
     limit: int | None,
-) -> list[dict[str, Any]]:
+) -> list[Appointment]:
     """Appointments of a patient and/or a provider that overlap `window`, at `clinics` (None: all), by
     start; `after` (starts_at, appointment_id) and `limit` page them."""
     rows = await conn.fetch(
@@ -293,11 +256,11 @@ async def search_appointments(
         clinics,
         *after,
     )
-    return [dict(r) for r in rows]
+    return [from_row(Appointment, r) for r in rows]
 
 
-async def occupied(conn: Connection, provider_id: str, window: Interval) -> list[dict[str, Any]]:
-    """The provider's active appointments that overlap `window` (starts_at, ends_at, status), by start."""
+async def occupied(conn: Connection, provider_id: str, window: Interval) -> list[tuple[Interval, str]]:
+    """The provider's active appointments that overlap `window` (their windows and statuses), by start."""
     rows = await conn.fetch(
         "SELECT starts_at, ends_at, status FROM appointments WHERE provider_id = $1"
         f" AND status IN {ACTIVE_SQL} AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at",
@@ -305,7 +268,7 @@ async def occupied(conn: Connection, provider_id: str, window: Interval) -> list
         window.start,
         window.end,
     )
-    return [dict(r) for r in rows]
+    return [(Interval(r["starts_at"], r["ends_at"]), r["status"]) for r in rows]
 
 
 async def patient_is_new(conn: Connection, clinic_id: str, patient_id: str) -> bool:
@@ -354,7 +317,7 @@ async def blocks_of(
     clinics: list[str] | None = None,
     after: tuple[Any, ...] = (None, None),
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Block]:
     """The provider's blocks by start; `clinics` (None: all) limits them to those clinics' blocks;
     `after` (starts_at, block_id) and `limit` page them (None: all)."""
     rows = await conn.fetch(
@@ -366,7 +329,7 @@ async def blocks_of(
         *after,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [from_row(Block, r) for r in rows]
 
 
 async def remove_block(conn: Connection, provider_id: str, block_id: str) -> bool:
@@ -424,14 +387,3 @@ async def clinics_of_provider(conn: Connection, provider_id: str) -> list[str]:
         provider_id,
     )
     return [r["clinic_id"] for r in rows]
-
-
-async def close_reschedule_requests(conn: Connection, appointment_id: str, now: datetime) -> None:
-    """The appointment was moved or cancelled: its open reschedule requests are settled (a "3" window
-    does not become a staff task, an old reminder's link does not move the new time)."""
-    await conn.execute(
-        "UPDATE reschedule_requests SET status = 'closed', resolved_at = $2 WHERE appointment_id = $1"
-        " AND status = 'open'",
-        appointment_id,
-        now,
-    )

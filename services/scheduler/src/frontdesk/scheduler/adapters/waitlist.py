@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from ..domain.slots import Interval
+from ..domain.waitlist import WaitlistEntry, WaitlistOffer
 
 
 async def join(
@@ -19,7 +21,7 @@ async def join(
     provider_id: str | None,
     window: Interval,
     priority: int,
-) -> dict[str, Any]:
+) -> WaitlistEntry:
     """Add the entry (once per id) and return it as stored."""
     await conn.execute(
         "INSERT INTO waitlist (waitlist_id, clinic_id, patient_id, appointment_type, provider_id, window_start,"
@@ -35,7 +37,7 @@ async def join(
     )
     row = await conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1", waitlist_id)
     assert row is not None
-    return dict(row)
+    return from_row(WaitlistEntry, row)
 
 
 async def waiting_for(
@@ -46,7 +48,7 @@ async def waiting_for(
     slot: Interval,
     exclude_patient: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[WaitlistEntry]:
     """The best-ranked waiting entries the slot fits that were not offered this slot before."""
     rows = await conn.fetch(
         "SELECT w.* FROM waitlist w WHERE w.clinic_id = $1 AND w.status = 'waiting' AND w.appointment_type = $2"
@@ -63,7 +65,7 @@ async def waiting_for(
         exclude_patient,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [from_row(WaitlistEntry, r) for r in rows]
 
 
 async def add_offer(
@@ -113,14 +115,14 @@ async def provider_of_offer(conn: Connection, offer_id: str) -> str | None:
     return provider_id
 
 
-async def lock_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:
+async def lock_offer(conn: Connection, offer_id: str) -> WaitlistOffer | None:
     row = await conn.fetchrow("SELECT * FROM waitlist_offers WHERE offer_id = $1 FOR UPDATE", offer_id)
-    return dict(row) if row else None
+    return from_row(WaitlistOffer, row) if row else None
 
 
-async def lock_entry(conn: Connection, waitlist_id: str) -> dict[str, Any] | None:
+async def lock_entry(conn: Connection, waitlist_id: str) -> WaitlistEntry | None:
     row = await conn.fetchrow("SELECT * FROM waitlist WHERE waitlist_id = $1 FOR UPDATE", waitlist_id)
-    return dict(row) if row else None
+    return from_row(WaitlistEntry, row) if row else None
 
 
 async def mark_booked(conn: Connection, waitlist_id: str, appointment_id: str) -> None:
@@ -133,7 +135,7 @@ async def mark_booked(conn: Connection, waitlist_id: str, appointment_id: str) -
 
 async def lock_other_open_offers(
     conn: Connection, provider_id: str, starts_at: datetime, offer_id: str
-) -> list[dict[str, Any]]:
+) -> list[WaitlistOffer]:
     """The other open offers of the same slot, locked."""
     rows = await conn.fetch(
         "SELECT * FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2 AND status = 'open'"
@@ -142,14 +144,14 @@ async def lock_other_open_offers(
         starts_at,
         offer_id,
     )
-    return [dict(r) for r in rows]
+    return [from_row(WaitlistOffer, r) for r in rows]
 
 
-async def lock_open_batch(conn: Connection, batch_id: str) -> list[dict[str, Any]]:
+async def lock_open_batch(conn: Connection, batch_id: str) -> list[WaitlistOffer]:
     rows = await conn.fetch(
         "SELECT * FROM waitlist_offers WHERE batch_id = $1 AND status = 'open' FOR UPDATE", batch_id
     )
-    return [dict(r) for r in rows]
+    return [from_row(WaitlistOffer, r) for r in rows]
 
 
 async def lapse(conn: Connection, appointment_id: str) -> None:
@@ -157,3 +159,65 @@ async def lapse(conn: Connection, appointment_id: str) -> None:
     await conn.execute(
         "UPDATE waitlist SET status = 'lapsed' WHERE appointment_id = $1 AND status = 'booked'", appointment_id
     )
+
+
+# --- the patient's offer page ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownOffer:
+    """An offer as the patient's page shows it, with the status of the hold it became (if any)."""
+
+    status: str
+    clinic_id: str
+    starts_at: datetime
+    expires_at: datetime
+    appointment_id: str | None
+    appointment_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferEntry:
+    """An offer with its waitlist entry (the patient's window and whether they are still waiting)."""
+
+    offer_id: str
+    status: str
+    clinic_id: str
+    provider_id: str
+    appointment_type: str
+    starts_at: datetime
+    ends_at: datetime
+    waitlist_id: str
+    patient_id: str
+    entry_status: str
+    window_start: datetime
+    window_end: datetime
+
+
+async def shown_offer(conn: Connection, offer_id: str) -> ShownOffer | None:
+    row = await conn.fetchrow(
+        "SELECT o.status, o.clinic_id, o.starts_at, o.expires_at, o.appointment_id, a.status AS appointment_status"
+        " FROM waitlist_offers o LEFT JOIN appointments a ON a.appointment_id = o.appointment_id"
+        " WHERE o.offer_id = $1",
+        offer_id,
+    )
+    return from_row(ShownOffer, row) if row else None
+
+
+async def offer_entry(conn: Connection, offer_id: str, *, lock: bool = False) -> OfferEntry | None:
+    row = await conn.fetchrow(
+        "SELECT o.offer_id, o.status, o.clinic_id, o.provider_id, o.appointment_type, o.starts_at, o.ends_at,"
+        " w.waitlist_id, w.patient_id, w.status AS entry_status, w.window_start, w.window_end"
+        " FROM waitlist_offers o JOIN waitlist w USING (waitlist_id) WHERE o.offer_id = $1"
+        + (" FOR UPDATE OF o, w" if lock else ""),
+        offer_id,
+    )
+    return from_row(OfferEntry, row) if row else None
+
+
+async def first_offered_at(conn: Connection, provider_id: str, starts_at: datetime) -> datetime | None:
+    """When the slot was first offered to anyone."""
+    first: datetime | None = await conn.fetchval(
+        "SELECT min(created_at) FROM waitlist_offers WHERE provider_id = $1 AND starts_at = $2", provider_id, starts_at
+    )
+    return first

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from .appointments import Appointment
+
 TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/timezone"
 TYPE_SYSTEM = "urn:frontdesk:appointment-type"
 REASONS = {
@@ -26,43 +28,43 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def appointment(row: dict[str, Any]) -> dict[str, Any]:
-    status = row["status"]
+def appointment(row: Appointment) -> dict[str, Any]:
+    status = row.status
     participant_status = "declined" if status == "cancelled" else "accepted"
     if status == "pending":
         participant_status = "tentative"
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
-        "id": row["appointment_id"],
-        "meta": {"lastUpdated": _ts(row.get("updated_at"))},
+        "id": row.appointment_id,
+        "meta": {"lastUpdated": _ts(row.updated_at)},
         "status": status,
-        "appointmentType": {"coding": [{"system": TYPE_SYSTEM, "code": row["appointment_type"]}]},
-        "start": _ts(row["starts_at"]),
-        "end": _ts(row["ends_at"]),
-        "minutesDuration": int((row["ends_at"] - row["starts_at"]).total_seconds() // 60),
-        "created": _ts(row.get("created_at")),
+        "appointmentType": {"coding": [{"system": TYPE_SYSTEM, "code": row.appointment_type}]},
+        "start": _ts(row.starts_at),
+        "end": _ts(row.ends_at),
+        "minutesDuration": int((row.ends_at - row.starts_at).total_seconds() // 60),
+        "created": _ts(row.created_at),
         "participant": [
             {
-                "actor": {"reference": f"Patient/{row['patient_id']}"},
+                "actor": {"reference": f"Patient/{row.patient_id}"},
                 "required": "required",
                 "status": participant_status,
             },
             {
-                "actor": {"reference": f"Practitioner/{row['provider_id']}"},
+                "actor": {"reference": f"Practitioner/{row.provider_id}"},
                 "required": "required",
                 "status": participant_status,
             },
         ],
     }
-    if row.get("external_id"):
-        resource["identifier"] = [{"system": "urn:frontdesk:ehr-appointment-id", "value": row["external_id"]}]
+    if row.external_id:
+        resource["identifier"] = [{"system": "urn:frontdesk:ehr-appointment-id", "value": row.external_id}]
     if status == "cancelled":
-        reason = row.get("status_reason") or "cancelled"
+        reason = row.status_reason or "cancelled"
         resource["cancelationReason"] = {"text": REASONS.get(reason, reason)}
-    if status == "noshow" and row.get("status_reason") == "left_without_visit":
+    if status == "noshow" and row.status_reason == "left_without_visit":
         resource["comment"] = "Left without visit"
-    if status == "pending" and row.get("hold_expires_at"):
-        resource["comment"] = f"Held until {_ts(row['hold_expires_at'])}"
+    if status == "pending" and row.hold_expires_at:
+        resource["comment"] = f"Held until {_ts(row.hold_expires_at)}"
     return {k: v for k, v in resource.items() if v is not None}
 
 

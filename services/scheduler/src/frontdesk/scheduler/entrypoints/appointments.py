@@ -176,9 +176,9 @@ async def get_appointment(appointment_id: str, principal: CurrentPrincipal, runt
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         appointment = await repository.get_appointment(conn, appointment_id)
-    principal.require_owner(appointment["clinic_id"] if appointment else None, "appointment")
+    principal.require_owner(appointment.clinic_id if appointment else None, "appointment")
     assert appointment is not None
-    return appointment
+    return appointment.columns()
 
 
 # --- the visit lifecycle -------------------------------------------------------------------------

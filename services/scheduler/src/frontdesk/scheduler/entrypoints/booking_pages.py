@@ -355,9 +355,9 @@ def _code_answer(
     clinic: ClinicConfig, entry: rules.Entry, session: dict[str, str], answer: online_booking.CodeAnswer
 ) -> HTMLResponse:
     if answer.answer in ("booked", "already_booked"):
-        row = answer.appointment or {}
-        starts_at, provider_id = row.get("starts_at"), str(row.get("provider_id", ""))
-        slot = html.when(starts_at, _zone(clinic)) if isinstance(starts_at, datetime) else ""
+        booked_one = answer.appointment
+        slot = html.when(booked_one.starts_at, _zone(clinic)) if booked_one else ""
+        provider_id = booked_one.provider_id if booked_one else ""
         booked = forms.booked_page(
             clinic.name, slot, _provider_name(clinic, provider_id), already=answer.answer == "already_booked"
         )

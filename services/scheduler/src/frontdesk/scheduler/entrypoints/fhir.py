@@ -115,7 +115,7 @@ async def read_appointment(appointment_id: str, principal: CurrentPrincipal, run
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         row = await repository.get_appointment(conn, appointment_id)
-    if row is None or not principal.can_see(row["clinic_id"]):
+    if row is None or not principal.can_see(row.clinic_id):
         return _not_found(f"Appointment/{appointment_id}")
     return _json(fhir.appointment(row))
 
@@ -160,7 +160,7 @@ async def search_appointments(
         rows = await repository.search_appointments(
             conn, patient_id, provider_id, window, principal.visible_clinics(), after, page.fetch
         )
-    shown, next_cursor = page.cut(rows, lambda row: [row["starts_at"], row["appointment_id"]])
+    shown, next_cursor = page.cut(rows, lambda row: [row.starts_at, row.appointment_id])
     next_url = str(request.url.include_query_params(_cursor=next_cursor)) if next_cursor else None
     return _json(fhir.bundle([fhir.appointment(r) for r in shown], next_url=next_url))
 
@@ -239,10 +239,10 @@ async def search_slots(
         )
     busy += booking_rules.exception_intervals(provider)
     resources = [
-        fhir.slot(provider_id, r["starts_at"], r["ends_at"], "busy-tentative" if r["status"] == "pending" else "busy")
-        for r in taken
+        fhir.slot(provider_id, w.start, w.end, "busy-tentative" if status == "pending" else "busy")
+        for w, status in taken
     ]
-    unavailable = [(b["starts_at"], b["ends_at"]) for b in blocks] + [
+    unavailable = [(b.starts_at, b.ends_at) for b in blocks] + [
         (e.start, e.end) for e in booking_rules.exception_intervals(provider)
     ]
     resources += [

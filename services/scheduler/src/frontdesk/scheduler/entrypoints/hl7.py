@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -53,5 +54,7 @@ async def hl7_quarantine(
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         rows = await hl7_messages.quarantined(conn, clinics, after, page.fetch)
-    key = ("received_at", "clinic_id", "sending_facility", "control_id")
-    return array_page(request, response, page, rows, lambda row: [row[k] for k in key])
+    shown = array_page(
+        request, response, page, rows, lambda m: [m.received_at, m.clinic_id, m.sending_facility, m.control_id]
+    )
+    return [asdict(message) for message in shown]

@@ -25,6 +25,7 @@ from frontdesk.common.service import ServiceRuntime, runtime_of
 
 from .. import booking, patient_offers, reschedule_requests
 from ..adapters import repository
+from ..adapters import reschedule_requests as requests_store
 from ..adapters.clinics import clinic_of
 from . import patient_html as html
 
@@ -148,14 +149,14 @@ async def _reschedule_page(
     assert runtime.pool is not None
     now = booking.now_utc()
     async with runtime.pool.acquire() as conn:
-        request = await reschedule_requests.get(conn, reschedule_id)
+        request = await requests_store.get(conn, reschedule_id)
         appointment = await repository.get_appointment(conn, request.appointment_id) if request else None
         if request is None or appointment is None:
             return page(html.problem_page(UNKNOWN), 404)
         practice, zone = await _practice(conn, request.clinic_id)
         times = await reschedule_requests.next_open_times(conn, appointment, now) if request.status == "open" else []
     zone = zone or ZoneInfo("UTC")
-    current = html.when(appointment["starts_at"], zone)
+    current = html.when(appointment.starts_at, zone)
     if request.status == "moved":  # shown again, or answered again: nothing changes (410 for a repeat)
         return page(html.moved_page(practice, current), 200 if status == 200 else 410)
     if request.status == "closed":  # the appointment was moved or cancelled otherwise

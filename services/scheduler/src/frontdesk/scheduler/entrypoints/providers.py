@@ -4,6 +4,7 @@ every command follows: api.py)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
@@ -87,7 +88,8 @@ async def list_blocks(
     async with runtime.pool.acquire() as conn:
         principal.require_any(await repository.clinics_of_provider(conn, provider_id), "provider")
         rows = await repository.blocks_of(conn, provider_id, principal.visible_clinics(), after, page.fetch)
-    return array_page(request, response, page, rows, lambda row: [row["starts_at"], row["block_id"]])
+    shown = array_page(request, response, page, rows, lambda block: [block.starts_at, block.block_id])
+    return [asdict(block) for block in shown]
 
 
 @router.delete("/{provider_id}/blocks/{block_id}")

@@ -4,8 +4,6 @@ api.py)."""
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -42,12 +40,6 @@ class WaitlistBody(Body):
         return self
 
 
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
 @router.post("", status_code=201)
 async def join_waitlist(body: WaitlistBody, command: Command) -> JSONResponse:
     command.principal.require_clinic(body.clinic_id)
@@ -57,7 +49,7 @@ async def join_waitlist(body: WaitlistBody, command: Command) -> JSONResponse:
             return 404, {"detail": f"unknown clinic {body.clinic_id}"}
         waitlist_id = "wl-" + hashlib.sha256(command.key.encode()).hexdigest()[:16]
         window = Interval(body.window_start, body.window_end)
-        row = await store.join(
+        entry = await store.join(
             uow.conn,
             waitlist_id,
             body.clinic_id,
@@ -67,7 +59,7 @@ async def join_waitlist(body: WaitlistBody, command: Command) -> JSONResponse:
             window,
             body.priority,
         )
-        return 201, json.loads(json.dumps(row, default=_iso))
+        return 201, entry.as_json()
 
     return await command.run(body.model_dump(mode="json"), do)
 
