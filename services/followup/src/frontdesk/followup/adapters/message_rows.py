@@ -8,6 +8,7 @@ from datetime import datetime
 
 from frontdesk.common.contracts import FollowupCancelled, FollowupFailed, FollowupSent, MessageSent, MessageSkipped
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from ..domain.consent import Purpose
 
@@ -99,7 +100,7 @@ async def lock_message(conn: Connection, message_request_id: str) -> Message | N
         " FROM messages WHERE message_request_id = $1 FOR UPDATE",
         message_request_id,
     )
-    return Message(**row) if row else None
+    return from_row(Message, row) if row else None
 
 
 async def get_plan(conn: Connection, followup_id: str) -> Plan | None:
@@ -107,4 +108,4 @@ async def get_plan(conn: Connection, followup_id: str) -> Plan | None:
         "SELECT followup_id, kind, patient_id, clinic_id, appointment_id, status FROM followups WHERE followup_id = $1",
         followup_id,
     )
-    return Plan(**row) if row else None
+    return from_row(Plan, row) if row else None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from ..domain.consent import ConsentEntry
 
@@ -51,11 +52,7 @@ async def read(
 ) -> PolicyInputs:
     row = await conn.fetchrow(_SQL, patient_id, purpose, sent_since, clinic_id, day_start)
     assert row is not None  # one row, always
-    contact = (
-        Contact(row["phone"], row["email"], row["timezone"], row["state"], row["preferred_channel"])
-        if row["has_contact"]
-        else None
-    )
+    contact = from_row(Contact, row) if row["has_contact"] else None
     ledger = [
         ConsentEntry(p, opted_in, at, source)
         for p, opted_in, at, source in zip(
