@@ -12,7 +12,6 @@ import secrets
 import time
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -21,7 +20,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_online_booking import booking_clinic
 from ..integration.test_patient_loops import known_everywhere, phone_of
-from .test_patient_pages import browser, no_serious_violations, shoot, shows
+from .test_patient_pages import browser, no_serious_violations, shoot, shows, while_page_changes
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # the fixture, shared
@@ -126,7 +125,7 @@ def test_a_number_the_code_cannot_be_texted_to_is_said_plainly_with_the_way_back
     driver.find_element(By.CSS_SELECTOR, "form[action='/p/book/hold'] button[type=submit]").click()  # type: ignore[attr-defined]
     shows(driver, "holding this time")
 
-    WebDriverWait(driver, 60, ignored_exceptions=[StaleElementReferenceException]).until(_not_texted)  # type: ignore[arg-type]
+    WebDriverWait(driver, 60).until(while_page_changes(_not_texted))  # type: ignore[arg-type]
     main = driver.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
     assert f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}" in main and "call the practice" in main
     assert "<script" not in driver.page_source and phone not in driver.current_url  # type: ignore[attr-defined]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -44,10 +45,25 @@ def no_serious_violations(driver: object) -> None:
     assert not violations, violations
 
 
+def while_page_changes(condition: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """`condition`, with a read of the old page's nodes while the new page replaces it counted as "not
+    yet": Chromium reports such a node as stale, or as one that "does not belong to the document"."""
+
+    def check(driver: Any) -> bool:
+        try:
+            return condition(driver)
+        except WebDriverException as exc:
+            if isinstance(exc, StaleElementReferenceException) or "does not belong to the document" in str(exc):
+                return False
+            raise
+
+    return check
+
+
 def shows(driver: object, text: str) -> None:
     """Wait for the page a form post leads to (the click returns before the new page may be there)."""
-    WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(  # type: ignore[arg-type]
-        lambda d: text in d.find_element(By.TAG_NAME, "main").text
+    WebDriverWait(driver, 30).until(  # type: ignore[arg-type]
+        while_page_changes(lambda d: text in d.find_element(By.TAG_NAME, "main").text)
     )
 
 
