@@ -588,7 +588,9 @@ async def test_holds_are_rate_limited_per_client(world: World) -> None:
     assert sent >= 10
     assert "rate limit" in response.json()["detail"]
     wait = int(response.headers["Retry-After"])
-    assert 1 <= wait <= 60
+    # At most the rest of this minute and the part of the next it takes this full minute's weight to
+    # fall under the limit (ratelimit.py's sliding estimate): 62 s when the minute filled at its start.
+    assert 1 <= wait <= 70
     # Another client has its own budget.
     other = {**bearer(world.token_a), "Idempotency-Key": uuid.uuid4().hex}
     assert (await world.client.post("/v1/holds", json=world.booking(), headers=other)).status_code == 201
