@@ -121,7 +121,10 @@ async def run_rush(stack: LocalStack, config: RushConfig, lead: float, max_drain
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
-        return summarize(plan, watcher.samples, world, t0_monotonic) | {"ready_before_t0_s": round(ready_before)}
+        waiting = await watcher.waiting()
+        result = summarize(plan, watcher.samples, world, t0_monotonic)
+        held = await watcher.held()
+        return result | {"ready_before_t0_s": round(ready_before), "timers_waiting": waiting, "held": held}
 
 
 async def settled(watcher: Watcher, t0_monotonic: float) -> None:
@@ -331,6 +334,14 @@ def print_report(result: dict[str, Any], target_drain: float, target_rss: float)
         "Came back (count, last seen s after T0): "
         + ", ".join(f"{kind} {v['count']} ({v['last_s']:g})" for kind, v in result["outcomes"].items())
     )
+    waiting = [
+        f"{service} {kind} {w['count']} (in {w['first_h']:g}-{w['last_h']:g} h)"
+        for service, kinds in result["timers_waiting"].items()
+        for kind, w in kinds.items()
+    ]
+    print("Timers set for later at the end (not due yet): " + (", ".join(waiting) or "none"))
+    for service, counts in result["held"].items():
+        print(f"{service} at the end: " + ", ".join(f"{what} {n}" for what, n in counts.items()))
     every = max(1, math.ceil((result["observed_until_s"] + REST) / 40))
     print("\nConsumer lag in records per service (+ overdue timers and unpublished outbox rows), by seconds after T0:")
     print("\n".join(timeline_rows(result, names, every)))

@@ -25,6 +25,21 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 WATCHER = "bench-rush-watch"  # application_name of the watcher's own connections
 OVERDUE = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM timers WHERE dead_at IS NULL AND due_at < now() - interval '1 second')"  # noqa: E501
+# Timers set but not yet due at the end, by kind: what the run left for later (quiet hours, caps, windows).
+WAITING = (
+    "SELECT kind, count(*)::int AS n, extract(epoch FROM min(due_at) - now()) AS first_s,"
+    " extract(epoch FROM max(due_at) - now()) AS last_s"
+    " FROM timers WHERE dead_at IS NULL AND due_at >= now() GROUP BY kind ORDER BY kind"
+)
+# What each service holds at the end, by state: where every requested message and planned follow-up went.
+HELD = {
+    "followup": (
+        "SELECT 'messages ' || requested_by || ' ' || purpose || ' ' || status AS what, count(*)::int AS n"
+        " FROM messages GROUP BY 1 UNION ALL"
+        " SELECT 'plans ' || kind || ' ' || status, count(*)::int FROM followups GROUP BY 1 ORDER BY 1"
+    ),
+    "reviews": "SELECT 'requests ' || status AS what, count(*)::int AS n FROM review_requests GROUP BY 1 ORDER BY 1",
+}
 CONNECTIONS = (
     "SELECT datname, count(*) AS n FROM pg_stat_activity"
     " WHERE backend_type = 'client backend' AND application_name <> $1 GROUP BY datname"
@@ -118,6 +133,25 @@ class Watcher:
             connections={r["datname"] or "(none)": r["n"] for r in rows},
             cpu=self._cpu(),
         )
+
+    async def waiting(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per service and timer kind: how many timers are set for later, and in how many hours the first
+        and last fall due (a message held by quiet hours or a cap waits as a send timer)."""
+        waiting: dict[str, dict[str, dict[str, float]]] = {}
+        for name, conn in self._databases.items():
+            for row in await conn.fetch(WAITING):
+                first, last = float(row["first_s"]) / 3600, float(row["last_s"]) / 3600
+                hours = {"first_h": round(first, 1), "last_h": round(last, 1)}
+                waiting.setdefault(name, {})[row["kind"]] = {"count": row["n"], **hours}
+        return waiting
+
+    async def held(self) -> dict[str, dict[str, int]]:
+        """Per service (followup, reviews): its messages, plans or requests counted by state at the end."""
+        return {
+            name: {row["what"]: row["n"] for row in await self._databases[name].fetch(sql)}
+            for name, sql in HELD.items()
+            if name in self._databases
+        }
 
     async def run(self, interval: float = 1.0) -> None:
         """Sample every `interval` seconds until cancelled."""

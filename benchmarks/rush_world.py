@@ -331,6 +331,8 @@ class World:
             return
         if kind in ("followup.sent", "followup.failed"):
             self.outcomes.add(f"{kind} {data.get('kind')}")
+        elif kind in ("message.sent", "message.skipped"):  # by requester (and why skipped)
+            self.outcomes.add(" ".join(filter(None, (kind, data.get("requested_by"), data.get("reason")))))
         else:
             self.outcomes.add(kind)
         if kind in ("appointment.booked", "appointment.rejected"):
