@@ -35,6 +35,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from .. import booking_codes, booking_links, contacts, sms_replies
 from ..adapters import repository
+from ..adapters.policy_inputs import Contact
 from ..domain import consent
 from ..domain.consent import ConsentSource, Purpose
 from ..handlers import followup_id
@@ -134,7 +135,7 @@ async def register_contact(
     later: 403 for a clinic that only has appointments or messages of the patient, 404 for any other."""
     if body.phone is None and body.email is None:
         raise HTTPException(422, "give a phone number or an email address")
-    details = contacts.ContactDetails(body.phone, body.email, body.timezone, body.state, body.preferred_channel)
+    details = Contact(body.phone, body.email, body.timezone, body.state, body.preferred_channel)
     async with runtime.unit_of_work() as uow:
         await repository.lock_patient(uow.conn, patient_id)
         await _claim_patient(uow.conn, principal, patient_id)
@@ -153,8 +154,8 @@ async def get_consent(
         contact = await repository.get_contact(conn, patient_id)
         return {
             "patient_id": patient_id,
-            "has_phone": bool(contact and contact["phone"]),
-            "has_email": bool(contact and contact["email"]),
+            "has_phone": bool(contact and contact.phone),
+            "has_email": bool(contact and contact.email),
             "consent": await _consent_view(conn, patient_id),
         }
 
