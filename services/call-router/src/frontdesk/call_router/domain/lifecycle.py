@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from frontdesk.common import rows
 from frontdesk.common.rows import Columns
 
 
@@ -106,25 +107,11 @@ class StoredCall:
 
     @classmethod
     def of(cls, row: Columns) -> StoredCall:
-        return cls(
-            call_id=row["call_id"],
-            clinic_id=row["clinic_id"],
-            received_at=row["received_at"],
-            status=row["status"],
-            attempt=row["attempt"],
-            tried=tuple(row["tried"] or ()),
-            vendor_id=row["vendor_id"],
-            ringing=tuple(row["ringing"] or ()),
-            offer_keys=tuple(row["offer_keys"] or ()),
-            offer_pool=row["offer_pool"],
-            answer_by=row["answer_by"],
-            intent=row["intent"],
-            language=row["language"],
-            caller_token=row["caller_token"],
-            patient_id=row["patient_id"],
-            answered_by_kind=row["answered_by_kind"],
-            answered_by_id=row["answered_by_id"],
-        )
+        """From a `calls` row; its arrays (lists as asyncpg reads them) as tuples."""
+        return rows.from_row(cls, row, **{array: tuple(row[array] or ()) for array in _ARRAYS})
+
+
+_ARRAYS = ("tried", "ringing", "offer_keys")  # the text[] columns
 
 
 def from_row(row: StoredCall | None, early: frozenset[str] = frozenset()) -> Call:
