@@ -119,10 +119,7 @@ async def _escalate(
     at: datetime,
 ) -> str:
     """A staff task with the reply's words (in followup's own table, never on a topic); its id."""
-    clinic_id = await uow.conn.fetchval(
-        "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
-        patients,
-    )
+    clinic_id = await repository.latest_message_clinic(uow.conn, patients)
     task_patient = patients[0] if len(patients) == 1 else None
     task_id = f"task-{uuid.uuid4().hex[:16]}"
     await repository.insert_task(

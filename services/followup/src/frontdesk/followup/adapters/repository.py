@@ -285,6 +285,15 @@ async def messages_for_patient(
     return [dict(r) for r in rows]
 
 
+async def latest_message_clinic(conn: Connection, patient_ids: list[str]) -> str | None:
+    """The clinic of the newest message to any of these patients (None: none was asked for)."""
+    clinic_id: str | None = await conn.fetchval(
+        "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
+        patient_ids,
+    )
+    return clinic_id
+
+
 async def clinic_sent_since(conn: Connection, clinic_id: str, since: datetime) -> int:
     """How many messages the clinic's patients were sent since `since` (its daily message limit)."""
     count: int = await conn.fetchval(
