@@ -213,19 +213,19 @@ async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
 
 async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:
     await appointment_rows.record(uow.conn, event, "cancelled")
-    now = sending.now_utc()
-    for plan in await message_rows.open_plans(uow.conn, appointment_id=event.appointment_id):
-        if plan.kind == "reminder":
-            await sending.cancel_plan(uow, plan.followup_id, "appointment_cancelled", now)
+    await _withdraw_reminders(uow, event.appointment_id, "appointment_cancelled")
 
 
 async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> None:
     await appointment_rows.record(uow.conn, event, "booked")
-    now = sending.now_utc()
     # A pending reminder names the old time: withdraw it; the scheduler fires new reminders.
-    for plan in await message_rows.open_plans(uow.conn, appointment_id=event.appointment_id):
-        if plan.kind == "reminder":
-            await sending.cancel_plan(uow, plan.followup_id, "appointment_rescheduled", now)
+    await _withdraw_reminders(uow, event.appointment_id, "appointment_rescheduled")
+
+
+async def _withdraw_reminders(uow: UnitOfWork, appointment_id: str, reason: str) -> None:
+    now = sending.now_utc()
+    for reminder in await message_rows.open_plans(uow.conn, appointment_id=appointment_id, kind="reminder"):
+        await sending.cancel_plan(uow, reminder.followup_id, reason, now)
 
 
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
