@@ -22,15 +22,15 @@ of a vendor still holding the call); a call.ended before its call.answered is ke
 the answer comes; outcomes that overtook the call are replayed when it arrives, an answer before an
 abandon.
 
-Still decided inside SQL, for one round trip per hot path, with the same rules as here (the next
-step is to pass the decision in, or to have these functions return the row and write after
-`transition`):
-- call_router_answer (migrations/013): records the answer only if the status is ringing or
-  with_vendor (WAITING), under the clinic's lock; the handler then consults `transition` on the row
-  as it was, for everything that follows (withdrawals, late answers, the kept call.ended).
-- call_router_ring_timeout (008): acts only if the call rings in the timer's attempt.
-- call_router_vendor_deadline (013): acts only if the call is with_vendor and the vendor holds it.
-- call_router_receive (007): takes the kept answered/abandoned outcomes of a new call.
+Still decided inside SQL (functions.sql), for one round trip per hot path, with the same rules as
+here (the next step is to pass the decision in, or to have these functions return the row and write
+after `transition`):
+- call_router_answer: records the answer only if the status is ringing or with_vendor (WAITING),
+  under the clinic's lock; the handler then consults `transition` on the row as it was, for
+  everything that follows (withdrawals, late answers, the kept call.ended).
+- call_router_ring_timeout: acts only if the call rings in the timer's attempt.
+- call_router_vendor_deadline: acts only if the call is with_vendor and the vendor holds it.
+- call_router_receive: takes the kept answered/abandoned outcomes of a new call.
 The statement-by-statement paths (no cached configuration) decide here.
 """
 
