@@ -41,10 +41,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from frontdesk.common.cloudevents import decode, encode
-from frontdesk.common.contracts import VisitCompleted
+from frontdesk.common.contracts import ClinicConfig, VisitCompleted
 from frontdesk.common.kafka import make_producer, topic_partitions
 from frontdesk.tools.apply import load_clinics, publish
-from frontdesk.tools.stack import LocalStack
+from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORK = ROOT / "deploy" / "local" / "demo-network.yaml"
@@ -161,6 +161,56 @@ class CpuMeter:
         }
 
 
+# ---------------------------------------------------------------- shared with followup_sending.py, reviews_requests.py
+
+
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+async def create_topics(bootstrap: str, *topics: str) -> None:
+    """The bare path's topics, partitioned as the services' (one that exists already is kept)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    with contextlib.suppress(Exception):
+        await admin.create_topics([NewTopic(t, 6, 1) for t in topics])
+    await admin.close()
+
+
+async def start_instances(stack: LocalStack, service: str, count: int) -> list[ServiceProcess]:
+    """`count` instances of `service` in one consumer group, started together."""
+    instances = [stack.replica(service, i) for i in range(count)]
+    for instance in instances:
+        instance.start(wait=False)
+    for instance in instances:
+        await asyncio.to_thread(instance.wait_ready)
+    return instances
+
+
+async def until_known(service: ServiceProcess, clinics: list[ClinicConfig], timeout: float = 60) -> None:
+    """Until `service` has applied the bench clinics' configuration."""
+    deadline = time.monotonic() + timeout
+    while not {c.clinic_id for c in clinics} <= service.known_clinics():
+        assert time.monotonic() < deadline, f"{service.name} never learned the bench clinics"
+        await asyncio.sleep(0.2)
+
+
+def print_paths(paths: list[dict[str, Any]], rate: str, unit: str) -> None:
+    """The paths side by side (received, `rate` per second, latency), then the CPU each cost per `unit`."""
+    print(f"{'path':<10}{'received':>10}{rate:>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for p in paths:
+        print(
+            f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
+            f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}"
+        )
+    for p in paths:
+        each = " + ".join(f"{ms:.2f}" for ms in p["cpu_ms_per_record_each_instance"] if ms is not None)
+        print(
+            f"CPU ms per {unit}, {p['path']}: {p['cpu_ms_per_record']} ({each}); PostgreSQL"
+            f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']}"
+        )
+
+
 async def run_path(
     name: str,
     bootstrap: str,
@@ -240,18 +290,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         log("starting Kafka and PostgreSQL")
         await asyncio.to_thread(stack.start_infrastructure)
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.create_topics([NewTopic(t, 6, 1) for t in (BARE_IN, BARE_OUT)])
-        await admin.close()
+        await create_topics(stack.bootstrap, BARE_IN, BARE_OUT)
         clinics = load_clinics(NETWORK)
         log(f"starting followup ({args.replicas} instance{'s' if args.replicas > 1 else ''}, one consumer group)")
-        instances = [stack.replica("followup", i) for i in range(args.replicas)]
-        for instance in instances:
-            instance.start(wait=False)
-        for instance in instances:
-            await asyncio.to_thread(instance.wait_ready)
+        instances = await start_instances(stack, "followup", args.replicas)
         await publish(stack.bootstrap, clinics)
         child = subprocess.Popen(  # noqa: ASYNC220 - our own script, started once
             [sys.executable, __file__, "--passthrough", stack.bootstrap],
@@ -288,7 +330,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "rate_per_s": args.rate,
             "count": args.count,
             "replicas": args.replicas,
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": machine(),
             "paths": [bare, fu],
             "ratio_p99_followup_vs_bare": fu["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None,
             "ratio_p50_followup_vs_bare": fu["p50_ms"] / bare["p50_ms"] if bare["p50_ms"] else None,
@@ -313,18 +355,7 @@ def main() -> None:
         f"followup planning benchmark: {args.count} visit.completed at {args.rate:g}/s, {args.replicas} followup"
         f" instance(s) ({result['machine']}; load average {os.getloadavg()[0]:.1f})"
     )
-    print(f"{'path':<10}{'received':>10}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for p in result["paths"]:
-        print(
-            f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
-            f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}"
-        )
-    for p in result["paths"]:
-        each = " + ".join(f"{ms:.2f}" for ms in p["cpu_ms_per_record_each_instance"] if ms is not None)
-        print(
-            f"CPU ms per visit, {p['path']}: {p['cpu_ms_per_record']} ({each}); PostgreSQL"
-            f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']}"
-        )
+    print_paths(result["paths"], "events/s", "visit")
     fu = result["paths"][1]
     print(f"followup plans/s: {fu['plans_per_s']:.1f} (2 per visit)")
     print(

@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import signal
 import subprocess
 import sys
@@ -42,8 +40,17 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from followup_planning import CpuMeter, Sink, log, percentile
+from followup_planning import (
+    CpuMeter,
+    Sink,
+    create_topics,
+    log,
+    machine,
+    percentile,
+    print_paths,
+    start_instances,
+    until_known,
+)
 
 from frontdesk.common.cloudevents import decode, encode
 from frontdesk.common.contracts import ClinicConfig, MessageRequested
@@ -273,24 +280,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         stack.extra_env["FOLLOWUP_PROVIDER_URL"] = provider_url + "/messages"
         log("starting Kafka and PostgreSQL")
         await asyncio.to_thread(stack.start_infrastructure)
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.create_topics([NewTopic(BARE_OUT, 6, 1)])
-        await admin.close()
+        await create_topics(stack.bootstrap, BARE_OUT)
         zone = midday_zone()
         clinics = bench_clinics(run, zone)
         log(f"starting followup ({args.replicas} instance(s)); provider answers after {args.provider_delay_ms:g} ms")
-        instances = [stack.replica("followup", i) for i in range(args.replicas)]
-        for instance in instances:
-            instance.start(wait=False)
-        for instance in instances:
-            await asyncio.to_thread(instance.wait_ready)
+        instances = await start_instances(stack, "followup", args.replicas)
         await publish(stack.bootstrap, clinics)
-        deadline = time.monotonic() + 60
-        while not {c.clinic_id for c in clinics} <= instances[0].known_clinics():
-            assert time.monotonic() < deadline, "followup never learned the bench clinics"
-            await asyncio.sleep(0.2)
+        await until_known(instances[0], clinics)
         warm = max(100, args.count // 10)
         fu_ids = {
             kind: [f"bs-{run}-{kind}-{n}" for n in range(count)] for kind, count in (("w", warm), ("m", args.count))
@@ -347,7 +343,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "count": args.count,
             "replicas": args.replicas,
             "provider_delay_ms": args.provider_delay_ms,
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": machine(),
             "paths": [bare_result, fu],
             "provider": stats,
             "ratio_p99_followup_vs_bare": fu["p99_ms"] / bare_result["p99_ms"] if bare_result["p99_ms"] else None,
@@ -373,18 +369,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_before: str) -
         f" {args.provider_delay_ms:g} ms, {args.replicas} followup instance(s), bare with {args.bare_concurrency}"
         f" workers ({result['machine']}; /proc/loadavg before: {load_before})"
     )
-    print(f"{'path':<10}{'received':>10}{'msgs/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for p in result["paths"]:
-        print(
-            f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
-            f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}"
-        )
-    for p in result["paths"]:
-        each = " + ".join(f"{ms:.2f}" for ms in p["cpu_ms_per_record_each_instance"] if ms is not None)
-        print(
-            f"CPU ms per message, {p['path']}: {p['cpu_ms_per_record']} ({each}); PostgreSQL"
-            f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']}"
-        )
+    print_paths(result["paths"], "msgs/s", "message")
     fu = result["paths"][1]
     per_message = fu["db_transactions_per_record"]
     print(f"followup's database: {per_message} transactions per message (a statement alone counts as one)")

@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import signal
 import subprocess
 import sys
@@ -42,8 +40,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from followup_planning import BARE_IN, BARE_OUT, CpuMeter, Sink, bare_ident, log, percentile, run_path
+from followup_planning import (
+    BARE_IN,
+    BARE_OUT,
+    CpuMeter,
+    Sink,
+    bare_ident,
+    create_topics,
+    log,
+    machine,
+    percentile,
+    print_paths,
+    run_path,
+    until_known,
+)
 from followup_sending import midday_zone
 
 from frontdesk.common.cloudevents import decode, encode
@@ -176,20 +186,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         log("starting Kafka and PostgreSQL")
         await asyncio.to_thread(stack.start_infrastructure)
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.create_topics([NewTopic(t, 6, 1) for t in (BARE_IN, BARE_OUT)])
-        await admin.close()
+        await create_topics(stack.bootstrap, BARE_IN, BARE_OUT)
         reviews = stack.service("reviews")
         log("starting reviews")
         reviews.start()
         clinics = bench_clinics(run, midday_zone())
         await publish(stack.bootstrap, clinics)
-        deadline = time.monotonic() + 60
-        while not {c.clinic_id for c in clinics} <= reviews.known_clinics():
-            assert time.monotonic() < deadline, "reviews never learned the bench clinics"
-            await asyncio.sleep(0.2)
+        await until_known(reviews, clinics)
         child = subprocess.Popen(  # noqa: ASYNC220 - the planning benchmark's passthrough, started once
             [sys.executable, str(HERE / "followup_planning.py"), "--passthrough", stack.bootstrap],
             stdout=subprocess.DEVNULL,
@@ -224,7 +227,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "rate_per_s": args.rate,
             "count": args.count,
             "page_rate_per_s": args.page_rate,
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": machine(),
             "scheduling": [bare, scheduling],
             "ratio_p99_scheduling_vs_bare": scheduling["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None,
             "pages": pages,
@@ -242,13 +245,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_before: str) -
         f"reviews benchmark: {args.count} visit.completed at {args.rate:g}/s; feedback page at {args.page_rate:g}/s"
         f" ({result['machine']}; /proc/loadavg before: {load_before})"
     )
-    print(f"{'path':<10}{'received':>10}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}  CPU ms per visit")
-    for p in result["scheduling"]:
-        print(
-            f"{p['path']:<10}{p['received']:>10}{p['throughput_per_s']:>10.1f}{p['p50_ms']:>10.1f}"
-            f"{p['p99_ms']:>10.1f}{p['max_ms']:>10.1f}  {p['cpu_ms_per_record']} (PostgreSQL"
-            f" {p['postgres_cpu_ms_per_record']}, broker {p['kafka_cpu_ms_per_record']})"
-        )
+    print_paths(result["scheduling"], "per s", "visit")
     print(f"review.scheduled / bare: p99 x{result['ratio_p99_scheduling_vs_bare']:.2f}")
     print(f"{'page':<10}{'requests':>10}{'':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}  statuses")
     for p in result["pages"]:

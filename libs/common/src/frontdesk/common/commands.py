@@ -20,22 +20,13 @@ from fastapi.responses import JSONResponse
 
 from .auth import CurrentPrincipal, Principal
 from .db import Connection
-from .service import ServiceRuntime, runtime_of
+from .service import ServiceRuntime
 from .uow import UnitOfWork
 
 # Raises (403/404) when the caller may not run the command; runs in the command's transaction.
 Authorize = Callable[[Connection], Awaitable[None]]
 # A command's answer: HTTP status and JSON body.
 Answer = tuple[int, Any]
-
-
-async def current_runtime(request: Request) -> ServiceRuntime:
-    """runtime_of as an async dependency: FastAPI runs sync dependencies in a thread pool, a thread
-    hand-off per request that measurably slowed the booking path."""
-    return runtime_of(request)
-
-
-Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
 
 
 async def client_idempotency_key(

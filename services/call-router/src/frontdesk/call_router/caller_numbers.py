@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from prometheus_client import Counter
-
 from frontdesk.common.contracts import CallOverflowed
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
@@ -21,6 +19,7 @@ from frontdesk.common.sealing import Keyring, SealedField, SealingError
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
+from . import telemetry
 from .adapters import callers as store
 
 log = get_logger(__name__)
@@ -29,12 +28,6 @@ RETENTION = timedelta(days=30)
 PRUNE = "callers_prune"
 # Read once, at import: a malformed configuration stops the process at start, not in a handler.
 KEYRING = Keyring.from_env()
-
-CALLBACKS = Counter(
-    "frontdesk_vendor_callbacks_total",
-    "Calls handed to a vendor's own topic, by whether a sealed callback number went with them",
-    ["vendor_id", "outcome"],  # sealed | no_number | no_vendor_key | unreadable
-)
 
 
 def _at_rest_aad(clinic_id: str, caller_token: str) -> str:
@@ -83,5 +76,5 @@ def sealed_for_vendor(stored: dict[str, Any] | None, event: CallOverflowed) -> S
             except SealingError as exc:  # the router's old key was retired, or the row was altered
                 outcome = "unreadable"
                 log.warning("a caller number on file does not open", clinic_id=event.clinic_id, error=str(exc))
-    CALLBACKS.labels(event.vendor_id, outcome).inc()
+    telemetry.VENDOR_CALLBACKS.labels(event.vendor_id, outcome).inc()
     return callback

@@ -301,7 +301,7 @@ async def replay_early(uow: UnitOfWork, early: dict[str, dict[str, Any]]) -> boo
 
 async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     # The hot path: lock, store the call and load presence, vendor health and cursors in one round
-    # trip (migrations/007), decide, then record an offer in one more.
+    # trip (call_router_receive, functions.sql), decide, then record an offer in one more.
     known = last_known(event.clinic_id)
     guessed = [v.vendor_id for v in known[1].phone.effective_vendors()] if known else []
     got = await repository.receive_call(uow.conn, event, guessed)

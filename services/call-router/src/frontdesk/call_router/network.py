@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from frontdesk.common.contracts import NetworkConfigured, NetworkFallback
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import topics
+from .adapters import network_config, topics
 from .vendor_topics import VENDOR_TOPICS
 
 NETWORK = "network"  # the one network document's key
@@ -23,14 +23,7 @@ _CACHE: dict[str, tuple[str, NetworkFallback | None]] = {}
 
 async def handle_network_configured(event: NetworkConfigured, uow: UnitOfWork) -> None:
     event_id = uow.cause.id if uow.cause else ""
-    await uow.conn.execute(
-        "INSERT INTO network_config (network_id, config, event_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT (network_id) DO UPDATE SET config = EXCLUDED.config, event_id = EXCLUDED.event_id,"
-        " updated_at = now()",
-        event.network_id,
-        event.model_dump(mode="json"),
-        event_id,
-    )
+    await network_config.save(uow.conn, event, event_id)
     vendor_ids = event.fallback.vendor_ids() if event.fallback else []
     if vendor_ids and await topics.want_vendor_topics(uow.conn, vendor_ids):
         await uow.set_timer(f"vendor-topics:network:{event.network_id}", VENDOR_TOPICS, datetime.now(UTC), {})
@@ -38,12 +31,12 @@ async def handle_network_configured(event: NetworkConfigured, uow: UnitOfWork) -
 
 async def fallback(uow: UnitOfWork) -> NetworkFallback | None:
     """The network's fallback for unknown clinics (None: not configured)."""
-    row = await uow.conn.fetchrow("SELECT config, event_id FROM network_config WHERE network_id = $1", NETWORK)
-    if row is None:
+    stored = await network_config.read(uow.conn, NETWORK)
+    if stored is None:
         return None
     cached = _CACHE.get(NETWORK)
-    if cached is not None and cached[0] == row["event_id"]:
+    if cached is not None and cached[0] == stored.event_id:
         return cached[1]
-    parsed = NetworkConfigured.model_validate(row["config"]).fallback
-    _CACHE[NETWORK] = (row["event_id"], parsed)
+    parsed = NetworkConfigured.model_validate(stored.config).fallback
+    _CACHE[NETWORK] = (stored.event_id, parsed)
     return parsed

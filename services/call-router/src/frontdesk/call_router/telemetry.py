@@ -23,6 +23,11 @@ DECLINED_OFFERS = Counter(
 VENDOR_FAILOVERS = Counter(
     "frontdesk_vendor_failovers_total", "Calls moved off a vendor that missed its answer target.", ["vendor_id"]
 )
+VENDOR_CALLBACKS = Counter(
+    "frontdesk_vendor_callbacks_total",
+    "Calls handed to a vendor's own topic, by whether a sealed callback number went with them",
+    ["vendor_id", "outcome"],  # sealed | no_number | no_vendor_key | unreadable
+)
 VENDOR_HEDGES = Counter(
     "frontdesk_vendor_hedges_total",
     "Calls offered to a second vendor too (the first had not answered when the second still could in time).",

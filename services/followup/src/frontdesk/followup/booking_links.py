@@ -121,7 +121,7 @@ async def _policy(
     conn: Connection, clinic: ClinicConfig, event: BookingLinkRequested, phone: str, digest: str, now: datetime
 ) -> policy.Decision:
     """The contact rules for this number now (its sends decided one at a time: two cannot both pass a cap)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-number:" + digest)
+    await booking_rows.lock_number(conn, digest)
     since = now - sending.CAP_LOOKBACK
     sent = await booking_rows.links_sent_to(conn, digest, since)
     for patient_id in await repository.patients_with_phone(conn, phone):

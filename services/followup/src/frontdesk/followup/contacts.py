@@ -13,7 +13,7 @@ Only a change of consent is recorded, and each is announced (contact.preference_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
@@ -24,6 +24,7 @@ from frontdesk.common.sealing import Keyring, SealingError
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import booking_rows, repository
+from .adapters.policy_inputs import Contact
 from .domain import consent, verified_number
 from .domain.consent import ConsentEntry, ConsentSource, Purpose
 from .telemetry import VERIFIED_NUMBERS
@@ -37,15 +38,6 @@ _ANNOUNCED: dict[ConsentSource, Literal["reply", "staff", "import", "self_servic
     "import": "import",
     "self_service_verified": "self_service",
 }
-
-
-@dataclass(frozen=True)
-class ContactDetails:
-    phone: str | None
-    email: str | None = None
-    timezone: str | None = None
-    state: str | None = None
-    preferred_channel: Literal["sms", "email"] = "sms"
 
 
 async def record_consent(
@@ -75,7 +67,7 @@ async def record_consent(
 async def register(
     uow: UnitOfWork,
     patient_id: str,
-    details: ContactDetails,
+    details: Contact,
     consents: Mapping[Purpose, bool],
     source: ConsentSource,
     now: datetime,
@@ -112,16 +104,13 @@ async def handle_contact_verified(event: BookingContactVerified, uow: UnitOfWork
     contact = await repository.get_contact(conn, patient_id, lock=True)
     treatment = consent.state(await repository.ledger(conn, patient_id), "treatment")
     evidence = verified_number.weigh(
-        phone, contact["phone"] if contact else None, treatment, await number_opted_out(conn, phone)
+        phone, contact.phone if contact else None, treatment, await number_opted_out(conn, phone)
     )
     if evidence.set_phone and await _new_to_followup(conn, patient_id):
         await repository.link_patient(conn, patient_id, event.registered_by)  # as the scheduler registered them
     wanted: dict[Purpose, bool] = {"treatment": True} if evidence.grant_treatment else {}
     if evidence.set_phone:
-        kept = contact or {}
-        details = ContactDetails(
-            phone, kept.get("email"), kept.get("timezone"), kept.get("state"), kept.get("preferred_channel", "sms")
-        )
+        details = replace(contact, phone=phone) if contact else Contact(phone)
         await register(uow, patient_id, details, wanted, "self_service_verified", event.verified_at)
     else:
         await record_consent(uow, patient_id, wanted, "self_service_verified", event.verified_at)

@@ -30,7 +30,7 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import sending
-from .adapters import repository
+from .adapters import appointment_rows, message_rows, repository
 from .domain import planning
 from .domain.templates import TEMPLATES, format_date, format_time
 from .telemetry import PLANNED
@@ -116,21 +116,13 @@ async def _plan_message(
 
 async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) -> None:
     now = sending.now_utc()
-    known = await repository.get_appointment(uow.conn, event.appointment_id)
-    if known is not None and known["status"] == "cancelled":
+    known = await appointment_rows.get(uow.conn, event.appointment_id)
+    if known is not None and known.status == "cancelled":
         return  # the appointment was cancelled after the scheduler fired this reminder
-    if known is not None and known["starts_at"] != event.starts_at:
+    if known is not None and known.starts_at != event.starts_at:
         return  # the appointment moved since this reminder was fired: the scheduler fires new ones
     if known is None:
-        await repository.upsert_appointment(
-            uow.conn,
-            event.appointment_id,
-            event.patient_id,
-            event.clinic_id,
-            event.provider_id,
-            event.starts_at,
-            "booked",
-        )
+        await appointment_rows.record(uow.conn, event, "booked")
     clinic = await get_clinic(uow.conn, event.clinic_id)
     zone = clinic.zone if clinic else UTC_ZONE
     variables = {"date": format_date(event.starts_at, zone), "time": format_time(event.starts_at, zone)}
@@ -182,7 +174,7 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
     if not first_time:
         return  # this visit was planned already (the same visit delivered again)
     now = sending.now_utc()
-    if await repository.has_future_appointment(uow.conn, event.patient_id, now):
+    if await appointment_rows.has_future(uow.conn, event.patient_id, now):
         return  # something is already booked: no recall needed
     recall_at = planning.recall_due(
         event.completed_at,
@@ -192,10 +184,10 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
     )
     # The latest visit sets the recall clock: an earlier recall is superseded; if a later visit's
     # recall exists already (visits arriving out of order), this older visit plans none.
-    for other in await repository.open_followups(uow.conn, patient_id=event.patient_id, kind="recall"):
-        if other["due_at"] > recall_at:
+    for other in await message_rows.open_plans(uow.conn, patient_id=event.patient_id, kind="recall"):
+        if other.due_at > recall_at:
             return
-        await sending.cancel_plan(uow, other["followup_id"], "superseded", now)
+        await sending.cancel_plan(uow, other.followup_id, "superseded", now)
     await _plan_message(
         uow,
         clinic,
@@ -212,52 +204,32 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
 
 
 async def handle_booked(event: AppointmentBooked, uow: UnitOfWork) -> None:
-    await repository.upsert_appointment(
-        uow.conn, event.appointment_id, event.patient_id, event.clinic_id, event.provider_id, event.starts_at, "booked"
-    )
+    await appointment_rows.record(uow.conn, event, "booked")
     now = sending.now_utc()
     if event.starts_at > now:
-        for recall in await repository.open_followups(uow.conn, patient_id=event.patient_id, kind="recall"):
-            await sending.cancel_plan(uow, recall["followup_id"], "appointment_booked", now)
+        for recall in await message_rows.open_plans(uow.conn, patient_id=event.patient_id, kind="recall"):
+            await sending.cancel_plan(uow, recall.followup_id, "appointment_booked", now)
 
 
 async def handle_cancelled(event: AppointmentCancelled, uow: UnitOfWork) -> None:
-    await repository.upsert_appointment(
-        uow.conn,
-        event.appointment_id,
-        event.patient_id,
-        event.clinic_id,
-        event.provider_id,
-        event.starts_at,
-        "cancelled",
-    )
-    now = sending.now_utc()
-    for plan in await repository.open_followups(uow.conn, appointment_id=event.appointment_id):
-        if plan["kind"] == "reminder":
-            await sending.cancel_plan(uow, plan["followup_id"], "appointment_cancelled", now)
+    await appointment_rows.record(uow.conn, event, "cancelled")
+    await _withdraw_reminders(uow, event.appointment_id, "appointment_cancelled")
 
 
 async def handle_rescheduled(event: AppointmentRescheduled, uow: UnitOfWork) -> None:
-    await repository.upsert_appointment(
-        uow.conn, event.appointment_id, event.patient_id, event.clinic_id, event.provider_id, event.starts_at, "booked"
-    )
-    now = sending.now_utc()
+    await appointment_rows.record(uow.conn, event, "booked")
     # A pending reminder names the old time: withdraw it; the scheduler fires new reminders.
-    for plan in await repository.open_followups(uow.conn, appointment_id=event.appointment_id):
-        if plan["kind"] == "reminder":
-            await sending.cancel_plan(uow, plan["followup_id"], "appointment_rescheduled", now)
+    await _withdraw_reminders(uow, event.appointment_id, "appointment_rescheduled")
+
+
+async def _withdraw_reminders(uow: UnitOfWork, appointment_id: str, reason: str) -> None:
+    now = sending.now_utc()
+    for reminder in await message_rows.open_plans(uow.conn, appointment_id=appointment_id, kind="reminder"):
+        await sending.cancel_plan(uow, reminder.followup_id, reason, now)
 
 
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
-    await repository.upsert_appointment(
-        uow.conn,
-        event.appointment_id,
-        event.patient_id,
-        event.clinic_id,
-        event.provider_id,
-        event.starts_at,
-        "no_show",
-    )
+    await appointment_rows.record(uow.conn, event, "no_show")
     clinic = await get_clinic(uow.conn, event.clinic_id)
     zone = clinic.zone if clinic else UTC_ZONE
     evening = clinic.messaging.no_show_time if clinic else time(18, 0)
@@ -302,20 +274,7 @@ async def handle_callback_requested(event: CallbackRequested, uow: UnitOfWork) -
         )
         target = timedelta(minutes=minutes)
     escalate_at = due + target
-    inserted = await repository.insert_callback(
-        uow.conn,
-        {
-            "callback_id": event.callback_id,
-            "clinic_id": event.clinic_id,
-            "caller_token": event.caller_token,
-            "patient_id": event.patient_id,
-            "reason": event.reason,
-            "urgency": event.urgency,
-            "requested_at": event.requested_at,
-            "due_at": due,
-            "escalate_at": escalate_at,
-        },
-    )
+    inserted = await repository.insert_callback(uow.conn, event, due_at=due, escalate_at=escalate_at)
     if not inserted:
         return
     plan_id = followup_id("callback", event.callback_id)

@@ -20,7 +20,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import message_rows, policy_inputs, repository
+from .adapters import appointment_rows, message_rows, policy_inputs, repository
 from .adapters.channels import Channel, DeliveryResult, Outgoing, get_channel
 from .adapters.message_rows import Message
 from .adapters.policy_inputs import Contact, PolicyInputs
@@ -251,11 +251,11 @@ async def plan_no_longer_wanted(conn: Connection, followup_id: str, now: datetim
         return None
     if plan.status != "scheduled":
         return "superseded"
-    if plan.kind == "recall" and await repository.has_future_appointment(conn, plan.patient_id, now):
+    if plan.kind == "recall" and await appointment_rows.has_future(conn, plan.patient_id, now):
         return "appointment_booked"
     if plan.kind == "reminder" and plan.appointment_id:
-        appointment = await repository.get_appointment(conn, plan.appointment_id)
-        if appointment is not None and appointment["status"] == "cancelled":
+        appointment = await appointment_rows.get(conn, plan.appointment_id)
+        if appointment is not None and appointment.status == "cancelled":
             return "appointment_cancelled"
     return None
 

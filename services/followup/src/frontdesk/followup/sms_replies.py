@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from frontdesk.common.contracts import AppointmentReplyReceived, ContactPreferenceChanged, FollowupEscalated
+from frontdesk.common.contracts import ContactPreferenceChanged, FollowupEscalated
 from frontdesk.common.uow import UnitOfWork
 
-from .adapters import repository
+from .adapters import appointment_rows, repository
 from .domain import consent
 from .domain.replies import classify
 from .telemetry import REPLIES
@@ -103,19 +103,10 @@ async def _change_preference(uow: UnitOfWork, patients: list[str], opt_out: bool
 
 async def _answer_reminder(uow: UnitOfWork, patients: list[str], answer: str, at: datetime) -> bool:
     """The answer to the latest reminder sent to the number; False if there is none to answer."""
-    appointment = await repository.latest_reminder_for(uow.conn, patients, at)
+    appointment = await appointment_rows.latest_reminded(uow.conn, patients, at)
     if appointment is None:
         return False
-    await uow.emit(
-        AppointmentReplyReceived(
-            appointment_id=appointment["appointment_id"],
-            patient_id=appointment["patient_id"],
-            clinic_id=appointment["clinic_id"],
-            provider_id=appointment["provider_id"],
-            reply=answer,
-            received_at=at,
-        )
-    )
+    await uow.emit(appointment.reply_received(answer, at))
     return True
 
 
@@ -128,10 +119,7 @@ async def _escalate(
     at: datetime,
 ) -> str:
     """A staff task with the reply's words (in followup's own table, never on a topic); its id."""
-    clinic_id = await uow.conn.fetchval(
-        "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
-        patients,
-    )
+    clinic_id = await repository.latest_message_clinic(uow.conn, patients)
     task_patient = patients[0] if len(patients) == 1 else None
     task_id = f"task-{uuid.uuid4().hex[:16]}"
     await repository.insert_task(

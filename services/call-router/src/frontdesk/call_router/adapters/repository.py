@@ -21,7 +21,7 @@ async def lock_clinic(conn: Connection, clinic_id: str) -> None:
 
 @dataclass
 class Received:
-    """What call_router_receive returns (migrations/007): one round trip for the call.received path."""
+    """What call_router_receive returns (functions.sql): one round trip for the call.received path."""
 
     version: str | None  # the clinic's configuration event id; None = unknown clinic
     row: StoredCall | None  # the new call; None = unknown clinic or a duplicate call_id
@@ -109,7 +109,7 @@ async def record_offer(
     cursor: tuple[str, str] | None,
 ) -> datetime | None:
     """Record an offer: the call row, who rings, the pool's cursor; returns the oldest waiting call
-    (call_router_offer, migrations/007: one round trip)."""
+    (call_router_offer in functions.sql: one round trip)."""
     oldest: datetime | None = await conn.fetchval(
         "SELECT call_router_offer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         call_id,
@@ -131,7 +131,7 @@ async def record_offer(
 
 @dataclass
 class RingTimedOut:
-    """What call_router_ring_timeout returns (migrations/008)."""
+    """What call_router_ring_timeout returns (functions.sql)."""
 
     stale: bool  # the cached configuration version is not the current one: nothing was written
     row: StoredCall | None  # the call as it was before this timeout; None = nothing to do
@@ -196,7 +196,7 @@ async def ring_timed_out(
 
 @dataclass
 class VendorMissed:
-    """What call_router_vendor_deadline returns (migrations/011)."""
+    """What call_router_vendor_deadline returns (functions.sql)."""
 
     stale: bool  # the cached configuration version is not the current one: nothing was written
     row: StoredCall | None  # the call, still with that vendor; None = nothing to do
@@ -229,7 +229,7 @@ async def vendor_missed_deadline(
 
 @dataclass
 class Answered:
-    """What call_router_answer returns (migrations/012)."""
+    """What call_router_answer returns (functions.sql)."""
 
     row: StoredCall | None  # the call as it was before; the answer was recorded if it was ACTIVE
     version: str | None  # the clinic's configuration event id

@@ -22,15 +22,15 @@ of a vendor still holding the call); a call.ended before its call.answered is ke
 the answer comes; outcomes that overtook the call are replayed when it arrives, an answer before an
 abandon.
 
-Still decided inside SQL, for one round trip per hot path, with the same rules as here (the next
-step is to pass the decision in, or to have these functions return the row and write after
-`transition`):
-- call_router_answer (migrations/013): records the answer only if the status is ringing or
-  with_vendor (WAITING), under the clinic's lock; the handler then consults `transition` on the row
-  as it was, for everything that follows (withdrawals, late answers, the kept call.ended).
-- call_router_ring_timeout (008): acts only if the call rings in the timer's attempt.
-- call_router_vendor_deadline (013): acts only if the call is with_vendor and the vendor holds it.
-- call_router_receive (007): takes the kept answered/abandoned outcomes of a new call.
+Still decided inside SQL (functions.sql), for one round trip per hot path, with the same rules as
+here (the next step is to pass the decision in, or to have these functions return the row and write
+after `transition`):
+- call_router_answer: records the answer only if the status is ringing or with_vendor (WAITING),
+  under the clinic's lock; the handler then consults `transition` on the row as it was, for
+  everything that follows (withdrawals, late answers, the kept call.ended).
+- call_router_ring_timeout: acts only if the call rings in the timer's attempt.
+- call_router_vendor_deadline: acts only if the call is with_vendor and the vendor holds it.
+- call_router_receive: takes the kept answered/abandoned outcomes of a new call.
 The statement-by-statement paths (no cached configuration) decide here.
 """
 
@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from frontdesk.common import rows
 from frontdesk.common.rows import Columns
 
 
@@ -106,25 +107,11 @@ class StoredCall:
 
     @classmethod
     def of(cls, row: Columns) -> StoredCall:
-        return cls(
-            call_id=row["call_id"],
-            clinic_id=row["clinic_id"],
-            received_at=row["received_at"],
-            status=row["status"],
-            attempt=row["attempt"],
-            tried=tuple(row["tried"] or ()),
-            vendor_id=row["vendor_id"],
-            ringing=tuple(row["ringing"] or ()),
-            offer_keys=tuple(row["offer_keys"] or ()),
-            offer_pool=row["offer_pool"],
-            answer_by=row["answer_by"],
-            intent=row["intent"],
-            language=row["language"],
-            caller_token=row["caller_token"],
-            patient_id=row["patient_id"],
-            answered_by_kind=row["answered_by_kind"],
-            answered_by_id=row["answered_by_id"],
-        )
+        """From a `calls` row; its arrays (lists as asyncpg reads them) as tuples."""
+        return rows.from_row(cls, row, **{array: tuple(row[array] or ()) for array in _ARRAYS})
+
+
+_ARRAYS = ("tried", "ringing", "offer_keys")  # the text[] columns
 
 
 def from_row(row: StoredCall | None, early: frozenset[str] = frozenset()) -> Call:

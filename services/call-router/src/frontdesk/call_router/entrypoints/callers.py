@@ -9,18 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.clinics import get_clinic
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime
 
 from .. import caller_numbers
 
 router = APIRouter(prefix="/v1", tags=["callers"], responses=error_responses(403, 404, 422, 503))
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 _ID = r"^[A-Za-z0-9._:@-]+$"
 ClinicId = Annotated[str, Path(pattern=_ID, max_length=128)]
 CallerToken = Annotated[str, Path(pattern=_ID, max_length=128, description="The caller_token of call.received")]

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from frontdesk.common.api import error_responses
@@ -22,7 +22,7 @@ from frontdesk.common.contracts.base import Id
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import rate_limited
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime
 
 from ..adapters import messages as message_store
 from ..adapters import pages, repository
@@ -30,7 +30,6 @@ from ..adapters import reports as report_rows
 from ..domain import CallRecord, HourOfWeek, ObservedCall, hour_metrics, weekly_forecast
 
 router = APIRouter(prefix="/v1", tags=["calls"], responses=error_responses(403, 404, 409, 422))
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 # Metrics and forecasts scan up to a month (metrics) or a year (forecasts) of a clinic's calls.
 reports = rate_limited("call-reports", per_minute=120)
 

@@ -118,6 +118,11 @@ async def record_link(
     return bool(done != "INSERT 0 0")
 
 
+async def lock_number(conn: Connection, number_digest: str) -> None:
+    """Queue the decisions about texting one number (transaction-scoped)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "followup-number:" + number_digest)
+
+
 async def links_sent_to(conn: Connection, number_digest: str, since: datetime) -> list[datetime]:
     rows = await conn.fetch(
         "SELECT decided_at FROM booking_link_messages WHERE number_digest = $1 AND status = 'sent' AND decided_at > $2",

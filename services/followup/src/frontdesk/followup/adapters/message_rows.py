@@ -1,5 +1,6 @@
 """The rows sending decides on: a message of the send outbox (`messages`, locked while it is decided)
-and the plan it belongs to (`followups`), each with the events it announces."""
+and the plan it belongs to (`followups`), each with the events it announces; and the plans still
+open that a later event withdraws."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Plan:
     patient_id: str
     clinic_id: str
     appointment_id: str | None
+    due_at: datetime
     status: str  # scheduled, sent, failed, cancelled
 
     def sent(self, message_request_id: str, channel: str, at: datetime) -> FollowupSent:
@@ -93,6 +95,9 @@ class Plan:
         )
 
 
+_PLAN = "followup_id, kind, patient_id, clinic_id, appointment_id, due_at, status"
+
+
 async def lock_message(conn: Connection, message_request_id: str) -> Message | None:
     row = await conn.fetchrow(
         "SELECT message_request_id, requested_by, patient_id, clinic_id, purpose, template, variables, not_before,"
@@ -105,7 +110,22 @@ async def lock_message(conn: Connection, message_request_id: str) -> Message | N
 
 async def get_plan(conn: Connection, followup_id: str) -> Plan | None:
     row = await conn.fetchrow(
-        "SELECT followup_id, kind, patient_id, clinic_id, appointment_id, status FROM followups WHERE followup_id = $1",
+        f"SELECT {_PLAN} FROM followups WHERE followup_id = $1",
         followup_id,
     )
     return from_row(Plan, row) if row else None
+
+
+async def open_plans(
+    conn: Connection, *, appointment_id: str | None = None, patient_id: str | None = None, kind: str | None = None
+) -> list[Plan]:
+    """The plans still scheduled (of an appointment, or a patient's of one kind), locked, soonest first."""
+    rows = await conn.fetch(
+        f"SELECT {_PLAN} FROM followups WHERE status = 'scheduled'"
+        " AND ($1::text IS NULL OR appointment_id = $1) AND ($2::text IS NULL OR patient_id = $2)"
+        " AND ($3::text IS NULL OR kind = $3) ORDER BY due_at FOR UPDATE",
+        appointment_id,
+        patient_id,
+        kind,
+    )
+    return [from_row(Plan, r) for r in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from frontdesk.common.db import Connection
 from frontdesk.common.rows import from_row
@@ -15,11 +16,13 @@ from ..domain.consent import ConsentEntry
 
 @dataclass(frozen=True)
 class Contact:
+    """How to reach a patient (`contacts`), as a clinic registered it or a verified number set it."""
+
     phone: str | None
-    email: str | None
-    timezone: str | None
-    state: str | None
-    preferred_channel: str
+    email: str | None = None
+    timezone: str | None = None  # the patient's IANA zone, if not the clinic's
+    state: str | None = None
+    preferred_channel: Literal["sms", "email"] = "sms"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""followup's own tables (contacts, consent ledger, messages, plans,
-appointments, callbacks, tasks)."""
+"""followup's own tables (contacts, consent ledger, messages, plans, callbacks, tasks); the rows
+sending decides on are in message_rows.py, appointments in appointment_rows.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from frontdesk.common.contracts import CallbackRequested
 from frontdesk.common.db import Connection
+from frontdesk.common.rows import from_row
 
 from ..domain.consent import ConsentEntry
+from .policy_inputs import Contact
 
 # ---------------------------------------------------------------- plans (followups)
 
@@ -49,20 +52,6 @@ async def set_followup_status(conn: Connection, followup_id: str, status: str, r
         status,
         reason,
     )
-
-
-async def open_followups(
-    conn: Connection, *, appointment_id: str | None = None, patient_id: str | None = None, kind: str | None = None
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT * FROM followups WHERE status = 'scheduled'"
-        " AND ($1::text IS NULL OR appointment_id = $1) AND ($2::text IS NULL OR patient_id = $2)"
-        " AND ($3::text IS NULL OR kind = $3) ORDER BY due_at FOR UPDATE",
-        appointment_id,
-        patient_id,
-        kind,
-    )
-    return [dict(r) for r in rows]
 
 
 async def for_patient(
@@ -151,10 +140,12 @@ async def upsert_contact(
     )
 
 
-async def get_contact(conn: Connection, patient_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    sql = "SELECT * FROM contacts WHERE patient_id = $1" + (" FOR UPDATE" if lock else "")
+async def get_contact(conn: Connection, patient_id: str, *, lock: bool = False) -> Contact | None:
+    sql = "SELECT phone, email, timezone, state, preferred_channel FROM contacts WHERE patient_id = $1" + (
+        " FOR UPDATE" if lock else ""
+    )
     row = await conn.fetchrow(sql, patient_id)
-    return dict(row) if row else None
+    return from_row(Contact, row) if row else None
 
 
 async def patients_with_phone(conn: Connection, phone: str) -> list[str]:
@@ -294,6 +285,15 @@ async def messages_for_patient(
     return [dict(r) for r in rows]
 
 
+async def latest_message_clinic(conn: Connection, patient_ids: list[str]) -> str | None:
+    """The clinic of the newest message to any of these patients (None: none was asked for)."""
+    clinic_id: str | None = await conn.fetchval(
+        "SELECT clinic_id FROM messages WHERE patient_id = ANY($1::text[]) ORDER BY created_at DESC LIMIT 1",
+        patient_ids,
+    )
+    return clinic_id
+
+
 async def clinic_sent_since(conn: Connection, clinic_id: str, since: datetime) -> int:
     """How many messages the clinic's patients were sent since `since` (its daily message limit)."""
     count: int = await conn.fetchval(
@@ -312,76 +312,25 @@ async def record_receipt(conn: Connection, provider_message_id: str, status: str
     return updated != "UPDATE 0"
 
 
-async def latest_reminder_for(conn: Connection, patient_ids: list[str], now: datetime) -> dict[str, Any] | None:
-    """The most recent reminder sent to one of these patients for an appointment still ahead."""
-    row = await conn.fetchrow(
-        "SELECT a.* FROM messages m JOIN followups f ON f.followup_id = m.followup_id"
-        " JOIN appointments a ON a.appointment_id = f.appointment_id"
-        " WHERE m.patient_id = ANY($1::text[]) AND m.status = 'sent' AND f.kind IN ('reminder', 'no_show')"
-        " AND (a.starts_at > $2 OR f.kind = 'no_show') ORDER BY m.sent_at DESC LIMIT 1",
-        patient_ids,
-        now,
-    )
-    return dict(row) if row else None
-
-
-# ---------------------------------------------------------------- appointments
-
-
-async def upsert_appointment(
-    conn: Connection,
-    appointment_id: str,
-    patient_id: str,
-    clinic_id: str,
-    provider_id: str,
-    starts_at: datetime,
-    status: str,
-) -> None:
-    await conn.execute(
-        "INSERT INTO appointments (appointment_id, patient_id, clinic_id, provider_id, starts_at, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,"
-        " status = CASE WHEN appointments.status = 'cancelled' THEN 'cancelled' ELSE EXCLUDED.status END,"
-        " updated_at = now()",
-        appointment_id,
-        patient_id,
-        clinic_id,
-        provider_id,
-        starts_at,
-        status,
-    )
-
-
-async def get_appointment(conn: Connection, appointment_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM appointments WHERE appointment_id = $1", appointment_id)
-    return dict(row) if row else None
-
-
-async def has_future_appointment(conn: Connection, patient_id: str, now: datetime) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM appointments WHERE patient_id = $1 AND status = 'booked' AND starts_at > $2 LIMIT 1",
-            patient_id,
-            now,
-        )
-    )
-
-
 # ---------------------------------------------------------------- callbacks and staff tasks
 
 
-async def insert_callback(conn: Connection, row: dict[str, Any]) -> bool:
+async def insert_callback(
+    conn: Connection, event: CallbackRequested, *, due_at: datetime, escalate_at: datetime
+) -> bool:
+    """The callback `event` asks for, due when the clinic opens; False if it was asked before."""
     inserted = await conn.fetchval(
         "INSERT INTO callbacks (callback_id, clinic_id, caller_token, patient_id, reason, urgency, requested_at,"
         " due_at, escalate_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1",
-        row["callback_id"],
-        row["clinic_id"],
-        row["caller_token"],
-        row["patient_id"],
-        row["reason"],
-        row["urgency"],
-        row["requested_at"],
-        row["due_at"],
-        row["escalate_at"],
+        event.callback_id,
+        event.clinic_id,
+        event.caller_token,
+        event.patient_id,
+        event.reason,
+        event.urgency,
+        event.requested_at,
+        due_at,
+        escalate_at,
     )
     return bool(inserted)
 

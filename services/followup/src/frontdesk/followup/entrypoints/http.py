@@ -30,11 +30,12 @@ from frontdesk.common.contracts.followup import StateCode
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime, ServiceRuntime
 from frontdesk.common.uow import UnitOfWork
 
 from .. import booking_codes, booking_links, contacts, sms_replies
 from ..adapters import repository
+from ..adapters.policy_inputs import Contact
 from ..domain import consent
 from ..domain.consent import ConsentSource, Purpose
 from ..handlers import followup_id
@@ -127,14 +128,14 @@ async def _claim_patient(conn: Connection, principal: Principal, patient_id: str
 
 @router.put("/patients/{patient_id}/contact", dependencies=[contact_changes], responses=error_responses(429))
 async def register_contact(
-    patient_id: PatientId, body: ContactIn, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    patient_id: PatientId, body: ContactIn, principal: CurrentPrincipal, runtime: Runtime
 ) -> dict[str, Any]:
     """Register (or replace) a patient's contact details and the consents they gave. A patient new to
     followup is registered by the token's clinics; only they (or a network-wide token) may change them
     later: 403 for a clinic that only has appointments or messages of the patient, 404 for any other."""
     if body.phone is None and body.email is None:
         raise HTTPException(422, "give a phone number or an email address")
-    details = contacts.ContactDetails(body.phone, body.email, body.timezone, body.state, body.preferred_channel)
+    details = Contact(body.phone, body.email, body.timezone, body.state, body.preferred_channel)
     async with runtime.unit_of_work() as uow:
         await repository.lock_patient(uow.conn, patient_id)
         await _claim_patient(uow.conn, principal, patient_id)
@@ -145,16 +146,14 @@ async def register_contact(
 
 
 @router.get("/patients/{patient_id}/consent")
-async def get_consent(
-    patient_id: PatientId, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
-) -> dict[str, Any]:
+async def get_consent(patient_id: PatientId, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, Any]:
     async with _pool(runtime).acquire() as conn:
         await _require_patient(conn, principal, patient_id)
         contact = await repository.get_contact(conn, patient_id)
         return {
             "patient_id": patient_id,
-            "has_phone": bool(contact and contact["phone"]),
-            "has_email": bool(contact and contact["email"]),
+            "has_phone": bool(contact and contact.phone),
+            "has_email": bool(contact and contact.email),
             "consent": await _consent_view(conn, patient_id),
         }
 
@@ -165,7 +164,7 @@ async def set_consent(
     purpose: Purpose,
     body: ConsentIn,
     principal: CurrentPrincipal,
-    runtime: ServiceRuntime = Depends(runtime_of),
+    runtime: Runtime,
 ) -> dict[str, Any]:
     """Staff record a consent or an opt-out the patient gave in person or in writing."""
     async with runtime.unit_of_work() as uow:
@@ -187,7 +186,7 @@ async def patient_followups(
     page: Page,
     request: Request,
     response: Response,
-    runtime: ServiceRuntime = Depends(runtime_of),
+    runtime: Runtime,
 ) -> list[dict[str, Any]]:
     """The patient's plans at the token's clinics, by due time (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
@@ -204,7 +203,7 @@ async def patient_messages(
     page: Page,
     request: Request,
     response: Response,
-    runtime: ServiceRuntime = Depends(runtime_of),
+    runtime: Runtime,
 ) -> list[dict[str, Any]]:
     """The patient's messages from the token's clinics, oldest first (a page: see `X-Next-Cursor`)."""
     async with _pool(runtime).acquire() as conn:
@@ -221,8 +220,8 @@ async def clinic_callbacks(
     page: Page,
     request: Request,
     response: Response,
+    runtime: Runtime,
     status: Literal["open", "done", "all"] = Query("open"),
-    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
     """The callback worklist: who to call back, from when, and when it escalates (by due time; a
     page: see `X-Next-Cursor`)."""
@@ -237,8 +236,8 @@ async def clinic_callbacks(
 async def complete_callback(
     callback_id: PatientId,
     principal: CurrentPrincipal,
+    runtime: Runtime,
     body: Annotated[CompleteIn | None, Body()] = None,
-    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> dict[str, Any]:
     """Mark a callback done, by the token's subject (recorded as completed_by); emits
     callback.completed (the console's worklists drop it). Completing it again changes nothing."""
@@ -267,7 +266,7 @@ async def clinic_tasks(
     page: Page,
     request: Request,
     response: Response,
-    runtime: ServiceRuntime = Depends(runtime_of),
+    runtime: Runtime,
 ) -> list[dict[str, Any]]:
     """Open staff tasks (replies that need a person), with the reply text: staff-only (oldest first;
     a page: see `X-Next-Cursor`)."""
@@ -302,7 +301,7 @@ class SignedWebhook:
 
 async def signed_webhook(
     request: Request,
-    runtime: ServiceRuntime = Depends(runtime_of),
+    runtime: Runtime,
     x_frontdesk_timestamp: str | None = Header(None),
     x_frontdesk_signature: str | None = Header(None),
 ) -> SignedWebhook:
@@ -358,9 +357,7 @@ async def delivery_receipt(webhook: Webhook) -> dict[str, Any]:
         rate_limited("short-link-clients", per_minute=600, key=by_client),
     ],
 )
-async def short_link(
-    code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{9}$")], runtime: ServiceRuntime = Depends(runtime_of)
-) -> RedirectResponse:
+async def short_link(code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{9}$")], runtime: Runtime) -> RedirectResponse:
     """Where a short link in an SMS leads."""
     async with _pool(runtime).acquire() as conn:
         url = await repository.resolve_short_link(conn, code)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,7 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, Id
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime, ServiceRuntime
 
 from .. import recovery, reputation
 from ..adapters import repository
@@ -76,7 +76,7 @@ async def _clinic(runtime: ServiceRuntime, clinic_id: str) -> ClinicConfig | Non
 
 
 @feedback_router.get("/feedback/{token}", response_class=HTMLResponse, responses=_PAGE_ERRORS)
-async def feedback_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def feedback_form(token: str, runtime: Runtime) -> HTMLResponse:
     async with runtime.unit_of_work() as uow:
         try:
             link = await recovery.check_link(uow, token, settings().keys())
@@ -119,7 +119,7 @@ async def _answer(request: Request) -> tuple[int | None, str | None, str | None]
 
 
 @feedback_router.post("/feedback/{token}", response_class=HTMLResponse, responses=_PAGE_ERRORS)
-async def feedback_submit(token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def feedback_submit(token: str, request: Request, runtime: Runtime) -> HTMLResponse:
     score, comment, problem = await _answer(request)
     action = f"/v1/feedback/{token}"
     async with runtime.unit_of_work() as uow:
@@ -159,9 +159,7 @@ async def _require_task(runtime: ServiceRuntime, principal: Principal, task_id: 
 
 
 @router.get("/visits/{visit_id}/review-requests")
-async def visit_review_requests(
-    visit_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
-) -> list[dict[str, Any]]:
+async def visit_review_requests(visit_id: str, principal: CurrentPrincipal, runtime: Runtime) -> list[dict[str, Any]]:
     """The visit's review request (404 for a visit reviews has no request for)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
@@ -183,8 +181,8 @@ async def recovery_tasks(
     page: Page,
     request: Request,
     response: Response,
+    runtime: Runtime,
     status: Literal["open", "closed"] | None = None,
-    runtime: ServiceRuntime = Depends(runtime_of),
 ) -> list[dict[str, Any]]:
     """The clinic's recovery tasks by deadline (a page: see `X-Next-Cursor`)."""
     principal.require_clinic(clinic_id)
@@ -197,9 +195,7 @@ async def recovery_tasks(
 
 
 @router.get("/recovery-tasks/{task_id}")
-async def recovery_task(
-    task_id: str, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
-) -> dict[str, Any]:
+async def recovery_task(task_id: str, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, Any]:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         task = await repository.get_task(conn, task_id)
@@ -224,7 +220,7 @@ async def _note(
 
 @router.post("/recovery-tasks/{task_id}/notes")
 async def add_recovery_note(
-    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: Runtime
 ) -> dict[str, Any]:
     """A staff note: the task counts as touched (no re-escalation at the next deadline)."""
     await _require_task(runtime, principal, task_id)
@@ -233,7 +229,7 @@ async def add_recovery_note(
 
 @router.post("/recovery-tasks/{task_id}/close")
 async def close_recovery_task(
-    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
+    task_id: str, body: NoteBody, principal: CurrentPrincipal, runtime: Runtime
 ) -> dict[str, Any]:
     """Close the task with the staff's closing notes (emits review.recovery_closed)."""
     await _require_task(runtime, principal, task_id)
@@ -251,9 +247,7 @@ class ReplyDraftBody(BaseModel):
 
 
 @router.post("/public-reply-drafts")
-async def public_reply_draft(
-    body: ReplyDraftBody, principal: CurrentPrincipal, runtime: ServiceRuntime = Depends(runtime_of)
-) -> dict[str, str]:
+async def public_reply_draft(body: ReplyDraftBody, principal: CurrentPrincipal, runtime: Runtime) -> dict[str, str]:
     principal.require_clinic(body.clinic_id)
     clinic = await _clinic(runtime, body.clinic_id)
     if clinic is None:
@@ -282,7 +276,7 @@ def _week(clinic: ClinicConfig, week: str | None) -> str:
     responses=error_responses(429),
 )
 async def clinic_reputation(
-    clinic_id: str, principal: CurrentPrincipal, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: str, principal: CurrentPrincipal, runtime: Runtime, week: str | None = None
 ) -> dict[str, Any]:
     """Requests sent, response rate, average rating, NPS, escalations and the share closed within the
     deadline, for the clinic and each provider, for one ISO week of the clinic's calendar (default: this one)."""
@@ -303,7 +297,7 @@ async def clinic_reputation(
     responses=error_responses(429),
 )
 async def publish_reputation(
-    clinic_id: str, principal: CurrentPrincipal, week: str | None = None, runtime: ServiceRuntime = Depends(runtime_of)
+    clinic_id: str, principal: CurrentPrincipal, runtime: Runtime, week: str | None = None
 ) -> dict[str, Any]:
     """Publish a reputation.summary for the week now (the weekly job does it for each completed week)."""
     principal.require_clinic(clinic_id)

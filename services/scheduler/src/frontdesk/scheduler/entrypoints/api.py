@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict
 
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
-from frontdesk.common.commands import Authorize, CommandRequest, IdempotencyKey, Runtime, owned
+from frontdesk.common.commands import Authorize, CommandRequest, IdempotencyKey, owned
 from frontdesk.common.ratelimit import rate_limited
+from frontdesk.common.service import Runtime
 
 from ..adapters import idempotency, repository
 from ..booking import Result

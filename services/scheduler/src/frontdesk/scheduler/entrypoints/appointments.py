@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, Field
 
 from frontdesk.common.auth import CurrentPrincipal
-from frontdesk.common.commands import Runtime
 from frontdesk.common.contracts import Id
+from frontdesk.common.service import Runtime
 from frontdesk.common.uow import UnitOfWork
 
 from .. import booking, lifecycle

@@ -18,13 +18,13 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from frontdesk.common.api import error_responses
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.ratelimit import by_client, client_address, rate_limited
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime, ServiceRuntime
 
 from .. import booking, online_booking
 from ..adapters.clinics import clinic_of
@@ -130,14 +130,14 @@ async def _landing(runtime: ServiceRuntime, clinic_id: str, link_id: str | None)
 
 
 @router.get("/clinics/{clinic_id}/book", response_class=HTMLResponse)
-async def public_page(clinic_id: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def public_page(clinic_id: str, runtime: Runtime) -> HTMLResponse:
     if len(clinic_id) > 128:
         return page(html.problem_page(NO_PAGE), 404)
     return await _landing(runtime, clinic_id, None)
 
 
 @router.get("/book/{token}", response_class=HTMLResponse)
-async def linked_page(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def linked_page(token: str, runtime: Runtime) -> HTMLResponse:
     link_id = verified("booking", token)
     if isinstance(link_id, HTMLResponse):
         return link_id
@@ -162,7 +162,7 @@ async def _posted(
 
 
 @router.post("/book/start", response_class=HTMLResponse)
-async def start_again(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def start_again(request: Request, runtime: Runtime) -> HTMLResponse:
     posted = await _posted(request, runtime)
     if isinstance(posted, HTMLResponse):
         return posted
@@ -217,7 +217,7 @@ async def _times(
 
 
 @router.post("/book/times", response_class=HTMLResponse)
-async def choose_time(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def choose_time(request: Request, runtime: Runtime) -> HTMLResponse:
     posted = await _posted(request, runtime)
     if isinstance(posted, HTMLResponse):
         return posted
@@ -238,7 +238,7 @@ def _picked(value: str) -> tuple[str, datetime] | None:
 
 
 @router.post("/book/hold", response_class=HTMLResponse)
-async def hold(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def hold(request: Request, runtime: Runtime) -> HTMLResponse:
     posted = await _posted(request, runtime)
     if isinstance(posted, HTMLResponse):
         return posted
@@ -306,7 +306,7 @@ SESSION_FIELDS = ("session", "phone", "name", "slot", "claim", "type", "provider
 
 
 @router.post("/book/code", response_class=HTMLResponse)
-async def confirm(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def confirm(request: Request, runtime: Runtime) -> HTMLResponse:
     posted = await _posted(request, runtime)
     if isinstance(posted, HTMLResponse):
         return posted
@@ -323,7 +323,7 @@ async def confirm(request: Request, runtime: ServiceRuntime = Depends(runtime_of
 
 
 @router.post("/book/status", response_class=HTMLResponse)
-async def code_status(request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def code_status(request: Request, runtime: Runtime) -> HTMLResponse:
     """'No code yet?': what became of the text, without typing a code (changes nothing)."""
     posted = await _posted(request, runtime)
     if isinstance(posted, HTMLResponse):

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 
 from frontdesk.common.api import ErrorBody, error_responses
 from frontdesk.common.auth import CurrentPrincipal
-from frontdesk.common.commands import Runtime
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import MAX_PAGE, PageRequest
+from frontdesk.common.service import Runtime
 
 from ..adapters import repository
 from ..adapters.clinics import clinic_of

@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from frontdesk.common.auth import CurrentPrincipal
-from frontdesk.common.commands import Runtime
 from frontdesk.common.pagination import Page, array_page
+from frontdesk.common.service import Runtime
 
 from ..adapters import hl7_messages
 from ..hl7 import receive

@@ -14,14 +14,14 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from frontdesk.common import patient_links
 from frontdesk.common.api import error_responses
 from frontdesk.common.db import Connection
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
-from frontdesk.common.service import ServiceRuntime, runtime_of
+from frontdesk.common.service import Runtime, ServiceRuntime
 
 from .. import booking, patient_offers, reschedule_requests
 from ..adapters import repository
@@ -109,7 +109,7 @@ async def _offer_answer(
 
 
 @router.get("/offer/{token}", response_class=HTMLResponse)
-async def offer_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def offer_form(token: str, runtime: Runtime) -> HTMLResponse:
     offer_id = verified("offer", token)
     if isinstance(offer_id, HTMLResponse):
         return offer_id
@@ -117,7 +117,7 @@ async def offer_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) 
 
 
 @router.post("/offer/{token}", response_class=HTMLResponse)
-async def offer_book(token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def offer_book(token: str, request: Request, runtime: Runtime) -> HTMLResponse:
     offer_id = verified("offer", token)
     if isinstance(offer_id, HTMLResponse):
         return offer_id
@@ -169,7 +169,7 @@ async def _reschedule_page(
 
 
 @router.get("/reschedule/{token}", response_class=HTMLResponse)
-async def reschedule_form(token: str, runtime: ServiceRuntime = Depends(runtime_of)) -> HTMLResponse:
+async def reschedule_form(token: str, runtime: Runtime) -> HTMLResponse:
     reschedule_id = verified("reschedule", token)
     if isinstance(reschedule_id, HTMLResponse):
         return reschedule_id
@@ -192,9 +192,7 @@ def _aware(value: str | None) -> datetime | None:
 
 
 @router.post("/reschedule/{token}", response_class=HTMLResponse)
-async def reschedule_choose(
-    token: str, request: Request, runtime: ServiceRuntime = Depends(runtime_of)
-) -> HTMLResponse:
+async def reschedule_choose(token: str, request: Request, runtime: Runtime) -> HTMLResponse:
     reschedule_id = verified("reschedule", token)
     if isinstance(reschedule_id, HTMLResponse):
         return reschedule_id

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, model_validator
 
 from frontdesk.common.auth import CurrentPrincipal
-from frontdesk.common.commands import Runtime
 from frontdesk.common.contracts import Id
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
+from frontdesk.common.service import Runtime
 from frontdesk.common.uow import UnitOfWork
 
 from ..adapters import repository
