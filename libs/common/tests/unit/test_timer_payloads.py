@@ -24,6 +24,7 @@ from frontdesk.common.timer_payloads import (
     ALL_TIMER_PAYLOADS,
     TIMER_PAYLOADS,
     HoldExpiryTimer,
+    OncallPageTimer,
     ReminderTimer,
     TimerPayload,
 )
@@ -112,6 +113,12 @@ def test_a_payload_that_does_not_parse_is_reported_by_field_never_by_value(store
     assert message.startswith("the payload of a hold_expiry timer does not parse:")
     assert "Jane" not in message and "17" not in message and "apt-1" not in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no traceback with the values
+
+
+def test_a_page_timer_is_for_a_message_or_a_call() -> None:
+    for ids in ({}, {"message_id": "m-1", "call_id": "call-1"}):
+        with pytest.raises(UnreadablePayload):
+            parse_payload(OncallPageTimer, {"clinic_id": "c-1", **ids, "at": AT.isoformat()})
 
 
 def test_the_base_model_is_strict_about_unknown_fields() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from .contracts import BookingCodeRequested, BookingLinkRequested, Timestamp
 
@@ -73,6 +73,12 @@ class OncallPageTimer(TimerPayload):
     message_id: str | None = None
     call_id: str | None = None
     at: Timestamp  # when this page is due by the schedule, so a late timer neither skips nor repeats one
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> OncallPageTimer:
+        if (self.message_id is None) == (self.call_id is None):
+            raise ValueError("a page is for a message or for a call")
+        return self
 
 
 class DigestReleaseTimer(TimerPayload):
