@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from frontdesk.common.contracts import (
     booking_link_aad,
 )
 from frontdesk.common.sealing import Keyring
+from frontdesk.common.service import ServiceDefinition
 from frontdesk.common.timer_payloads import (
     ALL_TIMER_PAYLOADS,
     TIMER_PAYLOADS,
@@ -123,3 +124,16 @@ def test_a_page_timer_is_for_a_message_or_a_call() -> None:
 
 def test_the_base_model_is_strict_about_unknown_fields() -> None:
     assert TimerPayload.model_config.get("extra") == "forbid" and TimerPayload.model_config.get("frozen")
+
+
+async def _never(timer: object, uow: object) -> None:
+    raise AssertionError("not fired here")
+
+
+def test_a_service_fires_only_registered_kinds() -> None:
+    class Unregistered(TimerPayload):
+        kind: ClassVar[str] = "unregistered"
+
+    ServiceDefinition(name="t", handlers={}, timer_handlers={HoldExpiryTimer: _never})
+    with pytest.raises(ValueError, match="Unregistered"):
+        ServiceDefinition(name="t", handlers={}, timer_handlers={Unregistered: _never})

@@ -48,7 +48,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .provision import check_append_only
 from .settings import ServiceSettings, is_loopback_stack
-from .timer_payloads import TimerPayload
+from .timer_payloads import TIMER_PAYLOADS, TimerPayload
 from .timers import CONCURRENCY as TIMER_CONCURRENCY
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork, transaction
@@ -81,6 +81,12 @@ class ServiceDefinition:
     # A pure projector (handlers write its own read model only) sets this: its consumer handles a
     # partition's queued records in one transaction, this scope around them (batches.py).
     batch_scope: BatchScope | None = None
+
+    def __post_init__(self) -> None:
+        # A timer kind that is not in the registry would have no single home and spelling.
+        unregistered = [m.__name__ for m in self.timer_handlers if TIMER_PAYLOADS.get(m.kind) is not m]
+        if unregistered:
+            raise ValueError(f"timer payloads not in timer_payloads.ALL_TIMER_PAYLOADS: {unregistered}")
 
 
 class ServiceRuntime:
