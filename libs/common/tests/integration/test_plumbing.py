@@ -3,7 +3,8 @@
 Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one,
 at once (a commit wakes the relay: in-process where it leads, by NOTIFY where it does not);
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
-for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
+for the next poll; a failing timer, or one whose payload no longer parses, is retried, then parked,
+never lost; the inbox, claimed in a
 unit of work's last statement, rolls a repeat back whole; the pool resets a connection's session on
 release only where it was marked changed.
 """
@@ -237,7 +238,7 @@ async def test_a_timer_worker_fires_as_many_timers_at_once_as_its_concurrency(po
 async def test_the_timer_worker_fires_a_backlog_without_pausing_and_wakes_for_the_next_due(
     pool: asyncpg.Pool,
 ) -> None:
-    """With an hour-long poll interval, a backlog larger than one batch and a timer due in 2 s still
+    """With an hour-long poll interval, a backlog of 250 timers and a timer due in 2 s still
     all fire: the worker never sleeps while timers are due, and then only until the next one."""
     run, model = uid("t"), _kind()
     now = datetime.now(UTC)

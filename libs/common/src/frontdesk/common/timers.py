@@ -195,7 +195,7 @@ class TimerWorker:
         await asyncio.gather(*(self._fire_until_stopped() for _ in range(self._concurrency)))
 
     async def _fire_until_stopped(self) -> None:
-        # One connection kept from batch to batch (no acquire and release per batch). A failure hands
+        # One connection kept from timer to timer (no acquire and release per timer). A failure hands
         # it back: asyncpg rolls back what was left open, or replaces a broken connection.
         backoff = 0.2
         conn: PoolConnectionProxy[asyncpg.Record] | None = None
