@@ -12,11 +12,16 @@ contracts, so that every kind has one home and one spelling.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, model_validator
 
-from .contracts import BookingCodeRequested, BookingLinkRequested, Timestamp
+from .contracts import BookingCodeRequested, BookingLinkRequested
+
+# An instant with its offset, written as datetime.isoformat() writes it ("+00:00", not pydantic's "Z"):
+# the text rows held before the models, which tests and operators match on.
+StoredTime = Annotated[AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")]
 
 
 class TimerPayload(BaseModel):
@@ -72,7 +77,7 @@ class OncallPageTimer(TimerPayload):
     clinic_id: str
     message_id: str | None = None
     call_id: str | None = None
-    at: Timestamp  # when this page is due by the schedule, so a late timer neither skips nor repeats one
+    at: StoredTime  # when this page is due by the schedule, so a late timer neither skips nor repeats one
 
     @model_validator(mode="after")
     def _one_subject(self) -> OncallPageTimer:
@@ -109,7 +114,7 @@ class ReminderTimer(TimerPayload):
     kind: ClassVar[str] = "reminder"
     appointment_id: str
     offset: str  # the clinic's reminder offset, e.g. "P1D"
-    starts_at: Timestamp
+    starts_at: StoredTime
 
 
 class OfferExpiryTimer(TimerPayload):
