@@ -3,7 +3,8 @@
 Proves: the outbox publishes what a committed transaction wrote and nothing from a rolled-back one,
 at once (a commit wakes the relay: in-process where it leads, by NOTIFY where it does not);
 durable timers fire exactly once even with two workers racing, and a backlog fires without waiting
-for the next poll; a failing timer is retried, then parked, never lost; the inbox, claimed in a
+for the next poll; a failing timer, or one whose payload no longer parses, is retried, then parked,
+never lost; the inbox, claimed in a
 unit of work's last statement, rolls a repeat back whole; the pool resets a connection's session on
 release only where it was marked changed.
 """
@@ -11,18 +12,21 @@ release only where it was marked changed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import asyncpg
 import pytest
 
-from frontdesk.common import inbox, outbox
+from frontdesk.common import inbox, outbox, timers
 from frontdesk.common.cloudevents import TraceContext
 from frontdesk.common.contracts import ReviewRequested
 from frontdesk.common.db import create_pool, ensure_database, migrate, session_changed
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
+from frontdesk.common.timer_payloads import TimerPayload
 from frontdesk.common.timers import Timer, TimerWorker
 from frontdesk.common.uow import UnitOfWork, transaction
 from frontdesk.testing.helpers import uid
@@ -40,6 +44,12 @@ async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+class _Never(TimerPayload):
+    """A timer no worker here fires (none handles its kind)."""
+
+    kind: ClassVar[str] = "none"
 
 
 def _review(visit: str) -> ReviewRequested:
@@ -137,57 +147,90 @@ async def test_a_commit_wakes_the_relay_in_process_where_it_leads_and_by_notify_
         await listener.close()
 
 
-async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:
-    run = uid("t")
-    await pool.execute("CREATE TABLE IF NOT EXISTS timer_effects (timer_key text PRIMARY KEY, worker text)")
+def _kind() -> type[TimerPayload]:
+    """A payload model of a kind of the test's own: its worker fires no other test's timers."""
+
+    class Payload(TimerPayload):
+        kind: ClassVar[str] = uid("kind")
+
+    return Payload
+
+
+async def _set_due(pool: asyncpg.Pool, keys: list[str], model: type[TimerPayload], due_at: datetime) -> None:
     async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
-        for n in range(60):
-            await uow.set_timer(f"{run}-{n}", "effect", datetime.now(UTC) - timedelta(seconds=1), {"n": n})
+        for key in keys:
+            await uow.set_timer(key, due_at, model())
+
+
+@asynccontextmanager
+async def _running(*workers: TimerWorker) -> AsyncIterator[None]:
+    """The workers as in production (`run`), stopped once their in-flight timers are done."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+
+
+async def _until(done: Callable[[], Awaitable[bool]], what: Callable[[], str], seconds: float = 60) -> None:
+    """Wait until `done()`; fail with `what()` if it takes longer than `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await done():
+        assert asyncio.get_running_loop().time() < deadline, what()
+        await asyncio.sleep(0.05)
+
+
+async def test_two_timer_workers_fire_each_timer_exactly_once(pool: asyncpg.Pool) -> None:
+    run, model = uid("t"), _kind()
+    await pool.execute("CREATE TABLE IF NOT EXISTS timer_effects (timer_key text PRIMARY KEY, worker text)")
+    await _set_due(pool, [f"{run}-{n}" for n in range(60)], model, datetime.now(UTC) - timedelta(seconds=1))
+    calls: list[str] = []
 
     def handler(worker: str):  # type: ignore[no-untyped-def]
-        async def handle(timer: Timer, uow: UnitOfWork) -> None:
+        async def handle(timer: Timer[TimerPayload], uow: UnitOfWork) -> None:
+            calls.append(timer.key)
             # A primary key violation here would mean the timer fired twice.
             await uow.conn.execute("INSERT INTO timer_effects VALUES ($1, $2)", timer.key, worker)
             await asyncio.sleep(0.005)
 
         return handle
 
-    workers = [TimerWorker(pool, "tests", {"effect": handler(f"w{i}")}) for i in range(2)]
-    fired = await asyncio.gather(*(w.fire_due(limit=1000) for w in workers))
-    rows = await pool.fetch("SELECT worker FROM timer_effects WHERE timer_key LIKE $1", f"{run}-%")
-    assert len(rows) == 60 and sum(fired) == 60
-    assert await pool.fetchval("SELECT count(*) FROM timers WHERE timer_key LIKE $1", f"{run}-%") == 0
+    async def effects() -> int:
+        return int(await pool.fetchval("SELECT count(*) FROM timer_effects WHERE starts_with(timer_key, $1)", run))
+
+    async def all_fired() -> bool:
+        return await effects() == 60
+
+    workers = [TimerWorker(pool, "tests", {model: handler(f"w{i}")}) for i in range(2)]
+    async with _running(*workers):
+        await _until(all_fired, lambda: f"{len(calls)} handled")
+    assert await effects() == 60 and len(calls) == 60  # each handled once, none failed
+    assert await pool.fetchval("SELECT count(*) FROM timers WHERE starts_with(timer_key, $1)", run) == 0
 
 
 async def test_a_timer_worker_fires_as_many_timers_at_once_as_its_concurrency(pool: asyncpg.Pool) -> None:
     """Timers that wait on someone else (followup's sends wait on the SMS provider) run side by side:
     four that each wait until all four have started can only finish on four connections at once."""
-    run = uid("t")
-    kind = f"waiting-{run}"
-    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
-        for n in range(4):
-            await uow.set_timer(f"{run}-{n}", kind, datetime.now(UTC) - timedelta(seconds=1), {})
+    run, model = uid("t"), _kind()
+    await _set_due(pool, [f"{run}-{n}" for n in range(4)], model, datetime.now(UTC) - timedelta(seconds=1))
     started: set[str] = set()
     all_started = asyncio.Event()
     fired: list[str] = []
 
-    async def wait_for_the_others(timer: Timer, uow: UnitOfWork) -> None:
+    async def wait_for_the_others(timer: Timer[TimerPayload], uow: UnitOfWork) -> None:
         started.add(timer.key)
         if len(started) == 4:
             all_started.set()
         await asyncio.wait_for(all_started.wait(), timeout=30)
         fired.append(timer.key)
 
-    worker = TimerWorker(pool, "tests", {kind: wait_for_the_others}, concurrency=4)
-    running = asyncio.create_task(worker.run())
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while len(fired) < 4:
-            assert asyncio.get_running_loop().time() < deadline, f"{len(started)} started, {len(fired)} fired"
-            await asyncio.sleep(0.1)
-    finally:
-        worker.stop()
-        await asyncio.wait_for(running, timeout=30)
+    async def four_fired() -> bool:
+        return len(fired) == 4
+
+    async with _running(TimerWorker(pool, "tests", {model: wait_for_the_others}, concurrency=4)):
+        await _until(four_fired, lambda: f"{len(started)} started, {len(fired)} fired")
     assert sorted(fired) == [f"{run}-{n}" for n in range(4)]
     assert await pool.fetchval("SELECT count(*) FROM timers WHERE starts_with(timer_key, $1)", run) == 0
 
@@ -195,50 +238,90 @@ async def test_a_timer_worker_fires_as_many_timers_at_once_as_its_concurrency(po
 async def test_the_timer_worker_fires_a_backlog_without_pausing_and_wakes_for_the_next_due(
     pool: asyncpg.Pool,
 ) -> None:
-    """With an hour-long poll interval, a backlog larger than one batch and a timer due in 2 s still
+    """With an hour-long poll interval, a backlog of 250 timers and a timer due in 2 s still
     all fire: the worker never sleeps while timers are due, and then only until the next one."""
-    run = uid("t")
-    kind = f"backlog-{run}"
+    run, model = uid("t"), _kind()
     now = datetime.now(UTC)
-    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
-        for n in range(250):
-            await uow.set_timer(f"{run}-{n}", kind, now - timedelta(seconds=1), {})
-        await uow.set_timer(f"{run}-soon", kind, now + timedelta(seconds=2), {})
+    await _set_due(pool, [f"{run}-{n}" for n in range(250)], model, now - timedelta(seconds=1))
+    await _set_due(pool, [f"{run}-soon"], model, now + timedelta(seconds=2))
     fired: list[str] = []
 
-    async def handle(timer: Timer, uow: UnitOfWork) -> None:
+    async def handle(timer: Timer[TimerPayload], uow: UnitOfWork) -> None:
         fired.append(timer.key)
 
-    worker = TimerWorker(pool, "tests", {kind: handle}, poll_seconds=3600)
-    running = asyncio.create_task(worker.run())
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while len(fired) < 251:
-            assert asyncio.get_running_loop().time() < deadline, f"only {len(fired)} of 251 fired"
-            await asyncio.sleep(0.1)
-    finally:
-        worker.stop()
-        await asyncio.wait_for(running, timeout=30)
+    async def all_fired() -> bool:
+        return len(fired) >= 251
+
+    async with _running(TimerWorker(pool, "tests", {model: handle}, poll_seconds=3600)):
+        await _until(all_fired, lambda: f"only {len(fired)} of 251 fired")
     assert sorted(fired) == sorted([f"{run}-{n}" for n in range(250)] + [f"{run}-soon"])
 
 
-async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Pool) -> None:
-    key = uid("t")
-    async with pool.acquire() as conn, transaction(conn, "tests/timers", TraceContext.new()) as uow:
-        await uow.set_timer(key, "flaky", datetime.now(UTC) - timedelta(seconds=1), {})
+async def _fire_next(worker: TimerWorker, pool: asyncpg.Pool) -> None:
+    """One turn of one of the worker's loops, as `run` takes it: wait for a due timer and fire it."""
+    async with pool.acquire() as conn:
+        await asyncio.wait_for(worker._take_turn(conn), timeout=30)
 
-    async def fail(timer: Timer, uow: UnitOfWork) -> None:
+
+async def test_a_failing_timer_is_retried_then_parked_not_lost(pool: asyncpg.Pool) -> None:
+    key, model = uid("t"), _kind()
+    await _set_due(pool, [key], model, datetime.now(UTC) - timedelta(seconds=1))
+
+    async def fail(timer: Timer[TimerPayload], uow: UnitOfWork) -> None:
         raise ValueError("downstream said no")
 
-    worker = TimerWorker(pool, "tests", {"flaky": fail}, max_attempts=2)
-    assert await worker.fire_due() == 0
+    worker = TimerWorker(pool, "tests", {model: fail}, max_attempts=2)
+    await _fire_next(worker, pool)
     row = await pool.fetchrow("SELECT attempts, last_error, dead_at, due_at FROM timers WHERE timer_key = $1", key)
     assert row["attempts"] == 1 and "downstream said no" in row["last_error"] and row["dead_at"] is None
     assert row["due_at"] > datetime.now(UTC)  # retried later, with backoff
     await pool.execute("UPDATE timers SET due_at = now() WHERE timer_key = $1", key)
-    assert await worker.fire_due() == 0
+    await _fire_next(worker, pool)
     row = await pool.fetchrow("SELECT attempts, dead_at FROM timers WHERE timer_key = $1", key)
     assert row["attempts"] == 2 and row["dead_at"] is not None  # parked for an operator, still there
+
+
+class _Log:
+    """Stands in for the timer worker's logger: what it was told, as text."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _record(self, event: str, **fields: object) -> None:
+        self.lines.append(f"{event} {fields}")
+
+    error = exception = warning = info = _record
+
+
+async def test_a_payload_that_no_longer_parses_fails_its_timer_and_is_parked_without_its_values(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored payload its kind's model refuses (here a field the model does not have, holding a
+    name) is a failed timer: retried, then parked, never handled and never dropped. Neither the log
+    nor the stored error shows the values."""
+    key, model = uid("t"), _kind()
+    await pool.execute(
+        "INSERT INTO timers (timer_key, kind, due_at, payload) VALUES ($1, $2, now() - interval '1 second', $3)",
+        key,
+        model.kind,
+        {"patient_name": "Jane Roe"},
+    )
+    handled: list[str] = []
+
+    async def handle(timer: Timer[TimerPayload], uow: UnitOfWork) -> None:
+        handled.append(timer.key)
+
+    log = _Log()
+    monkeypatch.setattr(timers, "log", log)
+    worker = TimerWorker(pool, "tests", {model: handle}, max_attempts=2)
+    await _fire_next(worker, pool)
+    await pool.execute("UPDATE timers SET due_at = now() WHERE timer_key = $1", key)
+    await _fire_next(worker, pool)
+    row = await pool.fetchrow("SELECT attempts, last_error, dead_at FROM timers WHERE timer_key = $1", key)
+    assert not handled and row["attempts"] == 2 and row["dead_at"] is not None
+    assert f"the payload of a {model.kind} timer does not parse: patient_name: extra_forbidden" in row["last_error"]
+    assert len(log.lines) == 2 and all("timer payload does not parse" in line for line in log.lines)
+    assert not any("Jane" in text for text in [*log.lines, row["last_error"]])
 
 
 async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: asyncpg.Pool) -> None:
@@ -248,7 +331,7 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
     async def handle(conn: asyncpg.Connection, claim: inbox.Claim, visit: str) -> None:
         async with transaction(conn, "tests/inbox", TraceContext.new(), claim=claim) as uow:
             emitted.append(await uow.emit(_review(visit)))
-            await uow.set_timer(f"inbox-{visit}", "none", datetime(2030, 1, 1, tzinfo=UTC), {})
+            await uow.set_timer(f"inbox-{visit}", datetime(2030, 1, 1, tzinfo=UTC), _Never())
 
     first, repeat, other = uid("visit"), uid("visit"), uid("visit")
     async with pool.acquire() as conn:
@@ -261,9 +344,9 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
         outbox = {
             r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox WHERE event_id = ANY($1)", emitted)
         }
-        timers = {r["timer_key"] for r in await conn.fetch("SELECT timer_key FROM timers WHERE kind = 'none'")}
+        timer_keys = {r["timer_key"] for r in await conn.fetch("SELECT timer_key FROM timers WHERE kind = 'none'")}
     assert outbox == {emitted[0], emitted[2]}  # the repeat's event rolled back with it
-    assert {f"inbox-{first}", f"inbox-{other}"} <= timers and f"inbox-{repeat}" not in timers
+    assert {f"inbox-{first}", f"inbox-{other}"} <= timer_keys and f"inbox-{repeat}" not in timer_keys
 
 
 async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims_nothing(pool: asyncpg.Pool) -> None:

@@ -10,6 +10,7 @@ from typing import Any, cast
 from frontdesk.common.cloudevents import TraceContext, decode
 from frontdesk.common.contracts import ReviewRequested
 from frontdesk.common.db import Connection
+from frontdesk.common.timer_payloads import HoldExpiryTimer
 from frontdesk.common.uow import UnitOfWork
 
 
@@ -37,7 +38,7 @@ async def test_events_and_timers_descend_from_the_trace_the_work_has_when_they_a
     work = TraceContext.new()
     uow.trace = work
     await uow.emit(_review())
-    await uow.set_timer("t-1", "kind", datetime(2030, 1, 1, tzinfo=UTC), {})
+    await uow.set_timer("t-1", datetime(2030, 1, 1, tzinfo=UTC), HoldExpiryTimer(appointment_id="apt-1"))
     pending = uow._writes()
     assert _traceparent_of(pending.outbox_args()).trace_id == work.trace_id
     assert pending.timer_args()[-1] == work.header()
@@ -51,3 +52,12 @@ async def test_writes_kept_apart_are_not_the_unit_of_work_s_own() -> None:
     assert not uow.wrote_events
     uow.written(apart)
     assert uow.wrote_events
+
+
+async def test_a_timer_is_written_under_its_payload_s_kind_with_the_payload_s_json() -> None:
+    uow = UnitOfWork(cast(Connection, None), "tests/uow", TraceContext.new())
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    await uow.set_timer("hold:apt-1", due, HoldExpiryTimer(appointment_id="apt-1"))
+    keys, kinds, due_ats, payloads, _ = uow._writes().timer_args()
+    assert (keys, kinds, due_ats) == (["hold:apt-1"], ["hold_expiry"], [due])
+    assert [json.loads(p) for p in payloads] == [{"appointment_id": "apt-1"}]

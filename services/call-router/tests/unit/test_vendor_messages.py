@@ -8,6 +8,7 @@ from frontdesk.call_router.domain.vendor_messages import digest_due_at, next_pag
 from frontdesk.call_router.paging import Paged
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.phone import OnCallStep
+from frontdesk.common.timer_payloads import OncallPageTimer
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 ROSTER = [
@@ -93,4 +94,5 @@ def test_an_urgent_call_s_pages_follow_the_same_schedule_under_their_own_ids() -
         {"call_id": "call-1"},
     )
     assert (message.page_id(pages[4]), message.timer_key(5)) == ("msg-1:2:0", "page:msg-1:5")
-    assert Paged.of({"clinic_id": "c1", "call_id": "call-1", "at": "x"}) == call
+    stored = {"clinic_id": "c1", "call_id": "call-1", "at": "2030-01-01T09:00:00+00:00"}  # a page timer's row
+    assert Paged.of(OncallPageTimer.model_validate(stored)) == call

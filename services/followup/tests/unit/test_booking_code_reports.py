@@ -5,7 +5,6 @@ opted-out number's). The database is a stand-in here: only the decisions are und
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from frontdesk.common.contracts import (
     booking_code_aad,
 )
 from frontdesk.common.sealing import Keyring
+from frontdesk.common.timer_payloads import BookingCodeRetryTimer, TimerPayload
 from frontdesk.followup import booking_codes
 
 KEYS = Keyring().rotated(BOOKING_CODES_RECIPIENT, "k1", b"k" * 32)
@@ -29,11 +29,11 @@ class Conn:
 class Uow:
     def __init__(self) -> None:
         self.conn = Conn()
-        self.timers: dict[str, tuple[str, datetime, dict[str, Any]]] = {}
+        self.timers: dict[str, tuple[datetime, TimerPayload]] = {}
         self.emitted: list[object] = []
 
-    async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
-        self.timers[key] = (kind, due_at, payload)
+    async def set_timer(self, key: str, due_at: datetime, payload: TimerPayload) -> None:
+        self.timers[key] = (due_at, payload)
 
     async def emit(self, event: object) -> None:
         self.emitted.append(event)
@@ -54,11 +54,12 @@ async def test_a_transient_failure_is_tried_again_three_times_then_the_page_is_t
     for attempt in range(3):
         uow = Uow()
         await booking_codes._retry(uow, event, attempt, now)  # type: ignore[arg-type]
-        [(key, (kind, due_at, payload))] = uow.timers.items()
-        assert kind == booking_codes.RETRY_TIMER and payload["attempt"] == attempt + 1 and not uow.emitted
+        [(key, (due_at, payload))] = uow.timers.items()
+        assert isinstance(payload, BookingCodeRetryTimer) and payload.attempt == attempt + 1 and not uow.emitted
         assert key.endswith(f":{attempt + 1}")  # a key of its own: the firing timer's key is never reused
-        assert BookingCodeRequested.model_validate(payload["event"]) == event  # still sealed, nothing readable
-        assert "+14155550123" not in str(payload) and "123456" not in str(payload)
+        stored = payload.model_dump_json()
+        assert BookingCodeRetryTimer.model_validate_json(stored).event == event  # still sealed, nothing readable
+        assert "+14155550123" not in stored and "123456" not in stored
         delays.append(due_at - now)
     assert delays == list(booking_codes.RETRY_DELAYS)
     uow = Uow()

@@ -48,6 +48,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .provision import check_append_only
 from .settings import ServiceSettings, is_loopback_stack
+from .timer_payloads import TIMER_PAYLOADS, TimerPayload
 from .timers import CONCURRENCY as TIMER_CONCURRENCY
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork, transaction
@@ -65,7 +66,7 @@ class ServiceDefinition:
     # Topics named at run time (regexes, e.g. every vendor's vendor.<id>.events) the consumer reads
     # besides the shared topics of its handlers' event types; a new match is seen within ~10 s.
     topic_patterns: Sequence[str] = ()
-    timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    timer_handlers: Mapping[type[TimerPayload], TimerHandler] = field(default_factory=dict)
     # Timers fired at once per replica, each on a connection of its own. More for timers that mostly
     # wait on someone else (followup's sends wait on the SMS provider's answer); the connections beyond
     # the default's come on top of the pool (db_pool_size), so the consumer's share stays what it was.
@@ -80,6 +81,12 @@ class ServiceDefinition:
     # A pure projector (handlers write its own read model only) sets this: its consumer handles a
     # partition's queued records in one transaction, this scope around them (batches.py).
     batch_scope: BatchScope | None = None
+
+    def __post_init__(self) -> None:
+        # A timer kind that is not in the registry would have no single home and spelling.
+        unregistered = [m.__name__ for m in self.timer_handlers if TIMER_PAYLOADS.get(m.kind) is not m]
+        if unregistered:
+            raise ValueError(f"timer payloads not in timer_payloads.ALL_TIMER_PAYLOADS: {unregistered}")
 
 
 class ServiceRuntime:

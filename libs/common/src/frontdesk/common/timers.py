@@ -1,7 +1,8 @@
 """Durable timers: claimed with SKIP LOCKED, run and deleted in one transaction.
 
-A timer fires once: its handler's effects and the timer's deletion commit together. If the handler
-raises, the timer is retried with backoff; after `max_attempts` it is parked (dead_at set) and
+A timer fires once: its handler's effects and the timer's deletion commit together. Its handler gets
+the payload parsed into its kind's model (timer_payloads.py). If the handler raises, or the payload no
+longer parses, the timer is retried with backoff; after `max_attempts` it is parked (dead_at set) and
 counted, never silently dropped. A handler may set a timer with the key of the one being fired: the
 fired one is already deleted, so the new one stands.
 
@@ -24,21 +25,22 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
+from pydantic import ValidationError
 
 from . import tracing
 from .cloudevents import TraceContext
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .logging import get_logger
 from .metrics import TIMER_LATENESS, TIMERS_FAILED, TIMERS_FIRED
+from .timer_payloads import TimerPayload
 from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
-BATCH = 100  # timers fired on one connection before it goes back to the pool
 MIN_WAIT = 0.025  # seconds: the shortest sleep, so a steady flow of timers is fired a few at a time
 # The shortest sleep of the loop whose turn it is: the only one polling, so it may wake as each falls due.
 TURN_WAIT = 0.002
@@ -53,16 +55,37 @@ _DUE_SQL = (
 )
 
 
+P = TypeVar("P", bound=TimerPayload)
+
+
 @dataclass(frozen=True)
-class Timer:
+class Timer(Generic[P]):
     key: str
     kind: str
     due_at: datetime
-    payload: dict[str, Any]
+    payload: P
     attempts: int
 
 
-TimerHandler = Callable[[Timer, UnitOfWork], Awaitable[None]]
+# A handler takes the Timer of its kind's payload model (Any here: the mapping pairs them).
+TimerHandler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+class UnreadablePayload(Exception):
+    """A stored payload that does not parse into its kind's model. Its message names the fields and
+    what is wrong with them, never their values (a payload may hold patient data)."""
+
+    def __init__(self, kind: str, error: ValidationError) -> None:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['type']}" for e in error.errors())
+        super().__init__(f"the payload of a {kind} timer does not parse: {problems}")
+
+
+def parse_payload(model: type[P], payload: Any) -> P:
+    """`payload` (a stored row's, JSON-decoded) as `model`, or UnreadablePayload."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise UnreadablePayload(model.kind, exc) from None
 
 
 class TimerWorker:
@@ -70,7 +93,7 @@ class TimerWorker:
         self,
         pool: asyncpg.Pool,
         service: str,
-        handlers: Mapping[str, TimerHandler],
+        handlers: Mapping[type[TimerPayload], TimerHandler],
         *,
         poll_seconds: float = 0.5,
         max_attempts: int = 5,
@@ -79,37 +102,14 @@ class TimerWorker:
         self._pool = pool
         self._service = service
         self._source = f"frontdesk/{service}"
-        self._handlers = dict(handlers)
+        self._handlers = {model.kind: handler for model, handler in handlers.items()}
+        self._models = {model.kind: model for model in handlers}
         self._poll_seconds = poll_seconds
         self._max_attempts = max_attempts
         self._concurrency = concurrency
         self._stopping = asyncio.Event()
         self._turn = asyncio.Lock()  # held by the loop that looks for the next due timer
         self._running: set[int] = set()  # ids of the timers this worker's loops have claimed
-
-    async def fire_due(self, limit: int = BATCH) -> int:
-        """Run the timers that are due, one transaction each, up to `limit`; return how many fired."""
-        async with self._pool.acquire() as conn:
-            fired, _ = await self._fire_batch(conn, limit)
-        return fired
-
-    async def _fire_batch(self, conn: Connection, limit: int) -> tuple[int, float]:
-        """Fire up to `limit` due timers. Return how many fired and how long to sleep before the
-        next batch: not at all when some fired (more may be due), else until the next timer falls
-        due, between MIN_WAIT and the poll interval. One round trip finds what is due, so a poll
-        with nothing due opens no transaction."""
-        due, wait = await self._poll(conn, limit)
-        if not due:
-            return 0, wait
-        fired = 0
-        for _ in range(due):
-            if self._stopping.is_set():
-                break
-            outcome = await self._fire_one(conn)
-            if outcome is None:
-                return fired, MIN_WAIT  # the rest were taken by another worker or replica
-            fired += outcome
-        return fired, 0.0
 
     async def _poll(self, conn: Connection, limit: int, shortest: float = MIN_WAIT) -> tuple[int, float]:
         """How many timers are due (at most `limit`), and how long to sleep if none is: until the next
@@ -142,7 +142,8 @@ class TimerWorker:
                     return None
                 self._running.add(row["id"])
                 claimed()
-                timer = Timer(row["timer_key"], row["kind"], row["due_at"], row["payload"], row["attempts"])
+                payload = parse_payload(self._models[row["kind"]], row["payload"])
+                timer = Timer(row["timer_key"], row["kind"], row["due_at"], payload, row["attempts"])
                 TIMER_LATENESS.labels(self._service, timer.kind).observe(
                     max((datetime.now(UTC) - timer.due_at).total_seconds(), 0.0)
                 )
@@ -158,7 +159,10 @@ class TimerWorker:
             if row is None:
                 raise  # the claim itself failed: not a handler's failure
             attempts = row["attempts"] + 1
-            log.exception("timer handler failed", kind=row["kind"], attempt=attempts)
+            if isinstance(exc, UnreadablePayload):  # no traceback: the validation error would show the values
+                log.error("timer payload does not parse", kind=row["kind"], attempt=attempts, error=str(exc))
+            else:
+                log.exception("timer handler failed", kind=row["kind"], attempt=attempts)
             await self._record_failure(conn, row["id"], attempts, f"{type(exc).__name__}: {exc}"[:500])
             TIMERS_FAILED.labels(self._service, row["kind"]).inc()
             return 0
@@ -191,7 +195,7 @@ class TimerWorker:
         await asyncio.gather(*(self._fire_until_stopped() for _ in range(self._concurrency)))
 
     async def _fire_until_stopped(self) -> None:
-        # One connection kept from batch to batch (no acquire and release per batch). A failure hands
+        # One connection kept from timer to timer (no acquire and release per timer). A failure hands
         # it back: asyncpg rolls back what was left open, or replaces a broken connection.
         backoff = 0.2
         conn: PoolConnectionProxy[asyncpg.Record] | None = None

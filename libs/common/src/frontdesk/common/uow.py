@@ -24,6 +24,7 @@ from . import inbox, outbox, tracing
 from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode, new_event_id, topic_of
 from .contracts import Event
 from .db import Connection
+from .timer_payloads import TimerPayload
 
 
 def _outbox_rows(n: int) -> str:
@@ -74,9 +75,8 @@ def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
 
 @dataclass(frozen=True)
 class _PendingTimer:
-    kind: str
     due_at: datetime
-    payload: dict[str, Any]
+    payload: TimerPayload
 
 
 @dataclass
@@ -100,10 +100,11 @@ class Writes:
         self.events.append((record, event_id))
         return event_id
 
-    async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
-        """Create or move the timer `key` (unique per service). Setting it again replaces it."""
+    async def set_timer(self, key: str, due_at: datetime, payload: TimerPayload) -> None:
+        """Create or move the timer `key` (unique per service), of the payload's kind. Setting it
+        again replaces it."""
         self.timers.pop(key, None)  # re-inserted last: the newest setting wins
-        self.timers[key] = _PendingTimer(kind, due_at, payload)
+        self.timers[key] = _PendingTimer(due_at, payload)
 
     def notify(self) -> bool:
         """Whether the statement that writes these events must NOTIFY the outbox relay: it leads in
@@ -126,9 +127,10 @@ class Writes:
         timers = self.timers
         return [
             list(timers),
-            [t.kind for t in timers.values()],
+            [t.payload.kind for t in timers.values()],
             [t.due_at for t in timers.values()],
-            [json.dumps(t.payload) for t in timers.values()],
+            # Fields at their default are left out: the JSON is then what rows held before the models.
+            [t.payload.model_dump_json(exclude_defaults=True) for t in timers.values()],
             self.trace.header(),
         ]
 
@@ -178,9 +180,10 @@ class UnitOfWork:
         """`emit` for several (event, topic override) pairs, in order."""
         return [await self.emit(event, topic=topic) for event, topic in events]
 
-    async def set_timer(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any]) -> None:
-        """Create or move the timer `key` (unique per service). Setting it again replaces it."""
-        await self._writes().set_timer(key, kind, due_at, payload)
+    async def set_timer(self, key: str, due_at: datetime, payload: TimerPayload) -> None:
+        """Create or move the timer `key` (unique per service), of the payload's kind. Setting it
+        again replaces it."""
+        await self._writes().set_timer(key, due_at, payload)
 
     async def cancel_timer(self, key: str) -> bool:
         """Remove the timer `key`; True if there was one (set in this unit of work or before)."""

@@ -16,6 +16,7 @@ from frontdesk.common.contracts import CallOverflowed
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
 from frontdesk.common.sealing import Keyring, SealedField, SealingError
+from frontdesk.common.timer_payloads import CallersPruneTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -25,7 +26,6 @@ from .adapters import callers as store
 log = get_logger(__name__)
 OWN_KEYS = "call-router"  # the router's own recipient in FRONTDESK_SEALING_KEYS (numbers at rest)
 RETENTION = timedelta(days=30)
-PRUNE = "callers_prune"
 # Read once, at import: a malformed configuration stops the process at start, not in a handler.
 KEYRING = Keyring.from_env()
 
@@ -42,7 +42,7 @@ async def register(uow: UnitOfWork, clinic_id: str, caller_token: str, number: s
     # One prune timer per expiry day (the same key for every registration that day): no chain to keep.
     day = expires_at.astimezone(UTC).date()
     due = datetime.combine(day + timedelta(days=1), time(), UTC)
-    await uow.set_timer(f"callers-prune:{day.isoformat()}", PRUNE, due, {})
+    await uow.set_timer(f"callers-prune:{day.isoformat()}", due, CallersPruneTimer())
     return expires_at
 
 
@@ -50,7 +50,7 @@ async def forget(conn: Connection, clinic_id: str, caller_token: str) -> bool:
     return await store.delete(conn, clinic_id, caller_token)
 
 
-async def on_prune(timer: Timer, uow: UnitOfWork) -> None:
+async def on_prune(timer: Timer[CallersPruneTimer], uow: UnitOfWork) -> None:
     deleted = await store.delete_expired(uow.conn, datetime.now(UTC))
     log.info("expired caller numbers deleted", count=deleted)
 

@@ -31,6 +31,7 @@ from frontdesk.common.contracts import (
     vendor_calls_topic,
 )
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import RingTimeoutTimer, VendorAnswerTimer, VendorHedgeTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -42,9 +43,6 @@ from .domain.service_levels import SHORT_ABANDON_SECONDS
 from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
 
 log = get_logger(__name__)
-RING_TIMEOUT = "ring_timeout"
-VENDOR_ANSWER = "vendor_answer"
-VENDOR_HEDGE = "vendor_hedge"
 
 
 def _now() -> datetime:
@@ -162,9 +160,8 @@ async def _offer(
     await uow.emit_many([(routed, None), *((o, None) for o in offers)])
     await uow.set_timer(
         f"ring:{call_id}:{d.attempt}",
-        RING_TIMEOUT,
         now + timedelta(seconds=offer.ring_timeout_seconds),
-        {"call_id": call_id, "clinic_id": clinic_id, "attempt": d.attempt},
+        RingTimeoutTimer(call_id=call_id, clinic_id=clinic_id, attempt=d.attempt),
     )
     return oldest
 
@@ -234,9 +231,8 @@ async def _vendor_timers(
     target = clinic.phone.vendor(vendor_id).answer_target_seconds
     await uow.set_timer(
         f"vendor:{call_id}:{d.attempt}",
-        VENDOR_ANSWER,
         now + timedelta(seconds=target),
-        {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": vendor_id, "attempt": d.attempt},
+        VendorAnswerTimer(call_id=call_id, clinic_id=clinic_id, vendor_id=vendor_id, attempt=d.attempt),
     )
     route = d.route
     if isinstance(route, ToVendor) and route.hedge is not None and route.hedge_at is not None:
@@ -245,9 +241,8 @@ async def _vendor_timers(
         else:
             await uow.set_timer(
                 f"hedge:{call_id}",
-                VENDOR_HEDGE,
                 route.hedge_at,
-                {"call_id": call_id, "clinic_id": clinic_id, "vendor_id": route.hedge},
+                VendorHedgeTimer(call_id=call_id, clinic_id=clinic_id, vendor_id=route.hedge),
             )
 
 
@@ -443,16 +438,16 @@ async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork
 # --- timers -------------------------------------------------------------------------------------
 
 
-async def on_ring_timeout(timer: Timer, uow: UnitOfWork) -> None:
+async def on_ring_timeout(timer: Timer[RingTimeoutTimer], uow: UnitOfWork) -> None:
     """An offer rang out: count it missed, auto-pause who missed it, and route to the next step."""
-    clinic_id, call_id = timer.payload["clinic_id"], timer.payload["call_id"]
+    clinic_id, call_id = timer.payload.clinic_id, timer.payload.call_id
     version, clinic = await _known_clinic(uow, clinic_id)
     while True:
         vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
         no_autopause = [p.pool_id for p in clinic.phone.effective_pools() if not p.autopause]
         paused_at = _now()
         got = await repository.ring_timed_out(
-            uow.conn, call_id, clinic_id, timer.payload["attempt"], version, no_autopause, paused_at, vendor_ids
+            uow.conn, call_id, clinic_id, timer.payload.attempt, version, no_autopause, paused_at, vendor_ids
         )
         if not got.stale:
             break

@@ -27,6 +27,7 @@ from frontdesk.common.contracts import (
     VendorPageSent,
 )
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import DigestReleaseTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -38,7 +39,6 @@ from .domain.vendor_messages import Page, digest_due_at
 from .unknown_clinics import clinic_or_fallback
 
 log = get_logger(__name__)
-DIGEST = "digest_release"
 _EARLY_ACK = "answering.page_acknowledged"
 
 
@@ -143,7 +143,7 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
         row = await store.digest(uow.conn, digest_id)
         assert row is not None
         await uow.set_timer(
-            f"digest:{digest_id}", DIGEST, row["due_at"], {"digest_id": digest_id, "clinic_id": clinic.clinic_id}
+            f"digest:{digest_id}", row["due_at"], DigestReleaseTimer(digest_id=digest_id, clinic_id=clinic.clinic_id)
         )
 
 
@@ -204,9 +204,9 @@ async def handle_heartbeat(event: VendorHeartbeat, uow: UnitOfWork) -> None:
     await store.touch_heartbeat(uow.conn, event.vendor_id, min(event.sent_at, _now()))
 
 
-async def on_digest_due(timer: Timer, uow: UnitOfWork) -> None:
+async def on_digest_due(timer: Timer[DigestReleaseTimer], uow: UnitOfWork) -> None:
     """The clinic opens: release its digest of routine messages."""
-    clinic_id, digest_id = timer.payload["clinic_id"], timer.payload["digest_id"]
+    clinic_id, digest_id = timer.payload.clinic_id, timer.payload.digest_id
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await store.digest(uow.conn, digest_id, for_update=True)
     if row is None or row["released_at"] is not None:

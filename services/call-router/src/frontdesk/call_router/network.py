@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from frontdesk.common.contracts import NetworkConfigured, NetworkFallback
+from frontdesk.common.timer_payloads import VendorTopicsTimer
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import network_config, topics
-from .vendor_topics import VENDOR_TOPICS
 
 NETWORK = "network"  # the one network document's key
 # The parsed fallback, valid while the projection row's event_id is the same.
@@ -26,7 +26,7 @@ async def handle_network_configured(event: NetworkConfigured, uow: UnitOfWork) -
     await network_config.save(uow.conn, event, event_id)
     vendor_ids = event.fallback.vendor_ids() if event.fallback else []
     if vendor_ids and await topics.want_vendor_topics(uow.conn, vendor_ids):
-        await uow.set_timer(f"vendor-topics:network:{event.network_id}", VENDOR_TOPICS, datetime.now(UTC), {})
+        await uow.set_timer(f"vendor-topics:network:{event.network_id}", datetime.now(UTC), VendorTopicsTimer())
 
 
 async def fallback(uow: UnitOfWork) -> NetworkFallback | None:

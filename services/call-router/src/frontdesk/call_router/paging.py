@@ -20,6 +20,7 @@ from typing import Any
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, OnCallPageRequested, vendor_calls_topic
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import OncallPageTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -28,7 +29,6 @@ from .adapters import messages, pages, repository, topics
 from .domain.vendor_messages import Page, next_page
 
 log = get_logger(__name__)
-PAGE = "oncall_page"
 
 
 def _now() -> datetime:
@@ -43,8 +43,8 @@ class Paged:
     call_id: str | None = None
 
     @classmethod
-    def of(cls, payload: dict[str, Any]) -> Paged:
-        return cls(payload.get("message_id"), payload.get("call_id"))
+    def of(cls, payload: OncallPageTimer) -> Paged:
+        return cls(payload.message_id, payload.call_id)
 
     @property
     def subject(self) -> str:
@@ -115,14 +115,16 @@ async def send(
         row = await paged.row(uow)
         assert row is not None
         key = paged.timer_key(row["pages_requested"] + 1)
-        payload = {"clinic_id": clinic.clinic_id, **paged.ids(), "at": following.at.isoformat()}
-        await uow.set_timer(key, PAGE, following.at, payload)
+        payload = OncallPageTimer(
+            clinic_id=clinic.clinic_id, message_id=paged.message_id, call_id=paged.call_id, at=following.at
+        )
+        await uow.set_timer(key, following.at, payload)
     await paged.requested(uow, page_id, key)
 
 
-async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
+async def on_page_due(timer: Timer[OncallPageTimer], uow: UnitOfWork) -> None:
     """The next page of an unacknowledged urgent message or call is due: re-send or escalate."""
-    clinic_id, paged = timer.payload["clinic_id"], Paged.of(timer.payload)
+    clinic_id, paged = timer.payload.clinic_id, Paged.of(timer.payload)
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await paged.row(uow, for_update=True)
     if row is None or row["status"] != "paging" or row["page_timer_key"] != timer.key:
@@ -138,7 +140,7 @@ async def on_page_due(timer: Timer, uow: UnitOfWork) -> None:
         call = await repository.get_call(uow.conn, str(paged.call_id))
         assert call is not None
         vendor_id = call.vendor_id
-    at = datetime.fromisoformat(timer.payload["at"])
+    at = timer.payload.at
     page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
     assert page is not None  # the last step re-sends for ever
     await send(uow, clinic, paged, vendor_id, page, row["paging_started_at"])

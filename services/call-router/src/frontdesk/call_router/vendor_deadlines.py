@@ -14,6 +14,7 @@ from datetime import datetime
 from frontdesk.common.clinics import for_version_check
 from frontdesk.common.contracts import CallRouted, ClinicConfig
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import VendorAnswerTimer, VendorHedgeTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -27,9 +28,9 @@ from .handlers import _hedge, _now, _to_vendor
 log = get_logger(__name__)
 
 
-async def on_vendor_answer_deadline(timer: Timer, uow: UnitOfWork) -> None:
+async def on_vendor_answer_deadline(timer: Timer[VendorAnswerTimer], uow: UnitOfWork) -> None:
     """The vendor did not answer within its own target: mark it unhealthy, fail over to the other."""
-    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    clinic_id, call_id, vendor_id = timer.payload.clinic_id, timer.payload.call_id, timer.payload.vendor_id
     version, clinic = await _versioned_clinic(uow, clinic_id)
     while True:
         now = _now()
@@ -88,10 +89,10 @@ async def _fail_over(
     await _to_vendor(uow, clinic, row, sorted(tried), decision, other, now, then=[routed])
 
 
-async def on_vendor_hedge(timer: Timer, uow: UnitOfWork) -> None:
+async def on_vendor_hedge(timer: Timer[VendorHedgeTimer], uow: UnitOfWork) -> None:
     """Nobody has answered by the latest moment the other vendor can still answer in time: offer it
     the call too, unless it has had it already or is known unhealthy while the holder is not."""
-    clinic_id, call_id, vendor_id = timer.payload["clinic_id"], timer.payload["call_id"], timer.payload["vendor_id"]
+    clinic_id, call_id, vendor_id = timer.payload.clinic_id, timer.payload.call_id, timer.payload.vendor_id
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
     if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.HedgeDue()).accepted:

@@ -17,12 +17,11 @@ from frontdesk.common.clinics import project_clinic
 from frontdesk.common.contracts import ClinicConfigured, TopicSpec, vendor_topics
 from frontdesk.common.kafka import ensure_topics
 from frontdesk.common.settings import ServiceSettings
+from frontdesk.common.timer_payloads import VendorTopicsTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from .adapters import topics
-
-VENDOR_TOPICS = "vendor_topics"
 
 
 def vendor_topic_specs(vendor_ids: list[str]) -> list[TopicSpec]:
@@ -34,12 +33,12 @@ async def handle_clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> 
     await project_clinic(event, uow)
     vendor_ids = [v.vendor_id for v in event.config.phone.effective_vendors()]
     if await topics.want_vendor_topics(uow.conn, vendor_ids):
-        await uow.set_timer(f"vendor-topics:{event.clinic_id}", VENDOR_TOPICS, datetime.now(UTC), {})
+        await uow.set_timer(f"vendor-topics:{event.clinic_id}", datetime.now(UTC), VendorTopicsTimer())
 
 
-async def on_vendor_topics(timer: Timer, uow: UnitOfWork) -> None:
+async def on_vendor_topics(timer: Timer[VendorTopicsTimer], uow: UnitOfWork) -> None:
     # `vendor_ids`: vendors whose topics predate vendor.<id>.events (migrations/010)
-    missing = sorted({*await topics.vendors_without_topic(uow.conn), *timer.payload.get("vendor_ids", [])})
+    missing = sorted({*await topics.vendors_without_topic(uow.conn), *timer.payload.vendor_ids})
     if not missing:
         return
     bootstrap = ServiceSettings.for_service("call-router").kafka_bootstrap_servers

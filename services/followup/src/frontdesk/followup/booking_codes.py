@@ -28,6 +28,7 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import BookingCodeFailed, BookingCodeRequested, ClinicConfig, CodeFailure
 from frontdesk.common.logging import get_logger
 from frontdesk.common.sealing import SealingError
+from frontdesk.common.timer_payloads import BookingCodeRetryTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -41,7 +42,6 @@ from .telemetry import BOOKING_CODE_FAILURES, MESSAGES, SKIPS
 
 log = get_logger(__name__)
 TEMPLATE = "booking-code"
-RETRY_TIMER = "booking_code_retry"
 RETRY_DELAYS = (timedelta(seconds=5), timedelta(seconds=15), timedelta(seconds=30))
 # What the page is told, by why a code was not texted; opted_out is never told (see above).
 REPORTED: dict[str, CodeFailure] = {
@@ -92,9 +92,9 @@ async def handle_code_requested(event: BookingCodeRequested, uow: UnitOfWork) ->
     await _attempt(uow, event, 0)
 
 
-async def on_retry(timer: Timer, uow: UnitOfWork) -> None:
+async def on_retry(timer: Timer[BookingCodeRetryTimer], uow: UnitOfWork) -> None:
     """A transient failure's next try (the sealed event rests in the timer: nothing here is readable)."""
-    await _attempt(uow, BookingCodeRequested.model_validate(timer.payload["event"]), int(timer.payload["attempt"]))
+    await _attempt(uow, timer.payload.event, timer.payload.attempt)
 
 
 async def _attempt(uow: UnitOfWork, event: BookingCodeRequested, attempt: int) -> None:
@@ -132,9 +132,8 @@ async def _attempt(uow: UnitOfWork, event: BookingCodeRequested, attempt: int) -
 async def _retry(uow: UnitOfWork, event: BookingCodeRequested, attempt: int, now: datetime) -> None:
     """Try again later if a try still fits before the hold ends; else the page is told."""
     if attempt < len(RETRY_DELAYS) and now + RETRY_DELAYS[attempt] < event.expires_at:
-        payload = {"event": event.model_dump(mode="json"), "attempt": attempt + 1}
         key = f"booking-code:{event.verification_id}:{attempt + 1}"
-        await uow.set_timer(key, RETRY_TIMER, now + RETRY_DELAYS[attempt], payload)
+        await uow.set_timer(key, now + RETRY_DELAYS[attempt], BookingCodeRetryTimer(event=event, attempt=attempt + 1))
         MESSAGES.labels("retry").inc()
         return
     await _decide(uow, event, "failed", "provider_unavailable")

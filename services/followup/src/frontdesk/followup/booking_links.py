@@ -27,6 +27,7 @@ from frontdesk.common.contracts import BookingLinkRequested, ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
 from frontdesk.common.sealing import SealingError
+from frontdesk.common.timer_payloads import BookingLinkSendTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -41,7 +42,6 @@ from .telemetry import BOOKING_LINKS, MESSAGES, SKIPS
 
 log = get_logger(__name__)
 TEMPLATE = "booking-link"
-TIMER = "booking_link_send"
 MAX_TRANSIENT_FAILURES = 6
 
 
@@ -55,10 +55,9 @@ async def handle_link_requested(event: BookingLinkRequested, uow: UnitOfWork) ->
     await _attempt(uow, event, seq=0, failures=0)
 
 
-async def on_timer(timer: Timer, uow: UnitOfWork) -> None:
+async def on_timer(timer: Timer[BookingLinkSendTimer], uow: UnitOfWork) -> None:
     """A deferred text's time, or a transient failure's next try (the sealed event rests in the timer)."""
-    event = BookingLinkRequested.model_validate(timer.payload["event"])
-    await _attempt(uow, event, int(timer.payload["seq"]), int(timer.payload["failures"]))
+    await _attempt(uow, timer.payload.event, timer.payload.seq, timer.payload.failures)
 
 
 async def _decide(
@@ -157,8 +156,8 @@ async def _text(conn: Connection, clinic: ClinicConfig, event: BookingLinkReques
 
 
 async def _later(uow: UnitOfWork, event: BookingLinkRequested, seq: int, failures: int, at: datetime) -> None:
-    payload = {"event": event.model_dump(mode="json"), "seq": seq + 1, "failures": failures}
-    await uow.set_timer(f"booking-link:{event.link_id}:{seq + 1}", TIMER, at, payload)
+    payload = BookingLinkSendTimer(event=event, seq=seq + 1, failures=failures)
+    await uow.set_timer(f"booking-link:{event.link_id}:{seq + 1}", at, payload)
 
 
 async def receipt(conn: Connection, provider_message_id: str, status: str) -> bool:

@@ -26,6 +26,7 @@ from frontdesk.common.contracts import (
     MessageRequested,
     VisitCompleted,
 )
+from frontdesk.common.timer_payloads import CallbackEscalateTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -36,7 +37,6 @@ from .domain.templates import TEMPLATES, format_date, format_time
 from .telemetry import PLANNED
 
 UTC_ZONE = ZoneInfo("UTC")
-ESCALATION_TIMER = "callback_escalate"
 
 
 def followup_id(kind: str, base: str) -> str:
@@ -283,7 +283,7 @@ async def handle_callback_requested(event: CallbackRequested, uow: UnitOfWork) -
         uow.conn, plan_id, "callback", patient_key, event.clinic_id, due, callback_id=event.callback_id
     )
     await uow.set_timer(
-        f"callback-escalate:{event.callback_id}", ESCALATION_TIMER, escalate_at, {"callback_id": event.callback_id}
+        f"callback-escalate:{event.callback_id}", escalate_at, CallbackEscalateTimer(callback_id=event.callback_id)
     )
     await uow.emit(
         FollowupScheduled(
@@ -298,8 +298,8 @@ async def handle_callback_requested(event: CallbackRequested, uow: UnitOfWork) -
     PLANNED.labels("callback").inc()
 
 
-async def on_callback_escalate(timer: Timer, uow: UnitOfWork) -> None:
-    callback = await repository.lock_callback(uow.conn, str(timer.payload["callback_id"]))
+async def on_callback_escalate(timer: Timer[CallbackEscalateTimer], uow: UnitOfWork) -> None:
+    callback = await repository.lock_callback(uow.conn, timer.payload.callback_id)
     if callback is None or callback["status"] != "open" or callback["escalated_at"] is not None:
         return
     now = sending.now_utc()

@@ -17,6 +17,7 @@ from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import SendMessageTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -31,7 +32,6 @@ from .domain.templates import TEMPLATES, Rendered, TemplateError, practice_name,
 from .telemetry import MESSAGES, SKIPS
 
 log = get_logger(__name__)
-SEND_TIMER = "send_message"
 SELF = "followup"
 MAX_TRANSIENT_ATTEMPTS = 6
 CAP_LOOKBACK = timedelta(days=8)
@@ -79,12 +79,12 @@ async def request(
 
 async def _arm(uow: UnitOfWork, message_request_id: str, seq: int, at: datetime) -> None:
     key = f"send:{message_request_id}:{seq}"
-    await uow.set_timer(key, SEND_TIMER, at, {"message_request_id": message_request_id})
+    await uow.set_timer(key, at, SendMessageTimer(message_request_id=message_request_id))
     await repository.set_message_timer(uow.conn, message_request_id, key, at)
 
 
-async def on_send_timer(timer: Timer, uow: UnitOfWork) -> None:
-    await process(uow, str(timer.payload["message_request_id"]))
+async def on_send_timer(timer: Timer[SendMessageTimer], uow: UnitOfWork) -> None:
+    await process(uow, timer.payload.message_request_id)
 
 
 async def cancel(uow: UnitOfWork, message_request_id: str, reason: str, now: datetime | None = None) -> bool:

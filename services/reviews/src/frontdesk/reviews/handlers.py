@@ -22,6 +22,7 @@ from frontdesk.common.contracts import (
     VisitCompleted,
 )
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import ReviewSendTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -33,7 +34,6 @@ from .settings import current as settings
 
 log = get_logger(__name__)
 
-SEND_TIMER = "review.send"
 # Pending and delivered requests count for the cap when a visit arrives; at send time only those that
 # really went to followup do (so that of two planned requests, the first to go wins).
 CAP_AT_VISIT = ("scheduled", "requested", "sent")
@@ -99,14 +99,14 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
         telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "skipped", reason).inc()
         return
     await repository.record_request(uow.conn, request_id, event, send_at)
-    await uow.set_timer(send_timer_key(request_id, send_at), SEND_TIMER, send_at, {"review_request_id": request_id})
+    await uow.set_timer(send_timer_key(request_id, send_at), send_at, ReviewSendTimer(review_request_id=request_id))
     await uow.emit(ReviewScheduled(**_visit_fact(request_id, event), send_at=send_at))
     telemetry.REQUESTS.labels(event.clinic_id, event.provider_id, "scheduled", "").inc()
 
 
-async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
+async def on_send_due(timer: Timer[ReviewSendTimer], uow: UnitOfWork) -> None:
     """The delay is over: check again (consent may have changed) and ask followup to deliver."""
-    request_id = str(timer.payload["review_request_id"])
+    request_id = timer.payload.review_request_id
     row = await repository.get_request(uow.conn, request_id)
     if row is None or row.status != "scheduled":
         return
@@ -122,7 +122,7 @@ async def on_send_due(timer: Timer, uow: UnitOfWork) -> None:
     section = clinic.reviews
     allowed = domain.shift_out_of_quiet_hours(at, clinic.zone, section.send_window_opens, section.send_window_closes)
     if allowed > at + timedelta(minutes=1):  # fired late into quiet hours, or the window changed
-        await uow.set_timer(send_timer_key(request_id, allowed), SEND_TIMER, allowed, dict(timer.payload))
+        await uow.set_timer(send_timer_key(request_id, allowed), allowed, timer.payload)
         return
     reason = domain.skip_reason(
         visit_type=row.visit_type or "general",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import RecoveryClosed, ReviewReceived
+from frontdesk.common.timer_payloads import ReviewRecoveryDeadlineTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -18,7 +19,6 @@ from .adapters import repository
 from .domain import feedback, links
 from .domain.records import FeedbackLink, StoredTask, escalated, fact
 
-DEADLINE_TIMER = "review.recovery_deadline"
 DEFAULT_DEADLINE = timedelta(hours=24)
 
 
@@ -37,8 +37,11 @@ def task_id_for(review_request_id: str) -> str:
     return "rt-" + review_request_id
 
 
-def deadline_timer_key(task_id: str, due_at: datetime) -> str:
-    return f"recovery:{task_id}:{int(due_at.timestamp())}"
+async def _watch_deadline(uow: UnitOfWork, task_id: str, due_at: datetime) -> None:
+    """Check the task again at `due_at` (a timer of its own per deadline)."""
+    await uow.set_timer(
+        f"recovery:{task_id}:{int(due_at.timestamp())}", due_at, ReviewRecoveryDeadlineTimer(task_id=task_id)
+    )
 
 
 async def check_link(uow: UnitOfWork, token: str, keys: list[bytes], *, lock: bool = False) -> FeedbackLink:
@@ -80,14 +83,14 @@ async def submit_feedback(uow: UnitOfWork, token: str, keys: list[bytes], score:
         task_id = task_id_for(link.review_request_id)
         due_at = at + await _deadline(uow, link.clinic_id)
         if await repository.open_task(uow.conn, task_id, link, at, due_at):
-            await uow.set_timer(deadline_timer_key(task_id, due_at), DEADLINE_TIMER, due_at, {"task_id": task_id})
+            await _watch_deadline(uow, task_id, due_at)
             await uow.emit(escalated(fact(link), task_id, 1, scale, score, due_at, at))
             telemetry.ESCALATIONS.labels(link.clinic_id, link.provider_id, "1").inc()
 
 
-async def on_recovery_deadline(timer: Timer, uow: UnitOfWork) -> None:
+async def on_recovery_deadline(timer: Timer[ReviewRecoveryDeadlineTimer], uow: UnitOfWork) -> None:
     """A recovery deadline passed: escalate again if untouched, keep watching until closed."""
-    task_id = str(timer.payload["task_id"])
+    task_id = timer.payload.task_id
     task = await repository.get_task(uow.conn, task_id, lock=True)
     if task is None:
         return
@@ -102,8 +105,7 @@ async def on_recovery_deadline(timer: Timer, uow: UnitOfWork) -> None:
         telemetry.ESCALATIONS.labels(task.clinic_id, task.provider_id, str(level)).inc()
     else:
         await repository.rearm_task(uow.conn, task_id, decision.next_check_at, at)
-    key = deadline_timer_key(task_id, decision.next_check_at)
-    await uow.set_timer(key, DEADLINE_TIMER, decision.next_check_at, {"task_id": task_id})
+    await _watch_deadline(uow, task_id, decision.next_check_at)
 
 
 async def add_note(uow: UnitOfWork, task_id: str, author: str, note: str, *, close: bool) -> StoredTask:

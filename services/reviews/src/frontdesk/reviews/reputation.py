@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import ClinicConfig, ReputationSummary
 from frontdesk.common.db import Connection
+from frontdesk.common.timer_payloads import ReputationWeeklyTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -15,7 +16,6 @@ from . import telemetry
 from .adapters import repository
 from .domain import reputation
 
-WEEKLY_TIMER = "reputation.weekly"
 WEEKLY_EVERY = timedelta(hours=1)  # checks hourly; each clinic's week ends at its own local midnight
 
 
@@ -35,7 +35,7 @@ async def publish(uow: UnitOfWork, clinic_id: str, week: str) -> ReputationSumma
     return summary
 
 
-async def on_weekly_reputation(timer: Timer, uow: UnitOfWork) -> None:
+async def on_weekly_reputation(timer: Timer[ReputationWeeklyTimer], uow: UnitOfWork) -> None:
     """For every clinic whose last local week is complete and not yet published: publish it."""
     at = datetime.now(UTC)
     for clinic_id in await repository.clinic_ids(uow.conn):
@@ -46,4 +46,4 @@ async def on_weekly_reputation(timer: Timer, uow: UnitOfWork) -> None:
         if await repository.mark_published(uow.conn, clinic_id, week):
             await publish(uow, clinic_id, week)
     following = at + WEEKLY_EVERY
-    await uow.set_timer(f"reputation-weekly:{int(following.timestamp())}", WEEKLY_TIMER, following, {})
+    await uow.set_timer(f"reputation-weekly:{int(following.timestamp())}", following, ReputationWeeklyTimer())

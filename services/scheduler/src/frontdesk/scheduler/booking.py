@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from frontdesk.common.contracts import ClinicConfig
+from frontdesk.common.timer_payloads import HoldExpiryTimer, ReminderTimer
 from frontdesk.common.uow import UnitOfWork, Writes
 
 from .adapters import clinics, repository
@@ -25,8 +26,6 @@ from .telemetry import REFUSALS
 
 # Where a command's events and timers go: its unit of work, or writes kept apart for its own statement.
 Effects = UnitOfWork | Writes
-HOLD_TIMER = "hold_expiry"
-REMINDER_TIMER = "reminder"
 # HTTP status for each reason a booking is refused.
 STATUS_OF_REASON = {
     "slot_taken": 409,
@@ -234,7 +233,7 @@ def _new_appointment(
 async def _announce_held(effects: Writes, held: Appointment, now: datetime) -> None:
     appointment_id, expires = held.appointment_id, held.hold_expires_at
     assert expires is not None
-    await effects.set_timer(f"hold:{appointment_id}", HOLD_TIMER, expires, {"appointment_id": appointment_id})
+    await effects.set_timer(f"hold:{appointment_id}", expires, HoldExpiryTimer(appointment_id=appointment_id))
     await effects.emit(events.held(held, now))
 
 
@@ -269,9 +268,8 @@ async def _set_reminders(effects: Effects, clinic: ClinicConfig, appointment: Ap
     for offset, due in booking_rules.reminder_schedule(starts_at, clinic.scheduling.reminder_offsets, now):
         await effects.set_timer(
             f"reminder:{appointment_id}:{offset}",
-            REMINDER_TIMER,
             due,
-            {"appointment_id": appointment_id, "offset": offset, "starts_at": starts_at.isoformat()},
+            ReminderTimer(appointment_id=appointment_id, offset=offset, starts_at=starts_at),
         )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from frontdesk.common.contracts import (
     AppointmentRejected,
     AppointmentReplyReceived,
@@ -12,6 +10,7 @@ from frontdesk.common.contracts import (
 )
 from frontdesk.common.contracts.scheduling import SlotWindow
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import HoldExpiryTimer, ReminderTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -86,9 +85,9 @@ async def handle_reply_received(event: AppointmentReplyReceived, uow: UnitOfWork
         await reschedule_requests.open_request(uow, appointment)
 
 
-async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
+async def on_hold_expiry(timer: Timer[HoldExpiryTimer], uow: UnitOfWork) -> None:
     """A hold's time-to-live ran out: release the slot unless it was confirmed meanwhile."""
-    appointment = await repository.get_appointment(uow.conn, timer.payload["appointment_id"], for_update=True)
+    appointment = await repository.get_appointment(uow.conn, timer.payload.appointment_id, for_update=True)
     if appointment is None or appointment.status != "pending":
         return
     now = booking.now_utc()
@@ -99,15 +98,15 @@ async def on_hold_expiry(timer: Timer, uow: UnitOfWork) -> None:
         await waitlist.reoffer_lapsed_hold(uow, appointment, now)
 
 
-async def on_reminder(timer: Timer, uow: UnitOfWork) -> None:
+async def on_reminder(timer: Timer[ReminderTimer], uow: UnitOfWork) -> None:
     """A reminder is due: tell followup, unless the appointment moved or is no longer booked. It carries
     the appointment's reminder link to the reschedule page (adapters/reschedule_requests.py: reminder_link)."""
-    appointment = await repository.get_appointment(uow.conn, timer.payload["appointment_id"])
+    appointment = await repository.get_appointment(uow.conn, timer.payload.appointment_id)
     if appointment is None or appointment.status != "booked":
         return
-    if appointment.starts_at != datetime.fromisoformat(timer.payload["starts_at"]):
+    if appointment.starts_at != timer.payload.starts_at:
         return  # rescheduled: its new reminders are separate timers
-    offset = timer.payload["offset"]
+    offset = timer.payload.offset
     reminder_id = booking_rules.reminder_id(appointment.appointment_id, offset, appointment.starts_at)
     link = await requests_store.reminder_link(uow.conn, appointment)
     await uow.emit(events.reminder_due(appointment, reminder_id, offset, link))

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from frontdesk.common.contracts import RescheduleRequested, RescheduleTaskOpened
 from frontdesk.common.db import Connection
 from frontdesk.common.logging import get_logger
+from frontdesk.common.timer_payloads import RescheduleWindowTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -30,7 +31,6 @@ from .domain.slots import Interval
 from .telemetry import RESCHEDULE_REQUESTS
 
 log = get_logger(__name__)
-WINDOW_TIMER = "reschedule_window"
 SEARCH_DAYS = 14
 
 
@@ -58,7 +58,7 @@ async def open_request(uow: UnitOfWork, appointment: Appointment) -> None:
             expires_at=expires,
         )
     )
-    await uow.set_timer(f"reschedule:{reschedule_id}", WINDOW_TIMER, expires, {"reschedule_id": reschedule_id})
+    await uow.set_timer(f"reschedule:{reschedule_id}", expires, RescheduleWindowTimer(reschedule_id=reschedule_id))
 
 
 async def next_open_times(conn: Connection, appointment: Appointment, now: datetime) -> list[Interval]:
@@ -97,10 +97,10 @@ async def choose(uow: UnitOfWork, reschedule_id: str, starts_at: datetime, now: 
     return result
 
 
-async def on_window_closed(timer: Timer, uow: UnitOfWork) -> None:
+async def on_window_closed(timer: Timer[RescheduleWindowTimer], uow: UnitOfWork) -> None:
     """The patient did not pick a time: a staff task with its deadline, unless the appointment is no
     longer booked (cancelled, or moved by staff meanwhile: nothing is left to do)."""
-    request = await store.get(uow.conn, str(timer.payload["reschedule_id"]), lock=True)
+    request = await store.get(uow.conn, timer.payload.reschedule_id, lock=True)
     if request is None or request.status != "open":
         return
     now = booking.now_utc()

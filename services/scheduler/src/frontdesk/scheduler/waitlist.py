@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from frontdesk.common.contracts import ClinicConfig, WaitlistOfferClosed, WaitlistOffered
+from frontdesk.common.timer_payloads import OfferExpiryTimer
 from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
@@ -19,8 +20,6 @@ from .domain.appointments import Appointment
 from .domain.slots import Interval
 from .domain.waitlist import WaitlistOffer
 from .telemetry import SLOTS_OFFERED
-
-OFFER_TIMER = "offer_expiry"
 
 
 async def offer_freed_slot(uow: UnitOfWork, clinic: ClinicConfig, freed: Appointment, now: datetime) -> int:
@@ -78,7 +77,7 @@ async def _offer_batch(
                 expires_at=expires,
             )
         )
-    await uow.set_timer(f"offer:{batch_id}", OFFER_TIMER, expires, {"batch_id": batch_id})
+    await uow.set_timer(f"offer:{batch_id}", expires, OfferExpiryTimer(batch_id=batch_id))
     return len(waiting)
 
 
@@ -143,9 +142,9 @@ async def accept(uow: UnitOfWork, offer_id: str, now: datetime | None = None) ->
     return result
 
 
-async def on_offer_expiry(timer: Timer, uow: UnitOfWork) -> None:
+async def on_offer_expiry(timer: Timer[OfferExpiryTimer], uow: UnitOfWork) -> None:
     """A batch ran out of time: close its open offers and pass the slot to the next batch."""
-    rows = await store.lock_open_batch(uow.conn, timer.payload["batch_id"])
+    rows = await store.lock_open_batch(uow.conn, timer.payload.batch_id)
     if not rows:
         return
     for row in rows:

@@ -21,13 +21,19 @@ from frontdesk.common.contracts import (
     VendorPageSent,
 )
 from frontdesk.common.service import ServiceDefinition, run_service
+from frontdesk.common.timer_payloads import (
+    CallersPruneTimer,
+    DigestReleaseTimer,
+    OncallPageTimer,
+    RingTimeoutTimer,
+    VendorAnswerTimer,
+    VendorHedgeTimer,
+    VendorTopicsTimer,
+)
 
-from ..caller_numbers import PRUNE, on_prune
+from ..caller_numbers import on_prune
 from ..declines import handle_call_declined
 from ..handlers import (
-    RING_TIMEOUT,
-    VENDOR_ANSWER,
-    VENDOR_HEDGE,
     handle_agent_status_changed,
     handle_call_abandoned,
     handle_call_answered,
@@ -36,7 +42,6 @@ from ..handlers import (
     on_ring_timeout,
 )
 from ..messages import (
-    DIGEST,
     handle_heartbeat,
     handle_message_taken,
     handle_page_acknowledged,
@@ -44,11 +49,11 @@ from ..messages import (
     on_digest_due,
 )
 from ..network import handle_network_configured
-from ..paging import PAGE, on_page_due
+from ..paging import on_page_due
 from ..unknown_clinics import handle_clinic_configured
 from ..vendor_deadlines import on_vendor_answer_deadline, on_vendor_hedge
 from ..vendor_requests import handle_appointment_requested
-from ..vendor_topics import VENDOR_TOPICS, on_vendor_topics
+from ..vendor_topics import on_vendor_topics
 from .callers import router as callers_router
 from .http import router
 
@@ -75,13 +80,13 @@ DEFINITION = ServiceDefinition(
     # arrives on each vendor's own topic.
     topic_patterns=(VENDOR_EVENTS_TOPIC,),
     timer_handlers={
-        RING_TIMEOUT: on_ring_timeout,
-        VENDOR_ANSWER: on_vendor_answer_deadline,
-        VENDOR_HEDGE: on_vendor_hedge,
-        VENDOR_TOPICS: on_vendor_topics,
-        PAGE: on_page_due,
-        DIGEST: on_digest_due,
-        PRUNE: on_prune,
+        RingTimeoutTimer: on_ring_timeout,
+        VendorAnswerTimer: on_vendor_answer_deadline,
+        VendorHedgeTimer: on_vendor_hedge,
+        VendorTopicsTimer: on_vendor_topics,
+        OncallPageTimer: on_page_due,
+        DigestReleaseTimer: on_digest_due,
+        CallersPruneTimer: on_prune,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router, callers_router],

@@ -22,6 +22,12 @@ from frontdesk.common.contracts import (
     WaitlistOffered,
 )
 from frontdesk.common.service import ServiceDefinition, run_service
+from frontdesk.common.timer_payloads import (
+    BookingCodeRetryTimer,
+    BookingLinkSendTimer,
+    CallbackEscalateTimer,
+    SendMessageTimer,
+)
 
 from .. import booking_codes, booking_links, contacts, handlers, offers, reschedules, sending
 from ..settings import current as settings
@@ -47,10 +53,10 @@ DEFINITION = ServiceDefinition(
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
-        sending.SEND_TIMER: sending.on_send_timer,
-        handlers.ESCALATION_TIMER: handlers.on_callback_escalate,
-        booking_codes.RETRY_TIMER: booking_codes.on_retry,
-        booking_links.TIMER: booking_links.on_timer,
+        SendMessageTimer: sending.on_send_timer,
+        CallbackEscalateTimer: handlers.on_callback_escalate,
+        BookingCodeRetryTimer: booking_codes.on_retry,
+        BookingLinkSendTimer: booking_links.on_timer,
     },
     # A send mostly waits on the provider's answer (at 100 ms an answer, two at a time cap a replica
     # at 20 messages/s): eight sends wait at once.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from frontdesk.common.contracts import ContactPreferenceChanged, MessageSent, MessageSkipped, VisitCompleted
 from frontdesk.common.service import ServiceDefinition, run_service
+from frontdesk.common.timer_payloads import ReputationWeeklyTimer, ReviewRecoveryDeadlineTimer, ReviewSendTimer
 
 from .. import handlers, recovery, reputation
 from ..settings import current as settings
@@ -20,9 +21,9 @@ DEFINITION = ServiceDefinition(
         ContactPreferenceChanged: handlers.handle_preference_changed,
     },
     timer_handlers={
-        handlers.SEND_TIMER: handlers.on_send_due,
-        recovery.DEADLINE_TIMER: recovery.on_recovery_deadline,
-        reputation.WEEKLY_TIMER: reputation.on_weekly_reputation,
+        ReviewSendTimer: handlers.on_send_due,
+        ReviewRecoveryDeadlineTimer: recovery.on_recovery_deadline,
+        ReputationWeeklyTimer: reputation.on_weekly_reputation,
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     routers=[router],

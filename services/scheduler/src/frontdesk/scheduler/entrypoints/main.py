@@ -7,8 +7,8 @@ from pathlib import Path
 from frontdesk.common import patient_links
 from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested, BookingCodeFailed
 from frontdesk.common.service import ServiceDefinition, run_service
+from frontdesk.common.timer_payloads import HoldExpiryTimer, OfferExpiryTimer, ReminderTimer, RescheduleWindowTimer
 
-from ..booking import HOLD_TIMER, REMINDER_TIMER
 from ..handlers import (
     handle_appointment_requested,
     handle_code_failed,
@@ -16,8 +16,8 @@ from ..handlers import (
     on_hold_expiry,
     on_reminder,
 )
-from ..reschedule_requests import WINDOW_TIMER, on_window_closed
-from ..waitlist import OFFER_TIMER, on_offer_expiry
+from ..reschedule_requests import on_window_closed
+from ..waitlist import on_offer_expiry
 from . import appointments, booking_links, booking_pages, fhir, hl7, patient_pages, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
@@ -29,10 +29,10 @@ DEFINITION = ServiceDefinition(
     },
     migrations=Path(__file__).resolve().parent.parent / "migrations",
     timer_handlers={
-        HOLD_TIMER: on_hold_expiry,
-        REMINDER_TIMER: on_reminder,
-        OFFER_TIMER: on_offer_expiry,
-        WINDOW_TIMER: on_window_closed,
+        HoldExpiryTimer: on_hold_expiry,
+        ReminderTimer: on_reminder,
+        OfferExpiryTimer: on_offer_expiry,
+        RescheduleWindowTimer: on_window_closed,
     },
     routers=[
         appointments.router,
