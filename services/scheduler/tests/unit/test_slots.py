@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +31,7 @@ TRANSITION_DAYS = [
     date(2026, 10, 4),
 ]
 NY = ZoneInfo("America/New_York")
+EVERY_ZONE = sorted(available_timezones())
 
 
 def t(h: int, m: int = 0) -> time:
@@ -243,3 +244,57 @@ def test_a_template_opening_inside_the_spring_forward_gap_offers_nothing_before_
     offered = generate_slots(rules, day, [], datetime(2026, 3, 1, tzinfo=UTC))
     assert [s.start.astimezone(NY).strftime("%H:%M") for s in offered] == ["03:30", "03:45"]
     assert all(unavailability(rules, s, [], datetime(2026, 3, 1, tzinfo=UTC)) is None for s in offered)
+
+
+def grid_times_converted_one_by_one(rules: SlotRules, window: Interval, now: datetime) -> list[Interval]:
+    """The slots as generate_slots found them before it skipped conversions: every grid time turned
+    into an instant and back (kept or dropped by that round trip alone), nothing busy."""
+    found: set[Interval] = set()
+    for occurrence in template_intervals(rules, window):
+        wall = datetime.combine(occurrence.day, occurrence.starts)
+        while wall < datetime.combine(occurrence.day, occurrence.ends):
+            if exists_locally(wall, rules.zone):
+                start = to_instant(wall, rules.zone)
+                candidate = Interval(start, start + rules.duration)
+                if candidate.end > occurrence.span.end:
+                    break
+                if start >= occurrence.span.start and start >= now + rules.min_notice and window.contains(candidate):
+                    found.add(candidate)
+            wall += rules.step
+    return sorted(found)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(EVERY_ZONE),
+    st.dates(date(2026, 1, 1), date(2040, 12, 31)),
+    templates(),
+    st.sampled_from([5, 10, 15, 30]),
+    st.sampled_from([15, 30, 60]),
+)
+def test_slots_are_the_grid_times_converted_one_by_one_in_every_zone(
+    zone_name: str, day: date, template: dict[str, list[tuple[time, time]]], step: int, duration: int
+) -> None:
+    """Skipping the conversion inside an interval without a transition changes nothing, in any zone
+    of the tz database (odd offsets, 30-minute DST, none) over the years slots are searched in."""
+    rules = SlotRules(
+        zone=ZoneInfo(zone_name), template=template, duration=timedelta(minutes=duration), step=timedelta(minutes=step)
+    )
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    window = Interval(start, start + timedelta(days=8))
+    now = start - timedelta(days=1)
+    assert generate_slots(rules, window, [], now) == grid_times_converted_one_by_one(rules, window, now)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TRANSITION_DAYS), st.sampled_from(ZONES), templates(), st.sampled_from([5, 15, 30]))
+def test_transition_days_match_the_one_by_one_conversion(
+    day: date, zone_name: str, template: dict[str, list[tuple[time, time]]], step: int
+) -> None:
+    rules = SlotRules(
+        zone=ZoneInfo(zone_name), template=template, duration=timedelta(minutes=30), step=timedelta(minutes=step)
+    )
+    start = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=2)
+    window = Interval(start, start + timedelta(days=4))
+    now = start - timedelta(days=1)
+    assert generate_slots(rules, window, [], now) == grid_times_converted_one_by_one(rules, window, now)

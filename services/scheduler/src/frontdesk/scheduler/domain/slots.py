@@ -115,6 +115,15 @@ def _instant_if_exists(wall: datetime, zone: ZoneInfo) -> datetime | None:
     return instant if instant.astimezone(zone).replace(tzinfo=None) == wall else None
 
 
+def _without_transition(occurrence: TemplateInterval, opens: datetime, closes: datetime, zone: ZoneInfo) -> bool:
+    """True when the zone's offset does not change inside the interval: both ends exist and as much
+    time elapses as the wall clock shows. Then each grid time is the opening instant plus the wall time
+    since, with no conversion per grid time (a month's slot search did two per grid time). A transition
+    inside moves the elapsed time off the wall clock's; no zone has two that cancel within one day."""
+    span = occurrence.span
+    return span.end - span.start == closes - opens and exists_locally(opens, zone) and exists_locally(closes, zone)
+
+
 def generate_slots(
     rules: SlotRules,
     window: Interval,
@@ -132,10 +141,11 @@ def generate_slots(
     earliest = now + rules.min_notice
     found: set[Interval] = set()
     for occurrence in template_intervals(rules, window):
-        wall = datetime.combine(occurrence.day, occurrence.starts)
+        opens = wall = datetime.combine(occurrence.day, occurrence.starts)
         closes = datetime.combine(occurrence.day, occurrence.ends)
+        steady = _without_transition(occurrence, opens, closes, rules.zone)
         while wall < closes:
-            start = _instant_if_exists(wall, rules.zone)
+            start = occurrence.span.start + (wall - opens) if steady else _instant_if_exists(wall, rules.zone)
             if start is not None:
                 candidate = Interval(start, start + rules.duration)
                 if candidate.end > occurrence.span.end:
