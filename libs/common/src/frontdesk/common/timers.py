@@ -102,8 +102,7 @@ class TimerWorker:
         self._pool = pool
         self._service = service
         self._source = f"frontdesk/{service}"
-        self._handlers = {model.kind: handler for model, handler in handlers.items()}
-        self._models = {model.kind: model for model in handlers}
+        self._kinds = {model.kind: (model, handler) for model, handler in handlers.items()}  # kind -> both
         self._poll_seconds = poll_seconds
         self._max_attempts = max_attempts
         self._concurrency = concurrency
@@ -114,7 +113,7 @@ class TimerWorker:
     async def _poll(self, conn: Connection, limit: int, shortest: float = MIN_WAIT) -> tuple[int, float]:
         """How many timers are due (at most `limit`), and how long to sleep if none is: until the next
         one falls due, between `shortest` and the poll interval. One round trip, no transaction."""
-        row = await conn.fetchrow(_DUE_SQL, list(self._handlers), limit, list(self._running))
+        row = await conn.fetchrow(_DUE_SQL, list(self._kinds), limit, list(self._running))
         assert row is not None
         due, next_due_in = row
         if next_due_in is None:
@@ -136,13 +135,14 @@ class TimerWorker:
                     " WHERE due_at <= now() AND dead_at IS NULL AND kind = ANY($1::text[])"
                     " ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
                     " RETURNING id, timer_key, kind, due_at, payload, traceparent, attempts",
-                    list(self._handlers),
+                    list(self._kinds),
                 )
                 if row is None:
                     return None
                 self._running.add(row["id"])
                 claimed()
-                payload = parse_payload(self._models[row["kind"]], row["payload"])
+                model, handler = self._kinds[row["kind"]]
+                payload = parse_payload(model, row["payload"])
                 timer = Timer(row["timer_key"], row["kind"], row["due_at"], payload, row["attempts"])
                 TIMER_LATENESS.labels(self._service, timer.kind).observe(
                     max((datetime.now(UTC) - timer.due_at).total_seconds(), 0.0)
@@ -152,7 +152,7 @@ class TimerWorker:
                 with tracing.span(f"timer {timer.kind}", parent, attributes={"frontdesk.timer.kind": timer.kind}) as t:
                     uow.trace = t
                     structlog.contextvars.bind_contextvars(trace_id=t.trace_id, timer=timer.key)
-                    await self._handlers[timer.kind](timer, uow)
+                    await handler(timer, uow)
         except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:
