@@ -44,6 +44,7 @@ class Appointment:
 
 
 _COLUMNS = "appointment_id, patient_id, clinic_id, provider_id, starts_at, status"
+_COLUMNS_OF_A = ", ".join("a." + column for column in _COLUMNS.split(", "))  # the same, of `appointments a`
 
 
 async def record(conn: Connection, event: AppointmentEvent, status: str) -> None:
@@ -81,8 +82,7 @@ async def latest_reminded(conn: Connection, patient_ids: list[str], now: datetim
     """The appointment of the most recent reminder sent to one of these patients, if still ahead (a
     no-show's outreach: whatever its time)."""
     row = await conn.fetchrow(
-        "SELECT a.appointment_id, a.patient_id, a.clinic_id, a.provider_id, a.starts_at, a.status"
-        " FROM messages m JOIN followups f ON f.followup_id = m.followup_id"
+        f"SELECT {_COLUMNS_OF_A} FROM messages m JOIN followups f ON f.followup_id = m.followup_id"
         " JOIN appointments a ON a.appointment_id = f.appointment_id"
         " WHERE m.patient_id = ANY($1::text[]) AND m.status = 'sent' AND f.kind IN ('reminder', 'no_show')"
         " AND (a.starts_at > $2 OR f.kind = 'no_show') ORDER BY m.sent_at DESC LIMIT 1",
