@@ -17,6 +17,9 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DESKTOP, TABLET, PHONE = (1280, 900), (768, 1024), (390, 844)
+# How long a page may take to show what a test waits for. A wait returns as soon as the page shows it;
+# the bound is for the CI machine, where every suite runs at once on two cores.
+PAGE_WAIT = 60.0
 PREREQUISITES = (
     "the browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
     " and axe-core (npm ci in tests/browser); .ci/run installs both"

@@ -22,7 +22,7 @@ from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
+from .browser import DESKTOP, PAGE_WAIT, TABLET, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 
@@ -89,9 +89,10 @@ def no_serious_violations(driver: object) -> None:
     assert not violations, violations
 
 
-def wait_for(driver: object, css: str, timeout: float = 20) -> None:
+def wait_for(driver: object, css: str, timeout: float = PAGE_WAIT) -> None:
     WebDriverWait(driver, timeout, poll_frequency=0.1).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
+        lambda d: d.find_elements(By.CSS_SELECTOR, css),  # type: ignore[attr-defined]
+        f"{css} never appeared on {driver.current_url}",  # type: ignore[attr-defined]
     )
 
 
@@ -178,7 +179,7 @@ def test_network_table_for_a_network_token(browser: object, stack: LocalStack, c
     )
     assert "below target" in flagged
     browser.find_element(By.LINK_TEXT, "Clinic").click()  # type: ignore[attr-defined]
-    WebDriverWait(browser, 20, poll_frequency=0.1).until(lambda d: "sort=clinic" in d.current_url)  # type: ignore[attr-defined]
+    WebDriverWait(browser, PAGE_WAIT, poll_frequency=0.1).until(lambda d: "sort=clinic" in d.current_url)  # type: ignore[attr-defined]
     wait_for(browser, "table.network")
     rows = clinic_rows(browser)
     assert rows == sorted(rows)

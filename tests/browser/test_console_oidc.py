@@ -26,7 +26,7 @@ from frontdesk.tools.apply import publish
 from frontdesk.tools.oidc import MockOidcProvider
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, TABLET, chromium, screenshot, serious_violations
+from .browser import DESKTOP, PAGE_WAIT, TABLET, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 
@@ -106,12 +106,12 @@ def test_staff_sign_in_through_the_providers_form_and_land_on_now(
         screenshot(driver, "sign-in-oidc-desktop", DESKTOP)
         screenshot(driver, "sign-in-oidc-tablet", TABLET)
         driver.find_element(By.ID, "sign-in-oidc").click()
-        WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(provider.issuer))
+        WebDriverWait(driver, PAGE_WAIT).until(lambda d: d.current_url.startswith(provider.issuer))
         driver.find_element(By.NAME, "username").send_keys("ana.front")
         driver.find_element(By.NAME, "claims").send_keys(json.dumps({"clinics": [CLINIC], "scope": "read"}))
         driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-        WebDriverWait(driver, 20, poll_frequency=0.1).until(lambda d: d.current_url.endswith(f"/clinics/{CLINIC}/now"))
-        WebDriverWait(driver, 20, poll_frequency=0.1).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#live .live"))
+        WebDriverWait(driver, PAGE_WAIT, 0.1).until(lambda d: d.current_url.endswith(f"/clinics/{CLINIC}/now"))
+        WebDriverWait(driver, PAGE_WAIT, 0.1).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#live .live"))
         assert "Signed in as ana.front" in driver.find_element(By.CSS_SELECTOR, "header").text
         session = driver.get_cookie("console_session")
         assert session is not None and session["httpOnly"] and session["sameSite"] == "Strict"

@@ -24,7 +24,7 @@ from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import known_everywhere, loop_clinic
-from .browser import DESKTOP, PHONE, REPO, chromium, screenshot, serious_violations
+from .browser import DESKTOP, PAGE_WAIT, PHONE, REPO, chromium, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 SHOTS = REPO / "docs" / "patient-pages"
@@ -62,7 +62,7 @@ def while_page_changes(condition: Callable[[Any], bool]) -> Callable[[Any], bool
 
 def shows(driver: object, text: str) -> None:
     """Wait for the page a form post leads to (the click returns before the new page may be there)."""
-    WebDriverWait(driver, 30).until(  # type: ignore[arg-type]
+    WebDriverWait(driver, PAGE_WAIT).until(  # type: ignore[arg-type]
         while_page_changes(lambda d: text in d.find_element(By.TAG_NAME, "main").text)
     )
 
