@@ -146,7 +146,7 @@ intervals = st.builds(
 def test_busy_time_overlaps_exactly_what_one_of_its_intervals_overlaps(busy: list[Interval], probe: Interval) -> None:
     # Merged and bisected (touching, nested and overlapping intervals included): the same answer as
     # checking every busy interval in turn.
-    assert BusyTime(busy).overlaps(probe) == any(probe.overlaps(b) for b in busy)
+    assert BusyTime(busy).overlaps(probe.start, probe.end) == any(probe.overlaps(b) for b in busy)
 
 
 def test_back_to_back_slots_touch_a_booking_without_overlapping() -> None:

@@ -104,9 +104,10 @@ class BusyTime:
                 self.starts.append(interval.start)
                 self.ends.append(interval.end)
 
-    def overlaps(self, interval: Interval) -> bool:
-        i = bisect_right(self.ends, interval.start)  # the first busy interval that ends after it starts
-        return i < len(self.starts) and self.starts[i] < interval.end
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether [start, end) overlaps anything busy."""
+        i = bisect_right(self.ends, start)  # the first busy interval that ends after it starts
+        return i < len(self.starts) and self.starts[i] < end
 
 
 def _instant_if_exists(wall: datetime, zone: ZoneInfo) -> datetime | None:
@@ -138,25 +139,28 @@ def generate_slots(
     interval, starts at least `min_notice` after `now`, and its buffered range overlaps nothing busy
     (bookings' buffered ranges, blocks, exceptions)."""
     taken = BusyTime(busy)
-    earliest = now + rules.min_notice
-    found: set[Interval] = set()
+    # A template opening inside a spring-forward gap opens after it: no slot before its span.
+    earliest = max(now + rules.min_notice, window.start)
+    duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
+    # (start, end) pairs rather than Intervals: a month's search tries thousands of grid times, and
+    # tuples hash and sort in C (template intervals that overlap offer the same slot twice).
+    found: set[tuple[datetime, datetime]] = set()
     for occurrence in template_intervals(rules, window):
         opens = wall = datetime.combine(occurrence.day, occurrence.starts)
         closes = datetime.combine(occurrence.day, occurrence.ends)
         steady = _without_transition(occurrence, opens, closes, rules.zone)
+        first, last = max(earliest, occurrence.span.start), min(window.end, occurrence.span.end)
         while wall < closes:
             start = occurrence.span.start + (wall - opens) if steady else _instant_if_exists(wall, rules.zone)
             if start is not None:
-                candidate = Interval(start, start + rules.duration)
-                if candidate.end > occurrence.span.end:
+                end = start + duration
+                if end > occurrence.span.end:
                     break
-                # A template opening inside a spring-forward gap opens after it: no slot before its span.
-                opened = start >= occurrence.span.start and start >= earliest
-                if opened and window.contains(candidate) and not taken.overlaps(rules.blocked(candidate)):
-                    found.add(candidate)
+                if start >= first and end <= last and not taken.overlaps(start - before, end + after):
+                    found.add((start, end))
             wall += rules.step
-    slots = sorted(found)
-    return slots[:limit] if limit is not None else slots
+    slots = sorted(found)[:limit]
+    return [Interval(start, end) for start, end in slots]
 
 
 def unavailability(
