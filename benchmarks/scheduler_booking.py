@@ -9,6 +9,9 @@ In-process:
   providers, every attempt books) and `contended` (all book one provider's day, most lose with 409).
   The throughput ratio spread / baseline is the headline (issue 19: >= 0.6x). Closed-loop latency is
   queueing (Little's law: clients / throughput), so its p99 says little about a rate.
+  After spread, the booking's rows alone: the appointment row, outbox rows and timers that the last
+  spread booking wrote, copied and inserted bare in one statement, with none of the booking's checks.
+  That is the floor under a booking's cost that no change to its code can go below.
 - open loop, a rate sweep: attempts are due at a fixed rate whatever the earlier ones did (each its
   own task; a late answer never delays the next send) and latency counts from the due time, so a
   stall counts against it instead of hiding it (no coordinated omission). The sweep stops at the
@@ -149,6 +152,53 @@ def bare_insert(pool: asyncpg.Pool) -> Attempt:
     return plain
 
 
+# What a booking writes, without any of its checks or planning: the appointment row (its indexes and
+# the exclusion constraint), its outbox rows and its timers, in one statement of one transaction.
+_BOOKING_ROWS = """
+WITH a AS (
+    INSERT INTO appointments (appointment_id, request_id, patient_id, clinic_id, provider_id, appointment_type,
+                              starts_at, ends_at, blocked_from, blocked_until, status, source)
+    VALUES ($1, $1, 'pat-bench', $2, $3, 'visit', $4, $5, $4, $5, 'booked', 'bench')
+), o AS (
+    INSERT INTO outbox (event_id, topic, record_key, headers, payload)
+    SELECT $1 || ':' || n, t, $2, h::jsonb, p
+    FROM unnest($6::text[], $7::text[], $8::bytea[]) WITH ORDINALITY AS r(t, h, p, n)
+)
+INSERT INTO timers (timer_key, kind, due_at, payload)
+SELECT $1 || ':' || n, k, $4 - make_interval(hours => n::int), p::jsonb
+FROM unnest($9::text[], $10::text[]) WITH ORDINALITY AS r(k, p, n)
+"""
+
+
+async def booking_rows(pool: asyncpg.Pool, clinic_id: str) -> Attempt:
+    """The floor under a booking's cost: `_BOOKING_ROWS`, with the events and timers that the last
+    booking of `clinic_id` wrote as they are (its outbox rows and timers are copied)."""
+    last = await pool.fetchval(
+        "SELECT appointment_id FROM appointments WHERE clinic_id = $1 ORDER BY created_at DESC LIMIT 1", clinic_id
+    )
+    events = await pool.fetch(
+        "SELECT topic, headers::text, payload FROM outbox WHERE position(convert_to($1, 'UTF8') IN payload) > 0"
+        " ORDER BY id",
+        last,
+    )
+    timers = await pool.fetch("SELECT kind, payload::text FROM timers WHERE strpos(timer_key, $1) > 0", last)
+    topics, headers, payloads = ([e[i] for e in events] for i in range(3))
+    kinds, timer_payloads = [t[0] for t in timers], [t[1] for t in timers]
+    shape = f"1 appointment, {len(events)} outbox rows ({', '.join(topics)}), {len(kinds)} timers"
+    print(f"the booking's rows, bare: {shape}", file=sys.stderr)
+
+    async def write(job: tuple[str, datetime]) -> int:
+        provider, start = job
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                _BOOKING_ROWS, uuid.uuid4().hex, clinic_id, provider, start, start + timedelta(minutes=30),
+                topics, headers, payloads, kinds, timer_payloads,
+            )  # fmt: skip
+        return 201
+
+    return write
+
+
 async def check_no_overlap(pool: asyncpg.Pool, clinic_id: str, name: str) -> None:
     found = await overlaps(pool, clinic_id)
     if found:
@@ -206,6 +256,11 @@ async def measure_in_process(url: str, args: argparse.Namespace, meter: CpuMeter
             row.name = f"{name} ({count} provider{'s' if count > 1 else ''}), closed loop"
             rows.append(row)
             await check_no_overlap(pool, clinic_id, name)
+            if count > 1:  # the same rows again, bare, on slots far from those just booked
+                write = await booking_rows(pool, clinic_id)
+                row = await closed_loop(clients, spread_jobs(providers, args.attempts, first=10**6), write, meter)
+                row.name = f"{name}: the booking's rows alone, closed loop"
+                rows.append(row)
 
         if args.rates:
             steps, best["bare insert"] = await sweep(
