@@ -57,9 +57,13 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/roundtrip.py
 	$(BIN)/python benchmarks/call_router_routing.py
+	$(BIN)/python benchmarks/call_router_routing.py --replicas 2
+	$(BIN)/python benchmarks/call_router_routing.py --replicas 3
 	$(BIN)/python benchmarks/call_router_time_to_human.py
-	$(BIN)/python benchmarks/scheduler_booking.py --http
+	$(BIN)/python benchmarks/scheduler_booking.py --http --slots
 	$(BIN)/python benchmarks/followup_planning.py
+	$(BIN)/python benchmarks/followup_planning.py --replicas 2
+	$(BIN)/python benchmarks/followup_planning.py --replicas 3
 	$(BIN)/python benchmarks/followup_sending.py
 	$(BIN)/python benchmarks/reviews_requests.py
 	$(BIN)/python benchmarks/relay_publish.py
