@@ -58,11 +58,17 @@ CLINICS = [
 def console(stack: LocalStack, services: dict[str, ServiceProcess]) -> ServiceProcess:
     asyncio.run(publish(stack.bootstrap, CLINICS))
     proc = services["console"]
-    deadline = time.monotonic() + 60
-    while not {CLINIC_A, CLINIC_B} <= proc.known_clinics():
-        assert time.monotonic() < deadline, "the console never learned the test clinics"
-        time.sleep(0.2)
+    wait_until_known(proc, CLINIC_A, CLINIC_B)
     return proc
+
+
+def wait_until_known(console: ServiceProcess, *clinic_ids: str, timeout: float = 90) -> None:
+    """Wait until the console has projected the clinics: before, their pages say "Unknown clinic"
+    (no live region to wait for), and a page is not reloaded by itself."""
+    deadline = time.monotonic() + timeout
+    while not set(clinic_ids) <= console.known_clinics():
+        assert time.monotonic() < deadline, f"the console never learned {clinic_ids}"
+        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import asyncio
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from frontdesk.tools.oidc import MockOidcProvider
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from .browser import DESKTOP, PAGE_WAIT, TABLET, chromium, screenshot, serious_violations
+from .test_console import wait_until_known
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +70,7 @@ def console(stack: LocalStack, provider: MockOidcProvider) -> Iterator[ServicePr
     proc.start()
     try:
         asyncio.run(publish(stack.bootstrap, [clinic]))
-        deadline = time.monotonic() + 60
-        while CLINIC not in proc.known_clinics():
-            assert time.monotonic() < deadline, "the console never learned the test clinic"
-            time.sleep(0.2)
+        wait_until_known(proc, CLINIC)
         yield proc
     finally:
         proc.stop()

@@ -25,7 +25,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
 from .browser import DESKTOP, PHONE, chromium, screenshot
-from .test_console import http_session, no_serious_violations, sign_in, wait_for
+from .test_console import http_session, no_serious_violations, sign_in, wait_for, wait_until_known
 from .test_console_reschedule_tasks import _window_passes
 from .test_console_worklists import text_of
 
@@ -131,6 +131,7 @@ def test_the_patient_loops_panel_and_the_networks_open_items(
             proc.start()
     config, appointment, _ = asyncio.run(_booked_patient(stack, services, reschedule_staff_hours=2))
     clinic = config.clinic_id
+    wait_until_known(console, clinic)  # the scheduler and followup know it by now; the console may not
     waiting = asyncio.run(_refilled_from_the_waitlist(stack, scheduler, appointment))
     asyncio.run(_moved_by_the_patient(stack, scheduler, appointment))
 

@@ -19,7 +19,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
 from .browser import DESKTOP, PHONE, chromium, screenshot
-from .test_console import http_session, no_serious_violations, send, sign_in, wait_for
+from .test_console import http_session, no_serious_violations, send, sign_in, wait_for, wait_until_known
 from .test_console_worklists import gone, text_of
 
 pytestmark = pytest.mark.integration
@@ -68,10 +68,7 @@ def test_a_reschedule_task_on_the_worklist_until_staff_move_the_appointment(
             proc.start()
     config, appointment, _ = asyncio.run(_booked_patient(stack, services, reschedule_staff_hours=2))
     clinic = config.clinic_id
-    deadline = time.monotonic() + WAIT
-    while clinic not in console.known_clinics():
-        assert time.monotonic() < deadline, "the console never learned the clinic"
-        time.sleep(0.2)
+    wait_until_known(console, clinic)
     # A second task, overdue: one the scheduler opened earlier for another appointment.
     now = datetime.now(UTC)
     overdue = RescheduleTaskOpened(

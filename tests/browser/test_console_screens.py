@@ -37,7 +37,7 @@ from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from .browser import DESKTOP, TABLET, chromium, screenshot
-from .test_console import no_serious_violations, send, sign_in, wait_for
+from .test_console import no_serious_violations, send, sign_in, wait_for, wait_until_known
 
 pytestmark = pytest.mark.integration
 ZONES: dict[str, ZoneInfo] = {}  # each test clinic's zone
@@ -56,10 +56,7 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
     )
     ZONES[clinic_id] = ZoneInfo(config.timezone)
     asyncio.run(publish(stack.bootstrap, [config]))
-    deadline = time.monotonic() + WAIT
-    while clinic_id not in services["console"].known_clinics():
-        assert time.monotonic() < deadline, "the console never learned the test clinic"
-        time.sleep(0.2)
+    wait_until_known(services["console"], clinic_id)
     return clinic_id
 
 
