@@ -139,7 +139,6 @@ def generate_slots(
     interval, starts at least `min_notice` after `now`, and its buffered range overlaps nothing busy
     (bookings' buffered ranges, blocks, exceptions)."""
     taken = BusyTime(busy)
-    # A template opening inside a spring-forward gap opens after it: no slot before its span.
     earliest = max(now + rules.min_notice, window.start)
     duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
     # (start, end) pairs rather than Intervals: a month's search tries thousands of grid times, and
@@ -149,6 +148,7 @@ def generate_slots(
         opens = wall = datetime.combine(occurrence.day, occurrence.starts)
         closes = datetime.combine(occurrence.day, occurrence.ends)
         steady = _without_transition(occurrence, opens, closes, rules.zone)
+        # A template opening inside a spring-forward gap opens after it: no slot before its span.
         first, last = max(earliest, occurrence.span.start), min(window.end, occurrence.span.end)
         while wall < closes:
             start = occurrence.span.start + (wall - opens) if steady else _instant_if_exists(wall, rules.zone)
