@@ -140,6 +140,7 @@ def generate_slots(
     (bookings' buffered ranges, blocks, exceptions)."""
     taken = BusyTime(busy)
     earliest = max(now + rules.min_notice, window.start)
+    # The buffered range is SlotRules.blocked's, computed inline: no Interval per grid time.
     duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
     # (start, end) pairs rather than Intervals: a month's search tries thousands of grid times, and
     # tuples hash and sort in C (template intervals that overlap offer the same slot twice).
