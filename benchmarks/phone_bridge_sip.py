@@ -32,8 +32,9 @@ from pathlib import Path
 
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.tools.apply import publish
+from frontdesk.tools.ports import free_udp_port
 from frontdesk.tools.sip_rig import SIP_DIR, SipRig
-from frontdesk.tools.stack import LocalStack, free_udp_port
+from frontdesk.tools.stack import LocalStack
 
 CLINICS = 4
 ANSWER_MS = 500

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,7 @@ import pytest
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.db import ensure_database
 from frontdesk.tools.apply import publish
+from frontdesk.tools.ports import free_port
 from frontdesk.tools.stack import LocalStack, run_sync
 
 pytestmark = pytest.mark.integration
@@ -41,13 +41,6 @@ SANDBOX = (
     "mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /dev/shm && "
     f'exec setpriv --reuid {UID} --regid {UID} --clear-groups --inh-caps=-all --bounding-set=-all "$@"'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from frontdesk.tools import testinfra
-from frontdesk.tools.stack import free_port, repo_root
+from frontdesk.tools.ports import free_port
+from frontdesk.tools.stack import repo_root
 
 
 def _never() -> bool:

@@ -28,7 +28,8 @@ from frontdesk.common.db import create_pool, ensure_database, migrate
 from frontdesk.common.provision import check_append_only, provision
 from frontdesk.common.settings import database_name
 from frontdesk.scheduler.entrypoints.main import DEFINITION as SCHEDULER
-from frontdesk.tools.stack import SERVICES, LocalStack, Postgres, _with_login, free_port
+from frontdesk.tools.ports import free_port
+from frontdesk.tools.stack import SERVICES, LocalStack, Postgres, _with_login
 
 ROW = (
     "scheduler",

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from frontdesk.common.contracts.registry import CLUSTER_BROKER_CONFIG
 
-from .stack import Kafka, free_port
+from .ports import free_port
+from .stack import Kafka
 
 NODES = 3
 HEAP = "384m"  # three JVMs on a laptop: each holds a few hundred MB of test traffic at most

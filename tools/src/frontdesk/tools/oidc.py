@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .stack import Process, free_port, repo_root, wait_until
+from .ports import free_port
+from .stack import Process, repo_root, wait_until
 
 OIDC_DIR = repo_root() / "deploy" / "local" / "oidc"
 OIDC_LIBS = OIDC_DIR / ".cache" / "libs"

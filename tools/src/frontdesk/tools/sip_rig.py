@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Literal
 
-from .stack import free_udp_port
+from .ports import free_udp_port
 
 SIP_DIR = Path(__file__).resolve().parents[4] / "deploy" / "sip"
 Behaviour = Literal["answers", "never_answers", "busy"]

@@ -44,6 +44,7 @@ from frontdesk.common.settings import (
 )
 
 from .access import ADMIN, Credentials, acl_bindings, create_acls, secure_broker_properties, service_principal
+from .ports import free_port, free_udp_port
 from .tls import LocalTLS
 from .tokens import SigningKey
 
@@ -90,18 +91,6 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if error:
         raise error[0]
     return result[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
