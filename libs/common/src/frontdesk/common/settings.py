@@ -42,9 +42,6 @@ def local_database_url(service: str, port: int = LOCAL_POSTGRES_PORT, host: str 
     return f"postgresql://postgres@{host}:{port}/{database_name(service)}"
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 def is_loopback_stack(settings: ServiceSettings) -> bool:
     """Plainly a developer's machine: its database and every Kafka broker on loopback addresses.
     Anything else is production, where the safe defaults are required rather than reported."""
