@@ -10,6 +10,7 @@ keeps two test processes on one machine from handing out the same port.
 from __future__ import annotations
 
 import fcntl
+import os
 import random
 import socket
 import tempfile
@@ -19,7 +20,9 @@ from typing import IO
 # Below 20000 sit the ports people run things on (8001..., 9092..., 54329 is above the range anyway).
 LOWEST = 20000
 LINUX_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOCKS = Path(tempfile.gettempdir()) / "frontdesk-ports"
+LOCKS = (
+    Path(tempfile.gettempdir()) / f"frontdesk-ports-{os.getuid()}"
+)  # per user: a folder another owns is not writable
 
 _held: dict[int, IO[str]] = {}
 
