@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo, available_timezones
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frontdesk.common.contracts.scheduling import Provider
+from frontdesk.common.db import Connection
+from frontdesk.scheduler import open_times
 from frontdesk.scheduler.domain.slots import (
     WEEKDAY_NAMES,
     BusyTime,
@@ -298,3 +302,25 @@ def test_transition_days_match_the_one_by_one_conversion(
     window = Interval(start, start + timedelta(days=4))
     now = start - timedelta(days=1)
     assert generate_slots(rules, window, [], now) == grid_times_converted_one_by_one(rules, window, now)
+
+
+class _Bookings:
+    """The database's side of repository.busy: the stored ranges overlapping the asked window."""
+
+    def __init__(self, stored: list[Interval]) -> None:
+        self.stored = stored
+
+    async def fetch(self, _sql: str, _provider_id: str, start: datetime, end: datetime) -> list[dict[str, datetime]]:
+        return [{"s": b.start, "e": b.end} for b in self.stored if b.start < end and start < b.end]
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios())
+async def test_free_slots_read_every_booking_that_can_touch_a_slot(
+    scenario: tuple[SlotRules, Interval, list[Interval], datetime],
+) -> None:
+    """open_times.free_slots reads only the bookings near the window, and finds what all of them allow."""
+    rules, window, busy, now = scenario
+    bookings = cast(Connection, _Bookings(busy))
+    found = await open_times.free_slots(bookings, Provider(provider_id="p"), rules, window, now)
+    assert found == generate_slots(rules, window, busy, now)

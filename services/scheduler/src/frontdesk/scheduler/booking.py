@@ -15,13 +15,14 @@ from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.timer_payloads import HoldExpiryTimer, ReminderTimer
 from frontdesk.common.uow import UnitOfWork, Writes
 
+from . import open_times
 from .adapters import clinics, repository
 from .adapters.clinics import KnownClinic
 from .adapters.repository import Conflict
 from .domain import appointments as events
 from .domain import booking as booking_rules
 from .domain.appointments import Appointment
-from .domain.slots import Interval, generate_slots, template_intervals, unavailability
+from .domain.slots import Interval, template_intervals, unavailability
 from .telemetry import REFUSALS
 
 # Where a command's events and timers go: its unit of work, or writes kept apart for its own statement.
@@ -107,8 +108,7 @@ async def alternatives_for(
         return []
     if not template_intervals(plan.rules, search):
         return []  # no template in range (e.g. a provider without hours): nothing to propose
-    busy = await repository.busy(uow.conn, provider_id, search) + booking_rules.exception_intervals(provider)
-    slots = generate_slots(plan.rules, search, busy, now)
+    slots = await open_times.free_slots(uow.conn, provider, plan.rules, search, now)
     return sorted(slots, key=lambda s: (abs((s.start - wanted).total_seconds()), s.start))[:count]
 
 

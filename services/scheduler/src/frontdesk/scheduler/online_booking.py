@@ -35,14 +35,14 @@ from frontdesk.common.db import Connection
 from frontdesk.common.sealing import Keyring
 from frontdesk.common.uow import UnitOfWork
 
-from . import booking, lifecycle
+from . import booking, lifecycle, open_times
 from .adapters import online_booking as rows
 from .adapters import patients, repository
 from .adapters.clinics import clinic_of
 from .domain import booking as booking_rules
 from .domain import online_booking as rules
 from .domain.appointments import Appointment
-from .domain.slots import Interval, generate_slots
+from .domain.slots import Interval
 from .telemetry import BOOKING_CODE_FAILURES
 
 KEYRING = Keyring.from_env()  # only the booking-codes recipient's keys (deploy: the scheduler's secret)
@@ -84,11 +84,7 @@ async def bookable_times(
         if provider_id not in (None, provider.provider_id) or not booking_rules.offers_type(provider, type_id):
             continue
         slot_rules = booking_rules.rules_for(clinic, provider, kind)
-        busy = await repository.busy(
-            conn, provider.provider_id, Interval(search.start - timedelta(hours=8), search.end)
-        )
-        busy += booking_rules.exception_intervals(provider)
-        for slot in generate_slots(slot_rules, search, busy, now, limit=TIMES_SHOWN):
+        for slot in await open_times.free_slots(conn, provider, slot_rules, search, now, limit=TIMES_SHOWN):
             found.setdefault(slot.start, BookableTime(provider.provider_id, slot))  # first available provider
     return [found[start] for start in sorted(found)[:TIMES_SHOWN]]
 

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 
 from .adapters import repository
 from .adapters.clinics import clinic_of
 from .domain import booking as booking_rules
-from .domain.slots import Interval, generate_slots
+from .domain.slots import Interval, SlotRules, generate_slots
 
 CHOICES = 6
 
@@ -25,6 +26,17 @@ async def next_open_times(
     if clinic is None or provider is None or search.end <= search.start:
         return []
     rules = booking_rules.rules_for(clinic, provider, booking_rules.find_type(clinic, appointment_type), length)
-    busy = await repository.busy(conn, provider_id, Interval(search.start - timedelta(hours=8), search.end))
-    busy += booking_rules.exception_intervals(provider)
-    return generate_slots(rules, search, busy, search.start, limit=CHOICES)
+    return await free_slots(conn, provider, rules, search, search.start, limit=CHOICES)
+
+
+async def free_slots(
+    conn: Connection, provider: Provider, rules: SlotRules, window: Interval, now: datetime, limit: int | None = None
+) -> list[Interval]:
+    """The provider's free slots of `rules` inside `window`, in time order (generate_slots), against
+    everything that occupies the provider there: bookings and blocks, and the provider's exceptions.
+
+    A slot inside the window keeps its buffers clear, so the bookings and blocks read are those that
+    overlap the window widened by the buffers; stored bookings carry their own buffers already."""
+    reach = Interval(window.start - rules.buffer_before, window.end + rules.buffer_after)
+    busy = await repository.busy(conn, provider.provider_id, reach) + booking_rules.exception_intervals(provider)
+    return generate_slots(rules, window, busy, now, limit=limit)

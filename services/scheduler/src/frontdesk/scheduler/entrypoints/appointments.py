@@ -18,11 +18,11 @@ from frontdesk.common.db import Connection
 from frontdesk.common.service import Runtime
 from frontdesk.common.uow import UnitOfWork
 
-from .. import booking, lifecycle
+from .. import booking, lifecycle, open_times
 from ..adapters import repository
 from ..adapters.clinics import clinic_of
 from ..domain import booking as booking_rules
-from ..domain.slots import Interval, SlotRules, generate_slots
+from ..domain.slots import Interval, SlotRules
 from .api import BOOKINGS, ERRORS, HOLDS, LIMITED, SLOT_SEARCH, Body, Command, appointment_owner, respond
 
 router = APIRouter(prefix="/v1", tags=["appointments"], responses=ERRORS)
@@ -143,10 +143,7 @@ async def _free_slots(
     conn: Connection, rules: SlotRules, provider: Provider, window: Interval, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """A provider's free slots in `window`, as the answer's JSON values."""
-    margin = Interval(
-        window.start - rules.buffer_after - timedelta(hours=8), window.end + rules.buffer_before + timedelta(hours=8)
-    )
-    busy = await repository.busy(conn, provider.provider_id, margin) + booking_rules.exception_intervals(provider)
+    slots = await open_times.free_slots(conn, provider, rules, window, now, limit)
     zone, name = rules.zone, rules.zone.key
     return [
         {
@@ -156,7 +153,7 @@ async def _free_slots(
             "local_start": slot.start.astimezone(zone).isoformat(),
             "timezone": name,
         }
-        for slot in generate_slots(rules, window, busy, now, limit=limit)
+        for slot in slots
     ]
 
 

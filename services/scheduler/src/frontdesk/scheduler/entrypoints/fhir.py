@@ -18,12 +18,13 @@ from frontdesk.common.db import Connection
 from frontdesk.common.pagination import MAX_PAGE, PageRequest
 from frontdesk.common.service import Runtime
 
+from .. import open_times
 from ..adapters import repository
 from ..adapters.clinics import clinic_of
 from ..booking import now_utc
 from ..domain import booking as booking_rules
 from ..domain import fhir
-from ..domain.slots import Interval, generate_slots
+from ..domain.slots import Interval
 from .api import SLOT_SEARCH
 
 MEDIA = "application/fhir+json"
@@ -234,10 +235,7 @@ async def search_slots(
         rules = booking_rules.rules_for(clinic, provider, kind)
         taken = await repository.occupied(conn, provider_id, window)
         blocks = await repository.blocks_of(conn, provider_id)
-        busy = await repository.busy(
-            conn, provider_id, Interval(window.start - timedelta(hours=8), window.end + timedelta(hours=8))
-        )
-    busy += booking_rules.exception_intervals(provider)
+        free = await open_times.free_slots(conn, provider, rules, window, now_utc())
     resources = [
         fhir.slot(provider_id, w.start, w.end, "busy-tentative" if status == "pending" else "busy")
         for w, status in taken
@@ -248,9 +246,7 @@ async def search_slots(
     resources += [
         fhir.slot(provider_id, s, e, "busy-unavailable") for s, e in unavailable if s < window.end and e > window.start
     ]
-    resources += [
-        fhir.slot(provider_id, s.start, s.end, "free", type_id) for s in generate_slots(rules, window, busy, now_utc())
-    ]
+    resources += [fhir.slot(provider_id, s.start, s.end, "free", type_id) for s in free]
     if statuses is not None:  # FHIR: a comma-separated token list is an OR
         resources = [r for r in resources if r["status"] in statuses]
     resources.sort(key=lambda r: (r["start"], r["status"]))
