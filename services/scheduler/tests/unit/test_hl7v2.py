@@ -111,10 +111,29 @@ def test_acks_answer_the_control_id_with_the_code_and_reason() -> None:
     segments = answer.split("\r")
     assert segments[0].startswith("MSH|^~\\&|FRONTDESK|SCHEDULER|EPIC|MIDTOWN|")
     assert "|ACK^S12^ACK|" in segments[0]
-    assert segments[1] == "MSA|AE|MSG00001|slot_taken: overlaps 10:00/10:30"
+    assert segments[1] == "MSA|AE|MSG00001|slot_taken: overlaps 10:00\\F\\10:30"  # HL7's escape for |
     assert ack(S12, "AA").split("\r")[1] == "MSA|AA|MSG00001"
     # Garbage still gets an answer.
     assert "MSA|AR|" in ack("not hl7 at all", "AR", "the message does not start with an MSH segment")
+    assert ack("not hl7 at all", "AR", control_id="C|1").split("\r")[1] == "MSA|AR|C\\F\\1"
+
+
+def test_an_ack_speaks_the_senders_separators_and_has_its_own_control_id() -> None:
+    """HL7 lets MSH-1/MSH-2 choose the separators: the ACK must use them, or MSA-2 no longer names
+    the sender's control id."""
+    bangs = S12.replace("|", "!").replace("^", "$")
+    assert parse(bangs, NY).external_id == "FL-99120"
+    segments = ack(bangs, "AE", "a!b$c").split("\r")
+    assert segments[0].startswith("MSH!$~\\&!FRONTDESK!SCHEDULER!EPIC!MIDTOWN!")
+    assert segments[1] == "MSA!AE!MSG00001!a\\F\\b\\S\\c"
+    ids = {ack(S12, "AA").split("\r")[0].split("|")[9] for _ in range(20)}
+    assert len(ids) == 20 and all(len(i) <= 20 for i in ids)  # v2.3's MSH-10 is at most 20 characters
+
+
+def test_a_byte_order_mark_or_blank_lines_before_msh_are_tolerated() -> None:
+    for prefix in ("\ufeff", "\r\n\r\n", " \t\r"):
+        assert parse(prefix + S12, NY).external_id == "FL-99120"
+        assert ack(prefix + S12, "AA").split("\r")[1] == "MSA|AA|MSG00001"
 
 
 # --- impossible dates, offsets and durations (issue 16, item 10) -----------------------------------

@@ -9,8 +9,9 @@ Timestamps without an offset are the clinic's local time.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import hl7  # type: ignore[import-untyped]
@@ -138,7 +139,7 @@ def _timing(start: datetime | None, end: datetime | None, field: str) -> None:
 
 def parse(text: str, zone: ZoneInfo) -> Hl7Message:
     """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too)."""
-    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \x0b\x1c")
+    text = _normalized(text)
     if not text.startswith("MSH"):
         raise Hl7Error("the message does not start with an MSH segment")
     try:
@@ -235,22 +236,26 @@ def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime 
     return start, end
 
 
-def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
-    """An HL7 ACK for `text`: MSA-1 AA (applied), AE (error, kept for review) or AR (rejected).
+def _normalized(text: str) -> str:
+    """Segments separated by CR alone, without MLLP framing, a byte-order mark or blank lines around."""
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \t\x0b\x1c\ufeff")
 
-    Built from the original MSH when it parses; from a minimal header otherwise."""
-    detail = detail.replace("|", "/").replace("^", " ").replace("~", " ").replace("&", "+").replace("\\", "/")[:200]
-    normalized = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \x0b\x1c")
-    stamp = datetime.now().strftime("%Y%m%d%H%M%S")
-    ack_id = f"ACK{stamp}"
+
+def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
+    """An HL7 ACK for `text`: MSA-1 AA (applied), AE (error, kept for review) or AR (rejected), MSA-3
+    the detail.
+
+    Built from the original MSH when it parses, in the sender's own separators; from a minimal header
+    otherwise. Each ACK has its own control id (MSH-10, 20 characters: v2.3's limit)."""
+    ack_id = f"FD{secrets.token_hex(9)}"
     try:
-        original = hl7.parse(normalized)
-        reply = original.create_ack(ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER")
-        msa = str(reply.segment("MSA"))
-        body = str(reply).replace(msa, msa + (f"|{detail}" if detail else ""))
-        return body.replace("\r\r", "\r")
-    except Exception:  # noqa: BLE001 - unparseable input still gets an answer
-        control = control_id or ""
-        return f"MSH|^~\\&|FRONTDESK|SCHEDULER|||{stamp}||ACK|{ack_id}|P|2.5.1\rMSA|{code}|{control}" + (
-            f"|{detail}" if detail else ""
+        reply = hl7.parse(_normalized(text)).create_ack(
+            ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER"
         )
+    except Exception:  # noqa: BLE001 - unparseable input still gets an answer
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+        header = hl7.parse(f"MSH|^~\\&|FRONTDESK|SCHEDULER|||{stamp}||ACK|{ack_id}|P|2.5.1")
+        reply = hl7.parse(f"{header.segment('MSH')}\rMSA|{code}|{header.escape(control_id or '')}")
+    msa = str(reply.segment("MSA"))
+    answer = f"{msa}{reply.separators[1]}{reply.escape(detail[:200])}" if detail else msa
+    return "".join(f"{segment}\r" for segment in [*(s for s in reply if s[0][0] != "MSA"), answer])
