@@ -76,6 +76,13 @@ def test_adt_a03_carries_the_visit_number_and_discharge_time() -> None:
     m = parse(text, NY)
     assert (m.action, m.patient_id, m.provider_id, m.visit_number) == ("complete", "MRN-42", "DRLEE", "V-5566")
     assert m.discharged_at == datetime(2026, 12, 7, 11, 25, tzinfo=NY)
+    # Without PV1-45, when the event occurred (EVN-6), else when it was recorded (EVN-2): not "now".
+    late = text.replace("|20261207112500", "|")
+    assert parse(late, NY).discharged_at == datetime(2026, 12, 7, 11, 30, tzinfo=NY)
+    occurred = late.replace("EVN|A03|20261207113000", "EVN|A03|20261207113000||||20261207111500-0500")
+    assert parse(occurred, NY).discharged_at == datetime(2026, 12, 7, 11, 15, tzinfo=NY)
+    with pytest.raises(Hl7Error, match="EVN-6"):
+        parse(occurred.replace("20261207111500-0500", "20261307"), NY)
 
 
 @pytest.mark.parametrize(
@@ -241,3 +248,18 @@ def test_issue16_item10_a_control_id_or_facility_too_long_to_key_is_refused(old:
     text = S12.replace(old, f"|{'Z' * 5000}|", 1)
     with pytest.raises(Hl7Error, match=f"{field} .* is 5000 characters long"):
         parse(text, NY)
+
+
+@pytest.mark.parametrize(
+    ("pid", "patient"),
+    [
+        ("PID|1||MRN-42^^^EPIC^MR", "MRN-42"),
+        ("PID|1||E-77^^^EPI^EPI~MRN-42^^^EPIC^MR~999-99-9999^^^SSA^SS", "MRN-42"),  # the MR, wherever it is
+        ("PID|1||E-77^^^EPI^PI~X-1^^^OTHER^PN", "E-77"),  # no MR: the first identifier
+        ("PID|1|V23-5||", "V23-5"),  # a v2.3 sender's PID-2 when PID-3 is empty
+        ("PID|1||", None),
+    ],
+)
+def test_the_patient_is_pid_3s_medical_record_number(pid: str, patient: str | None) -> None:
+    text = re.sub(r"PID\|[^\r]*", lambda _: pid, S12, count=1)
+    assert parse(text, NY).patient_id == patient

@@ -30,6 +30,7 @@ _TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]
 YEARS = (1900, 2199)
 MAX_DURATION = timedelta(hours=24)
 MAX_KEY_CHARS = 199
+MAX_IDS = 10  # PID-3 repetitions read
 _ID = re.compile(r"[^A-Za-z0-9._:@-]")
 
 
@@ -173,19 +174,34 @@ def _header(message: hl7.Message) -> Hl7Message:
         control_id=control_id,
         message_type=f"{kind}^{trigger}",
         action=action,
-        patient_id=_clean_id(_get(message, "PID.F3.R1.C1")) if _has(message, "PID") else None,
+        patient_id=_patient_id(message) if _has(message, "PID") else None,
         parsed=message,
     )
 
 
+def _patient_id(message: hl7.Message) -> str | None:
+    """PID-3's medical record number (the repetition whose identifier type, CX-5, is MR), else its
+    first identifier: EHRs list several (an enterprise id, a national one) in no fixed order. PID-2,
+    where some v2.3 senders put it, when PID-3 is empty."""
+    ids = [(_get(message, f"PID.F3.R{n}.C1"), _get(message, f"PID.F3.R{n}.C5")) for n in range(1, MAX_IDS + 1)]
+    ids = [(value, kind) for value, kind in ids if value]
+    chosen = next((value for value, kind in ids if kind.upper() == "MR"), ids[0][0] if ids else "")
+    return _clean_id(chosen or _get(message, "PID.F2.R1.C1"))
+
+
 def _discharge(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Message:
-    """ADT^A03: the visit (PV1-19), its provider (PV1-7) and when the patient left (PV1-45)."""
+    """ADT^A03: the visit (PV1-19), its provider (PV1-7) and when the patient left (PV1-45, else when
+    the event occurred, EVN-6, else when it was recorded, EVN-2: a message sent late still says when)."""
     visit = _has(message, "PV1")
+    discharged = parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone, "PV1-45 discharge") if visit else None
+    if discharged is None and _has(message, "EVN"):
+        occurred = parse_timestamp(_get(message, "EVN.F6.R1.C1"), zone, "EVN-6 event occurred")
+        discharged = occurred or parse_timestamp(_get(message, "EVN.F2.R1.C1"), zone, "EVN-2 recorded")
     return replace(
         header,
         provider_id=_clean_id(_get(message, "PV1.F7.R1.C1")) if visit else None,
         visit_number=_clean_id(_get(message, "PV1.F19.R1.C1")) if visit else None,
-        discharged_at=parse_timestamp(_get(message, "PV1.F45.R1.C1"), zone, "PV1-45 discharge") if visit else None,
+        discharged_at=discharged,
     )
 
 
