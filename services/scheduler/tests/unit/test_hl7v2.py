@@ -263,3 +263,7 @@ def test_issue16_item10_a_control_id_or_facility_too_long_to_key_is_refused(old:
 def test_the_patient_is_pid_3s_medical_record_number(pid: str, patient: str | None) -> None:
     text = re.sub(r"PID\|[^\r]*", lambda _: pid, S12, count=1)
     assert parse(text, NY).patient_id == patient
+
+
+def test_a_deletion_cancels() -> None:
+    assert parse(S12.replace("SIU^S12^SIU_S12", "SIU^S17^SIU_S17"), NY).action == "cancel"

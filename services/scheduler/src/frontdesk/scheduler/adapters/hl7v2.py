@@ -1,4 +1,4 @@
-"""HL7 v2 inbound: SIU^S12/S13/S14/S15/S26 and ADT^A03, parsed with python-hl7, mapped to commands.
+"""HL7 v2 inbound: SIU^S12/S13/S14/S15/S17/S26 and ADT^A03, parsed with python-hl7, mapped to commands.
 
 Only what the scheduler needs is read: MSH (sender, control id, type), SCH (placer/filler ids,
 timing, filler status), AIS (service = appointment type, start, duration), AIP/AIG (provider),
@@ -21,6 +21,7 @@ SUPPORTED = {
     ("SIU", "S13"): "reschedule",
     ("SIU", "S14"): "modify",
     ("SIU", "S15"): "cancel",
+    ("SIU", "S17"): "cancel",  # a deletion: what some EHRs send for an appointment entered in error
     ("SIU", "S26"): "no_show",
     ("ADT", "A03"): "complete",
 }
