@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from frontdesk.common.contracts import (
     EVENTS,
@@ -30,6 +30,7 @@ from frontdesk.common.contracts import (
     vendor_topics,
 )
 from frontdesk.common.contracts.clinic import OpeningInterval
+from frontdesk.common.contracts.messaging import E164
 from frontdesk.common.contracts.registry import topic_accepts
 
 
@@ -354,3 +355,31 @@ def test_a_network_fallback_whose_vendor_cannot_answer_within_its_budget_is_refu
     with pytest.raises(ValueError, match=refused):
         NetworkFallback(answering_service="fb-a", vendors=slow)
     assert NetworkFallback(answering_service="fb-a", vendors=slow, rings=5).phone().ring_budget_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("+6834002", True),  # Niue: 7 digits in all, the shortest plan there is
+        ("+14155550123", True),
+        ("+977014412345", True),  # Nepal
+        ("+123456789012345", True),  # 15 digits, E.164's most
+        ("+1234567890123456", False),
+        ("+683400", False),
+        ("+04155550123", False),  # no country code starts with 0
+        ("14155550123", False),
+        ("+1 415 555 0123", False),
+        ("+14155550123\n", False),
+    ],
+)
+def test_one_e164_for_every_phone_number(number: str, valid: bool) -> None:
+    """The APIs that take a number (callers, followup's contacts, booking links) and the sealed numbers
+    all check this one pattern, so a number one of them takes the others take too."""
+    assert (re.fullmatch(E164, number) is not None) is valid
+    as_field = TypeAdapter(Annotated[str, Field(pattern=E164)])
+    try:
+        as_field.validate_python(number)
+    except ValidationError:
+        assert not valid
+    else:
+        assert valid

@@ -21,7 +21,9 @@ from .base import Event, Id, Timestamp
 # The recipient (in FRONTDESK_SEALING_KEYS) of what the scheduler's booking page seals for followup: the
 # scheduler holds only this recipient's keys (to seal), followup the same (to open); nobody else does.
 BOOKING_CODES_RECIPIENT = "booking-codes"
-E164 = r"\+[1-9][0-9]{7,14}"  # what a sealed number must be once opened
+# A phone number, E.164: "+", the country code, at most 15 digits in all and no spaces. The shortest
+# numbering plans have 7 (Niue, +683 4002). Every API and every sealed number checks this one.
+E164 = r"^\+[1-9][0-9]{6,14}$"
 
 Purpose = Literal["treatment", "feedback", "marketing"]
 Channel = Literal["sms", "email"]

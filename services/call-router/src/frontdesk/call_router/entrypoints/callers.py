@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.clinics import get_clinic
+from frontdesk.common.contracts.messaging import E164
 from frontdesk.common.service import Runtime
 
 from .. import caller_numbers
@@ -23,8 +24,6 @@ router = APIRouter(prefix="/v1", tags=["callers"], responses=error_responses(403
 _ID = r"^[A-Za-z0-9._:@-]+$"
 ClinicId = Annotated[str, Path(pattern=_ID, max_length=128)]
 CallerToken = Annotated[str, Path(pattern=_ID, max_length=128, description="The caller_token of call.received")]
-# E.164: a + and the country code, at most 15 digits in all, no spaces.
-E164 = r"^\+[1-9][0-9]{6,14}$"
 
 
 class CallerNumber(BaseModel):

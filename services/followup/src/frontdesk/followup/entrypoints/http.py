@@ -27,6 +27,7 @@ from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal, Principal
 from frontdesk.common.contracts import CallbackCompleted, Id
 from frontdesk.common.contracts.followup import StateCode
+from frontdesk.common.contracts.messaging import E164
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.ratelimit import by_client, by_path_param, rate_limited
@@ -54,7 +55,7 @@ PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164, e.g. +15555550123")
+    phone: str | None = Field(None, pattern=E164, description="E.164, e.g. +15555550123")
     email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     timezone: str | None = Field(None, description="The patient's IANA zone, if not the clinic's.")
     state: StateCode | None = None

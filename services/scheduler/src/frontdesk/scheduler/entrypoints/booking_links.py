@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from frontdesk.common.contracts import Id
+from frontdesk.common.contracts.messaging import E164
 from frontdesk.common.ratelimit import rate_limited
 from frontdesk.common.uow import UnitOfWork
 
@@ -28,7 +29,7 @@ BOOKING_LINKS = rate_limited("booking-links", per_minute=60)
 class BookingLinkBody(Body):
     send_to: str | None = Field(
         None,
-        pattern=r"^\+[1-9][0-9]{7,14}$",
+        pattern=E164,
         description="The caller's mobile number (E.164, e.g. +14155550123): followup texts them the link under the"
         " contact rules (an opted-out number gets nothing; quiet hours, at most one message a day and three a week"
         " per number, the clinic's daily limit). Sealed on the bus, never stored or answered",
