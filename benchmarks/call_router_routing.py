@@ -71,7 +71,7 @@ def bench_clinics() -> list[ClinicConfig]:
                 "clinic_id": f"bench-router-{i}",
                 "name": f"Bench Clinic {i}",
                 "timezone": ["America/New_York", "Europe/London", "Asia/Tokyo"][i % 3],
-                "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
                 "phone": {
                     "receptionists": [{"receptionist_id": r, "languages": ["en", "es"]} for r in receptionists],
                     "pools": [

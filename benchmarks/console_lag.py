@@ -100,7 +100,7 @@ def bench_clinics() -> list[ClinicConfig]:
                 "clinic_id": clinic,
                 "name": f"Bench Console Clinic {n}",
                 "timezone": ZONES[n % len(ZONES)],
-                "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
                 "phone": {"front_desk_pool": f"desk-{n}", "answering_service": "bench-vendor"},
             }
         )

@@ -179,3 +179,25 @@ def test_hours_during_the_transition_night_itself() -> None:
     assert is_open(night, utc(2026, 11, 1, 6, 30))
     assert is_open(night, utc(2026, 11, 1, 8, 59))  # 03:59 EST
     assert not is_open(night, utc(2026, 11, 1, 9, 0))  # 04:00 EST
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kathmandu", "Pacific/Chatham", "Australia/Lord_Howe"])
+def test_a_clinic_open_all_day_has_no_gap_at_midnight(zone: str) -> None:
+    """00:00-24:00 every day: open at every second, 23:59:59 included (00:00-23:59 left a minute out)."""
+    always = clinic(zone, hours={d: ["00:00-24:00"] for d in WEEKDAYS})
+    day = date(2026, 12, 7)
+    for moment in (time(0), time(12), time(23, 59), time(23, 59, 59)):
+        assert is_open(always, datetime.combine(day, moment, tzinfo=ZoneInfo(zone)))
+
+
+def test_hours_past_midnight_are_two_ranges_that_meet() -> None:
+    night = clinic(hours={"mon": ["22:00-24:00"], "tue": ["00:00-06:00"]})
+    assert not is_open(night, local("America/New_York", 2026, 12, 7, 21, 59, 59))
+    assert is_open(night, local("America/New_York", 2026, 12, 7, 23, 59, 59))
+    assert is_open(night, local("America/New_York", 2026, 12, 8, 0, 0))
+    assert not is_open(night, local("America/New_York", 2026, 12, 8, 6, 0))
+
+
+def test_hours_across_midnight_in_one_range_are_refused_saying_how_to_write_them() -> None:
+    with pytest.raises(ValueError, match="hours past midnight are two ranges"):
+        clinic(hours={"mon": ["22:00-06:00"]})

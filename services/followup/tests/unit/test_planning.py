@@ -66,3 +66,11 @@ def test_derived_ids_stay_valid_ids() -> None:
     long_id = followup_id("reminder", "r" * 128)
     assert len(long_id) <= 128 and long_id.startswith("fu-reminder-h-")
     assert long_id == followup_id("reminder", "r" * 128)  # stable: redelivery finds the same plan
+
+
+def test_next_opening_of_hours_that_end_at_midnight() -> None:
+    """A callback asked for at 23:59 of a clinic open until 24:00 is due at once, not the next morning."""
+    evening = {"mon": [(time(18), time(0))], "tue": [(time(0), time(6))]}
+    assert next_opening(utc(2026, 12, 8, 4, 59), NY, evening) == utc(2026, 12, 8, 4, 59)  # Mon 23:59 EST
+    assert next_opening(utc(2026, 12, 8, 5, 0), NY, evening) == utc(2026, 12, 8, 5, 0)  # Tue 00:00
+    assert next_opening(utc(2026, 12, 8, 11), NY, evening) == utc(2026, 12, 14, 23)  # Tue 06:00 -> next Mon 18:00

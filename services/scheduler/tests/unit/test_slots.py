@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo, available_timezones
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frontdesk.common.contracts import clock
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 from frontdesk.scheduler import open_times
@@ -46,10 +48,11 @@ def t(h: int, m: int = 0) -> time:
 def templates(draw: st.DrawFn) -> dict[str, list[tuple[time, time]]]:
     out: dict[str, list[tuple[time, time]]] = {}
     for day in WEEKDAY_NAMES:
-        # Up to two disjoint intervals a day, on a 30-minute wall-clock grid, some across 01:00-03:00.
-        points = sorted(set(draw(st.lists(st.integers(0, 47), max_size=4))))
+        # Up to two disjoint intervals a day, on a 30-minute wall-clock grid, some across 01:00-03:00,
+        # some ending at 24:00 (the next day's 00:00).
+        points = sorted(set(draw(st.lists(st.integers(0, 48), max_size=4))))
         pairs = [(points[i], points[i + 1]) for i in range(0, len(points) - 1, 2)]
-        out[day] = [(t(a // 2, 30 * (a % 2)), t(b // 2, 30 * (b % 2))) for a, b in pairs]
+        out[day] = [(t(a // 2, 30 * (a % 2)), t(b // 2 % 24, 30 * (b % 2))) for a, b in pairs]
     return out
 
 
@@ -256,7 +259,8 @@ def grid_times_converted_one_by_one(rules: SlotRules, window: Interval, now: dat
     found: set[Interval] = set()
     for occurrence in template_intervals(rules, window):
         wall = datetime.combine(occurrence.day, occurrence.starts)
-        while wall < datetime.combine(occurrence.day, occurrence.ends):
+        ends_next_day = occurrence.ends <= occurrence.starts  # 24:00
+        while wall < datetime.combine(occurrence.day + timedelta(days=int(ends_next_day)), occurrence.ends):
             if exists_locally(wall, rules.zone):
                 start = to_instant(wall, rules.zone)
                 candidate = Interval(start, start + rules.duration)
@@ -324,3 +328,26 @@ async def test_free_slots_read_every_booking_that_can_touch_a_slot(
     bookings = cast(Connection, _Bookings(busy))
     found = await open_times.free_slots(bookings, Provider(provider_id="p"), rules, window, now)
     assert found == generate_slots(rules, window, busy, now)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Kiritimati"])
+def test_a_template_until_midnight_offers_the_slot_that_ends_at_24_00(zone: str) -> None:
+    """00:00-24:00 is the whole day: the last slot ends at the next day's 00:00 (00:00-23:59 lost it)."""
+    rules = SlotRules(zone=ZoneInfo(zone), template={"mon": [(t(0), t(0))]}, duration=timedelta(minutes=30))
+    monday = date(2026, 12, 7)
+    day = Interval(
+        to_instant(datetime.combine(monday, t(0)), rules.zone),
+        to_instant(datetime.combine(monday, t(23, 59)), rules.zone) + timedelta(minutes=1),
+    )
+    slots = generate_slots(rules, day, [], day.start - timedelta(days=1))
+    assert len(slots) == 24 * 4 - 1  # every quarter hour, the last at 23:30
+    assert slots[-1].end == day.end
+    assert [s.start.astimezone(rules.zone).strftime("%H:%M") for s in slots[-2:]] == ["23:15", "23:30"]
+
+
+def test_the_clock_range_reads_and_writes_24_00() -> None:
+    assert clock.parse_range("20:00-24:00", "range") == (t(20), t(0))
+    assert clock.format_range(t(20), t(0)) == "20:00-24:00"
+    assert clock.covers(t(0), t(0), time(23, 59, 59))
+    with pytest.raises(ValueError, match="25:00"):
+        clock.parse_range("08:00-25:00", "opening interval")

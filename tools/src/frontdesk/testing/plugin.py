@@ -31,7 +31,7 @@ TEST_CLINICS = [
             "clinic_id": "test-always-open",
             "name": "Always Open Test Clinic",
             "timezone": "America/New_York",
-            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"front_desk_pool": "test-desk", "answering_service": "test-vendor"},
             "providers": [{"provider_id": f"dr-test-{n}"} for n in range(8)],
         }

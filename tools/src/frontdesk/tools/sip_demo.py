@@ -31,7 +31,7 @@ def _clinic(rig: SipRig) -> ClinicConfig:
             "clinic_id": CLINIC_ID,
             "name": "SIP Demo Clinic",
             "timezone": "America/Denver",
-            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {
                 "answering_service": vendor.name,
                 "vendors": [{"vendor_id": vendor.name, "answer_target_seconds": 6}],

@@ -7,13 +7,13 @@ typo in a YAML file is an error, not a silently ignored setting.
 
 from __future__ import annotations
 
-import re
 from datetime import date, time
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from . import clock
 from .base import Event, Id, Section
 from .followup import MessagingSection
 from .phone import PhoneSection
@@ -23,28 +23,32 @@ from .scheduling import Provider, SchedulingSection
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
 class OpeningInterval(Section):
-    """One opening interval of a day, local time, half-open [opens, closes)."""
+    """One opening interval of a day, local time, half-open [opens, closes). Closes 24:00 (or 00:00) is
+    the midnight that ends the day: 00:00-24:00 is the whole day."""
 
     opens: time
     closes: time
 
+    @field_validator("closes", mode="before")
+    @classmethod
+    def _end_of_day(cls, value: object) -> object:
+        return clock.end_of_day(value)
+
     @model_validator(mode="after")
     def _ordered(self) -> OpeningInterval:
-        if self.closes <= self.opens:
-            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
+        clock.check_order(self.opens, self.closes, ("opens", "closes"))
         return self
 
     @classmethod
     def parse(cls, text: str) -> OpeningInterval:
-        match = _RANGE.match(text.strip())
-        if not match:
-            raise ValueError(f"opening interval {text!r} is not of the form HH:MM-HH:MM")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        return cls(opens=time(h1, m1), closes=time(h2, m2))
+        opens, closes = clock.parse_range(text, "opening interval")
+        return cls(opens=opens, closes=closes)
+
+    def covers(self, at: time) -> bool:
+        return clock.covers(self.opens, self.closes, at)
 
 
 class ClinicConfig(Section):

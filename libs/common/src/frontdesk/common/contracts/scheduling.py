@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from . import clock
 from .base import Event, Id, Section, Timestamp, Window
 
 SchedulingWeekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _DURATION = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
 
 
@@ -27,24 +27,26 @@ def _zone(value: str | None) -> str | None:
 
 
 class AvailabilityInterval(Section):
-    """One bookable interval of a weekday, provider-local wall-clock time, half-open [starts, ends)."""
+    """One bookable interval of a weekday, provider-local wall-clock time, half-open [starts, ends).
+    Ends 24:00 (or 00:00) is the midnight that ends the day: 00:00-24:00 is the whole day."""
 
     starts: time
     ends: time
 
+    @field_validator("ends", mode="before")
+    @classmethod
+    def _end_of_day(cls, value: object) -> object:
+        return clock.end_of_day(value)
+
     @model_validator(mode="after")
     def _ordered(self) -> AvailabilityInterval:
-        if self.ends <= self.starts:
-            raise ValueError(f"ends ({self.ends}) must be after starts ({self.starts})")
+        clock.check_order(self.starts, self.ends, ("starts", "ends"))
         return self
 
     @classmethod
     def parse(cls, text: str) -> AvailabilityInterval:
-        match = _INTERVAL.match(text.strip())
-        if not match:
-            raise ValueError(f"availability interval {text!r} is not of the form HH:MM-HH:MM")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        return cls(starts=time(h1, m1), ends=time(h2, m2))
+        starts, ends = clock.parse_range(text, "availability interval")
+        return cls(starts=starts, ends=ends)
 
 
 class AvailabilityException(Section):

@@ -120,7 +120,7 @@ def is_open(clinic: ClinicConfig, at: datetime) -> bool:
     if local.date() in clinic.closures:
         return False
     local_time = local.time().replace(tzinfo=None)
-    return any(i.opens <= local_time < i.closes for i in clinic.hours.get(WEEKDAYS[local.weekday()], []))
+    return any(i.covers(local_time) for i in clinic.hours.get(WEEKDAYS[local.weekday()], []))
 
 
 def answer_by(phone: PhoneSection, received_at: datetime) -> datetime:

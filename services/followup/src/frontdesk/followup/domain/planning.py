@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from frontdesk.common.contracts import clock
+
 from .quiet_hours import first_instant_at_or_after_wall
 
 CHECK_IN_LOCAL_TIME = time(10, 0)
@@ -57,8 +59,9 @@ def next_opening(
         if day in closed:
             continue
         for opens, closes in sorted(hours.get(WEEKDAY_NAMES[day.weekday()], ())):
+            closes_day = clock.wall_bounds(day, opens, closes)[1].date()  # closes 24:00: the next day
             start = first_instant_at_or_after_wall(day, opens, zone)
-            end = first_instant_at_or_after_wall(day, closes, zone)
+            end = first_instant_at_or_after_wall(closes_day, closes, zone)
             if start <= at < end:
                 return at
             if start > at:

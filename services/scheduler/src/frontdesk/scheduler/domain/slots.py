@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from frontdesk.common.contracts import clock
+
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -79,10 +81,8 @@ def template_intervals(rules: SlotRules, window: Interval) -> list[TemplateInter
     while day <= last:
         if day not in rules.closures:
             for starts, ends in rules.template.get(WEEKDAY_NAMES[day.weekday()], ()):
-                span = Interval(
-                    to_instant(datetime.combine(day, starts), rules.zone),
-                    to_instant(datetime.combine(day, ends), rules.zone),
-                )
+                opens, closes = clock.wall_bounds(day, starts, ends)  # ends 24:00: the next day's 00:00
+                span = Interval(to_instant(opens, rules.zone), to_instant(closes, rules.zone))
                 if span.end > span.start and span.overlaps(window):
                     out.append(TemplateInterval(day, starts, ends, span))
         day += timedelta(days=1)
@@ -146,8 +146,8 @@ def generate_slots(
     # tuples hash and sort in C (template intervals that overlap offer the same slot twice).
     found: set[tuple[datetime, datetime]] = set()
     for occurrence in template_intervals(rules, window):
-        opens = wall = datetime.combine(occurrence.day, occurrence.starts)
-        closes = datetime.combine(occurrence.day, occurrence.ends)
+        opens, closes = clock.wall_bounds(occurrence.day, occurrence.starts, occurrence.ends)
+        wall = opens
         steady = _without_transition(occurrence, opens, closes, rules.zone)
         # A template opening inside a spring-forward gap opens after it: no slot before its span.
         first, last = max(earliest, occurrence.span.start), min(window.end, occurrence.span.end)

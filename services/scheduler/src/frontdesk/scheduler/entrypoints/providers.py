@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, model_validator
 
 from frontdesk.common.auth import CurrentPrincipal
-from frontdesk.common.contracts import Id
+from frontdesk.common.contracts import Id, clock
 from frontdesk.common.contracts.scheduling import Provider
 from frontdesk.common.db import Connection
 from frontdesk.common.pagination import Page, array_page
@@ -52,7 +52,7 @@ class AvailabilityBody(Body):
 def _template(provider: Provider) -> dict[str, list[str]] | None:
     if provider.availability is None:
         return None
-    return {day: [f"{i.starts:%H:%M}-{i.ends:%H:%M}" for i in ivs] for day, ivs in provider.availability.items()}
+    return {day: [clock.format_range(i.starts, i.ends) for i in ivs] for day, ivs in provider.availability.items()}
 
 
 # --- blocked time --------------------------------------------------------------------------------
