@@ -1,4 +1,4 @@
-"""HL7 v2 messages received: their answers (a repeat gets the same ACK) and the quarantine."""
+"""HL7 v2 messages received: their answers (a repeat gets the same answer) and the quarantine."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ HL7_MEDIA = "x-application/hl7-v2+er7"
 @router.post("/{clinic_id}", response_class=Response, dependencies=[HL7], responses=LIMITED)
 async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime) -> Response:
     """One ER7 message (SIU^S12/S13/S14/S15/S17/S26, ADT^A03); the answer is an HL7 ACK (AA, AE or AR).
-    MSH-10 is the idempotency key: a repeated message gets the same ACK and changes nothing."""
+    MSH-10 is the idempotency key: a repeated message gets the same answer (MSA code and text) and changes nothing."""
     principal.require_clinic(clinic_id)
     raw = await request.body()
     if len(raw) > 256_000:
