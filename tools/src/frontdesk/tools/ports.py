@@ -20,9 +20,8 @@ from typing import IO
 # Below 20000 sit the ports people run things on (8001..., 9092..., 54329 is above the range anyway).
 LOWEST = 20000
 LINUX_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOCKS = (
-    Path(tempfile.gettempdir()) / f"frontdesk-ports-{os.getuid()}"
-)  # per user: a folder another owns is not writable
+# One folder per user: a folder another user owns is not writable.
+LOCKS = Path(tempfile.gettempdir()) / f"frontdesk-ports-{os.getuid()}"
 
 _held: dict[int, IO[str]] = {}
 

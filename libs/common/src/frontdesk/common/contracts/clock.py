@@ -49,7 +49,7 @@ def check_order(start: time, end: time, names: tuple[str, str]) -> None:
 
 def wall_bounds(day: date, start: time, end: time) -> tuple[datetime, datetime]:
     """The range on `day` as naive wall-clock datetimes; an end at MIDNIGHT is the next day's 00:00."""
-    return datetime.combine(day, start), datetime.combine(day + timedelta(days=1) if end <= start else day, end)
+    return datetime.combine(day, start), datetime.combine(day + timedelta(days=1) if end == MIDNIGHT else day, end)
 
 
 def covers(start: time, end: time, at: time) -> bool:

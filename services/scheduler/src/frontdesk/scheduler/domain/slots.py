@@ -39,6 +39,8 @@ class TemplateInterval:
     day: date
     starts: time
     ends: time
+    opens: datetime  # naive wall clock; `ends` 24:00 closes at the next day's 00:00
+    closes: datetime
     span: Interval
 
 
@@ -84,7 +86,7 @@ def template_intervals(rules: SlotRules, window: Interval) -> list[TemplateInter
                 opens, closes = clock.wall_bounds(day, starts, ends)  # ends 24:00: the next day's 00:00
                 span = Interval(to_instant(opens, rules.zone), to_instant(closes, rules.zone))
                 if span.end > span.start and span.overlaps(window):
-                    out.append(TemplateInterval(day, starts, ends, span))
+                    out.append(TemplateInterval(day, starts, ends, opens, closes, span))
         day += timedelta(days=1)
     return out
 
@@ -116,12 +118,12 @@ def _instant_if_exists(wall: datetime, zone: ZoneInfo) -> datetime | None:
     return instant if instant.astimezone(zone).replace(tzinfo=None) == wall else None
 
 
-def _without_transition(occurrence: TemplateInterval, opens: datetime, closes: datetime, zone: ZoneInfo) -> bool:
+def _without_transition(occurrence: TemplateInterval, zone: ZoneInfo) -> bool:
     """True when the zone's offset does not change inside the interval: both ends exist and as much
     time elapses as the wall clock shows. Then each grid time is the opening instant plus the wall time
     since, with no conversion per grid time (a month's slot search did two per grid time). A transition
     inside moves the elapsed time off the wall clock's; no zone has two that cancel within one day."""
-    span = occurrence.span
+    span, opens, closes = occurrence.span, occurrence.opens, occurrence.closes
     return span.end - span.start == closes - opens and exists_locally(opens, zone) and exists_locally(closes, zone)
 
 
@@ -146,9 +148,9 @@ def generate_slots(
     # tuples hash and sort in C (template intervals that overlap offer the same slot twice).
     found: set[tuple[datetime, datetime]] = set()
     for occurrence in template_intervals(rules, window):
-        opens, closes = clock.wall_bounds(occurrence.day, occurrence.starts, occurrence.ends)
-        wall = opens
-        steady = _without_transition(occurrence, opens, closes, rules.zone)
+        opens = wall = occurrence.opens
+        closes = occurrence.closes
+        steady = _without_transition(occurrence, rules.zone)
         # A template opening inside a spring-forward gap opens after it: no slot before its span.
         first, last = max(earliest, occurrence.span.start), min(window.end, occurrence.span.end)
         while wall < closes:
