@@ -1,16 +1,19 @@
-"""Signed, expiring links to the scheduler's patient pages (a waitlist offer, a reschedule request, a
-clinic's booking page sent to a caller).
+"""Signed, expiring links for patients: to the scheduler's pages (a waitlist offer, a reschedule
+request, a clinic's booking page sent to a caller) and to reviews' feedback page.
 
-followup signs the link it sends; the scheduler, which serves the page, verifies it. Both read the
-same keys (FRONTDESK_PATIENT_LINK_KEYS, comma-separated: the first signs, all verify, for rotation;
-at least 32 characters each) and the pages' public address (FRONTDESK_PATIENT_PAGES_URL). Without
-them a service starts only on the local stack, with a key that is public by design.
+followup signs the page links it sends; the scheduler, which serves the pages, verifies them. Both
+read the same keys (FRONTDESK_PATIENT_LINK_KEYS, comma-separated: the first signs, all verify, for
+rotation; at least 32 characters each) and the pages' public address (FRONTDESK_PATIENT_PAGES_URL).
+Without them a service starts only on the local stack, with a key that is public by design. reviews
+signs and verifies its feedback links with keys of its own (its settings), through the same
+`sign` and `verify`.
 
-A token is `<id>.<expires>.<signature>`: the id is the scheduler's opaque id of the offer or request
-(it names no patient), the expiry (unix seconds, base 36) is inside the signed text, and the
+A token is `<id>.<expires>.<signature>`: the id is an opaque id of the offer, request or feedback
+link (it names no patient), the expiry (unix seconds, base 36) is inside the signed text, and the
 HMAC-SHA256 (truncated to 128 bits) also covers the link's purpose, so an offer's token never opens
-a reschedule page. Single use is the page's business (the offer's or request's row in the scheduler's
-database); the signature only refuses forged or altered links before touching the database.
+a reschedule page (nor a feedback page: `_signed_text`). Single use is the page's business (the
+offer's, request's or link's row in its service's database); the signature only refuses forged or
+altered links before touching the database.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .settings import ServiceSettings
 
-Purpose = Literal["offer", "reschedule", "booking"]
+Purpose = Literal["offer", "reschedule", "booking"]  # the scheduler's pages
+LinkKind = Purpose | Literal["feedback"]  # what a link opens: a page, or reviews' feedback page
 # The path under FRONTDESK_PATIENT_PAGES_URL where each purpose's page lives.
 PAGE_PATHS: dict[Purpose, str] = {"offer": "/p/offer", "reschedule": "/p/reschedule", "booking": "/p/book"}
 LOCAL_DEV_KEY = "frontdesk-patient-links-local-stack-only"  # deliberately public: loopback stacks only
@@ -64,8 +68,15 @@ class VerifiedLink:
     expires_at: datetime
 
 
-def _signature(key: bytes, purpose: str, link_id: str, expires: str) -> str:
-    mac = hmac.new(key, f"{purpose}.{link_id}.{expires}".encode(), hashlib.sha256).digest()[:16]
+def _signed_text(purpose: LinkKind, link_id: str, expires: str) -> str:
+    """What the signature covers. Feedback links were signed without a purpose before they shared this
+    module, and one sent in the last 14 days must still open; an id has no dot, so no other purpose's
+    text can read as a feedback link's."""
+    return f"{link_id}.{expires}" if purpose == "feedback" else f"{purpose}.{link_id}.{expires}"
+
+
+def _signature(key: bytes, purpose: LinkKind, link_id: str, expires: str) -> str:
+    mac = hmac.new(key, _signed_text(purpose, link_id, expires).encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
@@ -79,7 +90,7 @@ def _base36(n: int) -> str:
             return out
 
 
-def sign(purpose: Purpose, link_id: str, expires_at: datetime, key: bytes) -> str:
+def sign(purpose: LinkKind, link_id: str, expires_at: datetime, key: bytes) -> str:
     if not _ID.match(link_id):
         raise ValueError("a link id is 8-64 URL-safe characters")
     if not key:
@@ -88,7 +99,7 @@ def sign(purpose: Purpose, link_id: str, expires_at: datetime, key: bytes) -> st
     return f"{link_id}.{expires}.{_signature(key, purpose, link_id, expires)}"
 
 
-def verify(purpose: Purpose, token: str, keys: Sequence[bytes], now: datetime) -> VerifiedLink:
+def verify(purpose: LinkKind, token: str, keys: Sequence[bytes], now: datetime) -> VerifiedLink:
     """The link's id if one of `keys` signed it for `purpose` and it has not expired; else LinkError."""
     parts = token.split(".")
     if len(parts) != 3 or not _ID.match(parts[0]) or not _EXPIRES.match(parts[1]):

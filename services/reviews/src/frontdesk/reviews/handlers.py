@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from frontdesk.common import patient_links
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import (
     ContactPreferenceChanged,
@@ -28,7 +29,6 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import domain, telemetry
 from .adapters import repository
-from .domain import links
 from .domain.records import ReviewFact, ReviewRequest, fact, skipped
 from .settings import current as settings
 
@@ -137,7 +137,7 @@ async def on_send_due(timer: Timer[ReviewSendTimer], uow: UnitOfWork) -> None:
     cfg = settings()
     token_id = secrets.token_urlsafe(16)  # 128 random bits, 22 characters
     expires_at = at + timedelta(hours=cfg.link_ttl_hours)
-    token = links.sign(token_id, expires_at, cfg.keys()[0])
+    token = patient_links.sign("feedback", token_id, expires_at, cfg.keys()[0])
     await repository.add_link(uow.conn, token_id, request_id, expires_at)
     message = domain.build_message(
         review_request_id=request_id,

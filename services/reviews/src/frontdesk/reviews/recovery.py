@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from frontdesk.common import patient_links
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import RecoveryClosed, ReviewReceived
 from frontdesk.common.timer_payloads import ReviewRecoveryDeadlineTimer
@@ -16,10 +17,12 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
 from .adapters import repository
-from .domain import feedback, links
+from .domain import feedback
 from .domain.records import FeedbackLink, StoredTask, escalated, fact
 
 DEFAULT_DEADLINE = timedelta(hours=24)
+LINK_NOT_VALID = "This feedback link is not valid."
+LINK_EXPIRED = "This feedback link has expired."
 
 
 class CommandError(Exception):
@@ -47,14 +50,14 @@ async def _watch_deadline(uow: UnitOfWork, task_id: str, due_at: datetime) -> No
 async def check_link(uow: UnitOfWork, token: str, keys: list[bytes], *, lock: bool = False) -> FeedbackLink:
     """The link with its request, or CommandError (404 unknown/revoked, 410 expired)."""
     try:
-        verified = links.verify(token, keys, now())
-    except links.LinkExpired as exc:
-        raise CommandError(410, exc.public) from None
-    except links.LinkError as exc:
-        raise CommandError(404, exc.public) from None
-    row = await repository.link_with_request(uow.conn, verified.token_id, lock=lock)
+        verified = patient_links.verify("feedback", token, keys, now())
+    except patient_links.LinkExpired:
+        raise CommandError(410, LINK_EXPIRED) from None
+    except patient_links.LinkError:
+        raise CommandError(404, LINK_NOT_VALID) from None
+    row = await repository.link_with_request(uow.conn, verified.link_id, lock=lock)
     if row is None or row.revoked_at is not None:
-        raise CommandError(404, links.LinkError.public)
+        raise CommandError(404, LINK_NOT_VALID)
     return row
 
 
