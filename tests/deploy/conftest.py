@@ -31,6 +31,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "resources": ["{k8s}/base"],
         "components": ["{k8s}/components/hpa-cpu", "{k8s}/components/network-policies"],
     },
+    # The scheduler's MLLP listener (services/scheduler/README.md), with prod's NetworkPolicies.
+    "prod+hl7-mllp": {
+        "resources": ["{k8s}/overlays/prod"],
+        "components": ["{k8s}/components/hl7-mllp"],
+    },
     # What an operator applies during an incident (docs/operations.md), validated like the rest.
     "prod+break-glass": {
         "resources": ["{k8s}/overlays/prod"],

@@ -125,8 +125,9 @@ def test_kubernetes_validation_rejects_a_bad_deployment(rendered: dict[str, Docs
 @pytest.mark.parametrize("name", ALL_RENDERINGS)
 def test_each_service_has_its_full_set_of_resources(rendered: dict[str, Docs], name: str) -> None:
     docs = rendered[name]
+    extra = {"Service": {"scheduler-mllp"}} if name.endswith("+hl7-mllp") else {}
     for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
-        assert set(by_kind(docs, kind)) == set(SERVICES), kind
+        assert set(by_kind(docs, kind)) == set(SERVICES) | extra.get(kind, set()), kind
     assert set(by_kind(docs, "ConfigMap")) == {f"{s}-config" for s in SERVICES}
     for pdb in by_kind(docs, "PodDisruptionBudget").values():
         assert pdb["apiVersion"] == "policy/v1"
@@ -148,7 +149,8 @@ def test_deployments_are_probed_secured_sized_and_shut_down_gracefully(rendered:
         shutdown = float(config["FRONTDESK_SHUTDOWN_TIMEOUT_SECONDS"])
         assert pod["terminationGracePeriodSeconds"] > pre_stop + shutdown, service
         assert config["FRONTDESK_HTTP_HOST"] == "0.0.0.0"
-        assert app["ports"][0]["containerPort"] == int(config["FRONTDESK_HTTP_PORT"])
+        http = next(p for p in app["ports"] if p["name"] == "http")
+        assert http["containerPort"] == int(config["FRONTDESK_HTTP_PORT"])
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert pod["automountServiceAccountToken"] is False
@@ -204,19 +206,49 @@ def test_issue16_item7_probes_and_prometheus_use_the_ops_port_which_no_service_e
         app = app_container(deployment)
         ports = {p["name"]: p["containerPort"] for p in app["ports"]}
         config = configs[f"{service}-config"]["data"]
+        if service == "scheduler" and name.endswith("+hl7-mllp"):
+            assert ports.pop("mllp") == 2575
         assert ports == {"http": int(config["FRONTDESK_HTTP_PORT"]), "ops": int(config["FRONTDESK_OPS_PORT"])}
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert app[probe]["httpGet"]["port"] == "ops", (service, probe)
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == str(ports["ops"])
     for service in by_kind(docs, "Service").values():
-        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+        assert [p["targetPort"] for p in service["spec"]["ports"]] in (["http"], ["mllp"])
     if policy := by_kind(docs, "NetworkPolicy").get("frontdesk-services"):
         for rule in policy["spec"]["ingress"]:
             if any(p["port"] == "ops" for p in rule["ports"]):
                 assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]] == [
                     {"kubernetes.io/metadata.name": "monitoring"}
                 ]
+
+
+@pytest.mark.parametrize("name", ALL_RENDERINGS)
+def test_the_mllp_listener_runs_only_with_its_component_and_only_with_tls(rendered: dict[str, Docs], name: str) -> None:
+    # The scheduler refuses to start with an MLLP port and no TLS off the local stack: the component
+    # that opens the port brings the certificate, key and client CA, read-only from their Secret.
+    docs = rendered[name]
+    scheduler = by_kind(docs, "Deployment")["scheduler"]
+    env = {e["name"]: e.get("value") for e in app_container(scheduler)["env"]}
+    if not name.endswith("+hl7-mllp"):
+        assert not any(var.startswith("FRONTDESK_MLLP_") for var in env)
+        assert "scheduler-mllp" not in by_kind(docs, "Service")
+        return
+    assert env["FRONTDESK_MLLP_PORT"] == "2575" and env["FRONTDESK_MLLP_HOST"] == "0.0.0.0"
+    mounts = {m["name"]: m for m in app_container(scheduler)["volumeMounts"]}
+    folder = mounts["mllp-tls"]["mountPath"]
+    assert mounts["mllp-tls"]["readOnly"] is True
+    assert {env[f"FRONTDESK_MLLP_{v}"] for v in ("TLS_CERT", "TLS_KEY", "CLIENT_CA")} == {
+        f"{folder}/tls.crt",
+        f"{folder}/tls.key",
+        f"{folder}/ca.crt",
+    }
+    volumes = {v["name"]: v for v in scheduler["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["mllp-tls"]["secret"]["secretName"] == "scheduler-mllp-tls"
+    service = by_kind(docs, "Service")["scheduler-mllp"]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "scheduler"}
+    policy = by_kind(docs, "NetworkPolicy")["scheduler-mllp"]
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["mllp"]
 
 
 def test_overlays_pin_images_and_namespaces(rendered: dict[str, Docs]) -> None:

@@ -532,6 +532,8 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     # phone-bridge's SIP socket (UDP), where the SIP proxy asks where calls ring (deploy/sip)
     bridge_sip_port: int = 5071
+    # the scheduler's MLLP listener (HL7 v2 over TCP; plain on loopback, as only the local stack may)
+    scheduler_mllp_port: int = 2575
     # FRONTDESK_KAFKA_SECURE=1: the local broker authenticates every client (SCRAM-SHA-512) and
     # authorises every operation by the ACLs of deploy/access.yaml; each service runs as its own principal.
     secure: bool = field(default_factory=lambda: os.environ.get("FRONTDESK_KAFKA_SECURE") == "1")
@@ -578,6 +580,7 @@ class LocalStack:
             brokers=brokers,
             cluster_ports=free_ports() if brokers == 3 else None,
             bridge_sip_port=free_udp_port(),
+            scheduler_mllp_port=free_port(),
         )
         if own_servers:
             stack.external_kafka = stack.external_database = None
@@ -715,6 +718,7 @@ class LocalStack:
             ),
             **(self.console_owner_urls() if name == "console" else {}),
             **({"PHONE_BRIDGE_SIP_PORT": str(self.bridge_sip_port)} if name == "phone-bridge" else {}),
+            **({"FRONTDESK_MLLP_PORT": str(self.scheduler_mllp_port)} if name == "scheduler" else {}),
             **self.client_env(service_principal(name)),
             **self.extra_env,
         }
@@ -739,6 +743,8 @@ class LocalStack:
         ops_port = self.ops_ports.setdefault(instance, free_port())
         base = self.service(name)
         env = {**base.env, "FRONTDESK_HTTP_PORT": str(port), "FRONTDESK_OPS_PORT": str(ops_port)}
+        if name == "scheduler":  # each replica's MLLP listener on a port of its own
+            env["FRONTDESK_MLLP_PORT"] = str(free_port())
         return ServiceProcess(name, self.state_dir, port, env, instance=instance, token=base.token)
 
     def replicas(self, name: str) -> list[ServiceProcess]:

@@ -51,7 +51,7 @@ INSERT = (
 )
 
 
-def _text(value: Any) -> str:
+def storable(value: Any) -> str:
     """What the request said, storable: capped, without NUL (PostgreSQL text and jsonb refuse it) and
     without lone surrogates (JSON allows them, UTF-8 does not). A request is recorded whatever it holds:
     an unstorable row would turn its answer into a 503."""
@@ -63,14 +63,14 @@ def _resource(scope: Scope, path_params: dict[str, Any]) -> dict[str, Any]:
     resource: dict[str, Any] = {
         name: ("sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16])
         if name in SECRET_PARAMS
-        else _text(value)
+        else storable(value)
         for name, value in path_params.items()
     }
     if scope["path"].startswith(SEARCH_PREFIXES):
         query: bytes = scope.get("query_string", b"")
         search: dict[str, list[str]] = {}
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)[:MAX_PARAMS]:
-            search.setdefault(_text(name), []).append(_text(value))
+            search.setdefault(storable(name), []).append(storable(value))
         if search:
             resource["search"] = search
     return resource
@@ -78,11 +78,11 @@ def _resource(scope: Scope, path_params: dict[str, Any]) -> dict[str, Any]:
 
 def _clinic(scope: Scope, path_params: dict[str, Any], body: bytes) -> str | None:
     if "clinic_id" in path_params:
-        return _text(path_params["clinic_id"])
+        return storable(path_params["clinic_id"])
     query: bytes = scope.get("query_string", b"")
     for name, value in parse_qsl(query.decode("latin-1")):
         if name == "clinic_id" and value:
-            return _text(value)
+            return storable(value)
     return _body_clinic(scope, body)
 
 
@@ -95,7 +95,7 @@ def _body_clinic(scope: Scope, body: bytes) -> str | None:
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: no clinic to see
         return None
     clinic = document.get("clinic_id") if isinstance(document, dict) else None
-    return _text(clinic) if isinstance(clinic, str) and clinic else None
+    return storable(clinic) if isinstance(clinic, str) and clinic else None
 
 
 class AuditTrail:
@@ -147,8 +147,8 @@ class AuditTrail:
         path_params: dict[str, Any] = scope.get("path_params") or {}
         headers = dict(scope.get("headers") or [])
         trace = TraceContext.parse(headers.get(b"traceparent", b"").decode("latin-1") or None)
-        await pool.execute(
-            INSERT,
+        await write(
+            pool,
             self.service,
             principal.subject if isinstance(principal, Principal) else "anonymous",
             "read" if scope["method"] in ("GET", "HEAD") else "change",
@@ -159,3 +159,20 @@ class AuditTrail:
             status,
             trace.trace_id if trace else None,
         )
+
+
+async def write(
+    pool: asyncpg.Pool,
+    service: str,
+    subject: str,
+    action: str,
+    method: str,
+    route: str,
+    resource: dict[str, Any],
+    clinic_id: str | None,
+    status: int,
+    trace_id: str | None = None,
+) -> None:
+    """One row of the trail: the API's requests (AuditTrail), and what arrives by other transports
+    (the scheduler's MLLP listener: method "MLLP")."""
+    await pool.execute(INSERT, service, subject, action, method, route, resource, clinic_id, status, trace_id)

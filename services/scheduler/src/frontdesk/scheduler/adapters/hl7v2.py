@@ -258,6 +258,24 @@ def _normalized(text: str) -> str:
     return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \t\x0b\x1c\ufeff")
 
 
+def _msh_field(text: str, path: str) -> str | None:
+    """One MSH field of a message that may not parse as a whole (None if even its MSH does not)."""
+    try:
+        return _get(hl7.parse(_normalized(text).split("\r", 1)[0]), path) or None
+    except Exception:  # noqa: BLE001 - a header that does not parse names nothing
+        return None
+
+
+def receiving_facility(text: str) -> str | None:
+    """MSH-6's first component: the facility the sender addressed."""
+    return _msh_field(text, "MSH.F6.R1.C1")
+
+
+def control_id(text: str) -> str | None:
+    """MSH-10, the sender's message control id."""
+    return _msh_field(text, "MSH.F10")
+
+
 def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
     """An HL7 ACK for `text`: MSA-1 AA (applied), AE (error, kept for review) or AR (rejected), MSA-3
     the detail.

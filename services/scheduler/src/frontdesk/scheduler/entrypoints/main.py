@@ -1,4 +1,4 @@
-"""scheduler's process: its event handlers, timers, migrations and HTTP API."""
+"""scheduler's process: its event handlers, timers, migrations, HTTP API and MLLP listener."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..handlers import (
 )
 from ..reschedule_requests import on_window_closed
 from ..waitlist import on_offer_expiry
-from . import appointments, booking_links, booking_pages, fhir, hl7, patient_pages, patients, providers, waitlist
+from . import appointments, booking_links, booking_pages, fhir, hl7, mllp, patient_pages, patients, providers, waitlist
 
 DEFINITION = ServiceDefinition(
     name="scheduler",
@@ -44,9 +44,11 @@ DEFINITION = ServiceDefinition(
         fhir.router,
     ],
     public_routers=[patient_pages.router, booking_pages.router],
+    tasks=[mllp.listen],
 )
 
 
 def main() -> None:
     patient_links.current("scheduler")  # refuse to start without the keys of the patients' links
+    mllp.current()  # nor with an MLLP listener that would take HL7 without TLS off the local stack
     run_service(DEFINITION)
