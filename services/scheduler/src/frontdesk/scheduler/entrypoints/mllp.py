@@ -209,9 +209,13 @@ async def listen(runtime: ServiceRuntime) -> None:
         return
     context = server_context(settings) if settings.tls() else None
     listener = Listener(runtime, tls=context is not None)
-    server = await asyncio.start_server(
-        listener.serve, settings.host, settings.port, ssl=context, limit=MAX_MESSAGE + len(END)
-    )
+    try:
+        server = await asyncio.start_server(
+            listener.serve, settings.host, settings.port, ssl=context, limit=MAX_MESSAGE + len(END)
+        )
+    except OSError as exc:  # the port is taken: said once, loudly, rather than as a task's lost exception
+        log.error("mllp listener not started", host=settings.host, port=settings.port, error=str(exc))
+        raise
     log.info("mllp listening", host=settings.host, port=settings.port, tls=context is not None)
     try:
         await server.serve_forever()
