@@ -42,8 +42,16 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         appointment_type=codes.hl7_services.get(message.appointment_type or "", message.appointment_type),
     )
     seen = await hl7_messages.answer_of(uow.conn, clinic_id, message)
+    if seen is not None and seen.digest not in (None, message.digest):  # not lost under another's answer
+        log.warning("hl7 control id reused", type=message.message_type, control_id=message.control_id)
+        return hl7v2.ack(
+            text,
+            "AR",
+            f"MSH-10 {message.control_id[:40]} was used on {seen.received_at:%Y-%m-%d %H:%M}Z by a different"
+            " message: not applied; send it with a control id of its own",
+        )
     if seen is not None:  # the same message again: the same answer, nothing applied twice
-        return hl7v2.ack(text, seen[0], seen[1] or "")
+        return hl7v2.ack(text, seen.ack_code, seen.reason or "")
     outcome, code, reason = await _apply(uow, clinic_id, message)
     received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
     if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why

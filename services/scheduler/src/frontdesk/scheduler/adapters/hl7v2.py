@@ -3,11 +3,12 @@
 Only what the scheduler needs is read: MSH (sender, control id, type), SCH (placer/filler ids,
 timing, filler status), AIS (service = appointment type, start, duration), AIP/AIG (provider),
 PID-3 (patient identifier), PV1-7/19/45 (attending, visit number, discharge time), TQ1 (timing).
-Timestamps without an offset are the clinic's local time.
+Timestamps without an offset are the clinic's local time. HL7's explicit null `""` reads as empty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ class Hl7Message:
     action: str  # book, reschedule, modify, cancel, no_show, complete
     patient_id: str | None
     parsed: hl7.Message
+    digest: str  # what the message says, to tell a resend from another message reusing its control id
     external_id: str | None = None  # the source's appointment id (filler id, else placer id)
     provider_id: str | None = None
     appointment_type: str | None = None
@@ -96,10 +98,13 @@ def parse_timestamp(value: str, zone: ZoneInfo, field: str = "timestamp") -> dat
 
 
 def _get(message: hl7.Message, path: str) -> str:
+    """The field's text; "" for an absent one and for HL7's null `""` (the sender says: no value; read
+    as a value it became an appointment id or a patient id `--`, shared by every such message)."""
     try:
-        return str(message[path]).strip()
+        value = str(message[path]).strip()
     except (KeyError, IndexError):
         return ""
+    return "" if value == '""' else value
 
 
 def _has(message: hl7.Message, segment: str) -> bool:
@@ -139,22 +144,73 @@ def _timing(start: datetime | None, end: datetime | None, field: str) -> None:
         raise Hl7Error(f"{field}: the end must be after the start and at most 24 hours later")
 
 
+def decode(body: bytes) -> tuple[str, str]:
+    """(text, codec) of a message's bytes: in the character set MSH-18 names (HL7 table 0211: 8859/1
+    and the other ISO 8859 parts, UNICODE UTF-8, ASCII), else UTF-8; bytes that are not valid in it
+    (a sender declaring UTF-8 but writing Latin-1, as older systems do) are read as Latin-1, which
+    reads any byte, rather than as replacement characters. The ACK goes back in the same codec."""
+    bom = body.startswith(b"\xef\xbb\xbf")  # UTF-8's byte-order mark says more than MSH-18
+    declared = "utf-8" if bom else _CHARSETS.get(_msh_18(body).upper(), "utf-8")
+    for codec in dict.fromkeys((declared, "utf-8", "latin-1")):
+        try:
+            return body.removeprefix(b"\xef\xbb\xbf" if bom else b"").decode(codec), codec
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+_CHARSETS = {
+    "ASCII": "ascii",
+    "UNICODE UTF-8": "utf-8",
+    **{f"8859/{part}": f"iso8859-{part}" for part in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)},
+}
+
+
+def _msh_18(body: bytes) -> str:
+    """MSH-18's first repetition, read from the bytes (MSH is ASCII whatever the character set)."""
+    start = body.find(b"MSH")
+    if start < 0:
+        return ""
+    header = re.split(rb"[\r\n\x1c]", body[start:], maxsplit=1)[0].decode("latin-1")
+    if len(header) < 4:
+        return ""
+    fields = header.split(header[3])  # MSH-1, the field separator, follows "MSH"
+    return fields[17].split("~")[0].strip() if len(fields) > 17 else ""
+
+
 def parse(text: str, zone: ZoneInfo) -> Hl7Message:
-    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too)."""
+    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too).
+
+    One message only: a batch (FHS/BHS) or several messages in one body are refused whole, since
+    only one ACK goes back and a message after the first would be acknowledged without being read."""
     text = _normalized(text)
+    if text.startswith(("FHS", "BHS")):
+        raise Hl7Error("a batch (FHS/BHS) is not taken: send one message per request")
     if not text.startswith("MSH"):
         raise Hl7Error("the message does not start with an MSH segment")
+    headers = sum(1 for segment in text.split("\r") if segment.startswith("MSH"))
+    if headers > 1:
+        raise Hl7Error(f"{headers} messages (MSH segments) in one request: send one message per request")
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and no HL7 field may contain it
+        raise Hl7Error(f"the message contains a NUL character (at character {text.index(chr(0))})")
     try:
         message = hl7.parse(text)
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
-    header = _header(message)
+    header = _header(message, _digest(text, message))
     if header.action == "complete":
         return _discharge(message, header, zone)
     return _schedule(message, header, zone)
 
 
-def _header(message: hl7.Message) -> Hl7Message:
+def _digest(text: str, message: hl7.Message) -> str:
+    """SHA-256 of the message type and the segments after MSH: an engine that resends may stamp MSH-7
+    (and its own fields) anew, but what the message says stays the same."""
+    body = [_get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2"), *text.split("\r")[1:]]
+    return hashlib.sha256("\r".join(body).encode()).hexdigest()
+
+
+def _header(message: hl7.Message, digest: str) -> Hl7Message:
     """What MSH (and PID) say: who sent it, its control id, its type and our action for it (the
     rest is filled in by _discharge or _schedule)."""
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
@@ -168,7 +224,8 @@ def _header(message: hl7.Message) -> Hl7Message:
             raise Hl7Error(f"{name} is {len(value)} characters long (at most {MAX_KEY_CHARS})")
     action = SUPPORTED.get((kind, trigger))
     if action is None:
-        raise Hl7Error(f"unsupported message type {kind}^{trigger}")
+        taken = ", ".join(f"{k}^{t}" for k, t in SUPPORTED)
+        raise Hl7Error(f"unsupported message type {kind}^{trigger} (taken: {taken})")
     return Hl7Message(
         sending_application=_get(message, "MSH.F3.R1.C1"),
         sending_facility=facility,
@@ -177,6 +234,7 @@ def _header(message: hl7.Message) -> Hl7Message:
         action=action,
         patient_id=_patient_id(message) if _has(message, "PID") else None,
         parsed=message,
+        digest=digest,
     )
 
 
@@ -254,8 +312,12 @@ def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime 
 
 
 def _normalized(text: str) -> str:
-    """Segments separated by CR alone, without MLLP framing, a byte-order mark or blank lines around."""
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \t\x0b\x1c\ufeff")
+    """Segments separated by CR alone, without MLLP framing, a byte-order mark, NUL padding or blank
+    lines (python-hl7 reads a blank line between segments as the end of MSH: "MSH-10 is empty")."""
+    for separator in ("\r\n", "\n", "\x0b", "\x1c"):  # MLLP's frame bytes, wherever they are, end a segment
+        text = text.replace(separator, "\r")
+    segments = text.strip("\r \t\x00\ufeff").split("\r")
+    return "\r".join(segment for segment in segments if segment.strip(" \t"))
 
 
 def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
@@ -266,7 +328,10 @@ def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -
     otherwise. Each ACK has its own control id (MSH-10, 20 characters: v2.3's limit)."""
     ack_id = f"FD{secrets.token_hex(9)}"
     try:
-        reply = hl7.parse(_normalized(text)).create_ack(
+        text = _normalized(text)
+        if not text.startswith("MSH"):  # a batch's header is not one message's: answered as garbage
+            raise Hl7Error(text[:3])
+        reply = hl7.parse(text).create_ack(
             ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER"
         )
     except Exception:  # noqa: BLE001 - unparseable input still gets an answer
