@@ -47,6 +47,15 @@ async def test_what_real_senders_send_is_always_answered_with_an_ack(
         )
         return len(rows)
 
+    async def status_of(filler: str) -> tuple[str, str]:
+        [row] = await query(
+            database,
+            "SELECT status, starts_at FROM appointments WHERE clinic_id = $1 AND external_id = $2",
+            clinic_id,
+            filler,
+        )
+        return row["status"], row["starts_at"].astimezone(NY).strftime("%Y%m%d%H%M")
+
     async with httpx.AsyncClient(timeout=30, headers=ehr) as client:
 
         async def send(body: bytes) -> tuple[list[str], httpx.Response]:
@@ -97,6 +106,30 @@ async def test_what_real_senders_send_is_always_answered_with_an_ack(
         )
         oversized, _ = await send(big.encode())
         assert oversized[1] == "AR" and "at most 256000" in oversized[3]
+
+        # The appointment's life told the ways EHRs tell it. An S12 again at another time (sent instead
+        # of an S13): before, "already booked" and the move was lost; now a reschedule.
+        patient = uid("mrn")
+        moved, _ = await send(siu("S12", uid("MSG"), filler, patient, "DRLEE", day + "103000", "BOOKED").encode())
+        assert moved[1] == "AA"
+        assert await status_of(filler) == ("booked", f"{day}1030")
+        # An S14 whose SCH-25 says Cancelled: before, "nothing we track changed", still booked.
+        assert (await send(siu("S14", uid("MSG"), filler, patient, "DRLEE", day + "103000", "Cancelled").encode()))[0][
+            1
+        ] == "AA"
+        assert (await status_of(filler))[0] == "cancelled"
+        # An S12 for the cancelled appointment: before, "already booked" (AA) while it stayed cancelled.
+        again, _ = await send(siu("S12", uid("MSG"), filler, patient, "DRLEE", day + "103000", "BOOKED").encode())
+        assert again[1] == "AE" and "is cancelled: quarantined" in again[3]
+        # A no-show as an S14 with status "No Show".
+        absent = uid("FL")
+        assert (await send(siu("S12", uid("MSG"), absent, patient, "DRLEE", day + "160000", "BOOKED").encode()))[0][
+            1
+        ] == "AA"
+        assert (await send(siu("S14", uid("MSG"), absent, patient, "DRLEE", day + "160000", "No Show").encode()))[0][
+            1
+        ] == "AA"
+        assert (await status_of(absent))[0] == "noshow"
 
         # ISO 8859-1 (MSH-18 8859/1): before, read as UTF-8 with the names and a Latin-1 control id
         # turned into U+FFFD (in the quarantine, and in MSA-2, which then named no message of theirs).

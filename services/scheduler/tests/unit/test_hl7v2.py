@@ -345,3 +345,24 @@ def test_a_resend_is_the_same_message_and_a_reused_control_id_is_not() -> None:
     assert parse(S12.replace("20261127083000", "20261127093000").replace("\r", "\r\n"), NY).digest == digest
     assert parse(S12.replace("FL-99120", "FL-99121"), NY).digest != digest
     assert parse(S12.replace("SIU^S12", "SIU^S14"), NY).digest != digest
+
+
+@pytest.mark.parametrize(
+    ("trigger", "status", "action"),
+    [
+        ("S14", "Cancelled", "cancel"),
+        ("S14", "CANCELED", "cancel"),  # as several EHRs spell it
+        ("S13", "Deleted", "cancel"),
+        ("S14", "DC", "cancel"),
+        ("S14", "No Show", "no_show"),
+        ("S14", "NOSHOW", "no_show"),
+        ("S14", "Booked", "modify"),
+        ("S14", "Complete", "modify"),
+        ("S12", "Cancelled", "book"),  # only an update's status says it ended
+    ],
+)
+def test_an_update_whose_filler_status_says_cancelled_or_no_show_is_one(trigger: str, status: str, action: str) -> None:
+    """Before, an S14 with SCH-25 Cancelled was "nothing we track changed": the appointment stayed booked
+    and its reminders went out."""
+    text = S12.replace("SIU^S12^SIU_S12", f"SIU^{trigger}^SIU_S12").replace("|BOOKED", f"|{status}")
+    assert parse(text, NY).action == action

@@ -26,6 +26,15 @@ SUPPORTED = {
     ("SIU", "S26"): "no_show",
     ("ADT", "A03"): "complete",
 }
+# SCH-25 filler statuses (HL7 table 0278, as vendors spell them, letters only) that make an S13/S14 a
+# cancel or a no-show: read as "nothing we track changed", the appointment stayed booked and reminded.
+_STATUS_ACTIONS = {
+    "CANCELLED": "cancel",
+    "CANCELED": "cancel",
+    "DELETED": "cancel",
+    "DC": "cancel",
+    "NOSHOW": "no_show",
+}
 _TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$", re.ASCII)
 # What an appointment or a discharge can be: a year in YEARS, a duration up to MAX_DURATION. Outside
 # them a message is refused (AR) naming the field, rather than failing somewhere further on.
@@ -279,14 +288,19 @@ def _schedule(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Me
     appointment_type = None
     if _has(message, "AIS"):
         appointment_type = _clean_id(_get(message, "AIS.F3.R1.C1"))
+    status = _get(message, "SCH.F25.R1.C1")
+    action = header.action
+    if action in ("reschedule", "modify"):  # some EHRs send a cancel or a no-show as an update with a status
+        action = _STATUS_ACTIONS.get(re.sub(r"[^A-Z]", "", status.upper()), action)
     return replace(
         header,
+        action=action,
         external_id=_clean_id(filler or placer),
         provider_id=provider,
         appointment_type=appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1")),
         starts_at=start,
         ends_at=end,
-        filler_status=_get(message, "SCH.F25.R1.C1") or None,
+        filler_status=status or None,
     )
 
 
