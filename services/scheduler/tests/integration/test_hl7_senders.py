@@ -10,32 +10,17 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from frontdesk.common.contracts import ClinicConfig
 from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .test_scheduler_interop import NY, known_clinic, msa, siu
+from .test_scheduler_interop import NY, known_clinic, msa, open_around_the_clock, siu
 
 
 async def test_what_real_senders_send_is_always_answered_with_an_ack(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
     clinic_id = uid("hl7-snd")
-    await known_clinic(
-        stack,
-        running["scheduler"],
-        ClinicConfig.model_validate(
-            {
-                "clinic_id": clinic_id,
-                "name": "HL7 Senders Clinic",
-                "timezone": "America/New_York",
-                "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-                "phone": {"answering_service": "test-vendor"},
-                "providers": [{"provider_id": f"{clinic_id}-dr"}],
-                "scheduling": {"hl7_providers": {"DRLEE": f"{clinic_id}-dr"}},
-            }
-        ),
-    )
+    await known_clinic(stack, running["scheduler"], open_around_the_clock(clinic_id, "HL7 Senders Clinic"))
     day = (datetime.now(NY) + timedelta(days=30)).strftime("%Y%m%d")
     url = running["scheduler"].url + f"/v1/hl7/{clinic_id}"
     ehr = {"Authorization": f"Bearer {stack.api_token(clinics=[clinic_id], subject='ehr-interface')}"}
