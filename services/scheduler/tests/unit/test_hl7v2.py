@@ -366,3 +366,26 @@ def test_an_update_whose_filler_status_says_cancelled_or_no_show_is_one(trigger:
     and its reminders went out."""
     text = S12.replace("SIU^S12^SIU_S12", f"SIU^{trigger}^SIU_S12").replace("|BOOKED", f"|{status}")
     assert parse(text, NY).action == action
+
+
+@pytest.mark.parametrize("field", ["SCH-11.4 start", "SCH-11.5 end", "AIS-4 start"])
+def test_an_appointment_time_without_a_time_of_day_is_refused(field: str) -> None:
+    """HL7 lets a timestamp stop at the day: as a start, it booked midnight (and reminded of it)."""
+    with pytest.raises(Hl7Error, match=re.escape(f"{field} '20261207' is a date without a time of day")):
+        parse(TIMING_FIELDS[field]("20261207"), NY)
+    parse(TIMING_FIELDS[field]("2026120711"), NY)  # to the hour is a time
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.3.1", "2.4", "2.5", "2.6", "2.7", "2.8"])
+def test_versions_2_3_to_2_8_and_their_header_fields_read_the_same(version: str) -> None:
+    """MSH-9 with two components or three, v2.7's truncation character in MSH-2, MSH-15/16 asking for
+    acknowledgments (over HTTP the answer is always the application ACK), Z-segments anywhere."""
+    text = (
+        S12.replace("|P|2.5.1", f"|P|{version}|||AL|NE|USA")
+        .replace("SIU^S12^SIU_S12", "SIU^S12" if version == "2.3" else "SIU^S12^SIU_S12")
+        .replace("MSH|^~\\&|", "MSH|^~\\&#|" if version >= "2.7" else "MSH|^~\\&|")
+        .replace("\rPID", "\rZSC|1|x^y~z\rPID")
+    )
+    m = parse(text + "\rZPV|1", NY)
+    assert (m.action, m.external_id, m.patient_id, m.provider_id) == ("book", "FL-99120", "MRN-42", "DRLEE")
+    assert ack(text, "AA").split("\r")[1] == "MSA|AA|MSG00001"

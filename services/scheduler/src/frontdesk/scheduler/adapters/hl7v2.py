@@ -304,18 +304,29 @@ def _schedule(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Me
     )
 
 
+def _time_of(message: hl7.Message, path: str, zone: ZoneInfo, field: str) -> datetime | None:
+    """An appointment's start or end: a timestamp down to the hour at least (HL7 allows a date alone,
+    which would have booked midnight and reminded the patient of it)."""
+    value = _get(message, path)
+    moment = parse_timestamp(value, zone, field)
+    match = _TS.match(value)
+    if moment is not None and match is not None and match.group(4) is None:
+        raise Hl7Error(f"{field} {_quote(value)} is a date without a time of day")
+    return moment
+
+
 def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
     """SCH-11 (TQ: ^^duration^start^end), else TQ1-7/8, else AIS-4 start + AIS-7/8 duration (or
     SCH-9/10). Hl7Error naming the field for an impossible time or duration."""
-    start = parse_timestamp(_get(message, "SCH.F11.R1.C4"), zone, "SCH-11.4 start")
-    end = parse_timestamp(_get(message, "SCH.F11.R1.C5"), zone, "SCH-11.5 end")
+    start = _time_of(message, "SCH.F11.R1.C4", zone, "SCH-11.4 start")
+    end = _time_of(message, "SCH.F11.R1.C5", zone, "SCH-11.5 end")
     _timing(start, end, "SCH-11")
     if start is None and _has(message, "TQ1"):
-        start = parse_timestamp(_get(message, "TQ1.F7.R1.C1"), zone, "TQ1-7 start")
-        end = parse_timestamp(_get(message, "TQ1.F8.R1.C1"), zone, "TQ1-8 end")
+        start = _time_of(message, "TQ1.F7.R1.C1", zone, "TQ1-7 start")
+        end = _time_of(message, "TQ1.F8.R1.C1", zone, "TQ1-8 end")
         _timing(start, end, "TQ1-7/8")
     if _has(message, "AIS"):
-        start = start or parse_timestamp(_get(message, "AIS.F4.R1.C1"), zone, "AIS-4 start")
+        start = start or _time_of(message, "AIS.F4.R1.C1", zone, "AIS-4 start")
         length = _duration(_get(message, "AIS.F7"), _get(message, "AIS.F8.R1.C1"), "AIS-7 duration")
         if end is None and start is not None and length is not None:
             end = start + length
