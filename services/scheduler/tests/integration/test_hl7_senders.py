@@ -116,6 +116,17 @@ async def test_what_real_senders_send_is_always_answered_with_an_ack(
         ] == "AA"
         assert (await status_of(absent))[0] == "noshow"
 
+        # Another provider, same time: before, "nothing we track changed" (AA) and the move was lost.
+        reassigned = uid("FL")
+        assert (await send(siu("S12", uid("MSG"), reassigned, patient, "DRLEE", day + "170000", "BOOKED").encode()))[0][
+            1
+        ] == "AA"
+        moved_away, _ = await send(
+            siu("S14", uid("MSG"), reassigned, patient, "DRNEW", day + "170000", "BOOKED").encode()
+        )
+        assert moved_away[1] == "AE" and "moved to provider DRNEW: quarantined" in moved_away[3]
+        assert await status_of(reassigned) == ("booked", f"{day}1700")
+
         # ISO 8859-1 (MSH-18 8859/1): before, read as UTF-8 with the names and a Latin-1 control id
         # turned into U+FFFD (in the quarantine, and in MSA-2, which then named no message of theirs).
         unknown, latin_control = uid("FL"), f"C\u00e9-{uid('M')}"

@@ -3,7 +3,7 @@
 Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10 per clinic: a repeat gets the
 same answer, MSA code and text) and on the source's appointment id (SCH-2 filler id, else SCH-1
 placer id: a second S12 for the same appointment books nothing; at another time it moves it, and for a
-cancelled one it is quarantined). An update (S13/S14/S15/S17/S26) for
+cancelled one it is quarantined, as is an update that names another provider). An update (S13/S14/S15/S17/S26) for
 an appointment we do not know, or an A03 we cannot match to an appointment, is quarantined with its
 reason and answered AE: it is never turned into a new booking. A quarantine is announced
 (hl7.quarantined: sender, control id, type and reason, not the message) for the staff's worklist.
@@ -85,6 +85,10 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
     if message.action == "book" and existing.status not in booking_rules.ACTIVE:  # booked again after a cancel
         return "quarantined", "AE", f"appointment {message.external_id} is {existing.status}: quarantined for review"
     if message.action in ("book", "reschedule", "modify"):  # an S12 again is the EHR's word on the time too
+        provider = message.provider_id
+        if provider is not None and provider != existing.provider_id:  # not "nothing changed": it would be lost
+            moved = f"appointment {message.external_id} moved to provider {provider[:64]}"
+            return "quarantined", "AE", f"{moved}: quarantined for review"
         if message.starts_at is not None and message.starts_at != existing.starts_at:
             return _outcome(await lifecycle.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
         if message.action == "book":
