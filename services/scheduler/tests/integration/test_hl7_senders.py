@@ -143,3 +143,7 @@ async def test_what_real_senders_send_is_always_answered_with_an_ack(
             database, "SELECT raw FROM hl7_messages WHERE clinic_id = $1 AND raw LIKE $2", clinic_id, f"%{unknown}%"
         )
         assert "M\u00dcLLER^JOS\u00c9" in row["raw"]
+
+    # None of it reached the log: not the patients' ids, not their names (the quarantine keeps those).
+    log = running["scheduler"].process.log_file.read_text(errors="replace")
+    assert patient not in log and "M\u00dcLLER" not in log and "JOS\u00c9" not in log
