@@ -137,7 +137,7 @@ async def test_what_real_senders_send_is_always_answered_with_an_ack(
         )
         quarantined, response = await send(latin.encode("latin-1"))
         assert quarantined[1:3] == ["AE", latin_control]
-        assert response.headers["content-type"].endswith("charset=iso8859-1")
+        assert response.headers["content-type"].endswith("charset=iso-8859-1")
         assert latin_control.encode("latin-1") in response.content  # their bytes back, in their character set
         [row] = await query(
             database, "SELECT raw FROM hl7_messages WHERE clinic_id = $1 AND raw LIKE $2", clinic_id, f"%{unknown}%"

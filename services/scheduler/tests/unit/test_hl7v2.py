@@ -320,13 +320,13 @@ def test_what_is_not_one_readable_message_is_refused_whole(text: str, problem: s
 @pytest.mark.parametrize(
     ("charset", "written_as", "codec"),
     [
-        ("8859/1", "latin-1", "iso8859-1"),
-        ("8859/15", "iso8859-15", "iso8859-15"),
+        ("8859/1", "latin-1", "iso-8859-1"),
+        ("8859/15", "iso8859-15", "iso-8859-15"),
         ("UNICODE UTF-8", "utf-8", "utf-8"),
         ("", "utf-8", "utf-8"),
-        ("", "latin-1", "latin-1"),  # no MSH-18, not UTF-8: Latin-1, not replacement characters
-        ("UNICODE UTF-8", "latin-1", "latin-1"),  # declared UTF-8, written Latin-1
-        ("ASCII", "latin-1", "latin-1"),
+        ("", "latin-1", "iso-8859-1"),  # no MSH-18, not UTF-8: Latin-1, not replacement characters
+        ("UNICODE UTF-8", "latin-1", "iso-8859-1"),  # declared UTF-8, written Latin-1
+        ("ASCII", "latin-1", "iso-8859-1"),
         ("UNICODE UTF-8~8859/1", "utf-8", "utf-8"),  # MSH-18 repeats: the first is the message's
     ],
 )

@@ -1,11 +1,12 @@
 """HL7 v2 messages from an EHR, applied through the same commands as HTTP and Kafka.
 
 Deduplicated twice: on the sender's message control id (MSH-4 + MSH-10 per clinic: a repeat gets the
-same answer, MSA code and text) and on the source's appointment id (SCH-2 filler id, else SCH-1
-placer id: a second S12 for the same appointment books nothing; at another time it moves it, and for a
-cancelled one it is quarantined, as is an update that names another provider). An update (S13/S14/S15/S17/S26) for
-an appointment we do not know, or an A03 we cannot match to an appointment, is quarantined with its
-reason and answered AE: it is never turned into a new booking. A quarantine is announced
+same answer, MSA code and text; another message under a used control id is refused) and on the
+source's appointment id (SCH-2 filler id, else SCH-1 placer id: a second S12 for the same appointment
+books nothing; at another time it moves it, and for a cancelled one it is quarantined, as is an
+update that names another provider). An update (S13/S14/S15/S17/S26) for an appointment we do not
+know, or an A03 we cannot match to an appointment, is quarantined with its reason and answered AE: it
+is never turned into a new booking. A quarantine is announced
 (hl7.quarantined: sender, control id, type and reason, not the message) for the staff's worklist.
 """
 

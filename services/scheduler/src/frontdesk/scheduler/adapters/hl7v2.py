@@ -160,7 +160,7 @@ def decode(body: bytes) -> tuple[str, str]:
     reads any byte, rather than as replacement characters. The ACK goes back in the same codec."""
     bom = body.startswith(b"\xef\xbb\xbf")  # UTF-8's byte-order mark says more than MSH-18
     declared = "utf-8" if bom else _CHARSETS.get(_msh_18(body).upper(), "utf-8")
-    for codec in dict.fromkeys((declared, "utf-8", "latin-1")):
+    for codec in dict.fromkeys((declared, "utf-8", "iso-8859-1")):
         try:
             return body.removeprefix(b"\xef\xbb\xbf" if bom else b"").decode(codec), codec
         except (UnicodeDecodeError, LookupError):
@@ -168,10 +168,11 @@ def decode(body: bytes) -> tuple[str, str]:
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
+# HL7 table 0211 -> the IANA name (the HTTP charset of the ACK), which Python's codecs know too.
 _CHARSETS = {
-    "ASCII": "ascii",
+    "ASCII": "us-ascii",
     "UNICODE UTF-8": "utf-8",
-    **{f"8859/{part}": f"iso8859-{part}" for part in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)},
+    **{f"8859/{part}": f"iso-8859-{part}" for part in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)},
 }
 
 
