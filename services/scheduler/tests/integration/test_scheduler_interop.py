@@ -30,6 +30,22 @@ async def known_clinic(stack: LocalStack, scheduler: ServiceProcess, config: Cli
         await asyncio.sleep(0.2)
 
 
+def open_around_the_clock(clinic_id: str, name: str) -> ClinicConfig:
+    """A New York clinic open every hour of every day, whose EHR calls its one provider DRLEE."""
+    provider = f"{clinic_id}-dr"
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": clinic_id,
+            "name": name,
+            "timezone": "America/New_York",
+            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "phone": {"answering_service": "test-vendor"},
+            "providers": [{"provider_id": provider}],
+            "scheduling": {"hl7_providers": {"DRLEE": provider}},
+        }
+    )
+
+
 def siu(trigger: str, control: str, filler: str, patient: str, provider_code: str, start: str, status: str) -> str:
     return "\r".join(
         [
@@ -189,22 +205,7 @@ async def test_issue16_item10_impossible_dates_offsets_and_durations_are_answere
     """An EHR resends whatever it gets a 5xx for, forever: an impossible time is its error, answered
     with an ACK (HTTP 200, as every ACK) that says which field, never a 500."""
     clinic_id = uid("hl7-bad")
-    provider = f"{clinic_id}-dr"
-    await known_clinic(
-        stack,
-        running["scheduler"],
-        ClinicConfig.model_validate(
-            {
-                "clinic_id": clinic_id,
-                "name": "HL7 Bad Timing Clinic",
-                "timezone": "America/New_York",
-                "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-                "phone": {"answering_service": "test-vendor"},
-                "providers": [{"provider_id": provider}],
-                "scheduling": {"hl7_providers": {"DRLEE": provider}},
-            }
-        ),
-    )
+    await known_clinic(stack, running["scheduler"], open_around_the_clock(clinic_id, "HL7 Bad Timing Clinic"))
     ok = "20301207100000"
     cases = {
         # name: (start, AIS-7 duration, the field the reason must name)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontdesk.scheduler.adapters.hl7v2 import MAX_DURATION, YEARS, Hl7Error, ack, parse, parse_timestamp
+from frontdesk.scheduler.adapters.hl7v2 import MAX_DURATION, YEARS, Hl7Error, ack, decode, parse, parse_timestamp
 
 NY = ZoneInfo("America/New_York")
 
@@ -267,3 +267,125 @@ def test_the_patient_is_pid_3s_medical_record_number(pid: str, patient: str | No
 
 def test_a_deletion_cancels() -> None:
     assert parse(S12.replace("SIU^S12^SIU_S12", "SIU^S17^SIU_S17"), NY).action == "cancel"
+
+
+# --- what other EHRs send ------------------------------------------------------------------------
+
+
+def test_hl7s_null_reads_as_no_value() -> None:
+    """`""` is HL7's explicit null. Read as a value, it became the id `--`: every S12 whose filler id
+    was null shared one appointment (the second booked nothing and was acknowledged AA), and a null
+    PID-3 booked patient `--`."""
+    m = parse(S12.replace("FL-99120^EPIC", '""').replace("BOOKED", '""').replace("|||30|min", '|||""|""'), NY)
+    assert (m.external_id, m.filler_status, m.ends_at) == ("PL-7781", None, datetime(2026, 12, 7, 10, 30, tzinfo=NY))
+    assert parse(S12.replace("MRN-42^^^EPIC^MR", '""'), NY).patient_id is None
+    assert (
+        parse(S12.replace("DRLEE^Lee^Ann|PROVIDER", '""').replace("AIG|1|A|DRLEE^Lee^Ann", "AIG"), NY).provider_id
+        is None
+    )
+    a03 = TIMING_FIELDS["PV1-45 discharge"]('""').replace("PID|", "EVN|A03|20261207113000\rPID|")
+    assert parse(a03, NY).discharged_at == datetime(2026, 12, 7, 11, 30, tzinfo=NY)  # EVN-2, as without PV1-45
+
+
+def test_blank_lines_and_mllp_bytes_between_segments_are_tolerated() -> None:
+    # Before: a blank line ended MSH for python-hl7, and the message was refused as "MSH-10 is empty".
+    for gap in ("\r\r", "\r\n\r\n", "\n \n", "\x1c\r\x0b"):
+        assert parse(S12.replace("\rRGS", gap + "RGS"), NY).external_id == "FL-99120"
+        assert ack(S12.replace("\rRGS", gap + "RGS"), "AA").split("\r")[1] == "MSA|AA|MSG00001"
+    assert parse(S12 + "\x00\x00", NY).external_id == "FL-99120"  # NUL padding after the message
+
+
+BATCH = f"FHS|^~\\&|EPIC\rBHS|^~\\&|EPIC\r{S12}\r{S12.replace('MSG00001', 'MSG00002')}\rBTS|2\rFTS|1"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # Only one ACK goes back: before, the messages after the first were acknowledged unread.
+        (S12 + "\r" + S12.replace("MSG00001", "MSG00002"), "2 messages (MSH segments) in one request"),
+        (f"\x0b{S12}\x1c\r\x0b{S12}\x1c\r", "2 messages (MSH segments) in one request"),
+        (BATCH, "a batch (FHS/BHS) is not taken"),
+        # PostgreSQL cannot store it: before, a JSON 422 instead of an ACK.
+        (S12.replace("DOE", "D\x00OE"), "NUL character"),
+        (S12.replace("SIU^S12^SIU_S12", "ADT^A08^ADT_A01"), "unsupported message type ADT^A08 (taken: SIU^S12"),
+    ],
+)
+def test_what_is_not_one_readable_message_is_refused_whole(text: str, problem: str) -> None:
+    with pytest.raises(Hl7Error, match=re.escape(problem)):
+        parse(text, NY)
+    assert ack(text, "AR", problem).split("\r")[1].startswith("MSA|AR|")
+    assert ack(BATCH, "AR").split("\r")[1] == "MSA|AR|"  # no one message of the batch is answered for it
+
+
+@pytest.mark.parametrize(
+    ("charset", "written_as", "codec"),
+    [
+        ("8859/1", "latin-1", "iso-8859-1"),
+        ("8859/15", "iso8859-15", "iso-8859-15"),
+        ("UNICODE UTF-8", "utf-8", "utf-8"),
+        ("", "utf-8", "utf-8"),
+        ("", "latin-1", "iso-8859-1"),  # no MSH-18, not UTF-8: Latin-1, not replacement characters
+        ("UNICODE UTF-8", "latin-1", "iso-8859-1"),  # declared UTF-8, written Latin-1
+        ("ASCII", "latin-1", "iso-8859-1"),
+        ("UNICODE UTF-8~8859/1", "utf-8", "utf-8"),  # MSH-18 repeats: the first is the message's
+    ],
+)
+def test_the_character_set_is_the_one_msh_18_names(charset: str, written_as: str, codec: str) -> None:
+    text = S12.replace("|P|2.5.1", f"|P|2.5.1|||||USA|{charset}").replace("DOE^JANE", "M\u00dcLLER^JOS\u00c9")
+    assert decode(text.encode(written_as)) == (text, codec)
+    assert decode(b"\xef\xbb\xbf" + text.encode()) == (text, "utf-8")
+    for fragment in (b"", b"MSH", b"MSH\r", b"MSH|", b"\xff\xfe"):
+        decode(fragment)  # answered (as garbage), never an exception
+
+
+def test_a_resend_is_the_same_message_and_a_reused_control_id_is_not() -> None:
+    """The digest tells a resend (an engine may stamp MSH-7 anew, write LF for CR) from another message
+    under the same control id."""
+    digest = parse(S12, NY).digest
+    assert parse(S12.replace("20261127083000", "20261127093000").replace("\r", "\r\n"), NY).digest == digest
+    assert parse(S12.replace("FL-99120", "FL-99121"), NY).digest != digest
+    assert parse(S12.replace("SIU^S12", "SIU^S14"), NY).digest != digest
+
+
+@pytest.mark.parametrize(
+    ("trigger", "status", "action"),
+    [
+        ("S14", "Cancelled", "cancel"),
+        ("S14", "CANCELED", "cancel"),  # as several EHRs spell it
+        ("S13", "Deleted", "cancel"),
+        ("S14", "DC", "cancel"),
+        ("S14", "No Show", "no_show"),
+        ("S14", "NOSHOW", "no_show"),
+        ("S14", "Booked", "modify"),
+        ("S14", "Complete", "modify"),
+        ("S12", "Cancelled", "book"),  # only an update's status says it ended
+    ],
+)
+def test_an_update_whose_filler_status_says_cancelled_or_no_show_is_one(trigger: str, status: str, action: str) -> None:
+    """Before, an S14 with SCH-25 Cancelled was "nothing we track changed": the appointment stayed booked
+    and its reminders went out."""
+    text = S12.replace("SIU^S12^SIU_S12", f"SIU^{trigger}^SIU_S12").replace("|BOOKED", f"|{status}")
+    assert parse(text, NY).action == action
+
+
+@pytest.mark.parametrize("field", ["SCH-11.4 start", "SCH-11.5 end", "AIS-4 start"])
+def test_an_appointment_time_without_a_time_of_day_is_refused(field: str) -> None:
+    """HL7 lets a timestamp stop at the day: as a start, it booked midnight (and reminded of it)."""
+    with pytest.raises(Hl7Error, match=re.escape(f"{field} '20261207' is a date without a time of day")):
+        parse(TIMING_FIELDS[field]("20261207"), NY)
+    parse(TIMING_FIELDS[field]("2026120711"), NY)  # to the hour is a time
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.3.1", "2.4", "2.5", "2.6", "2.7", "2.8"])
+def test_versions_2_3_to_2_8_and_their_header_fields_read_the_same(version: str) -> None:
+    """MSH-9 with two components or three, v2.7's truncation character in MSH-2, MSH-15/16 asking for
+    acknowledgments (over HTTP the answer is always the application ACK), Z-segments anywhere."""
+    text = (
+        S12.replace("|P|2.5.1", f"|P|{version}|||AL|NE|USA")
+        .replace("SIU^S12^SIU_S12", "SIU^S12" if version == "2.3" else "SIU^S12^SIU_S12")
+        .replace("MSH|^~\\&|", "MSH|^~\\&#|" if version >= "2.7" else "MSH|^~\\&|")
+        .replace("\rPID", "\rZSC|1|x^y~z\rPID")
+    )
+    m = parse(text + "\rZPV|1", NY)
+    assert (m.action, m.external_id, m.patient_id, m.provider_id) == ("book", "FL-99120", "MRN-42", "DRLEE")
+    assert ack(text, "AA").split("\r")[1] == "MSA|AA|MSG00001"

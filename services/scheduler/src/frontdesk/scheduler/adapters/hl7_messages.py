@@ -24,15 +24,33 @@ class Quarantined:
     received_at: datetime
 
 
-async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> tuple[str, str | None] | None:
-    """(ACK code, reason) this message already got, if it came before."""
-    seen = await conn.fetchrow(
-        "SELECT ack_code, reason FROM hl7_messages WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The answer a control id already got, and what its message said (None: recorded before digests)."""
+
+    ack_code: str
+    reason: str | None
+    digest: str | None
+    received_at: datetime
+
+
+async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> Answered | None:
+    """What this control id already got, if it came before. Waits for a copy of the message still being
+    applied (a resend racing the first): it then reads that copy's answer instead of colliding with it."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('hl7:' || $1 || ':' || $2 || ':' || $3))",
         clinic_id,
         message.sending_facility,
         message.control_id,
     )
-    return None if seen is None else (seen["ack_code"], seen["reason"])
+    seen = await conn.fetchrow(
+        "SELECT ack_code, reason, digest, received_at FROM hl7_messages"
+        " WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
+        clinic_id,
+        message.sending_facility,
+        message.control_id,
+    )
+    return None if seen is None else from_row(Answered, seen)
 
 
 async def record(
@@ -41,7 +59,7 @@ async def record(
     """Record the message and its answer; return when it was received."""
     received_at: datetime = await conn.fetchval(
         "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
-        " raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING received_at",
+        " raw, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING received_at",
         clinic_id,
         message.sending_facility,
         message.control_id,
@@ -50,6 +68,7 @@ async def record(
         reason,
         code,
         text if outcome == "quarantined" else None,  # kept for staff review, in this database only
+        message.digest,
     )
     return received_at
 

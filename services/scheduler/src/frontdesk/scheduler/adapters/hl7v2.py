@@ -3,11 +3,12 @@
 Only what the scheduler needs is read: MSH (sender, control id, type), SCH (placer/filler ids,
 timing, filler status), AIS (service = appointment type, start, duration), AIP/AIG (provider),
 PID-3 (patient identifier), PV1-7/19/45 (attending, visit number, discharge time), TQ1 (timing).
-Timestamps without an offset are the clinic's local time.
+Timestamps without an offset are the clinic's local time. HL7's explicit null `""` reads as empty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -24,6 +25,15 @@ SUPPORTED = {
     ("SIU", "S17"): "cancel",  # a deletion: what some EHRs send for an appointment entered in error
     ("SIU", "S26"): "no_show",
     ("ADT", "A03"): "complete",
+}
+# SCH-25 filler statuses (HL7 table 0278, as vendors spell them, letters only) that make an S13/S14 a
+# cancel or a no-show: read as "nothing we track changed", the appointment stayed booked and reminded.
+_STATUS_ACTIONS = {
+    "CANCELLED": "cancel",
+    "CANCELED": "cancel",
+    "DELETED": "cancel",
+    "DC": "cancel",
+    "NOSHOW": "no_show",
 }
 _TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$", re.ASCII)
 # What an appointment or a discharge can be: a year in YEARS, a duration up to MAX_DURATION. Outside
@@ -48,6 +58,7 @@ class Hl7Message:
     action: str  # book, reschedule, modify, cancel, no_show, complete
     patient_id: str | None
     parsed: hl7.Message
+    digest: str  # what the message says, to tell a resend from another message reusing its control id
     external_id: str | None = None  # the source's appointment id (filler id, else placer id)
     provider_id: str | None = None
     appointment_type: str | None = None
@@ -96,10 +107,13 @@ def parse_timestamp(value: str, zone: ZoneInfo, field: str = "timestamp") -> dat
 
 
 def _get(message: hl7.Message, path: str) -> str:
+    """The field's text; "" for an absent one and for HL7's null `""` (the sender says: no value; read
+    as a value it became an appointment id or a patient id `--`, shared by every such message)."""
     try:
-        return str(message[path]).strip()
+        value = str(message[path]).strip()
     except (KeyError, IndexError):
         return ""
+    return "" if value == '""' else value
 
 
 def _has(message: hl7.Message, segment: str) -> bool:
@@ -139,22 +153,74 @@ def _timing(start: datetime | None, end: datetime | None, field: str) -> None:
         raise Hl7Error(f"{field}: the end must be after the start and at most 24 hours later")
 
 
+def decode(body: bytes) -> tuple[str, str]:
+    """(text, codec) of a message's bytes: in the character set MSH-18 names (HL7 table 0211: 8859/1
+    and the other ISO 8859 parts, UNICODE UTF-8, ASCII), else UTF-8; bytes that are not valid in it
+    (a sender declaring UTF-8 but writing Latin-1, as older systems do) are read as Latin-1, which
+    reads any byte, rather than as replacement characters. The ACK goes back in the same codec."""
+    bom = body.startswith(b"\xef\xbb\xbf")  # UTF-8's byte-order mark says more than MSH-18
+    declared = "utf-8" if bom else _CHARSETS.get(_msh_18(body).upper(), "utf-8")
+    for codec in dict.fromkeys((declared, "utf-8", "iso-8859-1")):
+        try:
+            return body.removeprefix(b"\xef\xbb\xbf" if bom else b"").decode(codec), codec
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+# HL7 table 0211 -> the IANA name (the HTTP charset of the ACK), which Python's codecs know too.
+_CHARSETS = {
+    "ASCII": "us-ascii",
+    "UNICODE UTF-8": "utf-8",
+    **{f"8859/{part}": f"iso-8859-{part}" for part in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)},
+}
+
+
+def _msh_18(body: bytes) -> str:
+    """MSH-18's first repetition, read from the bytes (MSH is ASCII whatever the character set)."""
+    start = body.find(b"MSH")
+    if start < 0:
+        return ""
+    header = re.split(rb"[\r\n\x1c]", body[start:], maxsplit=1)[0].decode("latin-1")
+    if len(header) < 4:
+        return ""
+    fields = header.split(header[3])  # MSH-1, the field separator, follows "MSH"
+    return fields[17].split("~")[0].strip() if len(fields) > 17 else ""
+
+
 def parse(text: str, zone: ZoneInfo) -> Hl7Message:
-    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too)."""
+    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too).
+
+    One message only: a batch (FHS/BHS) or several messages in one body are refused whole, since
+    only one ACK goes back and a message after the first would be acknowledged without being read."""
     text = _normalized(text)
+    if text.startswith(("FHS", "BHS")):
+        raise Hl7Error("a batch (FHS/BHS) is not taken: send one message per request")
     if not text.startswith("MSH"):
         raise Hl7Error("the message does not start with an MSH segment")
+    headers = sum(1 for segment in text.split("\r") if segment.startswith("MSH"))
+    if headers > 1:
+        raise Hl7Error(f"{headers} messages (MSH segments) in one request: send one message per request")
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and no HL7 field may contain it
+        raise Hl7Error(f"the message contains a NUL character (at character {text.index(chr(0))})")
     try:
         message = hl7.parse(text)
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
-    header = _header(message)
+    header = _header(message, _digest(text, message))
     if header.action == "complete":
         return _discharge(message, header, zone)
     return _schedule(message, header, zone)
 
 
-def _header(message: hl7.Message) -> Hl7Message:
+def _digest(text: str, message: hl7.Message) -> str:
+    """SHA-256 of the message type and the segments after MSH: an engine that resends may stamp MSH-7
+    (and its own fields) anew, but what the message says stays the same."""
+    body = [_get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2"), *text.split("\r")[1:]]
+    return hashlib.sha256("\r".join(body).encode()).hexdigest()
+
+
+def _header(message: hl7.Message, digest: str) -> Hl7Message:
     """What MSH (and PID) say: who sent it, its control id, its type and our action for it (the
     rest is filled in by _discharge or _schedule)."""
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
@@ -168,7 +234,8 @@ def _header(message: hl7.Message) -> Hl7Message:
             raise Hl7Error(f"{name} is {len(value)} characters long (at most {MAX_KEY_CHARS})")
     action = SUPPORTED.get((kind, trigger))
     if action is None:
-        raise Hl7Error(f"unsupported message type {kind}^{trigger}")
+        taken = ", ".join(f"{k}^{t}" for k, t in SUPPORTED)
+        raise Hl7Error(f"unsupported message type {kind}^{trigger} (taken: {taken})")
     return Hl7Message(
         sending_application=_get(message, "MSH.F3.R1.C1"),
         sending_facility=facility,
@@ -177,6 +244,7 @@ def _header(message: hl7.Message) -> Hl7Message:
         action=action,
         patient_id=_patient_id(message) if _has(message, "PID") else None,
         parsed=message,
+        digest=digest,
     )
 
 
@@ -221,29 +289,45 @@ def _schedule(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Me
     appointment_type = None
     if _has(message, "AIS"):
         appointment_type = _clean_id(_get(message, "AIS.F3.R1.C1"))
+    status = _get(message, "SCH.F25.R1.C1")
+    action = header.action
+    if action in ("reschedule", "modify"):  # some EHRs send a cancel or a no-show as an update with a status
+        action = _STATUS_ACTIONS.get(re.sub(r"[^A-Z]", "", status.upper()), action)
     return replace(
         header,
+        action=action,
         external_id=_clean_id(filler or placer),
         provider_id=provider,
         appointment_type=appointment_type or _clean_id(_get(message, "SCH.F8.R1.C1")),
         starts_at=start,
         ends_at=end,
-        filler_status=_get(message, "SCH.F25.R1.C1") or None,
+        filler_status=status or None,
     )
+
+
+def _time_of(message: hl7.Message, path: str, zone: ZoneInfo, field: str) -> datetime | None:
+    """An appointment's start or end: a timestamp down to the hour at least (HL7 allows a date alone,
+    which would have booked midnight and reminded the patient of it)."""
+    value = _get(message, path)
+    moment = parse_timestamp(value, zone, field)
+    match = _TS.match(value)
+    if moment is not None and match is not None and match.group(4) is None:
+        raise Hl7Error(f"{field} {_quote(value)} is a date without a time of day")
+    return moment
 
 
 def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
     """SCH-11 (TQ: ^^duration^start^end), else TQ1-7/8, else AIS-4 start + AIS-7/8 duration (or
     SCH-9/10). Hl7Error naming the field for an impossible time or duration."""
-    start = parse_timestamp(_get(message, "SCH.F11.R1.C4"), zone, "SCH-11.4 start")
-    end = parse_timestamp(_get(message, "SCH.F11.R1.C5"), zone, "SCH-11.5 end")
+    start = _time_of(message, "SCH.F11.R1.C4", zone, "SCH-11.4 start")
+    end = _time_of(message, "SCH.F11.R1.C5", zone, "SCH-11.5 end")
     _timing(start, end, "SCH-11")
     if start is None and _has(message, "TQ1"):
-        start = parse_timestamp(_get(message, "TQ1.F7.R1.C1"), zone, "TQ1-7 start")
-        end = parse_timestamp(_get(message, "TQ1.F8.R1.C1"), zone, "TQ1-8 end")
+        start = _time_of(message, "TQ1.F7.R1.C1", zone, "TQ1-7 start")
+        end = _time_of(message, "TQ1.F8.R1.C1", zone, "TQ1-8 end")
         _timing(start, end, "TQ1-7/8")
     if _has(message, "AIS"):
-        start = start or parse_timestamp(_get(message, "AIS.F4.R1.C1"), zone, "AIS-4 start")
+        start = start or _time_of(message, "AIS.F4.R1.C1", zone, "AIS-4 start")
         length = _duration(_get(message, "AIS.F7"), _get(message, "AIS.F8.R1.C1"), "AIS-7 duration")
         if end is None and start is not None and length is not None:
             end = start + length
@@ -254,8 +338,12 @@ def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime 
 
 
 def _normalized(text: str) -> str:
-    """Segments separated by CR alone, without MLLP framing, a byte-order mark or blank lines around."""
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \t\x0b\x1c\ufeff")
+    """Segments separated by CR alone, without MLLP framing, a byte-order mark, NUL padding or blank
+    lines (python-hl7 reads a blank line between segments as the end of MSH: "MSH-10 is empty")."""
+    for separator in ("\r\n", "\n", "\x0b", "\x1c"):  # MLLP's frame bytes, wherever they are, end a segment
+        text = text.replace(separator, "\r")
+    segments = text.strip("\r \t\x00\ufeff").split("\r")
+    return "\r".join(segment for segment in segments if segment.strip(" \t"))
 
 
 def _msh_field(text: str, path: str) -> str | None:
@@ -284,7 +372,10 @@ def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -
     otherwise. Each ACK has its own control id (MSH-10, 20 characters: v2.3's limit)."""
     ack_id = f"FD{secrets.token_hex(9)}"
     try:
-        reply = hl7.parse(_normalized(text)).create_ack(
+        text = _normalized(text)
+        if not text.startswith("MSH"):  # a batch's header is not one message's: answered as garbage
+            raise Hl7Error(text[:3])
+        reply = hl7.parse(text).create_ack(
             ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER"
         )
     except Exception:  # noqa: BLE001 - unparseable input still gets an answer

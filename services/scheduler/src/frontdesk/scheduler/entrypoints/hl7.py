@@ -6,33 +6,36 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.service import Runtime
 
-from ..adapters import hl7_messages
+from ..adapters import hl7_messages, hl7v2
 from ..hl7 import receive
 from .api import ERRORS, HL7, LIMITED
 
 router = APIRouter(prefix="/v1/hl7", tags=["interoperability"], responses=ERRORS)
 HL7_MEDIA = "x-application/hl7-v2+er7"
+MAX_MESSAGE_BYTES = 256_000
 
 
 @router.post("/{clinic_id}", response_class=Response, dependencies=[HL7], responses=LIMITED)
 async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime) -> Response:
-    """One ER7 message (SIU^S12/S13/S14/S15/S17/S26, ADT^A03); the answer is an HL7 ACK (AA, AE or AR).
-    MSH-10 is the idempotency key: a repeated message gets the same answer (MSA code and text) and changes nothing."""
+    """One ER7 message (SIU^S12/S13/S14/S15/S17/S26, ADT^A03) in the character set MSH-18 names (else
+    UTF-8); the answer is an HL7 ACK (AA, AE or AR) in the same character set. MSH-10 is the idempotency
+    key: a repeated message gets the same answer (MSA code and text) and changes nothing."""
     principal.require_clinic(clinic_id)
     raw = await request.body()
-    if len(raw) > 256_000:
-        raise HTTPException(413, "an HL7 message over HTTP is limited to 256 kB")
-    text = raw.decode("utf-8", errors="replace")
-    async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
-        answer = await receive(uow, clinic_id, text)
-    return Response(answer, media_type=HL7_MEDIA)
+    text, codec = hl7v2.decode(raw)
+    if len(raw) > MAX_MESSAGE_BYTES:  # an ACK, not an HTTP error: an interface engine resends those forever
+        answer = hl7v2.ack(text, "AR", f"the message has {len(raw)} bytes: at most {MAX_MESSAGE_BYTES} over HTTP")
+    else:
+        async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
+            answer = await receive(uow, clinic_id, text)
+    return Response(answer.encode(codec, errors="replace"), media_type=f"{HL7_MEDIA}; charset={codec}")
 
 
 @router.get("/quarantine")

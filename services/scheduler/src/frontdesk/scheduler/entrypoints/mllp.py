@@ -184,10 +184,11 @@ class Listener:
         sender = sender_of(writer.get_extra_info("peercert") or {}) if self._tls else LOCAL_SENDER
         try:
             async for frame in frames(reader):
-                reply = await answer(self._runtime, sender, frame.decode("utf-8", errors="replace"))
+                text, codec = hl7v2.decode(frame)  # as MSH-18 says; the ACK goes back in the same
+                reply = await answer(self._runtime, sender, text)
                 if reply is None or writer.is_closing():
                     break
-                writer.write(START + reply.encode() + END)
+                writer.write(START + reply.encode(codec, errors="replace") + END)
                 await writer.drain()
         except (asyncio.LimitOverrunError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
             log.warning("mllp connection ended", sender=sender.subject, reason=type(exc).__name__)
