@@ -42,6 +42,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
 WAIT = 90.0
+ANNEX_ZONE = ZoneInfo("Asia/Kathmandu")  # +05:45: no candidate zone of the clinics shows the same minutes
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,8 @@ def clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
             "timezone": zone,
             "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"answering_service": "test-vendor"},
-            "providers": [{"provider_id": "dr-a"}],
+            "providers": [{"provider_id": "dr-a"}, {"provider_id": "dr-annex", "location_id": "annex"}],
+            "scheduling": {"locations": [{"location_id": "annex", "timezone": ANNEX_ZONE.key}]},
             "messaging": messaging,
         }
     )
@@ -308,6 +310,38 @@ async def test_reminder_reply_and_concern(stack: LocalStack, running: dict[str, 
         sent.data.followup_id,  # type: ignore[attr-defined]
     )
     assert "Reply 1 to confirm, 2 to cancel, 3 to reschedule" in rows[0]["body"]
+
+
+async def test_a_reminder_tells_the_time_where_the_provider_works(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    """A provider at a location in another zone: the patient goes by that location's clock, as the
+    scheduler's slots do (the provider's template is read there), not by the clinic's."""
+    followup = running["followup"]
+    clinic_id = await day_clinic(stack, followup)
+    patient = uid("pat")
+    await register(followup, patient, phone_for(patient))
+    starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
+    due = AppointmentReminderDue(
+        appointment_id=uid("appt"),
+        patient_id=patient,
+        clinic_id=clinic_id,
+        provider_id="dr-annex",
+        reminder_id=uid("rem"),
+        starts_at=starts,
+        offset="P2D",
+    )
+    async with EventTap(stack.bootstrap, ["followup.sent"]) as tap:
+        await send_events(stack.bootstrap, [due])
+        [sent] = await tap.wait_for(mine(patient, "followup.sent"), timeout=WAIT)
+    [row] = await query(
+        stack.database_url("followup"),
+        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
+        " WHERE m.followup_id = $1",
+        sent.data.followup_id,  # type: ignore[attr-defined]
+    )
+    local = starts.astimezone(ANNEX_ZONE)
+    assert f"appointment {local:%a %b} {local.day} at {local.hour % 12 or 12}:{local:%M %p}." in row["body"], row["body"]
 
 
 async def test_plans_from_visits_no_shows_and_reschedules(

@@ -101,6 +101,18 @@ class ClinicConfig(Section):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def zone_of(self, provider_id: str) -> ZoneInfo:
+        """The zone a provider's day is kept in: their own, else their location's, else the clinic's.
+        Their templates are read in it, so their appointments are told to patients in it too."""
+        for provider in self.providers:
+            if provider.provider_id == provider_id:
+                if provider.timezone:
+                    return ZoneInfo(provider.timezone)
+                for location in self.scheduling.locations:
+                    if location.location_id == provider.location_id and location.timezone:
+                        return ZoneInfo(location.timezone)
+        return self.zone
+
 
 class ClinicConfigured(Event):
     event_type: ClassVar[str] = "clinic.configured"
