@@ -80,6 +80,7 @@ def test_a_providers_day_is_kept_in_their_zone_else_their_locations_else_the_cli
         "dr-anywhere": "America/New_York",
         "dr-unlisted": "America/New_York",
     }
+    assert [z.key for z in clinic.zones()] == ["America/New_York", "Asia/Kathmandu", "America/St_Johns"]
 
 
 def test_short_form_hours_are_parsed(clinic_doc: dict[str, Any]) -> None:

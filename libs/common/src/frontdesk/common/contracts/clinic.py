@@ -113,6 +113,14 @@ class ClinicConfig(Section):
                         return ZoneInfo(location.timezone)
         return self.zone
 
+    def zones(self) -> tuple[ZoneInfo, ...]:
+        """Every zone the clinic keeps a day in, its own first: a patient whose zone is not on file may
+        live by any of them."""
+        keys = [self.timezone]
+        keys += [location.timezone for location in self.scheduling.locations if location.timezone]
+        keys += [self.zone_of(provider.provider_id).key for provider in self.providers]
+        return tuple(ZoneInfo(key) for key in dict.fromkeys(keys))
+
 
 class ClinicConfigured(Event):
     event_type: ClassVar[str] = "clinic.configured"
