@@ -120,6 +120,30 @@ def of(request_id: str) -> Any:
     return lambda e: getattr(e.data, "message_request_id", None) == request_id
 
 
+def reminder_due(patient: str, clinic_id: str, provider_id: str, starts: datetime) -> AppointmentReminderDue:
+    return AppointmentReminderDue(
+        appointment_id=uid("appt"),
+        patient_id=patient,
+        clinic_id=clinic_id,
+        provider_id=provider_id,
+        reminder_id=uid("rem"),
+        starts_at=starts,
+        offset="P2D",
+    )
+
+
+async def body_sent(stack: LocalStack, sent: Envelope[Event]) -> str:
+    """The text the provider got for a followup.sent."""
+    [row] = await query(
+        stack.database_url("followup"),
+        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
+        " WHERE m.followup_id = $1",
+        sent.data.followup_id,  # type: ignore[attr-defined]
+    )
+    body: str = row["body"]
+    return body
+
+
 async def test_a_requested_message_is_sent_once_through_the_sink(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
@@ -289,17 +313,8 @@ async def test_reminder_reply_and_concern(stack: LocalStack, running: dict[str, 
     patient = uid("pat")
     phone = phone_for(patient)
     await register(followup, patient, phone)
-    appointment = uid("appt")
-    starts = datetime.now(UTC) + timedelta(days=2)
-    due = AppointmentReminderDue(
-        appointment_id=appointment,
-        patient_id=patient,
-        clinic_id=clinic_id,
-        provider_id="dr-a",
-        reminder_id=uid("rem"),
-        starts_at=starts,
-        offset="P2D",
-    )
+    due = reminder_due(patient, clinic_id, "dr-a", datetime.now(UTC) + timedelta(days=2))
+    appointment = due.appointment_id
     topics = ["followup.scheduled", "followup.sent", "appointment.reply_received", "followup.escalated"]
     async with EventTap(stack.bootstrap, topics) as tap:
         await send_events(stack.bootstrap, [due])
@@ -318,13 +333,7 @@ async def test_reminder_reply_and_concern(stack: LocalStack, running: dict[str, 
     assert "chest" not in json.dumps(escalated.data.model_dump(mode="json"))
     tasks = (await _http("GET", f"{followup.url}/v1/clinics/{clinic_id}/tasks", timeout=10)).json()
     assert any(t["task_id"] == task_id and t["body"] == "my chest hurts" for t in tasks)
-    rows = await query(
-        stack.database_url("followup"),
-        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
-        " WHERE m.followup_id = $1",
-        sent.data.followup_id,  # type: ignore[attr-defined]
-    )
-    assert "Reply 1 to confirm, 2 to cancel, 3 to reschedule" in rows[0]["body"]
+    assert "Reply 1 to confirm, 2 to cancel, 3 to reschedule" in await body_sent(stack, sent)
 
 
 async def test_a_reminder_tells_the_time_where_the_provider_works(
@@ -337,27 +346,14 @@ async def test_a_reminder_tells_the_time_where_the_provider_works(
     patient = uid("pat")
     await register(followup, patient, phone_for(patient))
     starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
-    due = AppointmentReminderDue(
-        appointment_id=uid("appt"),
-        patient_id=patient,
-        clinic_id=clinic_id,
-        provider_id="dr-annex",
-        reminder_id=uid("rem"),
-        starts_at=starts,
-        offset="P2D",
-    )
+    due = reminder_due(patient, clinic_id, "dr-annex", starts)
     async with EventTap(stack.bootstrap, ["followup.sent"]) as tap:
         await send_events(stack.bootstrap, [due])
         [sent] = await tap.wait_for(mine(patient, "followup.sent"), timeout=WAIT)
-    [row] = await query(
-        stack.database_url("followup"),
-        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
-        " WHERE m.followup_id = $1",
-        sent.data.followup_id,  # type: ignore[attr-defined]
-    )
+    body = await body_sent(stack, sent)
     local = starts.astimezone(ZoneInfo(_CLINICS["annex"]))
     told = f"appointment {local:%a %b} {local.day} at {local.hour % 12 or 12}:{local:%M %p}."
-    assert told in row["body"], row["body"]
+    assert told in body, body
 
 
 async def test_plans_from_visits_no_shows_and_reschedules(
