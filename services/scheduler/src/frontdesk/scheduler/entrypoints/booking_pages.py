@@ -298,9 +298,8 @@ def _code(
     notice: str = "",
 ) -> str:
     picked = _picked(session.get("slot", ""))
-    zone = clinic.zone_of(picked[0]) if picked else clinic.zone
-    slot = html.when(picked[1], zone) if picked else ""
-    local = held_until.astimezone(zone)
+    slot = html.when(picked[1], clinic.zone_of(picked[0])) if picked else ""
+    local = held_until.astimezone(clinic.zone)  # as the code's SMS says it (followup knows no provider)
     until = f"{local.hour % 12 or 12}:{local:%M %p}"
     return forms.code_page(clinic.name, _entry_token(entry), session, slot, until, problem, notice)
 
