@@ -207,6 +207,28 @@ async def test_a_new_patient_books_from_the_page_through_the_code_to_booked(
     assert requested.data.verification_id == session
 
 
+async def test_times_are_told_in_the_zone_of_the_providers_location(
+    stack: LocalStack, running: dict[str, ServiceProcess], pages: ServiceProcess
+) -> None:
+    """Dr. Rivera works at the clinic's location in Kathmandu (+05:45), Dr. Chen at its address in
+    Denver: each one's times read as their day is kept, as the reminders will tell them."""
+    doc = booking_clinic(uid("book")).model_dump(mode="json")
+    doc["providers"][0]["location_id"] = "annex"
+    doc["scheduling"]["locations"] = [{"location_id": "annex", "timezone": "Asia/Kathmandu"}]
+    config = ClinicConfig.model_validate(doc)
+    await known_everywhere(stack, running, config)
+    async with httpx.AsyncClient(timeout=30) as client:
+        p = Patient(pages.url, client)
+        start = f"/p/clinics/{config.clinic_id}/book"
+        _, rivera = await times_for(p, start, provider=f"{config.clinic_id}-dr-a")
+        _, anyone = await times_for(p, start)
+    assert "Asia/Kathmandu time" in rivera and "America/Denver" not in rivera
+    assert {m for m in re.findall(r"\d:(\d\d) [AP]M", rivera)} <= {"00", "30"}  # the template's grid there
+    shown = re.findall(r"\d:(\d\d) [AP]M with Dr\. (\w+)", anyone)  # first available: either of them
+    assert shown and {m for m, _ in shown} <= {"00", "30"}
+    assert ("Asia/Kathmandu time" if {d for _, d in shown} == {"Rivera"} else "local time") in anyone
+
+
 async def test_two_patients_racing_for_one_time_one_wins_the_other_picks_another(
     stack: LocalStack, running: dict[str, ServiceProcess], pages: ServiceProcess
 ) -> None:

@@ -59,6 +59,30 @@ def test_an_unknown_time_zone_is_refused_with_a_clear_message(clinic_doc: dict[s
     assert message == f"Value error, unknown IANA time zone {zone!r}"
 
 
+def test_a_providers_day_is_kept_in_their_zone_else_their_locations_else_the_clinics(
+    clinic_doc: dict[str, Any],
+) -> None:
+    clinic_doc["scheduling"] = {
+        "locations": [{"location_id": "annex", "timezone": "Asia/Kathmandu"}, {"location_id": "main"}]
+    }
+    clinic_doc["providers"] = [
+        {"provider_id": "dr-own", "timezone": "America/St_Johns", "location_id": "annex"},
+        {"provider_id": "dr-annex", "location_id": "annex"},
+        {"provider_id": "dr-main", "location_id": "main"},
+        {"provider_id": "dr-anywhere"},
+    ]
+    clinic = ClinicConfig.model_validate(clinic_doc)
+    zones = {p: clinic.zone_of(p).key for p in ("dr-own", "dr-annex", "dr-main", "dr-anywhere", "dr-unlisted")}
+    assert zones == {
+        "dr-own": "America/St_Johns",
+        "dr-annex": "Asia/Kathmandu",
+        "dr-main": "America/New_York",  # a location without a zone of its own is in the clinic's
+        "dr-anywhere": "America/New_York",
+        "dr-unlisted": "America/New_York",
+    }
+    assert [z.key for z in clinic.zones()] == ["America/New_York", "Asia/Kathmandu", "America/St_Johns"]
+
+
 def test_short_form_hours_are_parsed(clinic_doc: dict[str, Any]) -> None:
     clinic_doc["hours"] = {"mon": ["08:00-12:00", " 13:30-17:00 "], "tue": [], "wed": None}
     clinic = ClinicConfig.model_validate(clinic_doc)

@@ -42,6 +42,18 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
 WAIT = 90.0
+# Zones whose offsets are not whole hours (no candidate zone of the clinics shows the same minutes), by
+# offset; at least one of them is at 09:00-20:00 at any moment.
+HALF_HOUR_ZONES = (
+    "Pacific/Marquesas", "America/St_Johns", "Asia/Tehran", "Asia/Kabul", "Asia/Kolkata", "Asia/Kathmandu",
+    "Asia/Yangon", "Australia/Eucla", "Australia/Darwin", "Australia/Adelaide", "Pacific/Chatham",
+)  # fmt: skip
+
+
+def annex_zone() -> str:
+    """A zone for a location of the day clinic: daytime there too, its minutes not the clinic's."""
+    now = datetime.now(UTC)
+    return next(z for z in HALF_HOUR_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 20)
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +62,8 @@ def _network_token(api_headers: dict[str, str]) -> None:
     _AUTH.update(api_headers)
 
 
-def clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
+def clinic(clinic_id: str, zone: str, annex: str | None = None, **messaging: Any) -> ClinicConfig:
+    """A clinic open all day; `annex`: the zone of its location "annex", where dr-annex works."""
     return ClinicConfig.model_validate(
         {
             "clinic_id": clinic_id,
@@ -58,7 +71,8 @@ def clinic(clinic_id: str, zone: str, **messaging: Any) -> ClinicConfig:
             "timezone": zone,
             "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"answering_service": "test-vendor"},
-            "providers": [{"provider_id": "dr-a"}],
+            "providers": [{"provider_id": "dr-a"}, {"provider_id": "dr-annex", "location_id": "annex"}],
+            "scheduling": {"locations": [{"location_id": "annex", "timezone": annex or zone}]},
             "messaging": messaging,
         }
     )
@@ -70,22 +84,23 @@ _CLINICS: dict[str, str] = {}
 async def day_clinic(stack: LocalStack, followup: ServiceProcess) -> str:
     """A clinic where it is between 10:00 and 18:00 now (published once per session)."""
     if "day" not in _CLINICS:
-        day_id, night_id = uid("fu-day"), uid("fu-night")
-        night_zone = zone_where_local_hour_in(1, 5)
+        day_id, night_id, split_id = uid("fu-day"), uid("fu-night"), uid("fu-split")
+        day_zone, night_zone, annex = zone_where_local_hour_in(10, 18), zone_where_local_hour_in(1, 5), annex_zone()
         await publish(
             stack.bootstrap,
             [
-                clinic(day_id, zone_where_local_hour_in(10, 18), callback_target_minutes=5),
+                clinic(day_id, day_zone, annex, callback_target_minutes=5),
                 clinic(night_id, night_zone),
+                clinic(split_id, day_zone, night_zone),  # by day at its address, a location where it is night
             ],
         )
         deadline = time.monotonic() + WAIT
         while True:
-            if {day_id, night_id} <= followup.known_clinics():
+            if {day_id, night_id, split_id} <= followup.known_clinics():
                 break
             assert time.monotonic() < deadline, "followup never learned the test clinics"
             await asyncio.sleep(0.3)
-        _CLINICS.update(day=day_id, night=night_id, night_zone=night_zone)
+        _CLINICS.update(day=day_id, night=night_id, night_zone=night_zone, split=split_id, annex=annex)
     return _CLINICS["day"]
 
 
@@ -103,6 +118,30 @@ def mine(patient: str, kind: str) -> Callable[[Envelope[Event]], bool]:
 
 def of(request_id: str) -> Any:
     return lambda e: getattr(e.data, "message_request_id", None) == request_id
+
+
+def reminder_due(patient: str, clinic_id: str, provider_id: str, starts: datetime) -> AppointmentReminderDue:
+    return AppointmentReminderDue(
+        appointment_id=uid("appt"),
+        patient_id=patient,
+        clinic_id=clinic_id,
+        provider_id=provider_id,
+        reminder_id=uid("rem"),
+        starts_at=starts,
+        offset="P2D",
+    )
+
+
+async def body_sent(stack: LocalStack, sent: Envelope[Event]) -> str:
+    """The text the provider got for a followup.sent."""
+    [row] = await query(
+        stack.database_url("followup"),
+        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
+        " WHERE m.followup_id = $1",
+        sent.data.followup_id,  # type: ignore[attr-defined]
+    )
+    body: str = row["body"]
+    return body
 
 
 async def test_a_requested_message_is_sent_once_through_the_sink(
@@ -193,12 +232,14 @@ async def test_quiet_hours_defer_to_the_next_allowed_minute(
     followup = running["followup"]
     day = await day_clinic(stack, followup)
     night_zone = _CLINICS["night_zone"]
-    # A patient of the clinic where it is night now, and a patient of the day clinic who lives in
-    # that night zone: quiet hours follow the recipient.
-    at_night, travelling = uid("pat"), uid("pat")
+    # A patient of the clinic where it is night now, a patient of the day clinic who lives in that
+    # night zone, and one of a clinic by day whose zone is not on file, but who may be a patient of its
+    # location where it is night: quiet hours follow the recipient, wherever they may be.
+    at_night, travelling, of_the_annex = uid("pat"), uid("pat"), uid("pat")
     await register(followup, at_night, phone_for(at_night))
     await register(followup, travelling, phone_for(travelling), timezone=night_zone)
-    reqs = [request(at_night, _CLINICS["night"]), request(travelling, day)]
+    await register(followup, of_the_annex, phone_for(of_the_annex))
+    reqs = [request(at_night, _CLINICS["night"]), request(travelling, day), request(of_the_annex, _CLINICS["split"])]
     await send_events(stack.bootstrap, list(reqs))
     for req in reqs:
         deadline = time.monotonic() + WAIT
@@ -272,17 +313,8 @@ async def test_reminder_reply_and_concern(stack: LocalStack, running: dict[str, 
     patient = uid("pat")
     phone = phone_for(patient)
     await register(followup, patient, phone)
-    appointment = uid("appt")
-    starts = datetime.now(UTC) + timedelta(days=2)
-    due = AppointmentReminderDue(
-        appointment_id=appointment,
-        patient_id=patient,
-        clinic_id=clinic_id,
-        provider_id="dr-a",
-        reminder_id=uid("rem"),
-        starts_at=starts,
-        offset="P2D",
-    )
+    due = reminder_due(patient, clinic_id, "dr-a", datetime.now(UTC) + timedelta(days=2))
+    appointment = due.appointment_id
     topics = ["followup.scheduled", "followup.sent", "appointment.reply_received", "followup.escalated"]
     async with EventTap(stack.bootstrap, topics) as tap:
         await send_events(stack.bootstrap, [due])
@@ -301,13 +333,27 @@ async def test_reminder_reply_and_concern(stack: LocalStack, running: dict[str, 
     assert "chest" not in json.dumps(escalated.data.model_dump(mode="json"))
     tasks = (await _http("GET", f"{followup.url}/v1/clinics/{clinic_id}/tasks", timeout=10)).json()
     assert any(t["task_id"] == task_id and t["body"] == "my chest hurts" for t in tasks)
-    rows = await query(
-        stack.database_url("followup"),
-        "SELECT body FROM sink_deliveries d JOIN messages m ON m.idempotency_key = d.idempotency_key"
-        " WHERE m.followup_id = $1",
-        sent.data.followup_id,  # type: ignore[attr-defined]
-    )
-    assert "Reply 1 to confirm, 2 to cancel, 3 to reschedule" in rows[0]["body"]
+    assert "Reply 1 to confirm, 2 to cancel, 3 to reschedule" in await body_sent(stack, sent)
+
+
+async def test_a_reminder_tells_the_time_where_the_provider_works(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    """A provider at a location in another zone: the patient goes by that location's clock, as the
+    scheduler's slots do (the provider's template is read there), not by the clinic's."""
+    followup = running["followup"]
+    clinic_id = await day_clinic(stack, followup)
+    patient = uid("pat")
+    await register(followup, patient, phone_for(patient))
+    starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
+    due = reminder_due(patient, clinic_id, "dr-annex", starts)
+    async with EventTap(stack.bootstrap, ["followup.sent"]) as tap:
+        await send_events(stack.bootstrap, [due])
+        [sent] = await tap.wait_for(mine(patient, "followup.sent"), timeout=WAIT)
+    body = await body_sent(stack, sent)
+    local = starts.astimezone(ZoneInfo(_CLINICS["annex"]))
+    told = f"appointment {local:%a %b} {local.day} at {local.hour % 12 or 12}:{local:%M %p}."
+    assert told in body, body
 
 
 async def test_plans_from_visits_no_shows_and_reschedules(

@@ -4,7 +4,7 @@ send is never in quiet hours, never over a cap, never after an opt-out, never pa
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -150,3 +150,40 @@ def test_a_send_decision_never_breaks_a_rule(
     assert rule.allows(d.send_at, zone)
     assert within_caps(sent, d.send_at, DEFAULT_CAPS.get(purpose, ()))
     assert expires_at is None or d.send_at < expires_at
+
+
+KATHMANDU = ZoneInfo("Asia/Kathmandu")  # +05:45
+
+
+def test_a_patient_whose_zone_is_unknown_is_reached_only_when_every_zone_of_the_clinic_allows_it() -> None:
+    """A clinic in New York with a location in Kathmandu: 08:00-10:15 New York is 18:45-21:00 there."""
+    both = Recipient(True, NY, FEDERAL, other_zones=(KATHMANDU,))
+    at = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)  # 07:00 New York, 17:45 Kathmandu
+    d = decide(now=at, purpose="treatment", ledger=granted(), recipient=both, sent_same_purpose=[])
+    assert d.send_at == datetime(2026, 12, 8, 13, 0, tzinfo=UTC)  # 08:00 New York, 18:45 Kathmandu
+    at = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)  # 11:00 New York, 21:45 Kathmandu: night there
+    d = decide(now=at, purpose="treatment", ledger=granted(), recipient=both, sent_same_purpose=[])
+    assert d.send_at == datetime(2026, 12, 9, 13, 0, tzinfo=UTC)
+    ct = FEDERAL.intersect(STATE_RULES["CT"])  # 09:00-20:00, twelve hours apart: no minute is in both
+    none_common = Recipient(True, NY, ct, other_zones=(ZoneInfo("Asia/Bangkok"),))
+    d = decide(now=at, purpose="treatment", ledger=granted(), recipient=none_common, sent_same_purpose=[])
+    assert d.skip == "expired"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2031, 1, 1), timezones=st.just(UTC)),
+    zones=st.lists(st.sampled_from(sorted(available_timezones())), min_size=1, max_size=3, unique=True),
+)
+def test_with_several_possible_zones_the_first_minute_all_allow_is_chosen(now: datetime, zones: list[str]) -> None:
+    first, *others = (ZoneInfo(z) for z in zones)
+    recipient_ = Recipient(True, first, FEDERAL, other_zones=tuple(others))
+    d = decide(now=now, purpose="treatment", ledger=granted(), recipient=recipient_, sent_same_purpose=[])
+    if d.skip is not None:  # three zones far enough apart share no minute of 08:00-21:00
+        assert len(zones) == 3 and d.skip == "expired"
+        return
+    assert d.send_at is not None and d.send_at >= now
+    everywhere = (first, *others)
+    assert all(FEDERAL.allows(d.send_at, z) for z in everywhere)
+    before = d.send_at - timedelta(minutes=1)
+    assert before < now or not all(FEDERAL.allows(before, z) for z in everywhere)

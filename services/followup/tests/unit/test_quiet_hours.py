@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given, settings
@@ -108,6 +109,39 @@ instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2037,
 @settings(max_examples=300)
 @given(at=instants, zone=st.sampled_from(ZONES).map(ZoneInfo), rule=rules)
 def test_never_in_quiet_hours_and_never_later_than_needed(at: datetime, zone: ZoneInfo, rule: QuietRule) -> None:
+    assert_next_allowed(at, zone, rule)
+
+
+@functools.cache
+def offset_changes(zone: str, year: int) -> tuple[datetime, ...]:
+    """The UTC days of `year` in which the zone's offset changes, each by its noon (within 12 h of it)."""
+    tz, day = ZoneInfo(zone), timedelta(days=1)
+    at, changes = datetime(year, 1, 1, tzinfo=UTC), []
+    while at.year == year:
+        if (at + day).astimezone(tz).utcoffset() != at.astimezone(tz).utcoffset():
+            changes.append(at + day / 2)
+        at += day
+    return tuple(changes)
+
+
+@st.composite
+def near_a_change(draw: st.DrawFn) -> tuple[datetime, ZoneInfo]:
+    """Any zone, an instant within a day and a half of one of its offset changes (DST, or a zone's
+    offset moving for good), where a random instant would almost never fall."""
+    zone = draw(st.sampled_from(sorted(available_timezones())))
+    changes = offset_changes(zone, draw(st.integers(2020, 2032)))
+    base = draw(st.sampled_from(changes)) if changes else datetime(2026, 3, 29, tzinfo=UTC)
+    return base + timedelta(minutes=draw(st.integers(-36 * 60, 36 * 60))), ZoneInfo(zone)
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=near_a_change(), rule=rules)
+def test_around_any_zones_offset_changes_too(case: tuple[datetime, ZoneInfo], rule: QuietRule) -> None:
+    """Casablanca's Ramadan, Lord Howe's half hour, Troll's two hours, Chatham, St John's, ..."""
+    assert_next_allowed(*case, rule)
+
+
+def assert_next_allowed(at: datetime, zone: ZoneInfo, rule: QuietRule) -> None:
     result = next_allowed(at, zone, rule)
     assert result >= at
     assert rule.allows(result, zone)

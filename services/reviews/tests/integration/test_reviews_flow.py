@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -43,6 +44,7 @@ TOPICS = [
     "message.requested",
 ]
 RUN = uid("rv")
+NIGHT_ZONE = zone_where(range(0, 5))
 
 
 def _clinic(suffix: str, zone: str, **reviews: object) -> ClinicConfig:
@@ -53,6 +55,9 @@ def _clinic(suffix: str, zone: str, **reviews: object) -> ClinicConfig:
             "timezone": zone,
             "phone": {"front_desk_pool": "rv-desk", "answering_service": "rv-vendor"},
             "reviews": {"review_sites": SITES, "recovery_deadline_hours": 1, **reviews},
+            # A provider at a location where it is night now (the clinic's own zone is chosen per test).
+            "providers": [{"provider_id": "dr-rv-annex", "location_id": "annex"}],
+            "scheduling": {"locations": [{"location_id": "annex", "timezone": NIGHT_ZONE}]},
         }
     )
 
@@ -323,6 +328,19 @@ async def test_quiet_hours_hold_the_request_until_the_morning(
     send_at = scheduled.data.send_at.astimezone(clinic.zone)  # type: ignore[attr-defined]
     assert (send_at.hour, send_at.minute) == (8, 0)
     assert send_at > datetime.now(UTC)
+    await tap.settle(2.0)
+    assert not tap.matching(_asked(visit))  # type: ignore[arg-type]
+
+
+async def test_the_request_waits_for_the_morning_where_the_visit_took_place(
+    stack: LocalStack, services: dict[str, ServiceProcess], clinics: dict[str, ClinicConfig], tap: EventTap
+) -> None:
+    clinic = clinics["open"]  # daytime at the clinic's address, night at the provider's location
+    visit = _visit(clinic, ago=DUE_NOW, provider_id="dr-rv-annex")
+    await send_events(stack.bootstrap, [visit])
+    [scheduled] = await tap.wait_for(_of(visit, "review.scheduled"), timeout=WAIT)  # type: ignore[arg-type]
+    send_at = scheduled.data.send_at.astimezone(ZoneInfo(NIGHT_ZONE))  # type: ignore[attr-defined]
+    assert (send_at.hour, send_at.minute) == (8, 0)
     await tap.settle(2.0)
     assert not tap.matching(_asked(visit))  # type: ignore[arg-type]
 

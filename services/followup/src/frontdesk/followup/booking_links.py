@@ -134,7 +134,7 @@ async def _policy(
     return policy.decide_for_caller(
         now=now,
         number_opted_out=await number_opted_out(conn, phone),
-        recipient=policy.Recipient(reachable=True, zone=clinic.zone, rule=sending.recipient_rule(clinic, None)),
+        recipient=sending.recipient_for(clinic, None, reachable=True),
         sent_to_number=sent,
         expires_at=event.expires_at,
         clinic_limit=DailyLimit(clinic.messaging.daily_message_limit, sent_today, clinic.zone),

@@ -33,7 +33,7 @@ from frontdesk.common.uow import UnitOfWork
 from . import sending
 from .adapters import appointment_rows, message_rows, repository
 from .domain import planning
-from .domain.templates import TEMPLATES, format_date, format_time
+from .domain.templates import TEMPLATES, appointment_when
 from .telemetry import PLANNED
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -124,8 +124,7 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
     if known is None:
         await appointment_rows.record(uow.conn, event, "booked")
     clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone if clinic else UTC_ZONE
-    variables = {"date": format_date(event.starts_at, zone), "time": format_time(event.starts_at, zone)}
+    variables = appointment_when(event.starts_at, clinic, event.provider_id)
     if event.reschedule_id is not None:  # the reschedule page's link, signed as a "3" reply's, good until the start
         links = patient_links.current("followup")
         token = patient_links.sign("reschedule", event.reschedule_id, event.starts_at, links.keys()[0])
@@ -148,7 +147,7 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
     clinic = await get_clinic(uow.conn, event.clinic_id)
     section = clinic.messaging if clinic else None
-    zone = clinic.zone if clinic else UTC_ZONE
+    zone = clinic.zone_of(event.provider_id) if clinic else UTC_ZONE  # the visit's day, where it took place
     link_base = section.link_base if section else "https://frontdesk.example/p"
     check_in_at = planning.next_day_check_in(
         event.completed_at,
@@ -231,7 +230,7 @@ async def _withdraw_reminders(uow: UnitOfWork, appointment_id: str, reason: str)
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
     await appointment_rows.record(uow.conn, event, "no_show")
     clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone if clinic else UTC_ZONE
+    zone = clinic.zone_of(event.provider_id) if clinic else UTC_ZONE  # the evening where the visit was missed
     evening = clinic.messaging.no_show_time if clinic else time(18, 0)
     due = planning.no_show_due(event.starts_at, sending.now_utc(), zone, evening)
     await _plan_message(

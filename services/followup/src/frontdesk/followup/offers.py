@@ -6,7 +6,6 @@ whose offer went to someone else is told by SMS only if the clinic asks for it (
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from frontdesk.common import patient_links
 from frontdesk.common.clinics import get_clinic
@@ -15,7 +14,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import sending
 from .adapters import message_rows
-from .domain.templates import format_date, format_time
+from .domain.templates import appointment_when
 
 OFFER_TEMPLATE = "waitlist-offer"
 TAKEN_TEMPLATE = "waitlist-taken"
@@ -32,7 +31,6 @@ def taken_message_id(offer_id: str) -> str:
 
 async def handle_offer(event: WaitlistOffered, uow: UnitOfWork) -> None:
     clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone if clinic else ZoneInfo("UTC")  # an unknown clinic: sending skips it with that reason
     links = patient_links.current("followup")
     token = patient_links.sign("offer", event.offer_id, event.expires_at, links.keys()[0])
     await sending.request(
@@ -44,8 +42,7 @@ async def handle_offer(event: WaitlistOffered, uow: UnitOfWork) -> None:
         purpose="treatment",
         template=OFFER_TEMPLATE,
         variables={
-            "date": format_date(event.starts_at, zone),
-            "time": format_time(event.starts_at, zone),
+            **appointment_when(event.starts_at, clinic, event.provider_id),
             "offer_link": links.url("offer", token),
         },
         expires_at=event.expires_at,

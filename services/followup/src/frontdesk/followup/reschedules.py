@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from frontdesk.common import patient_links
 from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import RescheduleRequested
 from frontdesk.common.uow import UnitOfWork
 
 from . import sending
-from .domain.templates import format_date, format_time
+from .domain.templates import appointment_when
 
 TEMPLATE = "reschedule-link"
 
 
 async def handle_reschedule_requested(event: RescheduleRequested, uow: UnitOfWork) -> None:
     clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone if clinic else ZoneInfo("UTC")  # an unknown clinic: sending skips it with that reason
     links = patient_links.current("followup")
     token = patient_links.sign("reschedule", event.reschedule_id, event.expires_at, links.keys()[0])
     await sending.request(
@@ -30,8 +27,7 @@ async def handle_reschedule_requested(event: RescheduleRequested, uow: UnitOfWor
         purpose="treatment",
         template=TEMPLATE,
         variables={
-            "date": format_date(event.starts_at, zone),
-            "time": format_time(event.starts_at, zone),
+            **appointment_when(event.starts_at, clinic, event.provider_id),
             "reschedule_link": links.url("reschedule", token),
         },
         expires_at=event.expires_at,

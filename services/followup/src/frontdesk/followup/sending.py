@@ -112,6 +112,14 @@ def recipient_rule(clinic: ClinicConfig, state: str | None) -> QuietRule:
     return rule_for(state or section.state, extra)
 
 
+def recipient_for(clinic: ClinicConfig, contact: Contact | None, reachable: bool) -> policy.Recipient:
+    """Quiet hours in the patient's own zone if it is on file, else in every zone the clinic keeps a day
+    in (a patient of its location in another zone lives by that one's clock)."""
+    zones = (ZoneInfo(contact.timezone),) if contact and contact.timezone else clinic.zones()
+    rule = recipient_rule(clinic, contact.state if contact else None)
+    return policy.Recipient(reachable=reachable, zone=zones[0], rule=rule, other_zones=zones[1:])
+
+
 async def process(uow: UnitOfWork, message_request_id: str, *, now: datetime | None = None) -> None:
     """Decide and, when it is time, send one pending message: its plan still wanted, its text rendered,
     the contact policy asked, the channel called, the outcome recorded."""
@@ -180,16 +188,11 @@ def _decide(
     msg: Message, clinic: ClinicConfig, inputs: PolicyInputs, reachable: bool, now: datetime
 ) -> policy.Decision:
     """The contact policy's answer for this message now: skip, wait until, or send."""
-    contact = inputs.contact
-    zone = ZoneInfo(contact.timezone) if contact and contact.timezone else clinic.zone
-    recipient = policy.Recipient(
-        reachable=reachable, zone=zone, rule=recipient_rule(clinic, contact.state if contact else None)
-    )
     return policy.decide(
         now=now,
         purpose=msg.purpose,
         ledger=inputs.ledger,
-        recipient=recipient,
+        recipient=recipient_for(clinic, inputs.contact, reachable),
         sent_same_purpose=inputs.sent_same_purpose,
         not_before=msg.not_before,
         expires_at=msg.expires_at,

@@ -83,7 +83,8 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
         send_at = domain.send_time(event.completed_at)
         reason: ReviewSkipReason | None = None
     else:
-        send_at = domain.scheduled_send_at(event.completed_at, clinic.reviews, clinic.zone)
+        # The send window is the patient's day where the visit took place (the provider's location).
+        send_at = domain.scheduled_send_at(event.completed_at, clinic.reviews, clinic.zone_of(event.provider_id))
         reason = domain.skip_reason(
             visit_type=event.visit_type,
             section=clinic.reviews,
@@ -120,7 +121,8 @@ async def on_send_due(timer: Timer[ReviewSendTimer], uow: UnitOfWork) -> None:
         await _skip(uow, row, "unknown_clinic", at)
         return
     section = clinic.reviews
-    allowed = domain.shift_out_of_quiet_hours(at, clinic.zone, section.send_window_opens, section.send_window_closes)
+    zone = clinic.zone_of(row.provider_id)
+    allowed = domain.shift_out_of_quiet_hours(at, zone, section.send_window_opens, section.send_window_closes)
     if allowed > at + timedelta(minutes=1):  # fired late into quiet hours, or the window changed
         await uow.set_timer(send_timer_key(request_id, allowed), allowed, timer.payload)
         return

@@ -35,6 +35,7 @@ class OfferView:
 
     state: OfferState
     clinic_id: str
+    provider_id: str
     starts_at: datetime
     appointment_id: str | None
     alternatives: tuple[Interval, ...] = ()
@@ -48,9 +49,11 @@ async def view(conn: Connection, offer_id: str, now: datetime) -> OfferView | No
     if state in ("taken", "expired"):
         other = await repository.by_request(conn, alternative_request(offer_id))
         if other is not None and other.status in _HELD:  # the patient booked another time instead
-            return OfferView("booked", offer.clinic_id, other.starts_at, other.appointment_id)
+            return OfferView("booked", offer.clinic_id, offer.provider_id, other.starts_at, other.appointment_id)
     alternatives = await _alternatives(conn, offer_id, now) if state == "taken" else []
-    return OfferView(state, offer.clinic_id, offer.starts_at, offer.appointment_id, tuple(alternatives))
+    return OfferView(
+        state, offer.clinic_id, offer.provider_id, offer.starts_at, offer.appointment_id, tuple(alternatives)
+    )
 
 
 async def _alternatives(conn: Connection, offer_id: str, now: datetime) -> list[Interval]:

@@ -101,6 +101,26 @@ class ClinicConfig(Section):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def zone_of(self, provider_id: str) -> ZoneInfo:
+        """The zone a provider's day is kept in: their own, else their location's, else the clinic's.
+        Their templates are read in it, so their appointments are told to patients in it too."""
+        for provider in self.providers:
+            if provider.provider_id == provider_id:
+                if provider.timezone:
+                    return ZoneInfo(provider.timezone)
+                for location in self.scheduling.locations:
+                    if location.location_id == provider.location_id and location.timezone:
+                        return ZoneInfo(location.timezone)
+        return self.zone
+
+    def zones(self) -> tuple[ZoneInfo, ...]:
+        """Every zone the clinic keeps a day in, its own first: a patient whose zone is not on file may
+        live by any of them."""
+        keys = [self.timezone]
+        keys += [location.timezone for location in self.scheduling.locations if location.timezone]
+        keys += [self.zone_of(provider.provider_id).key for provider in self.providers]
+        return tuple(ZoneInfo(key) for key in dict.fromkeys(keys))
+
 
 class ClinicConfigured(Event):
     event_type: ClassVar[str] = "clinic.configured"

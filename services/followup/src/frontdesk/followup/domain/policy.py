@@ -30,6 +30,22 @@ class Recipient:
     reachable: bool  # has an address on some channel
     zone: ZoneInfo  # the recipient's own zone (falls back to the clinic's)
     rule: QuietRule  # quiet-hours rule for the recipient (federal + state + clinic)
+    # Where the recipient may be instead, their own zone not being on file (the clinic's locations in
+    # other zones): the rule must allow the time in each.
+    other_zones: tuple[ZoneInfo, ...] = ()
+
+    def allowed_from(self, at: datetime) -> datetime:
+        """The first instant >= `at` that the rule allows in every zone the recipient may be in."""
+        zones = (self.zone, *self.other_zones)
+        # Each pass moves to some zone's next window, never past the first instant all allow: the
+        # passes settle on it (a bound for rules with no common window at all).
+        for _ in range(64):
+            start = at
+            for zone in zones:
+                at = next_allowed(at, zone, self.rule)
+            if at == start:
+                return at
+        raise ValueError("the quiet-hours rule allows no contact in all of the recipient's zones")
 
 
 @dataclass(frozen=True)
@@ -49,7 +65,7 @@ def earliest_send(
     """The first instant >= `at` outside quiet hours and within the caps."""
     t = at
     for _ in range(max_rounds):
-        t = next_allowed(t, recipient.zone, recipient.rule)
+        t = recipient.allowed_from(t)
         cleared = clear_of_caps(sent, t, caps)
         if cleared == t:
             return t

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from frontdesk.common.contracts import ClinicConfig
+
 SMS_LIMIT = 160
 PRACTICE_MAX = 30
 # Variable -> (maximum length, pattern the value must match). "practice" always comes from the
@@ -211,6 +213,14 @@ def format_date(at: datetime, zone: ZoneInfo) -> str:
 def format_time(at: datetime, zone: ZoneInfo) -> str:
     local = at.astimezone(zone)
     return f"{local.hour % 12 or 12}:{local:%M %p}"
+
+
+def appointment_when(starts_at: datetime, clinic: ClinicConfig | None, provider_id: str) -> dict[str, str]:
+    """The `date` and `time` of an appointment as its patient goes by them: in the zone the provider's
+    day is kept in (their location's, which may not be the clinic's). A clinic not configured yet: UTC
+    (sending skips the message with that reason)."""
+    zone = clinic.zone_of(provider_id) if clinic else ZoneInfo("UTC")
+    return {"date": format_date(starts_at, zone), "time": format_time(starts_at, zone)}
 
 
 def is_gsm7(text: str) -> bool:

@@ -170,6 +170,7 @@ class ShownOffer:
 
     status: str
     clinic_id: str
+    provider_id: str
     starts_at: datetime
     expires_at: datetime
     appointment_id: str | None
@@ -196,7 +197,8 @@ class OfferEntry:
 
 async def shown_offer(conn: Connection, offer_id: str) -> ShownOffer | None:
     row = await conn.fetchrow(
-        "SELECT o.status, o.clinic_id, o.starts_at, o.expires_at, o.appointment_id, a.status AS appointment_status"
+        "SELECT o.status, o.clinic_id, o.provider_id, o.starts_at, o.expires_at, o.appointment_id,"
+        " a.status AS appointment_status"
         " FROM waitlist_offers o LEFT JOIN appointments a ON a.appointment_id = o.appointment_id"
         " WHERE o.offer_id = $1",
         offer_id,

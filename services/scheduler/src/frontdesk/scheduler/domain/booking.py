@@ -9,7 +9,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from frontdesk.common.contracts import AppointmentRequested, ClinicConfig
 from frontdesk.common.contracts.scheduling import AppointmentType, Provider
@@ -54,15 +53,6 @@ def find_type(clinic: ClinicConfig, type_id: str) -> AppointmentType | None:
     return None
 
 
-def provider_zone(clinic: ClinicConfig, provider: Provider) -> ZoneInfo:
-    if provider.timezone:
-        return ZoneInfo(provider.timezone)
-    for location in clinic.scheduling.locations:
-        if location.location_id == provider.location_id and location.timezone:
-            return ZoneInfo(location.timezone)
-    return clinic.zone
-
-
 def offers_type(provider: Provider, type_id: str) -> bool:
     return not provider.appointment_types or type_id in provider.appointment_types
 
@@ -79,7 +69,7 @@ def rules_for(
         template = {day: [(i.opens, i.closes) for i in ivs] for day, ivs in clinic.hours.items()}
     length = timedelta(minutes=kind.duration_minutes) if kind else (duration or timedelta(minutes=30))
     return SlotRules(
-        zone=provider_zone(clinic, provider),
+        zone=clinic.zone_of(provider.provider_id),
         template={d: template.get(d, []) for d in WEEKDAY_NAMES},
         duration=length,
         step=timedelta(minutes=clinic.scheduling.slot_step_minutes),
@@ -211,7 +201,6 @@ __all__ = [
     "offers_type",
     "parse_offset",
     "plan_booking",
-    "provider_zone",
     "reminder_id",
     "reminder_schedule",
     "rules_for",

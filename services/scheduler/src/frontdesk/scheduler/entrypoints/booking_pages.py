@@ -72,8 +72,8 @@ def cross_site(request: Request) -> bool:
     return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
-def _zone(clinic: ClinicConfig) -> ZoneInfo:
-    return clinic.zone
+def _zone_name(zone: ZoneInfo) -> str:
+    return zone.key.replace("_", " ")
 
 
 def _label(value: str) -> str:
@@ -198,10 +198,11 @@ async def _times(
     provider_id = form.get("provider") or None
     async with runtime.pool.acquire() as conn:
         times = await online_booking.bookable_times(conn, clinic, form["type"], provider_id, booking.now_utc())
-    zone = _zone(clinic)
+    # Each time as its provider's day is kept (the reminders say the same), named below.
+    zones = {t.provider_id: clinic.zone_of(t.provider_id) for t in times}
     days: dict[str, list[forms.Option]] = {}
     for t in times:
-        local = t.window.start.astimezone(zone)
+        local = t.window.start.astimezone(zones[t.provider_id])
         label = f"{local.hour % 12 or 12}:{local:%M %p}"
         if provider_id is None:
             label += f" with {_provider_name(clinic, t.provider_id)}"
@@ -211,7 +212,9 @@ async def _times(
     kind = booking_rules.find_type(clinic, form["type"])
     assert kind is not None
     who = _provider_name(clinic, provider_id) if provider_id else "the first available provider"
-    summary = f"{kind.label or _label(kind.type_id)} with {who}. Times are {zone.key.replace('_', ' ')} time."
+    shown = set(zones.values()) or {clinic.zone_of(provider_id) if provider_id else clinic.zone}
+    where = f"{_zone_name(shown.pop())} time" if len(shown) == 1 else "each provider's local time"
+    summary = f"{kind.label or _label(kind.type_id)} with {who}. Times are {where}."
     grouped = [forms.Day(heading, tuple(options)) for heading, options in days.items()]
     return page(forms.times_page(clinic.name, _entry_token(entry), form, grouped, summary, problem), status)
 
@@ -295,9 +298,8 @@ def _code(
     notice: str = "",
 ) -> str:
     picked = _picked(session.get("slot", ""))
-    zone = _zone(clinic)
-    slot = html.when(picked[1], zone) if picked else ""
-    local = held_until.astimezone(zone)
+    slot = html.when(picked[1], clinic.zone_of(picked[0])) if picked else ""
+    local = held_until.astimezone(clinic.zone)  # as the code's SMS says it (followup knows no provider)
     until = f"{local.hour % 12 or 12}:{local:%M %p}"
     return forms.code_page(clinic.name, _entry_token(entry), session, slot, until, problem, notice)
 
@@ -356,7 +358,7 @@ def _code_answer(
 ) -> HTMLResponse:
     if answer.answer in ("booked", "already_booked"):
         booked_one = answer.appointment
-        slot = html.when(booked_one.starts_at, _zone(clinic)) if booked_one else ""
+        slot = html.when(booked_one.starts_at, clinic.zone_of(booked_one.provider_id)) if booked_one else ""
         provider_id = booked_one.provider_id if booked_one else ""
         booked = forms.booked_page(
             clinic.name, slot, _provider_name(clinic, provider_id), already=answer.answer == "already_booked"

@@ -105,9 +105,8 @@ async def _zone_of(runtime: Runtime, provider_id: str | None, visible: list[str]
     if provider_id is not None:
         async with runtime.pool.acquire() as conn:
             clinic = await _clinic_of_provider(conn, provider_id, visible)
-        provider = booking_rules.find_provider(clinic, provider_id) if clinic else None
-        if clinic is not None and provider is not None:
-            return booking_rules.provider_zone(clinic, provider)
+        if clinic is not None:
+            return clinic.zone_of(provider_id)
     return UTC
 
 
@@ -173,9 +172,7 @@ async def read_schedule(provider_id: str, principal: CurrentPrincipal, runtime: 
         clinic = await _clinic_of_provider(conn, provider_id, principal.visible_clinics())
     if clinic is None:
         return _not_found(f"Schedule/{provider_id}")
-    provider = booking_rules.find_provider(clinic, provider_id)
-    assert provider is not None
-    return _json(fhir.schedule(provider_id, clinic.clinic_id, booking_rules.provider_zone(clinic, provider).key))
+    return _json(fhir.schedule(provider_id, clinic.clinic_id, clinic.zone_of(provider_id).key))
 
 
 def _slot_filters(
@@ -223,7 +220,7 @@ async def search_slots(
             return _not_found(f"Schedule/{provider_id}")
         provider = booking_rules.find_provider(clinic, provider_id)
         assert provider is not None
-        window = _range(start, booking_rules.provider_zone(clinic, provider))
+        window = _range(start, clinic.zone_of(provider_id))
         if isinstance(window, str):
             return _bad(window)
         type_id = requested_type or (

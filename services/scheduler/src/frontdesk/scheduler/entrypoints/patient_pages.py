@@ -78,11 +78,12 @@ def verified(purpose: patient_links.Purpose, token: str) -> str | HTMLResponse:
     return link.link_id
 
 
-async def _practice(conn: Connection, clinic_id: str) -> tuple[str, Any]:
+async def _practice(conn: Connection, clinic_id: str, provider_id: str) -> tuple[str, Any]:
+    """The practice's name and the zone its SMS told the time in (the provider's day's zone)."""
     clinic = await clinic_of(conn, clinic_id)
     if clinic is None:
         return "Your practice", None
-    return clinic.name, clinic.zone
+    return clinic.name, clinic.zone_of(provider_id)
 
 
 async def _offer_answer(
@@ -94,7 +95,7 @@ async def _offer_answer(
         offer = await patient_offers.view(conn, offer_id, booking.now_utc())
         if offer is None:
             return page(html.problem_page(UNKNOWN), 404)
-        practice, zone = await _practice(conn, offer.clinic_id)
+        practice, zone = await _practice(conn, offer.clinic_id, offer.provider_id)
     slot = html.when(offer.starts_at, zone) if zone else offer.starts_at.isoformat()
     if offer.state == "open":
         return page(html.offer_page(practice, slot, action))
@@ -153,7 +154,7 @@ async def _reschedule_page(
         appointment = await repository.get_appointment(conn, request.appointment_id) if request else None
         if request is None or appointment is None:
             return page(html.problem_page(UNKNOWN), 404)
-        practice, zone = await _practice(conn, request.clinic_id)
+        practice, zone = await _practice(conn, request.clinic_id, appointment.provider_id)
         times = await reschedule_requests.next_open_times(conn, appointment, now) if request.status == "open" else []
     zone = zone or ZoneInfo("UTC")
     current = html.when(appointment.starts_at, zone)
