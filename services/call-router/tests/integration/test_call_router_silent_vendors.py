@@ -1,21 +1,43 @@
 """Vendors that stay silent, over the real broker and database, at the default ring budget (18 s).
 
-Proves, from broker timestamps: an urgent call's on-call page reaches the provider through the
-other vendor as soon as that vendor is offered the call (not at the next re-send) when the vendor
-that had it is silent, and once a vendor answers, its later pages go through that vendor only (not
-through the one told the call is withdrawn).
+Proves, from broker timestamps: a vendor silent for one clinic only (marked failed when it misses
+that clinic's call) is still offered another clinic's calls in time, when the vendor that takes them
+first is the silent one there; an urgent call's on-call page reaches the provider through the other
+vendor as soon as that vendor is offered the call (not at the next re-send) when the vendor that had
+it is silent, and once a vendor answers, its later pages go through that vendor only (not through
+the one told the call is withdrawn).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
-from frontdesk.common.contracts import CallReceived, OnCallPageRequested, vendor_calls_topic, vendor_events_topic
-from frontdesk.testing.helpers import send_events, uid
+from frontdesk.common.contracts import (
+    CallReceived,
+    ClinicConfig,
+    OnCallPageRequested,
+    vendor_calls_topic,
+    vendor_events_topic,
+)
+from frontdesk.testing.helpers import query, send_events, uid
+from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .test_call_router_budget import BUDGET, _answer, _broker_seconds, _clinic, _on, _row, _since_received, _topics
+from .test_call_router_budget import (
+    BUDGET,
+    Clinic,
+    _answer,
+    _broker_seconds,
+    _call,
+    _clinic,
+    _on,
+    _row,
+    _since_received,
+    _topics,
+)
 
 RESEND = 15.0  # the on-call provider's page is re-sent this often until acknowledged
 
@@ -68,3 +90,71 @@ async def test_an_urgent_call_s_page_goes_through_whichever_vendor_has_the_call(
     assert resent.data.vendor_id == c.va  # type: ignore[attr-defined]
     assert tap.matching(page(c.vb, 1)) == []  # not through the vendor the call was withdrawn from
     await _row(stack, "SELECT 1 FROM call_pages WHERE call_id = $1 AND status = 'paging'", call.call_id)
+
+
+async def _clinics_sharing_vendors(stack: LocalStack, router: ServiceProcess) -> tuple[Clinic, Clinic]:
+    """Two clinics, closed (their calls go to the vendors at once), with the same two vendors at the
+    default 12 s answer target: the primary has a call at once, the secondary too 6 s in."""
+    x, y = uid("crx"), uid("cry")
+    a, b = f"{x}-va", f"{x}-vb"
+    configs = [
+        ClinicConfig.model_validate(
+            {
+                "clinic_id": clinic_id,
+                "name": "Shared Vendors Clinic",
+                "timezone": "America/Chicago",
+                "phone": {
+                    "answering_service": a,
+                    "secondary_answering_service": b,
+                    "vendors": [{"vendor_id": a}, {"vendor_id": b}],
+                },
+            }
+        )
+        for clinic_id in (x, y)
+    ]
+    await publish(stack.bootstrap, configs)
+    url = stack.database_url("call-router")
+    deadline = time.monotonic() + 60
+    while len(await query(url, "SELECT 1 FROM vendor_topics WHERE vendor_id = ANY($1) AND ready", [a, b])) < 2:
+        assert time.monotonic() < deadline, "call-router never provisioned the vendors' topics"
+        await asyncio.sleep(0.3)
+    while not {x, y} <= set(await asyncio.to_thread(router.known_clinics)):
+        assert time.monotonic() < deadline, "call-router never learned the clinics"
+        await asyncio.sleep(0.2)
+    return Clinic(x, a, b), Clinic(y, a, b)
+
+
+async def test_a_vendor_silent_for_one_clinic_is_still_offered_another_s_calls_in_time(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    x, y = await _clinics_sharing_vendors(stack, router)
+    a, b = x.va, x.vb
+    first = _call(x.clinic_id)
+    async with EventTap(stack.bootstrap, _topics(x)) as tap:
+        # The primary is silent for clinic x: past its target (nobody answered yet) it is marked
+        # failed, for every clinic; the secondary, offered the call too, answers it within its own.
+        await send_events(stack.bootstrap, [first])
+        await tap.wait_for(_on(vendor_calls_topic(b), first.call_id, "call.overflowed"), timeout=60)
+        failed = "SELECT 1 FROM vendor_health WHERE vendor_id = $1 AND failed_until > now()"
+        await _row(stack, failed, a)
+        await send_events(stack.bootstrap, [_answer(x, first, b)], topic=vendor_events_topic(b))
+        # Clinic y's call goes to the secondary first, which is the silent one for y: the primary,
+        # which answers y's calls, is offered it by the latest moment it can still answer in time.
+        second = _call(y.clinic_id)  # received now: its budget starts here
+        await send_events(stack.bootstrap, [second])
+        [to_b] = await tap.wait_for(_on(vendor_calls_topic(b), second.call_id, "call.overflowed"), timeout=60)
+        [to_a] = await tap.wait_for(_on(vendor_calls_topic(a), second.call_id, "call.overflowed"), timeout=60)
+        await send_events(stack.bootstrap, [_answer(y, second, a)], topic=vendor_events_topic(a))
+        [answered] = await tap.wait_for(_on(vendor_events_topic(a), second.call_id, "call.answered"))
+        await tap.wait_for(_on(vendor_calls_topic(b), second.call_id, "call.withdrawn"), timeout=60)
+        await tap.settle(1.0)
+    offered_after = await _since_received(tap, second, to_a)
+    answered_after = await _since_received(tap, second, answered)
+    print(f"vendor silent for one clinic: offered another's call {offered_after:.2f} s after arrival")
+    assert (to_b.data.reason, to_a.data.reason) == ("after_hours", "vendor_hedge")  # type: ignore[attr-defined]
+    latest = BUDGET - 12.0  # the latest moment the primary can still answer within the budget
+    assert offered_after <= latest + 1.5 and answered_after <= BUDGET
+    assert len(tap.matching(_on(vendor_calls_topic(a), second.call_id, "call.overflowed"))) == 1
+    [row] = await query(stack.database_url("call-router"), "SELECT * FROM calls WHERE call_id = $1", second.call_id)
+    assert (row["status"], row["answered_by_id"]) == ("answered", a)

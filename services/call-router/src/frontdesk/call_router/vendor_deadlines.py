@@ -91,7 +91,7 @@ async def _fail_over(
 
 async def on_vendor_hedge(timer: Timer[VendorHedgeTimer], uow: UnitOfWork) -> None:
     """Nobody has answered by the latest moment the other vendor can still answer in time: offer it
-    the call too, unless it has had it already or is known unhealthy while the holder is not."""
+    the call too, unless it has had it already or its heartbeats stopped while the holder's did not."""
     clinic_id, call_id, vendor_id = timer.payload.clinic_id, timer.payload.call_id, timer.payload.vendor_id
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
