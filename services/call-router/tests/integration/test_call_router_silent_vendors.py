@@ -1,6 +1,8 @@
 """Vendors that stay silent, over the real broker and database, at the default ring budget (18 s).
 
-Proves, from broker timestamps: a vendor silent for one clinic only (marked failed when it misses
+Proves, from broker timestamps: a call of an unknown clinic held by the network fallback's vendor,
+whose clinic is configured moments later, is offered to the clinic's vendor at the fallback
+vendor's hedge moment (not at its missed target); a vendor silent for one clinic only (marked failed when it misses
 that clinic's call) is still offered another clinic's calls in time, when the vendor that takes them
 first is the silent one there; an urgent call's on-call page reaches the provider through the other
 vendor as soon as that vendor is offered the call (not at the next re-send) when the vendor that had
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from frontdesk.common.contracts import (
     CallReceived,
     ClinicConfig,
+    NetworkFallback,
     OnCallPageRequested,
     vendor_calls_topic,
     vendor_events_topic,
@@ -38,6 +41,8 @@ from .test_call_router_budget import (
     _since_received,
     _topics,
 )
+from .test_call_router_fallback import _network, _publish_clinic
+from .test_call_router_vendors import _vendor_ready
 
 RESEND = 15.0  # the on-call provider's page is re-sent this often until acknowledged
 
@@ -158,3 +163,40 @@ async def test_a_vendor_silent_for_one_clinic_is_still_offered_another_s_calls_i
     assert len(tap.matching(_on(vendor_calls_topic(a), second.call_id, "call.overflowed"))) == 1
     [row] = await query(stack.database_url("call-router"), "SELECT * FROM calls WHERE call_id = $1", second.call_id)
     assert (row["status"], row["answered_by_id"]) == ("answered", a)
+
+
+async def test_a_fallback_call_whose_clinic_arrives_is_offered_to_the_clinic_s_vendor_at_the_hedge(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    # The fallback's vendors need the default 12 s: the primary has the call at once, the other is
+    # due 6 s in. The clinic is configured within those 6 s, naming vendors of its own.
+    fa, fb = uid("fb-a"), uid("fb-b")
+    await _network(
+        stack,
+        NetworkFallback(
+            answering_service=fa, secondary_answering_service=fb, vendors=[{"vendor_id": fa}, {"vendor_id": fb}]
+        ),
+    )
+    await _vendor_ready(stack, fa)
+    clinic_id = uid("late")
+    call = _call(clinic_id)
+    async with EventTap(stack.bootstrap, ["call.received", "call.routed", "call.overflowed"]) as tap:
+        await send_events(stack.bootstrap, [call])
+        [held] = await tap.wait_for(_on("call.overflowed", call.call_id, "call.overflowed"), timeout=60)
+        await _publish_clinic(stack, router, clinic_id)  # its own vendor, <clinic_id>-v
+        [to_clinic] = await tap.wait_for(
+            lambda e: _on("call.overflowed", call.call_id, "call.overflowed")(e) and e.data.vendor_id != fa,
+            timeout=60,
+        )
+        await tap.settle(1.0)
+    offered_after = await _since_received(tap, call, to_clinic)
+    print(f"fallback call, clinic configured meanwhile: its vendor offered the call {offered_after:.2f} s in")
+    assert held.data.vendor_id == fa  # type: ignore[attr-defined]
+    assert (to_clinic.data.vendor_id, to_clinic.data.reason) == (f"{clinic_id}-v", "vendor_hedge")  # type: ignore[attr-defined]
+    assert offered_after <= BUDGET - 12.0 + 1.5  # the latest moment a 12 s vendor can answer in time
+    # the fallback's other vendor, which the clinic does not name, was not offered it
+    assert [e.data.vendor_id for e in tap.matching(_on("call.overflowed", call.call_id, "call.overflowed"))] == [  # type: ignore[attr-defined]
+        fa,
+        f"{clinic_id}-v",
+    ]
