@@ -1,13 +1,16 @@
 """Vendors that stay silent, over the real broker and database, at the default ring budget (18 s).
 
-Proves, from broker timestamps: a call of an unknown clinic held by the network fallback's vendor,
-whose clinic is configured moments later, is offered to the clinic's vendor at the fallback
-vendor's hedge moment (not at its missed target); a vendor silent for one clinic only (marked failed when it misses
-that clinic's call) is still offered another clinic's calls in time, when the vendor that takes them
-first is the silent one there; an urgent call's on-call page reaches the provider through the other
-vendor as soon as that vendor is offered the call (not at the next re-send) when the vendor that had
-it is silent, and once a vendor answers, its later pages go through that vendor only (not through
-the one told the call is withdrawn).
+Proves, from broker timestamps: several calls of one clinic at once, its one receptionist present
+but never picking up and its primary vendor silent, each reach the secondary by the latest moment
+it can answer and are answered within the budget, the receptionist ringing for one call only and
+the primary offered each call once and withdrawn from each; a call of an unknown clinic held by the
+network fallback's vendor, whose clinic is configured moments later, is offered to the clinic's
+vendor at the fallback vendor's hedge moment (not at its missed target); a vendor silent for one
+clinic only (marked failed when it misses that clinic's call) is still offered another clinic's
+calls in time, when the vendor that takes them first is the silent one there; an urgent call's
+on-call page reaches the provider through the other vendor as soon as that vendor is offered the
+call (not at the next re-send) when the vendor that had it is silent, and once a vendor answers,
+its later pages go through that vendor only (not through the one told the call is withdrawn).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from datetime import UTC, datetime
 
 from frontdesk.common.contracts import (
+    AgentStatusChanged,
     CallReceived,
     ClinicConfig,
     NetworkFallback,
@@ -200,3 +204,41 @@ async def test_a_fallback_call_whose_clinic_arrives_is_offered_to_the_clinic_s_v
         fa,
         f"{clinic_id}-v",
     ]
+
+
+async def test_several_calls_at_once_with_an_absent_desk_and_a_silent_primary(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    # Default 12 s targets: the desk rings until 6 s in, then both vendors; a call the desk cannot
+    # take goes to the primary at once and to the secondary 6 s in.
+    desk = {"pool_id": "desk", "members": ["r1"], "autopause": False}  # she stays "available"
+    c = await _clinic(stack, router, open_=True, va={}, vb={}, receptionists=[{"receptionist_id": "r1"}], pools=[desk])
+    present = AgentStatusChanged(
+        clinic_id=c.clinic_id, receptionist_id="r1", status="available", changed_at=datetime.now(UTC)
+    )
+    await send_events(stack.bootstrap, [present])
+    await _row(stack, "SELECT 1 FROM agents WHERE clinic_id = $1 AND status = 'available'", c.clinic_id)
+    calls = [_call(c.clinic_id) for _ in range(4)]
+    async with EventTap(stack.bootstrap, _topics(c)) as tap:
+        await send_events(stack.bootstrap, calls)
+        to_b = []
+        for call in calls:  # the secondary answers each call as soon as it has it
+            [offer] = await tap.wait_for(_on(vendor_calls_topic(c.vb), call.call_id, "call.overflowed"), timeout=60)
+            await send_events(stack.bootstrap, [_answer(c, call, c.vb)], topic=vendor_events_topic(c.vb))
+            to_b.append(offer)
+        for call in calls:
+            await tap.wait_for(_on(vendor_calls_topic(c.va), call.call_id, "call.withdrawn"), timeout=60)
+        await tap.settle(1.0)
+    rows = await query(
+        stack.database_url("call-router"),
+        "SELECT call_id, status, answered_by_id, received_at, answered_at FROM calls WHERE clinic_id = $1",
+        c.clinic_id,
+    )
+    assert {(r["status"], r["answered_by_id"]) for r in rows} == {("answered", c.vb)} and len(rows) == 4
+    assert all((r["answered_at"] - r["received_at"]).total_seconds() <= BUDGET for r in rows)
+    for call, offer in zip(calls, to_b, strict=True):
+        assert await _since_received(tap, call, offer) <= BUDGET - 12.0 + 1.5
+        assert len(tap.matching(_on(vendor_calls_topic(c.va), call.call_id, "call.overflowed"))) == 1
+    offered = [e for e in tap.matching(lambda e: e.type == "call.offered") if e.data.clinic_id == c.clinic_id]  # type: ignore[attr-defined]
+    assert len(offered) == 1  # she rang for one call; the others did not wait for her
