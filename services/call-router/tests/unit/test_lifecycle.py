@@ -157,6 +157,15 @@ def test_an_abandon_withdraws_every_holder() -> None:
     )
 
 
+def test_pages_go_through_every_vendor_holding_the_call_until_one_answers() -> None:
+    hedged = lc.Call(Status.WITH_VENDOR, 2, holders=("acme", "bolt"))
+    assert lc.page_carriers(hedged) == ("acme", "bolt")  # either may be the silent one
+    answered = lc.transition(hedged, lc.Answered("answering_service", "acme", sender="acme")).call
+    assert lc.page_carriers(answered) == ("acme",)  # not bolt, told the call is withdrawn
+    by_desk = lc.transition(hedged, lc.Answered("receptionist", "r1")).call
+    assert lc.page_carriers(by_desk) == ("acme", "bolt")  # no vendor has the caller: both deliver
+
+
 def test_outcomes_that_overtook_their_call_replay_an_answer_first() -> None:
     call = lc.Call(Status.NONE)
     for outcome in (lc.Abandoned(), lc.Answered("receptionist", "r1"), lc.Ended()):
@@ -258,6 +267,12 @@ def test_any_order_of_events(events: list[lc.Input], at: int, data: st.DataObjec
     for e in run.effects:
         if isinstance(e, lc.RecordLateAnswer):
             assert e.vendor in run.call.withdrawn
+    # an urgent call's pages: someone delivers them once a vendor had the call, and a vendor told
+    # the call is withdrawn only when no vendor has the caller
+    carriers = set(lc.page_carriers(run.call))
+    assert bool(carriers) >= bool(run.call.holders)
+    if carriers & run.call.withdrawn:
+        assert carriers == set(run.call.holders) and run.call.answered_by != ("answering_service", *carriers)
     # no route after an outcome: stale timers and late events do nothing
     done = next((i for i, s in enumerate(run.statuses) if s in {Status.ANSWERED, Status.ABANDONED}), None)
     if done is not None:

@@ -3,6 +3,7 @@ hours, urgent calls, vendor failover; and the property: always a live human with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -378,7 +379,17 @@ def test_with_equal_targets_both_vendors_are_offered_the_call_at_the_hand_off() 
     )
 
 
-def test_an_unhealthy_vendor_is_not_offered_the_call_as_a_hedge() -> None:
+def test_a_vendor_that_missed_a_target_lately_is_still_offered_the_call_as_a_hedge() -> None:
+    # vend-a missed its target for some clinic a minute ago (silent there only, perhaps): vend-b
+    # takes the calls first, and vend-a is offered them too at the latest moment it can answer, in
+    # case vend-b is the silent one for this call
+    c = clinic()
+    missed = {"vend-a": VendorState("vend-a", failed_until=SUNDAY_NIGHT + timedelta(minutes=4))}
+    d = decide(c, call(SUNDAY_NIGHT), {}, missed, SUNDAY_NIGHT)
+    assert d.route == ToVendor("vend-b", "after_hours", "vend-a", SUNDAY_NIGHT + timedelta(seconds=12))
+
+
+def test_a_vendor_whose_heartbeats_stopped_is_not_offered_the_call_as_a_hedge() -> None:
     c = clinic()
     stale = {"vend-b": VendorState("vend-b", last_heartbeat_at=SUNDAY_NIGHT - timedelta(seconds=61))}
     assert decide(c, call(SUNDAY_NIGHT), {}, stale, SUNDAY_NIGHT).route == ToVendor("vend-a", "after_hours")
@@ -763,6 +774,26 @@ def test_every_call_reaches_a_live_human_within_the_budget_and_never_voicemail(
             tried=state.tried | set(offer.tried_keys),
         )
     pytest.fail("the chain did not end")
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenario=scenarios(), lag=st.floats(min_value=0, max_value=30))
+def test_whichever_vendor_takes_the_call_the_other_is_offered_it_in_time(
+    scenario: tuple[ClinicConfig, CallState, dict[str, AgentState], dict[str, VendorState]], lag: float
+) -> None:
+    """Whatever the vendors' recent misses (marked failed, heartbeats alive): the vendor that takes
+    the call may be the silent one, so the other is offered it too, by the latest moment it can
+    still answer within the budget (at once when that moment has passed)."""
+    config, state, presence, vendors = scenario
+    phone = config.phone
+    if phone.secondary_answering_service is None:
+        return
+    now = state.received_at + timedelta(seconds=lag)
+    d = decide(config, replace(state, intent="urgent"), presence, vendors, now)
+    assert isinstance(d.route, ToVendor)
+    other = ({phone.answering_service, phone.secondary_answering_service} - {d.route.vendor_id}).pop()
+    assert d.route.hedge == other and d.route.hedge_at is not None
+    assert d.route.hedge_at == max(now, d.answer_by - _target(config, other))
 
 
 @st.composite

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from frontdesk.call_router.domain.vendor_messages import digest_due_at, next_page, page_schedule
+from frontdesk.call_router.domain.vendor_messages import digest_due_at, next_page, page_schedule, sent_page
 from frontdesk.call_router.paging import Paged
 from frontdesk.common.contracts import ClinicConfig
 from frontdesk.common.contracts.phone import OnCallStep
@@ -96,3 +96,15 @@ def test_an_urgent_call_s_pages_follow_the_same_schedule_under_their_own_ids() -
     assert (message.page_id(pages[4]), message.timer_key(5)) == ("msg-1:2:0", "page:msg-1:5")
     stored = {"clinic_id": "c1", "call_id": "call-1", "at": "2030-01-01T09:00:00+00:00"}  # a page timer's row
     assert Paged.of(OncallPageTimer.model_validate(stored)) == call
+
+
+def test_a_vendor_handed_the_call_while_it_is_paged_is_sent_the_latest_page_requested() -> None:
+    call = Paged(call_id="call-1")
+    # 17 min in, the timer of the backup's 17 min re-send may not have fired yet: the latest
+    # page requested is the one handed over, not the one the schedule says is due.
+    late = sent_page(ROSTER, T0, T0 + timedelta(minutes=17), call.page_id, "call:call-1:1:0")
+    assert late is not None and (late.provider_id, late.step, late.resend) == ("dr-b", 1, 0)
+    assert sent_page(ROSTER, T0, T0, call.page_id, "call:call-1:0:0") == page_schedule(ROSTER, T0, T0 + timedelta(1))[0]
+    assert (
+        sent_page(ROSTER[:1], T0, T0 + timedelta(minutes=17), call.page_id, "call:call-1:1:0") is None
+    )  # roster changed

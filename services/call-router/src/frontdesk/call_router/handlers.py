@@ -113,7 +113,7 @@ async def _apply(
         )
     oldest = await _to_vendor(uow, clinic, row, tried, d, d.route.vendor_id, now, then=then)
     if d.page_on_call:  # paged until acknowledged, re-sent and escalated along the roster
-        await paging.start_call(uow, clinic, call_id, d.route.vendor_id, now)
+        await paging.start_call(uow, clinic, call_id, now)
     return oldest
 
 
@@ -213,6 +213,8 @@ async def _to_vendor(
         events.append((overflowed.model_copy(update={"callback": callback}), vendor_calls_topic(vendor_id)))
     await uow.emit_many([*events, *((e, None) for e in then)])
     telemetry.CALLS_OVERFLOWED.labels(clinic_id, vendor_id, d.reason).inc()
+    if row.intent == "urgent":  # a vendor handed an urgent call while it is paged delivers the page too
+        await paging.hand_over(uow, clinic, call_id, vendor_id)
     await _vendor_timers(uow, clinic, row, tried, d, vendor_id, now)
     return handed.oldest_waiting
 

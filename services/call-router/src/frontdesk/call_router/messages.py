@@ -137,7 +137,7 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
             await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
             return
         first = Page(now, roster[0].provider_id, 0, 0)
-        await paging.send(uow, clinic, paging.Paged(message_id=event.message_id), event.vendor_id, first, now)
+        await paging.send(uow, clinic, paging.Paged(message_id=event.message_id), (event.vendor_id,), first, now)
     else:
         assert digest_id is not None
         row = await store.digest(uow.conn, digest_id)

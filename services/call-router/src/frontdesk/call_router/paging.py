@@ -2,7 +2,9 @@
 
 - Start: `oncall.page_requested` for the roster's first provider, on the shared topic and on the
   vendor's own topic `vendor.<id>.calls` (the vendor delivers pages): the vendor that took the
-  message, or the one the urgent call was handed to (now: after a failover, the other vendor).
+  message; for an urgent call, the vendor that answered it, else every vendor it was handed to
+  (lifecycle.page_carriers). A vendor handed the call while it is paged (hedge, failover) is sent
+  the latest page at once.
 - A durable timer per page (`oncall_page`) sends the next one from the pure schedule
   (domain/vendor_messages.py `next_page`: re-send, escalate along the roster, the last step re-sends
   for ever), computed from when paging started, so a late timer neither skips nor repeats a page.
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +29,8 @@ from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
 from .adapters import messages, pages, repository, topics
-from .domain.vendor_messages import Page, next_page
+from .domain import lifecycle
+from .domain.vendor_messages import Page, next_page, sent_page
 
 log = get_logger(__name__)
 
@@ -79,35 +83,61 @@ class Paged:
             await pages.stop(uow.conn, str(self.call_id))
 
 
-async def start_call(uow: UnitOfWork, clinic: ClinicConfig, call_id: str, vendor_id: str, now: datetime) -> None:
-    """An urgent call was handed to `vendor_id`: page the clinic's roster until acknowledged (a clinic
-    without a roster has nobody to page)."""
+async def start_call(uow: UnitOfWork, clinic: ClinicConfig, call_id: str, now: datetime) -> None:
+    """An urgent call was handed to the answering service: page the clinic's roster until
+    acknowledged (a clinic without a roster has nobody to page)."""
     roster = clinic.phone.on_call
     if roster and await pages.start(uow.conn, call_id, clinic.clinic_id, now):
-        await send(uow, clinic, Paged(call_id=call_id), vendor_id, Page(now, roster[0].provider_id, 0, 0), now)
+        carriers = await _call_carriers(uow, call_id)
+        await send(uow, clinic, Paged(call_id=call_id), carriers, Page(now, roster[0].provider_id, 0, 0), now)
 
 
-async def send(
-    uow: UnitOfWork, clinic: ClinicConfig, paged: Paged, vendor_id: str, page: Page, started_at: datetime
-) -> None:
-    """Request `page`, then set the timer for the next one (re-send or escalation)."""
-    roster = clinic.phone.on_call
-    page_id = paged.page_id(page)
-    requested = OnCallPageRequested(
-        page_id=page_id,
+async def hand_over(uow: UnitOfWork, clinic: ClinicConfig, call_id: str, vendor_id: str) -> None:
+    """An urgent call being paged was handed to one more vendor (hedge, failover): that vendor
+    delivers the latest page too (same page id), at once, rather than at the next re-send: the
+    vendor that had it may be the silent one."""
+    row = await pages.get(uow.conn, call_id)
+    if row is None or row["status"] != "paging" or row["last_page_id"] is None:
+        return
+    paged = Paged(call_id=call_id)
+    page = sent_page(clinic.phone.on_call, row["paging_started_at"], _now(), paged.page_id, row["last_page_id"])
+    if page is not None and await topics.vendor_topic_ready(uow.conn, vendor_id):
+        await uow.emit(_requested(clinic, paged, vendor_id, page), topic=vendor_calls_topic(vendor_id))
+
+
+async def _call_carriers(uow: UnitOfWork, call_id: str) -> tuple[str, ...]:
+    call = await repository.get_call(uow.conn, call_id)
+    assert call is not None
+    return lifecycle.page_carriers(lifecycle.from_row(call))
+
+
+def _requested(clinic: ClinicConfig, paged: Paged, vendor_id: str, page: Page) -> OnCallPageRequested:
+    return OnCallPageRequested(
+        page_id=paged.page_id(page),
         **paged.ids(),
         clinic_id=clinic.clinic_id,
         vendor_id=vendor_id,
         provider_id=page.provider_id,
-        channel=roster[page.step].channel,
+        channel=clinic.phone.on_call[page.step].channel,
         step=page.step,
         resend=page.resend,
         escalated=page.step > 0 and page.resend == 0,
         requested_at=_now(),
     )
+
+
+async def send(
+    uow: UnitOfWork, clinic: ClinicConfig, paged: Paged, vendor_ids: Sequence[str], page: Page, started_at: datetime
+) -> None:
+    """Request `page` (delivered by each of `vendor_ids`), then set the timer for the next one
+    (re-send or escalation)."""
+    roster = clinic.phone.on_call
+    requested = _requested(clinic, paged, vendor_ids[0], page)
     await uow.emit(requested)
-    if await topics.vendor_topic_ready(uow.conn, vendor_id):
-        await uow.emit(requested, topic=vendor_calls_topic(vendor_id))  # the vendor delivers the page
+    for vendor_id in vendor_ids:  # the vendors deliver the page
+        if await topics.vendor_topic_ready(uow.conn, vendor_id):
+            copy = requested.model_copy(update={"vendor_id": vendor_id})
+            await uow.emit(copy, topic=vendor_calls_topic(vendor_id))
     telemetry.PAGES.labels(clinic.clinic_id, str(requested.escalated).lower()).inc()
     following = next_page(roster, started_at, page.at)
     key = None
@@ -119,7 +149,7 @@ async def send(
             clinic_id=clinic.clinic_id, message_id=paged.message_id, call_id=paged.call_id, at=following.at
         )
         await uow.set_timer(key, following.at, payload)
-    await paged.requested(uow, page_id, key)
+    await paged.requested(uow, requested.page_id, key)
 
 
 async def on_page_due(timer: Timer[OncallPageTimer], uow: UnitOfWork) -> None:
@@ -135,15 +165,13 @@ async def on_page_due(timer: Timer[OncallPageTimer], uow: UnitOfWork) -> None:
         await paged.stopped(uow)
         return
     if paged.message_id is not None:
-        vendor_id = row["vendor_id"]
-    else:  # the vendor that has the call now (it may have failed over)
-        call = await repository.get_call(uow.conn, str(paged.call_id))
-        assert call is not None
-        vendor_id = call.vendor_id
+        carriers: tuple[str, ...] = (row["vendor_id"],)
+    else:  # the vendors that have the call now (hedged, failed over, or the one that answered)
+        carriers = await _call_carriers(uow, str(paged.call_id))
     at = timer.payload.at
     page = next_page(clinic.phone.on_call, row["paging_started_at"], at - timedelta(microseconds=1))
     assert page is not None  # the last step re-sends for ever
-    await send(uow, clinic, paged, vendor_id, page, row["paging_started_at"])
+    await send(uow, clinic, paged, carriers, page, row["paging_started_at"])
 
 
 async def acknowledged(uow: UnitOfWork, paged: Paged, row: dict[str, Any], provider_id: str, at: datetime) -> None:

@@ -91,8 +91,11 @@ async def _fail_over(
 
 async def on_vendor_hedge(timer: Timer[VendorHedgeTimer], uow: UnitOfWork) -> None:
     """Nobody has answered by the latest moment the other vendor can still answer in time: offer it
-    the call too, unless it has had it already or is known unhealthy while the holder is not."""
-    clinic_id, call_id, vendor_id = timer.payload.clinic_id, timer.payload.call_id, timer.payload.vendor_id
+    the call too, unless it has had it already or its heartbeats stopped while the holder's did not.
+    The other vendor is the one the configuration names now, not necessarily the timer's: a call of an
+    unknown clinic held by the network fallback's vendor whose clinic was configured meanwhile goes
+    to the clinic's vendor (as a failover would), a secondary replaced meanwhile to the new one."""
+    clinic_id, call_id = timer.payload.clinic_id, timer.payload.call_id
     await repository.lock_clinic(uow.conn, clinic_id)
     row = await repository.get_call(uow.conn, call_id, for_update=True)
     if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.HedgeDue()).accepted:
@@ -104,7 +107,8 @@ async def on_vendor_hedge(timer: Timer[VendorHedgeTimer], uow: UnitOfWork) -> No
     now = _now()
     vendors = await repository.vendors(uow.conn, [v.vendor_id for v in clinic.phone.effective_vendors()])
     tried = frozenset(row.tried) | {f"vendor:{row.vendor_id}"}
-    if domain.hedge_vendor(clinic.phone, row.vendor_id, tried, vendors, now) != vendor_id:
-        log.info("vendor not offered the call too", call_id=call_id, vendor_id=vendor_id)
+    other = domain.hedge_vendor(clinic.phone, row.vendor_id, tried, vendors, now)
+    if other is None:
+        log.info("no other vendor offered the call too", call_id=call_id, planned=timer.payload.vendor_id)
         return
-    await _hedge(uow, clinic, row, sorted(tried), vendor_id, row.attempt, now)
+    await _hedge(uow, clinic, row, sorted(tried), other, row.attempt, now)

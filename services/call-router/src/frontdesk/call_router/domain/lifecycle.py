@@ -125,6 +125,15 @@ def from_row(row: StoredCall | None, early: frozenset[str] = frozenset()) -> Cal
     return Call(status, row.attempt, holders_of(row), (kind, by) if kind and by else None, early)
 
 
+def page_carriers(call: Call) -> tuple[str, ...]:
+    """The vendors that deliver an urgent call's pages to the on-call provider: the vendor that
+    answered it, once one has; else every vendor the call was handed to. Any one of them may be the
+    silent one, and a vendor told the call is withdrawn (another answered) no longer has the caller;
+    a page delivered twice beats one that waits in a silent vendor's queue."""
+    answerer = _answering_vendor(call.answered_by)
+    return (answerer,) if answerer is not None else call.holders
+
+
 def holders_of(row: StoredCall) -> tuple[str, ...]:
     """The vendors a stored call was handed to: the earlier ones are in `tried`, the latest is
     `vendor_id`."""

@@ -144,11 +144,15 @@ def vendor_healthy(phone: PhoneSection, state: VendorState | None, now: datetime
         return True
     if state.failed_until is not None and state.failed_until > now:
         return False
-    if state.last_heartbeat_at is not None:
-        timeout = phone.vendor(state.vendor_id).heartbeat_timeout_seconds
-        if (now - state.last_heartbeat_at).total_seconds() > timeout:
-            return False
-    return True
+    return vendor_alive(phone, state, now)
+
+
+def vendor_alive(phone: PhoneSection, state: VendorState | None, now: datetime) -> bool:
+    """Whether the vendor's heartbeats (once any was seen) still come: its operators may answer."""
+    if state is None or state.last_heartbeat_at is None:
+        return True
+    timeout = phone.vendor(state.vendor_id).heartbeat_timeout_seconds
+    return (now - state.last_heartbeat_at).total_seconds() <= timeout
 
 
 def pick_vendor(
@@ -170,13 +174,15 @@ def hedge_vendor(
     phone: PhoneSection, holder: str, tried: frozenset[str], vendors: Mapping[str, VendorState], now: datetime
 ) -> str | None:
     """The other vendor to offer the call too, should `holder` not answer in time: the other of primary
-    and secondary, if it has not had the call; skipped when it is known unhealthy and `holder` is not
-    (a vendor that stopped its heartbeats or missed its targets would only take an operator's time)."""
+    and secondary, if it has not had the call; skipped when its heartbeats stopped and `holder`'s did
+    not (nobody there to answer). One that merely missed a target lately is still offered the call:
+    it may have been silent for one clinic only, and without it a silent holder would leave the
+    caller ringing to the end of the budget before the failover."""
     others = [v for v in (phone.answering_service, phone.secondary_answering_service) if v and v != holder]
     if not others or f"vendor:{others[0]}" in tried:
         return None
     other = others[0]
-    if not vendor_healthy(phone, vendors.get(other), now) and vendor_healthy(phone, vendors.get(holder), now):
+    if not vendor_alive(phone, vendors.get(other), now) and vendor_alive(phone, vendors.get(holder), now):
         return None
     return other
 

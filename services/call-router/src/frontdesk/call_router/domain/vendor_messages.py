@@ -10,6 +10,7 @@ Wired to events in messages.py (answering.message_taken -> oncall.page_requested
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +56,15 @@ def next_page(roster: list[OnCallStep], started_at: datetime, after: datetime) -
         return None
     horizon = after + timedelta(seconds=max(s.resend_every_seconds + s.escalate_after_seconds for s in roster))
     return next((p for p in page_schedule(roster, started_at, horizon) if p.at > after), None)
+
+
+def sent_page(
+    roster: list[OnCallStep], started_at: datetime, at: datetime, page_id: Callable[[Page], str], last: str
+) -> Page | None:
+    """The page of the schedule, due by `at`, whose id is `last` (the latest one requested); None if
+    the roster changed since and no longer has it."""
+    due = page_schedule(roster, started_at, at + timedelta(microseconds=1))
+    return next((p for p in reversed(due) if page_id(p) == last), None)
 
 
 def digest_due_at(clinic: ClinicConfig, taken_at: datetime, search_days: int = 14) -> datetime | None:
