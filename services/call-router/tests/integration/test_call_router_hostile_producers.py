@@ -2,24 +2,35 @@
 
 Proves: a vendor that writes another producer's CloudEvents source and id (phone-bridge's
 `<call>:answered`, or the same careless source and sequence number as another vendor) cannot make
-that producer's event a repeat the router drops.
+that producer's event a repeat the router drops; an outcome of a call (answered, abandoned, declined,
+ended) that names a clinic other than the call's is refused without effect (its dead letter says why,
+ids only; counted) and touches neither clinic, also when it arrived before the call itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
+
+import httpx
 
 from frontdesk.common.cloudevents import encode
 from frontdesk.common.contracts import (
+    CallAbandoned,
     CallAnswered,
+    CallDeclined,
+    CallEnded,
     CallReceived,
     Event,
+    dlq_topic,
     vendor_events_topic,
 )
-from frontdesk.testing.helpers import send_events, send_raw, uid
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
+from frontdesk.tools.tap import EventTap
 
-from .test_call_router_vendors import _call_row, _closed_clinic, _vendor_ready
+from .test_call_router_vendors import _call_row, _closed_clinic, _dead_letter_reasons, _vendor_ready
 
 BRIDGE = "frontdesk/phone-bridge"
 
@@ -41,6 +52,16 @@ def _answer(call: CallReceived, kind: str, by: str, clinic_id: str | None = None
         answered_by_kind=kind,  # type: ignore[arg-type]
         answered_by_id=by,
     )
+
+
+def _refused(metrics: str, event_type: str) -> float:
+    """frontdesk_vendor_events_refused_total of a shared topic's producer (vendor "-") for `event_type`."""
+    labels = {'vendor_id="-"', f'event_type="{event_type}"'}
+    for line in metrics.splitlines():
+        name, _, rest = line.partition("{")
+        if name == "frontdesk_vendor_events_refused_total" and labels <= set(rest.split("}")[0].split(",")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def _with_vendor(stack: LocalStack, *calls: CallReceived) -> None:
@@ -81,3 +102,85 @@ async def test_a_vendor_cannot_make_another_producers_event_a_repeat(
     for answer, vendor in careless:
         row = await _call_row(stack, answer.call_id, lambda c: c["status"] == "answered")
         assert row["answered_by_id"] == vendor
+
+
+async def test_an_outcome_naming_another_clinic_than_the_calls_is_refused_without_effect(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    vendor_a, vendor_b = uid("vend-ca"), uid("vend-cb")
+    clinic_a = await _closed_clinic(stack, router, vendor_a)
+    clinic_b = await _closed_clinic(stack, router, vendor_b)
+    call = _call(clinic_a)
+    await send_events(stack.bootstrap, [call])
+    before = await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
+    now = datetime.now(UTC)
+    # A phone system that maps the number to the wrong clinic, on the shared topics (keyed by clinic B).
+    wrong: list[Event] = [
+        _answer(call, "receptionist", "rec-b", clinic_b),
+        CallAbandoned(call_id=call.call_id, clinic_id=clinic_b, abandoned_at=now),
+        CallDeclined(
+            call_id=call.call_id, clinic_id=clinic_b, attempt=before["attempt"], reason="busy", declined_at=now
+        ),
+        CallEnded(call_id=call.call_id, clinic_id=clinic_b, ended_at=now),
+    ]
+    topics = [dlq_topic(e.event_type) for e in wrong]
+    async with EventTap(stack.bootstrap, topics) as dlq:
+        ids = await send_events(stack.bootstrap, wrong)
+        reasons = await _dead_letter_reasons(dlq, ids)
+    assert set(reasons.values()) == {f"event refused: the call belongs to another clinic (clinic {clinic_b})"}
+    url = stack.database_url("call-router")
+    after = await _call_row(stack, call.call_id, lambda c: True)
+    assert {k: after[k] for k in ("status", "vendor_id", "attempt")} == {
+        "status": "with_vendor",
+        "vendor_id": vendor_a,
+        "attempt": before["attempt"],
+    }
+    assert await query(url, "SELECT 1 FROM callbacks WHERE clinic_id = ANY($1)", [clinic_a, clinic_b]) == []
+    assert await query(url, "SELECT 1 FROM agents WHERE clinic_id = $1", clinic_b) == []
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(router.ops_url + "/metrics")).text
+    for event in wrong:
+        assert _refused(metrics, event.event_type) >= 1, event.event_type
+    # The phone system's abandon that names the call's own clinic applies.
+    await send_events(stack.bootstrap, [CallAbandoned(call_id=call.call_id, clinic_id=clinic_a, abandoned_at=now)])
+    await _call_row(stack, call.call_id, lambda c: c["status"] == "abandoned")
+    [callback] = await query(url, "SELECT clinic_id, caller_token FROM callbacks WHERE call_id = $1", call.call_id)
+    assert callback == {"clinic_id": clinic_a, "caller_token": call.caller_token}
+
+
+async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    router = running["call-router"]
+    vendor_a, vendor_b = uid("vend-ea"), uid("vend-eb")
+    clinic_a = await _closed_clinic(stack, router, vendor_a)
+    clinic_b = await _closed_clinic(stack, router, vendor_b)
+    call = _call(clinic_a)
+    url = stack.database_url("call-router")
+    # Outcomes that overtake their call are kept until it arrives; these name the wrong clinic.
+    early: list[Event] = [
+        CallAbandoned(call_id=call.call_id, clinic_id=clinic_b, abandoned_at=datetime.now(UTC)),
+        CallEnded(call_id=call.call_id, clinic_id=clinic_b, ended_at=datetime.now(UTC)),
+    ]
+    await send_events(stack.bootstrap, early)
+    deadline = time.monotonic() + 60
+    while True:  # kept, since the call has not arrived
+        if len(await query(url, "SELECT 1 FROM early_outcomes WHERE call_id = $1", call.call_id)) == len(early):
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    await _vendor_ready(stack, vendor_a)
+    async with EventTap(stack.bootstrap, [dlq_topic("call.received")]) as dlq:
+        await send_events(stack.bootstrap, [call])
+        # routed as any call: the early abandon of clinic B is not replayed onto it
+        await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor" and c["vendor_id"] == vendor_a)
+        await send_events(
+            stack.bootstrap, [_answer(call, "answering_service", vendor_a)], topic=vendor_events_topic(vendor_a)
+        )
+        # and its answer does not take clinic B's early call.ended as its end
+        row = await _call_row(stack, call.call_id, lambda c: c["answered_at"] is not None)
+        assert (row["status"], row["ended_at"]) == ("answered", None)
+        await dlq.settle(1.0)
+        assert [r for r in dlq.raw if dict(r.headers).get("ce_type") == b"call.received"] == []
+    assert await query(url, "SELECT 1 FROM callbacks WHERE call_id = $1", call.call_id) == []
