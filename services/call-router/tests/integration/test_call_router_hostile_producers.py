@@ -69,15 +69,20 @@ async def _with_vendor(stack: LocalStack, *calls: CallReceived) -> None:
         await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
 
 
-async def test_a_vendor_cannot_make_another_producers_event_a_repeat(
-    stack: LocalStack, running: dict[str, ServiceProcess]
-) -> None:
-    router = running["call-router"]
-    vendor_a, vendor_b = uid("vend-ia"), uid("vend-ib")
+async def _two_closed_clinics(stack: LocalStack, router: ServiceProcess, prefix: str) -> tuple[str, str, str, str]:
+    """Two closed clinics, each with its own vendor, whose topics are ready: (vendor, clinic) A, then B."""
+    vendor_a, vendor_b = uid(f"{prefix}a"), uid(f"{prefix}b")
     clinic_a = await _closed_clinic(stack, router, vendor_a)
     clinic_b = await _closed_clinic(stack, router, vendor_b)
     await _vendor_ready(stack, vendor_a)
     await _vendor_ready(stack, vendor_b)
+    return vendor_a, clinic_a, vendor_b, clinic_b
+
+
+async def test_a_vendor_cannot_make_another_producers_event_a_repeat(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, vendor_b, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-i")
     call_a, call_b, call_c, call_d = _call(clinic_a), _call(clinic_b), _call(clinic_b), _call(clinic_a)
     await send_events(stack.bootstrap, [call_a, call_b, call_c, call_d])
     await _with_vendor(stack, call_a, call_b, call_c, call_d)
@@ -107,10 +112,7 @@ async def test_a_vendor_cannot_make_another_producers_event_a_repeat(
 async def test_an_outcome_naming_another_clinic_than_the_calls_is_refused_without_effect(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
-    router = running["call-router"]
-    vendor_a, vendor_b = uid("vend-ca"), uid("vend-cb")
-    clinic_a = await _closed_clinic(stack, router, vendor_a)
-    clinic_b = await _closed_clinic(stack, router, vendor_b)
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-c")
     call = _call(clinic_a)
     await send_events(stack.bootstrap, [call])
     before = await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
@@ -139,7 +141,7 @@ async def test_an_outcome_naming_another_clinic_than_the_calls_is_refused_withou
     assert await query(url, "SELECT 1 FROM callbacks WHERE clinic_id = ANY($1)", [clinic_a, clinic_b]) == []
     assert await query(url, "SELECT 1 FROM agents WHERE clinic_id = $1", clinic_b) == []
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(router.ops_url + "/metrics")).text
+        metrics = (await client.get(running["call-router"].ops_url + "/metrics")).text
     for event in wrong:
         assert _refused(metrics, event.event_type) >= 1, event.event_type
     # The phone system's abandon that names the call's own clinic applies.
@@ -152,10 +154,7 @@ async def test_an_outcome_naming_another_clinic_than_the_calls_is_refused_withou
 async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
-    router = running["call-router"]
-    vendor_a, vendor_b = uid("vend-ea"), uid("vend-eb")
-    clinic_a = await _closed_clinic(stack, router, vendor_a)
-    clinic_b = await _closed_clinic(stack, router, vendor_b)
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-e")
     call = _call(clinic_a)
     url = stack.database_url("call-router")
     # Outcomes that overtake their call are kept until it arrives; these name the wrong clinic.
@@ -170,7 +169,6 @@ async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
             break
         assert time.monotonic() < deadline
         await asyncio.sleep(0.2)
-    await _vendor_ready(stack, vendor_a)
     async with EventTap(stack.bootstrap, [dlq_topic("call.received")]) as dlq:
         await send_events(stack.bootstrap, [call])
         # routed as any call: the early abandon of clinic B is not replayed onto it
