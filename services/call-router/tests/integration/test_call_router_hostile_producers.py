@@ -4,19 +4,22 @@ Proves: a vendor that writes another producer's CloudEvents source and id (phone
 `<call>:answered`, or the same careless source and sequence number as another vendor) cannot make
 that producer's event a repeat the router drops; an outcome of a call (answered, abandoned, declined,
 ended) that names a clinic other than the call's is refused without effect (its dead letter says why,
-ids only; counted) and touches neither clinic, also when it arrived before the call itself.
+ids only; counted) and touches neither clinic, also when it arrived before the call itself; a phone
+system's clock running ahead does not freeze a receptionist's presence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
 from frontdesk.common.cloudevents import encode
 from frontdesk.common.contracts import (
+    AgentStatusChanged,
     CallAbandoned,
     CallAnswered,
     CallDeclined,
@@ -182,3 +185,51 @@ async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
         await dlq.settle(1.0)
         assert [r for r in dlq.raw if dict(r.headers).get("ce_type") == b"call.received"] == []
     assert await query(url, "SELECT 1 FROM callbacks WHERE call_id = $1", call.call_id) == []
+
+
+async def _agent(stack: LocalStack, clinic_id: str, receptionist_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        rows = await query(
+            stack.database_url("call-router"),
+            "SELECT status, status_at FROM agents WHERE clinic_id = $1 AND receptionist_id = $2",
+            clinic_id,
+            receptionist_id,
+        )
+        if rows and rows[0]["status"] == status:
+            return rows[0]
+        assert time.monotonic() < deadline, f"{receptionist_id}: {rows}, never {status}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_phone_clock_running_ahead_does_not_freeze_a_receptionists_presence(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    # The latest change wins; a desk phone or phone system set to next year would otherwise win over
+    # every real change until then (a receptionist stuck "available" while gone, or never rung).
+    _, clinic_id, _, _ = await _two_closed_clinics(stack, running["call-router"], "vend-k")
+    ahead = datetime.now(UTC) + timedelta(days=365)
+    desk, answering = uid("rec"), uid("rec")
+    await send_events(
+        stack.bootstrap,
+        [AgentStatusChanged(clinic_id=clinic_id, receptionist_id=desk, status="available", changed_at=ahead)],
+    )
+    assert (await _agent(stack, clinic_id, desk, "available"))["status_at"] <= datetime.now(UTC)
+    # a receptionist's answer stamped by the same clock
+    call = _call(clinic_id)
+    await send_events(stack.bootstrap, [call])
+    await _with_vendor(stack, call)
+    answer = _answer(call, "receptionist", answering).model_copy(update={"answered_at": ahead})
+    await send_events(stack.bootstrap, [answer])
+    assert (await _agent(stack, clinic_id, answering, "busy"))["status_at"] <= datetime.now(UTC)
+    # the next real changes apply
+    now = datetime.now(UTC)
+    await send_events(
+        stack.bootstrap,
+        [
+            AgentStatusChanged(clinic_id=clinic_id, receptionist_id=who, status="offline", changed_at=now)
+            for who in (desk, answering)
+        ],
+    )
+    for who in (desk, answering):
+        await _agent(stack, clinic_id, who, "offline")

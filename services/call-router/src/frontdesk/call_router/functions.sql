@@ -177,10 +177,12 @@ BEGIN
     SELECT min(received_at) INTO o_oldest FROM calls
     WHERE clinic_id = p_clinic_id AND status IN ('ringing', 'with_vendor');
     IF p_kind = 'receptionist' THEN
+        -- busy since the answer, but never since after now: a phone system's clock running ahead
+        -- would otherwise outrank the receptionist's real presence changes until that time
         INSERT INTO agents (clinic_id, receptionist_id, status, status_at, idle_since, calls_taken)
-        VALUES (p_clinic_id, p_by, 'busy', p_answered_at, p_answered_at, 1)
+        VALUES (p_clinic_id, p_by, 'busy', LEAST(p_answered_at, now()), LEAST(p_answered_at, now()), 1)
         ON CONFLICT (clinic_id, receptionist_id) DO UPDATE SET
-            status = 'busy', status_at = GREATEST(agents.status_at, p_answered_at),
+            status = 'busy', status_at = GREATEST(agents.status_at, LEAST(p_answered_at, now())),
             calls_taken = agents.calls_taken + 1;
     END IF;
     IF o_call.caller_token IS NOT NULL AND o_call.caller_token <> '' THEN

@@ -435,7 +435,8 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
     await repository.lock_clinic(uow.conn, event.clinic_id)
-    await repository.set_agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, event.changed_at)
+    changed_at = event.changed_by(_now())
+    await repository.set_agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, changed_at)
 
 
 # --- timers -------------------------------------------------------------------------------------
