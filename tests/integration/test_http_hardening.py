@@ -4,7 +4,7 @@ followup refuses to start outside the local stack without its provider and secre
 are capped before they are read (declared or chunked), and a service receiving 50 MB does not grow;
 rate limits key on the patient's link and on the client address a configured number of trusted
 proxies saw; operations endpoints live on their own port; a webhook with a non-ASCII or forged
-signature gets 401, every time.
+signature gets 401, every time; a JSON body with a lone surrogate escape gets 400 (it was a 500).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from frontdesk.common.jsonbodies import LONE_SURROGATE
 from frontdesk.testing.authz import replica_with_limits
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
@@ -221,3 +222,35 @@ def test_issue16_item1_followup_refuses_to_start_outside_the_local_stack(running
     output = started.stdout + started.stderr
     for setting in ("FOLLOWUP_WEBHOOK_SECRETS", "FOLLOWUP_PROVIDER_SIGNING_SECRETS", "FOLLOWUP_PROVIDER_URL"):
         assert setting in output, output[-2000:]
+
+
+# One JSON route of each service, and where its body says something a route stores, hashes, checks
+# against the token or echoes in a 422: a string that is half a UTF-16 pair, which JSON allows and no
+# UTF-8 encoder takes.
+LONE = "\\ud800"
+JSON = {"content-type": "application/json"}
+SURROGATE_BODIES = {
+    "call-router": ("PUT", "/v1/clinics/test-always-open/callers/tok-1", f'{{"phone_number": "{LONE}"}}'),
+    "scheduler": ("PUT", "/v1/patients/pat-surrogate", f'{{"display_name": "Ana {LONE}"}}'),
+    "followup": ("PUT", "/v1/patients/pat-surrogate/contact", f'{{"phone": "{LONE}"}}'),
+    "reviews": ("POST", "/v1/recovery-tasks/task-surrogate/notes", f'{{"note": "{LONE}"}}'),
+    "phone-bridge": ("POST", "/v1/sip/route", f'{{"sip_call_id": "{LONE}", "dialled": "100", "caller": "x"}}'),
+}
+
+
+async def test_a_json_body_with_a_lone_surrogate_is_a_400_on_every_service(
+    running: dict[str, ServiceProcess],
+) -> None:
+    answers = {}
+    for name, (method, path, body) in SURROGATE_BODIES.items():
+        async with running[name].client(timeout=30) as client:
+            answer = await client.request(method, path, content=body, headers=JSON)
+        is_json = answer.headers.get("content-type") == "application/json"
+        answers[name] = (answer.status_code, answer.json()["detail"] if is_json else answer.text[:100])
+    assert answers == {name: (400, LONE_SURROGATE) for name in SURROGATE_BODIES}, answers
+    # a pair of escapes is one character (an emoji), not refused for it
+    async with running["scheduler"].client(timeout=30) as client:
+        fine = await client.put(
+            "/v1/patients/pat-surrogate", content='{"display_name": "Ana \\ud83d\\ude00"}', headers=JSON
+        )
+    assert fine.status_code < 500 and fine.status_code != 400, fine.text

@@ -367,3 +367,27 @@ def test_vendor_reports_travel_on_the_vendors_own_topic_only(samples: dict[str, 
     received = encode(call_received(), source=SOURCE, topic=vendor_events_topic("acme"))
     with pytest.raises(MalformedEvent, match="does not belong on topic"):
         decode(received.topic, received.value, received.headers)
+
+
+def test_a_vendor_cannot_take_another_producers_event_identity(samples: dict[str, Event]) -> None:
+    # The inbox drops a repeat by (source, id). A vendor chooses both freely, so on its own topic its
+    # source is taken within its namespace: writing phone-bridge's source and id, or the same careless
+    # source and id as another vendor, claims a key of its own, never theirs.
+    answered = samples["call.answered"]
+
+    def identity(topic: str, source: str, event_id: str = "call-9:answered") -> tuple[str, str]:
+        record = encode(answered, source=source, event_id=event_id, topic=topic)
+        envelope = decode(record.topic, record.value, record.headers)
+        assert envelope.source == source  # what the handlers see is what was written
+        return envelope.inbox_source, envelope.id
+
+    bridge = identity("call.answered", "frontdesk/phone-bridge")
+    assert bridge == ("frontdesk/phone-bridge", "call-9:answered")
+    spoofed = identity(vendor_events_topic("acme"), "frontdesk/phone-bridge")
+    assert spoofed == ("vendor/acme/frontdesk/phone-bridge", "call-9:answered")
+    careless = {identity(vendor_events_topic(v), "answering-desk", "1") for v in ("acme", "other")}
+    assert careless == {("vendor/acme/answering-desk", "1"), ("vendor/other/answering-desk", "1")}
+    # the documented source, and sources under it, are kept as written
+    assert identity(vendor_events_topic("acme"), "vendor/acme")[0] == "vendor/acme"
+    assert identity(vendor_events_topic("acme"), "vendor/acme/site-2")[0] == "vendor/acme/site-2"
+    assert identity(vendor_events_topic("acme"), "vendor/acmeish")[0] == "vendor/acme/vendor/acmeish"

@@ -12,6 +12,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from frontdesk.common.contracts import (
     EVENTS,
     TOPIC_PATTERNS,
+    AgentStatusChanged,
     AppointmentRequested,
     CallReceived,
     ClinicConfig,
@@ -407,3 +408,13 @@ def test_one_e164_for_every_phone_number(number: str, valid: bool) -> None:
         assert not valid
     else:
         assert valid
+
+
+def test_a_presence_change_counts_from_no_later_than_it_was_heard() -> None:
+    heard = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
+
+    def change(at: datetime) -> AgentStatusChanged:
+        return AgentStatusChanged(clinic_id="c1", receptionist_id="r1", status="available", changed_at=at)
+
+    assert change(heard - timedelta(seconds=3)).changed_by(heard) == heard - timedelta(seconds=3)
+    assert change(heard + timedelta(days=365)).changed_by(heard) == heard  # a desk phone set to next year

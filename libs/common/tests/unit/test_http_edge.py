@@ -3,14 +3,17 @@ limits, and the split between the public and operations ports (issue 16, items 5
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 
 from frontdesk.common.bodylimit import BodyLimit
+from frontdesk.common.jsonbodies import LONE_SURROGATE, UnicodeBodies, lone_surrogate
 from frontdesk.common.ratelimit import by_path_param, client_address
 from frontdesk.common.service import ByPort, ServiceDefinition, ServiceRuntime
 from frontdesk.common.settings import ServiceSettings
@@ -141,3 +144,52 @@ async def test_issue16_item7_the_public_port_serves_no_operations_endpoints() ->
         ServiceRuntime(
             ServiceDefinition(name="t", handlers={}), settings.model_copy(update={"ops_port": 18080})
         ).create_asgi()
+
+
+@pytest.mark.parametrize(
+    ("body", "lone"),
+    [
+        (b'{"name": "Ana \\ud800"}', True),  # a high half alone
+        (b'{"name": "\\udc00 Ana"}', True),  # a low half alone
+        (b'{"\\ud800": 1}', True),  # in a key
+        (b'{"a": [[{"b": "\\uDBFF"}]]}', True),  # nested, upper case
+        (b'{"name": "\\ud83d\\ude00"}', False),  # a pair: one emoji
+        (b'{"name": "\\\\ud800"}', False),  # an escaped backslash, then the letters u d 8 0 0
+        (b'{"name": "Ana"}', False),
+        (b"\\ud800 is not JSON", False),  # the route's own parsing answers that
+    ],
+)
+def test_a_lone_surrogate_escape_is_told_from_a_pair(body: bytes, lone: bool) -> None:
+    assert lone_surrogate(body) is lone
+
+
+class NameBody(BaseModel):
+    name: str
+
+
+def surrogate_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/names")
+    async def names(body: NameBody) -> dict[str, str]:
+        return {"sha": hashlib.sha256(body.name.encode()).hexdigest()}  # raised here before: a 500
+
+    app.add_middleware(UnicodeBodies)
+    app.add_middleware(BodyLimit, max_bytes=LIMIT)
+    return app
+
+
+async def test_a_json_body_with_a_lone_surrogate_is_a_400_before_the_route_sees_it() -> None:
+    async def in_pieces() -> AsyncIterator[bytes]:
+        for piece in (b'{"name": "Ana \\ud', b"800", b'"}'):  # the escape split across chunks
+            yield piece
+
+    transport = httpx.ASGITransport(app=surrogate_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for body in (b'{"name": "Ana \\ud800"}', in_pieces()):
+            refused = await client.post("/names", content=body, headers={"content-type": "application/json"})
+            assert (refused.status_code, refused.json()) == (400, {"detail": LONE_SURROGATE})
+        emoji = b'{"name": "Ana \\ud83d\\ude00"}'
+        served = await client.post("/names", content=emoji, headers={"content-type": "application/json"})
+        assert served.status_code == 200
+        assert served.json()["sha"] == hashlib.sha256("Ana \U0001f600".encode()).hexdigest()

@@ -10,6 +10,7 @@ from frontdesk.call_router.domain.vendor_isolation import (
     answered_by,
     names_itself,
     owns_message,
+    same_clinic,
     serves_clinic,
     was_handed,
 )
@@ -35,6 +36,12 @@ def test_a_call_is_the_vendors_if_it_was_handed_to_it_now_or_before_a_failover(
     assert was_handed("acme", stored_call(vendor_id=None, tried=["pool:desk"]), "c1") is not None
     assert was_handed("acme", stored_call(vendor_id="acme"), "c2") == "the call belongs to another clinic"
     assert was_handed("acme", None, "c1") == "the call is unknown to the router"
+
+
+def test_any_producers_outcome_names_the_calls_own_clinic(stored_call: Callable[..., StoredCall]) -> None:
+    assert same_clinic(stored_call(), "c1") is None
+    assert same_clinic(None, "c2") is None  # not known yet: kept until the call arrives
+    assert same_clinic(stored_call(), "c2") == "the call belongs to another clinic"
 
 
 def test_a_vendor_reports_only_its_own_answers_and_ends_only_those(stored_call: Callable[..., StoredCall]) -> None:

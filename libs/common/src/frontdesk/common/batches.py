@@ -163,7 +163,7 @@ class BatchConsumer(EventConsumer):
         """Claim, handle the events not seen before inside the scope, commit; how many were repeats."""
         firsts: dict[tuple[str, str], Envelope[Event]] = {}
         for envelope in envelopes:
-            firsts.setdefault((envelope.source, envelope.id), envelope)  # a record written twice
+            firsts.setdefault((envelope.inbox_source, envelope.id), envelope)  # a record written twice
         attributes: tracing.Attributes = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
-from .contracts import Event, spec_for
+from .contracts import Event, spec_for, vendor_of_events_topic
 from .contracts.registry import topic_accepts
 
 SPECVERSION = "1.0"
@@ -93,6 +93,21 @@ class Envelope(Generic[E]):
     data: E
     trace: TraceContext = field(default_factory=TraceContext.new)
     topic: str | None = None  # the topic it was read from (a per-vendor topic tells who wrote it)
+
+    @property
+    def inbox_source(self) -> str:
+        """The source the inbox keys this event by (with `id`). On a vendor's own topic the topic names
+        the writer, so the source is taken within that vendor's namespace `vendor/<id>`: a vendor that
+        writes another producer's source and id (phone-bridge's `<call>:answered`, another vendor's
+        sequence number) claims only its own key, and the other producer's event is not dropped as a
+        repeat. A source already in the namespace (the documented `vendor/<id>`) is kept as it is."""
+        vendor = vendor_of_events_topic(self.topic) if self.topic else None
+        if vendor is None:
+            return self.source
+        namespace = f"vendor/{vendor}"
+        if self.source == namespace or self.source.startswith(namespace + "/"):
+            return self.source
+        return f"{namespace}/{self.source}"
 
 
 @dataclass(frozen=True)

@@ -382,7 +382,7 @@ class EventConsumer:
     async def _handle(self, envelope: Envelope[Event]) -> bool:
         """Run the handler in one transaction that also claims the event in the inbox, in its last
         statement (inbox.py). True if it was a duplicate: claimed before, so all of it rolled back."""
-        claim = inbox.Claim(self.group_id, envelope.source, envelope.id)
+        claim = inbox.Claim(self.group_id, envelope.inbox_source, envelope.id)
         span = tracing.span(f"{envelope.type} process", envelope.trace, SpanKind.CONSUMER, _attributes(envelope))
         async with self._connection() as conn:
             with span as trace:  # a duplicate is no error of the span's: caught inside it

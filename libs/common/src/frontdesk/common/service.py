@@ -43,6 +43,7 @@ from .cloudevents import TraceContext
 from .consumer import EventConsumer, Handler
 from .contracts import ClinicConfigured, Event
 from .db import TRANSIENT_DB_ERRORS, create_pool, migrate
+from .jsonbodies import UnicodeBodies
 from .kafka import make_producer
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
@@ -289,6 +290,7 @@ class ServiceRuntime:
         if not app.state.token_verifier.keys:
             log.warning("no API token keys configured (FRONTDESK_AUTH_PUBLIC_KEYS): every API request gets 401")
         app.add_middleware(AuditTrail, service=self.definition.name, pool=lambda: self.pool)
+        app.add_middleware(UnicodeBodies)  # a lone surrogate in a JSON body: 400, not a 500 in a route
         app.add_middleware(BodyLimit, max_bytes=self.settings.max_request_bytes)  # outermost: before any read
 
         @app.exception_handler(asyncpg.CharacterNotInRepertoireError)

@@ -12,15 +12,17 @@ from frontdesk.common.clinics import require_clinic
 from frontdesk.common.contracts import CallDeclined
 from frontdesk.common.uow import UnitOfWork
 
-from . import telemetry
+from . import isolation, telemetry
 from .adapters import repository
 from .domain import lifecycle
+from .domain.vendor_isolation import same_clinic
 from .handlers import _cancel_timers, _decide_and_apply, _now
 
 
 async def handle_call_declined(event: CallDeclined, uow: UnitOfWork) -> None:
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    isolation.check(event.event_type, None, event.clinic_id, same_clinic(row, event.clinic_id))
     if row is None or not lifecycle.transition(lifecycle.from_row(row), lifecycle.Declined(event.attempt)).accepted:
         return
     clinic = await require_clinic(uow.conn, event.clinic_id)

@@ -34,7 +34,9 @@ BEGIN
         WHERE e.call_id = p_call_id AND e.event_type IN ('call.answered', 'call.abandoned')
         RETURNING e.event_type, e.payload
     )
-    SELECT jsonb_object_agg(t.event_type, t.payload) INTO o_early FROM taken t;
+    -- an outcome that named another clinic is not this call's: dropped, not replayed
+    SELECT jsonb_object_agg(t.event_type, t.payload) INTO o_early FROM taken t
+    WHERE t.payload ->> 'clinic_id' = p_clinic_id;
     IF o_early IS NOT NULL THEN
         RETURN;
     END IF;
@@ -158,7 +160,8 @@ CREATE OR REPLACE FUNCTION call_router_answer(
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('call-router:' || p_clinic_id));
     SELECT * INTO o_call FROM calls WHERE call_id = p_call_id FOR UPDATE;
-    IF NOT FOUND OR o_call.status NOT IN ('ringing', 'with_vendor') THEN
+    -- an answer naming another clinic than the call's changes nothing (the caller refuses it)
+    IF NOT FOUND OR o_call.clinic_id <> p_clinic_id OR o_call.status NOT IN ('ringing', 'with_vendor') THEN
         RETURN;
     END IF;
     UPDATE calls SET status = 'answered', answered_at = p_answered_at, answered_by_kind = p_kind,
@@ -174,10 +177,12 @@ BEGIN
     SELECT min(received_at) INTO o_oldest FROM calls
     WHERE clinic_id = p_clinic_id AND status IN ('ringing', 'with_vendor');
     IF p_kind = 'receptionist' THEN
+        -- busy since the answer, but never since after now: a phone system's clock running ahead
+        -- would otherwise outrank the receptionist's real presence changes until that time
         INSERT INTO agents (clinic_id, receptionist_id, status, status_at, idle_since, calls_taken)
-        VALUES (p_clinic_id, p_by, 'busy', p_answered_at, p_answered_at, 1)
+        VALUES (p_clinic_id, p_by, 'busy', LEAST(p_answered_at, now()), LEAST(p_answered_at, now()), 1)
         ON CONFLICT (clinic_id, receptionist_id) DO UPDATE SET
-            status = 'busy', status_at = GREATEST(agents.status_at, p_answered_at),
+            status = 'busy', status_at = GREATEST(agents.status_at, LEAST(p_answered_at, now())),
             calls_taken = agents.calls_taken + 1;
     END IF;
     IF o_call.caller_token IS NOT NULL AND o_call.caller_token <> '' THEN
@@ -186,5 +191,8 @@ BEGIN
     END IF;
     DELETE FROM early_outcomes WHERE call_id = p_call_id AND event_type = 'call.ended'
     RETURNING payload INTO o_ended;
+    IF o_ended ->> 'clinic_id' IS DISTINCT FROM p_clinic_id THEN
+        o_ended := NULL;  -- an outcome that named another clinic is not the call's: dropped
+    END IF;
 END
 $$;

@@ -40,7 +40,7 @@ from .adapters import repository
 from .domain import Decision, Offer, ToVendor, lifecycle
 from .domain.lifecycle import StoredCall
 from .domain.service_levels import SHORT_ABANDON_SECONDS
-from .domain.vendor_isolation import answered_as_itself, answered_by, was_handed
+from .domain.vendor_isolation import answered_as_itself, answered_by, same_clinic, was_handed
 
 log = get_logger(__name__)
 
@@ -335,6 +335,7 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
         event.answered_by_id,
         uow.take_claim(),
     )
+    isolation.check(event.event_type, vendor, event.clinic_id, same_clinic(got.row, event.clinic_id))
     if vendor is not None:
         isolation.check(
             event.event_type,
@@ -376,6 +377,7 @@ async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.An
 async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    isolation.check(event.event_type, None, event.clinic_id, same_clinic(row, event.clinic_id))
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Abandoned()).effects:
         match effect:
             case lifecycle.KeepEarly():
@@ -420,6 +422,7 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
     vendor = isolation.sender(uow)  # a vendor ends only the calls it answered (its answer came first)
     await repository.lock_clinic(uow.conn, event.clinic_id)
     row = await repository.get_call(uow.conn, event.call_id, for_update=True)
+    isolation.check(event.event_type, vendor, event.clinic_id, same_clinic(row, event.clinic_id))
     if vendor is not None:
         isolation.check(event.event_type, vendor, event.clinic_id, answered_by(vendor, row, event.clinic_id))
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Ended()).effects:
@@ -434,7 +437,8 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
     await repository.lock_clinic(uow.conn, event.clinic_id)
-    await repository.set_agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, event.changed_at)
+    changed_at = event.changed_by(_now())
+    await repository.set_agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, changed_at)
 
 
 # --- timers -------------------------------------------------------------------------------------

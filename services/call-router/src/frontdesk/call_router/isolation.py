@@ -4,7 +4,8 @@ A vendor's events arrive on its own topic `vendor.<id>.events` (the topic names 
 Kafka ACLs let no one else write there). The rules are in domain/vendor_isolation.py. A refused
 event is not acted on: it goes to `vendor.<id>.events.dlq` with the reason (MalformedEvent: no retry
 can make it right), with a warning log and `frontdesk_vendor_events_refused_total`. Ids only, in
-both: never a caller token or anything about the caller.
+both: never a caller token or anything about the caller. The phone system's outcomes on the shared
+topics are refused the same way (vendor "-") when they name a clinic other than the call's.
 """
 
 from __future__ import annotations
@@ -42,4 +43,6 @@ def check(event_type: str, vendor_id: str | None, clinic_id: str, *reasons: str 
 
 def _refuse(event_type: str, vendor_id: str, clinic_id: str, reason: str) -> NoReturn:
     refused(event_type, vendor_id, clinic_id, reason)
+    if vendor_id == "-":  # a shared topic's producer (the phone system): no vendor to name
+        raise MalformedEvent(f"event refused: {reason} (clinic {clinic_id})")
     raise MalformedEvent(f"vendor event refused: {reason} (vendor {vendor_id}, clinic {clinic_id})")

@@ -9,6 +9,8 @@ clinic directory.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from frontdesk.common.clinics import project_clinic
 from frontdesk.common.contracts import (
     AgentAutoPaused,
@@ -33,9 +35,8 @@ async def handle_call_routed(event: CallRouted, uow: UnitOfWork) -> None:
 
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
-    await repository.agent_status(
-        uow.conn, event.clinic_id, event.receptionist_id, event.status, None, event.changed_at
-    )
+    changed_at = event.changed_by(datetime.now(UTC))
+    await repository.agent_status(uow.conn, event.clinic_id, event.receptionist_id, event.status, None, changed_at)
 
 
 async def handle_agent_auto_paused(event: AgentAutoPaused, uow: UnitOfWork) -> None:

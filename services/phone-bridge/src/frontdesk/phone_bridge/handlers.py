@@ -24,7 +24,7 @@ from frontdesk.common.uow import UnitOfWork
 
 from .adapters import presence_store
 from .adapters.presence_store import DeskPresence
-from .switchboard import Switchboard
+from .switchboard import Switchboard, utc_now
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 
@@ -42,7 +42,8 @@ def handlers(switchboard: Switchboard) -> dict[type[Event], Handler]:
         switchboard.learn_presence(desk.clinic_id, desk.receptionist_id, desk.status, desk.changed_at)
 
     async def status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:
-        await presence(DeskPresence(event.clinic_id, event.receptionist_id, event.status, event.changed_at), uow)
+        changed_at = event.changed_by(utc_now())
+        await presence(DeskPresence(event.clinic_id, event.receptionist_id, event.status, changed_at), uow)
 
     async def auto_paused(event: AgentAutoPaused, uow: UnitOfWork) -> None:
         await presence(DeskPresence(event.clinic_id, event.receptionist_id, "paused", event.paused_at), uow)

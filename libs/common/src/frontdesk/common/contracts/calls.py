@@ -5,6 +5,7 @@ Shared topics carry ids and tokens only: never names, phone numbers or clinical 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -192,6 +193,13 @@ class AgentStatusChanged(Event):
     receptionist_id: Id
     status: AgentStatus
     changed_at: Timestamp
+
+    def changed_by(self, heard_at: datetime) -> datetime:
+        """When the change counts as made: `changed_at`, but never after it was heard. The latest change
+        wins wherever presence is kept, so one from a clock running ahead (a desk phone set to next
+        year) would otherwise outrank every real change until that time: a receptionist stuck away,
+        or rung while gone."""
+        return min(self.changed_at, heard_at)
 
 
 class AgentAutoPaused(Event):

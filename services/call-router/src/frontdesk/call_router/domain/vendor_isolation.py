@@ -24,13 +24,22 @@ def serves_clinic(vendor_id: str, clinic_vendors: Collection[str]) -> str | None
     return None if vendor_id in clinic_vendors else "the vendor does not serve the clinic"
 
 
+def same_clinic(call: StoredCall | None, clinic_id: str) -> str | None:
+    """Any producer's outcome of a call (answered, ended, abandoned, declined) must name the call's own
+    clinic: acting on it would lock, count, release and route for the clinic it names, with the
+    other clinic's caller (a callback, an offer to its desk or vendor). A call not known yet: None."""
+    if call is not None and call.clinic_id != clinic_id:
+        return "the call belongs to another clinic"
+    return None
+
+
 def was_handed(vendor_id: str, call: StoredCall | None, clinic_id: str) -> str | None:
     """The call must be one the router handed to this vendor (now, or before a failover). A vendor
     learns of calls only from its vendor.<id>.calls, so a call the router does not know is not its."""
     if call is None:
         return "the call is unknown to the router"
-    if call.clinic_id != clinic_id:
-        return "the call belongs to another clinic"
+    if (other := same_clinic(call, clinic_id)) is not None:
+        return other
     if vendor_id not in holders_of(call):
         return "the call was not handed to this vendor"
     return None

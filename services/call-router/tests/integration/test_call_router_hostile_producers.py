@@ -1,0 +1,235 @@
+"""Producers that are hostile or careless, over the real broker and database.
+
+Proves: a vendor that writes another producer's CloudEvents source and id (phone-bridge's
+`<call>:answered`, or the same careless source and sequence number as another vendor) cannot make
+that producer's event a repeat the router drops; an outcome of a call (answered, abandoned, declined,
+ended) that names a clinic other than the call's is refused without effect (its dead letter says why,
+ids only; counted) and touches neither clinic, also when it arrived before the call itself; a phone
+system's clock running ahead does not freeze a receptionist's presence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from frontdesk.common.cloudevents import encode
+from frontdesk.common.contracts import (
+    AgentStatusChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallDeclined,
+    CallEnded,
+    CallReceived,
+    Event,
+    dlq_topic,
+    vendor_events_topic,
+)
+from frontdesk.testing.helpers import query, send_events, send_raw, uid
+from frontdesk.tools.stack import LocalStack, ServiceProcess
+from frontdesk.tools.tap import EventTap
+
+from .test_call_router_vendors import _call_row, _closed_clinic, _dead_letter_reasons, _vendor_ready
+
+BRIDGE = "frontdesk/phone-bridge"
+
+
+async def _send_as(bootstrap: str, event: Event, source: str, event_id: str, topic: str | None = None) -> None:
+    record = encode(event, source=source, event_id=event_id, topic=topic)
+    await send_raw(bootstrap, [(record.topic, record.key, record.value, record.headers)])
+
+
+def _call(clinic_id: str) -> CallReceived:
+    return CallReceived(call_id=uid("call"), clinic_id=clinic_id, received_at=datetime.now(UTC), caller_token=uid("t"))
+
+
+def _answer(call: CallReceived, kind: str, by: str, clinic_id: str | None = None) -> CallAnswered:
+    return CallAnswered(
+        call_id=call.call_id,
+        clinic_id=clinic_id or call.clinic_id,
+        answered_at=datetime.now(UTC),
+        answered_by_kind=kind,  # type: ignore[arg-type]
+        answered_by_id=by,
+    )
+
+
+def _refused(metrics: str, event_type: str) -> float:
+    """frontdesk_vendor_events_refused_total of a shared topic's producer (vendor "-") for `event_type`."""
+    labels = {'vendor_id="-"', f'event_type="{event_type}"'}
+    for line in metrics.splitlines():
+        name, _, rest = line.partition("{")
+        if name == "frontdesk_vendor_events_refused_total" and labels <= set(rest.split("}")[0].split(",")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _with_vendor(stack: LocalStack, *calls: CallReceived) -> None:
+    for call in calls:
+        await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
+
+
+async def _two_closed_clinics(stack: LocalStack, router: ServiceProcess, prefix: str) -> tuple[str, str, str, str]:
+    """Two closed clinics, each with its own vendor, whose topics are ready: (vendor, clinic) A, then B."""
+    vendor_a, vendor_b = uid(f"{prefix}a"), uid(f"{prefix}b")
+    clinic_a = await _closed_clinic(stack, router, vendor_a)
+    clinic_b = await _closed_clinic(stack, router, vendor_b)
+    await _vendor_ready(stack, vendor_a)
+    await _vendor_ready(stack, vendor_b)
+    return vendor_a, clinic_a, vendor_b, clinic_b
+
+
+async def test_a_vendor_cannot_make_another_producers_event_a_repeat(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, vendor_b, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-i")
+    call_a, call_b, call_c, call_d = _call(clinic_a), _call(clinic_b), _call(clinic_b), _call(clinic_a)
+    await send_events(stack.bootstrap, [call_a, call_b, call_c, call_d])
+    await _with_vendor(stack, call_a, call_b, call_c, call_d)
+
+    # Vendor A answers its own call under phone-bridge's source and the id phone-bridge gives the
+    # answer of call B: applied (it is A's own answer), but it claims nothing of phone-bridge's.
+    own = _answer(call_a, "answering_service", vendor_a)
+    await _send_as(stack.bootstrap, own, BRIDGE, f"{call_b.call_id}:answered", vendor_events_topic(vendor_a))
+    await _call_row(stack, call_a.call_id, lambda c: c["status"] == "answered")
+    # Phone-bridge then reports that a receptionist answered call B: not a repeat, applied.
+    await _send_as(stack.bootstrap, _answer(call_b, "receptionist", "rec-1"), BRIDGE, f"{call_b.call_id}:answered")
+    row = await _call_row(stack, call_b.call_id, lambda c: c["status"] == "answered")
+    assert (row["answered_by_kind"], row["answered_by_id"]) == ("receptionist", "rec-1")
+
+    # Two vendors whose systems both number their events 1, 2, ... under the same source.
+    careless = (
+        (_answer(call_d, "answering_service", vendor_a), vendor_a),
+        (_answer(call_c, "answering_service", vendor_b), vendor_b),
+    )
+    for answer, vendor in careless:
+        await _send_as(stack.bootstrap, answer, "answering-desk", "1", vendor_events_topic(vendor))
+    for answer, vendor in careless:
+        row = await _call_row(stack, answer.call_id, lambda c: c["status"] == "answered")
+        assert row["answered_by_id"] == vendor
+
+
+async def test_an_outcome_naming_another_clinic_than_the_calls_is_refused_without_effect(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-c")
+    call = _call(clinic_a)
+    await send_events(stack.bootstrap, [call])
+    before = await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor")
+    now = datetime.now(UTC)
+    # A phone system that maps the number to the wrong clinic, on the shared topics (keyed by clinic B).
+    wrong: list[Event] = [
+        _answer(call, "receptionist", "rec-b", clinic_b),
+        CallAbandoned(call_id=call.call_id, clinic_id=clinic_b, abandoned_at=now),
+        CallDeclined(
+            call_id=call.call_id, clinic_id=clinic_b, attempt=before["attempt"], reason="busy", declined_at=now
+        ),
+        CallEnded(call_id=call.call_id, clinic_id=clinic_b, ended_at=now),
+    ]
+    topics = [dlq_topic(e.event_type) for e in wrong]
+    async with EventTap(stack.bootstrap, topics) as dlq:
+        ids = await send_events(stack.bootstrap, wrong)
+        reasons = await _dead_letter_reasons(dlq, ids)
+    assert set(reasons.values()) == {f"event refused: the call belongs to another clinic (clinic {clinic_b})"}
+    url = stack.database_url("call-router")
+    after = await _call_row(stack, call.call_id, lambda c: True)
+    assert {k: after[k] for k in ("status", "vendor_id", "attempt")} == {
+        "status": "with_vendor",
+        "vendor_id": vendor_a,
+        "attempt": before["attempt"],
+    }
+    assert await query(url, "SELECT 1 FROM callbacks WHERE clinic_id = ANY($1)", [clinic_a, clinic_b]) == []
+    assert await query(url, "SELECT 1 FROM agents WHERE clinic_id = $1", clinic_b) == []
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(running["call-router"].ops_url + "/metrics")).text
+    for event in wrong:
+        assert _refused(metrics, event.event_type) >= 1, event.event_type
+    # The phone system's abandon that names the call's own clinic applies.
+    await send_events(stack.bootstrap, [CallAbandoned(call_id=call.call_id, clinic_id=clinic_a, abandoned_at=now)])
+    await _call_row(stack, call.call_id, lambda c: c["status"] == "abandoned")
+    [callback] = await query(url, "SELECT clinic_id, caller_token FROM callbacks WHERE call_id = $1", call.call_id)
+    assert callback == {"clinic_id": clinic_a, "caller_token": call.caller_token}
+
+
+async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-e")
+    call = _call(clinic_a)
+    url = stack.database_url("call-router")
+    # Outcomes that overtake their call are kept until it arrives; these name the wrong clinic.
+    early: list[Event] = [
+        CallAbandoned(call_id=call.call_id, clinic_id=clinic_b, abandoned_at=datetime.now(UTC)),
+        CallEnded(call_id=call.call_id, clinic_id=clinic_b, ended_at=datetime.now(UTC)),
+    ]
+    await send_events(stack.bootstrap, early)
+    deadline = time.monotonic() + 60
+    while True:  # kept, since the call has not arrived
+        if len(await query(url, "SELECT 1 FROM early_outcomes WHERE call_id = $1", call.call_id)) == len(early):
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    async with EventTap(stack.bootstrap, [dlq_topic("call.received")]) as dlq:
+        await send_events(stack.bootstrap, [call])
+        # routed as any call: the early abandon of clinic B is not replayed onto it
+        await _call_row(stack, call.call_id, lambda c: c["status"] == "with_vendor" and c["vendor_id"] == vendor_a)
+        await send_events(
+            stack.bootstrap, [_answer(call, "answering_service", vendor_a)], topic=vendor_events_topic(vendor_a)
+        )
+        # and its answer does not take clinic B's early call.ended as its end
+        row = await _call_row(stack, call.call_id, lambda c: c["answered_at"] is not None)
+        assert (row["status"], row["ended_at"]) == ("answered", None)
+        await dlq.settle(1.0)
+        assert [r for r in dlq.raw if dict(r.headers).get("ce_type") == b"call.received"] == []
+    assert await query(url, "SELECT 1 FROM callbacks WHERE call_id = $1", call.call_id) == []
+
+
+async def _agent(stack: LocalStack, clinic_id: str, receptionist_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        rows = await query(
+            stack.database_url("call-router"),
+            "SELECT status, status_at FROM agents WHERE clinic_id = $1 AND receptionist_id = $2",
+            clinic_id,
+            receptionist_id,
+        )
+        if rows and rows[0]["status"] == status:
+            return rows[0]
+        assert time.monotonic() < deadline, f"{receptionist_id}: {rows}, never {status}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_phone_clock_running_ahead_does_not_freeze_a_receptionists_presence(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    # The latest change wins; a desk phone or phone system set to next year would otherwise win over
+    # every real change until then (a receptionist stuck "available" while gone, or never rung).
+    _, clinic_id, _, _ = await _two_closed_clinics(stack, running["call-router"], "vend-k")
+    ahead = datetime.now(UTC) + timedelta(days=365)
+    desk, answering = uid("rec"), uid("rec")
+    await send_events(
+        stack.bootstrap,
+        [AgentStatusChanged(clinic_id=clinic_id, receptionist_id=desk, status="available", changed_at=ahead)],
+    )
+    assert (await _agent(stack, clinic_id, desk, "available"))["status_at"] <= datetime.now(UTC)
+    # a receptionist's answer stamped by the same clock
+    call = _call(clinic_id)
+    await send_events(stack.bootstrap, [call])
+    await _with_vendor(stack, call)
+    answer = _answer(call, "receptionist", answering).model_copy(update={"answered_at": ahead})
+    await send_events(stack.bootstrap, [answer])
+    assert (await _agent(stack, clinic_id, answering, "busy"))["status_at"] <= datetime.now(UTC)
+    # the next real changes apply
+    now = datetime.now(UTC)
+    await send_events(
+        stack.bootstrap,
+        [
+            AgentStatusChanged(clinic_id=clinic_id, receptionist_id=who, status="offline", changed_at=now)
+            for who in (desk, answering)
+        ],
+    )
+    for who in (desk, answering):
+        await _agent(stack, clinic_id, who, "offline")
