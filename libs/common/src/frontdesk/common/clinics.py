@@ -94,14 +94,19 @@ async def for_version_check(
 
 
 class UnknownClinic(Exception):
-    """The clinic's configuration has not arrived (yet)."""
+    """The clinic's configuration has not arrived (yet). Raised by an event's handler, it makes the
+    event wait for the configuration (frontdesk.common.awaiting)."""
+
+    def __init__(self, clinic_id: str) -> None:
+        super().__init__(f"no configuration for clinic {clinic_id}")
+        self.clinic_id = clinic_id
 
 
 async def require_clinic(conn: Connection, clinic_id: str, version: str | None = None) -> ClinicConfig:
     """The clinic's configuration (at `version` when the caller just read it), or UnknownClinic."""
     clinic = await (get_clinic(conn, clinic_id) if version is None else clinic_at(conn, clinic_id, version))
     if clinic is None:
-        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+        raise UnknownClinic(clinic_id)
     return clinic
 
 

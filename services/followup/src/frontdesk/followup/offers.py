@@ -6,10 +6,9 @@ whose offer went to someone else is told by SMS only if the clinic asks for it (
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from frontdesk.common import patient_links
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import get_clinic, require_clinic
 from frontdesk.common.contracts import WaitlistOfferClosed, WaitlistOffered
 from frontdesk.common.uow import UnitOfWork
 
@@ -31,8 +30,8 @@ def taken_message_id(offer_id: str) -> str:
 
 
 async def handle_offer(event: WaitlistOffered, uow: UnitOfWork) -> None:
-    clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone if clinic else ZoneInfo("UTC")  # an unknown clinic: sending skips it with that reason
+    clinic = await require_clinic(uow.conn, event.clinic_id)  # not projected yet: waits for it
+    zone = clinic.zone
     links = patient_links.current("followup")
     token = patient_links.sign("offer", event.offer_id, event.expires_at, links.keys()[0])
     await sending.request(
