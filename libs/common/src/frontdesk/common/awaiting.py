@@ -22,6 +22,7 @@ from typing import Any
 
 from .clinics import UnknownClinic
 from .cloudevents import Envelope, TraceContext
+from .consumer import Handler
 from .contracts import ClinicConfigured, Event, spec_for
 from .db import Connection
 from .logging import get_logger
@@ -31,7 +32,6 @@ from .timers import Timer, TimerHandler
 from .uow import UnitOfWork, transaction
 
 log = get_logger(__name__)
-Handler = Any  # (event, uow) -> Awaitable[None], as the consumer calls it
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('awaiting-clinic:' || $1, 0))"
 
