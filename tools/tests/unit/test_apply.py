@@ -88,7 +88,7 @@ async def test_apply_refuses_an_unknown_fallback_vendor_and_publishes_nothing(
 ) -> None:
     published: list[Any] = []
 
-    async def nothing_live(bootstrap: str) -> dict[str, ClinicConfig]:
+    async def nothing_live(bootstrap: str) -> dict[str, apply.LiveClinic]:
         return {}
 
     async def record(*args: Any, **kwargs: Any) -> Any:

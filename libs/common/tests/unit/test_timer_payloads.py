@@ -50,6 +50,7 @@ def _link_event() -> dict[str, Any]:
 # Each kind's payload as the code before the models wrote it (json.dumps of a dict; datetimes by
 # isoformat()), or as a migration's SQL did.
 STORED: dict[str, list[dict[str, Any]]] = {
+    "awaiting_clinic": [{"clinic_id": "c-1"}],
     "ring_timeout": [{"call_id": "call-1", "clinic_id": "c-1", "attempt": 2}],
     "vendor_answer": [{"call_id": "call-1", "clinic_id": "c-1", "vendor_id": "v-1", "attempt": 1}],
     "vendor_hedge": [{"call_id": "call-1", "clinic_id": "c-1", "vendor_id": "v-2"}],

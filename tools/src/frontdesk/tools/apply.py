@@ -4,21 +4,24 @@ The file holds `clinics:` and, optionally, `network:` (the network-wide settings
 answering service that takes calls for a clinic the router has no configuration for; its vendors
 must be vendors of the network's clinics, in the file or live). Nothing is published unless every
 part of the file is valid. What is live is read back from the compacted `clinic.configured` and
-`network.configured` topics themselves (the latest record per key), so the diff shows what the
-services really see.
+`network.configured` topics themselves (the newest record per key, by CloudEvents time, as the
+services keep it: frontdesk.common.clinics), so the diff shows what the services really see. A change
+is stamped later than the live record it replaces, so a clock running behind never makes it look older.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from frontdesk.common.cloudevents import MalformedEvent, decode, encode
+from frontdesk.common.cloudevents import Envelope, MalformedEvent, decode, encode
 from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, Event, NetworkConfigured, vendor_topics
 from frontdesk.common.kafka import KafkaSecurity, ensure_topics, make_producer, make_reader, topic_partitions
 
@@ -104,20 +107,31 @@ def load_clinics(path: Path) -> list[ClinicConfig]:
     return clinics
 
 
-async def live_clinics(bootstrap: str) -> dict[str, ClinicConfig]:
-    """The latest configuration per clinic on the compacted topic."""
+@dataclass(frozen=True)
+class LiveClinic:
+    config: ClinicConfig
+    configured_at: datetime  # its record's CloudEvents time
+
+
+async def live_clinics(bootstrap: str) -> dict[str, LiveClinic]:
+    """The newest configuration per clinic on the compacted topic."""
     live = await _latest(bootstrap, ClinicConfigured.event_type)
-    return {key: event.config for key, event in live.items() if isinstance(event, ClinicConfigured)}
+    return {
+        key: LiveClinic(envelope.data.config, envelope.time)
+        for key, envelope in live.items()
+        if isinstance(envelope.data, ClinicConfigured)
+    }
 
 
 async def live_network(bootstrap: str) -> NetworkConfigured | None:
     """The network document on its compacted topic (None: never published)."""
     live = await _latest(bootstrap, NetworkConfigured.event_type)
-    return next((e for e in live.values() if isinstance(e, NetworkConfigured)), None)
+    return next((e.data for e in live.values() if isinstance(e.data, NetworkConfigured)), None)
 
 
-async def _latest(bootstrap: str, topic: str) -> dict[str, Event]:
-    """The latest event per record key on a compacted topic."""
+async def _latest(bootstrap: str, topic: str) -> dict[str, Envelope[Event]]:
+    """The newest event per record key on a compacted topic (by CloudEvents time: after partitions
+    were added, a key's older record stays on its old partition)."""
     consumer = make_reader(bootstrap, "frontdesk-apply")
     await consumer.start()
     try:
@@ -125,17 +139,19 @@ async def _latest(bootstrap: str, topic: str) -> dict[str, Event]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
-        live: dict[str, Event] = {}
+        live: dict[str, Envelope[Event]] = {}
         remaining = {tp for tp in partitions if end[tp] > 0}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for records in batches.values():
                 for record in records:
                     try:
-                        event = decode(record.topic, record.value, record.headers).data
+                        envelope = decode(record.topic, record.value, record.headers)
                     except MalformedEvent:
                         continue
-                    live[event.record_key()] = event
+                    key = envelope.data.record_key()
+                    if key not in live or live[key].time <= envelope.time:
+                        live[key] = envelope
             for tp in list(remaining):
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
@@ -151,7 +167,7 @@ class Change:
     fields: list[str]
 
 
-def diff(wanted: list[ClinicConfig], live: dict[str, ClinicConfig]) -> list[Change]:
+def diff(wanted: list[ClinicConfig], live: Mapping[str, ClinicConfig]) -> list[Change]:
     changes: list[Change] = []
     for clinic in wanted:
         current = live.get(clinic.clinic_id)
@@ -182,17 +198,25 @@ async def publish(
     clinics: list[ClinicConfig],
     security: KafkaSecurity | None = None,
     network: NetworkConfigured | None = None,
+    replacing: Mapping[str, datetime] | None = None,
 ) -> None:
-    """Publish the network document (if given) and the clinics."""
+    """Publish the network document (if given) and the clinics; a clinic's record is stamped later
+    than `replacing[clinic_id]`, the time of the live record it replaces."""
     events: list[Event] = [ClinicConfigured(clinic_id=c.clinic_id, config=c) for c in clinics]
     producer = make_producer(bootstrap, client_id="frontdesk-cli", security=security)
     await producer.start()
     try:
         for event in [*([network] if network is not None else []), *events]:
-            record = encode(event, source=SOURCE)
+            record = encode(event, source=SOURCE, time=_after((replacing or {}).get(event.record_key())))
             await producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
     finally:
         await producer.stop()
+
+
+def _after(live: datetime | None) -> datetime:
+    """Now, or just after the live record's time when that is ahead of this machine's clock."""
+    now = datetime.now(UTC)
+    return now if live is None or live < now else live + timedelta(milliseconds=1)
 
 
 async def ensure_vendor_topics(
@@ -221,7 +245,8 @@ async def ensure_network(bootstrap: str, network: NetworkConfigured) -> bool:
 async def apply_file(path: Path, bootstrap: str, dry_run: bool = False) -> list[Change]:
     wanted = load_clinics(path)
     network = load_network(path)
-    live = await live_clinics(bootstrap)
+    live_records = await live_clinics(bootstrap)
+    live = {clinic_id: record.config for clinic_id, record in live_records.items()}
     if network is not None:
         problems = check_fallback(
             network, [*wanted, *(c for cid, c in live.items() if cid not in {w.clinic_id for w in wanted})]
@@ -235,7 +260,10 @@ async def apply_file(path: Path, bootstrap: str, dry_run: bool = False) -> list[
     if not dry_run and (to_publish or publish_network):
         await ensure_vendor_topics(bootstrap, wanted, network)
         await publish(
-            bootstrap, [c for c in wanted if c.clinic_id in to_publish], network=network if publish_network else None
+            bootstrap,
+            [c for c in wanted if c.clinic_id in to_publish],
+            network=network if publish_network else None,
+            replacing={clinic_id: record.configured_at for clinic_id, record in live_records.items()},
         )
     return network_changes + changes
 

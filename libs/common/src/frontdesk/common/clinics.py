@@ -5,11 +5,19 @@ its own table, through this module only; no service asks another for configurati
 `event_id` is its version: the parsed configuration is kept per clinic while the version is the same,
 so a read is one small round trip (the version, and the document only when it changed), and none
 when the caller already read the version under its own lock (`clinic_at`).
+
+The newest configuration wins, whatever the order the records are read in: each row keeps its
+event's CloudEvents time (`configured_at`) and an older one is ignored. A stale record can come after
+a newer one when partitions are added to `clinic.configured` (the key moves to another partition, and
+compaction never removes the old record from its old one, so a consumer replaying the topic reads
+both, in either order). `frontdesk apply` stamps each change later than the live one, so an operator's
+clock running behind never makes a new configuration look older.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from .contracts import ClinicConfig, ClinicConfigured
 from .db import Connection
@@ -25,15 +33,20 @@ _READ = (
 
 
 async def project_clinic(event: ClinicConfigured, uow: UnitOfWork) -> None:
+    """Make the event the clinic's configuration, unless the projection holds a newer one (an older
+    record read after a newer one is left out)."""
     # The event's id is the version; a write with no event behind it still gets a version of its own.
     version = uow.cause.id if uow.cause else str(uuid.uuid4())
+    configured_at = uow.cause.time if uow.cause else datetime.now(UTC)
     await uow.conn.execute(
-        "INSERT INTO clinics (clinic_id, config, event_id) VALUES ($1, $2, $3)"
+        "INSERT INTO clinics (clinic_id, config, event_id, configured_at) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (clinic_id) DO UPDATE SET config = EXCLUDED.config,"
-        " event_id = EXCLUDED.event_id, updated_at = now()",
+        " event_id = EXCLUDED.event_id, configured_at = EXCLUDED.configured_at, updated_at = now()"
+        " WHERE clinics.configured_at IS NULL OR clinics.configured_at <= EXCLUDED.configured_at",
         event.clinic_id,
         event.config.model_dump(mode="json"),
         version,
+        configured_at,
     )
 
 
@@ -81,14 +94,19 @@ async def for_version_check(
 
 
 class UnknownClinic(Exception):
-    """The clinic's configuration has not arrived (yet)."""
+    """The clinic's configuration has not arrived (yet). Raised by an event's handler, it makes the
+    event wait for the configuration (frontdesk.common.awaiting)."""
+
+    def __init__(self, clinic_id: str) -> None:
+        super().__init__(f"no configuration for clinic {clinic_id}")
+        self.clinic_id = clinic_id
 
 
 async def require_clinic(conn: Connection, clinic_id: str, version: str | None = None) -> ClinicConfig:
     """The clinic's configuration (at `version` when the caller just read it), or UnknownClinic."""
     clinic = await (get_clinic(conn, clinic_id) if version is None else clinic_at(conn, clinic_id, version))
     if clinic is None:
-        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+        raise UnknownClinic(clinic_id)
     return clinic
 
 

@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import ratelimit, tracing
+from . import awaiting, ratelimit, tracing
 from .api import error_responses
 from .audit import AuditTrail
 from .auth import CurrentPrincipal, TokenVerifier, authenticate
@@ -49,7 +49,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .provision import check_append_only
 from .settings import ServiceSettings, is_loopback_stack
-from .timer_payloads import TIMER_PAYLOADS, TimerPayload
+from .timer_payloads import TIMER_PAYLOADS, AwaitingClinicTimer, TimerPayload
 from .timers import CONCURRENCY as TIMER_CONCURRENCY
 from .timers import TimerHandler, TimerWorker
 from .uow import UnitOfWork, transaction
@@ -138,7 +138,13 @@ class ServiceRuntime:
         # join a batch during a linger, which would only delay every event (and the next batch).
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service}-producer", linger_ms=0)
         await self.producer.start()
-        handlers: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
+        # An event whose clinic is not configured yet waits for it (awaiting.py), on a timer of its own.
+        own: dict[type[Event], Handler] = {ClinicConfigured: project_clinic, **self.definition.handlers}
+        handlers = awaiting.wrap(own)
+        timer_handlers: dict[type[TimerPayload], TimerHandler] = {
+            **self.definition.timer_handlers,
+            AwaitingClinicTimer: awaiting.replayer(handlers),
+        }
         patterns, scope = self.definition.topic_patterns, self.definition.batch_scope
         if scope is None:
             self.consumer = EventConsumer(s, self.pool, self.producer, handlers, patterns)
@@ -154,11 +160,11 @@ class ServiceRuntime:
             poll_seconds=s.outbox_poll_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if self.definition.timer_handlers:
+        if timer_handlers:
             self.timers = TimerWorker(
                 self.pool,
                 s.service,
-                self.definition.timer_handlers,
+                timer_handlers,
                 poll_seconds=s.timer_poll_seconds,
                 concurrency=self.definition.timer_concurrency,
             )

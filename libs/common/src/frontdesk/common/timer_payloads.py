@@ -70,6 +70,13 @@ class VendorTopicsTimer(TimerPayload):
     vendor_ids: tuple[str, ...] = ()
 
 
+class AwaitingClinicTimer(TimerPayload):
+    """Handle the events that waited for this clinic's configuration (frontdesk.common.awaiting)."""
+
+    kind: ClassVar[str] = "awaiting_clinic"
+    clinic_id: str
+
+
 class OncallPageTimer(TimerPayload):
     """The next page of an urgent vendor message or urgent call (exactly one of the two ids)."""
 
@@ -175,6 +182,7 @@ class ReputationWeeklyTimer(TimerPayload):
 
 
 ALL_TIMER_PAYLOADS: tuple[type[TimerPayload], ...] = (
+    AwaitingClinicTimer,
     RingTimeoutTimer,
     VendorAnswerTimer,
     VendorHedgeTimer,

@@ -480,5 +480,5 @@ async def _known_clinic(uow: UnitOfWork, clinic_id: str, *, reread: bool = False
     """clinics.for_version_check, for a clinic that must be configured."""
     version, clinic = await for_version_check(uow.conn, clinic_id, reread=reread)
     if version is None or clinic is None:
-        raise UnknownClinic(f"no configuration for clinic {clinic_id}")
+        raise UnknownClinic(clinic_id)
     return version, clinic

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from frontdesk.common.clinics import require_clinic
+from frontdesk.common.clinics import get_clinic
 from frontdesk.common.contracts import AppointmentRequested, VendorAppointmentRequested
 from frontdesk.common.uow import UnitOfWork
 
@@ -31,8 +31,10 @@ def vendor_request_id(vendor_id: str, request_id: str) -> str:
 async def handle_appointment_requested(event: VendorAppointmentRequested, uow: UnitOfWork) -> None:
     sender = isolation.sender(uow)
     isolation.check(event.event_type, sender, event.clinic_id, names_itself(sender, event.vendor_id))
-    clinic = await require_clinic(uow.conn, event.clinic_id)  # a clinic not configured yet: retried, then dead-lettered
-    vendors = {v.vendor_id for v in clinic.phone.effective_vendors()}
+    # A clinic the router does not know names no vendor: refused at once, as for any vendor message
+    # (a vendor's own topic must not fill the router's tables, nor hold up its partition, with waits).
+    clinic = await get_clinic(uow.conn, event.clinic_id)
+    vendors = {v.vendor_id for v in clinic.phone.effective_vendors()} if clinic else set()
     isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, vendors))
     await uow.emit(
         AppointmentRequested(

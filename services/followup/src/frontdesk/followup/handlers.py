@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from frontdesk.common import patient_links
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import get_clinic, require_clinic
 from frontdesk.common.contracts import (
     AppointmentBooked,
     AppointmentCancelled,
@@ -36,8 +35,6 @@ from .domain import planning
 from .domain.templates import TEMPLATES, appointment_when
 from .telemetry import PLANNED
 
-UTC_ZONE = ZoneInfo("UTC")
-
 
 def followup_id(kind: str, base: str) -> str:
     """`fu-<kind>-<base>`, hashed when that would exceed the 128 characters an Id may have."""
@@ -53,6 +50,9 @@ def _token(*parts: str) -> str:
 
 
 async def handle_message_requested(event: MessageRequested, uow: UnitOfWork) -> None:
+    # Sent by the clinic's rules (its zone, quiet hours, daily limit): a request from a service that
+    # knew the clinic before this one did waits for its configuration instead of being skipped.
+    await require_clinic(uow.conn, event.clinic_id)
     await sending.request(
         uow,
         message_request_id=event.message_request_id,
@@ -121,9 +121,10 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
         return  # the appointment was cancelled after the scheduler fired this reminder
     if known is not None and known.starts_at != event.starts_at:
         return  # the appointment moved since this reminder was fired: the scheduler fires new ones
+    # The date and time are said where the visit is (appointment_when): a reminder waits for the configuration.
+    clinic = await require_clinic(uow.conn, event.clinic_id)
     if known is None:
         await appointment_rows.record(uow.conn, event, "booked")
-    clinic = await get_clinic(uow.conn, event.clinic_id)
     variables = appointment_when(event.starts_at, clinic, event.provider_id)
     if event.reschedule_id is not None:  # the reschedule page's link, signed as a "3" reply's, good until the start
         links = patient_links.current("followup")
@@ -145,16 +146,13 @@ async def handle_reminder_due(event: AppointmentReminderDue, uow: UnitOfWork) ->
 
 
 async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None:
-    clinic = await get_clinic(uow.conn, event.clinic_id)
-    section = clinic.messaging if clinic else None
-    zone = clinic.zone_of(event.provider_id) if clinic else UTC_ZONE  # the visit's day, where it took place
-    link_base = section.link_base if section else "https://frontdesk.example/p"
-    check_in_at = planning.next_day_check_in(
-        event.completed_at,
-        zone,
-        section.check_in_time if section else planning.CHECK_IN_LOCAL_TIME,
-    )
-    template = (section.care_templates.get(event.visit_type) if section else None) or "check-in-general"
+    # The check-in's time, template and link are the clinic's: a visit waits for its configuration.
+    clinic = await require_clinic(uow.conn, event.clinic_id)
+    section = clinic.messaging
+    zone = clinic.zone_of(event.provider_id)  # the visit's day, where it took place
+    link_base = section.link_base
+    check_in_at = planning.next_day_check_in(event.completed_at, zone, section.check_in_time)
+    template = section.care_templates.get(event.visit_type) or "check-in-general"
     if template not in TEMPLATES:
         template = "check-in-general"
     first_time = await _plan_message(
@@ -175,12 +173,7 @@ async def handle_visit_completed(event: VisitCompleted, uow: UnitOfWork) -> None
     now = sending.now_utc()
     if await appointment_rows.has_future(uow.conn, event.patient_id, now):
         return  # something is already booked: no recall needed
-    recall_at = planning.recall_due(
-        event.completed_at,
-        zone,
-        section.recall_months if section else 6,
-        section.check_in_time if section else planning.CHECK_IN_LOCAL_TIME,
-    )
+    recall_at = planning.recall_due(event.completed_at, zone, section.recall_months, section.check_in_time)
     # The latest visit sets the recall clock: an earlier recall is superseded; if a later visit's
     # recall exists already (visits arriving out of order), this older visit plans none.
     for other in await message_rows.open_plans(uow.conn, patient_id=event.patient_id, kind="recall"):
@@ -228,11 +221,10 @@ async def _withdraw_reminders(uow: UnitOfWork, appointment_id: str, reason: str)
 
 
 async def handle_no_show(event: AppointmentNoShow, uow: UnitOfWork) -> None:
+    clinic = await require_clinic(uow.conn, event.clinic_id)  # the evening is the clinic's: wait for it
     await appointment_rows.record(uow.conn, event, "no_show")
-    clinic = await get_clinic(uow.conn, event.clinic_id)
-    zone = clinic.zone_of(event.provider_id) if clinic else UTC_ZONE  # the evening where the visit was missed
-    evening = clinic.messaging.no_show_time if clinic else time(18, 0)
-    due = planning.no_show_due(event.starts_at, sending.now_utc(), zone, evening)
+    zone = clinic.zone_of(event.provider_id)  # the evening where the visit was missed
+    due = planning.no_show_due(event.starts_at, sending.now_utc(), zone, clinic.messaging.no_show_time)
     await _plan_message(
         uow,
         clinic,

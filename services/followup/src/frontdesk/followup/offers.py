@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from frontdesk.common import patient_links
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import get_clinic, require_clinic
 from frontdesk.common.contracts import WaitlistOfferClosed, WaitlistOffered
 from frontdesk.common.uow import UnitOfWork
 
@@ -30,7 +30,7 @@ def taken_message_id(offer_id: str) -> str:
 
 
 async def handle_offer(event: WaitlistOffered, uow: UnitOfWork) -> None:
-    clinic = await get_clinic(uow.conn, event.clinic_id)
+    clinic = await require_clinic(uow.conn, event.clinic_id)  # not projected yet: waits for it
     links = patient_links.current("followup")
     token = patient_links.sign("offer", event.offer_id, event.expires_at, links.keys()[0])
     await sending.request(

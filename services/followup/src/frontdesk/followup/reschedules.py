@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from frontdesk.common import patient_links
-from frontdesk.common.clinics import get_clinic
+from frontdesk.common.clinics import require_clinic
 from frontdesk.common.contracts import RescheduleRequested
 from frontdesk.common.uow import UnitOfWork
 
@@ -15,7 +15,7 @@ TEMPLATE = "reschedule-link"
 
 
 async def handle_reschedule_requested(event: RescheduleRequested, uow: UnitOfWork) -> None:
-    clinic = await get_clinic(uow.conn, event.clinic_id)
+    clinic = await require_clinic(uow.conn, event.clinic_id)  # not projected yet: waits for it
     links = patient_links.current("followup")
     token = patient_links.sign("reschedule", event.reschedule_id, event.expires_at, links.keys()[0])
     await sending.request(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from frontdesk.common.clinics import project_clinic
+from frontdesk.common.clinics import get_clinic, project_clinic
 from frontdesk.common.contracts import (
     AgentAutoPaused,
     AgentStatusChanged,
@@ -32,7 +32,8 @@ Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 def handlers(switchboard: Switchboard) -> dict[type[Event], Handler]:
     async def clinic_configured(event: ClinicConfigured, uow: UnitOfWork) -> None:
         await project_clinic(event, uow)  # read back at start-up (clinics.configured is compacted)
-        switchboard.learn_clinic(event.config)
+        # What the projection holds now: this event, or a newer one it was read after.
+        switchboard.learn_clinic(await get_clinic(uow.conn, event.clinic_id) or event.config)
 
     async def router_decided(event: CallOffered | CallOverflowed, uow: UnitOfWork) -> None:
         switchboard.router_decided(event)

@@ -215,11 +215,10 @@ def format_time(at: datetime, zone: ZoneInfo) -> str:
     return f"{local.hour % 12 or 12}:{local:%M %p}"
 
 
-def appointment_when(starts_at: datetime, clinic: ClinicConfig | None, provider_id: str) -> dict[str, str]:
+def appointment_when(starts_at: datetime, clinic: ClinicConfig, provider_id: str) -> dict[str, str]:
     """The `date` and `time` of an appointment as its patient goes by them: in the zone the provider's
-    day is kept in (their location's, which may not be the clinic's). A clinic not configured yet: UTC
-    (sending skips the message with that reason)."""
-    zone = clinic.zone_of(provider_id) if clinic else ZoneInfo("UTC")
+    day is kept in (their location's, which may not be the clinic's)."""
+    zone = clinic.zone_of(provider_id)
     return {"date": format_date(starts_at, zone), "time": format_time(starts_at, zone)}
 
 
