@@ -38,7 +38,7 @@ def open_around_the_clock(clinic_id: str, name: str) -> ClinicConfig:
             "clinic_id": clinic_id,
             "name": name,
             "timezone": "America/New_York",
-            "hours": {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
             "phone": {"answering_service": "test-vendor"},
             "providers": [{"provider_id": provider}],
             "scheduling": {"hl7_providers": {"DRLEE": provider}},

@@ -19,33 +19,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from frontdesk.common.contracts import ClinicConfig
 from frontdesk.scheduler.entrypoints.mllp import END, START
 from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.ports import free_port
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .test_scheduler_interop import known_clinic, msa, siu
+from .test_scheduler_interop import known_clinic, msa, open_around_the_clock, siu
 
 WAIT = 60.0
-
-
-def _config(clinic_id: str, provider: str) -> ClinicConfig:
-    return ClinicConfig.model_validate(
-        {
-            "clinic_id": clinic_id,
-            "name": "MLLP Test Clinic",
-            "timezone": "Asia/Kathmandu",
-            "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-            "phone": {"answering_service": "test-vendor"},
-            "providers": [{"provider_id": provider}],
-            "scheduling": {
-                "appointment_types": [{"type_id": "checkup", "duration_minutes": 30}],
-                "hl7_providers": {"DRLEE": provider},
-                "hl7_services": {"CHECKUP": "checkup"},
-            },
-        }
-    )
 
 
 def _start(days: int) -> str:
@@ -72,8 +53,7 @@ async def test_the_local_listener_applies_messages_once_and_audits_them(
     stack: LocalStack, running: dict[str, ServiceProcess]
 ) -> None:
     clinic_id = uid("mllp")
-    provider = f"{clinic_id}-dr-lee"
-    await known_clinic(stack, running["scheduler"], _config(clinic_id, provider))
+    await known_clinic(stack, running["scheduler"], open_around_the_clock(clinic_id, "MLLP Test Clinic"))
     control, filler = uid("MSG"), uid("FL")
     booking = siu("S12", control, filler, uid("mrn"), "DRLEE", _start(30), "BOOKED").replace(
         "|SCHEDULER|", f"|{clinic_id}|", 1
@@ -205,7 +185,7 @@ async def test_tls_takes_only_certified_senders_each_for_its_clinics(
 ) -> None:
     north, south = uid("mllp-north"), uid("mllp-south")
     for clinic_id in (north, south):
-        await known_clinic(stack, running["scheduler"], _config(clinic_id, f"{clinic_id}-dr-lee"))
+        await known_clinic(stack, running["scheduler"], open_around_the_clock(clinic_id, "MLLP Test Clinic"))
 
     def message(facility: str, filler: str) -> str:
         booking = siu("S12", uid("MSG"), filler, uid("mrn"), "DRLEE", _start(31), "BOOKED")
