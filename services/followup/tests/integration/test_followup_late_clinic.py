@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from frontdesk.common.cloudevents import Envelope
@@ -57,6 +59,7 @@ async def test_a_visit_waits_for_its_clinic_and_is_planned_once_by_its_configura
         await tap.wait_for(planned_for(known_visit), timeout=10)  # not held up: no retries, no backoff
         await asyncio.sleep(1)
         assert tap.matching(planned_for(late_visit)) == []  # waits: no time, template or link guessed
+        await _counted_as_waiting(followup)
 
         config = clinic(late_clinic, LATE_ZONE, check_in_time="07:15", link_base="https://care.late.example/p")
         await publish(stack.bootstrap, [config])
@@ -79,3 +82,15 @@ async def test_a_visit_waits_for_its_clinic_and_is_planned_once_by_its_configura
         await query(stack.database_url("followup"), "SELECT 1 FROM awaiting_clinic WHERE clinic_id = $1", late_clinic)
         == []
     )
+
+
+async def _counted_as_waiting(followup: ServiceProcess) -> None:
+    """The wait is visible to operators: the gauge (reported every 5 s) counts the kept event."""
+    gauge = re.compile(r'^frontdesk_events_awaiting_clinic\{service="followup"\} ([0-9.e+]+)$', re.M)
+    async with httpx.AsyncClient(base_url=followup.ops_url, timeout=5) as client:
+        for _ in range(30):
+            found = gauge.search((await client.get("/metrics")).text)
+            if found and float(found.group(1)) >= 1:
+                return
+            await asyncio.sleep(0.5)
+    raise AssertionError("frontdesk_events_awaiting_clinic never counted the waiting visit")

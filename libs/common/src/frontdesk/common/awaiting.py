@@ -9,6 +9,9 @@ durable timer (`awaiting-clinic:<clinic_id>`) that hands the waiting events to t
 first, each in a savepoint of its own, as if they had just arrived; a handler that fails there fails
 the timer, which is retried, then parked (timers.py): never lost.
 
+What waits is counted every few seconds (`report`: frontdesk_events_awaiting_clinic and the age of the
+oldest), so an event for a clinic id that is never configured is seen.
+
 Parking and projecting take the same transaction-scoped lock on the clinic, so a configuration
 committed while an event was being parked is seen by one of the two, which sets the timer.
 """
@@ -26,6 +29,7 @@ from .consumer import Handler
 from .contracts import ClinicConfigured, Event, spec_for
 from .db import Connection
 from .logging import get_logger
+from .metrics import EVENTS_AWAITING_CLINIC, OLDEST_AWAITING_CLINIC
 from .rows import from_row
 from .timer_payloads import AwaitingClinicTimer
 from .timers import Timer, TimerHandler
@@ -133,6 +137,18 @@ def replayer(handlers: Mapping[type[Event], Handler]) -> TimerHandler:
             log.info("waiting event handled", clinic_id=clinic_id, event_type=waiting.event_type)
 
     return replay
+
+
+async def report(conn: Connection, service: str) -> None:
+    """Set the gauges of what waits: an event for a clinic that is never configured (a producer's
+    typo) would otherwise wait unseen (the FrontdeskEventsAwaitingClinic alert)."""
+    row = await conn.fetchrow(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(parked_at)), 0) FROM awaiting_clinic"
+    )
+    assert row is not None  # an aggregate has one row
+    waiting, oldest = row
+    EVENTS_AWAITING_CLINIC.labels(service).set(waiting)
+    OLDEST_AWAITING_CLINIC.labels(service).set(float(oldest))
 
 
 async def _take(conn: Connection, clinic_id: str, last: int) -> Waiting | None:

@@ -25,6 +25,14 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_PUBLISHED = Counter("frontdesk_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
 OUTBOX_BACKLOG = Gauge("frontdesk_outbox_backlog", "Outbox rows waiting to be published.", ["service"])
+EVENTS_AWAITING_CLINIC = Gauge(
+    "frontdesk_events_awaiting_clinic", "Events kept until their clinic's configuration arrives.", ["service"]
+)
+OLDEST_AWAITING_CLINIC = Gauge(
+    "frontdesk_events_awaiting_clinic_oldest_seconds",
+    "How long the oldest event kept for its clinic's configuration has waited (0: none waits).",
+    ["service"],
+)
 TIMERS_FIRED = Counter("frontdesk_timers_fired_total", "Durable timers that fired.", ["service", "kind"])
 TIMER_LATENESS = Histogram(
     "frontdesk_timer_lateness_seconds",

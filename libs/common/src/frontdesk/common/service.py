@@ -208,11 +208,16 @@ class ServiceRuntime:
             await asyncio.sleep(3600)
 
     async def _report_lag(self) -> None:
+        """Every few seconds: the consumer's lag, and the events waiting for their clinic's configuration."""
         while True:
             await asyncio.sleep(5)
             with contextlib.suppress(Exception):
                 assert self.consumer is not None
                 await self.consumer.update_lag()
+            with contextlib.suppress(Exception):
+                assert self.pool is not None
+                async with self.pool.acquire() as conn:
+                    await awaiting.report(conn, self.definition.name)
 
     async def stop(self) -> None:
         self.started = False
