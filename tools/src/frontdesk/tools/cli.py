@@ -214,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {name:<12} {service.url}   docs: {service.ops_url}/docs")
         console = stack.service("console").url
         print(f"\nStaff console: {console}/sign-in  (paste a token from `.venv/bin/frontdesk token`)")
+        print(f"HL7 v2 over MLLP (the scheduler): 127.0.0.1:{stack.scheduler_mllp_port}, or POST /v1/hl7/<clinic_id>")
         print("\nThe stack keeps running. Ctrl-C stops everything.", flush=True)
         # Handle both explicitly: a shell may start us with SIGINT ignored (a background job).
         signal.signal(signal.SIGTERM, on_signal)
