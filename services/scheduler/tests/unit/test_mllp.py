@@ -10,6 +10,7 @@ import pytest
 
 from frontdesk.common.auth import Principal
 from frontdesk.common.settings import ServiceSettings
+from frontdesk.scheduler.adapters.hl7v2 import HeaderIds, header_ids
 from frontdesk.scheduler.entrypoints.mllp import (
     END,
     LOCAL_SENDER,
@@ -68,16 +69,26 @@ def test_a_certificate_names_its_sender_and_clinics() -> None:
 def test_the_clinic_is_the_certificates_one_or_the_one_msh6_names() -> None:
     one = Principal("mllp:a", frozenset({"north"}), frozenset())
     several = Principal("mllp:b", frozenset({"north", "south"}), frozenset())
-    assert clinic_for(one, MSH.format(facility="EPIC-FACILITY-CODE")) == ("north", None)
-    assert clinic_for(several, MSH.format(facility="south")) == ("south", None)
-    clinic, refusal = clinic_for(several, MSH.format(facility="east"))
+
+    def facility(name: str) -> str | None:
+        return header_ids(MSH.format(facility=name)).receiving_facility
+
+    assert clinic_for(one, facility("EPIC-FACILITY-CODE")) == ("north", None)
+    assert clinic_for(several, facility("south")) == ("south", None)
+    clinic, refusal = clinic_for(several, facility("east"))
     assert clinic is None and refusal == "this sender may not send for clinic east"
-    clinic, refusal = clinic_for(several, MSH.format(facility=""))
+    clinic, refusal = clinic_for(several, facility(""))
     assert clinic is None and refusal is not None and "MSH-6" in refusal
-    assert clinic_for(several, "not hl7")[0] is None
-    assert clinic_for(LOCAL_SENDER, MSH.format(facility="east")) == ("east", None)
+    assert clinic_for(several, header_ids("not hl7").receiving_facility)[0] is None
+    assert clinic_for(LOCAL_SENDER, facility("east")) == ("east", None)
     nobody = Principal("mllp:c", frozenset(), frozenset())
-    assert clinic_for(nobody, MSH.format(facility="north"))[0] is None
+    assert clinic_for(nobody, facility("north"))[0] is None
+
+
+def test_the_header_ids_are_read_without_parsing_the_whole_message() -> None:
+    ids = header_ids("\ufeff" + MSH.format(facility="north") + "\rPID|broken^^^")
+    assert (ids.receiving_facility, ids.control_id) == ("north", "C1")
+    assert header_ids("hello") == HeaderIds(None, None)
 
 
 def _service(host: str) -> ServiceSettings:

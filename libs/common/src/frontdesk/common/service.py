@@ -160,15 +160,14 @@ class ServiceRuntime:
             poll_seconds=s.outbox_poll_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if timer_handlers:
-            self.timers = TimerWorker(
-                self.pool,
-                s.service,
-                timer_handlers,
-                poll_seconds=s.timer_poll_seconds,
-                concurrency=self.definition.timer_concurrency,
-            )
-            self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
+        self.timers = TimerWorker(
+            self.pool,
+            s.service,
+            timer_handlers,
+            poll_seconds=s.timer_poll_seconds,
+            concurrency=self.definition.timer_concurrency,
+        )
+        self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
         for run in self.definition.tasks:
             self._tasks.append(asyncio.create_task(run(self), name="service-task"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self._report_lag(), name="lag"))

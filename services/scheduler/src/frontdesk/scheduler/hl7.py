@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from frontdesk.common.contracts import Hl7Quarantined
+from frontdesk.common.contracts import ClinicConfig, Hl7Quarantined
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
@@ -54,7 +54,7 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         )
     if seen is not None:  # the same message again: the same answer, nothing applied twice
         return hl7v2.ack(text, seen.ack_code, seen.reason or "")
-    outcome, code, reason = await _apply(uow, clinic_id, message)
+    outcome, code, reason = await _apply(uow, clinic, message)
     received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
     if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why
         await uow.emit(
@@ -71,8 +71,9 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     return hl7v2.ack(text, code, reason or "")
 
 
-async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, str, str | None]:
+async def _apply(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, str, str | None]:
     """(outcome, ACK code, reason)."""
+    clinic_id = clinic.clinic_id
     if message.action == "complete":
         return await _complete(uow, clinic_id, message)
     if message.external_id is None:
@@ -80,7 +81,7 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
     existing = await repository.get_by_external_id(uow.conn, clinic_id, message.external_id)
     if existing is None:
         if message.action == "book":
-            return await _book(uow, clinic_id, message)
+            return await _book(uow, clinic, message)
         return "quarantined", "AE", f"unknown appointment {message.external_id}: quarantined for review"
     appointment_id = existing.appointment_id
     if message.action == "book" and existing.status not in booking_rules.ACTIVE:  # booked again after a cancel
@@ -102,7 +103,7 @@ async def _apply(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[
     return "rejected", "AR", f"unsupported action {message.action}"
 
 
-async def _book(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, str, str | None]:
+async def _book(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, str, str | None]:
     """SIU^S12 for an appointment we do not know yet: booked like any other (never a double booking)."""
     assert message.external_id is not None
     missing = [
@@ -118,8 +119,8 @@ async def _book(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[s
     if missing:
         return "rejected", "AR", "missing " + ", ".join(missing)
     assert message.patient_id and message.provider_id and message.appointment_type and message.starts_at
-    clinic = await clinic_of(uow, clinic_id)
-    configured = clinic is not None and booking_rules.find_type(clinic, message.appointment_type) is not None
+    clinic_id = clinic.clinic_id
+    configured = booking_rules.find_type(clinic, message.appointment_type) is not None
     result = await booking.book(
         uow,
         booking.BookCommand(

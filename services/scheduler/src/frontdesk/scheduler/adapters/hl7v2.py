@@ -346,22 +346,21 @@ def _normalized(text: str) -> str:
     return "\r".join(segment for segment in segments if segment.strip(" \t"))
 
 
-def _msh_field(text: str, path: str) -> str | None:
-    """One MSH field of a message that may not parse as a whole (None if even its MSH does not)."""
+@dataclass(frozen=True)
+class HeaderIds:
+    """What MSH says before the message is parsed as a whole: where it is addressed, its control id."""
+
+    receiving_facility: str | None  # MSH-6's first component
+    control_id: str | None  # MSH-10
+
+
+def header_ids(text: str) -> HeaderIds:
+    """MSH-6.1 and MSH-10 of a message that may not parse as a whole (None where even MSH does not)."""
     try:
-        return _get(hl7.parse(_normalized(text).split("\r", 1)[0]), path) or None
+        header = hl7.parse(_normalized(text).split("\r", 1)[0])
+        return HeaderIds(_get(header, "MSH.F6.R1.C1") or None, _get(header, "MSH.F10") or None)
     except Exception:  # noqa: BLE001 - a header that does not parse names nothing
-        return None
-
-
-def receiving_facility(text: str) -> str | None:
-    """MSH-6's first component: the facility the sender addressed."""
-    return _msh_field(text, "MSH.F6.R1.C1")
-
-
-def control_id(text: str) -> str | None:
-    """MSH-10, the sender's message control id."""
-    return _msh_field(text, "MSH.F10")
+        return HeaderIds(None, None)
 
 
 def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:

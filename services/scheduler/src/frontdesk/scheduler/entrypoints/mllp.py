@@ -113,11 +113,11 @@ def sender_of(certificate: dict[str, Any]) -> Principal:
     )
 
 
-def clinic_for(sender: Principal, text: str) -> tuple[str | None, str | None]:
-    """(the clinic the message is for, None) or (None, why the sender may not send it)."""
+def clinic_for(sender: Principal, facility: str | None) -> tuple[str | None, str | None]:
+    """(the clinic a message addressed to `facility` (MSH-6) is for, None) or (None, why the sender may
+    not send it)."""
     if sender.clinics is not None and len(sender.clinics) == 1:
         return next(iter(sender.clinics)), None
-    facility = hl7v2.receiving_facility(text)
     if not facility:
         return None, "MSH-6 (receiving facility) must name the clinic: this sender may send for several"
     if not sender.can_see(facility):
@@ -139,14 +139,15 @@ async def frames(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
 
 async def answer(runtime: ServiceRuntime, sender: Principal, text: str) -> str | None:
     """The ACK for one message, once applied and audited; None if the database could not take it."""
-    clinic_id, refusal = clinic_for(sender, text)
+    ids = hl7v2.header_ids(text)
+    clinic_id, refusal = clinic_for(sender, ids.receiving_facility)
     try:
         if clinic_id is None:
             reply = hl7v2.ack(text, "AR", refusal or "")
         else:
             reply = await _apply(runtime, clinic_id, text)
         assert runtime.pool is not None
-        resource = {"control_id": audit.storable(hl7v2.control_id(text) or "")}
+        resource = {"control_id": audit.storable(ids.control_id or "")}
         status = 403 if refusal else 200
         await audit.write(runtime.pool, SERVICE, sender.subject, "change", "MLLP", "mllp", resource, clinic_id, status)
     except TRANSIENT_DB_ERRORS as exc:
