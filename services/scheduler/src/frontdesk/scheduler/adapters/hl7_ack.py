@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import hl7  # type: ignore[import-untyped]
 
-from .hl7v2 import VERSIONS, ErrorCode, Hl7Error, normalized
+from .hl7v2 import ErrorCode, Hl7Error, normalized
 
 _LOCATION = re.compile(r"^([A-Z][A-Z0-9]{2})(?:-(\d+)(?:\.(\d+))?)?")
 _NAMES = {
@@ -36,7 +36,13 @@ _NAMES = {
     ErrorCode.INTERNAL: "Application internal error",
 }
 MAX_REASON = 200
-FIRST_ERL_VERSION = VERSIONS.index("2.5")  # ERR-2..8 came with v2.5; before it, ERR-1 alone
+_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
+
+
+def _before_v2_5(version: str) -> bool:
+    """ERR-2..8 came with v2.5; before it (2.4, 2.3, and a 2.2 we refuse), ERR-1 alone."""
+    match = _VERSION.match(version)
+    return match is not None and (int(match.group(1)), int(match.group(2))) < (2, 5)
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,7 @@ def _err(reply: hl7.Message, error: ErrorCode, location: str | None, reason: str
     err = reply.create_segment([reply.create_field(["ERR"])])
     where = _LOCATION.match(location or "")
     segment, field, component = where.groups() if where else ("", None, None)
-    version = re.sub(r"[^0-9.].*", "", str(reply.segment("MSH")(12)).strip())  # VID's first component
-    if version in VERSIONS and VERSIONS.index(version) < FIRST_ERL_VERSION:  # ERR-1: segment^seq^field^code
+    if _before_v2_5(str(reply.segment("MSH")(12))):  # ERR-1: segment^sequence^field^code
         for position, value in enumerate((segment, "1" if segment else "", field or ""), start=1):
             err.assign_field(value, 1, 1, position)
         for position, value in enumerate((str(int(error)), _NAMES[error], "HL70357"), start=1):
