@@ -6,7 +6,6 @@ ADT^A13 (discharge cancelled) after an applied A03 quarantined for staff, with n
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 import httpx
@@ -16,7 +15,7 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
 from .test_scheduler_interop import NY, known_clinic, open_around_the_clock
-from .test_scheduler_mllp import END, START, WAIT
+from .test_scheduler_mllp import WAIT, exchange
 
 
 def cerner_s12(control: str, filler: str, patient: str, start: str, mode: str = "P", version: str = "2.3") -> str:
@@ -153,6 +152,8 @@ async def test_acks_follow_the_conventions_and_adt_events_are_answered_per_meani
         " WHERE clinic_id = $1 AND outcome = 'quarantined'",
         clinic_id,
     )
+    feed = await query(database, "SELECT 1 FROM hl7_messages WHERE clinic_id = $1 AND outcome = 'ignored'", clinic_id)
+    assert feed == []  # a hospital's whole ADT feed is not kept
     assert sorted((r["message_type"], r["error_code"], r["error_location"]) for r in quarantined) == [
         ("ADT^A13", 207, "PV1-19"),
         ("SIU^S13", 204, "SCH-2"),
@@ -176,16 +177,7 @@ async def test_over_mllp_the_same_conventions(stack: LocalStack, running: dict[s
         epic_adt("A08", uid("EP"), uid("mrn"), uid("V")).replace("|FRONTDESK|SCHEDULER|", f"|FRONTDESK|{clinic_id}|"),
         "hello",
     ]
-    reader, writer = await asyncio.open_connection("127.0.0.1", stack.scheduler_mllp_port)
-    try:
-        writer.write(b"".join(START + m.encode() + END for m in messages))
-        await writer.drain()
-        answers = []
-        for _ in messages:
-            framed = await asyncio.wait_for(reader.readuntil(END), WAIT)
-            answers.append(segments(framed[1 : -len(END)].decode()))
-    finally:
-        writer.close()
+    answers = [segments(answer) for answer in await exchange(stack.scheduler_mllp_port, *messages)]
     booked, refused, feed, garbage = answers
     assert booked["MSA"][1] == "AA" and booked["MSH"][2:4] == ["RHAPSODY", clinic_id] and "ERR" not in booked
     assert refused["MSA"][1] == "AR" and refused["ERR"][1].startswith("MSH^1^11^202&")

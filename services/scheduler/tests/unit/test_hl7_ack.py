@@ -93,6 +93,8 @@ def test_garbage_is_answered_with_a_v2_5_err() -> None:
         (("|P^T|2.3|", "|P||"), ErrorCode.REQUIRED_FIELD_MISSING, "MSH-12"),
         (("SIU^S12", "SIU^S16"), ErrorCode.UNSUPPORTED_EVENT, "MSH-9"),  # a change we do not take
         (("SIU^S12", "ORU^R01"), ErrorCode.UNSUPPORTED_MESSAGE_TYPE, "MSH-9"),
+        (("SIU^S12", "ADT"), ErrorCode.REQUIRED_FIELD_MISSING, "MSH-9.2"),  # not a feed's event: unread
+        (("SIU^S12", "^S12"), ErrorCode.REQUIRED_FIELD_MISSING, "MSH-9.1"),
         (("|CRN-7|", "||"), ErrorCode.REQUIRED_FIELD_MISSING, "MSH-10"),
         (("|CRN-7|", "|" + "9" * 200 + "|"), ErrorCode.DATA_TYPE, "MSH-10"),
         (("^^30^20261207100000", "^^30^20261307100000"), ErrorCode.DATA_TYPE, "SCH-11.4"),

@@ -74,6 +74,9 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     if seen is not None:  # the same message again: the same answer, nothing applied twice
         return ack(text, seen.answer)
     outcome, answer = await _apply(uow, clinic, message)
+    log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=answer.code)
+    if outcome == "ignored":  # a hospital's ADT feed, unused: not kept (a resend gets the same AA anyway)
+        return ack(text, answer)
     received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, answer, text)
     if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why
         await uow.emit(
@@ -86,7 +89,6 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
                 received_at=received_at,
             )
         )
-    log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=answer.code)
     return ack(text, answer)
 
 

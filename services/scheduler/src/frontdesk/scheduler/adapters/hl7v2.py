@@ -278,6 +278,9 @@ def _header(message: hl7.Message, digest: str, processing_id: str) -> Hl7Message
                 f"{field} ({name}) is {len(value)} characters long (at most {MAX_KEY_CHARS})", location=field
             )
     _check_mode_and_version(message, processing_id)
+    if not kind or not trigger:  # "ADT" alone would be taken as a feed's event, unread
+        missing = "MSH-9.1 (message type)" if not kind else "MSH-9.2 (trigger event)"
+        raise Hl7Error(f"{missing} is empty", ErrorCode.REQUIRED_FIELD_MISSING, "MSH-9.1" if not kind else "MSH-9.2")
     action = SUPPORTED.get((kind, trigger)) or ("ignore" if kind in FEEDS else None)
     if action is None:
         taken = ", ".join(f"{k}^{t}" for k, t in SUPPORTED)
