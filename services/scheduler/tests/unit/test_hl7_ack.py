@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
+import hl7  # type: ignore[import-untyped]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from frontdesk.scheduler.adapters.hl7_ack import Answer, ack
 from frontdesk.scheduler.adapters.hl7v2 import ErrorCode, Hl7Error, parse
@@ -131,3 +134,25 @@ def test_a13_is_read_as_a_cancelled_discharge_and_other_adt_events_as_taken_unus
     # Still a message with a header we check: a training A08 is refused, not taken.
     with pytest.raises(Hl7Error, match="processing id"):
         parse(A13.replace("ADT^A13", "ADT^A08").replace("|P|2.5.1", "|T|2.5.1"), NY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reason=st.text(max_size=300),
+    code=st.sampled_from(list(ErrorCode)),
+    location=st.sampled_from([None, "MSH-10", "SCH-11.4", "PV1-19", "SCH", "TQ1-7/8", "timestamp"]),
+    version=st.sampled_from(["2.3", "2.4", "2.5.1", "2.8"]),
+    separators=st.sampled_from(["|^~\\&", "!$~\\&"]),
+)
+def test_any_reason_and_location_make_an_ack_that_parses_back_to_them(
+    reason: str, code: ErrorCode, location: str | None, version: str, separators: str
+) -> None:
+    """Whatever the reason says (separators, escapes, CR) and whichever version and separators the
+    sender uses, the ACK has three segments and reads back to the control id and the code."""
+    text = A13.replace("|P|2.5.1", f"|P|{version}")
+    text = text.replace("|", separators[0]).replace("^", separators[1])
+    answer = ack(text, Answer("AE", reason, code, location))
+    parsed = hl7.parse(answer)
+    assert [str(segment[0]) for segment in parsed] == ["MSH", "MSA", "ERR"]
+    assert str(parsed.segment("MSA")[2]) == "EP-13"
+    assert str(parsed["ERR.F1.R1.C4" if version < "2.5" else "ERR.F3.R1.C1"]) == str(int(code))
