@@ -33,8 +33,8 @@ def _start(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y%m%d") + "0900+0000"
 
 
-async def _exchange(port: int, *messages: str, context: ssl.SSLContext | None = None) -> list[list[str]]:
-    """Send the messages on one connection, all framed in one write, and read their ACKs' MSA."""
+async def exchange(port: int, *messages: str, context: ssl.SSLContext | None = None) -> list[str]:
+    """Send the messages on one connection, all framed in one write, and read their ACKs."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
     try:
         writer.write(b"".join(START + m.encode() + END for m in messages))
@@ -43,10 +43,15 @@ async def _exchange(port: int, *messages: str, context: ssl.SSLContext | None = 
         for _ in messages:
             framed = await asyncio.wait_for(reader.readuntil(END), WAIT)
             assert framed.startswith(START)
-            answers.append(msa(framed[1 : -len(END)].decode()))
+            answers.append(framed[1 : -len(END)].decode())
         return answers
     finally:
         writer.close()
+
+
+async def _exchange(port: int, *messages: str, context: ssl.SSLContext | None = None) -> list[list[str]]:
+    """The MSA of each message's ACK."""
+    return [msa(answer) for answer in await exchange(port, *messages, context=context)]
 
 
 async def test_the_local_listener_applies_messages_once_and_audits_them(

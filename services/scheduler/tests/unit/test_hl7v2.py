@@ -10,9 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontdesk.scheduler.adapters.hl7v2 import MAX_DURATION, YEARS, Hl7Error, ack, decode, parse, parse_timestamp
+from frontdesk.scheduler.adapters.hl7_ack import Answer
+from frontdesk.scheduler.adapters.hl7_ack import ack as build_ack
+from frontdesk.scheduler.adapters.hl7v2 import MAX_DURATION, YEARS, Hl7Error, decode, parse, parse_timestamp
 
 NY = ZoneInfo("America/New_York")
+
+
+def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
+    return build_ack(text, Answer(code, detail), control_id)
+
 
 # An Epic-style SIU^S12 (v2.5.1): SCH-11 timing, AIS service and start, AIP provider, AIL location.
 S12 = "\r".join(
@@ -307,7 +314,7 @@ BATCH = f"FHS|^~\\&|EPIC\rBHS|^~\\&|EPIC\r{S12}\r{S12.replace('MSG00001', 'MSG00
         (BATCH, "a batch (FHS/BHS) is not taken"),
         # PostgreSQL cannot store it: before, a JSON 422 instead of an ACK.
         (S12.replace("DOE", "D\x00OE"), "NUL character"),
-        (S12.replace("SIU^S12^SIU_S12", "ADT^A08^ADT_A01"), "unsupported message type ADT^A08 (taken: SIU^S12"),
+        (S12.replace("SIU^S12^SIU_S12", "SIU^S16^SIU_S12"), "unsupported message type SIU^S16 (taken: SIU^S12"),
     ],
 )
 def test_what_is_not_one_readable_message_is_refused_whole(text: str, problem: str) -> None:

@@ -8,12 +8,19 @@ update that names another provider). An update (S13/S14/S15/S17/S26) for an appo
 know, or an A03 we cannot match to an appointment, is quarantined with its reason and answered AE: it
 is never turned into a new booking. A quarantine is announced
 (hl7.quarantined: sender, control id, type and reason, not the message) for the staff's worklist.
+An ADT^A13 (discharge cancelled) for a visit already completed is quarantined: its completion has
+started the follow-ups and the review request. Other ADT events of a feed are answered AA, unused.
+Every AE and AR names its HL7 error code (table 0357) and, where there is one, the field.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from functools import cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frontdesk.common.contracts import ClinicConfig, Hl7Quarantined
 from frontdesk.common.logging import get_logger
@@ -22,21 +29,36 @@ from frontdesk.common.uow import UnitOfWork
 from . import booking, lifecycle
 from .adapters import hl7_messages, hl7v2, repository
 from .adapters.clinics import clinic_of
-from .adapters.hl7v2 import Hl7Error, Hl7Message
+from .adapters.hl7_ack import Answer, ack
+from .adapters.hl7v2 import ErrorCode, Hl7Error, Hl7Message
 from .domain import booking as booking_rules
 
 log = get_logger(__name__)
+
+
+class Hl7Settings(BaseSettings):
+    """FRONTDESK_HL7_PROCESSING_ID: the mode this scheduler takes messages for (HL7 table 0103: P
+    production, T training, D debugging). A message for another mode (MSH-11) is refused, AR 202."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_HL7_", extra="ignore")
+
+    processing_id: Literal["P", "T", "D"] = "P"
+
+
+@cache
+def settings() -> Hl7Settings:
+    return Hl7Settings()
 
 
 async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     """Apply one message; return the ACK to send back."""
     clinic = await clinic_of(uow, clinic_id)
     if clinic is None:
-        return hl7v2.ack(text, "AR", f"unknown clinic {clinic_id}")
+        return ack(text, Answer("AR", f"unknown clinic {clinic_id}", ErrorCode.UNKNOWN_KEY))
     try:
-        message = hl7v2.parse(text, clinic.zone)
+        message = hl7v2.parse(text, clinic.zone, settings().processing_id)
     except Hl7Error as exc:
-        return hl7v2.ack(text, "AR", str(exc))
+        return ack(text, Answer.refused(exc))
     codes = clinic.scheduling
     message = replace(
         message,
@@ -46,16 +68,16 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
     seen = await hl7_messages.answer_of(uow.conn, clinic_id, message)
     if seen is not None and seen.digest not in (None, message.digest):  # not lost under another's answer
         log.warning("hl7 control id reused", type=message.message_type, control_id=message.control_id)
-        return hl7v2.ack(
-            text,
-            "AR",
-            f"MSH-10 {message.control_id[:40]} was used on {seen.received_at:%Y-%m-%d %H:%M}Z by a different"
-            " message: not applied; send it with a control id of its own",
-        )
+        used = f"MSH-10 {message.control_id[:40]} was used on {seen.received_at:%Y-%m-%d %H:%M}Z by a different message"
+        reason = f"{used}: not applied; send it with a control id of its own"
+        return ack(text, Answer("AR", reason, ErrorCode.DUPLICATE_KEY, "MSH-10"))
     if seen is not None:  # the same message again: the same answer, nothing applied twice
-        return hl7v2.ack(text, seen.ack_code, seen.reason or "")
-    outcome, code, reason = await _apply(uow, clinic, message)
-    received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, reason, code, text)
+        return ack(text, seen.answer)
+    outcome, answer = await _apply(uow, clinic, message)
+    log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=answer.code)
+    if outcome == "ignored":  # a hospital's ADT feed, unused: not kept (a resend gets the same AA anyway)
+        return ack(text, answer)
+    received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, answer, text)
     if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why
         await uow.emit(
             Hl7Quarantined(
@@ -63,47 +85,57 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
                 sending_facility=message.sending_facility,
                 control_id=message.control_id,
                 message_type=message.message_type,
-                reason=(reason or "")[:500],
+                reason=answer.reason[:500],
                 received_at=received_at,
             )
         )
-    log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=code)
-    return hl7v2.ack(text, code, reason or "")
+    return ack(text, answer)
 
 
-async def _apply(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, str, str | None]:
-    """(outcome, ACK code, reason)."""
+def _quarantine(reason: str, error: ErrorCode, location: str) -> tuple[str, Answer]:
+    return "quarantined", Answer("AE", f"{reason}: quarantined for review", error, location)
+
+
+async def _apply(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, Answer]:
+    """(outcome, answer)."""
     clinic_id = clinic.clinic_id
+    if message.action == "ignore":
+        ignored = f"{message.message_type} is taken and not used: the scheduler acts on ADT^A03 and ADT^A13"
+        return "ignored", Answer("AA", ignored, ErrorCode.ACCEPTED)
     if message.action == "complete":
         return await _complete(uow, clinic_id, message)
+    if message.action == "cancel_discharge":
+        return await _cancel_discharge(uow, clinic_id, message)
     if message.external_id is None:
-        return "rejected", "AR", "SCH-1/SCH-2 carry no appointment id"
+        return "rejected", Answer(
+            "AR", "SCH-1/SCH-2 carry no appointment id", ErrorCode.REQUIRED_FIELD_MISSING, "SCH-2"
+        )
     existing = await repository.get_by_external_id(uow.conn, clinic_id, message.external_id)
     if existing is None:
         if message.action == "book":
             return await _book(uow, clinic, message)
-        return "quarantined", "AE", f"unknown appointment {message.external_id}: quarantined for review"
+        return _quarantine(f"unknown appointment {message.external_id}", ErrorCode.UNKNOWN_KEY, "SCH-2")
     appointment_id = existing.appointment_id
     if message.action == "book" and existing.status not in booking_rules.ACTIVE:  # booked again after a cancel
-        return "quarantined", "AE", f"appointment {message.external_id} is {existing.status}: quarantined for review"
+        return _quarantine(f"appointment {message.external_id} is {existing.status}", ErrorCode.DUPLICATE_KEY, "SCH-2")
     if message.action in ("book", "reschedule", "modify"):  # an S12 again is the EHR's word on the time too
         provider = message.provider_id
         if provider is not None and provider != existing.provider_id:  # not "nothing changed": it would be lost
             moved = f"appointment {message.external_id} moved to provider {provider[:64]}"
-            return "quarantined", "AE", f"{moved}: quarantined for review"
+            return _quarantine(moved, ErrorCode.INTERNAL, "AIP-3")
         if message.starts_at is not None and message.starts_at != existing.starts_at:
             return _outcome(await lifecycle.change(uow, appointment_id, "reschedule", starts_at=message.starts_at))
         if message.action == "book":
-            return "duplicate", "AA", f"appointment {message.external_id} is already booked"
-        return "applied", "AA", None  # nothing we track changed
+            return "duplicate", Answer("AA", f"appointment {message.external_id} is already booked")
+        return "applied", Answer("AA")  # nothing we track changed
     if message.action == "cancel":
         return _outcome(await lifecycle.change(uow, appointment_id, "cancel", by="clinic"))
     if message.action == "no_show":
         return _outcome(await lifecycle.change(uow, appointment_id, "no_show"))
-    return "rejected", "AR", f"unsupported action {message.action}"
+    return "rejected", Answer("AR", f"unsupported action {message.action}", ErrorCode.INTERNAL)
 
 
-async def _book(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, str, str | None]:
+async def _book(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> tuple[str, Answer]:
     """SIU^S12 for an appointment we do not know yet: booked like any other (never a double booking)."""
     assert message.external_id is not None
     missing = [
@@ -117,7 +149,8 @@ async def _book(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> t
         if value is None
     ]
     if missing:
-        return "rejected", "AR", "missing " + ", ".join(missing)
+        reason = "missing " + ", ".join(missing)
+        return "rejected", Answer("AR", reason, ErrorCode.REQUIRED_FIELD_MISSING, missing[0].split("/")[0])
     assert message.patient_id and message.provider_id and message.appointment_type and message.starts_at
     clinic_id = clinic.clinic_id
     configured = booking_rules.find_type(clinic, message.appointment_type) is not None
@@ -139,25 +172,48 @@ async def _book(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> t
     return _outcome(result)
 
 
-def _outcome(result: booking.Result) -> tuple[str, str, str | None]:
+# Where a refusal of the booking rules points in the message (the others are the application's: 207).
+_REFUSALS = {
+    "unknown_provider": (ErrorCode.TABLE_VALUE_NOT_FOUND, "AIP-3"),
+    "unknown_appointment_type": (ErrorCode.TABLE_VALUE_NOT_FOUND, "AIS-3"),
+    "not_found": (ErrorCode.UNKNOWN_KEY, "SCH-2"),
+}
+
+
+def _outcome(result: booking.Result) -> tuple[str, Answer]:
     if result.reason is None:
-        return ("applied" if result.changed else "duplicate"), "AA", None
-    return "rejected", "AE", f"{result.reason}: {result.detail}"
+        return ("applied" if result.changed else "duplicate"), Answer("AA")
+    error, location = _REFUSALS.get(result.reason, (ErrorCode.INTERNAL, None))
+    return "rejected", Answer("AE", f"{result.reason}: {result.detail}", error, location)
 
 
-async def _complete(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, str, str | None]:
+async def _complete(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, Answer]:
     """ADT^A03: the visit ended. Matched to the patient's appointment around the discharge time."""
     if message.patient_id is None:
-        return "rejected", "AR", "PID-3 carries no patient id"
+        return "rejected", Answer("AR", "PID-3 carries no patient id", ErrorCode.REQUIRED_FIELD_MISSING, "PID-3")
     if message.visit_number is not None and await repository.visit_recorded(uow.conn, clinic_id, message.visit_number):
-        return "duplicate", "AA", None
+        return "duplicate", Answer("AA")
     discharged = message.discharged_at or booking.now_utc()
     appointment_id = await repository.open_appointment_near(
         uow.conn, clinic_id, message.patient_id, discharged, before=timedelta(hours=12), after=timedelta(hours=1)
     )
     if appointment_id is None:
-        return "quarantined", "AE", "no open appointment of this patient around the discharge: quarantined"
+        return _quarantine("no open appointment of this patient around the discharge", ErrorCode.UNKNOWN_KEY, "PID-3")
     result = await lifecycle.change(
         uow, appointment_id, "complete", visit_id=message.visit_number, completed_at=message.discharged_at
     )
     return _outcome(result)
+
+
+async def _cancel_discharge(uow: UnitOfWork, clinic_id: str, message: Hl7Message) -> tuple[str, Answer]:
+    """ADT^A13: the discharge was entered in error. Nothing to undo for a visit we never completed; one
+    we did has had visit.completed announced (follow-ups and the review request are planned from it),
+    which the scheduler cannot take back: staff review it. A later A03 for it changes nothing."""
+    visit = message.visit_number
+    if visit is None:
+        missing = "PV1-19 (visit number) is empty: which visit's discharge is cancelled is unknown"
+        return "rejected", Answer("AR", missing, ErrorCode.REQUIRED_FIELD_MISSING, "PV1-19")
+    if not await repository.visit_recorded(uow.conn, clinic_id, visit):
+        return "ignored", Answer("AA", f"visit {visit} was not completed here: nothing to undo", ErrorCode.ACCEPTED)
+    completed = f"the discharge of visit {visit} was cancelled after its completion started the follow-ups"
+    return _quarantine(f"{completed} and the review request", ErrorCode.INTERNAL, "PV1-19")

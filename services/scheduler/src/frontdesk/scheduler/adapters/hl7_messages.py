@@ -9,7 +9,8 @@ from typing import Any
 from frontdesk.common.db import Connection
 from frontdesk.common.rows import from_row
 
-from .hl7v2 import Hl7Message
+from .hl7_ack import Answer
+from .hl7v2 import ErrorCode, Hl7Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,13 @@ class Answered:
     reason: str | None
     digest: str | None
     received_at: datetime
+    error_code: int | None
+    error_location: str | None
+
+    @property
+    def answer(self) -> Answer:
+        error = None if self.error_code is None else ErrorCode(self.error_code)
+        return Answer(self.ack_code, self.reason or "", error, self.error_location)
 
 
 async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> Answered | None:
@@ -44,7 +52,7 @@ async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> An
         message.control_id,
     )
     seen = await conn.fetchrow(
-        "SELECT ack_code, reason, digest, received_at FROM hl7_messages"
+        "SELECT ack_code, reason, digest, received_at, error_code, error_location FROM hl7_messages"
         " WHERE clinic_id = $1 AND sending_facility = $2 AND control_id = $3",
         clinic_id,
         message.sending_facility,
@@ -54,21 +62,24 @@ async def answer_of(conn: Connection, clinic_id: str, message: Hl7Message) -> An
 
 
 async def record(
-    conn: Connection, clinic_id: str, message: Hl7Message, outcome: str, reason: str | None, code: str, text: str
+    conn: Connection, clinic_id: str, message: Hl7Message, outcome: str, answer: Answer, text: str
 ) -> datetime:
     """Record the message and its answer; return when it was received."""
     received_at: datetime = await conn.fetchval(
         "INSERT INTO hl7_messages (clinic_id, sending_facility, control_id, message_type, outcome, reason, ack_code,"
-        " raw, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING received_at",
+        " raw, digest, error_code, error_location) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " RETURNING received_at",
         clinic_id,
         message.sending_facility,
         message.control_id,
         message.message_type,
         outcome,
-        reason,
-        code,
+        answer.reason or None,
+        answer.code,
         text if outcome == "quarantined" else None,  # kept for staff review, in this database only
         message.digest,
+        None if answer.error is None else int(answer.error),
+        answer.location,
     )
     return received_at
 

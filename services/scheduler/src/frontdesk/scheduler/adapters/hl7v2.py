@@ -1,4 +1,4 @@
-"""HL7 v2 inbound: SIU^S12/S13/S14/S15/S17/S26 and ADT^A03, parsed with python-hl7, mapped to commands.
+"""HL7 v2 inbound: SIU^S12/S13/S14/S15/S17/S26 and ADT^A03/A13, parsed with python-hl7, mapped to commands.
 
 Only what the scheduler needs is read: MSH (sender, control id, type), SCH (placer/filler ids,
 timing, filler status), AIS (service = appointment type, start, duration), AIP/AIG (provider),
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from enum import IntEnum
 from zoneinfo import ZoneInfo
 
 import hl7  # type: ignore[import-untyped]
@@ -25,7 +25,14 @@ SUPPORTED = {
     ("SIU", "S17"): "cancel",  # a deletion: what some EHRs send for an appointment entered in error
     ("SIU", "S26"): "no_show",
     ("ADT", "A03"): "complete",
+    ("ADT", "A13"): "cancel_discharge",
 }
+# An ADT feed carries every event of the hospital's patients: the others (A01 admit, A04 register, A08
+# update, A11 cancel admit, ...) change nothing the scheduler keeps, and are answered AA ("ignore").
+FEEDS = {"ADT"}
+# MSH-12 versions read (the segments and fields used are the same from 2.3 on).
+VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2", "2.9")
+PROCESSING_IDS = {"P": "production", "T": "training", "D": "debugging"}  # HL7 table 0103
 # SCH-25 filler statuses (HL7 table 0278, as vendors spell them, letters only) that make an S13/S14 a
 # cancel or a no-show: read as "nothing we track changed", the appointment stayed booked and reminded.
 _STATUS_ACTIONS = {
@@ -45,8 +52,31 @@ MAX_IDS = 10  # PID-3 repetitions read
 _ID = re.compile(r"[^A-Za-z0-9._:@-]")
 
 
+class ErrorCode(IntEnum):
+    """HL7 table 0357, the message error condition codes an ACK's ERR segment carries."""
+
+    ACCEPTED = 0
+    SEGMENT_SEQUENCE = 100  # out of order, or a required segment missing
+    REQUIRED_FIELD_MISSING = 101
+    DATA_TYPE = 102
+    TABLE_VALUE_NOT_FOUND = 103
+    UNSUPPORTED_MESSAGE_TYPE = 200
+    UNSUPPORTED_EVENT = 201
+    UNSUPPORTED_PROCESSING_ID = 202
+    UNSUPPORTED_VERSION = 203
+    UNKNOWN_KEY = 204
+    DUPLICATE_KEY = 205
+    RECORD_LOCKED = 206
+    INTERNAL = 207
+
+
 class Hl7Error(ValueError):
-    """The message cannot be understood (answered AR)."""
+    """The message cannot be understood (answered AR): why, as HL7 codes it, and where ("SCH-11.4")."""
+
+    def __init__(self, reason: str, code: ErrorCode = ErrorCode.DATA_TYPE, location: str | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.location = location
 
 
 @dataclass(frozen=True)
@@ -55,7 +85,7 @@ class Hl7Message:
     sending_facility: str
     control_id: str
     message_type: str  # e.g. "SIU^S12"
-    action: str  # book, reschedule, modify, cancel, no_show, complete
+    action: str  # book, reschedule, modify, cancel, no_show, complete, cancel_discharge, ignore
     patient_id: str | None
     parsed: hl7.Message
     digest: str  # what the message says, to tell a resend from another message reusing its control id
@@ -65,8 +95,13 @@ class Hl7Message:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     filler_status: str | None = None
-    visit_number: str | None = None  # ADT^A03 only, as discharged_at
+    visit_number: str | None = None  # ADT^A03/A13 only, as discharged_at
     discharged_at: datetime | None = None
+
+
+def _bad(field: str, reason: str) -> Hl7Error:
+    """A field's value is not what its data type allows (`field` begins with where: "SCH-11.4 start")."""
+    return Hl7Error(reason, ErrorCode.DATA_TYPE, field.split()[0])
 
 
 def _clean_id(value: str) -> str | None:
@@ -88,21 +123,21 @@ def parse_timestamp(value: str, zone: ZoneInfo, field: str = "timestamp") -> dat
         return None
     match = _TS.match(value)
     if not match:
-        raise Hl7Error(f"{field} {_quote(value)} is not an HL7 timestamp (YYYYMMDD[HHMM[SS]][+/-ZZZZ])")
+        raise _bad(field, f"{field} {_quote(value)} is not an HL7 timestamp (YYYYMMDD[HHMM[SS]][+/-ZZZZ])")
     y, mo, d, h, mi, s = (int(g or 0) for g in match.groups()[:6])
     offset = match.group(7)
     if not YEARS[0] <= y <= YEARS[1]:
-        raise Hl7Error(f"{field} {_quote(value)}: year {y} is outside {YEARS[0]}-{YEARS[1]}")
+        raise _bad(field, f"{field} {_quote(value)}: year {y} is outside {YEARS[0]}-{YEARS[1]}")
     try:
         naive = datetime(y, mo, d, h, mi, s)
     except ValueError as exc:  # month 13, day 30 of February, hour 24, minute 60
-        raise Hl7Error(f"{field} {_quote(value)} is not a real date and time: {exc}") from None
+        raise _bad(field, f"{field} {_quote(value)} is not a real date and time: {exc}") from None
     if not offset:
         return naive.replace(tzinfo=zone)
     hours, minutes = int(offset[1:3]), int(offset[3:5])
     delta = timedelta(hours=hours, minutes=minutes) * (1 if offset[0] == "+" else -1)
     if minutes >= 60 or not timedelta(hours=-12) <= delta <= timedelta(hours=14):
-        raise Hl7Error(f"{field} {_quote(value)}: offset {offset} is not a UTC offset (-1200 to +1400)")
+        raise _bad(field, f"{field} {_quote(value)}: offset {offset} is not a UTC offset (-1200 to +1400)")
     return naive.replace(tzinfo=timezone(delta))
 
 
@@ -131,7 +166,7 @@ def _duration(amount: str, unit: str, field: str) -> timedelta | None:
     try:
         number = float(amount)
     except ValueError:
-        raise Hl7Error(f"{field} {_quote(amount)} is not a number") from None
+        raise _bad(field, f"{field} {_quote(amount)} is not a number") from None
     unit = unit.strip().lower()
     if unit in ("", "min", "m", "minutes", "minute"):
         seconds = number * 60
@@ -140,17 +175,19 @@ def _duration(amount: str, unit: str, field: str) -> timedelta | None:
     elif unit in ("s", "sec", "seconds"):
         seconds = number
     else:
-        raise Hl7Error(f"{field}: unknown duration unit {_quote(unit)}")
+        raise _bad(field, f"{field}: unknown duration unit {_quote(unit)}")
     # also refuses NaN and infinities, and what rounds to no time at all (1E-10 minutes)
     if not 0 < seconds <= MAX_DURATION.total_seconds() or timedelta(seconds=seconds) <= timedelta(0):
-        raise Hl7Error(f"{field} {_quote(amount)} {unit or 'min'}: a duration must be more than 0 and at most 24 hours")
+        raise _bad(
+            field, f"{field} {_quote(amount)} {unit or 'min'}: a duration must be more than 0 and at most 24 hours"
+        )
     return timedelta(seconds=seconds)
 
 
 def _timing(start: datetime | None, end: datetime | None, field: str) -> None:
     """An appointment ends after it starts, within MAX_DURATION."""
     if start is not None and end is not None and not timedelta(0) < end - start <= MAX_DURATION:
-        raise Hl7Error(f"{field}: the end must be after the start and at most 24 hours later")
+        raise _bad(field, f"{field}: the end must be after the start and at most 24 hours later")
 
 
 def decode(body: bytes) -> tuple[str, str]:
@@ -188,27 +225,33 @@ def _msh_18(body: bytes) -> str:
     return fields[17].split("~")[0].strip() if len(fields) > 17 else ""
 
 
-def parse(text: str, zone: ZoneInfo) -> Hl7Message:
-    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too).
+def parse(text: str, zone: ZoneInfo, processing_id: str = "P") -> Hl7Message:
+    """Parse one ER7-encoded message (segments separated by CR; LF and CRLF are accepted too) meant for
+    a receiver in `processing_id`'s mode (MSH-11: a training message never books a real appointment).
 
     One message only: a batch (FHS/BHS) or several messages in one body are refused whole, since
     only one ACK goes back and a message after the first would be acknowledged without being read."""
-    text = _normalized(text)
+    text = normalized(text)
     if text.startswith(("FHS", "BHS")):
-        raise Hl7Error("a batch (FHS/BHS) is not taken: send one message per request")
+        raise Hl7Error("a batch (FHS/BHS) is not taken: send one message per request", ErrorCode.SEGMENT_SEQUENCE)
     if not text.startswith("MSH"):
-        raise Hl7Error("the message does not start with an MSH segment")
+        raise Hl7Error("the message does not start with an MSH segment", ErrorCode.SEGMENT_SEQUENCE)
     headers = sum(1 for segment in text.split("\r") if segment.startswith("MSH"))
     if headers > 1:
-        raise Hl7Error(f"{headers} messages (MSH segments) in one request: send one message per request")
+        raise Hl7Error(
+            f"{headers} messages (MSH segments) in one request: send one message per request",
+            ErrorCode.SEGMENT_SEQUENCE,
+        )
     if "\x00" in text:  # PostgreSQL text cannot hold it, and no HL7 field may contain it
         raise Hl7Error(f"the message contains a NUL character (at character {text.index(chr(0))})")
     try:
         message = hl7.parse(text)
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on bad input
         raise Hl7Error(f"unparseable HL7: {exc}") from None
-    header = _header(message, _digest(text, message))
-    if header.action == "complete":
+    header = _header(message, _digest(text, message), processing_id)
+    if header.action == "ignore":
+        return header
+    if header.action in ("complete", "cancel_discharge"):
         return _discharge(message, header, zone)
     return _schedule(message, header, zone)
 
@@ -220,22 +263,29 @@ def _digest(text: str, message: hl7.Message) -> str:
     return hashlib.sha256("\r".join(body).encode()).hexdigest()
 
 
-def _header(message: hl7.Message, digest: str) -> Hl7Message:
+def _header(message: hl7.Message, digest: str, processing_id: str) -> Hl7Message:
     """What MSH (and PID) say: who sent it, its control id, its type and our action for it (the
     rest is filled in by _discharge or _schedule)."""
     kind, trigger = _get(message, "MSH.F9.R1.C1"), _get(message, "MSH.F9.R1.C2")
     facility = _get(message, "MSH.F4.R1.C1") or "unknown"
     control_id = _get(message, "MSH.F10")
     if not control_id:
-        raise Hl7Error("MSH-10 (message control id) is empty")
+        raise Hl7Error("MSH-10 (message control id) is empty", ErrorCode.REQUIRED_FIELD_MISSING, "MSH-10")
     # They key the deduplication (an index entry of at most a few kB): HL7's own limit is 199.
-    for name, value in (("MSH-10 (message control id)", control_id), ("MSH-4 (sending facility)", facility)):
+    for field, name, value in (("MSH-10", "message control id", control_id), ("MSH-4", "sending facility", facility)):
         if len(value) > MAX_KEY_CHARS:
-            raise Hl7Error(f"{name} is {len(value)} characters long (at most {MAX_KEY_CHARS})")
-    action = SUPPORTED.get((kind, trigger))
+            raise Hl7Error(
+                f"{field} ({name}) is {len(value)} characters long (at most {MAX_KEY_CHARS})", location=field
+            )
+    _check_mode_and_version(message, processing_id)
+    if not kind or not trigger:  # "ADT" alone would be taken as a feed's event, unread
+        missing = "MSH-9.1 (message type)" if not kind else "MSH-9.2 (trigger event)"
+        raise Hl7Error(f"{missing} is empty", ErrorCode.REQUIRED_FIELD_MISSING, "MSH-9.1" if not kind else "MSH-9.2")
+    action = SUPPORTED.get((kind, trigger)) or ("ignore" if kind in FEEDS else None)
     if action is None:
         taken = ", ".join(f"{k}^{t}" for k, t in SUPPORTED)
-        raise Hl7Error(f"unsupported message type {kind}^{trigger} (taken: {taken})")
+        code = ErrorCode.UNSUPPORTED_EVENT if kind in {k for k, _ in SUPPORTED} else ErrorCode.UNSUPPORTED_MESSAGE_TYPE
+        raise Hl7Error(f"unsupported message type {kind}^{trigger} (taken: {taken})", code, "MSH-9")
     return Hl7Message(
         sending_application=_get(message, "MSH.F3.R1.C1"),
         sending_facility=facility,
@@ -246,6 +296,30 @@ def _header(message: hl7.Message, digest: str) -> Hl7Message:
         parsed=message,
         digest=digest,
     )
+
+
+def _check_mode_and_version(message: hl7.Message, processing_id: str) -> None:
+    """MSH-11 (processing id: P production, T training, D debugging) must be the receiver's, and MSH-12
+    a version read: a training message applied here would book a real patient's appointment."""
+    mode = _get(message, "MSH.F11.R1.C1").upper()
+    if not mode:
+        raise Hl7Error("MSH-11 (processing id) is empty", ErrorCode.REQUIRED_FIELD_MISSING, "MSH-11")
+    if mode != processing_id:
+        ours = PROCESSING_IDS.get(processing_id, processing_id)
+        raise Hl7Error(
+            f"MSH-11 processing id {_quote(mode)} is not this receiver's: it takes {processing_id} ({ours}) only",
+            ErrorCode.UNSUPPORTED_PROCESSING_ID,
+            "MSH-11",
+        )
+    version = _get(message, "MSH.F12.R1.C1")
+    if not version:
+        raise Hl7Error("MSH-12 (version id) is empty", ErrorCode.REQUIRED_FIELD_MISSING, "MSH-12")
+    if version not in VERSIONS:
+        raise Hl7Error(
+            f"MSH-12 version {_quote(version)} is not supported (taken: {VERSIONS[0]} to {VERSIONS[-1]})",
+            ErrorCode.UNSUPPORTED_VERSION,
+            "MSH-12",
+        )
 
 
 def _patient_id(message: hl7.Message) -> str | None:
@@ -277,7 +351,7 @@ def _discharge(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7M
 def _schedule(message: hl7.Message, header: Hl7Message, zone: ZoneInfo) -> Hl7Message:
     """SIU: the appointment (SCH-2 filler id, else SCH-1 placer id), its provider, service and time."""
     if not _has(message, "SCH"):
-        raise Hl7Error("an SIU message needs an SCH segment")
+        raise Hl7Error("an SIU message needs an SCH segment", ErrorCode.SEGMENT_SEQUENCE, "SCH")
     filler = _get(message, "SCH.F2.R1.C1")
     placer = _get(message, "SCH.F1.R1.C1")
     start, end = _appointment_timing(message, zone)
@@ -312,7 +386,7 @@ def _time_of(message: hl7.Message, path: str, zone: ZoneInfo, field: str) -> dat
     moment = parse_timestamp(value, zone, field)
     match = _TS.match(value)
     if moment is not None and match is not None and match.group(4) is None:
-        raise Hl7Error(f"{field} {_quote(value)} is a date without a time of day")
+        raise _bad(field, f"{field} {_quote(value)} is a date without a time of day")
     return moment
 
 
@@ -337,7 +411,7 @@ def _appointment_timing(message: hl7.Message, zone: ZoneInfo) -> tuple[datetime 
     return start, end
 
 
-def _normalized(text: str) -> str:
+def normalized(text: str) -> str:
     """Segments separated by CR alone, without MLLP framing, a byte-order mark, NUL padding or blank
     lines (python-hl7 reads a blank line between segments as the end of MSH: "MSH-10 is empty")."""
     for separator in ("\r\n", "\n", "\x0b", "\x1c"):  # MLLP's frame bytes, wherever they are, end a segment
@@ -357,30 +431,7 @@ class HeaderIds:
 def header_ids(text: str) -> HeaderIds:
     """MSH-6.1 and MSH-10 of a message that may not parse as a whole (None where even MSH does not)."""
     try:
-        header = hl7.parse(_normalized(text).split("\r", 1)[0])
+        header = hl7.parse(normalized(text).split("\r", 1)[0])
         return HeaderIds(_get(header, "MSH.F6.R1.C1") or None, _get(header, "MSH.F10") or None)
     except Exception:  # noqa: BLE001 - a header that does not parse names nothing
         return HeaderIds(None, None)
-
-
-def ack(text: str, code: str, detail: str = "", control_id: str | None = None) -> str:
-    """An HL7 ACK for `text`: MSA-1 AA (applied), AE (error, kept for review) or AR (rejected), MSA-3
-    the detail.
-
-    Built from the original MSH when it parses, in the sender's own separators; from a minimal header
-    otherwise. Each ACK has its own control id (MSH-10, 20 characters: v2.3's limit)."""
-    ack_id = f"FD{secrets.token_hex(9)}"
-    try:
-        text = _normalized(text)
-        if not text.startswith("MSH"):  # a batch's header is not one message's: answered as garbage
-            raise Hl7Error(text[:3])
-        reply = hl7.parse(text).create_ack(
-            ack_code=code, message_id=ack_id, application="FRONTDESK", facility="SCHEDULER"
-        )
-    except Exception:  # noqa: BLE001 - unparseable input still gets an answer
-        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-        header = hl7.parse(f"MSH|^~\\&|FRONTDESK|SCHEDULER|||{stamp}||ACK|{ack_id}|P|2.5.1")
-        reply = hl7.parse(f"{header.segment('MSH')}\rMSA|{code}|{header.escape(control_id or '')}")
-    msa = str(reply.segment("MSA"))
-    answer = f"{msa}{reply.separators[1]}{reply.escape(detail[:200])}" if detail else msa
-    return "".join(f"{segment}\r" for segment in [*(s for s in reply if s[0][0] != "MSA"), answer])

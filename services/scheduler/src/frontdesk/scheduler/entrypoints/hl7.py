@@ -14,6 +14,7 @@ from frontdesk.common.pagination import Page, array_page
 from frontdesk.common.service import Runtime
 
 from ..adapters import hl7_messages, hl7v2
+from ..adapters.hl7_ack import Answer, ack
 from ..hl7 import receive
 from .api import ERRORS, HL7, LIMITED
 
@@ -24,14 +25,16 @@ MAX_MESSAGE_BYTES = 256_000
 
 @router.post("/{clinic_id}", response_class=Response, dependencies=[HL7], responses=LIMITED)
 async def receive_hl7(clinic_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime) -> Response:
-    """One ER7 message (SIU^S12/S13/S14/S15/S17/S26, ADT^A03) in the character set MSH-18 names (else
-    UTF-8); the answer is an HL7 ACK (AA, AE or AR) in the same character set. MSH-10 is the idempotency
-    key: a repeated message gets the same answer (MSA code and text) and changes nothing."""
+    """One ER7 message (SIU^S12/S13/S14/S15/S17/S26, ADT^A03/A13; other ADT events are taken unused)
+    in the character set MSH-18 names (else UTF-8); the answer is an HL7 ACK (AA, or AE/AR with an ERR
+    segment) in the same character set. MSH-10 is the idempotency key: a repeated message gets the
+    same answer (MSA code and text) and changes nothing."""
     principal.require_clinic(clinic_id)
     raw = await request.body()
     text, codec = hl7v2.decode(raw)
     if len(raw) > MAX_MESSAGE_BYTES:  # an ACK, not an HTTP error: an interface engine resends those forever
-        answer = hl7v2.ack(text, "AR", f"the message has {len(raw)} bytes: at most {MAX_MESSAGE_BYTES} over HTTP")
+        too_long = f"the message has {len(raw)} bytes: at most {MAX_MESSAGE_BYTES} over HTTP"
+        answer = ack(text, Answer("AR", too_long))  # ERR-3 207: no code of table 0357 says "too long"
     else:
         async with runtime.unit_of_work(request.headers.get("traceparent")) as uow:
             answer = await receive(uow, clinic_id, text)

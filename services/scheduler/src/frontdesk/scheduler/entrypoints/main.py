@@ -9,6 +9,7 @@ from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequ
 from frontdesk.common.service import ServiceDefinition, run_service
 from frontdesk.common.timer_payloads import HoldExpiryTimer, OfferExpiryTimer, ReminderTimer, RescheduleWindowTimer
 
+from .. import hl7 as hl7_inbound
 from ..handlers import (
     handle_appointment_requested,
     handle_code_failed,
@@ -51,4 +52,5 @@ DEFINITION = ServiceDefinition(
 def main() -> None:
     patient_links.current("scheduler")  # refuse to start without the keys of the patients' links
     mllp.current()  # nor with an MLLP listener that would take HL7 without TLS off the local stack
+    hl7_inbound.settings()  # nor with a processing id (MSH-11) that is not P, T or D
     run_service(DEFINITION)

@@ -35,6 +35,8 @@ from frontdesk.common.service import ServiceRuntime
 from frontdesk.common.settings import LOOPBACK_HOSTS, ServiceSettings
 
 from ..adapters import hl7v2
+from ..adapters.hl7_ack import Answer, ack
+from ..adapters.hl7v2 import ErrorCode
 from ..hl7 import receive
 
 log = get_logger(__name__)
@@ -142,8 +144,9 @@ async def answer(runtime: ServiceRuntime, sender: Principal, text: str) -> str |
     ids = hl7v2.header_ids(text)
     clinic_id, refusal = clinic_for(sender, ids.receiving_facility)
     try:
-        if clinic_id is None:
-            reply = hl7v2.ack(text, "AR", refusal or "")
+        if clinic_id is None:  # MSH-6 names no clinic, or one not in the certificate's
+            error = ErrorCode.TABLE_VALUE_NOT_FOUND if ids.receiving_facility else ErrorCode.REQUIRED_FIELD_MISSING
+            reply = ack(text, Answer("AR", refusal or "", error, "MSH-6"))
         else:
             reply = await _apply(runtime, clinic_id, text)
         assert runtime.pool is not None
@@ -166,7 +169,7 @@ async def _apply(runtime: ServiceRuntime, clinic_id: str, text: str) -> str:
         raise
     except Exception:
         log.exception("hl7 message failed")
-        return hl7v2.ack(text, "AR", "not applied: an internal error, logged by the scheduler")
+        return ack(text, Answer("AR", "not applied: an internal error, logged by the scheduler", ErrorCode.INTERNAL))
 
 
 class Listener:
