@@ -201,7 +201,7 @@ def crd_check() -> Callable[[dict[str, Any]], list[str]]:
 
 # --- metrics the code exports, and the ones a PromQL expression names ------------------------------
 
-SERVICES = ("call-router", "scheduler", "followup", "reviews")
+SERVICES = ("call-router", "scheduler", "followup", "reviews", "console", "phone-bridge")
 PROMETHEUS_OWN = {"up"}  # series Prometheus itself writes per scrape target
 
 

@@ -42,6 +42,7 @@ TIMER_SLACK_MS = 150.0  # tm's ring timer fires up to ~60 ms early; SIPp's clock
 # A decision through Kafka (the bridge's or the router's outbox, the broker, a consumer): 0.1-0.4 s on a
 # shared 2-core machine; past the bridge's router wait (2 s) the bridge would ring from memory instead.
 DELIVERY_LIMIT_MS = 1000.0
+BRIDGE_TRYING_MS = 500.0  # kamailio.cfg: without the bridge's 100 Trying by then, the fallback rings
 ALL_WEEK = {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 TOPICS = [
     "call.received",
@@ -426,6 +427,23 @@ async def test_sip_the_bridge_killed_sends_callers_to_the_fallback_answering_ser
         sip.stop()
     # 500 ms without the bridge's 100 Trying (BRIDGE_TRYING_MS), then the fallback's 1 s to answer
     _on_time(result, fallback, 1000, "bridge killed", rings_at_ms=500)
+
+
+async def test_sip_a_number_no_clinic_has_yet_rings_the_fallback_answering_service(
+    stack: LocalStack, running: dict[str, ServiceProcess], tmp_path: Path
+) -> None:
+    """A new clinic's number whose configuration has not reached the bridge yet: its caller reaches the
+    proxy's fallback answering service at once (the bridge's 404), never a 480."""
+    sip = SipRig(tmp_path / "rig", stack.bridge_sip_port)
+    try:
+        fallback = sip.phone("fallback", "answers", answer_after_ms=1000)
+        sip.fallback_uri = fallback.uri
+        sip.start_proxy()
+        result = await asyncio.to_thread(sip.call, uid("not-configured"))
+    finally:
+        sip.stop()
+    _on_time(result, fallback, 1000, "unknown number")
+    assert result.ringing_ms[fallback.name] < BRIDGE_TRYING_MS, "the proxy waited for the bridge instead of its answer"
 
 
 async def test_sip_the_routing_question_over_http_answers_and_checks_who_asks(

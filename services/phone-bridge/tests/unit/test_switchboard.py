@@ -16,7 +16,7 @@ from frontdesk.common.contracts import (
     CallReceived,
     Event,
 )
-from frontdesk.phone_bridge.domain.calls import Hangup, Ring, call_id_for
+from frontdesk.phone_bridge.domain.calls import Fallback, Hangup, Ring, call_id_for
 from frontdesk.phone_bridge.switchboard import Question, Switchboard
 
 from .clinics import clinic
@@ -64,10 +64,21 @@ async def test_a_silent_router_rings_the_vendors() -> None:
     assert isinstance(answer, Ring) and len(answer.uris) == 2
 
 
-async def test_an_unknown_number_hangs_up_and_publishes_nothing() -> None:
+async def test_an_unknown_number_goes_to_the_fallback_answering_service_and_publishes_nothing() -> None:
+    """A number no clinic has (its configuration not here yet): the proxy's fallback answers, not a 480."""
     board, published = _board()
-    assert await board.route(Question("abc", "+19990000", "x")) == Hangup("unknown_number")
+    assert await board.route(Question("abc", "+19990000", "x")) == Fallback("unknown_number")
     assert published == []
+
+
+async def test_a_silent_router_and_nothing_with_a_sip_address_goes_to_the_fallback_answering_service() -> None:
+    """Validation refuses such a configuration today; one projected before that check still gets a human."""
+    board, _ = _board(wait=0.05)
+    config = clinic()
+    assert config.phone.sip is not None
+    bare = config.phone.sip.model_copy(update={"receptionists": {}, "vendors": {}})
+    board.learn_clinic(config.model_copy(update={"phone": config.phone.model_copy(update={"sip": bare})}))
+    assert await board.route(Question("abc", "c1", "x")) == Fallback("nothing_to_ring")
 
 
 async def test_each_outcome_is_published_once_with_a_stable_event_id() -> None:

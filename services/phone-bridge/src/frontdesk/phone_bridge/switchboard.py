@@ -39,7 +39,7 @@ from frontdesk.common.logging import get_logger
 
 from . import telemetry
 from .domain import calls, presence
-from .domain.calls import CallState, DeskOffer, Hangup, Next, Ring, Target, VendorHandover, Wait
+from .domain.calls import CallState, DeskOffer, Fallback, Next, Ring, Target, VendorHandover, Wait
 from .domain.directory import Directory, directory
 
 log = get_logger(__name__)
@@ -134,8 +134,9 @@ class Switchboard:
         call_id = calls.call_id_for(question.sip_call_id)
         found = self._clinics.get(question.dialled)
         if found is None:
-            log.warning("call for a number no clinic has", call_id=call_id)
-            return Hangup("unknown_number")
+            log.warning("call for a number no clinic has: the fallback answering service takes it", call_id=call_id)
+            telemetry.FALLBACK.labels("unknown_number").inc()
+            return Fallback("unknown_number")
         if call_id not in self._calls:
             self._receive(call_id, found, question)
         elif question.refused_with is not None:
@@ -171,7 +172,8 @@ class Switchboard:
         desks = presence.available(self._presence, found.clinic_id, on_call)
         ring, state = calls.silent_ring(self._calls[call_id], found, desks, self._now())
         if ring is None:
-            return Hangup("no_vendor_uri")
+            telemetry.FALLBACK.labels("nothing_to_ring").inc()
+            return Fallback("nothing_to_ring")
         self._calls[call_id] = state
         rang = "desks" if ring.branches[0][1].kind == "receptionist" else "vendors"
         log.warning("no routing decision in time: ringing by the bridge's memory", call_id=call_id, rang=rang)

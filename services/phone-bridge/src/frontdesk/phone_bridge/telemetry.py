@@ -18,4 +18,11 @@ ROUTER_SILENT = Counter(
     "frontdesk_phone_bridge_router_silent_total",
     "Routing questions the router did not answer in time (the clinic's vendors rang instead)",
 )
+FALLBACK = Counter(
+    "frontdesk_phone_bridge_fallback_total",
+    "Calls the bridge could not route, sent to the proxy's network fallback answering service, by why"
+    " (unknown_number: no clinic has the number dialled, e.g. its configuration has not arrived;"
+    " nothing_to_ring: the router was silent and the clinic has no SIP address to ring)",
+    ["reason"],
+)
 CALLS = Counter("frontdesk_phone_bridge_calls_total", "Calls seen by the bridge, by what happened", ["outcome"])

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from frontdesk.common.logging import get_logger
 
-from ..domain.calls import Hangup, Ring
+from ..domain.calls import Fallback, Hangup, Ring
 from ..domain.directory import aor
 from ..domain.presence import DEFAULT_REGISTRATION_SECONDS
 from ..switchboard import Question, Switchboard
@@ -84,6 +84,10 @@ class SipServer(asyncio.DatagramProtocol):
         if isinstance(answer, Ring):
             timeout_ms = max(int(answer.timeout_seconds * 1000), 1)
             self._respond(key, sip_wire.redirect(request, answer.uris, timeout_ms, to_tag=self._tag), addr)
+        elif isinstance(answer, Fallback):
+            # Any final answer but 302 and 480 sends the proxy to its fallback answering service.
+            status = 404 if answer.reason == "unknown_number" else 503
+            self._respond(key, sip_wire.response(request, status, to_tag=self._tag), addr)
         else:
             assert isinstance(answer, Hangup)
             self._respond(key, sip_wire.response(request, 480, to_tag=self._tag), addr)

@@ -21,6 +21,7 @@ REASONS = {
     404: "Not Found",
     480: "Temporarily Unavailable",
     487: "Request Terminated",
+    503: "Service Unavailable",
     405: "Method Not Allowed",
 }
 _USER = re.compile(r"^sips?:([^@;>]+)@")

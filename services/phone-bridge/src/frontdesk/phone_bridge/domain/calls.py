@@ -87,7 +87,16 @@ class Hangup:
     reason: str
 
 
-Next = Ring | Wait | Hangup
+@dataclass(frozen=True)
+class Fallback:
+    """Nothing the bridge knows can be rung (a number no clinic has yet: its configuration is late; a
+    clinic without a SIP address for anyone): the proxy's network fallback answering service takes
+    the call, so the caller still reaches a human."""
+
+    reason: str
+
+
+Next = Ring | Wait | Hangup | Fallback
 
 
 @dataclass(frozen=True)

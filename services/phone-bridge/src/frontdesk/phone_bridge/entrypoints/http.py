@@ -1,7 +1,8 @@
 """The routing question over HTTP, for proxies that ask by HTTP rather than by SIP redirect.
 
-POST /v1/sip/route {sip_call_id, dialled, caller, refused_with?} -> {action: ring|hangup, uris, timeout_ms, reason}:
-the same switchboard answer as the SIP socket's 302/480 (it may wait for the router's decision).
+POST /v1/sip/route {sip_call_id, dialled, caller, refused_with?} -> {action: ring|hangup|fallback, uris, timeout_ms,
+reason}: the same switchboard answer as the SIP socket's 302/480/503 (it may wait for the router's decision). A number
+no clinic has is a 404 (the SIP socket's 404): a proxy rings its fallback answering service for both.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from frontdesk.common.api import error_responses
 from frontdesk.common.auth import CurrentPrincipal
 from frontdesk.common.contracts.sip import DIALLED_PATTERN
 
-from ..domain.calls import Ring
+from ..domain.calls import Fallback, Ring
 from ..switchboard import Question
 
 router = APIRouter(tags=["routing"])
@@ -33,7 +34,10 @@ class RouteQuestion(BaseModel):
 
 
 class RouteAnswer(BaseModel):
-    action: Literal["ring", "hangup"]
+    action: Literal["ring", "hangup", "fallback"] = Field(
+        description="ring: these URIs; hangup: the call is over (answered, abandoned, ended); fallback: nothing here"
+        " can be rung, ring your fallback answering service (a human, never silence)"
+    )
     uris: list[str] = Field(default_factory=list, description="Ring these at once; the first answer wins")
     timeout_ms: int | None = Field(None, description="How long they ring before the proxy asks again")
     reason: str | None = None
@@ -46,10 +50,16 @@ async def route(question: RouteQuestion, principal: CurrentPrincipal) -> RouteAn
 
     clinic_id = switchboard.clinic_of(question.dialled)
     if clinic_id is None:
-        raise HTTPException(404, "no clinic answers this number on SIP (phone.sip.numbers or its clinic_id)")
+        raise HTTPException(
+            404,
+            "no clinic answers this number on SIP (phone.sip.numbers or its clinic_id): ring your fallback answering"
+            " service",
+        )
     principal.require_clinic(clinic_id)
     asked = Question(question.sip_call_id, question.dialled, question.caller, question.refused_with)
     answer = await switchboard.route(asked)
     if isinstance(answer, Ring):
         return RouteAnswer(action="ring", uris=list(answer.uris), timeout_ms=int(answer.timeout_seconds * 1000))
+    if isinstance(answer, Fallback):
+        return RouteAnswer(action="fallback", reason=answer.reason)
     return RouteAnswer(action="hangup", reason=getattr(answer, "reason", None))
