@@ -18,7 +18,7 @@ from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
-from .test_scheduler_interop import msa, siu
+from .test_scheduler_interop import siu
 
 WAIT = 90.0
 KATHMANDU = ZoneInfo("Asia/Kathmandu")  # +05:45, no DST: a time without an offset is read in it
@@ -41,7 +41,9 @@ async def test_hl7_before_the_clinics_configuration_is_held_then_applied(
     async with httpx.AsyncClient(timeout=30, headers=ehr) as client:
 
         async def send(text: str) -> str:
-            response = await client.post(url, content=text.encode(), headers={"content-type": "x-application/hl7-v2+er7"})
+            response = await client.post(
+                url, content=text.encode(), headers={"content-type": "x-application/hl7-v2+er7"}
+            )
             assert response.status_code == 200
             return response.text
 
