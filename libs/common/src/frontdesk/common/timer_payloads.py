@@ -124,6 +124,13 @@ class ReminderTimer(TimerPayload):
     starts_at: StoredTime
 
 
+class Hl7HeldTimer(TimerPayload):
+    """Apply the HL7 messages held until this clinic's configuration arrived (scheduler/hl7_held.py)."""
+
+    kind: ClassVar[str] = "hl7_held"
+    clinic_id: str
+
+
 class OfferExpiryTimer(TimerPayload):
     kind: ClassVar[str] = "offer_expiry"
     batch_id: str
@@ -192,6 +199,7 @@ ALL_TIMER_PAYLOADS: tuple[type[TimerPayload], ...] = (
     CallersPruneTimer,
     HoldExpiryTimer,
     ReminderTimer,
+    Hl7HeldTimer,
     OfferExpiryTimer,
     RescheduleWindowTimer,
     SendMessageTimer,

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +28,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
 from . import booking, lifecycle
+from .adapters import hl7_held as held_store
 from .adapters import hl7_messages, hl7v2, repository
 from .adapters.clinics import clinic_of
 from .adapters.hl7_ack import Answer, ack
@@ -34,6 +36,8 @@ from .adapters.hl7v2 import ErrorCode, Hl7Error, Hl7Message
 from .domain import booking as booking_rules
 
 log = get_logger(__name__)
+UTC_ZONE = ZoneInfo("UTC")
+MAX_HELD = 10_000  # messages held per clinic not configured yet, at most (a wildcard sender's typo)
 
 
 class Hl7Settings(BaseSettings):
@@ -51,14 +55,44 @@ def settings() -> Hl7Settings:
 
 
 async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
-    """Apply one message; return the ACK to send back."""
+    """Apply one message; return the ACK to send back. A message for a clinic whose configuration has
+    not arrived yet is held and applied when it does (hl7_held.py), answered AA with a warning."""
     clinic = await clinic_of(uow, clinic_id)
     if clinic is None:
-        return ack(text, Answer("AR", f"unknown clinic {clinic_id}", ErrorCode.UNKNOWN_KEY))
+        await held_store.lock(uow.conn, clinic_id)  # a configuration projected meanwhile is seen now
+        clinic = await clinic_of(uow, clinic_id)
+    if clinic is None:
+        return ack(text, await _hold(uow, clinic_id, text))
+    _, answer = await apply(uow, clinic, text)
+    return ack(text, answer)
+
+
+async def _hold(uow: UnitOfWork, clinic_id: str, text: str) -> Answer:
+    """Hold a message that can be applied once the clinic's configuration arrives. Only its zone is
+    missing (for times without an offset), so what cannot be read in any zone is refused now."""
+    try:
+        message = hl7v2.parse(text, UTC_ZONE, settings().processing_id)
+    except Hl7Error as exc:
+        return Answer.refused(exc)
+    if message.action == "ignore":
+        return _ignored(message)
+    if not await held_store.hold(uow.conn, clinic_id, text, MAX_HELD):
+        full = f"unknown clinic {clinic_id}: {MAX_HELD} messages are held for it already; not held"
+        return Answer("AR", full, ErrorCode.UNKNOWN_KEY)
+    log.warning("hl7 message held for a clinic not configured yet", clinic_id=clinic_id)
+    held = f"clinic {clinic_id} is not configured yet: the message is held and applied when it is"
+    return Answer("AA", held, ErrorCode.ACCEPTED, severity="W")
+
+
+async def apply(uow: UnitOfWork, clinic: ClinicConfig, text: str, held: bool = False) -> tuple[str | None, Answer]:
+    """Apply one message for a configured clinic: (its outcome as recorded, None when it was refused
+    before it could be, its answer). A `held` message's sender was answered AA when it was held, so
+    what the rules refuse of it now is quarantined for staff instead: nobody else would hear of it."""
+    clinic_id = clinic.clinic_id
     try:
         message = hl7v2.parse(text, clinic.zone, settings().processing_id)
     except Hl7Error as exc:
-        return ack(text, Answer.refused(exc))
+        return None, Answer.refused(exc)
     codes = clinic.scheduling
     message = replace(
         message,
@@ -70,13 +104,16 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
         log.warning("hl7 control id reused", type=message.message_type, control_id=message.control_id)
         used = f"MSH-10 {message.control_id[:40]} was used on {seen.received_at:%Y-%m-%d %H:%M}Z by a different message"
         reason = f"{used}: not applied; send it with a control id of its own"
-        return ack(text, Answer("AR", reason, ErrorCode.DUPLICATE_KEY, "MSH-10"))
+        return None, Answer("AR", reason, ErrorCode.DUPLICATE_KEY, "MSH-10")
     if seen is not None:  # the same message again: the same answer, nothing applied twice
-        return ack(text, seen.answer)
+        return "duplicate", seen.answer
     outcome, answer = await _apply(uow, clinic, message)
+    if held and outcome == "rejected":
+        reason = f"{answer.reason}; held until the clinic was configured: quarantined for review"
+        outcome, answer = "quarantined", replace(answer, code="AE", reason=reason)
     log.info("hl7 message", type=message.message_type, control_id=message.control_id, outcome=outcome, ack=answer.code)
     if outcome == "ignored":  # a hospital's ADT feed, unused: not kept (a resend gets the same AA anyway)
-        return ack(text, answer)
+        return outcome, answer
     received_at = await hl7_messages.record(uow.conn, clinic_id, message, outcome, answer, text)
     if outcome == "quarantined":  # staff review it (the console's worklist): who sent what, and why
         await uow.emit(
@@ -89,7 +126,12 @@ async def receive(uow: UnitOfWork, clinic_id: str, text: str) -> str:
                 received_at=received_at,
             )
         )
-    return ack(text, answer)
+    return outcome, answer
+
+
+def _ignored(message: Hl7Message) -> Answer:
+    ignored = f"{message.message_type} is taken and not used: the scheduler acts on ADT^A03 and ADT^A13"
+    return Answer("AA", ignored, ErrorCode.ACCEPTED)
 
 
 def _quarantine(reason: str, error: ErrorCode, location: str) -> tuple[str, Answer]:
@@ -100,8 +142,7 @@ async def _apply(uow: UnitOfWork, clinic: ClinicConfig, message: Hl7Message) -> 
     """(outcome, answer)."""
     clinic_id = clinic.clinic_id
     if message.action == "ignore":
-        ignored = f"{message.message_type} is taken and not used: the scheduler acts on ADT^A03 and ADT^A13"
-        return "ignored", Answer("AA", ignored, ErrorCode.ACCEPTED)
+        return "ignored", _ignored(message)
     if message.action == "complete":
         return await _complete(uow, clinic_id, message)
     if message.action == "cancel_discharge":

@@ -12,8 +12,14 @@ once more (metrics are not the record: the database is).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
+HL7_HELD = Gauge(
+    "frontdesk_hl7_held_messages", "HL7 messages held until their clinic's configuration arrives (hl7_held.py)"
+)
+HL7_HELD_OLDEST = Gauge(
+    "frontdesk_hl7_held_oldest_seconds", "Age of the oldest HL7 message held for a clinic not configured yet"
+)
 REFUSALS = Counter(
     "frontdesk_scheduler_refusals_total",
     "Booking, move and waitlist commands refused, by reason (slot_taken = a booking conflict).",

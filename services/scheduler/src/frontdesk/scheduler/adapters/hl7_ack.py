@@ -5,7 +5,8 @@ MSH-9 `ACK^<trigger>^ACK`, a control id of the ACK's own, MSH-11/12 (and MSH-18)
 MSA-2 the message's control id, MSA-3 the reason. An AE or AR carries an ERR segment saying what is
 wrong in a machine-readable way: from v2.5 on ERR-2 where (segment^1^field^1^component), ERR-3 the code
 of HL7 table 0357, ERR-4 the severity, ERR-8 the reason; to v2.4 senders ERR-1 (where, and the code as
-its fourth component). An AA for a message taken but not acted on carries ERR-3 0 with severity I.
+its fourth component). An AA for a message taken but not acted on carries ERR-3 0 with severity I (W
+for one held until its clinic is configured).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Answer:
     reason: str = ""
     error: ErrorCode | None = None
     location: str | None = None
+    severity: str | None = None  # ERR-4; else I for code 0 and E for the others (W: taken, with a warning)
 
     @classmethod
     def refused(cls, exc: Hl7Error) -> Answer:
@@ -88,11 +90,12 @@ def ack(text: str, answer: Answer, control_id: str | None = None) -> str:
     segments = [str(reply.segment("MSH")), f"{msa}{reply.separators[1]}{reason}" if reason else msa]
     error = answer.error if answer.error is not None or answer.code == "AA" else ErrorCode.INTERNAL
     if error is not None:
-        segments.append(str(_err(reply, error, answer.location, reason)))
+        severity = answer.severity or ("I" if error == ErrorCode.ACCEPTED else "E")
+        segments.append(str(_err(reply, error, answer.location, reason, severity)))
     return "".join(f"{segment}\r" for segment in segments)
 
 
-def _err(reply: hl7.Message, error: ErrorCode, location: str | None, reason: str) -> hl7.Segment:
+def _err(reply: hl7.Message, error: ErrorCode, location: str | None, reason: str, severity: str) -> hl7.Segment:
     """The ERR segment, as the ACK's version (MSH-12, the message's) defines it."""
     err = reply.create_segment([reply.create_field(["ERR"])])
     where = _LOCATION.match(location or "")
@@ -109,7 +112,7 @@ def _err(reply: hl7.Message, error: ErrorCode, location: str | None, reason: str
         err.assign_field(value, 2, 1, position)
     for position, value in enumerate((str(int(error)), _NAMES[error], "HL70357"), start=1):
         err.assign_field(value, 3, 1, position)
-    err.assign_field("I" if error == ErrorCode.ACCEPTED else "E", 4)
+    err.assign_field(severity, 4)
     if reason:
         err.assign_field(reason, 8)
     return err

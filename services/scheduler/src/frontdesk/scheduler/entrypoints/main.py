@@ -5,11 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from frontdesk.common import patient_links
-from frontdesk.common.contracts import AppointmentReplyReceived, AppointmentRequested, BookingCodeFailed
+from frontdesk.common.contracts import (
+    AppointmentReplyReceived,
+    AppointmentRequested,
+    BookingCodeFailed,
+    ClinicConfigured,
+)
 from frontdesk.common.service import ServiceDefinition, run_service
-from frontdesk.common.timer_payloads import HoldExpiryTimer, OfferExpiryTimer, ReminderTimer, RescheduleWindowTimer
+from frontdesk.common.timer_payloads import (
+    Hl7HeldTimer,
+    HoldExpiryTimer,
+    OfferExpiryTimer,
+    ReminderTimer,
+    RescheduleWindowTimer,
+)
 
 from .. import hl7 as hl7_inbound
+from .. import hl7_held
 from ..handlers import (
     handle_appointment_requested,
     handle_code_failed,
@@ -24,6 +36,8 @@ from . import appointments, booking_links, booking_pages, fhir, hl7, mllp, patie
 DEFINITION = ServiceDefinition(
     name="scheduler",
     handlers={
+        # replaces the default projection handler: projects the clinic, then applies the HL7 held for it
+        ClinicConfigured: hl7_held.handle_clinic_configured,
         AppointmentRequested: handle_appointment_requested,
         AppointmentReplyReceived: handle_reply_received,
         BookingCodeFailed: handle_code_failed,
@@ -34,6 +48,7 @@ DEFINITION = ServiceDefinition(
         ReminderTimer: on_reminder,
         OfferExpiryTimer: on_offer_expiry,
         RescheduleWindowTimer: on_window_closed,
+        Hl7HeldTimer: hl7_held.on_held_due,
     },
     routers=[
         appointments.router,
@@ -45,7 +60,7 @@ DEFINITION = ServiceDefinition(
         fhir.router,
     ],
     public_routers=[patient_pages.router, booking_pages.router],
-    tasks=[mllp.listen],
+    tasks=[mllp.listen, hl7_held.report_held],
 )
 
 
