@@ -30,8 +30,15 @@ WAIT = 90.0
 # The patient's pages: the signed link is the proof (no bearer token); forged links are checked below and
 # the pages themselves in test_patient_loops.py.
 PUBLIC = frozenset(
-    {"GET /p/offer/{token}", "POST /p/offer/{token}", "GET /p/reschedule/{token}", "POST /p/reschedule/{token}"}
+    {
+        "GET /p/offer/{token}",
+        "POST /p/offer/{token}",
+        "GET /p/reschedule/{token}",
+        "POST /p/reschedule/{token}",
+    }
 )
+# What FHIR clients read before they authenticate (test_fhir_search.py): nothing of any clinic's.
+OPEN = frozenset({"GET /fhir/R4/metadata"})
 # The clinics' booking pages (tests/integration/test_online_booking.py): a clinic's public page, a signed
 # booking link, and the steps, whose forms carry the signed entry of the page they came from.
 BOOKING_PUBLIC = frozenset(
@@ -390,7 +397,7 @@ async def test_every_operation_has_a_row(world: World) -> None:
         for method in item
         if method in ("get", "put", "post", "delete", "patch", "head", "options")
     }
-    assert {r.operation for r in world.rows()} | PUBLIC | BOOKING_PUBLIC == operations
+    assert {r.operation for r in world.rows()} | PUBLIC | BOOKING_PUBLIC | OPEN == operations
 
 
 async def test_public_pages_refuse_forged_links_with_a_bearer_token_or_without(world: World) -> None:

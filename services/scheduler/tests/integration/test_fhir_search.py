@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from frontdesk.common.contracts import ClinicConfig
@@ -104,3 +105,29 @@ async def test_slot_search_as_an_ehr_sends_it(stack: LocalStack, running: dict[s
         # _count above the page size: FHIR lets the server return fewer, not refuse.
         many = await fhir.get("/Appointment", params={**search, "_count": "5000"})
         assert many.status_code == 200 and Bundle.model_validate(many.json()).type == "searchset"
+
+
+async def test_what_a_fhir_client_reads_first_and_what_it_is_not_offered(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    """HAPI's generic client reads /metadata before its first request (and SMART apps find the auth
+    there): public, a valid CapabilityStatement. Another resource type, or a write, is an
+    OperationOutcome (404, 405), not FastAPI's bare JSON."""
+    async with httpx.AsyncClient(base_url=running["scheduler"].url + "/fhir/R4", timeout=30) as fhir:
+        metadata = await fhir.get("/metadata")
+        assert metadata.status_code == 200 and metadata.headers["content-type"].startswith("application/fhir+json")
+        statement = CapabilityStatement.model_validate(metadata.json())
+        assert statement.fhirVersion == "4.0.1" and statement.kind == "instance"
+        assert statement.implementation is not None and statement.implementation.url.endswith("/fhir/R4")
+        assert (await fhir.get("/Appointment", params={"patient": "x"})).status_code == 401  # the rest needs a token
+        patient = await fhir.get("/Patient/123")
+        assert (
+            patient.status_code == 404
+            and OperationOutcome.model_validate(patient.json()).issue[0].code == "not-supported"
+        )
+        write = await fhir.post("/Appointment", json={"resourceType": "Appointment"})
+        assert (
+            write.status_code == 405 and OperationOutcome.model_validate(write.json()).issue[0].code == "not-supported"
+        )
+        history = await fhir.get("/Appointment/a1/_history")
+        assert history.status_code == 405

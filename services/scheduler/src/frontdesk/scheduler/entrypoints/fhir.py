@@ -1,11 +1,14 @@
 """FHIR R4 read API (JSON): Appointment, Slot and Schedule, so an EHR or portal can read what we booked.
 
 Authorization as for /v1 (entrypoints/api.py): reads and searches see the token's clinics only; an
-appointment or schedule of another clinic is "not found", exactly as one that does not exist."""
+appointment or schedule of another clinic is "not found", exactly as one that does not exist. The
+CapabilityStatement (`/metadata`) is public, as FHIR clients read it before they authenticate; any
+other resource type or interaction is a 404 OperationOutcome ("not-supported")."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
+from importlib.metadata import version
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -24,6 +27,7 @@ from ..adapters.clinics import clinic_of
 from ..booking import now_utc
 from ..domain import booking as booking_rules
 from ..domain import fhir
+from ..domain.fhir_capabilities import RESOURCES, capability_statement
 from ..domain.slots import Interval
 from .api import SLOT_SEARCH
 
@@ -55,7 +59,11 @@ router = APIRouter(
         **{code: _plain(code) for code in (401, 403, 503)},
     },
 )
+# What FHIR clients read before they authenticate (the CapabilityStatement), and the answer to what
+# this server does not offer; mounted after `router`, without a token.
+public_router = APIRouter(prefix="/fhir/R4", tags=["FHIR R4"], default_response_class=_FhirJSONResponse)
 MAX_RANGE = timedelta(days=31)
+_VERSION = version("frontdesk-scheduler")
 EVERYTHING = Interval(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
@@ -108,6 +116,13 @@ async def _zone_of(runtime: Runtime, provider_id: str | None, visible: list[str]
         if clinic is not None:
             return clinic.zone_of(provider_id)
     return UTC
+
+
+@public_router.get("/metadata")
+async def metadata(request: Request) -> JSONResponse:
+    """The CapabilityStatement: what this server reads and searches (no token needed)."""
+    base = str(request.url_for("metadata")).removesuffix("/metadata")
+    return _json(capability_statement(_VERSION, base))
 
 
 @router.get("/Appointment/{appointment_id}")
@@ -248,3 +263,17 @@ async def search_slots(
         resources = [r for r in resources if r["status"] in statuses]
     resources.sort(key=lambda r: (r["start"], r["status"]))
     return _json(fhir.bundle(resources))
+
+
+@public_router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def not_supported(path: str, request: Request) -> JSONResponse:
+    """Anything else, as an OperationOutcome (FHIR clients read one): another resource type is 404, an
+    interaction this server does not offer on one of its types (a write, history) 405."""
+    resource_type = path.split("/")[0][:64]
+    if resource_type in {r["type"] for r in RESOURCES}:
+        text = (
+            f"{request.method} {resource_type}/{'...' if '/' in path else ''} is not supported: see /fhir/R4/metadata"
+        )
+        return _json(fhir.operation_outcome("not-supported", text), 405)
+    text = f"resource type {resource_type!r} is not supported: see /fhir/R4/metadata"
+    return _json(fhir.operation_outcome("not-supported", text), 404)

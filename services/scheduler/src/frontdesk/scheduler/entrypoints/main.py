@@ -59,7 +59,7 @@ DEFINITION = ServiceDefinition(
         hl7.router,
         fhir.router,
     ],
-    public_routers=[patient_pages.router, booking_pages.router],
+    public_routers=[patient_pages.router, booking_pages.router, fhir.public_router],
     tasks=[mllp.listen, hl7_held.report_held],
 )
 
