@@ -187,6 +187,65 @@ async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
     assert await query(url, "SELECT 1 FROM callbacks WHERE call_id = $1", call.call_id) == []
 
 
+async def _handled(stack: LocalStack, event_ids: list[str]) -> None:
+    """Wait until the router's consumer has handled these events (its inbox holds them)."""
+    url = stack.database_url("call-router")
+    deadline = time.monotonic() + 60
+    while len(await query(url, "SELECT 1 FROM inbox WHERE event_id = ANY($1)", event_ids)) < len(event_ids):
+        assert time.monotonic() < deadline, event_ids
+        await asyncio.sleep(0.2)
+
+
+async def test_an_early_outcome_naming_another_clinic_does_not_crowd_out_the_calls_own(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    # Outcomes that overtake their call, in both orders: the wrong clinic's first, then the call's own
+    # (answered, ended, abandoned), and the call's own first. Each call gets its own outcome only.
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-o")
+    url = stack.database_url("call-router")
+    answered, abandoned, answered_first = _call(clinic_a), _call(clinic_a), _call(clinic_a)
+    now = datetime.now(UTC)
+
+    def ended(call: CallReceived, clinic_id: str) -> CallEnded:
+        return CallEnded(call_id=call.call_id, clinic_id=clinic_id, ended_at=now)
+
+    def abandon(call: CallReceived, clinic_id: str) -> CallAbandoned:
+        return CallAbandoned(call_id=call.call_id, clinic_id=clinic_id, abandoned_at=now)
+
+    wrong: list[Event] = [
+        _answer(answered, "receptionist", "rec-b", clinic_b),
+        ended(answered, clinic_b),
+        abandon(abandoned, clinic_b),
+    ]
+    own: list[Event] = [_answer(answered, "answering_service", vendor_a), ended(answered, clinic_a)]
+    own += [abandon(abandoned, clinic_a), _answer(answered_first, "answering_service", vendor_a)]
+    async with httpx.AsyncClient() as client:
+        before = (await client.get(running["call-router"].ops_url + "/metrics")).text
+    await _handled(stack, await send_events(stack.bootstrap, wrong))
+    await _handled(stack, await send_events(stack.bootstrap, own))
+    later = [_answer(answered_first, "receptionist", "rec-b", clinic_b)]
+    await _handled(stack, await send_events(stack.bootstrap, later))
+
+    await send_events(stack.bootstrap, [answered, abandoned, answered_first])
+    for call in (answered, answered_first):
+        row = await _call_row(stack, call.call_id, lambda c: c["status"] in ("ended", "answered"))
+        assert (row["answered_by_kind"], row["answered_by_id"]) == ("answering_service", vendor_a)
+    assert (await _call_row(stack, answered.call_id, lambda c: c["status"] == "ended"))["ended_at"] == now
+    await _call_row(stack, abandoned.call_id, lambda c: c["status"] == "abandoned")
+    callbacks = await query(
+        url, "SELECT clinic_id, call_id FROM callbacks WHERE clinic_id = ANY($1)", [clinic_a, clinic_b]
+    )
+    assert callbacks == [{"clinic_id": clinic_a, "call_id": abandoned.call_id}]
+    assert await query(url, "SELECT 1 FROM agents WHERE clinic_id = $1", clinic_b) == []
+    calls = [c.call_id for c in (answered, abandoned, answered_first)]
+    assert await query(url, "SELECT 1 FROM early_outcomes WHERE call_id = ANY($1)", calls) == []
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(running["call-router"].ops_url + "/metrics")).text
+    # the wrong clinic's outcomes are refused when their call arrives (counted, logged)
+    for event_type, refused in (("call.answered", 2), ("call.ended", 1), ("call.abandoned", 1)):
+        assert _refused(metrics, event_type) - _refused(before, event_type) == refused, event_type
+
+
 async def _agent(stack: LocalStack, clinic_id: str, receptionist_id: str, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while True:

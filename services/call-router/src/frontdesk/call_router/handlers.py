@@ -36,11 +36,11 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import caller_numbers, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
-from .adapters import repository
+from .adapters import early_outcomes, repository
 from .domain import Decision, Offer, ToVendor, lifecycle
 from .domain.lifecycle import StoredCall
 from .domain.service_levels import SHORT_ABANDON_SECONDS
-from .domain.vendor_isolation import answered_as_itself, answered_by, same_clinic, was_handed
+from .domain.vendor_isolation import OTHER_CLINIC, answered_as_itself, answered_by, same_clinic, was_handed
 
 log = get_logger(__name__)
 
@@ -309,6 +309,7 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     if row is None:
         return  # this call was already routed (same call_id under another event id)
     telemetry.CALLS_RECEIVED.labels(event.clinic_id).inc()
+    isolation.refused_kept(got.refused, OTHER_CLINIC)
     if await replay_early(uow, got.early):  # the outcome overtook the call (another topic): ring nobody
         return
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
@@ -345,12 +346,13 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
             was_handed(vendor, got.row, event.clinic_id),
         )
     # call_router_answer recorded an accepted answer, cancelled the timers and released who rang
+    isolation.refused_kept(got.refused, OTHER_CLINIC)
     early = frozenset({lifecycle.ENDED}) if got.ended else frozenset()
     answer = lifecycle.Answered(event.answered_by_kind, event.answered_by_id, vendor)
     for effect in lifecycle.transition(lifecycle.from_row(got.row, early), answer).effects:
         match effect:
             case lifecycle.KeepEarly():
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordLateAnswer(late):
                 await withdrawals.late_answer(uow, event.call_id, late, event.answered_at)
             case lifecycle.RecordAnswer():
@@ -381,7 +383,7 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Abandoned()).effects:
         match effect:
             case lifecycle.KeepEarly():
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordAbandon():
                 assert row is not None
                 await _record_abandon(uow, event, row)
@@ -428,7 +430,7 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Ended()).effects:
         match effect:
             case lifecycle.KeepEarly():  # the answer has not been seen yet
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordEnd(idle_receptionist):
                 await repository.mark_ended(uow.conn, event.call_id, event.ended_at)
                 if idle_receptionist is not None:

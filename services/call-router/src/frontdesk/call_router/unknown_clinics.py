@@ -22,9 +22,10 @@ from frontdesk.common.contracts import CallReceived, ClinicConfig, ClinicConfigu
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain, handlers, network, telemetry, vendor_topics
-from .adapters import repository
+from . import domain, handlers, isolation, network, telemetry, vendor_topics
+from .adapters import early_outcomes, repository
 from .domain import lifecycle
+from .domain.vendor_isolation import OTHER_CLINIC, own_outcomes
 
 log = get_logger(__name__)
 UNROUTED_HOLD = timedelta(minutes=10)  # a held call older than this when its clinic arrives stays unrouted
@@ -38,7 +39,9 @@ async def route(event: CallReceived, uow: UnitOfWork) -> None:
     row = await repository.insert_call(uow.conn, event)
     if row is None:
         return  # this call was already handled (same call_id under another event id)
-    early = await repository.take_early(uow.conn, event.call_id, [lifecycle.ANSWERED, lifecycle.ABANDONED])
+    kept = await early_outcomes.take(uow.conn, event.call_id, [lifecycle.ANSWERED, lifecycle.ABANDONED])
+    early, refused = own_outcomes(kept, event.clinic_id)
+    isolation.refused_kept(refused, OTHER_CLINIC)
     if await handlers.replay_early(uow, early):  # the outcome overtook the call: ring nobody
         return
     fallback = await network.fallback(uow)
