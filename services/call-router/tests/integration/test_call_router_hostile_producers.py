@@ -5,7 +5,9 @@ Proves: a vendor that writes another producer's CloudEvents source and id (phone
 that producer's event a repeat the router drops; an outcome of a call (answered, abandoned, declined,
 ended) that names a clinic other than the call's is refused without effect (its dead letter says why,
 ids only; counted) and touches neither clinic, also when it arrived before the call itself; a phone
-system's clock running ahead does not freeze a receptionist's presence.
+system's clock running ahead does not freeze a receptionist's presence; producers' clocks running
+ahead or behind (or lying) never make a stored wait, talk time or service-level figure negative or
+absurd.
 """
 
 from __future__ import annotations
@@ -292,3 +294,55 @@ async def test_a_phone_clock_running_ahead_does_not_freeze_a_receptionists_prese
     )
     for who in (desk, answering):
         await _agent(stack, clinic_id, who, "offline")
+
+
+async def test_producers_clocks_never_make_a_wait_negative_or_absurd(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, _, _ = await _two_closed_clinics(stack, running["call-router"], "vend-t")
+    url = stack.database_url("call-router")
+    started = datetime.now(UTC)
+    day, year = timedelta(days=1), timedelta(days=365)
+    ahead, behind, abandoned, talked = (_call(clinic_a) for _ in range(4))
+    ahead = ahead.model_copy(update={"received_at": started + day})  # the phone system's clock ahead
+    behind = behind.model_copy(update={"received_at": started - year})  # behind, or made up
+    await send_events(stack.bootstrap, [ahead, behind, abandoned, talked])
+    await _with_vendor(stack, ahead, behind, abandoned, talked)
+    vendor_answer = [  # the vendor's clock is right; the phone system's outcomes are not
+        _answer(call, "answering_service", vendor_a).model_copy(update={"answered_at": datetime.now(UTC)})
+        for call in (ahead, behind, talked)
+    ]
+    await send_events(stack.bootstrap, vendor_answer, topic=vendor_events_topic(vendor_a))
+    await _handled(
+        stack,
+        await send_events(
+            stack.bootstrap,
+            [
+                CallAbandoned(call_id=abandoned.call_id, clinic_id=clinic_a, abandoned_at=started - day),
+                CallEnded(call_id=talked.call_id, clinic_id=clinic_a, ended_at=started + year),
+            ],
+        ),
+    )
+    heard_by = datetime.now(UTC)
+    rows = {
+        r["call_id"]: r
+        for r in await query(
+            url,
+            "SELECT call_id, received_at, answer_by, answered_at, abandoned_at, ended_at FROM calls"
+            " WHERE call_id = ANY($1)",
+            [c.call_id for c in (ahead, behind, abandoned, talked)],
+        )
+    }
+    for row in rows.values():  # every instant within what the router itself vouches for
+        assert started - timedelta(minutes=10) <= row["received_at"] <= heard_by, row
+        assert row["answer_by"] <= heard_by + timedelta(minutes=5), row  # no budget lent by a clock ahead
+        for at in ("answered_at", "abandoned_at", "ended_at"):
+            assert row[at] is None or row["received_at"] <= row[at] <= heard_by, row
+    assert rows[talked.call_id]["answered_at"] <= rows[talked.call_id]["ended_at"]
+    async with running["call-router"].client(timeout=10) as client:
+        start = (started - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        params = {"start": start.isoformat(), "hours": 3}
+        body = (await client.get(f"/v1/clinics/{clinic_a}/metrics", params=params)).json()
+    hours = [h for h in body["hours"] if h["offered"]]
+    assert sum(h["offered"] for h in hours) == 4, body  # all counted in the hours the router heard them
+    assert all(0 <= h["asa_seconds"] <= 11 * 60 and 0 <= h["handle_seconds"] <= 11 * 60 for h in hours), body

@@ -158,7 +158,7 @@ $$;
 CREATE OR REPLACE FUNCTION call_router_answer(
     p_call_id text, p_clinic_id text, p_answered_at timestamptz, p_kind text, p_by text,
     OUT o_call calls, OUT o_version text, OUT o_oldest timestamptz, OUT o_ended jsonb,
-    OUT o_refused jsonb
+    OUT o_refused jsonb, OUT o_answered_at timestamptz
 ) LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('call-router:' || p_clinic_id));
@@ -167,6 +167,10 @@ BEGIN
     IF NOT FOUND OR o_call.clinic_id <> p_clinic_id OR o_call.status NOT IN ('ringing', 'with_vendor') THEN
         RETURN;
     END IF;
+    -- the caller passes the answer no later than it was heard; it is also no earlier than the call's
+    -- arrival (service_levels.happened_at), so no wait is negative whatever the producer's clock
+    o_answered_at := GREATEST(p_answered_at, o_call.received_at);
+    p_answered_at := o_answered_at;
     UPDATE calls SET status = 'answered', answered_at = p_answered_at, answered_by_kind = p_kind,
         answered_by_id = p_by, ringing = '{}'
     WHERE call_id = p_call_id;

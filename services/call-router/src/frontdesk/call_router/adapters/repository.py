@@ -34,14 +34,15 @@ class Received:
     cursors: dict[str, str]
 
 
-async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[str]) -> Received:
-    """Lock the clinic, store the call and load the routing state (the statements of lock_clinic,
-    insert_call, early_outcomes.take, agents, vendors and cursors, in one PL/pgSQL call)."""
+async def receive_call(conn: Connection, call: CallReceived, arrived: datetime, vendor_ids: list[str]) -> Received:
+    """Lock the clinic, store the call (as arrived at `arrived`) and load the routing state (the
+    statements of lock_clinic, insert_call, early_outcomes.take, agents, vendors and cursors, in one
+    PL/pgSQL call)."""
     r = await conn.fetchrow(
         "SELECT * FROM call_router_receive($1, $2, $3, $4, $5, $6, $7, $8::text[])",
         call.call_id,
         call.clinic_id,
-        call.received_at,
+        arrived,
         call.intent,
         call.caller_token,
         call.language,
@@ -60,7 +61,7 @@ async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[st
     )
 
 
-async def insert_call(conn: Connection, call: CallReceived) -> StoredCall | None:
+async def insert_call(conn: Connection, call: CallReceived, arrived: datetime) -> StoredCall | None:
     """Store a call as call_router_receive does, for a clinic it does not know (the clinic is already
     locked); None for a call_id already stored."""
     row = await conn.fetchrow(
@@ -70,7 +71,7 @@ async def insert_call(conn: Connection, call: CallReceived) -> StoredCall | None
         " ON CONFLICT (call_id) DO NOTHING RETURNING *",
         call.call_id,
         call.clinic_id,
-        call.received_at,
+        arrived,
         call.intent,
         call.caller_token,
         call.language,
@@ -240,6 +241,7 @@ class Answered:
     oldest_waiting: datetime | None  # the clinic's oldest call still waiting, after this one
     ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
     refused: list[KeptOutcome]  # kept call.ended of its call_id that named another clinic (taken too)
+    answered_at: datetime | None  # the answer as recorded (None: not recorded)
 
 
 async def answer_call(
@@ -258,7 +260,14 @@ async def answer_call(
         if r is not None and not r["claimed"]:
             raise inbox.AlreadyProcessed(claim.event_id)
     assert r is not None
-    return Answered(_row(r["o_call"]), r["o_version"], r["o_oldest"], r["o_ended"], early_outcomes.kept(r["o_refused"]))
+    return Answered(
+        _row(r["o_call"]),
+        r["o_version"],
+        r["o_oldest"],
+        r["o_ended"],
+        early_outcomes.kept(r["o_refused"]),
+        r["o_answered_at"],
+    )
 
 
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> StoredCall | None:

@@ -11,6 +11,7 @@ ALTER TABLE early_outcomes ALTER COLUMN clinic_id DROP DEFAULT, ALTER COLUMN ven
 ALTER TABLE early_outcomes DROP CONSTRAINT early_outcomes_pkey,
     ADD PRIMARY KEY (call_id, event_type, clinic_id, vendor_id);
 
--- They also return the kept outcomes that named another clinic (o_refused): new OUT parameters.
+-- New OUT parameters: the kept outcomes that named another clinic (o_refused), and the answer as
+-- recorded (o_answered_at).
 DROP FUNCTION IF EXISTS call_router_receive(text, text, timestamptz, text, text, text, text, text[]);
 DROP FUNCTION IF EXISTS call_router_answer(text, text, timestamptz, text, text);
