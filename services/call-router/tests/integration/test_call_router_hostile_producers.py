@@ -219,7 +219,8 @@ async def test_an_early_outcome_naming_another_clinic_does_not_crowd_out_the_cal
         ended(answered, clinic_b),
         abandon(abandoned, clinic_b),
     ]
-    own: list[Event] = [_answer(answered, "answering_service", vendor_a), ended(answered, clinic_a)]
+    own_answer = _answer(answered, "answering_service", vendor_a).model_copy(update={"answered_at": now})
+    own: list[Event] = [own_answer, ended(answered, clinic_a)]
     own += [abandon(abandoned, clinic_a), _answer(answered_first, "answering_service", vendor_a)]
     async with httpx.AsyncClient() as client:
         before = (await client.get(running["call-router"].ops_url + "/metrics")).text
@@ -312,7 +313,7 @@ async def test_producers_clocks_never_make_a_wait_negative_or_absurd(
         _answer(call, "answering_service", vendor_a).model_copy(update={"answered_at": datetime.now(UTC)})
         for call in (ahead, behind, talked)
     ]
-    await send_events(stack.bootstrap, vendor_answer, topic=vendor_events_topic(vendor_a))
+    await _handled(stack, await send_events(stack.bootstrap, vendor_answer, topic=vendor_events_topic(vendor_a)))
     await _handled(
         stack,
         await send_events(
