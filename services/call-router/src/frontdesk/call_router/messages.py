@@ -136,7 +136,8 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
     ack = VendorPageAcknowledged.model_validate(own[_EARLY_ACK]) if own else None
     if to_page:
         if ack is not None:  # the provider acknowledged before the message reached us: nothing to page
-            await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
+            # never after it was heard (a vendor's clock running ahead)
+            await store.acknowledge(uow.conn, event.message_id, ack.provider_id, min(ack.acknowledged_at, now))
             return
         first = Page(now, roster[0].provider_id, 0, 0)
         await paging.send(uow, clinic, paging.Paged(message_id=event.message_id), (event.vendor_id,), first, now)
