@@ -5,7 +5,9 @@ Proves: a vendor that writes another producer's CloudEvents source and id (phone
 that producer's event a repeat the router drops; an outcome of a call (answered, abandoned, declined,
 ended) that names a clinic other than the call's is refused without effect (its dead letter says why,
 ids only; counted) and touches neither clinic, also when it arrived before the call itself; a phone
-system's clock running ahead does not freeze a receptionist's presence.
+system's clock running ahead does not freeze a receptionist's presence; producers' clocks running
+ahead or behind (or lying) never make a stored wait, talk time or service-level figure negative or
+absurd.
 """
 
 from __future__ import annotations
@@ -187,6 +189,66 @@ async def test_an_early_outcome_naming_another_clinic_is_not_the_calls(
     assert await query(url, "SELECT 1 FROM callbacks WHERE call_id = $1", call.call_id) == []
 
 
+async def _handled(stack: LocalStack, event_ids: list[str]) -> None:
+    """Wait until the router's consumer has handled these events (its inbox holds them)."""
+    url = stack.database_url("call-router")
+    deadline = time.monotonic() + 60
+    while len(await query(url, "SELECT 1 FROM inbox WHERE event_id = ANY($1)", event_ids)) < len(event_ids):
+        assert time.monotonic() < deadline, event_ids
+        await asyncio.sleep(0.2)
+
+
+async def test_an_early_outcome_naming_another_clinic_does_not_crowd_out_the_calls_own(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    # Outcomes that overtake their call, in both orders: the wrong clinic's first, then the call's own
+    # (answered, ended, abandoned), and the call's own first. Each call gets its own outcome only.
+    vendor_a, clinic_a, _, clinic_b = await _two_closed_clinics(stack, running["call-router"], "vend-o")
+    url = stack.database_url("call-router")
+    answered, abandoned, answered_first = _call(clinic_a), _call(clinic_a), _call(clinic_a)
+    now = datetime.now(UTC)
+
+    def ended(call: CallReceived, clinic_id: str) -> CallEnded:
+        return CallEnded(call_id=call.call_id, clinic_id=clinic_id, ended_at=now)
+
+    def abandon(call: CallReceived, clinic_id: str) -> CallAbandoned:
+        return CallAbandoned(call_id=call.call_id, clinic_id=clinic_id, abandoned_at=now)
+
+    wrong: list[Event] = [
+        _answer(answered, "receptionist", "rec-b", clinic_b),
+        ended(answered, clinic_b),
+        abandon(abandoned, clinic_b),
+    ]
+    own_answer = _answer(answered, "answering_service", vendor_a).model_copy(update={"answered_at": now})
+    own: list[Event] = [own_answer, ended(answered, clinic_a)]
+    own += [abandon(abandoned, clinic_a), _answer(answered_first, "answering_service", vendor_a)]
+    async with httpx.AsyncClient() as client:
+        before = (await client.get(running["call-router"].ops_url + "/metrics")).text
+    await _handled(stack, await send_events(stack.bootstrap, wrong))
+    await _handled(stack, await send_events(stack.bootstrap, own))
+    later = [_answer(answered_first, "receptionist", "rec-b", clinic_b)]
+    await _handled(stack, await send_events(stack.bootstrap, later))
+
+    await send_events(stack.bootstrap, [answered, abandoned, answered_first])
+    for call in (answered, answered_first):
+        row = await _call_row(stack, call.call_id, lambda c: c["status"] in ("ended", "answered"))
+        assert (row["answered_by_kind"], row["answered_by_id"]) == ("answering_service", vendor_a)
+    assert (await _call_row(stack, answered.call_id, lambda c: c["status"] == "ended"))["ended_at"] == now
+    await _call_row(stack, abandoned.call_id, lambda c: c["status"] == "abandoned")
+    callbacks = await query(
+        url, "SELECT clinic_id, call_id FROM callbacks WHERE clinic_id = ANY($1)", [clinic_a, clinic_b]
+    )
+    assert callbacks == [{"clinic_id": clinic_a, "call_id": abandoned.call_id}]
+    assert await query(url, "SELECT 1 FROM agents WHERE clinic_id = $1", clinic_b) == []
+    calls = [c.call_id for c in (answered, abandoned, answered_first)]
+    assert await query(url, "SELECT 1 FROM early_outcomes WHERE call_id = ANY($1)", calls) == []
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(running["call-router"].ops_url + "/metrics")).text
+    # the wrong clinic's outcomes are refused when their call arrives (counted, logged)
+    for event_type, refused in (("call.answered", 2), ("call.ended", 1), ("call.abandoned", 1)):
+        assert _refused(metrics, event_type) - _refused(before, event_type) == refused, event_type
+
+
 async def _agent(stack: LocalStack, clinic_id: str, receptionist_id: str, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while True:
@@ -233,3 +295,55 @@ async def test_a_phone_clock_running_ahead_does_not_freeze_a_receptionists_prese
     )
     for who in (desk, answering):
         await _agent(stack, clinic_id, who, "offline")
+
+
+async def test_producers_clocks_never_make_a_wait_negative_or_absurd(
+    stack: LocalStack, running: dict[str, ServiceProcess]
+) -> None:
+    vendor_a, clinic_a, _, _ = await _two_closed_clinics(stack, running["call-router"], "vend-t")
+    url = stack.database_url("call-router")
+    started = datetime.now(UTC)
+    day, year = timedelta(days=1), timedelta(days=365)
+    ahead, behind, abandoned, talked = (_call(clinic_a) for _ in range(4))
+    ahead = ahead.model_copy(update={"received_at": started + day})  # the phone system's clock ahead
+    behind = behind.model_copy(update={"received_at": started - year})  # behind, or made up
+    await send_events(stack.bootstrap, [ahead, behind, abandoned, talked])
+    await _with_vendor(stack, ahead, behind, abandoned, talked)
+    vendor_answer = [  # the vendor's clock is right; the phone system's outcomes are not
+        _answer(call, "answering_service", vendor_a).model_copy(update={"answered_at": datetime.now(UTC)})
+        for call in (ahead, behind, talked)
+    ]
+    await _handled(stack, await send_events(stack.bootstrap, vendor_answer, topic=vendor_events_topic(vendor_a)))
+    await _handled(
+        stack,
+        await send_events(
+            stack.bootstrap,
+            [
+                CallAbandoned(call_id=abandoned.call_id, clinic_id=clinic_a, abandoned_at=started - day),
+                CallEnded(call_id=talked.call_id, clinic_id=clinic_a, ended_at=started + year),
+            ],
+        ),
+    )
+    heard_by = datetime.now(UTC)
+    rows = {
+        r["call_id"]: r
+        for r in await query(
+            url,
+            "SELECT call_id, received_at, answer_by, answered_at, abandoned_at, ended_at FROM calls"
+            " WHERE call_id = ANY($1)",
+            [c.call_id for c in (ahead, behind, abandoned, talked)],
+        )
+    }
+    for row in rows.values():  # every instant within what the router itself vouches for
+        assert started - timedelta(minutes=10) <= row["received_at"] <= heard_by, row
+        assert row["answer_by"] <= heard_by + timedelta(minutes=5), row  # no budget lent by a clock ahead
+        for at in ("answered_at", "abandoned_at", "ended_at"):
+            assert row[at] is None or row["received_at"] <= row[at] <= heard_by, row
+    assert rows[talked.call_id]["answered_at"] <= rows[talked.call_id]["ended_at"]
+    async with running["call-router"].client(timeout=10) as client:
+        start = (started - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        params = {"start": start.isoformat(), "hours": 3}
+        body = (await client.get(f"/v1/clinics/{clinic_a}/metrics", params=params)).json()
+    hours = [h for h in body["hours"] if h["offered"]]
+    assert sum(h["offered"] for h in hours) == 4, body  # all counted in the hours the router heard them
+    assert all(0 <= h["asa_seconds"] <= 11 * 60 and 0 <= h["handle_seconds"] <= 11 * 60 for h in hours), body

@@ -32,8 +32,9 @@ async def test_hourly_metrics_prometheus_and_the_staffing_forecast(
         }
     )
     await publish(stack.bootstrap, [config])
-    # Calls that arrived 30 s ago in the current hour (or the last: metrics are read for 2 hours).
-    t0 = datetime.now(UTC) - timedelta(seconds=30)
+    # Calls that arrived 150 s ago in the current hour (or the last: metrics are read for 2 hours), so
+    # that every outcome below is in the past (the router counts none from after it heard it).
+    t0 = datetime.now(UTC) - timedelta(seconds=150)
     calls = [
         CallReceived(call_id=uid("call"), clinic_id=clinic_id, received_at=t0, caller_token=uid("tok"))
         for _ in range(4)

@@ -162,7 +162,8 @@ async def test_an_urgent_message_pages_and_escalates_until_acknowledged(
         assert {(e.data.provider_id, e.data.channel, e.data.escalated) for e in escalated} == {("dr-b", "mobile", True)}  # type: ignore[attr-defined]
         # Every page also went to the vendor's own topic: the vendor delivers pages.
         assert len([r for r in tap.raw if r.topic == vendor_calls_topic(vendor)]) >= 3
-        # dr-b acknowledges: paging stops, no timer is left to fire.
+        # dr-b acknowledges, stamped by a vendor clock a day ahead: paging stops, no timer is left to
+        # fire, and the time to acknowledge is the router's to vouch for (never a day long).
         await send_events(
             stack.bootstrap,
             [
@@ -171,13 +172,19 @@ async def test_an_urgent_message_pages_and_escalates_until_acknowledged(
                     vendor_id=vendor,
                     clinic_id=clinic_id,
                     provider_id="dr-b",
-                    acknowledged_at=datetime.now(UTC),
+                    acknowledged_at=datetime.now(UTC) + timedelta(days=1),
                 )
             ],
             topic=own,
         )
         row = await _message_row(router, message.message_id, lambda m: m["status"] == "acknowledged")
         assert (row["acknowledged_by"], row["pages_requested"], row["pages_sent"]) == ("dr-b", 3, 1)
+        [stored] = await query(
+            stack.database_url("call-router"),
+            "SELECT paging_started_at, acknowledged_at FROM vendor_messages WHERE message_id = $1",
+            message.message_id,
+        )
+        assert stored["paging_started_at"] <= stored["acknowledged_at"] <= datetime.now(UTC)
         left = await query(
             stack.database_url("call-router"),
             "SELECT 1 FROM timers WHERE timer_key LIKE $1",

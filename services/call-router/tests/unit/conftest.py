@@ -28,6 +28,7 @@ BLANK = StoredCall(
     language=None,
     caller_token=None,
     patient_id=None,
+    answered_at=None,
     answered_by_kind=None,
     answered_by_id=None,
 )

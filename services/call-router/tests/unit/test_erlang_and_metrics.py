@@ -20,6 +20,7 @@ from frontdesk.call_router.domain import (
     staffing_for,
     weekly_forecast,
 )
+from frontdesk.call_router.domain.service_levels import LONGEST_TRANSIT, arrived_at, happened_at
 
 A = 40 * 240 / 3600  # domain.md: 40 calls/h, AHT 240 s -> 2.667 Erlangs
 
@@ -118,3 +119,43 @@ def test_weekly_forecast_averages_arrivals_over_the_weeks_and_uses_observed_hand
     assert by_slot[(3, 3)].staffing.agents == 0
     with pytest.raises(ValueError):
         weekly_forecast([], weeks=0)
+
+
+_instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+
+
+@given(
+    received=_instants,
+    answered=_instants,
+    ended=_instants,
+    heard_call=_instants,
+    heard_answer=st.timedeltas(min_value=timedelta(days=-1), max_value=timedelta(days=1)),
+    heard_end=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1)),
+)
+def test_producers_clocks_never_make_a_wait_negative_or_absurd(
+    received: datetime,
+    answered: datetime,
+    ended: datetime,
+    heard_call: datetime,
+    heard_answer: timedelta,
+    heard_end: timedelta,
+) -> None:
+    # Any claims at all, heard in any order (an answer may overtake its call).
+    arrived = arrived_at(received, heard_call)
+    assert heard_call - LONGEST_TRANSIT <= arrived <= heard_call
+    answer = happened_at(answered, heard_call + heard_answer, arrived)
+    end = happened_at(ended, heard_call + heard_answer + heard_end, answer)
+    assert arrived <= answer <= max(arrived, heard_call + heard_answer)
+    assert answer <= end <= max(answer, heard_call + heard_answer + heard_end)
+    # and a claim the router can vouch for is kept as it is
+    if heard_call - LONGEST_TRANSIT <= received <= heard_call:
+        assert arrived == received
+    if arrived <= answered <= heard_call + heard_answer:
+        assert answer == answered
+
+
+def test_rows_stored_before_the_bounds_count_no_negative_wait_or_talk_time() -> None:
+    t = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    ahead = CallRecord(t, answered_at=t - timedelta(hours=1), ended_at=t - timedelta(hours=2))
+    m = hour_metrics([ahead, CallRecord(t, answered_at=t + timedelta(seconds=10))], 18)
+    assert (m.asa_seconds, m.handle_seconds, m.answered_within_budget) == (5, 0, 2)

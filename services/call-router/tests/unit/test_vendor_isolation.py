@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 from frontdesk.call_router.domain.lifecycle import StoredCall
 from frontdesk.call_router.domain.vendor_isolation import (
+    KeptOutcome,
     answered_as_itself,
     answered_by,
     names_itself,
+    own_outcomes,
     owns_message,
     same_clinic,
     serves_clinic,
@@ -66,3 +68,15 @@ def test_pages_are_reported_by_the_vendor_that_took_the_message() -> None:
     assert owns_message("other", message, "c1") is not None
     assert owns_message("acme", message, "c2") is not None
     assert owns_message("acme", None, "c1") == "the message is unknown to the router"
+
+
+def test_only_the_kept_outcomes_naming_the_calls_clinic_and_vendor_are_its_own() -> None:
+    def kept(event_type: str, clinic_id: str, vendor_id: str = "") -> KeptOutcome:
+        return KeptOutcome(event_type, clinic_id, vendor_id, {"clinic_id": clinic_id, "by": vendor_id})
+
+    wrong, own = kept("call.answered", "b"), kept("call.answered", "a")
+    for order in ([wrong, own], [own, wrong]):
+        assert own_outcomes(order, "a") == ({"call.answered": own.payload}, [wrong])
+    acks = [kept("ack", "a", "bolt"), kept("ack", "b", "acme"), kept("ack", "a", "acme")]
+    assert own_outcomes(acks, "a", "acme") == ({"ack": acks[2].payload}, acks[:2])
+    assert own_outcomes([], "a") == ({}, [])

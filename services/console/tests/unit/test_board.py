@@ -18,6 +18,12 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def test_an_answer_stamped_before_the_arrival_waited_no_time() -> None:
+    # the phone system's clock ahead of the vendor's: no negative wait lowers the day's ASA
+    m = day_metrics([Call("a", at(60), answered_at=at(0)), Call("b", at(0), answered_at=at(10))], 18)
+    assert (m.answered, m.answered_within_budget, m.asa_seconds) == (2, 2, pytest.approx(5))
+
+
 def test_metrics_by_hand() -> None:
     calls = [
         Call("a", at(0), answered_at=at(10)),  # within the 18 s budget

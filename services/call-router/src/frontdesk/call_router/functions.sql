@@ -10,8 +10,8 @@
 CREATE OR REPLACE FUNCTION call_router_receive(
     p_call_id text, p_clinic_id text, p_received_at timestamptz, p_intent text, p_caller_token text,
     p_language text, p_patient_id text, p_vendor_ids text[],
-    OUT o_version text, OUT o_call calls, OUT o_early jsonb, OUT o_agents agents[],
-    OUT o_vendors vendor_health[], OUT o_cursors pool_cursors[]
+    OUT o_version text, OUT o_call calls, OUT o_early jsonb, OUT o_refused jsonb,
+    OUT o_agents agents[], OUT o_vendors vendor_health[], OUT o_cursors pool_cursors[]
 ) LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('call-router:' || p_clinic_id));
@@ -29,14 +29,16 @@ BEGIN
         o_call := NULL;
         RETURN;  -- a duplicate
     END IF;
+    -- an outcome that named another clinic is not this call's: returned apart (o_refused), never
+    -- replayed; one per clinic is kept, so it never took the place of the call's own
     WITH taken AS (
         DELETE FROM early_outcomes e
         WHERE e.call_id = p_call_id AND e.event_type IN ('call.answered', 'call.abandoned')
-        RETURNING e.event_type, e.payload
+        RETURNING e
     )
-    -- an outcome that named another clinic is not this call's: dropped, not replayed
-    SELECT jsonb_object_agg(t.event_type, t.payload) INTO o_early FROM taken t
-    WHERE t.payload ->> 'clinic_id' = p_clinic_id;
+    SELECT jsonb_object_agg((t.e).event_type, (t.e).payload) FILTER (WHERE (t.e).clinic_id = p_clinic_id),
+           jsonb_agg(to_jsonb(t.e)) FILTER (WHERE (t.e).clinic_id <> p_clinic_id)
+    INTO o_early, o_refused FROM taken t;
     IF o_early IS NOT NULL THEN
         RETURN;
     END IF;
@@ -155,7 +157,8 @@ $$;
 -- It also cancels the call's pending hedge (the secondary not offered yet).
 CREATE OR REPLACE FUNCTION call_router_answer(
     p_call_id text, p_clinic_id text, p_answered_at timestamptz, p_kind text, p_by text,
-    OUT o_call calls, OUT o_version text, OUT o_oldest timestamptz, OUT o_ended jsonb
+    OUT o_call calls, OUT o_version text, OUT o_oldest timestamptz, OUT o_ended jsonb,
+    OUT o_refused jsonb, OUT o_answered_at timestamptz
 ) LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('call-router:' || p_clinic_id));
@@ -164,6 +167,10 @@ BEGIN
     IF NOT FOUND OR o_call.clinic_id <> p_clinic_id OR o_call.status NOT IN ('ringing', 'with_vendor') THEN
         RETURN;
     END IF;
+    -- the caller passes the answer no later than it was heard; it is also no earlier than the call's
+    -- arrival (service_levels.happened_at), so no wait is negative whatever the producer's clock
+    o_answered_at := GREATEST(p_answered_at, o_call.received_at);
+    p_answered_at := o_answered_at;
     UPDATE calls SET status = 'answered', answered_at = p_answered_at, answered_by_kind = p_kind,
         answered_by_id = p_by, ringing = '{}'
     WHERE call_id = p_call_id;
@@ -189,10 +196,12 @@ BEGIN
         UPDATE callbacks SET closed_at = p_answered_at
         WHERE clinic_id = p_clinic_id AND caller_token = o_call.caller_token AND closed_at IS NULL;
     END IF;
-    DELETE FROM early_outcomes WHERE call_id = p_call_id AND event_type = 'call.ended'
-    RETURNING payload INTO o_ended;
-    IF o_ended ->> 'clinic_id' IS DISTINCT FROM p_clinic_id THEN
-        o_ended := NULL;  -- an outcome that named another clinic is not the call's: dropped
-    END IF;
+    -- a kept call.ended that named another clinic is not the call's: returned apart (o_refused)
+    WITH taken AS (
+        DELETE FROM early_outcomes e WHERE e.call_id = p_call_id AND e.event_type = 'call.ended' RETURNING e
+    )
+    SELECT (array_agg((t.e).payload) FILTER (WHERE (t.e).clinic_id = p_clinic_id))[1],
+           jsonb_agg(to_jsonb(t.e)) FILTER (WHERE (t.e).clinic_id <> p_clinic_id)
+    INTO o_ended, o_refused FROM taken t;
 END
 $$;

@@ -36,11 +36,11 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import caller_numbers, domain, isolation, paging, telemetry, unknown_clinics, withdrawals
-from .adapters import repository
+from .adapters import early_outcomes, repository
 from .domain import Decision, Offer, ToVendor, lifecycle
 from .domain.lifecycle import StoredCall
-from .domain.service_levels import SHORT_ABANDON_SECONDS
-from .domain.vendor_isolation import answered_as_itself, answered_by, same_clinic, was_handed
+from .domain.service_levels import SHORT_ABANDON_SECONDS, arrived_at, happened_at
+from .domain.vendor_isolation import OTHER_CLINIC, answered_as_itself, answered_by, same_clinic, was_handed
 
 log = get_logger(__name__)
 
@@ -301,14 +301,16 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     # trip (call_router_receive, functions.sql), decide, then record an offer in one more.
     known = last_known(event.clinic_id)
     guessed = [v.vendor_id for v in known[1].phone.effective_vendors()] if known else []
-    got = await repository.receive_call(uow.conn, event, guessed)
+    arrived = arrived_at(event.received_at, _now())
+    got = await repository.receive_call(uow.conn, event, arrived, guessed)
     if got.version is None:  # nothing was written; the clinic is locked
-        return await unknown_clinics.route(event, uow)
+        return await unknown_clinics.route(event, arrived, uow)
     clinic = await require_clinic(uow.conn, event.clinic_id, got.version)
     row = got.row
     if row is None:
         return  # this call was already routed (same call_id under another event id)
     telemetry.CALLS_RECEIVED.labels(event.clinic_id).inc()
+    isolation.refused_kept(got.refused, OTHER_CLINIC)
     if await replay_early(uow, got.early):  # the outcome overtook the call (another topic): ring nobody
         return
     vendor_ids = [v.vendor_id for v in clinic.phone.effective_vendors()]
@@ -318,7 +320,7 @@ async def handle_call_received(event: CallReceived, uow: UnitOfWork) -> None:
     decision = domain.decide(clinic, state, got.agents, vendors, now, got.cursors, await _sister_desks(uow, clinic))
     oldest = await _apply(uow, clinic, row, sorted(state.tried), decision, now)
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
-    telemetry.DECISION_LAG.observe(max((_now() - event.received_at).total_seconds(), 0.0))
+    telemetry.DECISION_LAG.observe(max((_now() - row.received_at).total_seconds(), 0.0))
     log.info("call routed", call_id=event.call_id, target_kind=decision.target_kind, reason=decision.reason)
 
 
@@ -326,11 +328,12 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
     # From the phone system (shared topic), or from a vendor on its own topic: only its own answer
     # of a call handed to it. A refusal raises, which rolls back what call_router_answer wrote.
     vendor = isolation.sender(uow)
+    # no later than heard here; call_router_answer also makes it no earlier than the call's arrival
     got = await repository.answer_call(
         uow.conn,
         event.call_id,
         event.clinic_id,
-        event.answered_at,
+        min(event.answered_at, _now()),
         event.answered_by_kind,
         event.answered_by_id,
         uow.take_claim(),
@@ -345,12 +348,13 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
             was_handed(vendor, got.row, event.clinic_id),
         )
     # call_router_answer recorded an accepted answer, cancelled the timers and released who rang
+    isolation.refused_kept(got.refused, OTHER_CLINIC)
     early = frozenset({lifecycle.ENDED}) if got.ended else frozenset()
     answer = lifecycle.Answered(event.answered_by_kind, event.answered_by_id, vendor)
     for effect in lifecycle.transition(lifecycle.from_row(got.row, early), answer).effects:
         match effect:
             case lifecycle.KeepEarly():
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordLateAnswer(late):
                 await withdrawals.late_answer(uow, event.call_id, late, event.answered_at)
             case lifecycle.RecordAnswer():
@@ -362,15 +366,15 @@ async def handle_call_answered(event: CallAnswered, uow: UnitOfWork) -> None:
 
 
 async def _count_answer(uow: UnitOfWork, event: CallAnswered, got: repository.Answered) -> None:
-    assert got.row is not None
+    assert got.row is not None and got.answered_at is not None
+    waited = (got.answered_at - got.row.received_at).total_seconds()  # as stored: never negative
     if got.version is None:  # a call of an unknown clinic, handed to the network fallback
-        within = event.answered_at <= got.row.answer_by
+        within = got.answered_at <= got.row.answer_by
     else:
         budget = (await require_clinic(uow.conn, event.clinic_id, got.version)).phone.ring_budget_seconds
-        within = (event.answered_at - got.row.received_at).total_seconds() <= budget
+        within = waited <= budget
     telemetry.CALLS_ANSWERED.labels(event.clinic_id, str(within).lower()).inc()
-    waited = (event.answered_at - got.row.received_at).total_seconds()
-    telemetry.TIME_TO_HUMAN.labels(event.clinic_id).observe(max(waited, 0.0))
+    telemetry.TIME_TO_HUMAN.labels(event.clinic_id).observe(waited)
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(got.oldest_waiting.timestamp() if got.oldest_waiting else 0)
 
 
@@ -381,7 +385,7 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Abandoned()).effects:
         match effect:
             case lifecycle.KeepEarly():
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordAbandon():
                 assert row is not None
                 await _record_abandon(uow, event, row)
@@ -395,16 +399,15 @@ async def handle_call_abandoned(event: CallAbandoned, uow: UnitOfWork) -> None:
 
 async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: StoredCall) -> None:
     """Mark the call abandoned and offer the caller a callback."""
-    await repository.mark_abandoned(uow.conn, event.call_id, event.abandoned_at)
-    short = (event.abandoned_at - row.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
+    at = happened_at(event.abandoned_at, _now(), row.received_at)
+    await repository.mark_abandoned(uow.conn, event.call_id, at)
+    short = (at - row.received_at).total_seconds() <= SHORT_ABANDON_SECONDS
     telemetry.CALLS_ABANDONED.labels(event.clinic_id, str(short).lower()).inc()
     oldest = await repository.oldest_waiting(uow.conn, event.clinic_id)
     telemetry.OLDEST_WAITING.labels(event.clinic_id).set(oldest.timestamp() if oldest else 0)
     token = row.caller_token
     callback_id = f"cb-{event.call_id}"
-    if token and await repository.open_callback(
-        uow.conn, callback_id, event.clinic_id, token, event.call_id, event.abandoned_at
-    ):
+    if token and await repository.open_callback(uow.conn, callback_id, event.clinic_id, token, event.call_id, at):
         await uow.emit(
             CallbackRequested(
                 callback_id=callback_id,
@@ -413,7 +416,7 @@ async def _record_abandon(uow: UnitOfWork, event: CallAbandoned, row: StoredCall
                 patient_id=row.patient_id,
                 reason="abandoned_call",
                 urgency="urgent" if row.intent == "urgent" else "routine",
-                requested_at=event.abandoned_at,
+                requested_at=at,
             )
         )
 
@@ -428,11 +431,13 @@ async def handle_call_ended(event: CallEnded, uow: UnitOfWork) -> None:
     for effect in lifecycle.transition(lifecycle.from_row(row), lifecycle.Ended()).effects:
         match effect:
             case lifecycle.KeepEarly():  # the answer has not been seen yet
-                await repository.save_early(uow.conn, event.call_id, event.event_type, event.model_dump(mode="json"))
+                await early_outcomes.save(uow.conn, event.call_id, event, event.clinic_id)
             case lifecycle.RecordEnd(idle_receptionist):
-                await repository.mark_ended(uow.conn, event.call_id, event.ended_at)
+                assert row is not None and row.answered_at is not None
+                at = happened_at(event.ended_at, _now(), row.answered_at)
+                await repository.mark_ended(uow.conn, event.call_id, at)
                 if idle_receptionist is not None:
-                    await repository.agent_idle_from(uow.conn, event.clinic_id, idle_receptionist, event.ended_at)
+                    await repository.agent_idle_from(uow.conn, event.clinic_id, idle_receptionist, at)
 
 
 async def handle_agent_status_changed(event: AgentStatusChanged, uow: UnitOfWork) -> None:

@@ -10,6 +10,7 @@ topics are refused the same way (vendor "-") when they name a clinic other than 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NoReturn
 
 from frontdesk.common.cloudevents import MalformedEvent
@@ -18,6 +19,7 @@ from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
 from . import telemetry
+from .domain.vendor_isolation import KeptOutcome
 
 log = get_logger(__name__)
 
@@ -32,6 +34,13 @@ def refused(event_type: str, vendor_id: str, clinic_id: str, reason: str) -> Non
     """Count and log a refusal (audit trail: who, what, for which clinic, why)."""
     telemetry.VENDOR_EVENTS_REFUSED.labels(vendor_id, event_type).inc()
     log.warning("vendor event refused", event_type=event_type, vendor_id=vendor_id, clinic_id=clinic_id, reason=reason)
+
+
+def refused_kept(kept: Sequence[KeptOutcome], reason: str) -> None:
+    """Count and log kept outcomes found not to be their call's (or message's) own when it arrived.
+    Their records were consumed when they were kept, so there is no dead letter: this is their trail."""
+    for k in kept:
+        refused(k.event_type, k.vendor_id or "-", k.clinic_id, reason)
 
 
 def check(event_type: str, vendor_id: str | None, clinic_id: str, *reasons: str | None) -> None:

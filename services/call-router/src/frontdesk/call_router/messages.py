@@ -32,9 +32,9 @@ from frontdesk.common.timers import Timer
 from frontdesk.common.uow import UnitOfWork
 
 from . import isolation, paging, telemetry
+from .adapters import early_outcomes, pages, repository
 from .adapters import messages as store
-from .adapters import pages, repository
-from .domain.vendor_isolation import names_itself, owns_message, serves_clinic, was_handed
+from .domain.vendor_isolation import names_itself, own_outcomes, owns_message, serves_clinic, was_handed
 from .domain.vendor_messages import Page, digest_due_at
 from .unknown_clinics import clinic_or_fallback
 
@@ -127,14 +127,17 @@ async def handle_message_taken(event: VendorMessageTaken, uow: UnitOfWork) -> No
     telemetry.VENDOR_MESSAGES.labels(event.clinic_id, event.vendor_id, event.urgency).inc()
     if event.callback_needed:
         await _request_callback(uow, event)
-    early = await repository.take_early(uow.conn, event.message_id, [_EARLY_ACK])
-    ack = VendorPageAcknowledged.model_validate(early[_EARLY_ACK]) if early else None
-    if ack is not None and ack.vendor_id != event.vendor_id:
-        isolation.refused(ack.event_type, ack.vendor_id, ack.clinic_id, "acknowledged another vendor's message")
-        ack = None
+    # an acknowledgement kept by another vendor (or naming another clinic) is refused, and never took
+    # the place of this vendor's own
+    own, refused = own_outcomes(
+        await early_outcomes.take(uow.conn, event.message_id, [_EARLY_ACK]), event.clinic_id, event.vendor_id
+    )
+    isolation.refused_kept(refused, "acknowledged another vendor's message")
+    ack = VendorPageAcknowledged.model_validate(own[_EARLY_ACK]) if own else None
     if to_page:
         if ack is not None:  # the provider acknowledged before the message reached us: nothing to page
-            await store.acknowledge(uow.conn, event.message_id, ack.provider_id, ack.acknowledged_at)
+            # never after it was heard (a vendor's clock running ahead)
+            await store.acknowledge(uow.conn, event.message_id, ack.provider_id, min(ack.acknowledged_at, now))
             return
         first = Page(now, roster[0].provider_id, 0, 0)
         await paging.send(uow, clinic, paging.Paged(message_id=event.message_id), (event.vendor_id,), first, now)
@@ -175,7 +178,7 @@ async def handle_page_acknowledged(event: VendorPageAcknowledged, uow: UnitOfWor
         isolation.check(event.event_type, sender, event.clinic_id, serves_clinic(event.vendor_id, _vendors(clinic)))
         # Its message has not arrived (e.g. it is being replayed from a dead letter): kept until it
         # does, which checks that the same vendor took it.
-        await repository.save_early(uow.conn, event.message_id, event.event_type, event.model_dump(mode="json"))
+        await early_outcomes.save(uow.conn, event.message_id, event, event.clinic_id, event.vendor_id)
         return
     isolation.check(event.event_type, sender, event.clinic_id, owns_message(event.vendor_id, row, event.clinic_id))
     if row["status"] != "paging":

@@ -30,6 +30,7 @@ from frontdesk.common.uow import UnitOfWork
 from . import telemetry
 from .adapters import messages, pages, repository, topics
 from .domain import lifecycle
+from .domain.service_levels import happened_at
 from .domain.vendor_messages import Page, next_page, sent_page
 
 log = get_logger(__name__)
@@ -175,13 +176,15 @@ async def on_page_due(timer: Timer[OncallPageTimer], uow: UnitOfWork) -> None:
 
 
 async def acknowledged(uow: UnitOfWork, paged: Paged, row: dict[str, Any], provider_id: str, at: datetime) -> None:
-    """Stop paging (the row is locked and still `paging`): cancel the next page, record who and when."""
+    """Stop paging (the row is locked and still `paging`): cancel the next page, record who and when
+    (the vendor's `at`, bounded as any outcome's: service_levels.happened_at)."""
+    at = happened_at(at, datetime.now(UTC), row["paging_started_at"])
     if row["page_timer_key"]:
         await uow.cancel_timer(row["page_timer_key"])
     if paged.message_id is not None:
         await messages.acknowledge(uow.conn, paged.message_id, provider_id, at)
     else:
         await pages.acknowledge(uow.conn, str(paged.call_id), provider_id, at)
-    took = max((at - row["paging_started_at"]).total_seconds(), 0.0)
+    took = (at - row["paging_started_at"]).total_seconds()
     telemetry.PAGE_ACKNOWLEDGED.labels(paged.subject).observe(took)
     log.info("page acknowledged", subject=paged.subject, pages=row["pages_requested"], seconds=took)

@@ -15,30 +15,33 @@ calls `route`: the two modules import each other as modules (attributes are read
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from frontdesk.common.clinics import get_clinic, require_clinic
 from frontdesk.common.contracts import CallReceived, ClinicConfig, ClinicConfigured
 from frontdesk.common.logging import get_logger
 from frontdesk.common.uow import UnitOfWork
 
-from . import domain, handlers, network, telemetry, vendor_topics
-from .adapters import repository
+from . import domain, handlers, isolation, network, telemetry, vendor_topics
+from .adapters import early_outcomes, repository
 from .domain import lifecycle
+from .domain.vendor_isolation import OTHER_CLINIC, own_outcomes
 
 log = get_logger(__name__)
 UNROUTED_HOLD = timedelta(minutes=10)  # a held call older than this when its clinic arrives stays unrouted
 
 
-async def route(event: CallReceived, uow: UnitOfWork) -> None:
+async def route(event: CallReceived, arrived: datetime, uow: UnitOfWork) -> None:
     """No configuration for the call's clinic: the network fallback's vendor at once (reason
     unknown_clinic), never a retry that would hold up the other clinics of the partition. With no
     fallback either, the call is stored `unrouted` (an error log, a metric, an alert) and routed
     when its clinic's configuration arrives (_route_held_calls)."""
-    row = await repository.insert_call(uow.conn, event)
+    row = await repository.insert_call(uow.conn, event, arrived)
     if row is None:
         return  # this call was already handled (same call_id under another event id)
-    early = await repository.take_early(uow.conn, event.call_id, [lifecycle.ANSWERED, lifecycle.ABANDONED])
+    kept = await early_outcomes.take(uow.conn, event.call_id, [lifecycle.ANSWERED, lifecycle.ABANDONED])
+    early, refused = own_outcomes(kept, event.clinic_id)
+    isolation.refused_kept(refused, OTHER_CLINIC)
     if await handlers.replay_early(uow, early):  # the outcome overtook the call: ring nobody
         return
     fallback = await network.fallback(uow)
@@ -56,7 +59,7 @@ async def route(event: CallReceived, uow: UnitOfWork) -> None:
     decision = domain.decide_unknown_clinic(fallback, repository.call_state(row), vendors, now)
     await handlers._apply(uow, domain.fallback_clinic(event.clinic_id, fallback), row, [], decision, now)
     telemetry.UNKNOWN_CLINIC_CALLS.labels("fallback").inc()
-    telemetry.DECISION_LAG.observe(max((handlers._now() - event.received_at).total_seconds(), 0.0))
+    telemetry.DECISION_LAG.observe(max((handlers._now() - row.received_at).total_seconds(), 0.0))
     log.warning(
         "call for an unknown clinic routed to the network fallback",
         call_id=event.call_id,

@@ -12,6 +12,8 @@ from frontdesk.common.db import Connection
 
 from ..domain import AgentState, CallState, VendorState
 from ..domain.lifecycle import StoredCall
+from ..domain.vendor_isolation import KeptOutcome
+from . import early_outcomes
 
 
 async def lock_clinic(conn: Connection, clinic_id: str) -> None:
@@ -26,19 +28,21 @@ class Received:
     version: str | None  # the clinic's configuration event id; None = unknown clinic
     row: StoredCall | None  # the new call; None = unknown clinic or a duplicate call_id
     early: dict[str, dict[str, Any]]  # outcomes that overtook the call, by event type
+    refused: list[KeptOutcome]  # kept outcomes of its call_id that named another clinic (taken too)
     agents: dict[str, AgentState]
     vendors: dict[str, VendorState]
     cursors: dict[str, str]
 
 
-async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[str]) -> Received:
-    """Lock the clinic, store the call and load the routing state (the statements of lock_clinic,
-    insert_call, take_early, agents, vendors and cursors, in one PL/pgSQL call)."""
+async def receive_call(conn: Connection, call: CallReceived, arrived: datetime, vendor_ids: list[str]) -> Received:
+    """Lock the clinic, store the call (as arrived at `arrived`) and load the routing state (the
+    statements of lock_clinic, insert_call, early_outcomes.take, agents, vendors and cursors, in one
+    PL/pgSQL call)."""
     r = await conn.fetchrow(
         "SELECT * FROM call_router_receive($1, $2, $3, $4, $5, $6, $7, $8::text[])",
         call.call_id,
         call.clinic_id,
-        call.received_at,
+        arrived,
         call.intent,
         call.caller_token,
         call.language,
@@ -50,13 +54,14 @@ async def receive_call(conn: Connection, call: CallReceived, vendor_ids: list[st
         version=r["o_version"],
         row=_row(r["o_call"]),
         early=r["o_early"] or {},
+        refused=early_outcomes.kept(r["o_refused"]),
         agents=_agents(r["o_agents"]),
         vendors=_vendors(r["o_vendors"]),
         cursors={k["pool_id"]: k["last_member"] for k in r["o_cursors"] or ()},
     )
 
 
-async def insert_call(conn: Connection, call: CallReceived) -> StoredCall | None:
+async def insert_call(conn: Connection, call: CallReceived, arrived: datetime) -> StoredCall | None:
     """Store a call as call_router_receive does, for a clinic it does not know (the clinic is already
     locked); None for a call_id already stored."""
     row = await conn.fetchrow(
@@ -66,7 +71,7 @@ async def insert_call(conn: Connection, call: CallReceived) -> StoredCall | None
         " ON CONFLICT (call_id) DO NOTHING RETURNING *",
         call.call_id,
         call.clinic_id,
-        call.received_at,
+        arrived,
         call.intent,
         call.caller_token,
         call.language,
@@ -235,6 +240,8 @@ class Answered:
     version: str | None  # the clinic's configuration event id
     oldest_waiting: datetime | None  # the clinic's oldest call still waiting, after this one
     ended: dict[str, Any] | None  # a call.ended that overtook this answer, taken from early_outcomes
+    refused: list[KeptOutcome]  # kept call.ended of its call_id that named another clinic (taken too)
+    answered_at: datetime | None  # the answer as recorded (None: not recorded)
 
 
 async def answer_call(
@@ -253,7 +260,14 @@ async def answer_call(
         if r is not None and not r["claimed"]:
             raise inbox.AlreadyProcessed(claim.event_id)
     assert r is not None
-    return Answered(_row(r["o_call"]), r["o_version"], r["o_oldest"], r["o_ended"])
+    return Answered(
+        _row(r["o_call"]),
+        r["o_version"],
+        r["o_oldest"],
+        r["o_ended"],
+        early_outcomes.kept(r["o_refused"]),
+        r["o_answered_at"],
+    )
 
 
 async def get_call(conn: Connection, call_id: str, *, for_update: bool = False) -> StoredCall | None:
@@ -479,21 +493,3 @@ async def oldest_waiting(conn: Connection, clinic_id: str) -> datetime | None:
         clinic_id,
     )
     return value
-
-
-async def save_early(conn: Connection, call_id: str, event_type: str, payload: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO early_outcomes (call_id, event_type, payload) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        call_id,
-        event_type,
-        payload,
-    )
-
-
-async def take_early(conn: Connection, call_id: str, event_types: list[str]) -> dict[str, dict[str, Any]]:
-    rows = await conn.fetch(
-        "DELETE FROM early_outcomes WHERE call_id = $1 AND event_type = ANY($2::text[]) RETURNING event_type, payload",
-        call_id,
-        event_types,
-    )
-    return {r["event_type"]: r["payload"] for r in rows}

@@ -102,6 +102,7 @@ class StoredCall:
     language: str | None
     caller_token: str | None
     patient_id: str | None
+    answered_at: datetime | None
     answered_by_kind: str | None
     answered_by_id: str | None
 

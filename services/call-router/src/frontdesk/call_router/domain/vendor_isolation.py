@@ -7,10 +7,13 @@ Each returns why not (a short reason with ids only, for the dead letter and the 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .lifecycle import StoredCall, holders_of
+
+OTHER_CLINIC = "the call belongs to another clinic"
 
 
 def names_itself(sender: str | None, vendor_id: str) -> str | None:
@@ -29,8 +32,28 @@ def same_clinic(call: StoredCall | None, clinic_id: str) -> str | None:
     clinic: acting on it would lock, count, release and route for the clinic it names, with the
     other clinic's caller (a callback, an offer to its desk or vendor). A call not known yet: None."""
     if call is not None and call.clinic_id != clinic_id:
-        return "the call belongs to another clinic"
+        return OTHER_CLINIC
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class KeptOutcome:
+    """An outcome kept before what it is about arrived (an early_outcomes row)."""
+
+    event_type: str
+    clinic_id: str  # the clinic it names
+    vendor_id: str  # the vendor that wrote it on its own topic; '' for the phone system
+    payload: dict[str, Any]
+
+
+def own_outcomes(
+    kept: Sequence[KeptOutcome], clinic_id: str, vendor_id: str = ""
+) -> tuple[dict[str, dict[str, Any]], list[KeptOutcome]]:
+    """Split the outcomes kept about a call (or message) that just arrived: those naming its clinic
+    (and vendor), by event type, and the others, which are not its own and are refused. Each was kept
+    apart, so another clinic's (or vendor's) never took the place of the genuine one."""
+    own = {k.event_type: k.payload for k in kept if (k.clinic_id, k.vendor_id) == (clinic_id, vendor_id)}
+    return own, [k for k in kept if (k.clinic_id, k.vendor_id) != (clinic_id, vendor_id)]
 
 
 def was_handed(vendor_id: str, call: StoredCall | None, clinic_id: str) -> str | None:

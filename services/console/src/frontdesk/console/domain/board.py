@@ -121,7 +121,9 @@ def call_counts(call: Call, budget_seconds: float) -> CallCounts:
     if call.received_at is None:
         return NO_CALLS
     answered = call.answered_at is not None
-    wait = (call.answered_at - call.received_at) if call.answered_at is not None else timedelta(0)
+    # The instants are the producers' (the events'), so that a rebuild sums to what the live projector
+    # did; an answer stamped before the arrival (clocks apart) waited no time, never a negative one.
+    wait = max(call.answered_at - call.received_at, timedelta(0)) if call.answered_at is not None else timedelta(0)
     abandoned = not answered and call.abandoned_at is not None
     short = (
         call.abandoned_at is not None
