@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,7 @@ from frontdesk.testing.reviews import WAIT
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, chromium, screenshot
+from .browser import DESKTOP, screenshot
 from .test_console import no_serious_violations, send, sign_in, wait_for, wait_until_known
 
 pytestmark = pytest.mark.integration
@@ -43,15 +42,6 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
     asyncio.run(publish(stack.bootstrap, [config]))
     wait_until_known(services["console"], clinic_id)
     return clinic_id
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def at(zone: ZoneInfo, hour: int, minute: int = 0) -> datetime:
