@@ -20,10 +20,9 @@ from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_online_booking import booking_clinic
 from ..integration.test_patient_loops import known_everywhere, phone_of
-from .test_patient_pages import browser, no_serious_violations, shoot, shows, while_page_changes
+from .test_patient_pages import no_serious_violations, shoot, shows, while_page_changes
 
 pytestmark = pytest.mark.integration
-__all__ = ["browser"]  # the fixture, shared
 
 
 async def _clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:

@@ -22,7 +22,7 @@ from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, PAGE_WAIT, TABLET, chromium, screenshot, serious_violations
+from .browser import DESKTOP, PAGE_WAIT, TABLET, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 
@@ -69,15 +69,6 @@ def wait_until_known(console: ServiceProcess, *clinic_ids: str, timeout: float =
     while not set(clinic_ids) <= console.known_clinics():
         assert time.monotonic() < deadline, f"the console never learned {clinic_ids}"
         time.sleep(0.2)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def send(stack: LocalStack, *events: Event) -> None:

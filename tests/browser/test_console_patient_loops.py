@@ -10,7 +10,6 @@ import asyncio
 import html
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,22 +23,13 @@ from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
-from .browser import DESKTOP, PHONE, chromium, screenshot
+from .browser import DESKTOP, PHONE, screenshot
 from .test_console import http_session, no_serious_violations, sign_in, wait_for, wait_until_known
 from .test_console_reschedule_tasks import _window_passes
 from .test_console_worklists import text_of
 
 pytestmark = pytest.mark.integration
 KEY = patient_links.LOCAL_DEV_KEY.encode()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _page(scheduler: ServiceProcess, purpose: patient_links.Purpose, link_id: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,20 +17,11 @@ from frontdesk.testing.helpers import query, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import WAIT, _booked_patient, _reply_three
-from .browser import DESKTOP, PHONE, chromium, screenshot
+from .browser import DESKTOP, PHONE, screenshot
 from .test_console import http_session, no_serious_violations, send, sign_in, wait_for, wait_until_known
 from .test_console_worklists import gone, text_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _window_passes(stack: LocalStack, appointment_id: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,7 +35,7 @@ from frontdesk.testing.reviews import WAIT, zone_where
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, TABLET, chromium, screenshot
+from .browser import DESKTOP, TABLET, screenshot
 from .test_console import no_serious_violations, send, sign_in, wait_for, wait_until_known
 
 pytestmark = pytest.mark.integration
@@ -58,15 +57,6 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
     asyncio.run(publish(stack.bootstrap, [config]))
     wait_until_known(services["console"], clinic_id)
     return clinic_id
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def booked(clinic: str, provider: str, start: datetime, kind: str = "checkup") -> AppointmentBooked:

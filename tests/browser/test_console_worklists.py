@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,7 +22,7 @@ from frontdesk.testing.scheduler import HL7_MEDIA, hl7_update
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, TABLET, chromium, screenshot
+from .browser import DESKTOP, TABLET, screenshot
 from .test_console import http_session, no_serious_violations, send, sign_in, wait_for
 
 pytestmark = pytest.mark.integration
@@ -54,15 +53,6 @@ def clinic(stack: LocalStack, services: dict[str, ServiceProcess]) -> str:
         assert time.monotonic() < deadline, "a service never learned the test clinic"
         time.sleep(0.2)
     return clinic_id
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def text_of(driver: object, css: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,20 +24,11 @@ from frontdesk.testing.helpers import query, send_events, uid
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
 from ..integration.test_patient_loops import known_everywhere, loop_clinic
-from .browser import DESKTOP, PAGE_WAIT, PHONE, REPO, chromium, screenshot, serious_violations
+from .browser import DESKTOP, PAGE_WAIT, PHONE, REPO, screenshot, serious_violations
 
 pytestmark = pytest.mark.integration
 SHOTS = REPO / "docs" / "patient-pages"
 KEY = patient_links.LOCAL_DEV_KEY.encode()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def no_serious_violations(driver: object) -> None:

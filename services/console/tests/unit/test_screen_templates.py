@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from frontdesk.console.adapters.trends import Forecast, Reputation
 from frontdesk.console.domain.patient_loops import FreedSlot, report, window_start
-from frontdesk.console.domain.schedule import Appointment, Hold, by_provider
+from frontdesk.console.domain.schedule import Appointment, Hold, KeptZones, by_provider
 from frontdesk.console.domain.session import new_session
 from frontdesk.console.domain.trends import ForecastHour, WeekRate, by_hour_of_week
 from frontdesk.console.domain.worklists import (
@@ -25,6 +25,7 @@ from frontdesk.console.trends import TrendsScreen
 from frontdesk.console.worklists import WorklistsScreen
 
 NOW = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+TO = "\N{EN DASH}"  # between a start and an end
 ZONE = "America/Chicago"
 
 
@@ -61,15 +62,18 @@ def test_schedule_and_worklists_render() -> None:
         hold("h-1", "new_patient", timedelta(hours=2), timedelta(seconds=40)),
         hold("h-2", "checkup", timedelta(days=1), timedelta(minutes=4)),
     ]
-    screen = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, by_provider([appointment]), holds, 1, NOW)
+    screen = ScheduleScreen(
+        "c-1", "Clinic", ZONE, KeptZones(ZONE), date(2026, 3, 9), NOW, by_provider([appointment]), holds, 1, NOW
+    )
     html = render("schedule_live.html", screen=screen)
     assert "left without visit" in html and "Holds about to expire (2)" in html
     assert "(in 0:40)" in html and html.count("⚠ under a minute") == 1  # h-2 has four minutes left
     assert "Tue 10 Mar 10:00" in html and "new patient" in html  # the slot in the clinic's zone (CDT)
-    empty = ScheduleScreen("c-1", "Clinic", ZONE, date(2026, 3, 9), NOW, [], [], 0, None)
+    assert "zone-note" not in html  # every provider is kept in the clinic's zone: no zone named
+    empty = ScheduleScreen("c-1", "Clinic", ZONE, KeptZones(ZONE), date(2026, 3, 9), NOW, [], [], 0, None)
     assert "No slot held." in render("schedule_live.html", screen=empty)
     worklists = WorklistsScreen(
-        "c-1", "Clinic", ZONE, NOW, 60, 15,
+        "c-1", "Clinic", ZONE, KeptZones(ZONE), NOW, 60, 15,
         [Callback("cb-1", None, None, None, NOW, None)],
         [RecoveryTask("rt-1", "dr-a", 2, "nps", 3, NOW + timedelta(hours=1), NOW)],
         [FollowupTask("t-1", "clinical_concern", "urgent", NOW)],
@@ -92,3 +96,35 @@ def test_schedule_and_worklists_render() -> None:
     assert "Since Tue 03 Mar 00:00 (America/Chicago)" in loops  # 7 local days, the first one CST
     assert 'data-figure="refilled">1 (50%)' in loops and 'data-figure="refill-median">30 min' in loops
     assert 'data-figure="by-patient">3' in loops and 'data-figure="by-staff">2' in loops
+
+
+def test_an_appointment_kept_in_another_zone_is_told_there_and_names_it() -> None:
+    """A Chicago clinic's Kathmandu provider: 09:00 in Kathmandu is not shown as 22:15 the day before."""
+    zones = KeptZones(ZONE, {"dr-k": "Asia/Kathmandu"})
+    start = datetime(2026, 3, 10, 3, 15, tzinfo=UTC)  # 09:00 Kathmandu, 22:15 CDT on the 9th
+    end = start + timedelta(minutes=30)
+    appointments = [Appointment("a-k", "dr-k", "checkup", start, end), Appointment("a-c", "dr-c", "checkup", NOW, NOW)]
+    screen = ScheduleScreen(
+        "c-1", "Clinic", ZONE, zones, date(2026, 3, 9), NOW, by_provider(appointments),
+        [Hold("h-k", "dr-k", "checkup", start, end, NOW, NOW + timedelta(minutes=5))], 1, NOW,
+    )  # fmt: skip
+    html = render("schedule_live.html", screen=screen)
+    row = html.split('data-appointment="a-k"')[1].split("</tr>")[0]
+    assert f"09:00{TO}09:30" in row and "Asia/Kathmandu +0545" in row and "22:15" not in row
+    hold = html.split('data-hold="h-k"')[1].split("</tr>")[0]
+    assert f"Tue 10 Mar 09:00{TO}09:30" in hold and "Asia/Kathmandu +0545" in hold
+    assert "Times in <strong>Asia/Kathmandu</strong>, where it is Monday 09 March" in html  # 20:45 there
+    clinic_row = html.split('data-appointment="a-c"')[1].split("</tr>")[0]
+    assert f"10:00{TO}10:00" in clinic_row and "zone-note" not in clinic_row  # the clinic's zone: not named
+    worklists = WorklistsScreen(
+        "c-1", "Clinic", ZONE, zones, NOW, 60, 15, [], [], [],
+        [WaitlistOffer("o-k", "dr-k", "checkup", start, end, NOW + timedelta(minutes=2))],
+        [RescheduleTask("rs-k", "a-k", "dr-k", None, start, NOW, NOW + timedelta(minutes=30))],
+        [], report([], {}, window_start(NOW, ZoneInfo(ZONE))), 1, NOW,
+    )  # fmt: skip
+    html = render("worklists_live.html", screen=worklists, session=new_session("ana", frozenset({"c-1"}), NOW, 2**40))
+    offer = html.split('data-offer="o-k"')[1].split("</li>")[0]
+    assert f"Tue 10 Mar 09:00{TO}09:30" in offer and "Asia/Kathmandu +0545" in offer
+    task = html.split('data-reschedule-task="rs-k"')[1].split("</li>")[0]
+    assert "Tue 10 Mar 09:00" in task and "Asia/Kathmandu +0545" in task
+    assert "Mon 09 Mar 10:30" in task  # the staff deadline stays in the clinic's zone

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from frontdesk.console.domain.board import Call
-from frontdesk.console.domain.schedule import Appointment
+from frontdesk.console.domain.schedule import Appointment, KeptZones
 from frontdesk.console.domain.trends import (
     ForecastHour,
     by_hour_of_week,
@@ -60,9 +60,18 @@ def test_no_show_rate_per_week() -> None:
             appt(3, completed_at=datetime.now(UTC)),
             appt(10, checked_in_at=datetime.now(UTC)),
         ],
-        CHICAGO,
+        KeptZones("America/Chicago"),
     )
     assert [(r.week, r.missed, r.held, r.rate) for r in rates] == [("2026-W10", 1, 2, 0.5), ("2026-W11", 0, 1, 0.0)]
+
+
+def test_an_appointment_counts_in_the_week_of_the_zone_it_is_kept_in() -> None:
+    """Monday 02:00 in Kathmandu is Sunday 15:15 in Chicago: the Kathmandu provider's Monday week."""
+    start = datetime(2026, 3, 15, 20, 15, tzinfo=UTC)
+    missed = Appointment("a-1", "dr-k", "checkup", start, start, no_show="no_show")
+    zones = KeptZones("America/Chicago", {"dr-k": "Asia/Kathmandu"})
+    assert [r.week for r in no_show_by_week([missed], zones)] == ["2026-W12"]
+    assert [r.week for r in no_show_by_week([missed], KeptZones("America/Chicago"))] == ["2026-W11"]
 
 
 def test_charts_are_titled_images_with_gaps_for_missing_values() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from frontdesk.followup.domain.planning import add_months, next_opening, no_show_due, recall_due
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-NY = __import__("zoneinfo").ZoneInfo("America/New_York")
+from frontdesk.followup.domain.planning import add_months, next_day_check_in, next_opening, no_show_due, recall_due
+
+NY = ZoneInfo("America/New_York")
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -74,3 +78,30 @@ def test_next_opening_of_hours_that_end_at_midnight() -> None:
     assert next_opening(utc(2026, 12, 8, 4, 59), NY, evening) == utc(2026, 12, 8, 4, 59)  # Mon 23:59 EST
     assert next_opening(utc(2026, 12, 8, 5, 0), NY, evening) == utc(2026, 12, 8, 5, 0)  # Tue 00:00
     assert next_opening(utc(2026, 12, 8, 11), NY, evening) == utc(2026, 12, 14, 23)  # Tue 06:00 -> next Mon 18:00
+
+
+def test_a_check_in_time_the_clocks_skip_is_the_end_of_the_gap_as_for_the_recall() -> None:
+    """Santiago springs forward at 24:00 on 2026-09-05: 00:30 on the 6th does not exist."""
+    santiago = ZoneInfo("America/Santiago")
+    visit = datetime(2026, 9, 5, 20, tzinfo=santiago)
+    assert next_day_check_in(visit, santiago, time(0, 30)) == datetime(2026, 9, 6, 1, tzinfo=santiago)
+    spring = datetime(2026, 3, 6, 20, tzinfo=santiago)  # six months before the same gap
+    assert recall_due(spring, santiago, 6, time(0, 30)) == datetime(2026, 9, 6, 1, tzinfo=santiago)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    zone=st.sampled_from(
+        ["Asia/Kathmandu", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Chatham", "America/Santiago"]
+    ).map(ZoneInfo),
+    completed_at=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2032, 6, 30), timezones=st.just(UTC)),
+    months=st.integers(1, 18),
+    at=st.times(),
+)
+def test_the_recall_is_months_later_in_the_zone_calendar_at_the_wall_time_or_the_gap_end(
+    zone: ZoneInfo, completed_at: datetime, months: int, at: time
+) -> None:
+    due = recall_due(completed_at, zone, months, at.replace(second=0, microsecond=0)).astimezone(zone)
+    assert due.date() == add_months(completed_at.astimezone(zone).date(), months)
+    wanted = datetime.combine(due.date(), at.replace(second=0, microsecond=0))
+    assert timedelta(0) <= due.replace(tzinfo=None) - wanted <= timedelta(hours=1)

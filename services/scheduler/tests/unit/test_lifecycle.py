@@ -94,7 +94,7 @@ def test_late_cancellation_is_under_24_hours_of_elapsed_time() -> None:
 def test_reminder_schedule_skips_reminders_whose_moment_has_passed() -> None:
     start = datetime(2026, 12, 10, 15, tzinfo=UTC)
     now = start - timedelta(days=3)
-    assert domain.reminder_schedule(start, ["P7D", "P2D", "PT2H"], now) == [
+    assert domain.reminder_schedule(start, ["P7D", "P2D", "PT2H"], now, NY) == [
         ("P2D", start - timedelta(days=2)),
         ("PT2H", start - timedelta(hours=2)),
     ]
@@ -103,7 +103,7 @@ def test_reminder_schedule_skips_reminders_whose_moment_has_passed() -> None:
 @given(st.integers(0, 60), st.integers(0, 48), st.integers(0, 59))
 def test_parse_offset_round_trips(days: int, hours: int, minutes: int) -> None:
     text = f"P{days}DT{hours}H{minutes}M"
-    assert domain.parse_offset(text) == timedelta(days=days, hours=hours, minutes=minutes)
+    assert domain.parse_offset(text) == domain.Offset(days, timedelta(hours=hours, minutes=minutes))
 
 
 def test_reminder_ids_change_when_the_appointment_moves() -> None:

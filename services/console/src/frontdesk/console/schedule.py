@@ -29,8 +29,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import patient_loops as loops
 from .adapters import repository
 from .adapters import schedule as store
-from .domain.board import local_day
-from .domain.schedule import Hold, ProviderDay, Status, by_provider
+from .domain.schedule import Hold, KeptZones, ProviderDay, Status, by_provider
 from .patient_loops import emitted_at
 
 
@@ -126,7 +125,8 @@ class ScheduleScreen:
     clinic_id: str
     clinic_name: str
     timezone: str
-    today: date
+    zones: KeptZones  # each provider's, for the times shown
+    today: date  # the clinic's; a provider kept in another zone has their own today
     now: datetime
     providers: list[ProviderDay]
     holds: list[Hold]  # held slots (any day) still in force, the soonest to lapse first
@@ -142,15 +142,17 @@ async def schedule_screen(conn: Connection, clinic_id: str, now: datetime) -> Sc
     clinic = await get_clinic(conn, clinic_id)
     if clinic is None:
         return None
-    today, start, end = local_day(now, clinic.zone)
+    zones = KeptZones.of_clinic(clinic)
     activity = await repository.activity(conn, clinic_id)
+    starting = await store.starting_between(conn, clinic_id, *zones.todays_span(now))
     return ScheduleScreen(
         clinic_id=clinic_id,
         clinic_name=clinic.name,
         timezone=clinic.timezone,
-        today=today,
+        zones=zones,
+        today=zones.today(None, now),
         now=now,
-        providers=by_provider(await store.starting_between(conn, clinic_id, start, end)),
+        providers=by_provider(a for a in starting if zones.is_today(a, now)),
         holds=await store.holds_in_force(conn, clinic_id, now),
         version=activity.version,
         last_event_at=activity.last_event_at,

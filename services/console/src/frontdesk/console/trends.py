@@ -21,6 +21,7 @@ from .adapters import repository, summaries
 from .adapters import schedule as appointments
 from .adapters import trends as store
 from .adapters.trends import CLINIC, Forecast, Reputation
+from .domain.schedule import KeptZones
 from .domain.trends import ForecastHour, HourOfWeek, WeekRate, iso_week, no_show_by_week, week_of_hours
 
 HISTORY_WEEKS = 4  # calls by hour of the week: the last four weeks, as the forecast's default history
@@ -101,7 +102,7 @@ async def trends_screen(conn: Connection, clinic_id: str, now: datetime) -> Tren
         weeks=weeks,
         clinic_reputation=clinic_reputation,
         provider_reputation=dict(sorted(providers.items())),
-        no_shows={w.week: w for w in no_show_by_week(booked, zone)},
+        no_shows={w.week: w for w in no_show_by_week(booked, KeptZones.of_clinic(clinic))},
         version=activity.version,
         last_event_at=activity.last_event_at,
     )

@@ -34,6 +34,7 @@ from frontdesk.common.uow import UnitOfWork
 from .adapters import repository
 from .adapters import worklists as store
 from .domain.patient_loops import LoopReport
+from .domain.schedule import KeptZones
 from .domain.worklists import (
     Callback,
     FollowupTask,
@@ -142,6 +143,7 @@ class WorklistsScreen:
     clinic_id: str
     clinic_name: str
     timezone: str
+    zones: KeptZones  # each provider's, for appointments' times
     now: datetime
     callback_minutes: int  # the clinic's callback target (followup escalates after it)
     urgent_callback_minutes: int
@@ -172,6 +174,7 @@ async def worklists_screen(conn: Connection, clinic_id: str, now: datetime) -> W
         clinic_id=clinic_id,
         clinic_name=clinic.name,
         timezone=clinic.timezone,
+        zones=KeptZones.of_clinic(clinic),
         now=now,
         callback_minutes=clinic.messaging.callback_target_minutes,
         urgent_callback_minutes=clinic.messaging.urgent_callback_target_minutes,

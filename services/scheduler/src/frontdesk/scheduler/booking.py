@@ -265,7 +265,9 @@ async def schedule_reminders(
 
 async def _set_reminders(effects: Effects, clinic: ClinicConfig, appointment: Appointment, now: datetime) -> None:
     appointment_id, starts_at = appointment.appointment_id, appointment.starts_at
-    for offset, due in booking_rules.reminder_schedule(starts_at, clinic.scheduling.reminder_offsets, now):
+    zone = clinic.zone_of(appointment.provider_id)  # the days before are counted where it is kept
+    offsets = clinic.scheduling.reminder_offsets
+    for offset, due in booking_rules.reminder_schedule(starts_at, offsets, now, zone):
         await effects.set_timer(
             f"reminder:{appointment_id}:{offset}",
             due,

@@ -13,7 +13,10 @@ from . import clock
 from .base import Event, Id, Section, Timestamp, Window
 
 SchedulingWeekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_DURATION = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
+# A reminder offset: an ISO 8601 duration of weeks (alone), or days and/or hours and minutes. Groups:
+# weeks, days, hours, minutes. The date part is counted in the calendar, the time part in elapsed time
+# (the scheduler's domain/booking.py: reminder_due_at).
+REMINDER_OFFSET = re.compile(r"^P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?)$")
 
 
 def _zone(value: str | None) -> str | None:
@@ -105,7 +108,9 @@ class SchedulingSection(Section):
     late_cancel_hours: int = Field(24, ge=0, le=24 * 14)
     reminder_offsets: list[str] = Field(
         default_factory=lambda: ["P7D", "P2D", "PT2H"],
-        description="ISO 8601 durations before the start at which appointment.reminder_due fires",
+        description="ISO 8601 durations before the start at which appointment.reminder_due fires: weeks and"
+        " days in the calendar of the provider's zone (P2D: the same wall-clock time two days earlier, across a"
+        " DST change too), hours and minutes in elapsed time (PT2H: two hours before)",
     )
     # HL7 v2 codes -> our ids (AIP-3/PV1-7 provider codes, AIS-3 service codes); unmapped codes are
     # used as they are.
@@ -133,8 +138,8 @@ class SchedulingSection(Section):
     @classmethod
     def _offsets(cls, value: list[str]) -> list[str]:
         for offset in value:
-            if not re.fullmatch(_DURATION, offset) or offset in ("P", "PT"):
-                raise ValueError(f"reminder offset {offset!r} is not an ISO 8601 duration like P2D or PT2H")
+            if not REMINDER_OFFSET.match(offset) or offset in ("P", "PT"):
+                raise ValueError(f"reminder offset {offset!r} is not an ISO 8601 duration like P1W, P2D or PT2H")
         return value
 
     @model_validator(mode="after")
@@ -417,6 +422,7 @@ EVENTS: tuple[type[Event], ...] = (
     Hl7Quarantined,
 )
 __all__ = [
+    "REMINDER_OFFSET",
     "AppointmentBooked",
     "AppointmentCancelled",
     "AppointmentCheckedIn",

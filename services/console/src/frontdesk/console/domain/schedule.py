@@ -9,10 +9,15 @@ held until it expires; the schedule lists those still held, the soonest to lapse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from frontdesk.common.contracts import ClinicConfig
+
+from .board import local_day
 
 Status = Literal["booked", "checked_in", "completed", "no_show", "cancelled"]
 STATUSES: tuple[Status, ...] = ("booked", "checked_in", "completed", "no_show", "cancelled")
@@ -78,6 +83,40 @@ class ProviderDay:
 
     def count(self, status: Status) -> int:
         return sum(1 for a in self.appointments if a.status == status)
+
+
+@dataclass(frozen=True)
+class KeptZones:
+    """The zone each provider's appointments are kept in (ClinicConfig.zone_of, the one rule): a page
+    tells an appointment's time there, and names that zone where it is not the clinic's, so the
+    Kathmandu location's 09:00 reads 09:00 at a New York clinic's desk and is not misread."""
+
+    clinic: str
+    elsewhere: Mapping[str, str] = field(default_factory=dict)  # provider -> zone, other than the clinic's
+
+    @classmethod
+    def of_clinic(cls, clinic: ClinicConfig) -> KeptZones:
+        kept = {p.provider_id: clinic.zone_of(p.provider_id).key for p in clinic.providers}
+        return cls(clinic.timezone, {p: key for p, key in kept.items() if key != clinic.timezone})
+
+    def of(self, provider_id: str | None) -> str:
+        return self.elsewhere.get(provider_id or "", self.clinic)
+
+    def differs(self, provider_id: str | None) -> bool:
+        return self.of(provider_id) != self.clinic
+
+    def today(self, provider_id: str | None, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.of(provider_id))).date()
+
+    def todays_span(self, now: datetime) -> tuple[datetime, datetime]:
+        """From the first zone's midnight to the last zone's: every provider's today is inside."""
+        days = [local_day(now, ZoneInfo(key)) for key in {self.clinic, *self.elsewhere.values()}]
+        return min(start for _, start, _ in days), max(end for _, _, end in days)
+
+    def is_today(self, appointment: Appointment, now: datetime) -> bool:
+        """Whether it starts on its provider's today, in the zone it is kept in."""
+        _, start, end = local_day(now, ZoneInfo(self.of(appointment.provider_id)))
+        return appointment.starts_at is not None and start <= appointment.starts_at < end
 
 
 def by_provider(appointments: Iterable[Appointment]) -> list[ProviderDay]:

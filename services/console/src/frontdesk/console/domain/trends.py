@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from .board import NO_CALLS, Call, CallCounts, metrics_of, service_level_of
-from .schedule import Appointment, no_show_rate
+from .schedule import Appointment, KeptZones, no_show_rate
 from .summary import HourCounts, hour_counts
 
 HOURS_OF_WEEK = [(weekday, hour) for weekday in range(7) for hour in range(24)]
@@ -110,10 +110,13 @@ class WeekRate:
     rate: float | None
 
 
-def no_show_by_week(appointments: Iterable[Appointment], zone: ZoneInfo) -> list[WeekRate]:
-    """Per local ISO week (oldest first): no-shows / appointments with a known outcome."""
+def no_show_by_week(appointments: Iterable[Appointment], zones: KeptZones) -> list[WeekRate]:
+    """Per local ISO week (oldest first): no-shows / appointments with a known outcome. An appointment
+    counts in the week of the zone it is kept in (its provider's): Monday 02:00 in Kathmandu is that
+    Monday's week, though it is still Sunday at a New York clinic."""
     grouped: dict[str, list[Appointment]] = defaultdict(list)
     for appointment in appointments:
         if appointment.starts_at is not None:
+            zone = ZoneInfo(zones.of(appointment.provider_id))
             grouped[iso_week(appointment.starts_at, zone)].append(appointment)
     return [WeekRate(week, *no_show_rate(grouped[week])) for week in sorted(grouped)]

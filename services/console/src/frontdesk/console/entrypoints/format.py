@@ -39,6 +39,11 @@ def local_clock(value: datetime | None, zone: str = "UTC") -> str:
     return "never" if value is None else value.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S %Z")
 
 
+def zone_name(value: datetime | None, zone: str) -> str:
+    """The zone a time is told in, with its abbreviation or offset at that instant: "Asia/Kathmandu +0545"."""
+    return zone if value is None else f"{zone} {value.astimezone(ZoneInfo(zone)):%Z}"
+
+
 def iso_local(value: str | None, zone: str = "UTC") -> str:
     """An instant as another service's API sends it (ISO 8601), in the clinic's time."""
     if not value:
@@ -63,5 +68,6 @@ FILTERS = {
     "local_clock": local_clock,
     "iso_local": iso_local,
     "local_hm": local_hm,
+    "zone_name": zone_name,
     "span": span,
 }

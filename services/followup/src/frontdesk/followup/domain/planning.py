@@ -18,10 +18,11 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def next_day_check_in(completed_at: datetime, zone: ZoneInfo, at: time = CHECK_IN_LOCAL_TIME) -> datetime:
     """The check-in goes out the day after the visit at `at`, in the clinic's local time.
 
-    Built from the local calendar date, so a DST change overnight still lands on 10:00 local.
+    Built from the local calendar date, so a DST change overnight still lands on 10:00 local; a time
+    the clocks skip that day is the end of the gap, as for the recall.
     """
     next_day = completed_at.astimezone(zone).date() + timedelta(days=1)
-    return datetime.combine(next_day, at, tzinfo=zone)
+    return first_instant_at_or_after_wall(next_day, at, zone).astimezone(zone)
 
 
 def add_months(day: date, months: int) -> date:

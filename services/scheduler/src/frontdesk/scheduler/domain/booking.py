@@ -5,13 +5,13 @@ exclusion constraint (see migrations); this module decides what to ask for and h
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from frontdesk.common.contracts import AppointmentRequested, ClinicConfig
-from frontdesk.common.contracts.scheduling import AppointmentType, Provider
+from frontdesk.common.contracts.scheduling import REMINDER_OFFSET, AppointmentType, Provider
 
 from .slots import WEEKDAY_NAMES, Interval, SlotRules
 
@@ -140,24 +140,48 @@ def is_late_cancellation(starts_at: datetime, cancelled_at: datetime, late_cance
     return starts_at - cancelled_at < timedelta(hours=late_cancel_hours)
 
 
-_ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+@dataclass(frozen=True)
+class Offset:
+    """A reminder offset split as RFC 5545 and ISO 8601 read a duration: `days` nominal (calendar) days,
+    `elapsed` exact time."""
+
+    days: int
+    elapsed: timedelta
 
 
 @functools.cache  # a clinic's few offsets, parsed for every booking otherwise
-def parse_offset(offset: str) -> timedelta:
-    match = _ISO.match(offset)
+def parse_offset(offset: str) -> Offset:
+    match = REMINDER_OFFSET.match(offset)
     if not match or offset in ("P", "PT"):
         raise ValueError(f"not an ISO 8601 duration: {offset!r}")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
+    return Offset(days=7 * weeks + days, elapsed=timedelta(hours=hours, minutes=minutes))
 
 
-def reminder_schedule(starts_at: datetime, offsets: list[str], now: datetime) -> list[tuple[str, datetime]]:
-    """(offset, due_at) for each reminder still in the future. A reminder whose moment has passed
-    (booked two hours before a 7-day reminder would fire) is skipped, not sent late."""
+def reminder_due_at(starts_at: datetime, offset: str, zone: ZoneInfo) -> datetime:
+    """When the reminder `offset` before `starts_at` is due. Weeks and days count in the calendar of
+    `zone`, the one the appointment is kept in: P2D before 09:00 is 09:00 two days earlier, across a
+    DST change too. Hours and minutes then count elapsed time: PT2H is two hours before.
+
+    A wall time that does not exist that day (the clocks sprang forward over it) is read with the UTC
+    offset before the gap, and one that occurs twice (they fell back) is its first occurrence, as
+    RFC 5545 reads a DTSTART; either way the reminder is at most the DST shift off the wall time."""
+    parts = parse_offset(offset)
+    start = starts_at.astimezone(UTC)
+    if parts.days:
+        wall = start.astimezone(zone).replace(tzinfo=None, fold=0) - timedelta(days=parts.days)
+        start = wall.replace(tzinfo=zone).astimezone(UTC)  # fold=0: before the gap, first of the repeat
+    return start - parts.elapsed
+
+
+def reminder_schedule(
+    starts_at: datetime, offsets: list[str], now: datetime, zone: ZoneInfo
+) -> list[tuple[str, datetime]]:
+    """(offset, due_at) for each reminder still in the future, earliest first. A reminder whose moment
+    has passed (booked two hours before a 7-day reminder would fire) is skipped, not sent late."""
     out = []
     for offset in offsets:
-        due = starts_at - parse_offset(offset)
+        due = reminder_due_at(starts_at, offset, zone)
         if due > now:
             out.append((offset, due))
     return sorted(out, key=lambda item: item[1])
@@ -192,6 +216,7 @@ __all__ = [
     "TRANSITIONS",
     "BookingPlan",
     "Interval",
+    "Offset",
     "SlotRules",
     "appointment_id_for",
     "exception_intervals",
@@ -201,6 +226,7 @@ __all__ = [
     "offers_type",
     "parse_offset",
     "plan_booking",
+    "reminder_due_at",
     "reminder_id",
     "reminder_schedule",
     "rules_for",
