@@ -18,14 +18,11 @@ from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 from frontdesk.tools.tap import EventTap
 
+from .test_hl7_conventions import segments
 from .test_scheduler_interop import siu
 
 WAIT = 90.0
 KATHMANDU = ZoneInfo("Asia/Kathmandu")  # +05:45, no DST: a time without an offset is read in it
-
-
-def _segments(answer: str) -> dict[str, list[str]]:
-    return {s[:3]: s.split("|") for s in answer.split("\r") if s}
 
 
 async def test_hl7_before_the_clinics_configuration_is_held_then_applied(
@@ -48,11 +45,11 @@ async def test_hl7_before_the_clinics_configuration_is_held_then_applied(
             return response.text
 
         booking = siu("S12", uid("MSG"), filler, uid("mrn"), "DRLEE", ten, "BOOKED")
-        held = _segments(await send(booking))
+        held = segments(await send(booking))
         assert held["MSA"][1] == "AA" and "held" in held["MSA"][3]
         assert held["ERR"][3].startswith("0^") and held["ERR"][4] == "W"  # taken, with a warning
-        assert _segments(await send(booking))["MSA"][1] == "AA"  # a resend while held: held once
-        assert _segments(await send("hello"))["MSA"][1] == "AR"  # unreadable in any zone: refused now
+        assert segments(await send(booking))["MSA"][1] == "AA"  # a resend while held: held once
+        assert segments(await send("hello"))["MSA"][1] == "AR"  # unreadable in any zone: refused now
         await send(siu("S13", uid("MSG"), unknown, uid("mrn"), "DRLEE", eleven, "BOOKED"))  # quarantined later
         await send(siu("S12", uid("MSG"), stranger, uid("mrn"), "NOBODY", eleven, "BOOKED"))  # refused later
     held_rows = await query(stack.database_url("scheduler"), "SELECT 1 FROM hl7_held WHERE clinic_id = $1", clinic_id)
