@@ -63,6 +63,7 @@ STORED: dict[str, list[dict[str, Any]]] = {
     "callers_prune": [{}],
     "hold_expiry": [{"appointment_id": "apt-1"}],
     "reminder": [{"appointment_id": "apt-1", "offset": "P1D", "starts_at": AT.isoformat()}],
+    "hl7_held": [{"clinic_id": "c-1"}],
     "offer_expiry": [{"batch_id": "b-1"}],
     "reschedule_window": [{"reschedule_id": "r-1"}],
     "send_message": [{"message_request_id": "mr-1"}],
