@@ -140,7 +140,7 @@ class BatchConsumer(EventConsumer):
                 except TRANSIENT_DB_ERRORS as exc:
                     outage += 1
                     HANDLER_RETRIES.labels(self._service, p.tp.topic, "outage").inc()
-                    delay = self._backoff(outage)
+                    delay = self._settings.retry_backoff(outage)
                     log.warning("database unavailable, retrying the batch", error=repr(exc)[:200], retry_in=delay)
                     if await self._sleep(delay, p):
                         return

@@ -125,7 +125,7 @@ class EventConsumer:
         self._settings = settings
         self._service = settings.service
         self._source = f"frontdesk/{settings.service}"
-        self.group_id = f"frontdesk.{settings.service}"
+        self.group_id = settings.consumer_group
         self._pool = pool
         self._producer = producer
         self._handlers: dict[str, Handler] = {model.event_type: h for model, h in handlers.items()}
@@ -364,7 +364,7 @@ class EventConsumer:
                 # rebalance or shutdown stops waiting and leaves the record uncommitted).
                 outage += 1
                 HANDLER_RETRIES.labels(self._service, record.topic, "outage").inc()
-                delay = self._backoff(outage)
+                delay = self._settings.retry_backoff(outage)
                 log.warning("database unavailable, retrying", error=repr(exc)[:200], retry_in=delay)
                 if await self._sleep(delay, p):
                     return False
@@ -376,7 +376,7 @@ class EventConsumer:
                     return await self._dead_letter(record, reason, attempts=attempt, p=p)
                 HANDLER_RETRIES.labels(self._service, record.topic, "error").inc()
                 log.warning("handler failed, retrying", attempt=attempt, reason=reason)
-                if await self._sleep(self._backoff(attempt), p):
+                if await self._sleep(self._settings.retry_backoff(attempt), p):
                     return False
 
     async def _handle(self, envelope: Envelope[Event]) -> bool:
@@ -412,10 +412,6 @@ class EventConsumer:
             await self._pool.release(conn)
             raise
         self._connections.append(conn)
-
-    def _backoff(self, attempt: int) -> float:
-        base = self._settings.retry_backoff_seconds * (2 ** (attempt - 1))
-        return float(min(base, self._settings.retry_backoff_max_seconds))
 
     @staticmethod
     async def _sleep(seconds: float, p: _Partition) -> bool:

@@ -100,6 +100,10 @@ class Writes:
         self.events.append((record, event_id))
         return event_id
 
+    def publish(self, record: OutgoingRecord) -> None:
+        """Queue a record as it is (a dead letter: not an event of ours) for once the transaction commits."""
+        self.events.append((record, new_event_id()))
+
     async def set_timer(self, key: str, due_at: datetime, payload: TimerPayload) -> None:
         """Create or move the timer `key` (unique per service), of the payload's kind. Setting it
         again replaces it."""
@@ -175,6 +179,10 @@ class UnitOfWork:
 
         `topic` overrides the registry topic (for per-vendor topics)."""
         return await self._writes().emit(event, event_id=event_id, topic=topic)
+
+    def publish(self, record: OutgoingRecord) -> None:
+        """Queue a record as it is (a dead letter: not an event of ours) for once the transaction commits."""
+        self._writes().publish(record)
 
     async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
         """`emit` for several (event, topic override) pairs, in order."""

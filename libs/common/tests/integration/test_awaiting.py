@@ -1,0 +1,172 @@
+"""Events that waited for their clinic's configuration (frontdesk.common.awaiting), handed to their
+handler once it arrives, against the real broker and database.
+
+Proves: a waiting event whose handler fails on replay does not hold up its clinic's other waiting
+events; it is retried with backoff, then dead-lettered with its reason, like a live record, and
+nothing is lost (its dead letter, replayed, is handled); a database outage during the replay is
+waited out, not dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from frontdesk.common import awaiting
+from frontdesk.common.clinics import project_clinic, require_clinic
+from frontdesk.common.consumer import EventConsumer, Handler
+from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, Event, ReviewRequested
+from frontdesk.common.db import create_pool, ensure_database, migrate
+from frontdesk.common.kafka import make_producer
+from frontdesk.common.outbox import OutboxRelay
+from frontdesk.common.settings import ServiceSettings
+from frontdesk.common.timer_payloads import AwaitingClinicTimer
+from frontdesk.common.timers import TimerWorker
+from frontdesk.common.uow import UnitOfWork
+from frontdesk.testing.helpers import send_events, send_raw, uid
+from frontdesk.tools.apply import publish
+from frontdesk.tools.stack import LocalStack
+from frontdesk.tools.tap import EventTap
+
+DATABASE = "frontdesk_awaiting_test"
+WAIT = 60.0
+
+
+@pytest.fixture
+async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
+    await ensure_database(stack.server_database_url, DATABASE)
+    pool = await create_pool(stack.database_url_named(DATABASE))
+    await migrate(pool, None)
+    await pool.execute("CREATE TABLE IF NOT EXISTS awaiting_handled (visit_id text PRIMARY KEY)")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _clinic(clinic_id: str) -> ClinicConfig:
+    return ClinicConfig.model_validate(
+        {
+            "clinic_id": clinic_id,
+            "name": "Late Clinic",
+            "timezone": "Asia/Kolkata",
+            "phone": {"answering_service": "test-vendor"},
+        }
+    )
+
+
+def _review(clinic: str, visit: str) -> ReviewRequested:
+    return ReviewRequested(
+        review_request_id=f"rr-{visit}",
+        visit_id=visit,
+        patient_id="pat-1",  # one key: one partition, in this order
+        clinic_id=clinic,
+        provider_id="dr-1",
+        send_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+
+
+@asynccontextmanager
+async def _service(stack: LocalStack, pool: asyncpg.Pool, handler: Handler) -> AsyncIterator[None]:
+    """What Service.start runs of the plumbing: the consumer (handlers wrapped by awaiting), the
+    awaiting-clinic timer and the outbox relay."""
+    settings = ServiceSettings(
+        service=uid("awaitingtest"),
+        database_url=stack.database_url_named(DATABASE),
+        kafka_bootstrap_servers=stack.bootstrap,
+        retry_backoff_seconds=0.05,
+        max_attempts=3,
+    )
+    own: Mapping[type[Event], Handler] = {ClinicConfigured: project_clinic, ReviewRequested: handler}
+    handlers = awaiting.wrap(own)
+    producer = make_producer(stack.bootstrap, client_id="tests-awaiting")
+    await producer.start()
+    consumer = EventConsumer(settings, pool, producer, handlers)
+    worker = TimerWorker(
+        pool, settings.service, {AwaitingClinicTimer: awaiting.replayer(handlers, settings)}, poll_seconds=0.1
+    )
+    relay = OutboxRelay(pool, producer, settings.service, source=f"frontdesk/{settings.service}", poll_seconds=0.1)
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(relay.run())]
+    await consumer.start()
+    try:
+        yield
+    finally:
+        await consumer.stop(timeout=5)
+        worker.stop()
+        relay.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await producer.stop()
+
+
+async def _until(condition: str, check: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {condition}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_waiting_event_that_fails_is_dead_lettered_while_its_clinics_others_are_handled(
+    stack: LocalStack, pool: asyncpg.Pool
+) -> None:
+    clinic = uid("late-clinic")
+    first, bad, outage, last = (uid("visit") for _ in range(4))
+    refused = {bad}
+    cut = {outage}  # its handler's connection is cut once, on the replay
+
+    async def handle(event: ReviewRequested, uow: UnitOfWork) -> None:
+        if event.clinic_id != clinic:
+            return  # the topic holds other tests' records too
+        await require_clinic(uow.conn, clinic)
+        if event.visit_id in refused:
+            raise RuntimeError("this visit cannot be handled")
+        if event.visit_id in cut:
+            cut.discard(event.visit_id)
+            await uow.conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        await uow.conn.execute("INSERT INTO awaiting_handled VALUES ($1)", event.visit_id)
+
+    async def handled() -> set[str]:
+        rows = await pool.fetch("SELECT visit_id FROM awaiting_handled WHERE visit_id = ANY($1)", [*visits])
+        return {r["visit_id"] for r in rows}
+
+    visits = [first, bad, outage, last]
+    async with (
+        _service(stack, pool, handle),
+        EventTap(stack.bootstrap, ["review.requested.dlq"], from_beginning=True) as dlq,
+    ):
+        ids = dict(zip(visits, await send_events(stack.bootstrap, [_review(clinic, v) for v in visits]), strict=True))
+
+        async def all_waiting() -> bool:
+            count = await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic)
+            return bool(count == len(visits))
+
+        await _until("all four wait for the clinic", all_waiting)
+        await publish(stack.bootstrap, [_clinic(clinic)])
+
+        async def the_rest_handled_and_bad_dead_lettered() -> bool:
+            await dlq.poll(0.1)
+            return await handled() == {first, outage, last} and any(
+                dict(r.headers).get("ce_id") == ids[bad].encode() for r in dlq.raw
+            )
+
+        await _until("the others handled and the failing one dead-lettered", the_rest_handled_and_bad_dead_lettered)
+        [letter] = [r for r in dlq.raw if dict(r.headers).get("ce_id") == ids[bad].encode()]
+        headers = dict(letter.headers)
+        assert headers["dlq_reason"].decode().endswith("RuntimeError: this visit cannot be handled")
+        assert headers["dlq_attempts"] == b"3"  # retried like a live record; the outage was no attempt
+        assert await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic) == 0
+
+        # Nothing is lost: the dead letter replayed as docs/operations.md says is handled.
+        refused.clear()
+        original = [(k, v) for k, v in letter.headers if not k.startswith("dlq_")]
+        await send_raw(stack.bootstrap, [("review.requested", letter.key, letter.value, original)])
+
+        async def all_handled() -> bool:
+            return await handled() == set(visits)
+
+        await _until("the dead letter replayed is handled", all_handled)
