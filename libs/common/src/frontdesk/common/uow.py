@@ -51,7 +51,7 @@ def _timer_rows(n: int) -> str:
 @functools.cache
 def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
     """One statement for whatever a unit of work writes at its end: outbox rows (5 parameters),
-    timers (5), the inbox claim (3), in that order, and a NOTIFY for the outbox relay. The last part
+    timers (5), the inbox claim (4), in that order, and a NOTIFY for the outbox relay. The last part
     is the statement, the others are data-modifying CTEs, which PostgreSQL runs whether or not they
     are referenced; with a NOTIFY, the statement says whether the claim was made."""
     parts: list[str] = []
@@ -59,7 +59,7 @@ def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
     for present, build, count in (
         (events, _outbox_rows, 5),
         (timers, _timer_rows, 5),
-        (claim, inbox.claim_sql, 3),
+        (claim, inbox.claim_sql, inbox.CLAIM_PARAMETERS),
     ):
         if present:
             parts.append(build(n))
