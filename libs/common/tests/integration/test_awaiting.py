@@ -170,3 +170,48 @@ async def test_a_waiting_event_that_fails_is_dead_lettered_while_its_clinics_oth
             return await handled() == set(visits)
 
         await _until("the dead letter replayed is handled", all_handled)
+
+
+async def test_a_waiting_event_that_no_longer_decodes_is_dead_lettered_at_once_and_holds_up_nobody(
+    stack: LocalStack, pool: asyncpg.Pool
+) -> None:
+    """Its contract changed while it waited (a deploy in between), or its type left the registry: no
+    retry can hand it over. It is dead-lettered with the reason, and the clinic's others are handled."""
+    clinic = uid("late-clinic")
+    misfit, gone, fine = (uid("visit") for _ in range(3))
+
+    async def handle(event: ReviewRequested, uow: UnitOfWork) -> None:
+        if event.clinic_id == clinic:
+            await require_clinic(uow.conn, clinic)
+            await uow.conn.execute("INSERT INTO awaiting_handled VALUES ($1)", event.visit_id)
+
+    visits = [misfit, gone, fine]
+    async with (
+        _service(stack, pool, handle),
+        EventTap(stack.bootstrap, ["review.requested.dlq"], from_beginning=True) as dlq,
+    ):
+        ids = dict(zip(visits, await send_events(stack.bootstrap, [_review(clinic, v) for v in visits]), strict=True))
+
+        async def all_waiting() -> bool:
+            count = await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic)
+            return bool(count == len(visits))
+
+        await _until("all three wait for the clinic", all_waiting)
+        await pool.execute("UPDATE awaiting_clinic SET data = data - 'send_at' WHERE event_id = $1", ids[misfit])
+        await pool.execute("UPDATE awaiting_clinic SET event_type = 'review.retired' WHERE event_id = $1", ids[gone])
+        await publish(stack.bootstrap, [_clinic(clinic)])
+
+        def letters() -> dict[str, dict[str, bytes]]:
+            by_id = {dict(r.headers).get("ce_id", b"").decode(): dict(r.headers) for r in dlq.raw}
+            return {v: by_id[ids[v]] for v in (misfit, gone) if ids[v] in by_id}
+
+        async def fine_handled_and_the_others_dead_lettered() -> bool:
+            await dlq.poll(0.1)
+            handled = await pool.fetchval("SELECT count(*) FROM awaiting_handled WHERE visit_id = $1", fine)
+            return bool(handled == 1 and len(letters()) == 2)
+
+        await _until("the fine one handled, the others dead-lettered", fine_handled_and_the_others_dead_lettered)
+        dead = letters()
+        assert dead[misfit]["dlq_attempts"] == b"1" and b"send_at: missing" in dead[misfit]["dlq_reason"]
+        assert dead[gone]["dlq_attempts"] == b"1" and b"review.retired" in dead[gone]["dlq_reason"]
+        assert await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic) == 0

@@ -10,8 +10,11 @@ first, each in a savepoint of its own, as if they had just arrived. A handler th
 its event only, as a live record's would: the clinic's other waiting events are handled now, and the
 failed one is tried again after a backoff (the timer is set for it), up to `max_attempts`, then goes
 to its topic's dead-letter topic with the reason (its inbox row forgotten, so that a replay of the
-dead letter is handled). A database outage is no attempt: it fails the whole timer, which is tried
-again (timers.py) until the database is back.
+dead letter is handled). One that no longer decodes (its contract changed, or its type left the
+registry, or this service's handlers, while it waited) is dead-lettered at once, as a malformed
+record is. A database outage is no attempt: it fails the whole timer, which is tried again
+(timers.py) until the database is back. Later waiting events of the clinic do not wait for a failed
+one's retry: the clinic's live events already overtake all of them once it is configured.
 
 What waits is counted every few seconds (`report`: frontdesk_events_awaiting_clinic and the age of the
 oldest), so an event for a clinic id that is never configured is seen.
@@ -22,13 +25,25 @@ committed while an event was being parked is seen by one of the two, which sets 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from .clinics import UnknownClinic
-from .cloudevents import Envelope, OutgoingRecord, TraceContext, encode
+from .cloudevents import (
+    Envelope,
+    MalformedEvent,
+    OutgoingRecord,
+    TraceContext,
+    attributes,
+    echo,
+    inbox_source,
+    violation,
+)
 from .consumer import Handler
 from .contracts import ClinicConfigured, Event, dlq_topic, spec_for
 from .db import TRANSIENT_DB_ERRORS, Connection
@@ -59,13 +74,43 @@ class Waiting:
     data: dict[str, Any]
     attempts: int  # failed hand-overs so far
 
-    def envelope(self) -> Envelope[Event] | None:
+    def envelope(self) -> Envelope[Event]:
+        """The event as it was consumed, or MalformedEvent if it no longer decodes (its type left
+        the registry, or its contract changed, while it waited)."""
         spec = spec_for(self.event_type)
         if spec is None:
-            return None
-        trace = TraceContext.parse(self.traceparent) or TraceContext.new()
-        data = spec.model.model_validate(self.data)
-        return Envelope(self.event_id, self.event_source, self.event_type, self.event_time, data, trace, self.topic)
+            raise MalformedEvent(f"event type {echo(self.event_type)} is no longer in the registry")
+        try:
+            data = spec.model.model_validate(self.data)
+        except ValidationError as exc:
+            raise violation(self.event_type, exc) from None
+        return Envelope(
+            self.event_id, self.event_source, self.event_type, self.event_time, data, self.trace, self.topic
+        )
+
+    @property
+    def read_from(self) -> str:
+        """The topic it was consumed from."""
+        return self.topic or self.event_type
+
+    @property
+    def trace(self) -> TraceContext:
+        return TraceContext.parse(self.traceparent) or TraceContext.new()
+
+    def record(self) -> OutgoingRecord:
+        """The event as a record again, as the consumer decoded it (for its dead letter): from what
+        is stored alone, so that one that no longer decodes is dead-lettered too."""
+        spec = spec_for(self.event_type)
+        key = str(self.data.get(spec.model.key_field, "")) if spec is not None else ""
+        headers = attributes(
+            self.event_type,
+            spec.model.version if spec is not None else None,
+            source=self.event_source,
+            event_id=self.event_id,
+            time=self.event_time,
+            trace=self.trace,
+        )
+        return OutgoingRecord(self.read_from, key.encode(), json.dumps(self.data).encode(), headers)
 
 
 def wrap(handlers: Mapping[type[Event], Handler]) -> dict[type[Event], Handler]:
@@ -137,13 +182,7 @@ def replayer(handlers: Mapping[type[Event], Handler], settings: ServiceSettings)
         after = 0
         while last is not None and (waiting := await _next(uow.conn, clinic_id, after, last)) is not None:
             after = waiting.seq
-            envelope = waiting.envelope()
-            handler = by_type.get(waiting.event_type)
-            if envelope is None or handler is None:
-                await uow.conn.execute("DELETE FROM awaiting_clinic WHERE seq = $1", waiting.seq)
-                log.error("a waiting event no handler takes now", event_type=waiting.event_type, clinic_id=clinic_id)
-                continue
-            await _hand_over(uow, waiting, envelope, handler, settings)
+            await _hand_over(uow, waiting, by_type.get(waiting.event_type), settings)
         # A failed one is tried again when its backoff ends (this timer is deleted: the new one stands).
         retry_at = await uow.conn.fetchval("SELECT min(retry_at) FROM awaiting_clinic WHERE clinic_id = $1", clinic_id)
         if retry_at is not None:
@@ -152,64 +191,78 @@ def replayer(handlers: Mapping[type[Event], Handler], settings: ServiceSettings)
     return replay
 
 
-async def _hand_over(
-    uow: UnitOfWork, waiting: Waiting, envelope: Envelope[Event], handler: Handler, settings: ServiceSettings
-) -> None:
+async def _hand_over(uow: UnitOfWork, waiting: Waiting, handler: Handler | None, settings: ServiceSettings) -> None:
     """Handle one waiting event in a savepoint of its own, as the consumer would have: a failure rolls
     back only this event, which is tried again later or dead-lettered; the others are handled now."""
     try:
+        envelope = waiting.envelope()
+        if handler is None:
+            raise MalformedEvent(f"this service no longer handles {waiting.event_type}")
         async with transaction(uow.conn, uow.source, envelope.trace.child(), envelope) as handling:
             await uow.conn.execute("DELETE FROM awaiting_clinic WHERE seq = $1", waiting.seq)
             await handler(envelope.data, handling)
     except TRANSIENT_DB_ERRORS:
         raise  # the database is away, not the event's fault: the timer is tried again whole, no attempt counted
+    except MalformedEvent as exc:  # no retry can hand it over
+        await _dead_letter(uow, waiting, waiting.attempts + 1, str(exc), settings)
+        return
     except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
-        await _failed(uow, waiting, envelope, f"{type(exc).__name__}: {exc}"[:REASON_CHARS], settings)
+        await _failed(uow, waiting, f"{type(exc).__name__}: {exc}"[:REASON_CHARS], settings)
         return
     uow.wrote_events = uow.wrote_events or handling.wrote_events  # its relay is woken after the commit
     log.info("waiting event handled", clinic_id=waiting.clinic_id, event_type=waiting.event_type)
 
 
-async def _failed(
-    uow: UnitOfWork, waiting: Waiting, envelope: Envelope[Event], reason: str, settings: ServiceSettings
-) -> None:
-    """A waiting event's handler failed: try it again after a backoff, or, its attempts spent, put it
-    on its topic's dead-letter topic (through the outbox: it leaves the table only with its dead
-    letter) and forget its inbox row, so that the dead letter replayed is handled, not dropped."""
-    attempts, topic = waiting.attempts + 1, envelope.topic or waiting.event_type
-    where = {"clinic_id": waiting.clinic_id, "event_type": waiting.event_type, "attempt": attempts, "reason": reason}
-    if attempts < settings.max_attempts:
-        await uow.conn.execute(
-            "UPDATE awaiting_clinic SET attempts = $2, retry_at = now() + make_interval(secs => $3) WHERE seq = $1",
-            waiting.seq,
-            attempts,
-            settings.retry_backoff(attempts),
-        )
-        HANDLER_RETRIES.labels(settings.service, topic, "error").inc()
-        log.warning("waiting event failed, retrying", **where)
+async def _failed(uow: UnitOfWork, waiting: Waiting, reason: str, settings: ServiceSettings) -> None:
+    """A waiting event's handler failed: try it again after a backoff, or dead-letter it once its
+    attempts are spent."""
+    attempts = waiting.attempts + 1
+    if attempts >= settings.max_attempts:
+        await _dead_letter(uow, waiting, attempts, reason, settings)
         return
-    log.error("waiting event failed, dead-lettering", **where)
-    record = encode(
-        envelope.data,
-        source=envelope.source,
-        event_id=envelope.id,
-        time=envelope.time,
-        trace=envelope.trace,
-        topic=topic,
+    await uow.conn.execute(
+        "UPDATE awaiting_clinic SET attempts = $2, retry_at = now() + make_interval(secs => $3) WHERE seq = $1",
+        waiting.seq,
+        attempts,
+        settings.retry_backoff(attempts),
     )
+    HANDLER_RETRIES.labels(settings.service, waiting.read_from, "error").inc()
+    log.warning(
+        "waiting event failed, retrying",
+        clinic_id=waiting.clinic_id,
+        event_type=waiting.event_type,
+        attempt=attempts,
+        reason=reason,
+    )
+
+
+async def _dead_letter(
+    uow: UnitOfWork, waiting: Waiting, attempts: int, reason: str, settings: ServiceSettings
+) -> None:
+    """Put a waiting event on its topic's dead-letter topic, through the outbox (it leaves the table
+    only with its dead letter), and forget its inbox row, so that the dead letter replayed is handled,
+    not dropped as a repeat."""
+    log.error(
+        "waiting event failed, dead-lettering",
+        clinic_id=waiting.clinic_id,
+        event_type=waiting.event_type,
+        attempts=attempts,
+        reason=reason,
+    )
+    record = waiting.record()
     # Its partition and offset are not kept while it waits: -1, and the copy is the event as decoded.
-    origin = Origin(topic, -1, -1, settings.consumer_group, attempts)
+    origin = Origin(record.topic, -1, -1, settings.consumer_group, attempts)
     letter = dead_letter(record.key, record.value, record.headers, f"after waiting for its clinic: {reason}", origin)
-    uow.publish(OutgoingRecord(dlq_topic(topic), letter.key or b"", letter.value or b"", letter.headers))
+    uow.publish(OutgoingRecord(dlq_topic(record.topic), letter.key or b"", letter.value or b"", letter.headers))
     await uow.conn.execute("DELETE FROM awaiting_clinic WHERE seq = $1", waiting.seq)
     await uow.conn.execute(
         "DELETE FROM inbox WHERE consumer = $1 AND event_source = $2 AND event_id = $3",
         settings.consumer_group,
-        envelope.inbox_source,
-        envelope.id,
+        inbox_source(waiting.event_source, waiting.topic),
+        waiting.event_id,
     )
-    DLQ_PUBLISHED.labels(settings.service, topic).inc()
-    EVENTS_CONSUMED.labels(settings.service, topic, "dead_lettered").inc()
+    DLQ_PUBLISHED.labels(settings.service, record.topic).inc()
+    EVENTS_CONSUMED.labels(settings.service, record.topic, "dead_lettered").inc()
 
 
 async def report(conn: Connection, service: str) -> None:
