@@ -13,23 +13,20 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import asyncpg
-import pytest
 
 from frontdesk.common import awaiting
 from frontdesk.common.clinics import project_clinic, require_clinic
 from frontdesk.common.consumer import EventConsumer, Handler
 from frontdesk.common.contracts import ClinicConfig, ClinicConfigured, Event, ReviewRequested
-from frontdesk.common.db import create_pool, ensure_database, migrate
 from frontdesk.common.kafka import make_producer
 from frontdesk.common.outbox import OutboxRelay
-from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.timer_payloads import AwaitingClinicTimer
 from frontdesk.common.timers import TimerWorker
 from frontdesk.common.uow import UnitOfWork
 from frontdesk.testing.helpers import send_events, send_raw, uid
+from frontdesk.testing.plumbing import consumer_settings, database_fixture, review
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
@@ -38,16 +35,7 @@ DATABASE = "frontdesk_awaiting_test"
 WAIT = 60.0
 
 
-@pytest.fixture
-async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
-    await ensure_database(stack.server_database_url, DATABASE)
-    pool = await create_pool(stack.database_url_named(DATABASE))
-    await migrate(pool, None)
-    await pool.execute("CREATE TABLE IF NOT EXISTS awaiting_handled (visit_id text PRIMARY KEY)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+pool = database_fixture(DATABASE, "CREATE TABLE IF NOT EXISTS awaiting_handled (visit_id text PRIMARY KEY)")
 
 
 def _clinic(clinic_id: str) -> ClinicConfig:
@@ -61,28 +49,11 @@ def _clinic(clinic_id: str) -> ClinicConfig:
     )
 
 
-def _review(clinic: str, visit: str) -> ReviewRequested:
-    return ReviewRequested(
-        review_request_id=f"rr-{visit}",
-        visit_id=visit,
-        patient_id="pat-1",  # one key: one partition, in this order
-        clinic_id=clinic,
-        provider_id="dr-1",
-        send_at=datetime(2030, 1, 1, tzinfo=UTC),
-    )
-
-
 @asynccontextmanager
 async def _service(stack: LocalStack, pool: asyncpg.Pool, handler: Handler) -> AsyncIterator[None]:
     """What Service.start runs of the plumbing: the consumer (handlers wrapped by awaiting), the
     awaiting-clinic timer and the outbox relay."""
-    settings = ServiceSettings(
-        service=uid("awaitingtest"),
-        database_url=stack.database_url_named(DATABASE),
-        kafka_bootstrap_servers=stack.bootstrap,
-        retry_backoff_seconds=0.05,
-        max_attempts=3,
-    )
+    settings = consumer_settings(stack, DATABASE, max_attempts=3)
     own: Mapping[type[Event], Handler] = {ClinicConfigured: project_clinic, ReviewRequested: handler}
     handlers = awaiting.wrap(own)
     producer = make_producer(stack.bootstrap, client_id="tests-awaiting")
@@ -109,6 +80,14 @@ async def _until(condition: str, check: Callable[[], Awaitable[bool]]) -> None:
     while not await check():
         assert time.monotonic() < deadline, f"never: {condition}"
         await asyncio.sleep(0.1)
+
+
+async def _until_waiting(pool: asyncpg.Pool, clinic: str, count: int) -> None:
+    async def all_waiting() -> bool:
+        waiting = await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic)
+        return bool(waiting == count)
+
+    await _until(f"{count} events wait for the clinic", all_waiting)
 
 
 async def test_a_waiting_event_that_fails_is_dead_lettered_while_its_clinics_others_are_handled(
@@ -139,13 +118,9 @@ async def test_a_waiting_event_that_fails_is_dead_lettered_while_its_clinics_oth
         _service(stack, pool, handle),
         EventTap(stack.bootstrap, ["review.requested.dlq"], from_beginning=True) as dlq,
     ):
-        ids = dict(zip(visits, await send_events(stack.bootstrap, [_review(clinic, v) for v in visits]), strict=True))
+        ids = dict(zip(visits, await send_events(stack.bootstrap, [review(clinic, v) for v in visits]), strict=True))
 
-        async def all_waiting() -> bool:
-            count = await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic)
-            return bool(count == len(visits))
-
-        await _until("all four wait for the clinic", all_waiting)
+        await _until_waiting(pool, clinic, len(visits))
         await publish(stack.bootstrap, [_clinic(clinic)])
 
         async def the_rest_handled_and_bad_dead_lettered() -> bool:
@@ -190,13 +165,9 @@ async def test_a_waiting_event_that_no_longer_decodes_is_dead_lettered_at_once_a
         _service(stack, pool, handle),
         EventTap(stack.bootstrap, ["review.requested.dlq"], from_beginning=True) as dlq,
     ):
-        ids = dict(zip(visits, await send_events(stack.bootstrap, [_review(clinic, v) for v in visits]), strict=True))
+        ids = dict(zip(visits, await send_events(stack.bootstrap, [review(clinic, v) for v in visits]), strict=True))
 
-        async def all_waiting() -> bool:
-            count = await pool.fetchval("SELECT count(*) FROM awaiting_clinic WHERE clinic_id = $1", clinic)
-            return bool(count == len(visits))
-
-        await _until("all three wait for the clinic", all_waiting)
+        await _until_waiting(pool, clinic, len(visits))
         await pool.execute("UPDATE awaiting_clinic SET data = data - 'send_at' WHERE event_id = $1", ids[misfit])
         await pool.execute("UPDATE awaiting_clinic SET event_type = 'review.retired' WHERE event_id = $1", ids[gone])
         await publish(stack.bootstrap, [_clinic(clinic)])

@@ -25,38 +25,18 @@ from frontdesk.common.batches import BatchConsumer
 from frontdesk.common.cloudevents import TraceContext, encode
 from frontdesk.common.consumer import EventConsumer, Handler
 from frontdesk.common.contracts import Event, ReviewRequested
-from frontdesk.common.db import Connection, create_pool, ensure_database, migrate
+from frontdesk.common.db import Connection
 from frontdesk.common.kafka import make_producer
-from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.uow import UnitOfWork
 from frontdesk.testing.helpers import send_raw, uid
+from frontdesk.testing.plumbing import consumer_settings, database_fixture, review
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
 
 DATABASE = "frontdesk_reused_ids_test"
 
 
-@pytest.fixture
-async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
-    await ensure_database(stack.server_database_url, DATABASE)
-    pool = await create_pool(stack.database_url_named(DATABASE))
-    await migrate(pool, None)
-    await pool.execute("CREATE TABLE IF NOT EXISTS reuse_counts (visit_id text PRIMARY KEY, n int NOT NULL)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-def _review(clinic: str, visit: str) -> ReviewRequested:
-    return ReviewRequested(
-        review_request_id=f"rr-{visit}",
-        visit_id=visit,
-        patient_id="pat-1",  # one key: one partition, in this order
-        clinic_id=clinic,
-        provider_id="dr-1",
-        send_at=datetime(2030, 1, 1, tzinfo=UTC),
-    )
+pool = database_fixture(DATABASE, "CREATE TABLE IF NOT EXISTS reuse_counts (visit_id text PRIMARY KEY, n int NOT NULL)")
 
 
 @asynccontextmanager
@@ -87,26 +67,21 @@ async def test_an_id_reused_for_other_content_is_dead_lettered_and_a_true_repeat
 
     now = datetime.now(UTC)
     records = [
-        encode(_review(clinic, first), source="tests/reuse", event_id=reused_id, time=now),
+        encode(review(clinic, first), source="tests/reuse", event_id=reused_id, time=now),
         # A true repeat: the same event sent again, stamped and traced anew by the producer's retry.
         encode(
-            _review(clinic, first),
+            review(clinic, first),
             source="tests/reuse",
             event_id=reused_id,
             time=now + timedelta(seconds=5),
             trace=TraceContext.new(),
         ),
-        encode(_review(clinic, other), source="tests/reuse", event_id=reused_id, time=now),  # the id reused
-        encode(_review(clinic, after), source="tests/reuse"),
+        encode(review(clinic, other), source="tests/reuse", event_id=reused_id, time=now),  # the id reused
+        encode(review(clinic, after), source="tests/reuse"),
     ]
     await send_raw(stack.bootstrap, [(r.topic, r.key, r.value, r.headers) for r in records])
 
-    settings = ServiceSettings(
-        service=uid("reusetest"),
-        database_url=stack.database_url_named(DATABASE),
-        kafka_bootstrap_servers=stack.bootstrap,
-        retry_backoff_seconds=0.05,
-    )
+    settings = consumer_settings(stack, DATABASE)
     producer = make_producer(stack.bootstrap, client_id="tests-reuse")
     await producer.start()
     handlers: dict[type[Event], Handler] = {ReviewRequested: count}

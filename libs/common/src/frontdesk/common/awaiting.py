@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from .clinics import UnknownClinic
@@ -194,6 +195,11 @@ def replayer(handlers: Mapping[type[Event], Handler], settings: ServiceSettings)
 async def _hand_over(uow: UnitOfWork, waiting: Waiting, handler: Handler | None, settings: ServiceSettings) -> None:
     """Handle one waiting event in a savepoint of its own, as the consumer would have: a failure rolls
     back only this event, which is tried again later or dead-lettered; the others are handled now."""
+    with structlog.contextvars.bound_contextvars(clinic_id=waiting.clinic_id, event_type=waiting.event_type):
+        await _hand_over_one(uow, waiting, handler, settings)
+
+
+async def _hand_over_one(uow: UnitOfWork, waiting: Waiting, handler: Handler | None, settings: ServiceSettings) -> None:
     try:
         envelope = waiting.envelope()
         if handler is None:
@@ -210,7 +216,7 @@ async def _hand_over(uow: UnitOfWork, waiting: Waiting, handler: Handler | None,
         await _failed(uow, waiting, f"{type(exc).__name__}: {exc}"[:REASON_CHARS], settings)
         return
     uow.wrote_events = uow.wrote_events or handling.wrote_events  # its relay is woken after the commit
-    log.info("waiting event handled", clinic_id=waiting.clinic_id, event_type=waiting.event_type)
+    log.info("waiting event handled")
 
 
 async def _failed(uow: UnitOfWork, waiting: Waiting, reason: str, settings: ServiceSettings) -> None:
@@ -227,13 +233,7 @@ async def _failed(uow: UnitOfWork, waiting: Waiting, reason: str, settings: Serv
         settings.retry_backoff(attempts),
     )
     HANDLER_RETRIES.labels(settings.service, waiting.read_from, "error").inc()
-    log.warning(
-        "waiting event failed, retrying",
-        clinic_id=waiting.clinic_id,
-        event_type=waiting.event_type,
-        attempt=attempts,
-        reason=reason,
-    )
+    log.warning("waiting event failed, retrying", attempt=attempts, reason=reason)
 
 
 async def _dead_letter(
@@ -242,13 +242,7 @@ async def _dead_letter(
     """Put a waiting event on its topic's dead-letter topic, through the outbox (it leaves the table
     only with its dead letter), and forget its inbox row, so that the dead letter replayed is handled,
     not dropped as a repeat."""
-    log.error(
-        "waiting event failed, dead-lettering",
-        clinic_id=waiting.clinic_id,
-        event_type=waiting.event_type,
-        attempts=attempts,
-        reason=reason,
-    )
+    log.error("waiting event failed, dead-lettering", attempts=attempts, reason=reason)
     record = waiting.record()
     # Its partition and offset are not kept while it waits: -1, and the copy is the event as decoded.
     origin = Origin(record.topic, -1, -1, settings.consumer_group, attempts)
