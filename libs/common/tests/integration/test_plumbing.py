@@ -354,6 +354,25 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
     assert {f"inbox-{first}", f"inbox-{other}"} <= timer_keys and f"inbox-{repeat}" not in timer_keys
 
 
+async def test_claiming_many_skips_true_repeats_and_refuses_an_id_reused_for_other_content(pool: asyncpg.Pool) -> None:
+    """inbox.claim_many (the batch consumer's): the events claimed now; a repeat with the same content is
+    skipped, one with other content raises ReusedId (its batch then goes one record at a time)."""
+    source = uid("src")
+
+    def claim(event_id: str, digest: bytes = _DIGEST) -> inbox.Claim:
+        return inbox.Claim("tests", source, event_id, digest)
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            assert await inbox.claim_many(conn, [claim("a"), claim("b")]) == {(source, "a"), (source, "b")}
+        async with conn.transaction():
+            assert await inbox.claim_many(conn, [claim("a"), claim("c")]) == {(source, "c")}
+        with pytest.raises(inbox.ReusedId):
+            async with conn.transaction():
+                await inbox.claim_many(conn, [claim("d"), claim("b", b"other content")])
+        assert not await inbox.seen(conn, claim("d"))  # rolled back with the batch
+
+
 async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims_nothing(pool: asyncpg.Pool) -> None:
     """inbox.claiming and UnitOfWork.take_claim: the hot path's first statement claims the event (a
     repeat raises there and rolls back whole); the flush, with nothing queued, sends no statement."""
