@@ -28,8 +28,6 @@ from .contracts import Event
 from .db import Connection
 
 DIGEST_BYTES = 16
-
-
 CLAIM_PARAMETERS = 4  # consumer, event source, event id, digest
 
 
