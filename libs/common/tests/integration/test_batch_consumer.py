@@ -13,46 +13,24 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import asyncpg
-import pytest
 
 from frontdesk.common.batches import BatchConsumer
 from frontdesk.common.cloudevents import encode
 from frontdesk.common.contracts import Event, ReviewRequested
-from frontdesk.common.db import Connection, create_pool, ensure_database, migrate
+from frontdesk.common.db import Connection
 from frontdesk.common.kafka import make_producer
-from frontdesk.common.settings import ServiceSettings
 from frontdesk.common.uow import UnitOfWork
 from frontdesk.testing.helpers import uid
+from frontdesk.testing.plumbing import consumer_settings, database_fixture, review
 from frontdesk.tools.stack import LocalStack
 from frontdesk.tools.tap import EventTap
 
 DATABASE = "frontdesk_batch_test"
 
 
-@pytest.fixture
-async def pool(stack: LocalStack) -> AsyncIterator[asyncpg.Pool]:
-    await ensure_database(stack.server_database_url, DATABASE)
-    pool = await create_pool(stack.database_url_named(DATABASE))
-    await migrate(pool, None)
-    await pool.execute("CREATE TABLE IF NOT EXISTS batch_counts (visit_id text PRIMARY KEY, n int NOT NULL)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-def _review(clinic: str, visit: str) -> ReviewRequested:
-    return ReviewRequested(
-        review_request_id=f"rr-{visit}",
-        visit_id=visit,
-        patient_id="pat-1",
-        clinic_id=clinic,
-        provider_id="dr-1",
-        send_at=datetime(2030, 1, 1, tzinfo=UTC),
-    )
+pool = database_fixture(DATABASE, "CREATE TABLE IF NOT EXISTS batch_counts (visit_id text PRIMARY KEY, n int NOT NULL)")
 
 
 async def test_batches_count_each_event_once_through_repeats_failures_and_bad_records(
@@ -86,7 +64,7 @@ async def test_batches_count_each_event_once_through_repeats_failures_and_bad_re
     await producer.start()
     try:
         for n, visit in enumerate(visits):
-            record = encode(_review(clinic, visit), source="tests/batches")
+            record = encode(review(clinic, visit), source="tests/batches")
             copies = 2 if n % 10 == 0 else 1  # the same event (same id) written twice
             for _ in range(copies):
                 await producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers)
@@ -95,12 +73,7 @@ async def test_batches_count_each_event_once_through_repeats_failures_and_bad_re
     finally:
         await producer.stop()
 
-    settings = ServiceSettings(
-        service=uid("batchtest"),
-        database_url=stack.database_url_named(DATABASE),
-        kafka_bootstrap_servers=stack.bootstrap,
-        retry_backoff_seconds=0.05,
-    )
+    settings = consumer_settings(stack, DATABASE)
     dead_letters = make_producer(stack.bootstrap, client_id="tests-batches-dlq")
     await dead_letters.start()
     consumer = BatchConsumer(settings, pool, dead_letters, {ReviewRequested: count}, scope)

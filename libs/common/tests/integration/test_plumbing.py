@@ -324,6 +324,9 @@ async def test_a_payload_that_no_longer_parses_fails_its_timer_and_is_parked_wit
     assert not any("Jane" in text for text in [*log.lines, row["last_error"]])
 
 
+_DIGEST = b"the content"
+
+
 async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: asyncpg.Pool) -> None:
     event_id = uid("evt")
     emitted: list[str] = []
@@ -335,12 +338,14 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
 
     first, repeat, other = uid("visit"), uid("visit"), uid("visit")
     async with pool.acquire() as conn:
-        await handle(conn, inbox.Claim("tests", "src", event_id), first)
+        await handle(conn, inbox.Claim("tests", "src", event_id, _DIGEST), first)
         with pytest.raises(inbox.AlreadyProcessed):
-            await handle(conn, inbox.Claim("tests", "src", event_id), repeat)
-        await handle(conn, inbox.Claim("tests", "other-src", event_id), other)  # source + id identify an event
-        assert await inbox.seen(conn, "tests", "src", event_id)
-        assert not await inbox.seen(conn, "tests", "src", uid("evt"))
+            await handle(conn, inbox.Claim("tests", "src", event_id, _DIGEST), repeat)
+        await handle(conn, inbox.Claim("tests", "other-src", event_id, _DIGEST), other)  # source + id identify one
+        assert await inbox.seen(conn, inbox.Claim("tests", "src", event_id, _DIGEST))
+        assert not await inbox.seen(conn, inbox.Claim("tests", "src", uid("evt"), _DIGEST))
+        with pytest.raises(inbox.ReusedId):  # processed before, with other content
+            await inbox.seen(conn, inbox.Claim("tests", "src", event_id, b"other content"))
         outbox = {
             r["event_id"] for r in await conn.fetch("SELECT event_id FROM outbox WHERE event_id = ANY($1)", emitted)
         }
@@ -349,10 +354,29 @@ async def test_inbox_claims_an_event_once_and_rolls_a_repeat_back_whole(pool: as
     assert {f"inbox-{first}", f"inbox-{other}"} <= timer_keys and f"inbox-{repeat}" not in timer_keys
 
 
+async def test_claiming_many_skips_true_repeats_and_refuses_an_id_reused_for_other_content(pool: asyncpg.Pool) -> None:
+    """inbox.claim_many (the batch consumer's): the events claimed now; a repeat with the same content is
+    skipped, one with other content raises ReusedId (its batch then goes one record at a time)."""
+    source = uid("src")
+
+    def claim(event_id: str, digest: bytes = _DIGEST) -> inbox.Claim:
+        return inbox.Claim("tests", source, event_id, digest)
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            assert await inbox.claim_many(conn, [claim("a"), claim("b")]) == {(source, "a"), (source, "b")}
+        async with conn.transaction():
+            assert await inbox.claim_many(conn, [claim("a"), claim("c")]) == {(source, "c")}
+        with pytest.raises(inbox.ReusedId):
+            async with conn.transaction():
+                await inbox.claim_many(conn, [claim("d"), claim("b", b"other content")])
+        assert not await inbox.seen(conn, claim("d"))  # rolled back with the batch
+
+
 async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims_nothing(pool: asyncpg.Pool) -> None:
     """inbox.claiming and UnitOfWork.take_claim: the hot path's first statement claims the event (a
     repeat raises there and rolls back whole); the flush, with nothing queued, sends no statement."""
-    claim = inbox.Claim("tests", "src", uid("evt"))
+    claim = inbox.Claim("tests", "src", uid("evt"), _DIGEST)
     marker = uid("claimed")
 
     async def handle(conn: asyncpg.Connection) -> None:
@@ -371,7 +395,7 @@ async def test_a_handler_statement_can_claim_the_event_and_the_flush_then_claims
         with pytest.raises(inbox.AlreadyProcessed):
             await handle(conn)
         assert await conn.fetchval("SELECT count(*) FROM timer_effects WHERE timer_key = $1", marker) == 1
-        assert await inbox.seen(conn, *claim.args())
+        assert await inbox.seen(conn, claim)
 
 
 async def test_the_pool_resets_a_session_only_where_it_was_marked_changed(stack: LocalStack) -> None:

@@ -6,8 +6,15 @@ hold up every other clinic of the partition and then dead-letter the event; inst
 the event in `awaiting_clinic`, in the handler's own transaction (so it counts as consumed: a repeat
 is dropped by the inbox), and returns. When the clinic's configuration is projected, `waking` sets a
 durable timer (`awaiting-clinic:<clinic_id>`) that hands the waiting events to their handlers, oldest
-first, each in a savepoint of its own, as if they had just arrived; a handler that fails there fails
-the timer, which is retried, then parked (timers.py): never lost.
+first, each in a savepoint of its own, as if they had just arrived. A handler that fails there fails
+its event only, as a live record's would: the clinic's other waiting events are handled now, and the
+failed one is tried again after a backoff (the timer is set for it), up to `max_attempts`, then goes
+to its topic's dead-letter topic with the reason (its inbox row forgotten, so that a replay of the
+dead letter is handled). One that no longer decodes (its contract changed, or its type left the
+registry, or this service's handlers, while it waited) is dead-lettered at once, as a malformed
+record is. A database outage is no attempt: it fails the whole timer, which is tried again
+(timers.py) until the database is back. Later waiting events of the clinic do not wait for a failed
+one's retry: the clinic's live events already overtake all of them once it is configured.
 
 What waits is counted every few seconds (`report`: frontdesk_events_awaiting_clinic and the age of the
 oldest), so an event for a clinic id that is never configured is seen.
@@ -18,19 +25,34 @@ committed while an event was being parked is seen by one of the two, which sets 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+from pydantic import ValidationError
+
 from .clinics import UnknownClinic
-from .cloudevents import Envelope, TraceContext
+from .cloudevents import (
+    Envelope,
+    MalformedEvent,
+    OutgoingRecord,
+    TraceContext,
+    attributes,
+    echo,
+    inbox_source,
+    violation,
+)
 from .consumer import Handler
-from .contracts import ClinicConfigured, Event, spec_for
-from .db import Connection
+from .contracts import ClinicConfigured, Event, dlq_topic, spec_for
+from .db import TRANSIENT_DB_ERRORS, Connection
+from .deadletter import REASON_CHARS, Origin, dead_letter
 from .logging import get_logger
-from .metrics import EVENTS_AWAITING_CLINIC, OLDEST_AWAITING_CLINIC
+from .metrics import DLQ_PUBLISHED, EVENTS_AWAITING_CLINIC, EVENTS_CONSUMED, HANDLER_RETRIES, OLDEST_AWAITING_CLINIC
 from .rows import from_row
+from .settings import ServiceSettings
 from .timer_payloads import AwaitingClinicTimer
 from .timers import Timer, TimerHandler
 from .uow import UnitOfWork, transaction
@@ -43,6 +65,7 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('awaiting-clinic:' || $1,
 @dataclass(frozen=True)
 class Waiting:
     seq: int
+    clinic_id: str
     event_type: str
     event_source: str
     event_id: str
@@ -50,14 +73,45 @@ class Waiting:
     traceparent: str
     topic: str | None
     data: dict[str, Any]
+    attempts: int  # failed hand-overs so far
 
-    def envelope(self) -> Envelope[Event] | None:
+    def envelope(self) -> Envelope[Event]:
+        """The event as it was consumed, or MalformedEvent if it no longer decodes (its type left
+        the registry, or its contract changed, while it waited)."""
         spec = spec_for(self.event_type)
         if spec is None:
-            return None
-        trace = TraceContext.parse(self.traceparent) or TraceContext.new()
-        data = spec.model.model_validate(self.data)
-        return Envelope(self.event_id, self.event_source, self.event_type, self.event_time, data, trace, self.topic)
+            raise MalformedEvent(f"event type {echo(self.event_type)} is no longer in the registry")
+        try:
+            data = spec.model.model_validate(self.data)
+        except ValidationError as exc:
+            raise violation(self.event_type, exc) from None
+        return Envelope(
+            self.event_id, self.event_source, self.event_type, self.event_time, data, self.trace, self.topic
+        )
+
+    @property
+    def read_from(self) -> str:
+        """The topic it was consumed from."""
+        return self.topic or self.event_type
+
+    @property
+    def trace(self) -> TraceContext:
+        return TraceContext.parse(self.traceparent) or TraceContext.new()
+
+    def record(self) -> OutgoingRecord:
+        """The event as a record again, as the consumer decoded it (for its dead letter): from what
+        is stored alone, so that one that no longer decodes is dead-lettered too."""
+        spec = spec_for(self.event_type)
+        key = str(self.data.get(spec.model.key_field, "")) if spec is not None else ""
+        headers = attributes(
+            self.event_type,
+            spec.model.version if spec is not None else None,
+            source=self.event_source,
+            event_id=self.event_id,
+            time=self.event_time,
+            trace=self.trace,
+        )
+        return OutgoingRecord(self.read_from, key.encode(), json.dumps(self.data).encode(), headers)
 
 
 def wrap(handlers: Mapping[type[Event], Handler]) -> dict[type[Event], Handler]:
@@ -118,7 +172,7 @@ async def _wake_now(uow: UnitOfWork, clinic_id: str) -> None:
     await uow.set_timer(f"awaiting-clinic:{clinic_id}", datetime.now(UTC), AwaitingClinicTimer(clinic_id=clinic_id))
 
 
-def replayer(handlers: Mapping[type[Event], Handler]) -> TimerHandler:
+def replayer(handlers: Mapping[type[Event], Handler], settings: ServiceSettings) -> TimerHandler:
     """The timer handler that hands a clinic's waiting events to `handlers` (the wrapped ones)."""
     by_type = {model.event_type: handler for model, handler in handlers.items()}
 
@@ -126,17 +180,83 @@ def replayer(handlers: Mapping[type[Event], Handler]) -> TimerHandler:
         clinic_id = timer.payload.clinic_id
         # Only what waits now: an event that must wait again (parked anew) waits for the next configuration.
         last = await uow.conn.fetchval("SELECT max(seq) FROM awaiting_clinic WHERE clinic_id = $1", clinic_id)
-        while last is not None and (waiting := await _take(uow.conn, clinic_id, last)) is not None:
-            envelope = waiting.envelope()
-            handler = by_type.get(waiting.event_type)
-            if envelope is None or handler is None:
-                log.error("a waiting event no handler takes now", event_type=waiting.event_type, clinic_id=clinic_id)
-                continue
-            async with transaction(uow.conn, uow.source, envelope.trace.child(), envelope) as handling:
-                await handler(envelope.data, handling)
-            log.info("waiting event handled", clinic_id=clinic_id, event_type=waiting.event_type)
+        after = 0
+        while last is not None and (waiting := await _next(uow.conn, clinic_id, after, last)) is not None:
+            after = waiting.seq
+            await _hand_over(uow, waiting, by_type.get(waiting.event_type), settings)
+        # A failed one is tried again when its backoff ends (this timer is deleted: the new one stands).
+        retry_at = await uow.conn.fetchval("SELECT min(retry_at) FROM awaiting_clinic WHERE clinic_id = $1", clinic_id)
+        if retry_at is not None:
+            await uow.set_timer(timer.key, retry_at, timer.payload)
 
     return replay
+
+
+async def _hand_over(uow: UnitOfWork, waiting: Waiting, handler: Handler | None, settings: ServiceSettings) -> None:
+    """Handle one waiting event in a savepoint of its own, as the consumer would have: a failure rolls
+    back only this event, which is tried again later or dead-lettered; the others are handled now."""
+    with structlog.contextvars.bound_contextvars(clinic_id=waiting.clinic_id, event_type=waiting.event_type):
+        await _hand_over_one(uow, waiting, handler, settings)
+
+
+async def _hand_over_one(uow: UnitOfWork, waiting: Waiting, handler: Handler | None, settings: ServiceSettings) -> None:
+    try:
+        envelope = waiting.envelope()
+        if handler is None:
+            raise MalformedEvent(f"this service no longer handles {waiting.event_type}")
+        async with transaction(uow.conn, uow.source, envelope.trace.child(), envelope) as handling:
+            await uow.conn.execute("DELETE FROM awaiting_clinic WHERE seq = $1", waiting.seq)
+            await handler(envelope.data, handling)
+    except TRANSIENT_DB_ERRORS:
+        raise  # the database is away, not the event's fault: the timer is tried again whole, no attempt counted
+    except MalformedEvent as exc:  # no retry can hand it over
+        await _dead_letter(uow, waiting, waiting.attempts + 1, str(exc), settings)
+        return
+    except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+        await _failed(uow, waiting, f"{type(exc).__name__}: {exc}"[:REASON_CHARS], settings)
+        return
+    uow.wrote_events = uow.wrote_events or handling.wrote_events  # its relay is woken after the commit
+    log.info("waiting event handled")
+
+
+async def _failed(uow: UnitOfWork, waiting: Waiting, reason: str, settings: ServiceSettings) -> None:
+    """A waiting event's handler failed: try it again after a backoff, or dead-letter it once its
+    attempts are spent."""
+    attempts = waiting.attempts + 1
+    if attempts >= settings.max_attempts:
+        await _dead_letter(uow, waiting, attempts, reason, settings)
+        return
+    await uow.conn.execute(
+        "UPDATE awaiting_clinic SET attempts = $2, retry_at = now() + make_interval(secs => $3) WHERE seq = $1",
+        waiting.seq,
+        attempts,
+        settings.retry_backoff(attempts),
+    )
+    HANDLER_RETRIES.labels(settings.service, waiting.read_from, "error").inc()
+    log.warning("waiting event failed, retrying", attempt=attempts, reason=reason)
+
+
+async def _dead_letter(
+    uow: UnitOfWork, waiting: Waiting, attempts: int, reason: str, settings: ServiceSettings
+) -> None:
+    """Put a waiting event on its topic's dead-letter topic, through the outbox (it leaves the table
+    only with its dead letter), and forget its inbox row, so that the dead letter replayed is handled,
+    not dropped as a repeat."""
+    log.error("waiting event failed, dead-lettering", attempts=attempts, reason=reason)
+    record = waiting.record()
+    # Its partition and offset are not kept while it waits: -1, and the copy is the event as decoded.
+    origin = Origin(record.topic, -1, -1, settings.consumer_group, attempts)
+    letter = dead_letter(record.key, record.value, record.headers, f"after waiting for its clinic: {reason}", origin)
+    uow.publish(OutgoingRecord(dlq_topic(record.topic), letter.key or b"", letter.value or b"", letter.headers))
+    await uow.conn.execute("DELETE FROM awaiting_clinic WHERE seq = $1", waiting.seq)
+    await uow.conn.execute(
+        "DELETE FROM inbox WHERE consumer = $1 AND event_source = $2 AND event_id = $3",
+        settings.consumer_group,
+        inbox_source(waiting.event_source, waiting.topic),
+        waiting.event_id,
+    )
+    DLQ_PUBLISHED.labels(settings.service, record.topic).inc()
+    EVENTS_CONSUMED.labels(settings.service, record.topic, "dead_lettered").inc()
 
 
 async def report(conn: Connection, service: str) -> None:
@@ -151,12 +271,14 @@ async def report(conn: Connection, service: str) -> None:
     OLDEST_AWAITING_CLINIC.labels(service).set(float(oldest))
 
 
-async def _take(conn: Connection, clinic_id: str, last: int) -> Waiting | None:
+async def _next(conn: Connection, clinic_id: str, after: int, last: int) -> Waiting | None:
+    """The clinic's oldest waiting event after `after` (up to `last`) not in a backoff, locked."""
     row = await conn.fetchrow(
-        "DELETE FROM awaiting_clinic WHERE seq = (SELECT seq FROM awaiting_clinic WHERE clinic_id = $1"
-        " AND seq <= $2 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        " RETURNING seq, event_type, event_source, event_id, event_time, traceparent, topic, data",
+        "SELECT seq, clinic_id, event_type, event_source, event_id, event_time, traceparent, topic, data, attempts"
+        " FROM awaiting_clinic WHERE clinic_id = $1 AND seq > $2 AND seq <= $3"
+        " AND (retry_at IS NULL OR retry_at <= now()) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
         clinic_id,
+        after,
         last,
     )
     return None if row is None else from_row(Waiting, row)

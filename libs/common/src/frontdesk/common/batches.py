@@ -140,7 +140,7 @@ class BatchConsumer(EventConsumer):
                 except TRANSIENT_DB_ERRORS as exc:
                     outage += 1
                     HANDLER_RETRIES.labels(self._service, p.tp.topic, "outage").inc()
-                    delay = self._backoff(outage)
+                    delay = self._settings.retry_backoff(outage)
                     log.warning("database unavailable, retrying the batch", error=repr(exc)[:200], retry_in=delay)
                     if await self._sleep(delay, p):
                         return
@@ -161,9 +161,12 @@ class BatchConsumer(EventConsumer):
 
     async def _handle_batch(self, envelopes: list[Envelope[Event]]) -> int:
         """Claim, handle the events not seen before inside the scope, commit; how many were repeats."""
-        firsts: dict[tuple[str, str], Envelope[Event]] = {}
+        firsts: dict[tuple[str, str], tuple[Envelope[Event], inbox.Claim]] = {}
         for envelope in envelopes:
-            firsts.setdefault((envelope.inbox_source, envelope.id), envelope)  # a record written twice
+            claim = inbox.Claim.of(self.group_id, envelope)
+            first = firsts.setdefault((claim.event_source, claim.event_id), (envelope, claim))  # written twice
+            if first[1].digest != claim.digest:
+                raise inbox.ReusedId(claim.event_source, claim.event_id)  # one at a time: dead-lettered
         attributes: tracing.Attributes = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",
@@ -174,8 +177,8 @@ class BatchConsumer(EventConsumer):
             with tracing.span("batch process", envelopes[0].trace, SpanKind.CONSUMER, attributes) as trace:
                 works: list[UnitOfWork] = []
                 async with conn.transaction():
-                    claimed = await inbox.claim_many(conn, self.group_id, list(firsts))
-                    fresh = [envelope for key, envelope in firsts.items() if key in claimed]
+                    claimed = await inbox.claim_many(conn, [claim for _, claim in firsts.values()])
+                    fresh = [envelope for key, (envelope, _) in firsts.items() if key in claimed]
                     async with self._scope(conn, [envelope.data for envelope in fresh]):
                         for envelope in fresh:
                             uow = UnitOfWork(conn, self._source, trace, cause=envelope)

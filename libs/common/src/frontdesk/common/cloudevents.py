@@ -96,18 +96,23 @@ class Envelope(Generic[E]):
 
     @property
     def inbox_source(self) -> str:
-        """The source the inbox keys this event by (with `id`). On a vendor's own topic the topic names
-        the writer, so the source is taken within that vendor's namespace `vendor/<id>`: a vendor that
-        writes another producer's source and id (phone-bridge's `<call>:answered`, another vendor's
-        sequence number) claims only its own key, and the other producer's event is not dropped as a
-        repeat. A source already in the namespace (the documented `vendor/<id>`) is kept as it is."""
-        vendor = vendor_of_events_topic(self.topic) if self.topic else None
-        if vendor is None:
-            return self.source
-        namespace = f"vendor/{vendor}"
-        if self.source == namespace or self.source.startswith(namespace + "/"):
-            return self.source
-        return f"{namespace}/{self.source}"
+        """The source the inbox keys this event by (with `id`): `inbox_source`."""
+        return inbox_source(self.source, self.topic)
+
+
+def inbox_source(source: str, topic: str | None) -> str:
+    """The source the inbox keys an event by (with its id). On a vendor's own topic the topic names
+    the writer, so the source is taken within that vendor's namespace `vendor/<id>`: a vendor that
+    writes another producer's source and id (phone-bridge's `<call>:answered`, another vendor's
+    sequence number) claims only its own key, and the other producer's event is not dropped as a
+    repeat. A source already in the namespace (the documented `vendor/<id>`) is kept as it is."""
+    vendor = vendor_of_events_topic(topic) if topic else None
+    if vendor is None:
+        return source
+    namespace = f"vendor/{vendor}"
+    if source == namespace or source.startswith(namespace + "/"):
+        return source
+    return f"{namespace}/{source}"
 
 
 @dataclass(frozen=True)
@@ -145,25 +150,41 @@ def encode(
 ) -> OutgoingRecord:
     """The Kafka record of an event: on its registry topic, or on `topic` (e.g. a vendor's own)."""
     topic = topic_of(event, topic)
-    if time is not None and time.tzinfo is None:
-        raise ValueError("ce_time needs an offset: pass an aware datetime")
-    when = (time or datetime.now(UTC)).isoformat()
-    headers: Headers = [
-        ("ce_specversion", SPECVERSION.encode()),
-        ("ce_id", (event_id or new_event_id()).encode()),
-        ("ce_source", source.encode()),
-        ("ce_type", event.event_type.encode()),
-        ("ce_time", when.encode()),
-        ("ce_dataschema", dataschema(event.event_type, event.version).encode()),
-        ("content-type", CONTENT_TYPE.encode()),
-        ("traceparent", (trace or TraceContext.new()).header().encode()),
-    ]
+    headers = attributes(
+        event.event_type, event.version, source=source, event_id=event_id or new_event_id(), time=time, trace=trace
+    )
     return OutgoingRecord(
         topic=topic,
         key=event.record_key().encode(),
         value=event.model_dump_json().encode(),
         headers=headers,
     )
+
+
+def attributes(
+    event_type: str,
+    version: int | None,
+    *,
+    source: str,
+    event_id: str,
+    time: datetime | None = None,
+    trace: TraceContext | None = None,
+) -> Headers:
+    """The CloudEvents headers of a record (binary mode); no `ce_dataschema` without a version."""
+    if time is not None and time.tzinfo is None:
+        raise ValueError("ce_time needs an offset: pass an aware datetime")
+    when = (time or datetime.now(UTC)).isoformat()
+    schema = [] if version is None else [("ce_dataschema", dataschema(event_type, version).encode())]
+    return [
+        ("ce_specversion", SPECVERSION.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", event_type.encode()),
+        ("ce_time", when.encode()),
+        *schema,
+        ("content-type", CONTENT_TYPE.encode()),
+        ("traceparent", (trace or TraceContext.new()).header().encode()),
+    ]
 
 
 def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
@@ -183,13 +204,14 @@ def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
     return out
 
 
-def _describe(error: ValidationError) -> str:
-    # Locations and error kinds only: the input values may hold personal data, so never echo them.
+def violation(event_type: str, error: ValidationError) -> MalformedEvent:
+    """The reason an event's data does not fit its contract: locations and error kinds only (the
+    input values may hold personal data, so never echo them)."""
     parts = [
         f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['type']}"
         for err in error.errors(include_input=False, include_url=False)
     ]
-    return "; ".join(parts[:10])
+    return MalformedEvent(f"schema violation in {event_type}: {'; '.join(parts[:10])}")
 
 
 def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> Envelope[Event]:
@@ -229,7 +251,7 @@ def decode(topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes |
     try:
         data = spec.model.model_validate(payload)
     except ValidationError as exc:
-        raise MalformedEvent(f"schema violation in {event_type}: {_describe(exc)}") from None
+        raise violation(event_type, exc) from None
     try:
         when = datetime.fromisoformat(h["ce_time"]) if h.get("ce_time") else datetime.now(UTC)
     except ValueError:

@@ -57,7 +57,7 @@ from .db import TRANSIENT_DB_ERRORS
 from .deadletter import DeadLetter, Origin, dead_letter
 from .kafka import client_options, make_admin
 from .logging import get_logger
-from .metrics import CONSUMER_LAG, DLQ_PUBLISHED, EVENTS_CONSUMED, HANDLER_RETRIES, HANDLER_SECONDS
+from .metrics import CONSUMER_LAG, DLQ_PUBLISHED, EVENTS_CONSUMED, HANDLER_RETRIES, HANDLER_SECONDS, REUSED_EVENT_IDS
 from .settings import ServiceSettings
 from .uow import UnitOfWork, transaction
 
@@ -125,7 +125,7 @@ class EventConsumer:
         self._settings = settings
         self._service = settings.service
         self._source = f"frontdesk/{settings.service}"
-        self.group_id = f"frontdesk.{settings.service}"
+        self.group_id = settings.consumer_group
         self._pool = pool
         self._producer = producer
         self._handlers: dict[str, Handler] = {model.event_type: h for model, h in handlers.items()}
@@ -355,6 +355,11 @@ class EventConsumer:
                 outcome = "duplicate" if duplicate else "processed"
                 EVENTS_CONSUMED.labels(self._service, record.topic, outcome).inc()
                 return True
+            except inbox.ReusedId as exc:
+                # Not a repeat: another event under an id already used. Ids only, never the content.
+                REUSED_EVENT_IDS.labels(self._service, record.topic).inc()
+                log.warning("event id reused for other content, dead-lettering", event_source=envelope.inbox_source)
+                return await self._dead_letter(record, str(exc), attempts=attempt + 1, p=p)
             except MalformedEvent as exc:
                 # The handler found that no retry can make it apply (e.g. a vendor writing about a
                 # call that is not its own): parked at once, with the reason, for an operator.
@@ -364,7 +369,7 @@ class EventConsumer:
                 # rebalance or shutdown stops waiting and leaves the record uncommitted).
                 outage += 1
                 HANDLER_RETRIES.labels(self._service, record.topic, "outage").inc()
-                delay = self._backoff(outage)
+                delay = self._settings.retry_backoff(outage)
                 log.warning("database unavailable, retrying", error=repr(exc)[:200], retry_in=delay)
                 if await self._sleep(delay, p):
                     return False
@@ -376,13 +381,13 @@ class EventConsumer:
                     return await self._dead_letter(record, reason, attempts=attempt, p=p)
                 HANDLER_RETRIES.labels(self._service, record.topic, "error").inc()
                 log.warning("handler failed, retrying", attempt=attempt, reason=reason)
-                if await self._sleep(self._backoff(attempt), p):
+                if await self._sleep(self._settings.retry_backoff(attempt), p):
                     return False
 
     async def _handle(self, envelope: Envelope[Event]) -> bool:
         """Run the handler in one transaction that also claims the event in the inbox, in its last
         statement (inbox.py). True if it was a duplicate: claimed before, so all of it rolled back."""
-        claim = inbox.Claim(self.group_id, envelope.inbox_source, envelope.id)
+        claim = inbox.Claim.of(self.group_id, envelope)
         span = tracing.span(f"{envelope.type} process", envelope.trace, SpanKind.CONSUMER, _attributes(envelope))
         async with self._connection() as conn:
             with span as trace:  # a duplicate is no error of the span's: caught inside it
@@ -390,13 +395,15 @@ class EventConsumer:
                     async with transaction(conn, self._source, trace, envelope, claim) as uow:
                         await self._handlers[envelope.type](envelope.data, uow)
                 except inbox.AlreadyProcessed:
-                    return True
+                    if await inbox.seen(conn, claim):  # raises ReusedId if its content differs
+                        return True
+                    raise  # its row is gone since (a waiting event dead-lettered): handle it again
                 except TRANSIENT_DB_ERRORS:
                     raise
                 except Exception:
                     # A repeat may fail on what its first run left (say, a row that now exists); it is
                     # still a repeat, not a failure to retry and dead-letter.
-                    if await inbox.seen(conn, *claim.args()):
+                    if await inbox.seen(conn, claim):
                         return True
                     raise
         return False
@@ -412,10 +419,6 @@ class EventConsumer:
             await self._pool.release(conn)
             raise
         self._connections.append(conn)
-
-    def _backoff(self, attempt: int) -> float:
-        base = self._settings.retry_backoff_seconds * (2 ** (attempt - 1))
-        return float(min(base, self._settings.retry_backoff_max_seconds))
 
     @staticmethod
     async def _sleep(seconds: float, p: _Partition) -> bool:

@@ -19,6 +19,11 @@ HANDLER_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+REUSED_EVENT_IDS = Counter(
+    "frontdesk_reused_event_ids_total",
+    "Records whose event source and id a processed event had, with other content (dead-lettered).",
+    ["service", "topic"],
+)
 DLQ_PUBLISHED = Counter("frontdesk_dlq_published_total", "Records sent to a dead-letter topic.", ["service", "topic"])
 CONSUMER_LAG = Gauge(
     "frontdesk_consumer_lag", "Records not yet consumed, per partition.", ["service", "topic", "partition"]

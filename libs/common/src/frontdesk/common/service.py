@@ -143,7 +143,7 @@ class ServiceRuntime:
         handlers = awaiting.wrap(own)
         timer_handlers: dict[type[TimerPayload], TimerHandler] = {
             **self.definition.timer_handlers,
-            AwaitingClinicTimer: awaiting.replayer(handlers),
+            AwaitingClinicTimer: awaiting.replayer(handlers, s),
         }
         patterns, scope = self.definition.topic_patterns, self.definition.batch_scope
         if scope is None:

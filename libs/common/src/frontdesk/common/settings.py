@@ -114,6 +114,15 @@ class ServiceSettings(BaseSettings):
         )
         return settings.model_copy(update={"database_url": url, "http_port": port, "ops_port": ops_port})
 
+    @property
+    def consumer_group(self) -> str:
+        """The service's Kafka consumer group, also the consumer its inbox rows name."""
+        return f"frontdesk.{self.service}"
+
+    def retry_backoff(self, attempt: int) -> float:
+        """Seconds to wait before trying a failed handler again after its `attempt`-th failure."""
+        return float(min(self.retry_backoff_seconds * (2 ** (attempt - 1)), self.retry_backoff_max_seconds))
+
     def is_local_stack(self) -> bool:
         """Plainly a developer's machine: the database and every Kafka broker on loopback addresses.
         Only there may a service start with its public, development-only secrets."""

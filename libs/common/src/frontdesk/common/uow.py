@@ -51,7 +51,7 @@ def _timer_rows(n: int) -> str:
 @functools.cache
 def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
     """One statement for whatever a unit of work writes at its end: outbox rows (5 parameters),
-    timers (5), the inbox claim (3), in that order, and a NOTIFY for the outbox relay. The last part
+    timers (5), the inbox claim (4), in that order, and a NOTIFY for the outbox relay. The last part
     is the statement, the others are data-modifying CTEs, which PostgreSQL runs whether or not they
     are referenced; with a NOTIFY, the statement says whether the claim was made."""
     parts: list[str] = []
@@ -59,7 +59,7 @@ def _flush_sql(events: bool, timers: bool, claim: bool, notify: bool) -> str:
     for present, build, count in (
         (events, _outbox_rows, 5),
         (timers, _timer_rows, 5),
-        (claim, inbox.claim_sql, 3),
+        (claim, inbox.claim_sql, inbox.CLAIM_PARAMETERS),
     ):
         if present:
             parts.append(build(n))
@@ -99,6 +99,10 @@ class Writes:
         record = encode(event, source=self.source, event_id=event_id, trace=trace, topic=topic)
         self.events.append((record, event_id))
         return event_id
+
+    def publish(self, record: OutgoingRecord) -> None:
+        """Queue a record as it is (a dead letter: not an event of ours) for once the transaction commits."""
+        self.events.append((record, new_event_id()))
 
     async def set_timer(self, key: str, due_at: datetime, payload: TimerPayload) -> None:
         """Create or move the timer `key` (unique per service), of the payload's kind. Setting it
@@ -175,6 +179,10 @@ class UnitOfWork:
 
         `topic` overrides the registry topic (for per-vendor topics)."""
         return await self._writes().emit(event, event_id=event_id, topic=topic)
+
+    def publish(self, record: OutgoingRecord) -> None:
+        """Queue a record as it is (a dead letter: not an event of ours) for once the transaction commits."""
+        self._writes().publish(record)
 
     async def emit_many(self, events: Sequence[tuple[Event, str | None]]) -> list[str]:
         """`emit` for several (event, topic override) pairs, in order."""
