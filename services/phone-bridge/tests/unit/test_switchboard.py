@@ -92,7 +92,7 @@ async def test_each_outcome_is_published_once_with_a_stable_event_id() -> None:
     board.abandoned("abc")
     board.ended("abc")
     board.ended("abc")
-    kinds = [(type(e).__name__, i.rsplit(":", 1)[1]) for e, i in published]
+    kinds = [(type(e).__name__, i.split(":")[1]) for e, i in published]
     assert kinds == [("CallReceived", "received"), ("CallAnswered", "answered"), ("CallEnded", "ended")]
     answered = published[1][0]
     assert isinstance(answered, CallAnswered) and answered.answered_by_id == "r1"
@@ -155,3 +155,20 @@ async def test_a_registered_desk_phone_is_rung_when_the_router_is_silent() -> No
     answer = await board.route(Question("abc", "c1", "x"))
     assert isinstance(answer, Ring) and answer.uris == ("sip:r1@127.0.0.1:5081",)
     assert [e.status for e, _ in published if isinstance(e, AgentStatusChanged)] == ["available"]
+
+
+async def test_a_call_asked_about_again_after_a_restart_is_published_under_another_id() -> None:
+    """A restarted bridge has no memory of the call: its call.received is another event (another moment),
+    which the router takes as the same call by call_id, never an id reused for other content."""
+    first, published = _board(wait=0.01)
+    await first.route(Question("abc", "c1", "x"))
+    restarted = Switchboard(
+        lambda e, i: published.append((e, i)),
+        caller_key=b"k" * 32,
+        router_wait_seconds=0.01,
+        clock=lambda: T0 + timedelta(seconds=4),
+    )
+    restarted.learn_clinic(clinic())
+    await restarted.route(Question("abc", "c1", "x"))
+    ids = [i for e, i in published if isinstance(e, CallReceived)]
+    assert len(ids) == 2 and ids[0] != ids[1] and all(i.startswith(f"{call_id_for('abc')}:received") for i in ids)

@@ -199,7 +199,10 @@ class Switchboard:
         self._calls[call_id] = CallState(call_id=call_id, clinic_id=found.clinic_id, received_at=now)
         token = hmac.new(self._caller_key, question.caller.encode(), hashlib.sha256).hexdigest()[:32]
         event = CallReceived(call_id=call_id, clinic_id=found.clinic_id, received_at=now, caller_token=f"sip-{token}")
-        self._publish(event, f"{call_id}:received")
+        # The moment is in the id: a bridge restarted mid-call that is asked about the call again
+        # publishes it anew at another moment, which the router takes as the same call (by call_id),
+        # not as an id reused for other content (dead-lettered).
+        self._publish(event, f"{call_id}:received:{now:%Y%m%dT%H%M%S%f}")
         telemetry.CALLS.labels("received").inc()
 
     def answered(self, sip_call_id: str, uri: str | None) -> None:
