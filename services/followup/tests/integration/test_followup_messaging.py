@@ -82,10 +82,12 @@ _CLINICS: dict[str, str] = {}
 
 
 async def day_clinic(stack: LocalStack, followup: ServiceProcess) -> str:
-    """A clinic where it is between 10:00 and 18:00 now (published once per session)."""
+    """A clinic where it is between 10:00 and 13:00 now (published once per session). Not later: the
+    split clinic keeps a day in it and in the night zone, and its next allowed minute is 08:00 in the
+    night zone only while that is before 21:00 in the day zone (at most 12 hours ahead)."""
     if "day" not in _CLINICS:
         day_id, night_id, split_id = uid("fu-day"), uid("fu-night"), uid("fu-split")
-        day_zone, night_zone, annex = zone_where_local_hour_in(10, 18), zone_where_local_hour_in(1, 5), annex_zone()
+        day_zone, night_zone, annex = zone_where_local_hour_in(10, 13), zone_where_local_hour_in(1, 5), annex_zone()
         await publish(
             stack.bootstrap,
             [
