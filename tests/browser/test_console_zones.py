@@ -18,7 +18,7 @@ from frontdesk.testing.reviews import WAIT
 from frontdesk.tools.apply import publish
 from frontdesk.tools.stack import LocalStack, ServiceProcess
 
-from .browser import DESKTOP, screenshot
+from .browser import DESKTOP, TABLET, screenshot
 from .test_console import no_serious_violations, send, sign_in, wait_for, wait_until_known
 
 pytestmark = pytest.mark.integration
@@ -104,6 +104,7 @@ def test_appointments_read_in_the_zone_they_are_kept_in(
     assert f"Times in Asia/Kathmandu, where it is {datetime.now(KATHMANDU):%A %d %B}." in text
     no_serious_violations(browser)
     screenshot(browser, "schedule-zones-desktop", DESKTOP)  # type: ignore[arg-type]
+    screenshot(browser, "schedule-zones-tablet", TABLET)  # type: ignore[arg-type]
     browser.get(f"{console.url}/clinics/{clinic}/worklists")  # type: ignore[attr-defined]
     wait_for(browser, f'[data-offer="{offer.offer_id}"]', timeout=WAIT)
     deadline = time.monotonic() + WAIT
